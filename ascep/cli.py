@@ -1,0 +1,46 @@
+"""The `ascep` command. Each subcommand is a module in ascep/commands/ with `add_parser(subparsers)`."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+
+from ascep import __version__, commands
+from ascep.log import configure_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ascep", description="Real-time arbitrage signals from market ticks, on Flink.")
+    parser.add_argument("--version", action="version", version=f"ascep {__version__}")
+    parser.add_argument("--config", help="TOML settings file (same as ASCEP_CONFIG)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        importlib.import_module(f"ascep.commands.{info.name}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.config:
+        import os
+
+        os.environ["ASCEP_CONFIG"] = args.config
+    configure_logging(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the CLI's last line of defence: one clear line, no traceback
+        if args.verbose:
+            raise
+        logging.getLogger("ascep").debug("failed", exc_info=True)
+        print(f"ascep {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

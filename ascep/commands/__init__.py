@@ -1,0 +1,1 @@
+"""Subcommands of `ascep`: one module each, found automatically by ascep.cli."""

@@ -1,0 +1,1 @@
+"""Where signals and prices leave the job: Redis (live) and Parquet (history)."""

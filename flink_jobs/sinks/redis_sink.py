@@ -1,0 +1,103 @@
+"""Writes signals, latest prices and counters to Redis, idempotently by signal id.
+
+A replay or a restart re-sends signal states; the Lua script below applies a state only if it is
+newer than the stored one (by updated_at, then closed-after-open, then profit), and keeps the
+first detected_at. So the dashboard never shows one opportunity twice or goes backwards.
+While Redis is unreachable, writes retry with backoff and block: the job backs up, nothing drops.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Iterable
+
+import orjson
+import redis
+
+from ascep import redis_keys as keys
+from ascep.log import event
+from ascep.signal import public_view
+from ascep.tick import Tick
+
+log = logging.getLogger(__name__)
+
+UPSERT_SIGNAL = """
+local old = redis.call('GET', KEYS[1])
+local doc = ARGV[1]
+if old then
+  local ou = tonumber(string.match(old, '"updated_at":(%d+)'))
+  local oc = string.find(old, '"status":"closed"') and 1 or 0
+  local op = tonumber(string.match(old, '"profit_bps":([-%d%.eE+]+)'))
+  local nu, nc, np = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+  if nu < ou or (nu == ou and (nc < oc or (nc == oc and np <= op))) then return 0 end
+  local detected = string.match(old, '"detected_at":(%d+)')
+  if detected then doc = string.gsub(doc, '"detected_at":%d+', '"detected_at":' .. detected, 1) end
+else
+  redis.call('HINCRBY', KEYS[4], 'signals:' .. ARGV[6], 1)
+end
+redis.call('SET', KEYS[1], doc)
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[7])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', 'signal', doc)
+redis.call('PUBLISH', KEYS[5], '{"kind":"signal","data":' .. doc .. '}')
+return 1
+"""
+
+
+class RedisSink:
+    def __init__(self, url: str, max_backoff_s: float = 5.0) -> None:
+        self.url = url
+        self.client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+        self.max_backoff_s = max_backoff_s
+        self._upsert = self.client.register_script(UPSERT_SIGNAL)
+
+    def _retrying(self, what: str, fn):
+        delay = 0.1
+        while True:
+            try:
+                return fn()
+            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+                event(log, "redis unavailable, retrying", logging.WARNING, what=what, url=self.url,
+                      error=str(exc), retry_in_s=delay)
+                time.sleep(delay)
+                delay = min(delay * 2, self.max_backoff_s)
+
+    def write_signals(self, signals: Iterable[dict]) -> int:
+        """Upsert each signal state; returns how many changed what Redis holds."""
+        pipe_args = []
+        for signal in signals:
+            doc = orjson.dumps(public_view(signal)).decode()
+            pipe_args.append(([keys.signal_key(signal["id"]), keys.SIGNALS_INDEX, keys.SIGNALS_STREAM, keys.COUNTERS,
+                               keys.LIVE_CHANNEL],
+                              [doc, signal["updated_at"], 1 if signal["status"] == "closed" else 0,
+                               repr(float(signal["profit_bps"])), signal["event_time"], signal["type"], signal["id"],
+                               keys.SIGNALS_KEPT]))
+        if not pipe_args:
+            return 0
+
+        def run():
+            pipe = self.client.pipeline(transaction=False)
+            for k, a in pipe_args:
+                self._upsert(keys=k, args=a, client=pipe)
+            return sum(int(x) for x in pipe.execute())
+
+        return self._retrying("signals", run)
+
+    def write_prices(self, latest: Iterable[Tick], ticks_seen: int, deadletters: int) -> None:
+        """One round trip per batch: the newest tick per venue:symbol, counters, and one live message."""
+        docs = {t.key: orjson.dumps(t.to_json_dict()) for t in latest}
+        if not docs and not ticks_seen and not deadletters:
+            return
+
+        def run():
+            pipe = self.client.pipeline(transaction=False)
+            if docs:
+                pipe.mset({f"{keys.PREFIX}:price:{k}": v for k, v in docs.items()})
+                pipe.sadd(keys.PRICES_INDEX, *docs.keys())
+                pipe.publish(keys.LIVE_CHANNEL, b'{"kind":"prices","data":[' + b",".join(docs.values()) + b"]}")
+            if ticks_seen:
+                pipe.hincrby(keys.COUNTERS, "ticks", ticks_seen)
+            if deadletters:
+                pipe.hincrby(keys.COUNTERS, "deadletters", deadletters)
+            pipe.execute()
+
+        self._retrying("prices", run)
