@@ -1,0 +1,75 @@
+"""Coinbase Exchange ws-feed: `ticker` -> ticks, `match`/`last_match` -> trades.
+
+- Tick time is the frame's `time` (ISO-8601, UTC); `sequence` is the product's sequence number (shared by
+  its ticker and match messages, and with gaps: the ticker channel is conflated).
+- Sizes come from best_bid_size/best_ask_size, which the feed only sends since 2022 (absent -> None).
+- In a match `side` is the MAKER's side, so the taker side recorded on the trade is the opposite.
+- Ignored: l2update and snapshot (order book, not used), subscriptions (ack), heartbeat (keep-alive).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ascep.tick import tick_from_values
+from ingestion.venues.base import Parsed
+from ingestion.venues.common import (DEFAULT_MAX_FRAME_BYTES, BadFrame, VenueParser, expect_dict, ignored, iso_ms,
+                                     make_trade)
+
+DEFAULT_SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "ADA/USDT", "DOGE/USDT", "ETH/BTC", "SOL/BTC",
+                   "BTC/USD", "ETH/USD", "SOL/USD", "USDT/USD")
+
+IGNORED_TYPES = {
+    "l2update": "l2update: order-book diffs are not used, ticker gives the top of book",
+    "snapshot": "snapshot: order-book snapshots are not used, ticker gives the top of book",
+    "subscriptions": "subscription ack",
+    "heartbeat": "heartbeat",
+}
+TAKER_SIDE = {"buy": "sell", "sell": "buy"}
+
+
+class Coinbase(VenueParser):
+    name = "coinbase"
+    default_symbols = DEFAULT_SYMBOLS
+
+    def __init__(self, symbols: Iterable[str] | None = DEFAULT_SYMBOLS, *,
+                 url: str = "wss://ws-feed.exchange.coinbase.com",
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+        self.url = url
+        super().__init__(symbols, max_frame_bytes=max_frame_bytes)
+
+    def native_names(self, symbol: str) -> Iterable[str]:
+        return (symbol.replace("/", "-"),)
+
+    def normalize_native(self, native: str) -> str | None:
+        base, dash, quote = native.partition("-")
+        return f"{base}/{quote}" if dash and base.isalnum() and quote.isalnum() and native.isupper() else None
+
+    def stream_url(self, symbols: list[str]) -> str:
+        return self.url
+
+    def subscribe_messages(self, symbols: list[str]) -> list[dict[str, Any]]:
+        products = [s.replace("/", "-") for s in symbols]
+        return [{"type": "subscribe", "product_ids": products, "channels": ["ticker", "matches", "heartbeat"]}]
+
+    def parse_message(self, message: Any, received_ms: int) -> Parsed:
+        message = expect_dict(message, "a Coinbase frame")
+        kind = message["type"]
+        if kind == "ticker":
+            symbol = self.symbol(message["product_id"])
+            ts = iso_ms(message["time"], "time") if "time" in message else received_ms
+            tick = tick_from_values(self.name, symbol, message["best_bid"], message["best_ask"],
+                                    message.get("best_bid_size"), message.get("best_ask_size"), ts)
+            sequence = message.get("sequence")
+            return Parsed(ticks=[tick], sequence=(symbol, sequence) if type(sequence) is int else None)
+        if kind == "match" or kind == "last_match":
+            side = TAKER_SIDE.get(message.get("side"))
+            return Parsed(trades=[make_trade(self.name, self.symbol(message["product_id"]), message["price"],
+                                             message["size"], side, iso_ms(message["time"], "time"),
+                                             message.get("trade_id"))])
+        if kind == "error":
+            raise BadFrame(f"venue error: {str(message.get('message'))[:100]} {str(message.get('reason'))[:100]}")
+        reason = IGNORED_TYPES.get(kind) if isinstance(kind, str) else None
+        if reason is None:
+            raise BadFrame(f"unexpected message type {str(kind)[:40]!r}")
+        return ignored(reason)

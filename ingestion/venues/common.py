@@ -1,0 +1,120 @@
+"""What every venue parser shares: size limit, JSON decoding, symbol tables, and turning errors into dead letters.
+
+A venue only writes `parse_message(message, received_ms)`; anything it raises for a bad frame (a missing
+key, a wrong type, an InvalidTick from ascep.tick) becomes `Parsed(deadletter=reason)` here, so no frame
+can ever raise out of `parse` and stop a connector.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from ascep.tick import InvalidTick, epoch_ms, number, parse_symbol
+from ingestion.venues.base import Parsed, Trade
+
+DEFAULT_MAX_FRAME_BYTES = 64 * 1024
+
+
+class BadFrame(ValueError):
+    """A frame the venue parser rejects; the message is the dead-letter reason."""
+
+
+def ignored(reason: str) -> Parsed:
+    return Parsed(ignored=reason)
+
+
+def iso_ms(text: Any, field: str) -> int:
+    """Epoch ms of an ISO-8601 time such as Coinbase's "2021-04-17T16:43:30.244075Z" (UTC when no zone)."""
+    if not isinstance(text, str):
+        raise BadFrame(f"field {field!r} must be an ISO-8601 time string")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadFrame(f"field {field!r} is not an ISO-8601 time: {text[:40]!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return epoch_ms(round(moment.timestamp() * 1000), field)
+
+
+def make_trade(venue: str, symbol: str, price: Any, size: Any, side: str | None, ts: int,
+               trade_id: Any = None) -> Trade:
+    """A trade checked by the tick rules: finite positive price, finite non-negative size, ms time."""
+    price = number(price, "price", required=True)
+    if price <= 0:
+        raise InvalidTick(f"field 'price' must be > 0, got {price}")
+    size = number(size, "size", required=True)
+    if size < 0:
+        raise InvalidTick(f"field 'size' must be >= 0, got {size}")
+    return Trade(venue, symbol, price, size, side, epoch_ms(ts), None if trade_id is None else str(trade_id))
+
+
+class VenueParser:
+    """Base of the venue classes: `symbols=None` accepts every symbol the venue's naming rules can map.
+
+    With a symbol list (normalized "BASE/QUOTE"), a frame for any other symbol is dead-lettered as
+    "unknown symbol": a connector only ever publishes what it was configured for.
+    """
+
+    name: str
+    default_symbols: tuple[str, ...] = ()
+
+    def __init__(self, symbols: Iterable[str] | None, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+        self.symbols = None if symbols is None else [parse_symbol(s) for s in symbols]
+        self.max_frame_bytes = max_frame_bytes
+        self._by_native: dict[str, str] = {}
+        for symbol in self.symbols or ():
+            for native in self.native_names(symbol):
+                self._by_native[native] = symbol
+
+    # --- what a venue provides -------------------------------------------------------------
+    def native_names(self, symbol: str) -> Iterable[str]:
+        """Every name the venue uses on the wire for a normalized symbol."""
+        raise NotImplementedError
+
+    def normalize_native(self, native: str) -> str | None:
+        """The normalized symbol for a wire name by the venue's naming rules, or None if they cannot tell."""
+        raise NotImplementedError
+
+    def parse_message(self, message: Any, received_ms: int) -> Parsed:
+        raise NotImplementedError
+
+    # --- shared ----------------------------------------------------------------------------
+    def symbol(self, native: Any) -> str:
+        symbol = self._by_native.get(native) if isinstance(native, str) else None
+        if symbol is not None:
+            return symbol
+        if not isinstance(native, str):
+            raise BadFrame(f"symbol must be a string, got {type(native).__name__}")
+        if self.symbols is None:
+            symbol = self.normalize_native(native)
+            if symbol is not None:
+                return symbol
+        raise BadFrame(f"unknown symbol {native[:40]!r}")
+
+    def parse(self, frame: str | bytes, received_ms: int) -> Parsed:
+        size = len(frame)
+        if isinstance(frame, str) and size * 4 > self.max_frame_bytes:
+            size = len(frame.encode("utf-8", "replace"))  # only long text can exceed the byte limit
+        if size > self.max_frame_bytes:
+            return Parsed(deadletter=f"oversized frame: {size} bytes > {self.max_frame_bytes}")
+        try:
+            message = orjson.loads(frame)
+        except orjson.JSONDecodeError as exc:
+            return Parsed(deadletter=f"not JSON: {exc}")
+        try:
+            return self.parse_message(message, received_ms)
+        except (BadFrame, InvalidTick) as exc:
+            return Parsed(deadletter=str(exc))
+        except KeyError as exc:
+            return Parsed(deadletter=f"missing field {exc.args[0]!r}")
+        except (TypeError, IndexError, AttributeError, ValueError, OverflowError) as exc:
+            return Parsed(deadletter=f"malformed frame: {type(exc).__name__}: {exc}")
+
+
+def expect_dict(value: Any, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise BadFrame(f"{what} must be a JSON object, got {type(value).__name__}")
+    return value

@@ -1,0 +1,219 @@
+"""Targeted cases per venue: symbol mapping, sizes, sequences, and each kind of bad frame with its reason."""
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from ascep.tick import Tick, tick_from_dict
+from ingestion.venues import VENUES, get_venue
+from ingestion.venues.binance import split_symbol
+
+NOW = 1_700_000_000_000
+
+
+def book_ticker(symbol="BTCUSDT", bid="100.5", ask="100.6", **extra) -> str:
+    data = {"u": 42, "s": symbol, "b": bid, "B": "1.5", "a": ask, "A": "2.5", **extra}
+    return orjson.dumps({"stream": f"{symbol.lower()}@bookTicker", "data": data}).decode()
+
+
+def coinbase_ticker(**fields) -> str:
+    frame = {"type": "ticker", "sequence": 7, "product_id": "ETH-USD", "best_bid": "2000.1", "best_ask": "2000.2",
+             "best_bid_size": "0.5", "best_ask_size": "0.25", "time": "2023-11-14T22:13:20.123456Z", **fields}
+    return orjson.dumps({k: v for k, v in frame.items() if v is not None}).decode()
+
+
+def kraken_v2_ticker(**fields) -> str:
+    item = {"symbol": "BTC/USD", "bid": 30000.1, "bid_qty": 1.25, "ask": 30000.2, "ask_qty": 0.5, **fields}
+    return orjson.dumps({"channel": "ticker", "type": "update", "data": [item]}).decode()
+
+
+# --- Binance -------------------------------------------------------------------------------------
+
+def test_binance_book_ticker_maps_symbol_sizes_sequence_and_uses_received_time_without_E():
+    parsed = get_venue("binance").parse(book_ticker(), NOW)
+    assert parsed.ticks == [Tick("binance", "BTC/USDT", 100.5, 100.6, 1.5, 2.5, NOW)]
+    assert parsed.sequence == ("BTC/USDT", 42)
+    assert parsed.deadletter is None and parsed.ignored is None
+
+
+def test_binance_uses_event_time_when_present_and_accepts_raw_streams():
+    frame = orjson.dumps({"e": "bookTicker", "E": NOW - 5, "u": 1, "s": "ETHBTC", "b": "0.05", "B": "1",
+                          "a": "0.051", "A": "2"})
+    assert get_venue("binance").parse(frame, NOW).ticks[0].ts == NOW - 5
+
+
+def test_binance_agg_trade_taker_side_from_maker_flag():
+    frame = orjson.dumps({"stream": "ethusdt@aggTrade", "data": {"e": "aggTrade", "E": NOW, "s": "ETHUSDT", "a": 9,
+                                                                 "p": "2000", "q": "0.1", "T": NOW - 1, "m": True}})
+    (trade,) = get_venue("binance").parse(frame, NOW).trades
+    assert (trade.symbol, trade.price, trade.size, trade.side, trade.ts, trade.trade_id) == \
+        ("ETH/USDT", 2000.0, 0.1, "sell", NOW - 1, "9")
+
+
+def test_binance_us_is_the_same_format_under_its_own_name():
+    venue = get_venue("binance_us")
+    assert venue.parse(book_ticker(), NOW).ticks[0].venue == "binance_us"
+    assert venue.stream_url(["BTC/USDT"]).startswith("wss://stream.binance.us:9443/stream?streams=btcusdt@bookTicker")
+
+
+@pytest.mark.parametrize("native,normal", [("BTCUSDT", "BTC/USDT"), ("NKNUSDT", "NKN/USDT"), ("OMGBUSD", "OMG/BUSD"),
+                                           ("RUNEEUR", "RUNE/EUR"), ("LRCBTC", "LRC/BTC"), ("USDTTRY", "USDT/TRY"),
+                                           ("BTCUSD", "BTC/USD"), ("USDT", None), ("BTCXYZ", None)])
+def test_binance_quote_suffix_table(native, normal):
+    assert split_symbol(native) == normal
+
+
+def test_binance_default_symbols_hold_triangles_and_others_are_unknown():
+    venue = get_venue("binance")
+    assert len(venue.symbols) >= 10 and {"BTC/USDT", "ETH/USDT", "ETH/BTC"} <= set(venue.symbols)
+    assert venue.parse(book_ticker("NKNUSDT"), NOW).deadletter == "unknown symbol 'NKNUSDT'"
+    assert get_venue("binance", any_symbol=True).parse(book_ticker("NKNUSDT"), NOW).ticks[0].symbol == "NKN/USDT"
+    assert get_venue("binance", any_symbol=True).parse(book_ticker("FOOXYZ"), NOW).deadletter == "unknown symbol 'FOOXYZ'"
+
+
+def test_binance_ignores_depth_and_kline_with_reasons_and_acks():
+    venue = get_venue("binance")
+    depth = {"stream": "btcusdt@depth@100ms", "data": {"e": "depthUpdate", "s": "BTCUSDT", "b": [], "a": []}}
+    kline = {"stream": "btcusdt@kline_1m", "data": {"e": "kline", "s": "BTCUSDT", "k": {}}}
+    assert "depth" in venue.parse(orjson.dumps(depth), NOW).ignored
+    assert "kline" in venue.parse(orjson.dumps(kline), NOW).ignored
+    assert venue.parse(b'{"result":null,"id":1}', NOW).ignored == "subscription ack"
+    assert venue.parse(b'{"error":{"code":2,"msg":"Invalid request"},"id":1}', NOW).deadletter.startswith("venue error")
+
+
+@pytest.mark.parametrize("frame,reason", [
+    (b"not json", "not JSON"),
+    (b"[1,2]", "a Binance frame must be a JSON object, got list"),
+    (book_ticker().replace('"b":"100.5",', ""), "missing field 'b'"),
+    (book_ticker(bid="0"), "field 'bid' must be > 0, got 0.0"),
+    (book_ticker(bid="-1"), "field 'bid' must be > 0, got -1.0"),
+    (book_ticker(bid="NaN"), "field 'bid' is not finite: nan"),
+    (book_ticker(ask="inf"), "field 'ask' is not finite: inf"),
+    (book_ticker(bid="abc"), "field 'bid' is not numeric: 'abc'"),
+    (book_ticker(bid="101", ask="100"), "crossed quote: bid 101.0 > ask 100.0"),
+    (book_ticker(E=1_700_000_000), "field 'ts' is not epoch milliseconds: 1700000000"),
+    (book_ticker("DOGEBTC"), "unknown symbol 'DOGEBTC'"),
+    (orjson.dumps({"stream": "x", "data": {"e": "24hrTicker"}}), "unexpected event type '24hrTicker'"),
+])
+def test_binance_bad_frames_are_dead_lettered_with_reason(frame, reason):
+    parsed = get_venue("binance").parse(frame, NOW)
+    assert parsed.deadletter is not None and parsed.deadletter.startswith(reason), parsed
+    assert not parsed.ticks and not parsed.trades
+
+
+def test_binance_null_size_is_an_unknown_size_not_an_error():
+    assert get_venue("binance").parse(book_ticker(B=None), NOW).ticks[0].bid_size is None
+
+
+def test_oversized_frames_are_dead_lettered_before_decoding():
+    venue = get_venue("binance", max_frame_bytes=200)
+    frame = book_ticker(pad="x" * 300)
+    assert venue.parse(frame, NOW).deadletter == f"oversized frame: {len(frame)} bytes > 200"
+    assert venue.parse(frame.encode(), NOW).deadletter.startswith("oversized frame")
+    multibyte = book_ticker(pad="é" * 50)  # fits in 200 characters, not in 200 bytes
+    assert len(multibyte) <= 200 < len(multibyte.encode())
+    assert venue.parse(multibyte, NOW).deadletter.startswith("oversized frame")
+
+
+# --- Coinbase ------------------------------------------------------------------------------------
+
+def test_coinbase_ticker_sizes_time_and_sequence():
+    parsed = get_venue("coinbase").parse(coinbase_ticker(), NOW)
+    assert parsed.ticks == [Tick("coinbase", "ETH/USD", 2000.1, 2000.2, 0.5, 0.25, 1_700_000_000_123)]
+    assert parsed.sequence == ("ETH/USD", 7)
+
+
+def test_coinbase_ticker_without_sizes_has_none():
+    tick = get_venue("coinbase").parse(coinbase_ticker(best_bid_size=None, best_ask_size=None), NOW).ticks[0]
+    assert tick.bid_size is None and tick.ask_size is None
+
+
+def test_coinbase_match_taker_side_is_opposite_of_maker_side():
+    frame = orjson.dumps({"type": "match", "trade_id": 5, "side": "sell", "size": "0.5", "price": "2000",
+                          "product_id": "ETH-USD", "sequence": 8, "time": "2023-11-14T22:13:20Z"})
+    (trade,) = get_venue("coinbase").parse(frame, NOW).trades
+    assert (trade.side, trade.ts, trade.trade_id) == ("buy", 1_700_000_000_000, "5")
+
+
+@pytest.mark.parametrize("kind", ["l2update", "snapshot", "subscriptions", "heartbeat"])
+def test_coinbase_ignored_types(kind):
+    assert get_venue("coinbase").parse(orjson.dumps({"type": kind}), NOW).ignored
+
+
+@pytest.mark.parametrize("frame,reason", [
+    (coinbase_ticker(best_bid=None), "missing field 'best_bid'"),
+    (coinbase_ticker(best_ask="0"), "field 'ask' must be > 0"),
+    (coinbase_ticker(best_bid="3000"), "crossed quote"),
+    (coinbase_ticker(time="yesterday"), "field 'time' is not an ISO-8601 time: 'yesterday'"),
+    (coinbase_ticker(product_id="DOGE-EUR"), "unknown symbol 'DOGE-EUR'"),
+    (coinbase_ticker(best_bid_size="-1"), "field 'bid_size' must be >= 0"),
+    (orjson.dumps({"type": "error", "message": "Failed to subscribe", "reason": "bad product"}), "venue error"),
+    (orjson.dumps({"type": "status"}), "unexpected message type 'status'"),
+    (orjson.dumps({"product_id": "ETH-USD"}), "missing field 'type'"),
+])
+def test_coinbase_bad_frames(frame, reason):
+    assert get_venue("coinbase").parse(frame, NOW).deadletter.startswith(reason)
+
+
+# --- Kraken --------------------------------------------------------------------------------------
+
+def test_kraken_v2_ticker_with_and_without_timestamp():
+    venue = get_venue("kraken")
+    assert venue.parse(kraken_v2_ticker(), NOW).ticks == [Tick("kraken", "BTC/USD", 30000.1, 30000.2, 1.25, 0.5, NOW)]
+    stamped = venue.parse(kraken_v2_ticker(timestamp="2023-11-14T22:13:20.500Z"), NOW)
+    assert stamped.ticks[0].ts == 1_700_000_000_500
+
+
+def test_kraken_v1_ticker_and_trade_arrays_map_xbt_and_xdg():
+    venue = get_venue("kraken", ["BTC/USD", "DOGE/USD"])
+    ticker = [340, {"a": ["30000.2", 1, "1.5"], "b": ["30000.1", 2, "2.5"], "c": ["30000.1", "0.1"]}, "ticker", "XBT/USD"]
+    assert venue.parse(orjson.dumps(ticker), NOW).ticks == [Tick("kraken", "BTC/USD", 30000.1, 30000.2, 2.5, 1.5, NOW)]
+    trade = [1, [["0.08", "100", "1700000000.250000", "b", "l", ""], ["0.07", "5", "1700000001.0", "s", "m", ""]],
+             "trade", "XDG/USD"]
+    trades = venue.parse(orjson.dumps(trade), NOW).trades
+    assert [(t.symbol, t.price, t.side, t.ts) for t in trades] == [("DOGE/USD", 0.08, "buy", 1_700_000_000_250),
+                                                                   ("DOGE/USD", 0.07, "sell", 1_700_000_001_000)]
+
+
+def test_kraken_ignores_book_heartbeat_status_and_acks():
+    venue = get_venue("kraken")
+    for frame in ([1, {"as": []}, "book-10", "XBT/USD"], [1, {"a": []}, {"b": []}, "book-10", "XBT/USD"],
+                  {"event": "heartbeat"}, {"event": "systemStatus", "status": "online"},
+                  {"event": "subscriptionStatus", "status": "subscribed"}, {"channel": "heartbeat"},
+                  {"channel": "status", "data": []}, {"method": "subscribe", "success": True, "result": {}}):
+        assert venue.parse(orjson.dumps(frame), NOW).ignored, frame
+
+
+@pytest.mark.parametrize("frame,reason", [
+    (kraken_v2_ticker(bid="x"), "field 'bid' is not numeric"),
+    (kraken_v2_ticker().replace("30000.2", "NaN"), "not JSON"),  # bare NaN is not JSON
+    (kraken_v2_ticker(symbol="XBT/EUR"), "unknown symbol 'XBT/EUR'"),
+    (orjson.dumps({"channel": "ticker", "data": []}), "field 'data' must be a non-empty list"),
+    (orjson.dumps({"channel": "ohlc", "data": [{}]}), "unexpected channel 'ohlc'"),
+    (orjson.dumps([1, {"a": ["1", 1, "1"]}, "ticker", "XBT/USD"]), "missing field 'b'"),
+    (orjson.dumps([1, "ticker"]), "a Kraken v1 array frame has at least 4 elements"),
+    (orjson.dumps({"event": "subscriptionStatus", "status": "error", "errorMessage": "Currency pair not supported"}),
+     "venue error: Currency pair not supported"),
+    (orjson.dumps({"method": "subscribe", "success": False, "error": "bad symbol"}), "venue error: bad symbol"),
+])
+def test_kraken_bad_frames(frame, reason):
+    assert get_venue("kraken").parse(frame, NOW).deadletter.startswith(reason)
+
+
+def test_every_tick_a_parser_emits_passes_the_shared_contract():
+    for name in VENUES:
+        venue = get_venue(name, any_symbol=True)
+        for frame in (book_ticker(), coinbase_ticker(), kraken_v2_ticker()):
+            for tick in venue.parse(frame, NOW).ticks:
+                assert tick_from_dict(orjson.loads(orjson.dumps(tick.to_json_dict()))) == tick
+
+
+def test_unknown_venue_names_the_known_ones():
+    with pytest.raises(ValueError, match="unknown venue 'ftx'; known venues: binance, binance_us, coinbase, kraken"):
+        get_venue("ftx")
+
+
+def test_live_subscriptions():
+    assert get_venue("binance").subscribe_messages(["BTC/USDT"]) == []
+    assert get_venue("coinbase").subscribe_messages(["BTC/USDT"])[0]["product_ids"] == ["BTC-USDT"]
+    assert get_venue("kraken").subscribe_messages(["BTC/USD"])[0]["params"]["symbol"] == ["BTC/USD"]
