@@ -1,0 +1,73 @@
+"""Run a simulated market live: pace its ticks to the wall clock and produce them to Kafka.
+
+The markets are pure and run at any speed; here event time is pinned to now, so a tick is sent
+when the clock reaches its timestamp and the stack sees what a live feed would look like.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import orjson
+
+from ascep.log import event
+from ascep.tick import TICKS_TOPIC, Tick
+
+from .fx import fx_market
+from .market import SimulatedMarket
+
+log = logging.getLogger(__name__)
+
+MARKETS: dict[str, Callable[..., SimulatedMarket]] = {"sim": SimulatedMarket, "fx": fx_market}
+
+
+def paced(ticks: Iterator[Tick], stop: threading.Event, clock: Callable[[], float] = time.time) -> Iterator[Tick]:
+    """Yield each tick once the clock reaches its timestamp; end when `stop` is set."""
+    for tick in ticks:
+        wait_s = tick.ts / 1000.0 - clock()
+        if wait_s > 0 and stop.wait(wait_s):
+            return
+        if stop.is_set():
+            return
+        yield tick
+
+
+def run(bootstrap: str, rate: float = 50.0, seed: int = 0, stop_event: threading.Event | None = None,
+        duration_s: float | None = None, market: str = "sim", topic: str = TICKS_TOPIC, **options) -> int:
+    """Produce the `market` ("sim" or "fx") until `stop_event` is set or `duration_s` passes; return ticks sent.
+
+    `options` go to the market (opportunity_every_s, venues, symbols, ...).
+    """
+    from confluent_kafka import Producer
+
+    if market not in MARKETS:
+        raise ValueError(f"unknown simulated market {market!r}; choose one of {sorted(MARKETS)}")
+    stop = stop_event or threading.Event()
+    if duration_s is not None:
+        timer = threading.Timer(duration_s, stop.set)
+        timer.daemon = True
+        timer.start()
+    simulated = MARKETS[market](seed=seed, rate=rate, **options)
+    errors: list[str] = []
+
+    def delivered(err, _msg) -> None:
+        if err is not None:
+            errors.append(str(err))
+
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "client.id": f"ascep-{market}"})
+    sent = 0
+    event(log, "simulated market started", market=market, rate=rate, seed=seed, topic=topic)
+    for tick in paced(simulated.ticks(int(time.time() * 1000)), stop):
+        producer.produce(topic, orjson.dumps(tick.to_json_dict()), tick.symbol.encode(), on_delivery=delivered)
+        producer.poll(0)
+        sent += 1
+        if errors:
+            break
+    left = producer.flush(10)
+    if errors or left:
+        raise RuntimeError(f"Kafka at {bootstrap} did not take {len(errors) + left} ticks of {sent}: "
+                           f"{errors[0] if errors else 'flush timed out'}")
+    event(log, "simulated market stopped", market=market, sent=sent, planted=len(simulated.planted))
+    return sent
