@@ -1,0 +1,34 @@
+"""`ascep job run`: run the Flink job alone, on the MiniCluster or submitted to a cluster (--flink)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from ascep.runtime import resolve
+from ascep.settings import load_settings
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("job", help="run the Flink job (local MiniCluster or a remote cluster)")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    run_parser = actions.add_parser("run", help="run the job until stopped")
+    run_parser.add_argument("--kafka")
+    run_parser.add_argument("--redis")
+    run_parser.add_argument("--flink", help="JobManager REST address host:port (default: local MiniCluster)")
+    run_parser.add_argument("--restore", nargs="?", const="latest", default=None,
+                            help="restore from the latest checkpoint, or from the given checkpoint/savepoint path")
+    run_parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ascep.stack import python_env
+
+    settings = load_settings()
+    argv = [sys.executable, "-m", "flink_jobs.job", "--kafka", resolve(settings, "kafka", args.kafka),
+            "--redis", resolve(settings, "redis", args.redis)]
+    if args.flink or settings.flink:
+        argv += ["--flink", args.flink or settings.flink]
+    if args.restore:
+        argv += ["--restore", args.restore] if args.restore != "latest" else ["--restore"]
+    return subprocess.call(argv, env=python_env())

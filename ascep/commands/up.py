@@ -1,0 +1,22 @@
+"""`ascep up`: the whole product on this machine, with embedded services where none is given."""
+from __future__ import annotations
+
+from ascep.settings import load_settings
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("up", help="run broker, Redis, the Flink job and the dashboard on this machine")
+    parser.add_argument("--kafka", help="use this Kafka bootstrap address instead of the embedded broker")
+    parser.add_argument("--redis", help="use this Redis URL instead of the embedded Redis")
+    parser.add_argument("--port", type=int, default=None, help="dashboard port (default 8000)")
+    parser.add_argument("--source", default="sim", help="data fed in: sim (default), replay:FILE or none")
+    parser.add_argument("--restore", action="store_true", help="restore the job from its latest checkpoint")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ascep.stack import up
+
+    settings = load_settings()
+    return up(settings, args.kafka or settings.kafka, args.redis or settings.redis,
+              args.port or settings.dashboard.port, args.source, args.restore)

@@ -1,0 +1,149 @@
+"""`ascep up`: start every part of the product as a real process, supervise them, stop them all.
+
+Each part runs in its own process group so that stopping it (or its crash) takes its children
+(the Flink JVM, the ASGI server) with it and nothing is left behind.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ascep.runtime import clear_stack, write_stack
+from ascep.services import Service, ServiceError, create_topics, port_in_use, spawn, start_broker, start_redis, wait_for_port
+from ascep.settings import Settings
+from ascep.tick import DEADLETTER_TOPIC, RULES_TOPIC, TICKS_TOPIC, TRADES_TOPIC
+
+
+def python_env() -> dict[str, str]:
+    """Flink's thread mode loads the venv's Python: its bin must be first on PATH."""
+    bin_dir = str(Path(sys.executable).parent)
+    return {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "PYTHONUNBUFFERED": "1"}
+
+
+def check_java() -> None:
+    java = shutil.which("java")
+    if java is None and os.environ.get("JAVA_HOME"):
+        java = str(Path(os.environ["JAVA_HOME"]) / "bin" / "java")
+    if java is None or not Path(java).exists():
+        raise ServiceError("Java not found: Flink needs Java 17 (install openjdk-17-jre-headless or set JAVA_HOME)")
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    if 'version "1.' in out or 'version "8' in out:
+        raise ServiceError(f"Flink 2.x needs Java 11 or newer, found: {out.splitlines()[0]}")
+
+
+def ensure_topics(kafka: str, settings: Settings) -> None:
+    create_topics(kafka, {TICKS_TOPIC: settings.job.partitions, TRADES_TOPIC: settings.job.partitions,
+                          DEADLETTER_TOPIC: 1, RULES_TOPIC: 1}, compacted=(RULES_TOPIC,))
+
+
+def source_command(source: str, kafka: str) -> list[str] | None:
+    cli = [sys.executable, "-m", "ascep.cli"]
+    if source == "none":
+        return None
+    if source == "sim":
+        return [*cli, "ingest", "sim", "--kafka", kafka]
+    if source.startswith("replay:"):
+        path = Path(source.removeprefix("replay:"))
+        if not path.is_file():
+            raise ServiceError(f"--source {source}: no such file {path}")
+        return [*cli, "replay", str(path.resolve()), "--kafka", kafka]
+    raise ServiceError(f"--source {source!r}: expected sim, replay:FILE or none")
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    log_dir: Path
+    services: list[Service] = field(default_factory=list)
+    finished_ok: set[str] = field(default_factory=set)  # parts allowed to end (a replay that is done)
+
+    def child(self, name: str, argv: list[str], address: str = "") -> Service:
+        proc, log_path = spawn(name, argv, self.log_dir, env=python_env())
+        service = Service(name, address, proc, log_path)
+        self.services.append(service)
+        return service
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+        self.services.clear()
+        clear_stack(self.settings.state_dir)
+
+    def dead(self) -> Service | None:
+        for service in self.services:
+            if not service.alive():
+                if service.name in self.finished_ok and service.proc.returncode == 0:
+                    continue
+                return service
+        return None
+
+
+def up(settings: Settings, kafka: str | None, redis: str | None, port: int, source: str, restore: bool,
+       say=print) -> int:
+    started = time.monotonic()
+    state_dir = settings.state_dir
+    log_dir = state_dir / "logs"
+    check_java()
+    if port_in_use(port, settings.dashboard.host):
+        raise ServiceError(f"dashboard port {port} is already in use: pass --port or stop what listens there")
+    source_argv_check = source_command(source, "check")  # validate --source before starting anything
+    stack = Stack(settings, log_dir)
+    stopping = False
+
+    def on_signal(signum, _frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        if kafka is None:
+            broker = start_broker(log_dir)
+            stack.services.append(broker)
+            kafka = broker.address
+            say(f"kafka     {kafka}  (embedded Tansu broker, in memory)")
+        else:
+            say(f"kafka     {kafka}  (given)")
+        ensure_topics(kafka, settings)
+        if redis is None:
+            redis_service = start_redis(log_dir)
+            stack.services.append(redis_service)
+            redis = redis_service.address
+            say(f"redis     {redis}  (embedded)")
+        else:
+            say(f"redis     {redis}  (given)")
+        job_argv = [sys.executable, "-m", "flink_jobs.job", "--kafka", kafka, "--redis", redis]
+        if restore:
+            job_argv.append("--restore")
+        stack.child("flink-job", job_argv, "local MiniCluster")
+        say(f"flink     job on the local MiniCluster (checkpoints in {state_dir / 'checkpoints'})")
+        dashboard = stack.child("dashboard", [sys.executable, "-m", "dashboard.server", "--host", settings.dashboard.host,
+                                              "--port", str(port), "--redis", redis])
+        wait_for_port(port, dashboard.proc, "dashboard", timeout=60, host=settings.dashboard.host)
+        url = f"http://{settings.dashboard.host}:{port}"
+        say(f"dashboard {url}")
+        if source_argv_check is not None:
+            stack.child("source", source_command(source, kafka))
+            if source.startswith("replay:"):
+                stack.finished_ok.add("source")
+        say(f"source    {source}")
+        write_stack(state_dir, {"kafka": kafka, "redis": redis, "dashboard": url, "lake": settings.lake,
+                                "logs": str(log_dir.resolve())})
+        say(f"ready in {time.monotonic() - started:.1f}s; logs in {log_dir}; Ctrl-C stops everything")
+        while not stopping:
+            dead = stack.dead()
+            if dead is not None:
+                tail = dead.log_path.read_text(errors="replace").strip().splitlines()[-5:]
+                raise ServiceError(f"{dead.name} died (exit code {dead.proc.returncode}); last lines of {dead.log_path}:\n  "
+                                   + "\n  ".join(tail))
+            time.sleep(0.5)
+        say("stopping")
+        return 0
+    finally:
+        stack.stop()
