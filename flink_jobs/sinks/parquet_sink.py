@@ -1,0 +1,384 @@
+"""Writes ticks and signal states to a Parquet lake (local directory or S3), exactly once by construction.
+
+PyFlink gives Python no checkpoint hooks, so the sink cannot commit files with a checkpoint.
+Instead every object's name is a pure function of the Kafka partition and an aligned offset range
+(like Kafka Connect's S3 sink): the rows of offsets [k*N, (k+1)*N-1] of partition p that fall in
+one Hive partition always go to the same object. A time roll writes the range so far; later
+writes of the same range replace that object with more rows under the same name. A replay after a
+crash therefore overwrites objects with identical content and never adds a second copy.
+
+After a restart the job resumes mid-range; the rows of that range written before the crash are
+read back (via a small per-range manifest) so the next write of the range still holds them all.
+That is complete as long as the job calls `flush(partition, offset)` before it checkpoints a
+source offset past `offset` (docs/lake.md, "Exactly once").
+
+While the store is unreachable, writes retry with backoff and block: the job backs up, nothing drops.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterable
+from urllib.parse import quote, urlparse
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from ascep.log import event
+from ascep.tick import Tick
+
+log = logging.getLogger(__name__)
+
+LINEAGE = [pa.field("kafka_partition", pa.int32(), nullable=False), pa.field("kafka_offset", pa.int64(), nullable=False)]
+
+TICK_SCHEMA = pa.schema([
+    pa.field("venue", pa.string(), nullable=False),
+    pa.field("symbol", pa.string(), nullable=False),
+    pa.field("bid", pa.float64(), nullable=False),
+    pa.field("ask", pa.float64(), nullable=False),
+    pa.field("bid_size", pa.float64()),
+    pa.field("ask_size", pa.float64()),
+    pa.field("ts", pa.int64(), nullable=False),  # exchange time, epoch ms
+    *LINEAGE,
+])
+
+LEG_TYPE = pa.struct([
+    pa.field("venue", pa.string()), pa.field("symbol", pa.string()),
+    pa.field("side", pa.string()), pa.field("price", pa.float64()),
+])
+
+SIGNAL_SCHEMA = pa.schema([
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("type", pa.string(), nullable=False),
+    pa.field("status", pa.string(), nullable=False),
+    pa.field("symbol", pa.string()),  # first leg's symbol
+    pa.field("buy_venue", pa.string()),  # first buy leg's venue
+    pa.field("sell_venue", pa.string()),  # first sell leg's venue
+    pa.field("profit_bps", pa.float64(), nullable=False),
+    pa.field("size", pa.float64()),
+    pa.field("event_time", pa.int64(), nullable=False),
+    pa.field("updated_at", pa.int64(), nullable=False),
+    pa.field("detected_at", pa.int64()),
+    pa.field("closed_at", pa.int64()),
+    pa.field("duration_ms", pa.int64()),  # closed_at - event_time, once closed
+    pa.field("rule_id", pa.string()),
+    pa.field("legs", pa.list_(LEG_TYPE), nullable=False),
+    *LINEAGE,
+])
+
+TICKS = "ticks"
+SIGNALS = "signals"
+MANIFESTS = "_ranges"  # leading underscore: Parquet readers skip it
+
+
+# --- where the lake is -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Lake:
+    filesystem: pafs.FileSystem
+    root: str  # path inside the filesystem: a directory, or bucket/prefix
+    uri: str
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.filesystem, pafs.LocalFileSystem)
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.root, *parts]) if self.root else "/".join(parts)
+
+
+def open_lake(uri: str, s3_endpoint: str | None = None) -> Lake:
+    """`/path/to/lake` or `s3://bucket/prefix`; credentials come from the usual AWS environment."""
+    if uri.startswith("s3://"):
+        parsed = urlparse(uri)
+        if not parsed.netloc:
+            raise ValueError(f"lake {uri!r} names no bucket: use s3://bucket/prefix")
+        options: dict = {"connect_timeout": 2, "request_timeout": 10,
+                         "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=2)}
+        if s3_endpoint:
+            endpoint = s3_endpoint if "://" in s3_endpoint else f"http://{s3_endpoint}"
+            ep = urlparse(endpoint)
+            options.update(endpoint_override=ep.netloc, scheme=ep.scheme)
+            options.setdefault("region", os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+                               or "us-east-1")
+        root = f"{parsed.netloc}/{parsed.path.strip('/')}".rstrip("/")
+        return Lake(pafs.S3FileSystem(**options), root, uri)
+    if "://" in uri:
+        raise ValueError(f"lake {uri!r}: expected a local directory or s3://bucket/prefix")
+    return Lake(pafs.LocalFileSystem(), os.path.abspath(uri), uri)
+
+
+def retrying(what: str, fn: Callable, max_backoff_s: float = 5.0):
+    """Storage errors are taken as transient: the job must back up, never drop rows."""
+    delay = 0.1
+    while True:
+        try:
+            return fn()
+        except OSError as exc:
+            event(log, "lake unavailable, retrying", logging.WARNING, what=what, error=str(exc)[:300],
+                  retry_in_s=delay)
+            time.sleep(delay)
+            delay = min(delay * 2, max_backoff_s)
+
+
+def put_object(lake: Lake, path: str, data: bytes) -> None:
+    """Atomic: a temp file renamed into place locally; one PUT on S3 (objects appear whole)."""
+    def write():
+        if lake.is_local:
+            directory, name = path.rsplit("/", 1)
+            os.makedirs(directory, exist_ok=True)
+            tmp = f"{directory}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
+            with open(tmp, "wb") as out:
+                out.write(data)
+            os.replace(tmp, path)
+        else:
+            with lake.filesystem.open_output_stream(path) as out:
+                out.write(data)
+    retrying(f"put {path}", write)
+
+
+def get_object(lake: Lake, path: str) -> bytes | None:
+    def read():
+        try:
+            with lake.filesystem.open_input_stream(path) as stream:
+                return stream.read()
+        except FileNotFoundError:
+            return None
+    return retrying(f"get {path}", read)
+
+
+def parquet_bytes(table: pa.Table, row_group_rows: int) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", row_group_size=row_group_rows)
+    return sink.getvalue().to_pybytes()
+
+
+# --- rows and their Hive partitions --------------------------------------------------------------
+
+def hour_partition(epoch_ms: int) -> str:
+    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
+    return f"dt={moment:%Y-%m-%d}/hour={moment:%H}"
+
+
+def tick_row(partition: int, offset: int, tick: Tick) -> tuple[str, tuple, int]:
+    """(Hive directory, row, event time)."""
+    directory = f"{TICKS}/{hour_partition(tick.ts)}/venue={quote(tick.venue, safe='')}"
+    return directory, (*tick, partition, offset), tick.ts
+
+
+def signal_row(partition: int, offset: int, signal: dict) -> tuple[str, tuple, int]:
+    """(Hive directory, row, event time); flattened columns for queries that do not unnest legs."""
+    try:
+        legs = [{"venue": leg["venue"], "symbol": leg["symbol"], "side": leg["side"], "price": float(leg["price"])}
+                for leg in signal["legs"]]
+        event_time = int(signal["event_time"])
+        closed_at = signal.get("closed_at")
+        row = (
+            signal["id"], signal["type"], signal["status"],
+            legs[0]["symbol"] if legs else None,
+            next((leg["venue"] for leg in legs if leg["side"] == "buy"), None),
+            next((leg["venue"] for leg in legs if leg["side"] == "sell"), None),
+            float(signal["profit_bps"]), signal.get("size"), event_time, int(signal["updated_at"]),
+            signal.get("detected_at"), closed_at, None if closed_at is None else int(closed_at) - event_time,
+            signal.get("rule_id"), legs, partition, offset,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"signal {signal.get('id', '?')!r} at partition {partition} offset {offset} "
+                         f"cannot be written to the lake: bad or missing field {exc}") from None
+    return f"{SIGNALS}/{hour_partition(event_time)}", row, event_time
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    schema: pa.Schema
+    row_of: Callable[[int, int, object], tuple[str, tuple, int]]
+
+
+KINDS = {TICKS: Kind(TICKS, TICK_SCHEMA, tick_row), SIGNALS: Kind(SIGNALS, SIGNAL_SCHEMA, signal_row)}
+
+
+def object_name(partition: int, first: int, last: int) -> str:
+    return f"part-p{partition:03d}-o{first:012d}-{last:012d}.parquet"
+
+
+def manifest_path(lake: Lake, kind: str, partition: int, first: int) -> str:
+    return lake.path(MANIFESTS, kind, f"p{partition:03d}", f"o{first:012d}.json")
+
+
+@dataclass
+class OpenRange:
+    """Every row of one aligned offset range of one partition, by Hive directory, until the range is complete."""
+
+    first: int
+    last: int
+    rows: dict[str, list[tuple]] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set)  # directories with rows not yet written
+    objects: set[str] = field(default_factory=set)  # written so far (for the manifest)
+    last_offset: int = -1
+    pending_since: float | None = None  # wall time of the oldest unwritten row
+    pending_event_min: int | None = None
+    pending_event_max: int | None = None
+
+    def forget_from(self, offset: int) -> None:
+        """Rows at or past `offset` will be sent again; those before it (written or not) stay."""
+        self.rows = {d: [row for row in rows if row[-1] < offset] for d, rows in self.rows.items()}
+        self.last_offset = max((row[-1] for rows in self.rows.values() for row in rows), default=-1)
+
+    def add(self, directory: str, row: tuple, event_time: int, offset: int) -> None:
+        self.rows.setdefault(directory, []).append(row)
+        self.dirty.add(directory)
+        self.last_offset = max(self.last_offset, offset)
+        if self.pending_since is None:
+            self.pending_since = time.monotonic()
+            self.pending_event_min = self.pending_event_max = event_time
+        else:
+            self.pending_event_min = min(self.pending_event_min, event_time)
+            self.pending_event_max = max(self.pending_event_max, event_time)
+
+
+class LakeWriter:
+    """Driven by the job: add rows with their Kafka offsets, flush when offsets are about to be checkpointed.
+
+    Offsets must not decrease per partition and kind, except on a rewind (restart), which drops the
+    unwritten rows at or after the new offset: the job will send them again.
+    """
+
+    def __init__(self, lake: Lake, *, tick_range: int = 131_072, signal_range: int = 1_048_576,
+                 roll_seconds: float = 60.0, roll_event_span_ms: int = 600_000, row_group_rows: int = 131_072) -> None:
+        if tick_range < 1 or signal_range < 1:
+            raise ValueError("tick_range and signal_range must be >= 1 offset")
+        self.lake = lake
+        self.range_size = {TICKS: tick_range, SIGNALS: signal_range}
+        self.roll_seconds = roll_seconds
+        self.roll_event_span_ms = roll_event_span_ms
+        self.row_group_rows = row_group_rows
+        self.open: dict[tuple[str, int], OpenRange] = {}
+        self.objects_written = 0
+
+    # the job's API
+
+    def add_ticks(self, partition: int, offset: int, ticks: Iterable[Tick]) -> None:
+        self._add(TICKS, partition, offset, ticks)
+
+    def add_signals(self, partition: int, offset: int, signals: Iterable[dict]) -> None:
+        """Every state of a signal is kept (open, peaks, close); `offset` is that of the tick that produced it."""
+        self._add(SIGNALS, partition, offset, signals)
+
+    def flush(self, partition: int, upto_offset: int) -> None:
+        """Everything of `partition` up to `upto_offset` is durable when this returns."""
+        for kind in KINDS:
+            current = self.open.get((kind, partition))
+            if current is None:
+                continue
+            if upto_offset >= current.last:
+                self._write(kind, partition, current, complete=True)
+                del self.open[(kind, partition)]
+            elif current.dirty:
+                self._write(kind, partition, current, complete=False)
+
+    def close(self) -> None:
+        for kind, partition in list(self.open):
+            current = self.open[(kind, partition)]
+            if current.dirty:
+                self._write(kind, partition, current, complete=False)
+        self.open.clear()
+
+    # internals
+
+    def _add(self, kind: str, partition: int, offset: int, items: Iterable) -> None:
+        spec = KINDS[kind]
+        current = self._range_for(kind, partition, offset)
+        for item in items:
+            directory, row, event_time = spec.row_of(partition, offset, item)
+            current.add(directory, row, event_time, offset)
+        self._roll_if_due(kind, partition, current)
+
+    def _range_for(self, kind: str, partition: int, offset: int) -> OpenRange:
+        size = self.range_size[kind]
+        current = self.open.get((kind, partition))
+        if current is not None and offset < current.last_offset:
+            event(log, "offsets went back: rewinding the lake writer", logging.WARNING, kind=kind,
+                  partition=partition, offset=offset, seen=current.last_offset)
+            if offset < current.first:
+                current = None  # the job replays this range too; rebuild the earlier one from storage
+            else:
+                current.forget_from(offset)
+        elif current is not None and offset > current.last:
+            self._write(kind, partition, current, complete=True)
+            current = None
+        if current is None:
+            first = offset - offset % size
+            current = self._resume(kind, partition, first, first + size - 1, offset)
+            self.open[(kind, partition)] = current
+        return current
+
+    def _resume(self, kind: str, partition: int, first: int, last: int, offset: int) -> OpenRange:
+        """Rows of the range below `offset` were written before a restart: read them back."""
+        current = OpenRange(first, last)
+        if offset == first:
+            return current
+        raw = get_object(self.lake, manifest_path(self.lake, kind, partition, first))
+        if raw is None:
+            return current
+        for directory in json.loads(raw)["objects"]:
+            data = get_object(self.lake, self.lake.path(directory, object_name(partition, first, last)))
+            if data is None:
+                raise RuntimeError(f"lake manifest for {kind} partition {partition} offsets {first}-{last} lists "
+                                   f"{directory}, which is missing: the lake was changed by hand")
+            table = pq.read_table(pa.BufferReader(data)).filter(ds.field("kafka_offset") < offset)
+            kept = list(zip(*(table.column(name).to_pylist() for name in KINDS[kind].schema.names)))
+            current.rows[directory] = kept
+            current.objects.add(directory)
+            current.last_offset = max([current.last_offset, *(row[-1] for row in kept)])
+        event(log, "lake writer resumed a range", kind=kind, partition=partition, first=first, offset=offset,
+              rows=sum(map(len, current.rows.values())))
+        return current
+
+    def _roll_if_due(self, kind: str, partition: int, current: OpenRange) -> None:
+        if current.pending_since is None:
+            return
+        if (time.monotonic() - current.pending_since >= self.roll_seconds
+                or current.pending_event_max - current.pending_event_min >= self.roll_event_span_ms):
+            self._write(kind, partition, current, complete=False)
+
+    def _write(self, kind: str, partition: int, current: OpenRange, complete: bool) -> None:
+        schema = KINDS[kind].schema
+        name = object_name(partition, current.first, current.last)
+        for directory in sorted(current.dirty):
+            if not current.rows[directory]:
+                continue  # all its rows were rewound; they come again before the range is complete
+            columns = list(zip(*current.rows[directory]))
+            table = pa.Table.from_arrays([pa.array(col, type=f.type) for col, f in zip(columns, schema)],
+                                         schema=schema)
+            put_object(self.lake, self.lake.path(directory, name), parquet_bytes(table, self.row_group_rows))
+            current.objects.add(directory)
+            self.objects_written += 1
+        manifest = {"kind": kind, "partition": partition, "first": current.first, "last": current.last,
+                    "upto": current.last_offset, "complete": complete, "objects": sorted(current.objects)}
+        put_object(self.lake, manifest_path(self.lake, kind, partition, current.first),
+                   json.dumps(manifest, indent=1).encode())
+        current.dirty.clear()
+        current.pending_since = current.pending_event_min = current.pending_event_max = None
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+def read_kind(lake: Lake, kind: str) -> pa.Table:
+    """All rows of `kind`; an empty table when nothing was written yet."""
+    schema = KINDS[kind].schema
+
+    def read():
+        base = lake.path(kind)
+        if lake.filesystem.get_file_info(base).type == pafs.FileType.NotFound:
+            return schema.empty_table()
+        dataset = ds.dataset(base, filesystem=lake.filesystem, format="parquet", schema=schema)
+        return dataset.to_table()
+    return retrying(f"read {kind}", read)
