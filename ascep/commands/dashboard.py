@@ -1,0 +1,28 @@
+"""`ascep dashboard`: serve the dashboard alone, against a Redis the job (or `ascep up`) writes to."""
+from __future__ import annotations
+
+from ascep.runtime import resolve
+from ascep.services import port_in_use
+from ascep.settings import load_settings
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("dashboard", help="serve the live dashboard and its JSON API")
+    parser.add_argument("--host", help="address to bind (default: settings dashboard.host)")
+    parser.add_argument("--port", type=int, help="port to listen on (default: settings dashboard.port)")
+    parser.add_argument("--redis", help="redis://host:port/db the job writes to (default: settings, then `ascep up`)")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from dashboard.server import serve
+
+    settings = load_settings()
+    host = args.host or settings.dashboard.host
+    port = args.port or settings.dashboard.port
+    redis_url = resolve(settings, "redis", args.redis)
+    if port_in_use(port, host):
+        raise RuntimeError(f"port {port} on {host} is already in use; pass --port")
+    print(f"dashboard on http://{host}:{port}/ (redis {redis_url}); Ctrl-C to stop", flush=True)
+    serve(host, port, redis_url)
+    return 0

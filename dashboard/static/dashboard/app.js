@@ -1,0 +1,281 @@
+// Live dashboard: a snapshot on connect, then price and signal updates over one WebSocket.
+// Updates only touch state; the DOM is redrawn at most every RENDER_EVERY_MS, whatever the message rate.
+"use strict";
+
+const RENDER_EVERY_MS = 250;
+const AGE_EVERY_MS = 1000;
+const HEALTH_EVERY_MS = 2000;
+const STALE_AFTER_MS = 10000;
+const SIGNALS_SHOWN = 50;
+
+const prices = new Map();        // "venue:symbol" -> tick
+const priceRows = new Map();     // "venue:symbol" -> <tr>
+const dirtyPrices = new Set();
+const signals = new Map();       // id -> signal
+const shownSignalIds = new Set();
+let signalsDirty = false;
+let renderScheduled = false;
+
+const $ = (selector) => document.querySelector(selector);
+const numberFormat = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 8 });
+const sizeFormat = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 6 });
+const countFormat = new Intl.NumberFormat("en-US");
+
+function cell(row, className) {
+  const td = row.insertCell();
+  if (className) td.className = className;
+  return td;
+}
+
+function spreadBps(tick) {
+  return ((tick.ask - tick.bid) / ((tick.ask + tick.bid) / 2)) * 1e4;
+}
+
+function formatDuration(ms) {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 3600000) return `${(ms / 60000).toFixed(1)} min`;
+  if (ms < 86400000) return `${(ms / 3600000).toFixed(1)} h`;
+  return `${(ms / 86400000).toFixed(1)} d`;
+}
+
+function scheduleRender() {
+  if (renderScheduled) return;
+  renderScheduled = true;
+  setTimeout(() => requestAnimationFrame(render), RENDER_EVERY_MS);
+}
+
+function render() {
+  renderScheduled = false;
+  renderPrices();
+  if (signalsDirty) renderSignals();
+}
+
+// ---- prices -------------------------------------------------------------
+
+function newPriceRow(tick) {
+  const row = document.createElement("tr");
+  row.dataset.key = `${tick.venue}:${tick.symbol}`;
+  cell(row).textContent = tick.venue;
+  cell(row).textContent = tick.symbol;
+  for (let i = 0; i < 4; i++) cell(row, "num");
+  return row;
+}
+
+function flash(td, previous, current) {
+  if (previous === undefined || previous === current) return;
+  td.classList.remove("up", "down");
+  void td.offsetWidth; // restart the animation
+  td.classList.add(current > previous ? "up" : "down");
+}
+
+function renderPrices() {
+  if (!dirtyPrices.size) return;
+  const symbols = new Set();
+  let added = false;
+  for (const key of dirtyPrices) {
+    const tick = prices.get(key);
+    let row = priceRows.get(key);
+    if (!row) {
+      row = newPriceRow(tick);
+      priceRows.set(key, row);
+      added = true;
+    }
+    const [, , bid, ask, spread] = row.cells;
+    flash(bid, row.bid, tick.bid);
+    flash(ask, row.ask, tick.ask);
+    row.bid = tick.bid;
+    row.ask = tick.ask;
+    bid.textContent = numberFormat.format(tick.bid);
+    ask.textContent = numberFormat.format(tick.ask);
+    spread.textContent = spreadBps(tick).toFixed(2);
+    symbols.add(tick.symbol);
+  }
+  dirtyPrices.clear();
+  if (added) {
+    const body = $("#prices tbody");
+    const keys = [...priceRows.keys()].sort((a, b) => {
+      const [ta, tb] = [prices.get(a), prices.get(b)];
+      return ta.symbol.localeCompare(tb.symbol) || ta.venue.localeCompare(tb.venue);
+    });
+    for (const key of keys) body.appendChild(priceRows.get(key));
+    $("#prices-empty").hidden = true;
+  }
+  markBestQuotes(symbols);
+  renderAges();
+}
+
+// The best bid and best ask across venues are where a cross-exchange opportunity would show.
+function markBestQuotes(symbols) {
+  for (const symbol of symbols) {
+    const rows = [...priceRows.values()].filter((row) => row.cells[1].textContent === symbol);
+    const bestBid = Math.max(...rows.map((row) => row.bid));
+    const bestAsk = Math.min(...rows.map((row) => row.ask));
+    for (const row of rows) {
+      row.cells[2].classList.toggle("best", rows.length > 1 && row.bid === bestBid);
+      row.cells[3].classList.toggle("best", rows.length > 1 && row.ask === bestAsk);
+    }
+  }
+}
+
+function renderAges() {
+  const now = Date.now();
+  for (const [key, row] of priceRows) {
+    const age = now - prices.get(key).ts;
+    row.cells[5].textContent = formatDuration(Math.max(age, 0));
+    row.classList.toggle("stale", age > STALE_AFTER_MS);
+  }
+}
+
+// ---- signals ------------------------------------------------------------
+
+// "BTC/USDT  buy kraken 97,012 → sell binance 97,020.1"; the symbol goes on each leg only when they differ.
+function routeCell(td, legs) {
+  const sharedSymbol = legs.every((leg) => leg.symbol === legs[0].symbol) ? legs[0].symbol : null;
+  if (sharedSymbol) {
+    const symbol = document.createElement("span");
+    symbol.className = "symbol";
+    symbol.textContent = sharedSymbol;
+    td.appendChild(symbol);
+  }
+  legs.forEach((leg, i) => {
+    if (i > 0) td.append(" → ");
+    const span = document.createElement("span");
+    span.className = "leg";
+    const side = document.createElement("span");
+    side.className = `side ${leg.side}`;
+    side.textContent = leg.side;
+    const where = sharedSymbol ? leg.venue : `${leg.venue} ${leg.symbol}`;
+    span.append(side, ` ${where} ${numberFormat.format(leg.price)}`);
+    td.appendChild(span);
+  });
+}
+
+function signalRow(signal, isNew) {
+  const row = document.createElement("tr");
+  row.dataset.id = signal.id;
+  if (isNew) row.className = "new";
+  cell(row).textContent = signal.type.replace("_", "-");
+  routeCell(cell(row, "route"), signal.legs || []);
+  cell(row, "num").textContent = signal.profit_bps.toFixed(2);
+  cell(row, "num").textContent = signal.size == null ? "–" : sizeFormat.format(signal.size);
+  const badge = document.createElement("span");
+  badge.className = `badge ${signal.status}`;
+  badge.textContent = signal.status;
+  cell(row).appendChild(badge);
+  const closed = signal.status === "closed";
+  const lasted = (closed ? signal.closed_at : signal.updated_at) - signal.event_time;
+  // An open signal has lasted at least until its latest update.
+  cell(row, "num").textContent = (closed ? "" : "≥ ") + formatDuration(lasted);
+  const when = new Date(signal.event_time).toISOString();
+  const timeCell = cell(row);
+  timeCell.textContent = when.slice(11, 23);
+  timeCell.title = when;
+  return row;
+}
+
+function renderSignals() {
+  signalsDirty = false;
+  const newest = [...signals.values()].sort((a, b) => b.event_time - a.event_time).slice(0, SIGNALS_SHOWN);
+  const kept = new Set(newest.map((s) => s.id));
+  for (const id of signals.keys()) if (!kept.has(id)) signals.delete(id);
+  const fragment = document.createDocumentFragment();
+  for (const signal of newest) {
+    fragment.appendChild(signalRow(signal, shownSignalIds.size > 0 && !shownSignalIds.has(signal.id)));
+  }
+  shownSignalIds.clear();
+  newest.forEach((s) => shownSignalIds.add(s.id));
+  $("#signals tbody").replaceChildren(fragment);
+  $("#signals-empty").hidden = newest.length > 0;
+}
+
+// ---- connection ---------------------------------------------------------
+
+function takePrices(ticks) {
+  for (const tick of ticks) {
+    const key = `${tick.venue}:${tick.symbol}`;
+    const known = prices.get(key);
+    if (known && known.ts > tick.ts) continue; // an older quote must not overwrite a newer one
+    prices.set(key, tick);
+    dirtyPrices.add(key);
+  }
+}
+
+function takeSignal(signal) {
+  const known = signals.get(signal.id);
+  if (known && known.updated_at > signal.updated_at) return;
+  signals.set(signal.id, signal);
+  signalsDirty = true;
+}
+
+const handlers = {
+  snapshot(message) {
+    takePrices(message.prices);
+    message.signals.forEach(takeSignal);
+    signalsDirty = true;
+  },
+  prices(message) { takePrices(message.data); },
+  signal(message) { takeSignal(message.data); },
+};
+
+// The badge shows the worst of: the socket to the dashboard, and the dashboard's view of Redis.
+const connection = { socketOpen: false, redisReachable: true, retryMs: 1000, everOpened: false };
+
+function showStatus() {
+  const status = $("#status");
+  let [kind, text] = ["live", "live"];
+  if (!connection.redisReachable) [kind, text] = ["down", "Redis unreachable"];
+  else if (!connection.socketOpen && connection.everOpened) {
+    [kind, text] = ["down", `disconnected, retrying in ${connection.retryMs / 1000} s`];
+  } else if (!connection.socketOpen) [kind, text] = ["connecting", "connecting…"];
+  status.className = `status ${kind}`;
+  status.textContent = text;
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/ws/live`);
+  socket.onopen = () => {
+    Object.assign(connection, { socketOpen: true, everOpened: true, retryMs: 1000 });
+    showStatus();
+  };
+  socket.onmessage = (event) => {
+    const message = JSON.parse(event.data);
+    const handle = handlers[message.kind];
+    if (!handle) {
+      console.warn("ignored live message of unknown kind", message.kind);
+      return;
+    }
+    handle(message);
+    scheduleRender();
+  };
+  socket.onclose = () => {
+    connection.socketOpen = false;
+    connection.everOpened = true;
+    showStatus();
+    setTimeout(connect, connection.retryMs);
+    connection.retryMs = Math.min(connection.retryMs * 2, 15000);
+  };
+}
+
+async function refreshCounters() {
+  try {
+    const response = await fetch("/api/health");
+    const health = await response.json();
+    const values = { ...(health.counters || {}), ...health };
+    for (const dd of document.querySelectorAll("[data-counter]")) {
+      // A counter the job has not written yet is zero; with Redis down it is unknown.
+      const value = values[dd.dataset.counter] ?? (response.ok ? 0 : null);
+      dd.textContent = value == null ? "–" : countFormat.format(value);
+    }
+    connection.redisReachable = response.ok;
+  } catch (error) {
+    connection.redisReachable = true; // the socket's state already tells that the dashboard is gone
+  }
+  showStatus();
+}
+
+connect();
+refreshCounters();
+setInterval(refreshCounters, HEALTH_EVERY_MS);
+setInterval(renderAges, AGE_EVERY_MS);

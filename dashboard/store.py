@@ -1,0 +1,76 @@
+"""Reads what the Flink job's RedisSink writes (key layout in ascep/redis_keys.py); never writes it.
+
+A stored document that does not decode is skipped with a warning naming its key, so one bad
+entry cannot blank the whole dashboard.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from django.conf import settings
+
+from ascep import redis_keys as keys
+from ascep.log import event
+
+log = logging.getLogger(__name__)
+
+_client: aioredis.Redis | None = None
+
+
+def client() -> aioredis.Redis:
+    """One pool per process: the server runs a single event loop."""
+    global _client
+    if _client is None:
+        _client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
+    return _client
+
+
+def _decode_all(names: list[str], docs: list[bytes | None]) -> list[dict[str, Any]]:
+    out = []
+    for name, doc in zip(names, docs):
+        if doc is None:
+            continue  # deleted between reading the index and the documents
+        try:
+            out.append(orjson.loads(doc))
+        except orjson.JSONDecodeError as exc:
+            event(log, "skipped undecodable document", logging.WARNING, key=name, error=str(exc))
+    return out
+
+
+async def latest_signals(limit: int) -> list[dict[str, Any]]:
+    """Newest first by event_time (the index score)."""
+    ids = [i.decode() for i in await client().zrevrange(keys.SIGNALS_INDEX, 0, limit - 1)]
+    if not ids:
+        return []
+    names = [keys.signal_key(i) for i in ids]
+    return _decode_all(names, await client().mget(names))
+
+
+async def one_signal(signal_id: str) -> dict[str, Any] | None:
+    found = _decode_all([keys.signal_key(signal_id)], [await client().get(keys.signal_key(signal_id))])
+    return found[0] if found else None
+
+
+async def prices() -> list[dict[str, Any]]:
+    """Latest tick per venue:symbol, ordered by symbol then venue so one symbol's venues sit together."""
+    pairs = sorted(p.decode() for p in await client().smembers(keys.PRICES_INDEX))
+    if not pairs:
+        return []
+    names = [keys.price_key(*pair.split(":", 1)) for pair in pairs]
+    ticks = _decode_all(names, await client().mget(names))
+    return sorted(ticks, key=lambda t: (t["symbol"], t["venue"]))
+
+
+async def counters() -> dict[str, int]:
+    return {k.decode(): int(v) for k, v in (await client().hgetall(keys.COUNTERS)).items()}
+
+
+async def sizes() -> dict[str, int]:
+    pipe = client().pipeline(transaction=False)
+    pipe.zcard(keys.SIGNALS_INDEX)
+    pipe.scard(keys.PRICES_INDEX)
+    signals_stored, prices_stored = await pipe.execute()
+    return {"signals_stored": signals_stored, "prices_stored": prices_stored}

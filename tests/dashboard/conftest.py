@@ -1,0 +1,47 @@
+"""A real dashboard (uvicorn, child process) on a free port, reading a real Redis that RedisSink writes."""
+from __future__ import annotations
+
+import pytest
+import requests
+
+from dashboard_testing import DASHBOARD_DB, MIN_PROFIT_BPS, cross_exchange_signal, start_dashboard
+from flink_jobs.sinks.redis_sink import RedisSink
+
+
+@pytest.fixture(scope="session")
+def dashboard_redis(redis_url) -> str:
+    return f"{redis_url.rsplit('/', 1)[0]}/{DASHBOARD_DB}"
+
+
+@pytest.fixture(scope="session")
+def dashboard(dashboard_redis, service_logs) -> str:
+    """Base URL of the dashboard."""
+    server = start_dashboard(dashboard_redis, service_logs, ASCEP_ARBITRAGE__MIN_PROFIT_BPS=MIN_PROFIT_BPS)
+    yield server.address
+    server.stop()
+    errors = server.log_path.read_text()
+    assert errors == "", f"the dashboard printed more than nothing:\n{errors}"
+
+
+@pytest.fixture
+def sink(dashboard_redis) -> RedisSink:
+    """The Flink job's own sink, writing to an emptied database."""
+    sink = RedisSink(dashboard_redis)
+    sink.client.flushdb()
+    yield sink
+    sink.client.close()
+
+
+@pytest.fixture
+def api(dashboard):
+    def get(path: str, expect: int = 200):
+        response = requests.get(dashboard + path, timeout=10)
+        assert response.status_code == expect, f"GET {path}: {response.status_code} {response.text}"
+        assert response.headers["content-type"] == "application/json"
+        return response.json()
+    return get
+
+
+@pytest.fixture
+def make_signal():
+    return cross_exchange_signal

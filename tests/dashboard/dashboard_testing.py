@@ -1,0 +1,35 @@
+"""Helpers shared by the dashboard tests (a module of its own: conftest is not importable by name)."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from ascep.services import Service, free_port, spawn, wait_for_port
+from ascep.signal import Signal, route_of, signal_id
+
+# A database of its own on the shared test Redis, so flushing it between tests touches nobody else.
+DASHBOARD_DB = 9
+MIN_PROFIT_BPS = "2.5"  # an override the server must pick up from its environment
+
+
+def start_dashboard(redis_url: str, log_dir: Path, **env: str) -> Service:
+    port = free_port()
+    code = "import sys; from dashboard.server import serve; serve('127.0.0.1', int(sys.argv[1]), sys.argv[2])"
+    proc, log_path = spawn(f"dashboard-{port}", [sys.executable, "-c", code, str(port), redis_url], log_dir,
+                           env={**os.environ, **env})
+    wait_for_port(port, proc, "dashboard")
+    return Service("dashboard", f"http://127.0.0.1:{port}", proc, log_path)
+
+
+def cross_exchange_signal(buy: tuple[str, float], sell: tuple[str, float], profit_bps: float, event_time: int,
+                          detected_after_ms: int = 5, symbol: str = "BTC/USDT", size: float | None = 0.5,
+                          closed_after_ms: int | None = None) -> Signal:
+    """A cross-exchange signal shaped by the ascep.signal contract (id from the route and opening time)."""
+    legs = [{"venue": buy[0], "symbol": symbol, "side": "buy", "price": buy[1]},
+            {"venue": sell[0], "symbol": symbol, "side": "sell", "price": sell[1]}]
+    closed = closed_after_ms is not None
+    return {"id": signal_id("cross_exchange", route_of(legs), event_time), "type": "cross_exchange", "legs": legs,
+            "profit_bps": profit_bps, "size": size, "event_time": event_time,
+            "updated_at": event_time + (closed_after_ms or 0), "closed_at": event_time + closed_after_ms if closed else None,
+            "status": "closed" if closed else "open", "detected_at": event_time + detected_after_ms}

@@ -1,0 +1,130 @@
+"""The JSON API against a real server and a Redis written by the job's RedisSink."""
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from ascep.commands import dashboard as dashboard_command
+from ascep.services import free_port
+from ascep.settings import Settings
+from ascep.signal import public_view
+from ascep.tick import Tick
+from dashboard_testing import MIN_PROFIT_BPS, start_dashboard
+
+pytestmark = pytest.mark.integration
+
+T0 = 1_763_700_000_000
+
+
+def test_signals_are_listed_newest_first_and_limited(api, sink, make_signal):
+    written = [make_signal(("kraken", 100.0), ("binance", 100.5), 9.5, T0 + i * 1000) for i in (2, 0, 1)]
+    assert sink.write_signals(written) == 3
+    newest_first = sorted(written, key=lambda s: -s["event_time"])
+
+    assert api("/api/signals") == {"signals": [public_view(s) for s in newest_first]}
+    assert api("/api/signals?limit=2") == {"signals": [public_view(s) for s in newest_first[:2]]}
+    assert api("/api/signals?limit=1000")["signals"] == [public_view(s) for s in newest_first]
+
+
+def test_one_signal_follows_its_lifecycle(api, sink, make_signal):
+    opened = make_signal(("okx", 50.0), ("bybit", 50.2), 20.0, T0, detected_after_ms=7)
+    sink.write_signals([opened])
+    assert api(f"/api/signals/{opened['id']}") == public_view(opened)
+
+    closed = {**make_signal(("okx", 50.0), ("bybit", 50.2), 20.0, T0, detected_after_ms=99, closed_after_ms=1500)}
+    sink.write_signals([closed])
+    shown = api(f"/api/signals/{opened['id']}")
+    assert shown["status"] == "closed" and shown["closed_at"] == T0 + 1500
+    assert shown["detected_at"] == T0 + 7, "the first detection time must be kept"
+
+
+def test_unknown_signal_is_404(api, sink):
+    assert api("/api/signals/deadbeef", expect=404) == {"error": "no signal with id 'deadbeef'"}
+
+
+@pytest.mark.parametrize("limit, message", [
+    ("abc", "query parameter 'limit' must be an integer from 1 to 1000, got 'abc'"),
+    ("2.5", "query parameter 'limit' must be an integer from 1 to 1000, got '2.5'"),
+    ("0", "query parameter 'limit' must be from 1 to 1000, got 0"),
+    ("1001", "query parameter 'limit' must be from 1 to 1000, got 1001"),
+    ("-3", "query parameter 'limit' must be from 1 to 1000, got -3"),
+])
+def test_bad_limit_is_400_naming_the_parameter(api, sink, limit, message):
+    assert api(f"/api/signals?limit={limit}", expect=400) == {"error": message}
+
+
+def test_prices_are_the_latest_tick_per_venue_and_symbol(api, sink):
+    old = Tick("binance", "BTC/USDT", 100.0, 100.1, 1.5, 2.0, T0)
+    sink.write_prices([old, Tick("kraken", "BTC/USDT", 100.2, 100.4, None, None, T0 + 1)], 2, 0)
+    newer = Tick("binance", "BTC/USDT", 100.05, 100.15, 0.5, 0.7, T0 + 2)
+    eth = Tick("binance", "ETH/USDT", 3000.0, 3000.5, 4.0, 3.0, T0 + 3)
+    sink.write_prices([newer, eth], 2, 0)
+
+    assert api("/api/prices") == {"prices": [
+        newer.to_json_dict(),
+        Tick("kraken", "BTC/USDT", 100.2, 100.4, None, None, T0 + 1).to_json_dict(),
+        eth.to_json_dict(),
+    ]}
+
+
+def test_health_reports_counters_and_sizes(api, sink, make_signal):
+    sink.write_prices([Tick("okx", "SOL/USDT", 150.0, 150.1, 1.0, 1.0, T0)], ticks_seen=40, deadletters=3)
+    sink.write_signals([make_signal(("okx", 150.1), ("gemini", 151.0), 15.0, T0 + i) for i in range(4)])
+
+    health = api("/api/health")
+    assert health["status"] == "ok"
+    assert health["redis"]["reachable"] is True
+    assert health["counters"] == {"ticks": 40, "deadletters": 3, "signals:cross_exchange": 4}
+    assert (health["signals_stored"], health["prices_stored"]) == (4, 1)
+
+
+def test_config_is_the_arbitrage_settings_the_server_runs_with(api):
+    expected = Settings(arbitrage={"min_profit_bps": float(MIN_PROFIT_BPS)}).arbitrage.model_dump(mode="json")
+    assert api("/api/config") == expected
+
+
+def test_stats_over_stored_signals(api, sink, make_signal):
+    sink.write_signals([
+        make_signal(("kraken", 10.0), ("binance", 10.1), 1.5, T0, detected_after_ms=10),
+        make_signal(("kraken", 10.0), ("okx", 10.1), 3.0, T0 + 1, detected_after_ms=20, closed_after_ms=5),
+        make_signal(("okx", 2.0), ("binance", 2.1), 12.0, T0 + 2, detected_after_ms=30, symbol="XRP/USDT"),
+        make_signal(("coinbase", 5.0), ("binance", 5.2), 250.0, T0 + 3, detected_after_ms=40, symbol="ADA/USDT"),
+    ])
+    stats = api("/api/stats")
+    assert stats["signals"] == 4
+    assert stats["by_type"] == {"cross_exchange": 4}
+    assert stats["by_status"] == {"open": 3, "closed": 1}
+    assert stats["by_venue"] == {"binance": 3, "kraken": 2, "okx": 2, "coinbase": 1}
+    assert stats["by_symbol"] == {"BTC/USDT": 2, "XRP/USDT": 1, "ADA/USDT": 1}
+    profit = stats["profit_bps"]
+    # Linear interpolation over 1.5, 3, 12, 250.
+    assert (profit["count"], profit["min"], profit["max"], profit["mean"]) == (4, 1.5, 250.0, 66.625)
+    assert profit["p50"] == pytest.approx(7.5) and profit["p90"] == pytest.approx(178.6)
+    assert {(b["lo"], b["hi"]): b["count"] for b in profit["histogram"] if b["count"]} == {
+        (1.0, 2.0): 1, (2.0, 5.0): 1, (10.0, 20.0): 1, (200.0, 500.0): 1}
+    latency = stats["detection_latency_ms"]
+    assert (latency["min"], latency["p50"], latency["max"]) == (10.0, 25.0, 40.0)
+    assert latency["p99"] == pytest.approx(39.7)
+
+
+def test_redis_down_is_503_with_a_clear_message(service_logs):
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"
+    server = start_dashboard(unreachable, service_logs)
+    try:
+        import requests
+
+        health = requests.get(server.address + "/api/health", timeout=10)
+        assert health.status_code == 503
+        assert health.json()["status"] == "unavailable" and health.json()["redis"]["reachable"] is False
+        listing = requests.get(server.address + "/api/signals", timeout=10)
+        assert listing.status_code == 503 and listing.json()["error"].startswith("redis unavailable: ")
+    finally:
+        server.stop()
+
+
+def test_dashboard_command_refuses_a_busy_port(dashboard):
+    busy_port = int(dashboard.rsplit(":", 1)[1])
+    args = argparse.Namespace(host="127.0.0.1", port=busy_port, redis="redis://127.0.0.1:1/0")
+    with pytest.raises(RuntimeError, match=f"port {busy_port} on 127.0.0.1 is already in use"):
+        dashboard_command.run(args)
