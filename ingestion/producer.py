@@ -1,0 +1,184 @@
+"""The one Kafka producer every connector and replay shares.
+
+- Idempotent, acks=all: a retry after a lost ack never writes a tick twice.
+- Ticks and trades are partitioned by SYMBOL (crc32 mod partitions), not by their `venue:symbol` key, so
+  every venue's quotes of one symbol reach the same Flink subtask: cross-exchange detection needs them together.
+- While the broker is down librdkafka keeps retrying; the error callback logs a structured warning each
+  time, and a full local buffer blocks the caller (backpressure) instead of dropping data.
+- Closing (or leaving the `with` block) flushes; what could not be delivered is logged, never hidden.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from ascep.log import event
+from ascep.tick import DEADLETTER_TOPIC, TICKS_TOPIC, TRADES_TOPIC, Tick
+from ingestion.venues.base import Parsed, Trade
+
+log = logging.getLogger(__name__)
+
+MAX_DEADLETTER_FRAME_BYTES = 64 * 1024
+POLL_EVERY = 1_000  # serve delivery callbacks every this many messages
+
+
+def partition_for_symbol(symbol: str, partitions: int) -> int:
+    """The partition of a symbol's ticks and trades; the Flink job assumes exactly this function."""
+    return zlib.crc32(symbol.encode()) % partitions
+
+
+def deadletter_value(venue: str, reason: str, frame: str | bytes, received_ms: int, source: str | None = None) -> bytes:
+    """The dead-letter record: the raw frame (cut to 64 KiB) with why it was rejected and where it came from."""
+    raw = frame.encode("utf-8", "replace") if isinstance(frame, str) else frame
+    record: dict[str, Any] = {"venue": venue, "reason": reason,
+                              "frame": raw[:MAX_DEADLETTER_FRAME_BYTES].decode("utf-8", "replace"),
+                              "received_ms": received_ms}
+    if source is not None:
+        record["source"] = source
+    return orjson.dumps(record)
+
+
+@dataclass
+class Topics:
+    ticks: str = TICKS_TOPIC
+    trades: str = TRADES_TOPIC
+    deadletter: str = DEADLETTER_TOPIC
+
+
+@dataclass
+class Counts:
+    ticks: int = 0
+    trades: int = 0
+    deadletters: int = 0
+    failed: int = 0  # delivery failures reported by the broker/librdkafka
+    errors: list[str] = field(default_factory=list)  # the first few failure reasons, for the caller's summary
+
+
+class TickProducer:
+    def __init__(self, bootstrap: str, *, topics: Topics | None = None, buffer_messages: int = 100_000,
+                 linger_ms: int = 5, config: dict[str, Any] | None = None) -> None:
+        self.bootstrap = bootstrap
+        self.topics = topics or Topics()
+        self.counts = Counts()
+        self._partitions: dict[str, int] = {}
+        self._unpolled = 0
+        self._producer = Producer({
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": linger_ms,
+            "batch.num.messages": 10_000,
+            "queue.buffering.max.messages": buffer_messages,
+            "message.timeout.ms": 0,  # never give up on a message while the broker is away
+            "delivery.report.only.error": True,
+            "allow.auto.create.topics": False,  # topics need their partition counts: created explicitly
+            "on_delivery": self._on_delivery,
+            "error_cb": self._on_error,
+            **(config or {}),
+        })
+
+    # --- producing -------------------------------------------------------------------------
+    def tick(self, tick: Tick) -> None:
+        topic = self.topics.ticks
+        self._send(topic, orjson.dumps(tick.to_json_dict()), f"{tick.venue}:{tick.symbol}",
+                   partition_for_symbol(tick.symbol, self.partitions(topic)))
+        self.counts.ticks += 1
+
+    def trade(self, trade: Trade) -> None:
+        topic = self.topics.trades
+        value = {"venue": trade.venue, "symbol": trade.symbol, "price": trade.price, "size": trade.size,
+                 "side": trade.side, "ts": trade.ts, "trade_id": trade.trade_id}
+        self._send(topic, orjson.dumps(value), f"{trade.venue}:{trade.symbol}",
+                   partition_for_symbol(trade.symbol, self.partitions(topic)))
+        self.counts.trades += 1
+
+    def deadletter(self, venue: str, reason: str, frame: str | bytes, received_ms: int,
+                   source: str | None = None) -> None:
+        self._send(self.topics.deadletter, deadletter_value(venue, reason, frame, received_ms, source), venue, None)
+        self.counts.deadletters += 1
+
+    def parsed(self, venue: str, parsed: Parsed, frame: str | bytes, received_ms: int) -> None:
+        """Route everything one frame became; an ignored frame produces nothing."""
+        for tick in parsed.ticks:
+            self.tick(tick)
+        for trade in parsed.trades:
+            self.trade(trade)
+        if parsed.deadletter is not None:
+            self.deadletter(venue, parsed.deadletter, frame, received_ms)
+
+    # --- plumbing --------------------------------------------------------------------------
+    def partitions(self, topic: str) -> int:
+        """Partition count of an existing topic, looked up once; waits (and warns) while the broker is down."""
+        count = self._partitions.get(topic)
+        if count is None:
+            count = self._partitions[topic] = self._lookup_partitions(topic)
+        return count
+
+    def _lookup_partitions(self, topic: str) -> int:
+        while True:
+            try:
+                meta = self._producer.list_topics(topic, timeout=5).topics.get(topic)
+            except KafkaException as exc:
+                event(log, "kafka unavailable, waiting for topic metadata", logging.WARNING, bootstrap=self.bootstrap,
+                      topic=topic, error=str(exc))
+                continue
+            if meta is not None and meta.error is None and meta.partitions:
+                return len(meta.partitions)
+            if meta is not None and meta.error is not None and meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise LookupError(f"topic {topic!r} does not exist on {self.bootstrap}; create it "
+                                  "(`ascep up` or ascep.services.create_topics) before producing")
+            event(log, "topic metadata not ready, retrying", logging.WARNING, bootstrap=self.bootstrap, topic=topic,
+                  error=str(meta.error) if meta is not None else "no metadata")
+            time.sleep(0.5)
+
+    def _send(self, topic: str, value: bytes, key: str, partition: int | None) -> None:
+        kwargs = {} if partition is None else {"partition": partition}
+        while True:
+            try:
+                self._producer.produce(topic, value, key, **kwargs)
+                break
+            except BufferError:  # local buffer full: wait for the broker rather than drop
+                event(log, "producer buffer full, waiting for the broker", logging.WARNING, bootstrap=self.bootstrap,
+                      buffered=len(self._producer))
+                self._producer.poll(1.0)
+        self._unpolled += 1
+        if self._unpolled >= POLL_EVERY:
+            self._unpolled = 0
+            self._producer.poll(0)
+
+    def _on_delivery(self, err: KafkaError | None, msg) -> None:
+        if err is None:
+            return
+        self.counts.failed += 1
+        if len(self.counts.errors) < 10:
+            self.counts.errors.append(f"{msg.topic()}: {err}")
+        event(log, "delivery failed", logging.ERROR, topic=msg.topic(), key=(msg.key() or b"").decode(errors="replace"),
+              error=str(err))
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            msg, level = "kafka producer fatal error", logging.ERROR
+        else:
+            msg, level = "kafka unavailable, producer keeps retrying", logging.WARNING
+        event(log, msg, level, bootstrap=self.bootstrap, code=err.name(), error=err.str(), buffered=len(self._producer))
+
+    def flush(self, timeout: float = 30.0) -> int:
+        """Wait for every buffered message; returns how many are still undelivered."""
+        return self._producer.flush(timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        left = self.flush(timeout)
+        if left:
+            event(log, "messages not delivered at close", logging.ERROR, bootstrap=self.bootstrap, undelivered=left)
+
+    def __enter__(self) -> TickProducer:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
