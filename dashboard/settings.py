@@ -21,7 +21,11 @@ _bound_to_all = ASCEP_SETTINGS.dashboard.host in ("0.0.0.0", "::", "")
 ALLOWED_HOSTS = ["*"] if _bound_to_all else ["localhost", "127.0.0.1", "[::1]", ASCEP_SETTINGS.dashboard.host]
 
 INSTALLED_APPS = ["channels", "django.contrib.staticfiles", "dashboard"]
-MIDDLEWARE = ["django.middleware.security.SecurityMiddleware", "django.middleware.common.CommonMiddleware"]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
 ROOT_URLCONF = "dashboard.urls"
 ASGI_APPLICATION = "dashboard.asgi.application"
 DATABASES: dict = {}

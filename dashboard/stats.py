@@ -43,21 +43,31 @@ def signal_stats(signals: list[dict]) -> dict:
     by_status: Counter = Counter()
     profits: list[float] = []
     latencies: list[float] = []
+    unreadable: list[str] = []
     for signal in signals:
-        by_type[signal["type"]] += 1
-        by_status[signal["status"]] += 1
-        legs = signal.get("legs", [])
-        by_venue.update({leg["venue"] for leg in legs})
-        by_symbol.update({leg["symbol"] for leg in legs})
-        profits.append(float(signal["profit_bps"]))
-        if "detected_at" in signal:
-            latencies.append(float(signal["detected_at"] - signal["event_time"]))
+        try:
+            kind, status, profit = signal["type"], signal["status"], float(signal["profit_bps"])
+            venues = {leg["venue"] for leg in signal.get("legs", [])}
+            symbols = {leg["symbol"] for leg in signal.get("legs", [])}
+            latency = signal["detected_at"] - signal["event_time"] if "detected_at" in signal else None
+        except (KeyError, TypeError, ValueError) as exc:
+            unreadable.append(f"{signal.get('id', '?') if isinstance(signal, dict) else '?'}: {type(exc).__name__} {exc}")
+            continue
+        by_type[kind] += 1
+        by_status[status] += 1
+        by_venue.update(venues)
+        by_symbol.update(symbols)
+        profits.append(profit)
+        if latency is not None:
+            latencies.append(float(latency))
     return {
-        "signals": len(signals),
+        "signals": len(profits),
         "by_type": dict(by_type.most_common()),
         "by_status": dict(by_status.most_common()),
         "by_venue": dict(by_venue.most_common()),
         "by_symbol": dict(by_symbol.most_common()),
         "profit_bps": {**distribution(profits), "histogram": histogram(profits)},
         "detection_latency_ms": distribution(latencies),
+        # Left out rather than failing the whole summary; the first few say which and why.
+        "unreadable": {"count": len(unreadable), "examples": unreadable[:5]},
     }

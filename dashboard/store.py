@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 _client: aioredis.Redis | None = None
 
 
+class UnreadableDocument(ValueError):
+    """A stored document that is not valid JSON; the message names its key."""
+
+
 def client() -> aioredis.Redis:
     """One pool per process: the server runs a single event loop."""
     global _client
@@ -50,8 +54,14 @@ async def latest_signals(limit: int) -> list[dict[str, Any]]:
 
 
 async def one_signal(signal_id: str) -> dict[str, Any] | None:
-    found = _decode_all([keys.signal_key(signal_id)], [await client().get(keys.signal_key(signal_id))])
-    return found[0] if found else None
+    key = keys.signal_key(signal_id)
+    doc = await client().get(key)
+    if doc is None:
+        return None
+    try:
+        return orjson.loads(doc)
+    except orjson.JSONDecodeError as exc:
+        raise UnreadableDocument(f"stored document {key} is not valid JSON: {exc}") from None
 
 
 async def prices() -> list[dict[str, Any]]:

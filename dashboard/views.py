@@ -67,7 +67,10 @@ async def signals(request: HttpRequest) -> HttpResponse:
 
 @needs_redis
 async def signal_detail(request: HttpRequest, signal_id: str) -> HttpResponse:
-    found = await store.one_signal(signal_id)
+    try:
+        found = await store.one_signal(signal_id)
+    except store.UnreadableDocument as exc:
+        return error_response(500, str(exc))
     if found is None:
         return error_response(404, f"no signal with id {signal_id!r}")
     return json_response(found)

@@ -1,25 +1,11 @@
 """Helpers shared by the dashboard tests (a module of its own: conftest is not importable by name)."""
 from __future__ import annotations
 
-import os
-import sys
-from pathlib import Path
-
-from ascep.services import Service, free_port, spawn, wait_for_port
 from ascep.signal import Signal, route_of, signal_id
 
 # A database of its own on the shared test Redis, so flushing it between tests touches nobody else.
 DASHBOARD_DB = 9
 MIN_PROFIT_BPS = "2.5"  # an override the server must pick up from its environment
-
-
-def start_dashboard(redis_url: str, log_dir: Path, **env: str) -> Service:
-    port = free_port()
-    code = "import sys; from dashboard.server import serve; serve('127.0.0.1', int(sys.argv[1]), sys.argv[2])"
-    proc, log_path = spawn(f"dashboard-{port}", [sys.executable, "-c", code, str(port), redis_url], log_dir,
-                           env={**os.environ, **env})
-    wait_for_port(port, proc, "dashboard")
-    return Service("dashboard", f"http://127.0.0.1:{port}", proc, log_path)
 
 
 def cross_exchange_signal(buy: tuple[str, float], sell: tuple[str, float], profit_bps: float, event_time: int,

@@ -4,13 +4,16 @@ from __future__ import annotations
 import argparse
 
 import pytest
+import requests
 
 from ascep.commands import dashboard as dashboard_command
+from ascep.redis_keys import signal_key
 from ascep.services import free_port
 from ascep.settings import Settings
 from ascep.signal import public_view
 from ascep.tick import Tick
-from dashboard_testing import MIN_PROFIT_BPS, start_dashboard
+from dashboard.server import start as start_dashboard
+from dashboard_testing import MIN_PROFIT_BPS
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +40,17 @@ def test_one_signal_follows_its_lifecycle(api, sink, make_signal):
     shown = api(f"/api/signals/{opened['id']}")
     assert shown["status"] == "closed" and shown["closed_at"] == T0 + 1500
     assert shown["detected_at"] == T0 + 7, "the first detection time must be kept"
+
+
+def test_an_unreadable_stored_signal_is_named_and_the_others_still_served(api, sink, make_signal):
+    broken, intact = (make_signal(("kraken", 1.0), ("okx", 1.1), 5.0, T0 + i) for i in range(2))
+    sink.write_signals([broken, intact])
+    sink.client.set(signal_key(broken["id"]), b'{"id": "trunc')  # what a torn write would leave
+
+    assert api("/api/signals") == {"signals": [public_view(intact)]}
+    error = api(f"/api/signals/{broken['id']}", expect=500)["error"]
+    assert error.startswith(f"stored document {signal_key(broken['id'])} is not valid JSON: ")
+    assert api("/api/stats")["signals"] == 1
 
 
 def test_unknown_signal_is_404(api, sink):
@@ -112,8 +126,6 @@ def test_redis_down_is_503_with_a_clear_message(service_logs):
     unreachable = f"redis://127.0.0.1:{free_port()}/0"
     server = start_dashboard(unreachable, service_logs)
     try:
-        import requests
-
         health = requests.get(server.address + "/api/health", timeout=10)
         assert health.status_code == 503
         assert health.json()["status"] == "unavailable" and health.json()["redis"]["reachable"] is False

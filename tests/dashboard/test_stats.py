@@ -34,3 +34,10 @@ def test_a_signal_counts_once_per_distinct_venue_and_symbol():
     assert stats["by_venue"] == {"binance": 1}
     assert stats["by_symbol"] == {"BTC/USDT": 1, "ETH/BTC": 1, "ETH/USDT": 1}
     assert stats["detection_latency_ms"]["p50"] == 3.0
+
+
+def test_an_unreadable_signal_is_left_out_and_named():
+    good = {"id": "a1", "type": "direct", "status": "closed", "profit_bps": 2.0, "event_time": 10, "legs": []}
+    stats = signal_stats([good, {"id": "b2", "type": "direct", "status": "open", "profit_bps": "lots"}])
+    assert stats["signals"] == 1 and stats["by_status"] == {"closed": 1}
+    assert stats["unreadable"] == {"count": 1, "examples": ["b2: ValueError could not convert string to float: 'lots'"]}
