@@ -15,7 +15,11 @@ VENUES = ("binance", "coinbase", "kraken")
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
 KRAKEN_SILENT = range(1_000, 1_200)  # offsets where kraken's record carries no tick
 OPEN_EVERY = 50  # an opportunity opens at every 50th offset...
-PEAK_AFTER, CLOSE_AFTER = 10, 25  # ...peaks 10 offsets later and closes 25 offsets later
+PEAK_AFTER = 10  # ...peaks 10 offsets later and closes 20 to 35 offsets later
+
+
+def close_after(opened: int) -> int:
+    return 20 + (opened // OPEN_EVERY) % 4 * 5
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ def tick_at(partition: int, offset: int) -> Tick | None:
 
 
 def opening(partition: int, offset: int) -> dict:
-    symbol = SYMBOLS[offset % 2]
+    symbol = SYMBOLS[offset // OPEN_EVERY % 2]
     buy, sell = VENUES[offset % 3], VENUES[(offset + 1) % 3]
     event_time = ts_at(partition, offset)
     return {
@@ -61,8 +65,8 @@ def signals_at(partition: int, offset: int) -> list[dict]:
     if opened >= 0 and opened % OPEN_EVERY == 0:
         out.append({**opening(partition, opened), "profit_bps": opening(partition, opened)["profit_bps"] + 3.0,
                     "updated_at": ts_at(partition, offset)})
-    opened = offset - CLOSE_AFTER
-    if opened >= 0 and opened % OPEN_EVERY == 0:
+    opened = (offset - 20) - (offset - 20) % OPEN_EVERY  # the one opening that may close here
+    if opened >= 0 and offset == opened + close_after(opened):
         peak = opening(partition, opened)["profit_bps"] + 3.0
         out.append({**opening(partition, opened), "profit_bps": peak, "updated_at": ts_at(partition, offset),
                     "closed_at": ts_at(partition, offset), "status": "closed"})
@@ -87,8 +91,9 @@ def final_states(count: int = 3_000, partitions: tuple[int, ...] = (0, 1)) -> li
             if offset + PEAK_AFTER < count:
                 state = {**state, "profit_bps": state["profit_bps"] + 3.0,
                          "updated_at": ts_at(partition, offset + PEAK_AFTER)}
-            if offset + CLOSE_AFTER < count:
-                state = {**state, "closed_at": ts_at(partition, offset + CLOSE_AFTER), "status": "closed",
-                         "updated_at": ts_at(partition, offset + CLOSE_AFTER)}
+            closes = offset + close_after(offset)
+            if closes < count:
+                state = {**state, "closed_at": ts_at(partition, closes), "status": "closed",
+                         "updated_at": ts_at(partition, closes)}
             out.append(state)
     return out

@@ -110,8 +110,8 @@ def test_signal_rows_keep_legs_and_flattened_columns(reference, tmp_path):
     closed = next(s for s in states if s["status"] == "closed")
     assert closed["legs"] == synthetic.opening(1, 100)["legs"]
     assert (closed["symbol"], closed["buy_venue"], closed["sell_venue"]) == ("BTC/USDT", "coinbase", "kraken")
-    assert closed["duration_ms"] == closed["closed_at"] - closed["event_time"] == 25 * synthetic.STEP_MS
-    assert closed["kafka_offset"] == 125 and closed["kafka_partition"] == 1
+    assert closed["duration_ms"] == closed["closed_at"] - closed["event_time"] == 30 * synthetic.STEP_MS
+    assert closed["kafka_offset"] == 130 and closed["kafka_partition"] == 1
 
 
 def test_crash_and_replay_from_checkpoint_rewrites_the_same_objects(records, reference, tmp_path):

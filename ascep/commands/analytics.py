@@ -1,0 +1,127 @@
+"""`ascep analytics`: figures over the Parquet lake (local or S3), as tables, JSON, CSV and a PNG chart."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from ascep.analytics import report
+from ascep.runtime import resolve
+from ascep.settings import load_settings
+from flink_jobs.sinks.parquet_sink import SIGNALS, TICKS, open_lake, read_kind
+
+CSV_TABLES = ("signals_by_hour", "ticks_by_venue", "ticks_by_hour")
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("analytics", help="signal and tick figures over the Parquet lake")
+    parser.add_argument("--lake", help="lake directory or s3://bucket/prefix (default: settings, then `ascep up`)")
+    parser.add_argument("--out", type=Path, help="directory for report.json, CSV tables and analytics.png")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument("--gap-seconds", type=float, default=10.0,
+                        help="a venue silent for longer than this counts as a gap (default 10)")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    settings = load_settings()
+    try:
+        endpoint = resolve(settings, "s3_endpoint")
+    except LookupError:
+        endpoint = None  # AWS itself, or a local lake
+    lake = open_lake(resolve(settings, "lake", args.lake), endpoint)
+    figures = report(read_kind(lake, TICKS), read_kind(lake, SIGNALS), round(args.gap_seconds * 1000))
+    if args.out:
+        write_outputs(figures, args.out)
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        print_tables(figures)
+    return 0
+
+
+def _table(title: str, rows: list[dict[str, Any]]) -> None:
+    print(f"\n{title}")
+    if not rows:
+        print("  (none)")
+        return
+    names = list(rows[0])
+    cells = [[_cell(row[n]) for n in names] for row in rows]
+    widths = [max(len(n), *(len(c[i]) for c in cells)) for i, n in enumerate(names)]
+    print("  " + "  ".join(n.ljust(w) for n, w in zip(names, widths)))
+    for line in cells:
+        print("  " + "  ".join(c.rjust(w) for c, w in zip(line, widths)))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.2f}" if isinstance(value, float) else str(value)
+
+
+def print_tables(figures: dict[str, Any]) -> None:
+    totals = figures["totals"]
+    print(f"ticks {totals['ticks']:,}  signals {totals['signals']:,} (from {totals['signal_states']:,} states)")
+    _table("signals opened per hour", figures["signals_by_hour"])
+    profit = {k: v for k, v in figures["profit_bps"].items() if k != "histogram"}
+    _table("net profit (bps)", [profit])
+    _table("net profit histogram (bps)", figures["profit_bps"]["histogram"])
+    _table("opportunity duration (ms)", [figures["duration_ms"]])
+    _table("detection latency, detected_at - event_time (ms)", [figures["detection_latency_ms"]])
+    _table(f"ticks per venue (gap = silent > {figures['gap_ms']} ms)", figures["ticks_by_venue"])
+
+
+def write_outputs(figures: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(figures, indent=1))
+    tables = {name: figures[name] for name in CSV_TABLES}
+    tables["profit_histogram"] = figures["profit_bps"]["histogram"]
+    for name, rows in tables.items():
+        with open(out / f"{name}.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["empty"])
+            writer.writeheader()
+            writer.writerows(rows)
+    write_chart(figures, out / "analytics.png")
+
+
+def write_chart(figures: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    by_type: dict[str, dict[str, int]] = {}
+    for row in figures["signals_by_hour"]:
+        if row["dimension"] == "type":
+            by_type.setdefault(row["value"], {})[row["hour"]] = row["signals"]
+    hours = sorted({h for counts in by_type.values() for h in counts})
+    bottom = [0] * len(hours)
+    for signal_type, counts in sorted(by_type.items()):
+        heights = [counts.get(h, 0) for h in hours]
+        axes[0][0].bar(hours, heights, bottom=bottom, label=signal_type)
+        bottom = [b + h for b, h in zip(bottom, heights)]
+    axes[0][0].set_title("signals opened per hour (UTC)")
+    axes[0][0].tick_params(axis="x", labelrotation=45, labelsize=7)
+    if by_type:
+        axes[0][0].legend()
+    histogram = figures["profit_bps"]["histogram"]
+    axes[0][1].bar([b["bucket"] for b in histogram], [b["signals"] for b in histogram])
+    axes[0][1].set_title("net profit at peak (bps)")
+    labels = ["p50", "p90", "p99"]
+    for shift, (name, stats) in enumerate((("duration", figures["duration_ms"]),
+                                           ("detection latency", figures["detection_latency_ms"]))):
+        axes[1][0].bar([i + shift * 0.4 for i in range(3)], [stats[k] or 0 for k in labels], width=0.4, label=name)
+    axes[1][0].set_xticks([i + 0.2 for i in range(3)], labels)
+    axes[1][0].set_yscale("log")  # durations are seconds to minutes, latencies milliseconds
+    axes[1][0].set_title("duration and detection latency (ms, log scale)")
+    axes[1][0].legend()
+    venues = figures["ticks_by_venue"]
+    axes[1][1].bar([v["venue"] for v in venues], [v["ticks"] for v in venues])
+    axes[1][1].set_title("ticks per venue (gaps above bars)")
+    for i, v in enumerate(venues):
+        axes[1][1].annotate(str(v["gaps"]), (i, v["ticks"]), ha="center", va="bottom")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
