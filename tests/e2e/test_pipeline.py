@@ -1,0 +1,152 @@
+"""The whole chain, for real: JSONL file -> replay -> Kafka -> Flink job -> Redis -> dashboard API and WebSocket."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+import urllib.request
+import websocket
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from ascep.signal import signal_id
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+T0 = 1_700_000_000_000
+FEES = {"binance": 0.0010, "kraken": 0.0040, "coinbase": 0.0060}  # the documented default taker fees
+
+
+def tick(venue, symbol, bid, ask, dt, bid_size=None, ask_size=None):
+    out = {"venue": venue, "symbol": symbol, "bid": bid, "ask": ask, "ts": T0 + dt}
+    if bid_size is not None:
+        out.update(bid_size=bid_size, ask_size=ask_size)
+    return json.dumps(out)
+
+
+INPUT = [
+    # BTC/USDT: opens (buy binance, sell kraken), then closes when binance moves up.
+    tick("binance", "BTC/USDT", 100.0, 100.1, 0, 2.0, 3.0),
+    tick("kraken", "BTC/USDT", 101.0, 101.1, 10, 1.5, 1.0),
+    tick("binance", "BTC/USDT", 100.5, 100.6, 20, 2.0, 3.0),
+    # XRP/USDT: opens (buy coinbase, sell binance), peaks on the next binance tick, stays open.
+    tick("coinbase", "XRP/USDT", 0.5000, 0.5001, 100, 1000.0, 800.0),
+    tick("binance", "XRP/USDT", 0.5100, 0.5101, 110, 500.0, 600.0),
+    tick("binance", "XRP/USDT", 0.5200, 0.5201, 120, 400.0, 400.0),
+    # ETH/USDT: a huge gap, but the coinbase quote is 2.1 s older than the newest: stale, no signal.
+    tick("coinbase", "ETH/USDT", 2000.0, 2001.0, 200),
+    tick("binance", "ETH/USDT", 2100.0, 2101.0, 2300),
+    # SOL/USDT: kraken's bid is above binance's ask, but fees eat the spread: no signal.
+    tick("binance", "SOL/USDT", 50.00, 50.01, 300),
+    tick("kraken", "SOL/USDT", 50.03, 50.04, 310),
+    # Bad lines: the replay dead-letters them with file and line, and goes on.
+    '{"venue": "binance", "symbol": "BTC/USDT", "bid": -1, "ask": 100, "ts": 1700000000500}',
+    "{not json",
+]
+VALID_TICKS = 10
+
+
+def profit_bps(buy_ask, buy_venue, sell_bid, sell_venue):
+    return round((sell_bid * (1 - FEES[sell_venue]) / (buy_ask * (1 + FEES[buy_venue])) - 1) * 10_000, 6)
+
+
+def expected_signals():
+    btc_route = ("buy:binance:BTC/USDT", "sell:kraken:BTC/USDT")
+    xrp_route = ("buy:coinbase:XRP/USDT", "sell:binance:XRP/USDT")
+    return {
+        signal_id("cross_exchange", btc_route, T0 + 10): {
+            "type": "cross_exchange",
+            "legs": [{"venue": "binance", "symbol": "BTC/USDT", "side": "buy", "price": 100.1},
+                     {"venue": "kraken", "symbol": "BTC/USDT", "side": "sell", "price": 101.0}],
+            "profit_bps": profit_bps(100.1, "binance", 101.0, "kraken"), "size": 1.5,
+            "event_time": T0 + 10, "updated_at": T0 + 20, "closed_at": T0 + 20, "status": "closed"},
+        signal_id("cross_exchange", xrp_route, T0 + 110): {
+            "type": "cross_exchange",
+            "legs": [{"venue": "coinbase", "symbol": "XRP/USDT", "side": "buy", "price": 0.5001},
+                     {"venue": "binance", "symbol": "XRP/USDT", "side": "sell", "price": 0.52}],
+            "profit_bps": profit_bps(0.5001, "coinbase", 0.52, "binance"), "size": 400.0,
+            "event_time": T0 + 110, "updated_at": T0 + 120, "status": "open"},
+    }
+
+
+def without_detected_at(signal: dict) -> dict:
+    return {k: v for k, v in signal.items() if k not in ("id", "detected_at")}
+
+
+class LiveSocket:
+    """Collects every message of the dashboard's /ws/live in a background thread."""
+
+    def __init__(self, url: str) -> None:
+        self.messages: list[dict] = []
+        self.ws = websocket.create_connection(url, timeout=10)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                self.messages.append(json.loads(self.ws.recv()))
+            except Exception:  # noqa: BLE001 - socket closed at the end of the test
+                return
+
+    def final_signal_states(self) -> dict[str, dict]:
+        states: dict[str, dict] = {}
+        for message in self.messages:
+            if message["kind"] == "signal":
+                states[message["data"]["id"]] = message["data"]
+        return states
+
+
+def test_planted_opportunities_reach_redis_and_the_websocket(start_stack, tmp_path):
+    started_ms = int(time.time() * 1000)
+    stack = start_stack("--source", "none")
+    live = LiveSocket(f"ws://127.0.0.1:{stack.port}/ws/live")
+    ticks_file = tmp_path / "planted.jsonl"
+    ticks_file.write_text("\n".join(INPUT) + "\n")
+
+    replay = stack.cli("replay", str(ticks_file), "--max")  # finds the running stack's broker by itself
+    assert replay.returncode == 0, replay.stderr
+    # A record that is not a tick, written straight to the topic: the job must dead-letter it, not die.
+    producer = Producer({"bootstrap.servers": stack.info["kafka"]})
+    producer.produce("ticks", b"\x00garbage", partition=0)
+    producer.flush(10)
+
+    stack.wait_counter("ticks", VALID_TICKS)
+    stack.wait_counter("deadletters", 1)
+    expected = expected_signals()
+
+    client = stack.redis()
+    stored_ids = client.zrange("ascep:signals", 0, -1)
+    stored = {i: json.loads(client.get(f"ascep:signal:{i}")) for i in stored_ids}
+    assert set(stored) == set(expected)
+    for signal_id_, want in expected.items():
+        assert without_detected_at(stored[signal_id_]) == want
+        assert stored[signal_id_]["detected_at"] >= started_ms
+
+    with urllib.request.urlopen(f"{stack.url}/api/signals?limit=10") as response:
+        api = json.loads(response.read())["signals"]
+    assert [s["id"] for s in api] == sorted(expected, key=lambda i: -expected[i]["event_time"])  # newest first
+    assert {s["id"]: s for s in api} == stored
+
+    deadline = time.monotonic() + 15
+    while live.final_signal_states() != stored and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert live.final_signal_states() == stored
+    assert live.messages[0]["kind"] == "snapshot"
+
+    # The replay's own dead letters name the file and line; the job's names the partition and offset.
+    consumer = Consumer({"bootstrap.servers": stack.info["kafka"], "group.id": "e2e-check"})
+    consumer.assign([TopicPartition("deadletter", 0, 0)])
+    letters = [json.loads(m.value()) for m in consumer.consume(10, timeout=10) if m.error() is None]
+    consumer.close()
+    reasons = " | ".join(json.dumps(letter) for letter in letters)
+    assert len(letters) == 3, reasons
+    assert "planted.jsonl:11" in reasons and "'bid' must be > 0" in reasons
+    assert "planted.jsonl:12" in reasons and "not JSON" in reasons
+    assert any(letter.get("source") == "job" and "not JSON" in letter["reason"] for letter in letters), reasons
+
+    live.ws.close()
+    code, leftovers = stack.stop()
+    assert code == 0, stack.output()
+    assert leftovers == [], "processes left behind after ascep up stopped"
