@@ -123,7 +123,7 @@ def up(settings: Settings, kafka: str | None, redis: str | None, port: int, sour
             job_argv.append("--restore")
         stack.child("flink-job", job_argv, "local MiniCluster")
         say(f"flink     job on the local MiniCluster (checkpoints in {state_dir / 'checkpoints'})")
-        dashboard = stack.child("dashboard", [sys.executable, "-m", "dashboard.server", "--host", settings.dashboard.host,
+        dashboard = stack.child("dashboard", [sys.executable, "-m", "ascep.cli", "dashboard", "--host", settings.dashboard.host,
                                               "--port", str(port), "--redis", redis])
         wait_for_port(port, dashboard.proc, "dashboard", timeout=60, host=settings.dashboard.host)
         url = f"http://{settings.dashboard.host}:{port}"
