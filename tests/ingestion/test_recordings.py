@@ -1,0 +1,129 @@
+"""Every real recorded frame of Binance, Binance.US, Coinbase and Kraken ends somewhere, with stated counts.
+
+The expected numbers were counted once with a plain json loop independent of the parsers (bookTicker
+streams, Coinbase ticker/match/last_match types, Kraken v1 ticker arrays and the trades inside trade
+arrays; frames over 64 KiB counted as oversized) and are written here, not computed.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import orjson
+import pytest
+
+from ascep.tick import tick_from_dict
+from ingestion.recording import BadLine, Connection, Received, RecordingWriter, Sent, read_recording, venue_for_url
+from ingestion.venues import get_venue
+
+DEPTH = "depth: order-book diffs are not used, bookTicker gives the top of book"
+KLINE = "kline: candles are not used"
+KRAKEN_BOOK = "book: order-book depth is not used, ticker gives the top of book"
+KRAKEN_ACKS = {"system status": 1, "subscription ack": 10}
+
+# file: (venue, received frames, ticks, trades, {ignore reason: frames}, {dead-letter reason: frames})
+EXPECTED = {
+    "BINANCE.ws.1.0": ("binance", 265, 84, 2, {DEPTH: 177, KLINE: 2}, {}),
+    "BINANCE_US.ws.1.0": ("binance_us", 480, 128, 11, {DEPTH: 336, KLINE: 5}, {}),
+    "COINBASE.ws.28.0": ("coinbase", 9946, 107, 107, {
+        "subscription ack": 3,
+        "snapshot: order-book snapshots are not used, ticker gives the top of book": 10,
+        "l2update: order-book diffs are not used, ticker gives the top of book": 9719}, {}),
+    "KRAKEN.ws.48.0": ("kraken", 49, 0, 10, {**KRAKEN_ACKS, "heartbeat": 30}, {}),
+    "KRAKEN.ws.49.0": ("kraken", 60, 18, 0, {**KRAKEN_ACKS, "heartbeat": 31}, {}),
+    # Two book snapshots are larger than the 64 KiB frame limit: dead-lettered, as configured.
+    "KRAKEN.ws.50.0": ("kraken", 4321, 0, 0, {**KRAKEN_ACKS, "heartbeat": 31, KRAKEN_BOOK: 4277},
+                       {"oversized frame: 79307 bytes > 65536": 1, "oversized frame: 71776 bytes > 65536": 1}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_received_frame_is_accounted_for(recordings, name):
+    venue_name, frames, tick_count, trade_count, ignored, dead = EXPECTED[name]
+    entries = list(read_recording(recordings / name))
+    assert not [e for e in entries if isinstance(e, BadLine)]
+    (connection,) = [e for e in entries if isinstance(e, Connection)]
+    assert connection.venue == venue_name
+    venue = get_venue(venue_name, any_symbol=True)
+    ticks, trades, ignores, deadletters, sequences, data_frames = [], [], Counter(), Counter(), {}, 0
+    received = [e for e in entries if isinstance(e, Received)]
+    for entry in received:
+        parsed = venue.parse(entry.data, entry.received_ms)
+        outcomes = [bool(parsed.ticks or parsed.trades), parsed.ignored is not None, parsed.deadletter is not None]
+        assert outcomes.count(True) == 1, (entry.line, parsed)
+        data_frames += outcomes[0]
+        ticks += parsed.ticks
+        trades += parsed.trades
+        ignores[parsed.ignored] += parsed.ignored is not None
+        deadletters[parsed.deadletter] += parsed.deadletter is not None
+        if parsed.sequence:
+            stream, number = parsed.sequence
+            assert number >= sequences.get(stream, number), f"sequence went back at line {entry.line}"
+            sequences[stream] = number
+    assert len(received) == frames
+    assert (len(ticks), len(trades)) == (tick_count, trade_count)
+    assert +ignores == ignored and +deadletters == dead
+    assert data_frames + sum(ignored.values()) + sum(dead.values()) == frames
+    for tick in ticks:
+        assert tick.venue == venue_name
+        assert tick_from_dict(orjson.loads(orjson.dumps(tick.to_json_dict()))) == tick
+    for trade in trades:
+        assert trade.price > 0 and trade.size >= 0 and trade.side in ("buy", "sell")
+
+
+def test_recorded_symbols_are_normalized(recordings):
+    symbols = {name: set() for name in ("BINANCE.ws.1.0", "COINBASE.ws.28.0", "KRAKEN.ws.49.0")}
+    for name, found in symbols.items():
+        entries = list(read_recording(recordings / name))
+        venue = get_venue(entries[0].venue, any_symbol=True)
+        for entry in entries:
+            if isinstance(entry, Received):
+                found.update(t.symbol for t in venue.parse(entry.data, entry.received_ms).ticks)
+    assert symbols["BINANCE.ws.1.0"] == {"NKN/USDT", "BLZ/ETH", "LRC/BTC"}  # RUNEEUR only sent depth frames
+    assert {"BAND/GBP", "SKL/USD", "YFI/BTC"} <= symbols["COINBASE.ws.28.0"]
+    assert {"WAVES/EUR", "XMR/USD", "KSM/BTC", "BTC/CHF", "ADA/BTC"} <= symbols["KRAKEN.ws.49.0"]
+
+
+@pytest.mark.parametrize("url,venue", [
+    ("wss://stream.binance.com:9443/stream?streams=btcusdt@bookTicker", "binance"),
+    ("wss://stream.binance.us:9443/stream?streams=btcusdt@bookTicker", "binance_us"),
+    ("wss://ws-feed.pro.coinbase.com", "coinbase"),
+    ("wss://ws-feed.exchange.coinbase.com", "coinbase"),
+    ("wss://ws.kraken.com", "kraken"),
+    ("wss://ws.kraken.com/v2", "kraken"),
+    ("wss://ws.okx.com:8443/ws/v5/public", None),
+    ("wss://evil.example/ws.kraken.com", None),
+])
+def test_venue_from_url(url, venue):
+    assert venue_for_url(url) == venue
+
+
+def test_writer_output_reads_back_the_same(tmp_path):
+    path = tmp_path / "session.ws"
+    url = "wss://ws.kraken.com/v2"
+    with RecordingWriter(path) as writer:
+        writer.connection(url, 1700000000.25)
+        writer.sent(url, 1700000000.5, '{"method":"subscribe"}')
+        writer.received(1700000001.125, b'{"channel":"heartbeat"}')
+        writer.received(1700000002.0, '{"a":\n 1}')  # pretty-printed JSON stays one line
+        writer.connection("wss://ws-feed.exchange.coinbase.com", 1700000003.0)
+        writer.received(1700000004.0, '{"type":"heartbeat"}')
+    entries = list(read_recording(path))
+    first, second = entries[0], entries[4]
+    assert entries == [
+        Connection(1, url, 1700000000.25),
+        Sent(2, url, 1700000000.5, '{"method":"subscribe"}'),
+        Received(3, 1700000001.125, '{"channel":"heartbeat"}', first),
+        Received(4, 1700000002.0, '{"a":  1}', first),
+        Connection(5, "wss://ws-feed.exchange.coinbase.com", 1700000003.0),
+        Received(6, 1700000004.0, '{"type":"heartbeat"}', second),
+    ]
+    assert [e.connection.venue for e in entries if isinstance(e, Received)] == ["kraken", "kraken", "coinbase"]
+    assert entries[2].received_ms == 1700000001125
+
+
+def test_lines_that_fit_no_form_are_reported_with_their_number(tmp_path):
+    path = tmp_path / "broken.ws"
+    path.write_text("wss://ws.kraken.com <-> 1700000000.0\n\ngarbage line\nnan: {}\nwss://ws.kraken.com <- x: {}\n")
+    bad = [e for e in read_recording(path) if isinstance(e, BadLine)]
+    assert [(b.line, b.text) for b in bad] == [(3, "garbage line"), (4, "nan: {}"), (5, "wss://ws.kraken.com <- x: {}")]
+    assert bad[0].reason.startswith("not a recording line")
