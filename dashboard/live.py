@@ -131,6 +131,17 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     groups = [GROUP]
 
+    async def __call__(self, scope, receive, send) -> None:
+        """Redis going away ends the socket with 1011 (the page reconnects) and one log line, not a traceback."""
+        try:
+            await super().__call__(scope, receive, send)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            event(log, "live socket closed: redis unavailable", logging.WARNING, error=str(exc) or type(exc).__name__)
+            try:
+                await send({"type": "websocket.close", "code": 1011})
+            except (RuntimeError, OSError):
+                pass  # the client is already gone
+
     async def connect(self) -> None:
         try:
             await ensure_relay()

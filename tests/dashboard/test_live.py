@@ -4,11 +4,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from ascep.services import start_redis
 from ascep.signal import public_view
 from ascep.tick import Tick
+from dashboard.server import start as start_dashboard
+from flink_jobs.sinks.redis_sink import RedisSink
 
 pytestmark = pytest.mark.integration
 
@@ -72,3 +75,28 @@ def test_a_foreign_origin_is_refused(live):
     with pytest.raises(InvalidStatus) as refused:
         live(origin="http://evil.example").close()
     assert refused.value.response.status_code == 403
+
+
+def test_sockets_survive_a_redis_restart(service_logs, make_signal):
+    """Own Redis and server: this one is stopped and started again on the same port."""
+    redis_server = start_redis(service_logs)
+    port = int(redis_server.address.rsplit(":", 1)[1].split("/")[0])
+    server = start_dashboard(redis_server.address, service_logs)
+    ws_url = server.address.replace("http://", "ws://") + "/ws/live"
+    try:
+        with connect(ws_url, origin=server.address, proxy=None) as socket:
+            receive(socket, "snapshot")
+            redis_server.stop()
+            with pytest.raises(ConnectionClosed) as closed:
+                socket.recv(timeout=10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+        redis_server = start_redis(service_logs, port=port)
+        with connect(ws_url, origin=server.address, proxy=None) as socket:
+            receive(socket, "snapshot")
+            signal = make_signal(("okx", 10.0), ("kraken", 10.2), 8.0, T0)
+            RedisSink(redis_server.address).write_signals([signal])
+            assert receive(socket, "signal")["data"] == public_view(signal)
+    finally:
+        server.stop()
+        redis_server.stop()
+    assert "Traceback" not in server.log_path.read_text()
