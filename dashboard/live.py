@@ -53,6 +53,8 @@ class LiveRelay:
             try:
                 await self._relay()
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                if self.subscribed.is_set():
+                    delay = 0.1  # it was working: a fresh outage starts the backoff over
                 self.subscribed.clear()
                 event(log, "live relay lost redis, resubscribing", logging.WARNING, error=str(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
@@ -76,7 +78,7 @@ class LiveRelay:
             update = orjson.loads(data)
             kind = update["kind"]
             if kind == "prices":
-                self._pending_prices.update((f"{t['venue']}:{t['symbol']}", t) for t in update["data"])
+                self._pending_prices.update({f"{t['venue']}:{t['symbol']}": t for t in update["data"]})
                 if self._flush_task is None:
                     self._flush_task = asyncio.create_task(self._flush_prices_later())
                     self._flush_task.add_done_callback(_log_failure)

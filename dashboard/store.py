@@ -78,9 +78,12 @@ async def counters() -> dict[str, int]:
     return {k.decode(): int(v) for k, v in (await client().hgetall(keys.COUNTERS)).items()}
 
 
-async def sizes() -> dict[str, int]:
+async def overview() -> dict[str, int | None]:
+    """How much is stored, and how recent the newest signal is: cheap, for the health check."""
     pipe = client().pipeline(transaction=False)
     pipe.zcard(keys.SIGNALS_INDEX)
     pipe.scard(keys.PRICES_INDEX)
-    signals_stored, prices_stored = await pipe.execute()
-    return {"signals_stored": signals_stored, "prices_stored": prices_stored}
+    pipe.zrevrange(keys.SIGNALS_INDEX, 0, 0, withscores=True)
+    signals_stored, prices_stored, newest = await pipe.execute()
+    return {"signals_stored": signals_stored, "prices_stored": prices_stored,
+            "newest_signal_event_time": int(newest[0][1]) if newest else None}

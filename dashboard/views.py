@@ -94,12 +94,12 @@ async def health(request: HttpRequest) -> HttpResponse:
         await store.client().ping()
         ping_ms = (time.perf_counter() - started) * 1000
         counters = await store.counters()
-        sizes = await store.sizes()
+        stored = await store.overview()
     except RedisError as exc:
         return json_response({"status": "unavailable", "redis": {"reachable": False, "error": str(exc)},
                               "live_relay": relay_status()}, 503)
     return json_response({"status": "ok", "redis": {"reachable": True, "ping_ms": round(ping_ms, 3)},
-                          "counters": counters, **sizes, "live_relay": relay_status(),
+                          "counters": counters, **stored, "live_relay": relay_status(),
                           "server_time": int(time.time() * 1000)})
 
 

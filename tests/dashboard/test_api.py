@@ -91,6 +91,7 @@ def test_health_reports_counters_and_sizes(api, sink, make_signal):
     assert health["redis"]["reachable"] is True
     assert health["counters"] == {"ticks": 40, "deadletters": 3, "signals:cross_exchange": 4}
     assert (health["signals_stored"], health["prices_stored"]) == (4, 1)
+    assert health["newest_signal_event_time"] == T0 + 3
 
 
 def test_config_is_the_arbitrage_settings_the_server_runs_with(api):

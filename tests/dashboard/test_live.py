@@ -7,6 +7,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from ascep.redis_keys import LIVE_CHANNEL
 from ascep.services import start_redis
 from ascep.signal import public_view
 from ascep.tick import Tick
@@ -100,3 +101,15 @@ def test_sockets_survive_a_redis_restart(service_logs, make_signal):
         server.stop()
         redis_server.stop()
     assert "Traceback" not in server.log_path.read_text()
+
+
+def test_malformed_live_messages_are_skipped_and_later_ones_still_arrive(live, sink, make_signal, api):
+    with live() as socket:
+        receive(socket, "snapshot")
+        skipped_before = api("/api/health")["live_relay"]["skipped"]
+        for garbage in (b"not json", b'{"kind":"weather","data":1}', b'{"kind":"prices","data":[{"bid":1}]}'):
+            sink.client.publish(LIVE_CHANNEL, garbage)
+        signal = make_signal(("bybit", 20.0), ("okx", 20.1), 6.0, T0)
+        sink.write_signals([signal])
+        assert receive(socket, "signal")["data"] == public_view(signal)
+    assert api("/api/health")["live_relay"]["skipped"] == skipped_before + 3
