@@ -3,14 +3,18 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 
 import orjson
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from ascep.cli import main
 from ascep.services import create_topics, start_broker
+from ascep.settings import JobSettings
 from ascep.tick import Tick
 from ingestion.producer import TickProducer, Topics, partition_for_symbol
+from ingestion.replay import Pacer
 from ingestion.venues.base import Parsed, Trade
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "ETH/BTC", "SOL/USDT", "BNB/BTC", "XRP/USDT"]
@@ -95,3 +99,81 @@ def test_broker_outage_keeps_messages_buffered_and_warns(tmp_path, caplog):
     warnings = [r for r in caplog.records if r.getMessage() == "kafka unavailable, producer keeps retrying"]
     assert warnings and warnings[0].fields["bootstrap"] == broker.address and warnings[0].fields["buffered"] >= 1
     assert producer.counts.failed == 0
+
+
+# --- ascep replay ------------------------------------------------------------------------------
+
+def replay_cli(kafka: str, topics: Topics, *args: str) -> int:
+    return main(["replay", *args, "--kafka", kafka, "--topic", topics.ticks, "--trades-topic", topics.trades,
+                 "--deadletter-topic", topics.deadletter])
+
+
+def test_replay_jsonl_with_bad_lines(kafka, topic_prefix, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ASCEP_JOB__PARTITIONS", "3")
+    topics = Topics(*(topic_prefix + t for t in ("ticks", "trades", "deadletter")))
+    good = [Tick(venue, symbol, 100.0 + i, 100.5 + i, 1.0, 2.0, TS + i).to_json_dict()
+            for i, (venue, symbol) in enumerate((v, s) for v in ("binance", "coinbase", "kraken") for s in SYMBOLS)]
+    lines = [orjson.dumps(t).decode() for t in good]
+    bad = {3: ("{not json", "not JSON"),
+           7: ('{"venue":"binance","symbol":"BTC/USDT","bid":2,"ask":1,"ts":1700000000000}', "crossed quote"),
+           11: ('{"venue":"binance","symbol":"BTC/USDT","ask":1,"ts":1700000000000}', "missing field 'bid'"),
+           14: ('{"venue":"binance","symbol":"btc-usdt","bid":1,"ask":2,"ts":1700000000000}', "field 'symbol'")}
+    for number in sorted(bad):
+        lines.insert(number - 1, bad[number][0])
+    lines.insert(19, "")  # a blank line is ignored, not an error
+    path = tmp_path / "ticks.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+
+    assert replay_cli(kafka, topics, str(path), "--max") == 0
+    assert f"replayed {path}: 18 ticks, 0 trades, 1 ignored, 4 deadletters in" in capsys.readouterr().err
+
+    records = consume_all(kafka, [topics.ticks, topics.deadletter], 22)
+    ticks = [r for r in records if r.topic() == topics.ticks]
+    assert sorted(orjson.loads(r.value())["ts"] for r in ticks) == sorted(t["ts"] for t in good)
+    for record in ticks:
+        value = orjson.loads(record.value())
+        assert record.key().decode() == f"{value['venue']}:{value['symbol']}"
+        assert record.partition() == partition_for_symbol(value["symbol"], 3)
+    dead = sorted((orjson.loads(r.value()) for r in records if r.topic() == topics.deadletter),
+                  key=lambda d: int(d["source"].rsplit(":", 1)[1]))
+    assert [d["source"] for d in dead] == [f"{path}:{n}" for n in sorted(bad)]
+    for record, number in zip(dead, sorted(bad)):
+        frame, reason = bad[number]
+        assert record["frame"] == frame and record["reason"].startswith(reason) and record["venue"] == "replay"
+
+
+def test_replay_binance_recording_with_a_bad_frame(kafka, topic_prefix, tmp_path, recordings, capsys):
+    topics = Topics(*(topic_prefix + t for t in ("ticks", "trades", "deadletter")))
+    path = tmp_path / "binance.ws"
+    path.write_text((recordings / "BINANCE.ws.1.0").read_text().rstrip("\n") +
+                    '\n1633998600.5: {"stream":"nknusdt@bookTicker","data":{"u":1,"s":"NKNUSDT","b":"0.4","a":"0.3"}}\n')
+
+    assert replay_cli(kafka, topics, str(path), "--max") == 0
+    assert "84 ticks, 2 trades, 179 ignored, 1 deadletters" in capsys.readouterr().err
+
+    records = consume_all(kafka, [topics.ticks, topics.trades, topics.deadletter], 87)
+    by_topic = Counter(r.topic() for r in records)
+    assert by_topic == {topics.ticks: 84, topics.trades: 2, topics.deadletter: 1}
+    partitions = JobSettings().partitions
+    for record in records:
+        value = orjson.loads(record.value())
+        if record.topic() != topics.deadletter:
+            assert record.key().decode() == f"binance:{value['symbol']}"
+            assert record.partition() == partition_for_symbol(value["symbol"], partitions)
+    (dead,) = [orjson.loads(r.value()) for r in records if r.topic() == topics.deadletter]
+    assert dead == {"venue": "binance", "reason": "crossed quote: bid 0.4 > ask 0.3", "source": f"{path}:267",
+                    "frame": '{"stream":"nknusdt@bookTicker","data":{"u":1,"s":"NKNUSDT","b":"0.4","a":"0.3"}}',
+                    "received_ms": 1633998600500}
+
+
+def test_replay_of_an_unknown_venue_names_the_url(kafka, topic_prefix, recordings, capsys):
+    topics = Topics(*(topic_prefix + t for t in ("ticks", "trades", "deadletter")))
+    assert replay_cli(kafka, topics, str(recordings / "OKX.ws.1.0"), "--max") == 1
+    assert "OKX.ws.1.0:1: no parser for the venue of wss://ws.okx.com" in capsys.readouterr().err
+
+
+def test_pacing_follows_event_time_times_speed():
+    pacer, start = Pacer(4.0), time.monotonic()
+    for offset_ms in (0, 500, 1000):
+        pacer.wait(TS + offset_ms)
+    assert time.monotonic() - start >= 0.25  # one second of event time at 4x

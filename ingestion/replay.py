@@ -1,0 +1,201 @@
+"""Replay a file into Kafka: JSONL of normalized ticks, or an exchange recording parsed by its venue's parser.
+
+The core (`replay_items`) turns a file into timed items with no I/O beyond reading it; the shell
+(`replay`) paces them and hands them to the shared producer. Nothing in the file is dropped silently:
+every line ends as ticks/trades, an ignore with its reason, or a dead letter naming file:line.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple, TextIO
+
+import orjson
+
+from ascep.tick import InvalidTick, Tick, tick_from_dict
+from ingestion.producer import TickProducer
+from ingestion.recording import BadLine, Connection, Received, looks_like_recording, read_lines
+from ingestion.venues import VENUES, get_venue
+from ingestion.venues.base import Trade
+from ingestion.venues.common import VenueParser
+
+JSONL_VENUE = "replay"  # the dead-letter venue of a bad JSONL line: it came from a file, not a connection
+
+
+class DeadLetter(NamedTuple):
+    venue: str
+    reason: str
+    frame: str
+    source: str  # file:line
+    received_ms: int | None  # when the venue sent it; None for file lines (replay time is used)
+
+
+@dataclass(slots=True)
+class Item:
+    """What one line of the file became, at its time (tick or receive time, epoch ms)."""
+
+    time_ms: int | None
+    offset: int  # bytes of the file read so far, for the progress percentage
+    ticks: list[Tick] = field(default_factory=list)
+    trades: list[Trade] = field(default_factory=list)
+    ignored: str | None = None
+    deadletter: DeadLetter | None = None
+
+
+def file_format(path: Path) -> str:
+    """"recording" or "jsonl", from the first non-blank line."""
+    with open(path, encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if line.strip():
+                return "recording" if looks_like_recording(line) else "jsonl"
+    return "jsonl"
+
+
+class _CountingLines:
+    """Iterates the lines of a text file and remembers how many bytes were read so far."""
+
+    def __init__(self, binary) -> None:
+        self._binary = binary
+        self.offset = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for raw in self._binary:
+            self.offset += len(raw)
+            yield raw.decode("utf-8", "replace")
+
+
+def jsonl_items(path: Path, lines: _CountingLines) -> Iterator[Item]:
+    for number, line in enumerate(lines, start=1):
+        text = line.rstrip("\r\n")
+        if not text.strip():
+            yield Item(None, lines.offset, ignored="blank line")
+            continue
+        try:
+            tick = tick_from_dict(orjson.loads(text))
+        except orjson.JSONDecodeError as exc:
+            yield Item(None, lines.offset, deadletter=DeadLetter(JSONL_VENUE, f"not JSON: {exc}", text,
+                                                                 f"{path}:{number}", None))
+        except InvalidTick as exc:
+            yield Item(None, lines.offset, deadletter=DeadLetter(JSONL_VENUE, str(exc), text, f"{path}:{number}", None))
+        else:
+            yield Item(tick.ts, lines.offset, ticks=[tick])
+
+
+def recording_items(path: Path, lines: _CountingLines) -> Iterator[Item]:
+    parsers: dict[str, VenueParser] = {}
+    for entry in read_lines(lines):
+        if isinstance(entry, Connection):
+            if entry.venue is None:
+                raise ValueError(f"{path}:{entry.line}: no parser for the venue of {entry.url} "
+                                 f"(known venues: {', '.join(sorted(VENUES))})")
+            parsers.setdefault(entry.venue, get_venue(entry.venue, any_symbol=True))
+        elif isinstance(entry, Received):
+            if entry.connection is None:
+                yield Item(entry.received_ms, lines.offset, deadletter=DeadLetter(
+                    JSONL_VENUE, "received frame before any connection line: venue unknown", entry.data,
+                    f"{path}:{entry.line}", entry.received_ms))
+                continue
+            venue = entry.connection.venue
+            parsed = parsers[venue].parse(entry.data, entry.received_ms)
+            deadletter = None if parsed.deadletter is None else DeadLetter(
+                venue, parsed.deadletter, entry.data, f"{path}:{entry.line}", entry.received_ms)
+            yield Item(entry.received_ms, lines.offset, parsed.ticks, parsed.trades, parsed.ignored, deadletter)
+        elif isinstance(entry, BadLine):
+            yield Item(None, lines.offset, deadletter=DeadLetter(JSONL_VENUE, entry.reason, entry.text,
+                                                                 f"{path}:{entry.line}", None))
+        # Sent frames are our own subscribe requests: nothing to publish.
+
+
+def replay_items(path: str | Path) -> Iterator[Item]:
+    path = Path(path)
+    with open(path, "rb") as binary:
+        lines = _CountingLines(binary)
+        items = recording_items if file_format(path) == "recording" else jsonl_items
+        yield from items(path, lines)
+
+
+@dataclass
+class Summary:
+    ticks: int = 0
+    trades: int = 0
+    ignored: int = 0
+    deadletters: int = 0
+    seconds: float = 0.0
+
+    def line(self, path: Path) -> str:
+        rate = (self.ticks + self.trades) / self.seconds if self.seconds > 0 else 0.0
+        return (f"replayed {path}: {self.ticks} ticks, {self.trades} trades, {self.ignored} ignored, "
+                f"{self.deadletters} deadletters in {self.seconds:.2f} s ({rate:,.0f} records/s)")
+
+
+class Pacer:
+    """Sleeps so that item times advance `speed` times faster than wall time; speed None = no pacing."""
+
+    def __init__(self, speed: float | None) -> None:
+        self.speed = speed
+        self._start: tuple[int, float] | None = None
+
+    def wait(self, time_ms: int | None) -> None:
+        if self.speed is None or time_ms is None:
+            return
+        if self._start is None:
+            self._start = (time_ms, time.monotonic())
+            return
+        first_ms, first_wall = self._start
+        delay = first_wall + (time_ms - first_ms) / 1000 / self.speed - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+class Progress:
+    """One updating line on a terminal; silent otherwise (the summary line is printed regardless)."""
+
+    def __init__(self, total_bytes: int, stream: TextIO = sys.stderr) -> None:
+        self.total = max(total_bytes, 1)
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self._next = 0.0
+        self._start = time.monotonic()
+
+    def update(self, count: int, offset: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or now < self._next:
+            return
+        self._next = now + 0.25
+        rate = count / max(now - self._start, 1e-9)
+        self.stream.write(f"\r{count:,} records  {rate:,.0f}/s  {100 * offset / self.total:5.1f}%")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\033[K")
+
+
+def replay(path: str | Path, producer: TickProducer, speed: float | None = 1.0, stream: TextIO = sys.stderr) -> Summary:
+    path = Path(path)
+    summary, pacer = Summary(), Pacer(speed)
+    progress = Progress(os.path.getsize(path), stream)
+    start = time.monotonic()
+    for item in replay_items(path):
+        pacer.wait(item.time_ms)
+        for tick in item.ticks:
+            producer.tick(tick)
+        for trade in item.trades:
+            producer.trade(trade)
+        dead = item.deadletter
+        if dead is not None:
+            received_ms = dead.received_ms if dead.received_ms is not None else int(time.time() * 1000)
+            producer.deadletter(dead.venue, dead.reason, dead.frame, received_ms, dead.source)
+            summary.deadletters += 1
+        summary.ignored += item.ignored is not None
+        summary.ticks += len(item.ticks)
+        summary.trades += len(item.trades)
+        progress.update(summary.ticks + summary.trades + summary.deadletters, item.offset)
+    producer.flush()
+    progress.done()
+    summary.seconds = time.monotonic() - start
+    return summary
