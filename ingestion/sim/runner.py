@@ -10,10 +10,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-import orjson
-
 from ascep.log import event
 from ascep.tick import TICKS_TOPIC, Tick
+from ingestion.producer import TickProducer, Topics
 
 from .fx import fx_market
 from .market import SimulatedMarket
@@ -40,8 +39,6 @@ def run(bootstrap: str, rate: float = 50.0, seed: int = 0, stop_event: threading
 
     `options` go to the market (opportunity_every_s, venues, symbols, ...).
     """
-    from confluent_kafka import Producer
-
     if market not in MARKETS:
         raise ValueError(f"unknown simulated market {market!r}; choose one of {sorted(MARKETS)}")
     stop = stop_event or threading.Event()
@@ -50,24 +47,14 @@ def run(bootstrap: str, rate: float = 50.0, seed: int = 0, stop_event: threading
         timer.daemon = True
         timer.start()
     simulated = MARKETS[market](seed=seed, rate=rate, **options)
-    errors: list[str] = []
-
-    def delivered(err, _msg) -> None:
-        if err is not None:
-            errors.append(str(err))
-
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "client.id": f"ascep-{market}"})
-    sent = 0
     event(log, "simulated market started", market=market, rate=rate, seed=seed, topic=topic)
-    for tick in paced(simulated.ticks(int(time.time() * 1000)), stop):
-        producer.produce(topic, orjson.dumps(tick.to_json_dict()), tick.symbol.encode(), on_delivery=delivered)
-        producer.poll(0)
-        sent += 1
-        if errors:
-            break
-    left = producer.flush(10)
-    if errors or left:
-        raise RuntimeError(f"Kafka at {bootstrap} did not take {len(errors) + left} ticks of {sent}: "
-                           f"{errors[0] if errors else 'flush timed out'}")
+    with TickProducer(bootstrap, topics=Topics(ticks=topic)) as producer:
+        for tick in paced(simulated.ticks(int(time.time() * 1000)), stop):
+            producer.tick(tick)
+        left = producer.flush(10)
+    if left or producer.counts.failed:
+        raise RuntimeError(f"Kafka at {bootstrap} did not take {left + producer.counts.failed} of "
+                           f"{producer.counts.ticks} ticks: {producer.counts.errors[:1] or 'flush timed out'}")
+    sent = producer.counts.ticks
     event(log, "simulated market stopped", market=market, sent=sent, planted=len(simulated.planted))
     return sent

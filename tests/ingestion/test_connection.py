@@ -1,0 +1,207 @@
+"""The live connection against a local exchange serving real recorded frames, into a real broker."""
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+
+import orjson
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from ascep.services import free_port
+from ascep.tick import tick_from_dict
+from ingestion.connection import Backoff, Connection, Connector, SequenceTracker
+from ingestion.metrics import ConnectorMetrics, RateMeter, ingest_key, publish_to_redis, serve_prometheus
+from ingestion.producer import TickProducer, Topics
+from ingestion.venues import get_venue
+from tests.ingestion.wsreplay import LiveFeed, ReplayServer
+
+FAST = {"backoff": Backoff(initial_s=0.1, max_s=0.5)}
+
+
+@pytest.fixture
+def topics(topic_prefix, make_topics) -> Topics:
+    names = Topics(f"{topic_prefix}ticks", f"{topic_prefix}trades", f"{topic_prefix}deadletter")
+    make_topics({names.ticks: 1, names.trades: 1, names.deadletter: 1})
+    return names
+
+
+def consume(kafka: str, topic: str, count: int, timeout_s: float = 15.0) -> list[bytes]:
+    consumer = Consumer({"bootstrap.servers": kafka, "group.id": topic, "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    values: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and not msg.error():
+                values.append(msg.value())
+            elif msg is None and len(values) >= count:
+                break  # nothing more within half a second after the expected count: extras would show
+    finally:
+        consumer.close()
+    return values
+
+
+class Ingest:
+    """A connector on its own thread, as `ascep ingest VENUE` runs it."""
+
+    def __init__(self, venue_name: str, url: str, kafka: str, topics: Topics, **options) -> None:
+        self.venue = get_venue(venue_name, any_symbol=True)
+        self.producer = TickProducer(kafka, topics=topics)
+        self.connector = Connector(self.venue, self.producer)
+        self.stop = threading.Event()
+        connection = Connection(venue_name, url, self.venue.subscribe_messages(["BTC/USD"]), self.connector,
+                                self.connector.metrics, **{**FAST, **options})
+        self.thread = threading.Thread(target=connection.run, args=(self.stop,), daemon=True)
+        self.thread.start()
+
+    def finish(self) -> ConnectorMetrics:
+        self.stop.set()
+        self.thread.join(5)
+        assert not self.thread.is_alive()
+        self.producer.close()
+        return self.connector.metrics
+
+
+def expected_ticks(venue_name: str, frames: list[str]) -> list[tuple]:
+    venue = get_venue(venue_name, any_symbol=True)
+    return [tick[:6] for frame in frames for tick in venue.parse(frame, 0).ticks]
+
+
+def wait_for(condition, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_reconnects_after_the_exchange_dies_and_loses_only_the_outage(recordings, kafka, topics):
+    feed = LiveFeed(recordings / "COINBASE.ws.28.0", speed=3.0)
+    server = ReplayServer(feed).start()
+    ingest = Ingest("coinbase", server.url, kafka, topics)
+    time.sleep(4.0)
+    server.stop()
+    sent_before = len(server.sent)
+    time.sleep(1.5)
+    server.start()
+    wait_for(lambda: feed.finished, 15, "the recording to play out")
+    time.sleep(0.3)
+    server.stop()
+    metrics = ingest.finish()
+
+    assert server.received and orjson.loads(server.received[-1])["type"] == "subscribe"
+    expected = expected_ticks("coinbase", server.sent)
+    got = [tick_from_dict(orjson.loads(v))[:6] for v in consume(kafka, topics.ticks, len(expected))]
+    assert got == expected  # every tick the exchange sent, once, in order
+    assert len(expected_ticks("coinbase", server.sent[:sent_before])) > 20
+    assert len(expected_ticks("coinbase", server.sent[sent_before:])) > 20
+    assert len(expected) < len(expected_ticks("coinbase", feed.frames))  # the outage did lose some
+    assert metrics.connects == 2 and metrics.reconnects == 1 and metrics.frames == len(server.sent)
+    assert metrics.gaps > 0 and metrics.missing > 0  # coinbase sequences jump across the outage (and conflation)
+    assert metrics.lag_ms is not None and metrics.duplicates == 0
+
+
+def test_a_server_that_repeats_itself_after_a_reconnect_makes_no_duplicates(recordings, kafka, topics):
+    feed = LiveFeed(recordings / "COINBASE.ws.28.0", speed=30.0)
+    server = ReplayServer(feed, from_start=True).start()
+    ingest = Ingest("coinbase", server.url, kafka, topics)
+    wait_for(lambda: len(server.sent) == len(feed.frames), 10, "the first full replay")
+    server.stop()
+    server.start()
+    wait_for(lambda: len(server.sent) == 2 * len(feed.frames), 10, "the repeated replay")
+    time.sleep(0.3)
+    server.stop()
+    metrics = ingest.finish()
+
+    expected = expected_ticks("coinbase", feed.frames)
+    got = [tick_from_dict(orjson.loads(v))[:6] for v in consume(kafka, topics.ticks, len(expected))]
+    assert got == expected
+    assert metrics.duplicates == len(expected)
+
+
+def test_watchdog_drops_a_feed_that_only_pings_and_pings_are_answered(recordings, kafka, topics):
+    feed = LiveFeed(recordings / "COINBASE.ws.28.0")
+    server = ReplayServer(feed, silent=True, ping_every_s=0.2).start()
+    ingest = Ingest("coinbase", server.url, kafka, topics, watchdog_s=1.0)
+    wait_for(lambda: ingest.connector.metrics.connects >= 3 and server.connections >= 3, 8, "two reconnects")
+    metrics = ingest.finish()
+    server.stop()
+    assert server.pongs >= 5 and metrics.pings >= 5
+    assert metrics.watchdog_closes >= 2 and metrics.frames == 0
+
+
+def test_connections_are_replaced_before_their_maximum_age(recordings, kafka, topics):
+    feed = LiveFeed(recordings / "BINANCE.ws.1.0", speed=10.0)
+    server = ReplayServer(feed).start()
+    ingest = Ingest("binance", server.url, kafka, topics, max_connection_s=0.7)
+    wait_for(lambda: feed.finished, 10, "the recording to play out")
+    metrics = ingest.finish()
+    server.stop()
+    assert metrics.rotations >= 2 and metrics.connects == metrics.rotations + 1
+    assert metrics.frames > 0.8 * len(server.sent) and metrics.ticks > 0
+
+
+def test_unreachable_exchange_is_retried_with_growing_delays():
+    metrics = ConnectorMetrics("coinbase")
+    stop = threading.Event()
+    backoff = Backoff(initial_s=0.05, max_s=0.4)
+    url = f"ws://127.0.0.1:{free_port()}/"
+    thread = threading.Thread(target=Connection("coinbase", url, [], None, metrics, backoff=backoff).run,
+                              args=(stop,), daemon=True)
+    thread.start()
+    time.sleep(1.2)
+    stop.set()
+    thread.join(2)
+    assert 3 <= metrics.connect_failures <= 12 and metrics.connects == 0
+    delays = [backoff.delay(n) for n in range(8)]
+    assert all(0.025 <= d <= 0.4 for d in delays) and delays[-1] >= 0.2
+
+
+def test_sequence_tracker_tells_gaps_from_repeats():
+    tracker = SequenceTracker()
+    assert [tracker.observe("BTC/USD", n) for n in (5, 6, 9, 9, 7, 10)] == [0, 0, 2, -1, -1, 0]
+    assert tracker.observe("ETH/USD", 1) == 0
+
+
+def test_metrics_reach_redis_and_prometheus(redis_url):
+    import redis
+
+    clock = [1000.0]
+    metrics = ConnectorMetrics("kraken", clock=lambda: clock[0])
+    venue = get_venue("coinbase", any_symbol=True)
+    frame = ('{"type":"ticker","sequence":1,"product_id":"BTC-USD","best_bid":"100.5","best_ask":"101",'
+             '"time":"2021-04-17T16:43:30.000Z"}')
+    for _ in range(30):
+        metrics.frame(venue.parse(frame, 1618677810250), 1618677810250)
+    assert metrics.snapshot()["ticks_per_s"] == 3.0 and metrics.lag_ms == pytest.approx(250)
+    clock[0] += 20
+    assert metrics.snapshot()["ticks_per_s"] == 0.0  # a stalled feed shows no rate
+
+    stop = threading.Event()
+    publish_to_redis(metrics, redis_url, stop, every_s=0.1)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    wait_for(lambda: client.hget(ingest_key("kraken"), "ticks") == "30", 5, "the metrics hash")
+    stop.set()
+    assert 0 < client.ttl(ingest_key("kraken")) <= 15
+
+    port = free_port()
+    server = serve_prometheus([metrics], port)
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    finally:
+        server.shutdown()
+    assert 'ascep_ingest_ticks_total{venue="kraken"} 30' in text
+    assert "# TYPE ascep_ingest_lag_ms gauge" in text
+
+
+def test_rate_meter_forgets_old_seconds():
+    clock = [0.0]
+    meter = RateMeter(lambda: clock[0], window_s=2)
+    meter.add(4)
+    clock[0] = 1.5
+    meter.add(2)
+    assert meter.per_second() == 3.0
+    clock[0] = 2.2
+    assert meter.per_second() == 1.0
