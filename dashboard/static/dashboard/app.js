@@ -10,6 +10,7 @@ const SIGNALS_SHOWN = 50;
 
 const prices = new Map();        // "venue:symbol" -> tick
 const priceRows = new Map();     // "venue:symbol" -> <tr>
+const drawnTicks = new Map();    // "venue:symbol" -> the tick its row shows
 const dirtyPrices = new Set();
 const signals = new Map();       // id -> signal
 const shownSignalIds = new Set();
@@ -62,11 +63,13 @@ function newPriceRow(tick) {
   return row;
 }
 
+const FLASH = { up: "#c9f0da", down: "#f6d0d0" };
+
+// The Web Animations API restarts a flash without forcing a layout, however many cells change at once.
 function flash(td, previous, current) {
   if (previous === undefined || previous === current) return;
-  td.classList.remove("up", "down");
-  void td.offsetWidth; // restart the animation
-  td.classList.add(current > previous ? "up" : "down");
+  const color = current > previous ? FLASH.up : FLASH.down;
+  td.animate([{ backgroundColor: color }, { backgroundColor: "transparent" }], { duration: 1000 });
 }
 
 function renderPrices() {
@@ -82,13 +85,13 @@ function renderPrices() {
       added = true;
     }
     const [, , bid, ask, spread] = row.cells;
-    flash(bid, row.bid, tick.bid);
-    flash(ask, row.ask, tick.ask);
-    row.bid = tick.bid;
-    row.ask = tick.ask;
+    const previous = drawnTicks.get(key);
+    flash(bid, previous?.bid, tick.bid);
+    flash(ask, previous?.ask, tick.ask);
     bid.textContent = numberFormat.format(tick.bid);
     ask.textContent = numberFormat.format(tick.ask);
     spread.textContent = spreadBps(tick).toFixed(2);
+    drawnTicks.set(key, tick);
     symbols.add(tick.symbol);
   }
   dirtyPrices.clear();
@@ -108,12 +111,13 @@ function renderPrices() {
 // The best bid and best ask across venues are where a cross-exchange opportunity would show.
 function markBestQuotes(symbols) {
   for (const symbol of symbols) {
-    const rows = [...priceRows.values()].filter((row) => row.cells[1].textContent === symbol);
-    const bestBid = Math.max(...rows.map((row) => row.bid));
-    const bestAsk = Math.min(...rows.map((row) => row.ask));
-    for (const row of rows) {
-      row.cells[2].classList.toggle("best", rows.length > 1 && row.bid === bestBid);
-      row.cells[3].classList.toggle("best", rows.length > 1 && row.ask === bestAsk);
+    const quotes = [...drawnTicks].filter(([, tick]) => tick.symbol === symbol);
+    const bestBid = Math.max(...quotes.map(([, tick]) => tick.bid));
+    const bestAsk = Math.min(...quotes.map(([, tick]) => tick.ask));
+    for (const [key, tick] of quotes) {
+      const cells = priceRows.get(key).cells;
+      cells[2].classList.toggle("best", quotes.length > 1 && tick.bid === bestBid);
+      cells[3].classList.toggle("best", quotes.length > 1 && tick.ask === bestAsk);
     }
   }
 }
@@ -155,7 +159,7 @@ function signalRow(signal, isNew) {
   const row = document.createElement("tr");
   row.dataset.id = signal.id;
   if (isNew) row.className = "new";
-  cell(row).textContent = signal.type.replace("_", "-");
+  cell(row).textContent = signal.type.replaceAll("_", "-");
   routeCell(cell(row, "route"), signal.legs || []);
   cell(row, "num").textContent = signal.profit_bps.toFixed(2);
   cell(row, "num").textContent = signal.size == null ? "–" : sizeFormat.format(signal.size);
