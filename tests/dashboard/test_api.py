@@ -30,6 +30,12 @@ def test_signals_are_listed_newest_first_and_limited(api, sink, make_signal):
     assert api("/api/signals?limit=1000")["signals"] == [public_view(s) for s in newest_first]
 
 
+def test_the_default_limit_is_100(api, sink, make_signal):
+    sink.write_signals([make_signal(("kraken", 100.0), ("binance", 100.5), 9.5, T0 + i) for i in range(120)])
+    listed = api("/api/signals")["signals"]
+    assert [s["event_time"] for s in listed] == [T0 + i for i in range(119, 19, -1)]
+
+
 def test_one_signal_follows_its_lifecycle(api, sink, make_signal):
     opened = make_signal(("okx", 50.0), ("bybit", 50.2), 20.0, T0, detected_after_ms=7)
     sink.write_signals([opened])
