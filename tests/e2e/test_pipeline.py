@@ -80,6 +80,7 @@ class LiveSocket:
     def __init__(self, url: str) -> None:
         self.messages: list[dict] = []
         self.ws = websocket.create_connection(url, timeout=10)
+        self.ws.settimeout(None)  # the job may take a while to start: wait for messages, however long
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
