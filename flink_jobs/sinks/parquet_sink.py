@@ -23,10 +23,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Callable, Iterable
 from urllib.parse import quote, urlparse
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -162,15 +164,28 @@ def parquet_bytes(table: pa.Table, row_group_rows: int) -> bytes:
 
 # --- rows and their Hive partitions --------------------------------------------------------------
 
-def hour_partition(epoch_ms: int) -> str:
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
+HOUR_MS = 3_600_000
+
+
+@lru_cache(maxsize=1024)
+def _hour_directory(hour: int) -> str:
+    moment = datetime.fromtimestamp(hour * 3600, tz=timezone.utc)
     return f"dt={moment:%Y-%m-%d}/hour={moment:%H}"
+
+
+def hour_partition(epoch_ms: int) -> str:
+    return _hour_directory(epoch_ms // HOUR_MS)
+
+
+@lru_cache(maxsize=4096)
+def _tick_directory(hour: int, venue: str) -> str:
+    """Cached: formatting dates and quoting per tick would cost more than the rest of the sink."""
+    return f"{TICKS}/{_hour_directory(hour)}/venue={quote(venue, safe='')}"
 
 
 def tick_row(partition: int, offset: int, tick: Tick) -> tuple[str, tuple, int]:
     """(Hive directory, row, event time)."""
-    directory = f"{TICKS}/{hour_partition(tick.ts)}/venue={quote(tick.venue, safe='')}"
-    return directory, (*tick, partition, offset), tick.ts
+    return _tick_directory(tick.ts // HOUR_MS, tick.venue), (*tick, partition, offset), tick.ts
 
 
 def signal_row(partition: int, offset: int, signal: dict) -> tuple[str, tuple, int]:
@@ -215,26 +230,24 @@ def manifest_path(lake: Lake, kind: str, partition: int, first: int) -> str:
 
 @dataclass
 class OpenRange:
-    """Every row of one aligned offset range of one partition, by Hive directory, until the range is complete."""
+    """Every row of one aligned offset range of one partition, by Hive directory, until the range is complete.
+
+    Rows already written are kept as Arrow tables, so each rewrite converts only the new rows.
+    """
 
     first: int
     last: int
-    rows: dict[str, list[tuple]] = field(default_factory=dict)
-    dirty: set[str] = field(default_factory=set)  # directories with rows not yet written
-    objects: set[str] = field(default_factory=set)  # written so far (for the manifest)
+    schema: pa.Schema
+    tables: dict[str, pa.Table] = field(default_factory=dict)  # rows written at least once
+    pending: dict[str, list[tuple]] = field(default_factory=dict)  # rows since the last write
+    objects: set[str] = field(default_factory=set)  # directories written so far (for the manifest)
     last_offset: int = -1
     pending_since: float | None = None  # wall time of the oldest unwritten row
     pending_event_min: int | None = None
     pending_event_max: int | None = None
 
-    def forget_from(self, offset: int) -> None:
-        """Rows at or past `offset` will be sent again; those before it (written or not) stay."""
-        self.rows = {d: [row for row in rows if row[-1] < offset] for d, rows in self.rows.items()}
-        self.last_offset = max((row[-1] for rows in self.rows.values() for row in rows), default=-1)
-
     def add(self, directory: str, row: tuple, event_time: int, offset: int) -> None:
-        self.rows.setdefault(directory, []).append(row)
-        self.dirty.add(directory)
+        self.pending.setdefault(directory, []).append(row)
         self.last_offset = max(self.last_offset, offset)
         if self.pending_since is None:
             self.pending_since = time.monotonic()
@@ -242,6 +255,30 @@ class OpenRange:
         else:
             self.pending_event_min = min(self.pending_event_min, event_time)
             self.pending_event_max = max(self.pending_event_max, event_time)
+
+    def keep(self, directory: str, table: pa.Table) -> None:
+        self.tables[directory] = table.cast(self.schema)
+        self.objects.add(directory)
+        if table.num_rows:
+            self.last_offset = max(self.last_offset, pc.max(table.column("kafka_offset")).as_py())
+
+    def forget_from(self, offset: int) -> None:
+        """Rows at or past `offset` will be sent again; those before it (written or not) stay."""
+        self.tables = {d: t.filter(pc.field("kafka_offset") < offset) for d, t in self.tables.items()}
+        self.pending = {d: kept for d, rows in self.pending.items() if (kept := [r for r in rows if r[-1] < offset])}
+        self.last_offset = max([-1, *(pc.max(t.column("kafka_offset")).as_py() or -1 for t in self.tables.values()),
+                                *(rows[-1][-1] for rows in self.pending.values())])
+
+    def take(self, directory: str) -> pa.Table:
+        """All rows of `directory`, the pending ones moved into its table."""
+        columns = zip(*self.pending.pop(directory))
+        new = pa.Table.from_arrays([pa.array(col, type=f.type) for col, f in zip(columns, self.schema)],
+                                   schema=self.schema)
+        old = self.tables.get(directory)
+        table = new if old is None else pa.concat_tables([old, new]).combine_chunks()
+        self.tables[directory] = table
+        self.objects.add(directory)
+        return table
 
 
 class LakeWriter:
@@ -281,13 +318,13 @@ class LakeWriter:
             if upto_offset >= current.last:
                 self._write(kind, partition, current, complete=True)
                 del self.open[(kind, partition)]
-            elif current.dirty:
+            elif current.pending:
                 self._write(kind, partition, current, complete=False)
 
     def close(self) -> None:
         for kind, partition in list(self.open):
             current = self.open[(kind, partition)]
-            if current.dirty:
+            if current.pending:
                 self._write(kind, partition, current, complete=False)
         self.open.clear()
 
@@ -322,7 +359,7 @@ class LakeWriter:
 
     def _resume(self, kind: str, partition: int, first: int, last: int, offset: int) -> OpenRange:
         """Rows of the range below `offset` were written before a restart: read them back."""
-        current = OpenRange(first, last)
+        current = OpenRange(first, last, KINDS[kind].schema)
         if offset == first:
             return current
         raw = get_object(self.lake, manifest_path(self.lake, kind, partition, first))
@@ -333,13 +370,9 @@ class LakeWriter:
             if data is None:
                 raise RuntimeError(f"lake manifest for {kind} partition {partition} offsets {first}-{last} lists "
                                    f"{directory}, which is missing: the lake was changed by hand")
-            table = pq.read_table(pa.BufferReader(data)).filter(ds.field("kafka_offset") < offset)
-            kept = list(zip(*(table.column(name).to_pylist() for name in KINDS[kind].schema.names)))
-            current.rows[directory] = kept
-            current.objects.add(directory)
-            current.last_offset = max([current.last_offset, *(row[-1] for row in kept)])
+            current.keep(directory, pq.read_table(pa.BufferReader(data)).filter(pc.field("kafka_offset") < offset))
         event(log, "lake writer resumed a range", kind=kind, partition=partition, first=first, offset=offset,
-              rows=sum(map(len, current.rows.values())))
+              rows=sum(t.num_rows for t in current.tables.values()))
         return current
 
     def _roll_if_due(self, kind: str, partition: int, current: OpenRange) -> None:
@@ -350,22 +383,15 @@ class LakeWriter:
             self._write(kind, partition, current, complete=False)
 
     def _write(self, kind: str, partition: int, current: OpenRange, complete: bool) -> None:
-        schema = KINDS[kind].schema
         name = object_name(partition, current.first, current.last)
-        for directory in sorted(current.dirty):
-            if not current.rows[directory]:
-                continue  # all its rows were rewound; they come again before the range is complete
-            columns = list(zip(*current.rows[directory]))
-            table = pa.Table.from_arrays([pa.array(col, type=f.type) for col, f in zip(columns, schema)],
-                                         schema=schema)
+        for directory in sorted(current.pending):
+            table = current.take(directory)
             put_object(self.lake, self.lake.path(directory, name), parquet_bytes(table, self.row_group_rows))
-            current.objects.add(directory)
             self.objects_written += 1
         manifest = {"kind": kind, "partition": partition, "first": current.first, "last": current.last,
                     "upto": current.last_offset, "complete": complete, "objects": sorted(current.objects)}
         put_object(self.lake, manifest_path(self.lake, kind, partition, current.first),
                    json.dumps(manifest, indent=1).encode())
-        current.dirty.clear()
         current.pending_since = current.pending_event_min = current.pending_event_max = None
 
 
