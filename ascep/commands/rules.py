@@ -1,0 +1,167 @@
+"""`ascep rules add|list|rm|test`: manage the CEP rules the job runs, and try one offline.
+
+Rules live in the compacted Kafka topic `rules`: key = rule id, value = rule JSON, and a
+tombstone (null value) deletes. The job folds the same topic, so what `list` shows is what runs.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from ascep.runtime import resolve
+from ascep.services import create_topics
+from ascep.settings import load_settings
+from ascep.tick import RULES_TOPIC
+
+READ_TIMEOUT_S = 15.0
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("rules", help="add, list, remove and test CEP rules (docs/rules.md)")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def with_kafka(p):
+        p.add_argument("--kafka", help="bootstrap servers (default: settings, then the running `ascep up`)")
+        p.add_argument("--topic", default=RULES_TOPIC, help=f"rules topic (default {RULES_TOPIC})")
+        return p
+
+    add = with_kafka(actions.add_parser("add", help="add or replace a rule"))
+    source = add.add_mutually_exclusive_group(required=True)
+    source.add_argument("file", nargs="?", help="rule file, text or JSON form")
+    source.add_argument("--text", help="the rule itself, e.g. 'IF price(\"EUR/USD\") > 1.1 THEN HIGH'")
+    add.add_argument("--id", help="rule id (default: the file name without extension, or the signal name)")
+    add.set_defaults(func=run_add)
+
+    ls = with_kafka(actions.add_parser("list", help="the rules in force"))
+    ls.add_argument("--json", action="store_true", help="one JSON object per line instead of rule text")
+    ls.set_defaults(func=run_list)
+
+    rm = with_kafka(actions.add_parser("rm", help="delete a rule"))
+    rm.add_argument("id")
+    rm.set_defaults(func=run_rm)
+
+    test = actions.add_parser("test", help="print the signals a rule would produce on recorded ticks (no job needed)")
+    test.add_argument("rule_file", help="rule file, text or JSON form")
+    test.add_argument("events_file", help="JSONL of normalized ticks")
+    test.add_argument("--out-of-orderness-ms", type=int, default=0)
+    test.set_defaults(func=run_test)
+
+
+def _bootstrap(args) -> str:
+    return resolve(load_settings(), "kafka", args.kafka)
+
+
+def run_add(args) -> int:
+    from flink_jobs.cep.language import load
+
+    text = args.text if args.text is not None else Path(args.file).read_text()
+    rule = load(text)
+    rule_id = args.id or (Path(args.file).stem if args.file else rule["then"].lower())
+    bootstrap = _bootstrap(args)
+    create_topics(bootstrap, {args.topic: 1}, compacted=(args.topic,))
+    _produce(bootstrap, args.topic, rule_id, json.dumps(rule, separators=(",", ":")).encode())
+    print(f"rule {rule_id} added")
+    return 0
+
+
+def run_list(args) -> int:
+    from flink_jobs.cep.language import to_text
+
+    rules = read_rules(_bootstrap(args), args.topic)
+    for rule_id, rule in sorted(rules.items()):
+        if args.json:
+            print(json.dumps({"id": rule_id, "rule": rule}))
+        else:
+            print(f"# {rule_id}\n{to_text(rule)}\n")
+    if not rules and not args.json:
+        print("no rules", file=sys.stderr)
+    return 0
+
+
+def run_rm(args) -> int:
+    bootstrap = _bootstrap(args)
+    if args.id not in read_rules(bootstrap, args.topic):
+        print(f"ascep rules rm: no rule {args.id!r}", file=sys.stderr)
+        return 1
+    _produce(bootstrap, args.topic, args.id, None)
+    print(f"rule {args.id} removed")
+    return 0
+
+
+def run_test(args) -> int:
+    from flink_jobs.cep.trial import read_ticks, run_rule
+
+    rule = Path(args.rule_file).read_text()
+    with open(args.events_file, "rb") as events:
+        ticks, problems = read_ticks(events)
+    for problem in problems:
+        print(f"{args.events_file}:{problem['line']}: skipped: {problem['error']}", file=sys.stderr)
+    result = run_rule(rule, ticks, rule_id=Path(args.rule_file).stem, out_of_orderness_ms=args.out_of_orderness_ms)
+    for signal in result["signals"]:
+        print(json.dumps(signal))
+    for tick in result["late"]:
+        print(f"late (behind the watermark, not evaluated): {json.dumps(tick)}", file=sys.stderr)
+    for partial in result["timed_out"]:
+        print(f"timed out: {json.dumps(partial)}", file=sys.stderr)
+    print(f"{len(ticks)} ticks, {len(result['signals'])} signals, {len(result['late'])} late, "
+          f"{len(result['timed_out'])} timed out, {len(problems)} bad lines", file=sys.stderr)
+    return 0
+
+
+def _produce(bootstrap: str, topic: str, key: str, value: bytes | None) -> None:
+    from confluent_kafka import Producer
+
+    errors = []
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    producer.produce(topic, key=key.encode(), value=value,
+                     on_delivery=lambda err, msg: errors.append(err) if err else None)
+    if producer.flush(READ_TIMEOUT_S) or errors:
+        raise RuntimeError(f"could not write to topic {topic!r} on {bootstrap}: {errors[0] if errors else 'timeout'}")
+
+
+def read_rules(bootstrap: str, topic: str) -> dict[str, dict]:
+    """Fold the rules topic from the beginning: the latest value per key, tombstones remove."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+    from flink_jobs.cep.language import RuleError, from_json
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "ascep-rules-cli", "enable.auto.commit": False,
+                         "enable.partition.eof": True})
+    try:
+        metadata = consumer.list_topics(topic, timeout=READ_TIMEOUT_S).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return {}
+        ends = {}
+        for p in metadata.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=READ_TIMEOUT_S)
+            if high > low:
+                ends[p] = high
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        rules: dict[str, dict] = {}
+        deadline = time.monotonic() + READ_TIMEOUT_S
+        while ends:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"timed out reading topic {topic!r} on {bootstrap}")
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    ends.pop(msg.partition(), None)
+                    continue
+                raise RuntimeError(f"reading topic {topic!r}: {msg.error()}")
+            key = msg.key().decode() if msg.key() else ""
+            if msg.value() is None:
+                rules.pop(key, None)
+            else:
+                try:
+                    rules[key] = from_json(msg.value())
+                except RuleError as exc:
+                    print(f"rule {key!r} at offset {msg.offset()} is not valid and is skipped: {exc}", file=sys.stderr)
+            if msg.offset() + 1 >= ends.get(msg.partition(), 0):
+                ends.pop(msg.partition(), None)
+        return rules
+    finally:
+        consumer.close()
