@@ -3,7 +3,7 @@
 | key | type | holds |
 |---|---|---|
 | ascep:signal:<id> | string (JSON) | the latest state of one signal |
-| ascep:signals | sorted set | signal ids scored by event_time (newest = highest) |
+| ascep:signals | sorted set | signal ids scored by event_time (newest = highest); the newest 10,000 are kept |
 | ascep:signals:stream | stream (bounded) | every signal write, for consumers that tail |
 | ascep:price:<venue>:<symbol> | string (JSON) | the latest tick of that venue and symbol |
 | ascep:prices | set | the venue:symbol pairs with a price |

@@ -1,6 +1,7 @@
 """Writes signals, latest prices and counters to Redis, idempotently by signal id.
 
-A replay or a restart re-sends signal states; the Lua script below applies a state only if it is
+Only the newest SIGNALS_KEPT signals are kept (the Parquet lake has them all). A replay or a
+restart re-sends signal states; the Lua script below applies a state only if it is
 newer than the stored one (by updated_at, then closed-after-open, then profit), and keeps the
 first detected_at. So the dashboard never shows one opportunity twice or goes backwards.
 While Redis is unreachable, writes retry with backoff and block: the job backs up, nothing drops.
@@ -37,6 +38,13 @@ else
 end
 redis.call('SET', KEYS[1], doc)
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[7])
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[8])
+if excess >= 100 then  -- keep the newest ARGV[8] signals; trim in chunks, not on every write
+  for _, old_id in ipairs(redis.call('ZRANGE', KEYS[2], 0, excess - 1)) do
+    redis.call('DEL', ARGV[9] .. old_id)
+  end
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, excess - 1)
+end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', 'signal', doc)
 redis.call('PUBLISH', KEYS[5], '{"kind":"signal","data":' .. doc .. '}')
 return 1
@@ -70,7 +78,7 @@ class RedisSink:
                                keys.LIVE_CHANNEL],
                               [doc, signal["updated_at"], 1 if signal["status"] == "closed" else 0,
                                repr(float(signal["profit_bps"])), signal["event_time"], signal["type"], signal["id"],
-                               keys.SIGNALS_KEPT]))
+                               keys.SIGNALS_KEPT, keys.signal_key("")]))
         if not pipe_args:
             return 0
 
