@@ -61,19 +61,26 @@ class Binance(VenueParser):
         return []  # combined streams are chosen in the URL
 
     def parse_message(self, message: Any, received_ms: int) -> Parsed:
-        message = expect_dict(message, "a Binance frame")
-        if "id" in message and "error" in message:
-            raise BadFrame(f"venue error: {str(message['error'])[:200]}")
-        if "id" in message and "result" in message:
-            return ignored("subscription ack")
-        data = expect_dict(message["data"], "field 'data'") if "stream" in message else message
+        if type(message) is not dict:
+            expect_dict(message, "a Binance frame")
+        if "id" in message:
+            if "error" in message:
+                raise BadFrame(f"venue error: {str(message['error'])[:200]}")
+            if "result" in message:
+                return ignored("subscription ack")
+        data = message["data"] if "stream" in message else message
+        if type(data) is not dict:
+            expect_dict(data, "field 'data'")
         event = data.get("e")
-        if event is None or event == "bookTicker":
-            symbol = self.symbol(data["s"])
+        if event is None or event == "bookTicker":  # the hot path: keep it free of extra calls
+            native = data["s"]
+            symbol = self._by_native.get(native) if type(native) is str else None
+            if symbol is None:
+                symbol = self.symbol(native)
             tick = tick_from_values(self.name, symbol, data["b"], data["a"], data.get("B"), data.get("A"),
                                     data.get("E", received_ms))
             update_id = data.get("u")
-            return Parsed(ticks=[tick], sequence=(symbol, update_id) if type(update_id) is int else None)
+            return Parsed([tick], [], None, None, (symbol, update_id) if type(update_id) is int else None)
         if event == "aggTrade" or event == "trade":
             # `m` says the buyer was the maker, so the taker (aggressor) sold.
             side = "sell" if data.get("m") is True else "buy"

@@ -1,0 +1,112 @@
+"""Frames per second one core parses (and serializes, and produces): the connectors' ceiling.
+
+Goal: >= 100,000 Binance bookTicker frames/s per core for parse + serialize.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from ingestion.venues import get_venue
+from ingestion.venues.binance import DEFAULT_SYMBOLS
+
+DESCRIPTION = "venue parser throughput per core (Binance bookTicker, Coinbase and Kraken tickers), optionally into Kafka"
+NOW = 1_700_000_000_000
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--frames", type=int, default=200_000, help="frames per measurement (default 200,000)")
+    parser.add_argument("--kafka", help="also parse + produce into this broker")
+    parser.add_argument("--broker", action="store_true", help="also parse + produce into an embedded broker it starts")
+
+
+def binance_frames(count: int) -> list[bytes]:
+    frames = []
+    for i in range(count):
+        symbol = DEFAULT_SYMBOLS[i % len(DEFAULT_SYMBOLS)].replace("/", "")
+        bid = 100 + (i % 997) * 0.01
+        frames.append(orjson.dumps({"stream": f"{symbol.lower()}@bookTicker", "data": {
+            "u": 400900217 + i, "s": symbol, "b": f"{bid:.8f}", "B": f"{1 + i % 13:.8f}",
+            "a": f"{bid + 0.01:.8f}", "A": f"{2 + i % 7:.8f}"}}))
+    return frames
+
+
+def coinbase_frames(count: int) -> list[bytes]:
+    return [orjson.dumps({"type": "ticker", "sequence": 1000 + i, "product_id": "BTC-USD", "price": "30000.01",
+                          "best_bid": f"{30000 + i % 50:.2f}", "best_ask": f"{30000.5 + i % 50:.2f}",
+                          "best_bid_size": "0.5", "best_ask_size": "0.25", "side": "buy", "trade_id": i,
+                          "time": "2023-11-14T22:13:20.123456Z", "last_size": "0.01"}) for i in range(count)]
+
+
+def kraken_frames(count: int) -> list[bytes]:
+    return [orjson.dumps({"channel": "ticker", "type": "update", "data": [{
+        "symbol": "BTC/USD", "bid": 30000.0 + i % 50, "bid_qty": 1.25, "ask": 30000.5 + i % 50, "ask_qty": 0.5,
+        "last": 30000.1, "volume": 1000.0}]}) for i in range(count)]
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def parse_rate(venue_name: str, frames: list[bytes], serialize: bool, rounds: int = 3) -> float:
+    """Best of `rounds` passes: the machine is shared, and the best pass is the closest to one free core."""
+    parse = get_venue(venue_name).parse
+    dumps = orjson.dumps
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for frame in frames:
+            parsed = parse(frame, NOW)
+            if serialize:
+                for tick in parsed.ticks:
+                    dumps(tick.to_json_dict())
+        best = min(best, time.perf_counter() - start)
+    if not all(parse(f, NOW).ticks for f in frames[:100]):
+        raise RuntimeError(f"the {venue_name} benchmark frames do not parse into ticks")
+    return rate(len(frames), best)
+
+
+def produce_rate(bootstrap: str, frames: list[bytes]) -> float:
+    from ascep.services import create_topics
+    from ingestion.producer import TickProducer, Topics
+
+    topics = Topics(*(f"bench-{time.time_ns()}-{name}" for name in ("ticks", "trades", "deadletter")))
+    create_topics(bootstrap, {topics.ticks: 2, topics.trades: 2, topics.deadletter: 1})
+    venue = get_venue("binance")
+    with TickProducer(bootstrap, topics=topics) as producer:
+        producer.partitions(topics.ticks)  # metadata lookup outside the timed loop
+        start = time.perf_counter()
+        for frame in frames:
+            producer.parsed("binance", venue.parse(frame, NOW), frame, NOW)
+        producer.flush(120)
+        elapsed = time.perf_counter() - start
+    if producer.counts.failed:
+        raise RuntimeError(f"{producer.counts.failed} ticks were not delivered: {producer.counts.errors}")
+    return rate(len(frames), elapsed)
+
+
+def run(args) -> dict:
+    binance = binance_frames(args.frames)
+    figures = {
+        "binance bookTicker parse frames/s": parse_rate("binance", binance, serialize=False),
+        "binance bookTicker parse+serialize frames/s": parse_rate("binance", binance, serialize=True),
+        "coinbase ticker parse+serialize frames/s": parse_rate("coinbase", coinbase_frames(args.frames // 4), True),
+        "kraken v2 ticker parse+serialize frames/s": parse_rate("kraken", kraken_frames(args.frames // 4), True),
+    }
+    if args.kafka:
+        figures["binance parse+produce frames/s (given broker)"] = produce_rate(args.kafka, binance)
+    elif args.broker:
+        from ascep.services import start_broker
+
+        broker = start_broker(Path(tempfile.mkdtemp(prefix="ascep-bench-")))
+        try:
+            figures["binance parse+produce frames/s (embedded broker)"] = produce_rate(broker.address, binance)
+        finally:
+            broker.stop()
+    figures["frames per measurement"] = args.frames
+    figures["load average (1 min) during the run"] = round(os.getloadavg()[0], 2)
+    return figures
