@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+TICK_COLUMNS = ["venue", "ts"]  # all the figures need from the tick rows
 PERCENTILES = (0.5, 0.9, 0.99)
 PROFIT_EDGES_BPS = (1, 2, 5, 10, 20, 50, 100)  # histogram bucket bounds: [.., 1), [1, 2), ..., [100, ..)
 
@@ -104,7 +105,7 @@ def ticks_by_hour(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 
 def report(ticks: pa.Table, signal_states: pa.Table, gap_ms: int = 10_000) -> dict[str, Any]:
-    """Every figure of `ascep analytics`, from the lake's tick rows and signal state rows."""
+    """Every figure of `ascep analytics`, from the lake's tick rows (TICK_COLUMNS suffice) and signal state rows."""
     con = _connect(ticks, signal_states)
     try:
         counts = _rows(con, "SELECT (SELECT count(*) FROM signal_states) AS signal_states, "

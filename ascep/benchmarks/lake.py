@@ -11,9 +11,9 @@ import shutil
 import tempfile
 import time
 
-from ascep.analytics import report
+from ascep.commands.analytics import lake_report
 from ascep.tick import Tick
-from flink_jobs.sinks.parquet_sink import SIGNALS, TICKS, LakeWriter, open_lake, read_kind
+from flink_jobs.sinks.parquet_sink import LakeWriter, open_lake
 
 DESCRIPTION = "ticks/s written to the Parquet lake (with a flush per batch), and analytics time over it"
 
@@ -45,7 +45,7 @@ def run(args) -> dict:
         writer.flush(0, args.ticks - 1)
         write_s = time.perf_counter() - began
         began = time.perf_counter()
-        figures = report(read_kind(lake, TICKS), read_kind(lake, SIGNALS))
+        figures = lake_report(lake)
         analytics_s = time.perf_counter() - began
         if figures["totals"]["ticks"] != args.ticks:
             raise RuntimeError(f"the lake holds {figures['totals']['ticks']} ticks, expected {args.ticks}")

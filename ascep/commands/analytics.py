@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ascep.analytics import report
+from ascep.analytics import TICK_COLUMNS, report
 from ascep.runtime import resolve
 from ascep.settings import load_settings
-from flink_jobs.sinks.parquet_sink import SIGNALS, TICKS, open_lake, read_kind
+from flink_jobs.sinks.parquet_sink import SIGNALS, TICKS, Lake, open_lake, read_kind
 
 CSV_TABLES = ("signals_by_hour", "ticks_by_venue", "ticks_by_hour")
 
@@ -30,8 +30,7 @@ def run(args) -> int:
         endpoint = resolve(settings, "s3_endpoint")
     except LookupError:
         endpoint = None  # AWS itself, or a local lake
-    lake = open_lake(resolve(settings, "lake", args.lake), endpoint)
-    figures = report(read_kind(lake, TICKS), read_kind(lake, SIGNALS), round(args.gap_seconds * 1000))
+    figures = lake_report(open_lake(resolve(settings, "lake", args.lake), endpoint), round(args.gap_seconds * 1000))
     if args.out:
         write_outputs(figures, args.out)
     if args.json:
@@ -39,6 +38,10 @@ def run(args) -> int:
     else:
         print_tables(figures)
     return 0
+
+
+def lake_report(lake: Lake, gap_ms: int = 10_000) -> dict[str, Any]:
+    return report(read_kind(lake, TICKS, TICK_COLUMNS), read_kind(lake, SIGNALS), gap_ms)
 
 
 def _table(title: str, rows: list[dict[str, Any]]) -> None:

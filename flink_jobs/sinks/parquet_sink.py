@@ -38,7 +38,8 @@ from ascep.tick import Tick
 
 log = logging.getLogger(__name__)
 
-LINEAGE = [pa.field("kafka_partition", pa.int32(), nullable=False), pa.field("kafka_offset", pa.int64(), nullable=False)]
+LINEAGE = [pa.field("kafka_partition", pa.int32(), nullable=False),
+           pa.field("kafka_offset", pa.int64(), nullable=False)]
 
 TICK_SCHEMA = pa.schema([
     pa.field("venue", pa.string(), nullable=False),
@@ -397,14 +398,14 @@ class LakeWriter:
 
 # --- reading ------------------------------------------------------------------------------------
 
-def read_kind(lake: Lake, kind: str) -> pa.Table:
-    """All rows of `kind`; an empty table when nothing was written yet."""
+def read_kind(lake: Lake, kind: str, columns: list[str] | None = None) -> pa.Table:
+    """All rows of `kind` (only `columns`, if given); an empty table when nothing was written yet."""
     schema = KINDS[kind].schema
 
     def read():
         base = lake.path(kind)
         if lake.filesystem.get_file_info(base).type == pafs.FileType.NotFound:
-            return schema.empty_table()
+            return schema.empty_table().select(columns or schema.names)
         dataset = ds.dataset(base, filesystem=lake.filesystem, format="parquet", schema=schema)
-        return dataset.to_table()
+        return dataset.to_table(columns=columns)
     return retrying(f"read {kind}", read)

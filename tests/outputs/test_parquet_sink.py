@@ -129,7 +129,8 @@ def test_crash_and_replay_from_checkpoint_rewrites_the_same_objects(records, ref
 
 def test_replaying_everything_twice_and_rewinding_leave_the_same_objects(records, reference, tmp_path):
     lake = open_lake(str(tmp_path))
-    writer = LakeWriter(lake, tick_range=500, signal_range=1_000, roll_seconds=1e9, roll_event_span_ms=100 * synthetic.STEP_MS)
+    writer = LakeWriter(lake, tick_range=500, signal_range=1_000, roll_seconds=1e9,
+                        roll_event_span_ms=100 * synthetic.STEP_MS)
     feed(writer, records, stop=1_600)
     feed(writer, records, start=1_234)  # the job rewound without a restart
     flush_all(writer, records)
@@ -226,3 +227,17 @@ def test_s3_down_blocks_the_writer_until_it_is_back(s3, records, caplog):
     pairs = sorted(zip(ticks.column("kafka_partition").to_pylist(), ticks.column("kafka_offset").to_pylist()))
     assert pairs == sorted((r.partition, r.offset) for r in records if r.offset < 1_100 and r.ticks)
     assert read_kind(lake, SIGNALS).num_rows == sum(len(r.signals) for r in records if r.offset < 1_100)
+
+
+def test_a_malformed_signal_is_refused_with_its_id_and_offset(tmp_path):
+    writer = LakeWriter(open_lake(str(tmp_path)))
+    broken = {k: v for k, v in synthetic.opening(0, 50).items() if k != "event_time"}
+    with pytest.raises(ValueError, match=r"signal 's0-50' at partition 0 offset 50 .*'event_time'"):
+        writer.add_signals(0, 50, [broken])
+
+
+def test_a_lake_uri_that_is_neither_a_directory_nor_s3_is_refused():
+    with pytest.raises(ValueError, match="expected a local directory or s3://bucket/prefix"):
+        open_lake("gs://bucket/lake")
+    with pytest.raises(ValueError, match="names no bucket"):
+        open_lake("s3:///lake")
