@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
@@ -26,14 +26,47 @@ DEFAULT_TAKER_FEES_BPS = {
 }
 
 
+class DetectionSettings(BaseModel):
+    """Overrides for one detector; a field left None falls back to the same field of ArbitrageSettings."""
+
+    model_config = {"extra": "forbid"}
+
+    min_profit_bps: float | None = None
+    max_quote_age_ms: int | None = Field(default=None, ge=0)
+    min_size: float | None = Field(default=None, ge=0)
+    min_notional: float | None = Field(default=None, ge=0)
+
+
+class Thresholds(NamedTuple):
+    """What one detector enforces, fallbacks resolved: a tuple so the per-tick path reads plain attributes."""
+
+    min_profit_bps: float
+    max_quote_age_ms: int
+    min_size: float  # in the signal's size unit; applies only when sizes are known
+    min_notional: float  # first leg's quote currency; applies only when sizes are known
+
+
+DetectionType = Literal["cross_exchange", "direct", "triangular"]
+
+
 class ArbitrageSettings(BaseModel):
     taker_fees_bps: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_TAKER_FEES_BPS))
     default_taker_fee_bps: float = 10.0  # for a venue not in taker_fees_bps
     min_profit_bps: float = 1.0  # net of fees; an opportunity must beat this to open
-    max_quote_age_ms: int = 2_000  # event time, relative to the newest quote of the symbol
+    max_quote_age_ms: int = 2_000  # event time, relative to the newest quote of the detector's key
+    min_size: float = Field(default=0.0, ge=0)
+    min_notional: float = Field(default=0.0, ge=0)
+    cross_exchange: DetectionSettings = Field(default_factory=DetectionSettings)
+    direct: DetectionSettings = Field(default_factory=DetectionSettings)
+    triangular: DetectionSettings = Field(default_factory=DetectionSettings)
 
     def fee(self, venue: str) -> float:
         return self.taker_fees_bps.get(venue, self.default_taker_fee_bps) / 10_000.0
+
+    def thresholds(self, detection: DetectionType) -> Thresholds:
+        own: DetectionSettings = getattr(self, detection)
+        return Thresholds(*(getattr(self, name) if getattr(own, name) is None else getattr(own, name)
+                            for name in Thresholds._fields))
 
 
 class JobSettings(BaseModel):
