@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pyarrow.fs import FileType
+
 from ascep.analytics import TICK_COLUMNS, report
 from ascep.runtime import resolve
 from ascep.settings import load_settings
@@ -41,6 +43,8 @@ def run(args) -> int:
 
 
 def lake_report(lake: Lake, gap_ms: int = 10_000) -> dict[str, Any]:
+    if lake.filesystem.get_file_info(lake.root).type == FileType.NotFound:
+        raise FileNotFoundError(f"no lake at {lake.uri}: nothing was written there (check --lake / ASCEP_LAKE)")
     return report(read_kind(lake, TICKS, TICK_COLUMNS), read_kind(lake, SIGNALS), gap_ms)
 
 
@@ -117,7 +121,8 @@ def write_chart(figures: dict[str, Any], path: Path) -> None:
                                            ("detection latency", figures["detection_latency_ms"]))):
         axes[1][0].bar([i + shift * 0.4 for i in range(3)], [stats[k] or 0 for k in labels], width=0.4, label=name)
     axes[1][0].set_xticks([i + 0.2 for i in range(3)], labels)
-    axes[1][0].set_yscale("log")  # durations are seconds to minutes, latencies milliseconds
+    if figures["duration_ms"]["count"] or figures["detection_latency_ms"]["count"]:
+        axes[1][0].set_yscale("log")  # durations are seconds to minutes, latencies milliseconds
     axes[1][0].set_title("duration and detection latency (ms, log scale)")
     axes[1][0].legend()
     venues = figures["ticks_by_venue"]

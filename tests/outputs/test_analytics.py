@@ -140,3 +140,8 @@ def test_lake_from_settings_and_a_clear_error_without_one(local_lake, capsys, mo
     monkeypatch.setenv("ASCEP_STATE_DIR", str(tmp_path))
     assert main(["analytics"]) == 1
     assert "no lake address" in capsys.readouterr().err
+
+
+def test_a_lake_that_does_not_exist_is_an_error_not_zeros(capsys, tmp_path):
+    assert main(["analytics", "--lake", str(tmp_path / "missing")]) == 1
+    assert f"no lake at {tmp_path / 'missing'}" in capsys.readouterr().err
