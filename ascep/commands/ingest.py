@@ -7,6 +7,7 @@ import threading
 from ascep.runtime import resolve
 from ascep.settings import load_settings
 from ascep.tick import TICKS_TOPIC
+from ingestion.venues import VENUES
 
 SIMULATED = {"sim": "a simulated crypto market with planted opportunities",
              "fx": "a simulated FX market with planted opportunities"}
@@ -22,29 +23,87 @@ def add_parser(sub) -> None:
         source.add_argument("--every", type=float, default=20.0,
                             help="seconds between planted opportunities, 0 for none (default 20)")
         source.add_argument("--hold", type=float, default=3.0, help="seconds a planted opportunity lasts (default 3)")
-        _common(source)
+        source.add_argument("--topic", default=TICKS_TOPIC, help=f"topic to produce to (default {TICKS_TOPIC})")
+        add_run_options(source)
+        source.add_argument("--kafka", help="Kafka bootstrap servers (default: settings, then the running `ascep up`)")
         source.set_defaults(func=run_simulated)
+    for name in sorted(VENUES):
+        source = sources.add_parser(name, help=f"the live {name} market-data WebSocket")
+        add_venue_options(source)
+        source.add_argument("--kafka", help="Kafka bootstrap servers (default: settings, then the running `ascep up`)")
+        source.add_argument("--redis", help="Redis URL for the health hash ascep:ingest:<venue> "
+                                            "(default: settings, then the running `ascep up`, else none)")
+        source.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port at /metrics")
+        source.set_defaults(func=run_venue, venue=name)
 
 
-def _common(parser) -> None:
+def add_run_options(parser) -> None:
     parser.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
-    parser.add_argument("--kafka", help="Kafka bootstrap servers (default: settings, then the running `ascep up`)")
-    parser.add_argument("--topic", default=TICKS_TOPIC, help=f"topic to produce to (default {TICKS_TOPIC})")
 
 
-def stop_on_signals() -> threading.Event:
-    """SIGTERM (how `ascep up` stops its children) and Ctrl-C end the stream cleanly, flushing what was sent."""
+def add_venue_options(parser) -> None:
+    parser.add_argument("--symbols", help="comma-separated BASE/QUOTE symbols (default: the venue's usual set)")
+    parser.add_argument("--url", help="stream URL instead of the venue's (e.g. a local replay server)")
+    parser.add_argument("--watchdog", type=float, default=30.0,
+                        help="seconds without a data frame before reconnecting (default 30)")
+    add_run_options(parser)
+
+
+def stop_on_signals(duration_s: float | None = None) -> threading.Event:
+    """SIGTERM (how `ascep up` stops its children), Ctrl-C or the end of --duration end the run cleanly."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    if duration_s is not None:
+        timer = threading.Timer(duration_s, stop.set)
+        timer.daemon = True
+        timer.start()
     return stop
+
+
+def venue_from_args(args):
+    from ingestion.venues import get_venue
+
+    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
+    return get_venue(args.venue, symbols)
 
 
 def run_simulated(args) -> int:
     from ingestion.sim import run
 
     bootstrap = resolve(load_settings(), "kafka", args.kafka)
-    sent = run(bootstrap, rate=args.rate, seed=args.seed, stop_event=stop_on_signals(), duration_s=args.duration,
-               market=args.source, topic=args.topic, opportunity_every_s=args.every, opportunity_duration_s=args.hold)
+    sent = run(bootstrap, rate=args.rate, seed=args.seed, stop_event=stop_on_signals(args.duration),
+               market=args.source, topic=args.topic, opportunity_every_s=args.every,
+               opportunity_duration_s=args.hold)
     print(f"sent {sent} ticks to {args.topic} at {bootstrap}")
+    return 0
+
+
+def run_venue(args) -> int:
+    from ingestion.connection import run_connector
+    from ingestion.metrics import ConnectorMetrics, publish_to_redis, serve_prometheus
+    from ingestion.producer import TickProducer
+
+    settings = load_settings()
+    bootstrap = resolve(settings, "kafka", args.kafka)
+    try:
+        redis_url = resolve(settings, "redis", args.redis)
+    except LookupError:
+        redis_url = None  # health goes to the log and --metrics-port only
+    venue = venue_from_args(args)
+    metrics = ConnectorMetrics(venue.name)
+    stop = stop_on_signals(args.duration)
+    http = serve_prometheus([metrics], args.metrics_port) if args.metrics_port else None
+    if redis_url:
+        publish_to_redis(metrics, redis_url, stop)
+    try:
+        with TickProducer(bootstrap) as producer:
+            run_connector(venue, venue.symbols, producer, stop, url=args.url, metrics=metrics,
+                          watchdog_s=args.watchdog)
+    finally:
+        if http is not None:
+            http.shutdown()
+    counts = metrics.snapshot()
+    print(f"{venue.name}: {counts['frames']} frames, {counts['ticks']} ticks, {counts['deadletters']} dead letters, "
+          f"{counts['reconnects']} reconnects, {counts['gaps']} sequence gaps -> {bootstrap}")
     return 0

@@ -34,18 +34,14 @@ def paced(ticks: Iterator[Tick], stop: threading.Event, clock: Callable[[], floa
 
 
 def run(bootstrap: str, rate: float = 50.0, seed: int = 0, stop_event: threading.Event | None = None,
-        duration_s: float | None = None, market: str = "sim", topic: str = TICKS_TOPIC, **options) -> int:
-    """Produce the `market` ("sim" or "fx") until `stop_event` is set or `duration_s` passes; return ticks sent.
+        market: str = "sim", topic: str = TICKS_TOPIC, **options) -> int:
+    """Produce the `market` ("sim" or "fx") until `stop_event` is set; return how many ticks were sent.
 
     `options` go to the market (opportunity_every_s, venues, symbols, ...).
     """
     if market not in MARKETS:
         raise ValueError(f"unknown simulated market {market!r}; choose one of {sorted(MARKETS)}")
     stop = stop_event or threading.Event()
-    if duration_s is not None:
-        timer = threading.Timer(duration_s, stop.set)
-        timer.daemon = True
-        timer.start()
     simulated = MARKETS[market](seed=seed, rate=rate, **options)
     event(log, "simulated market started", market=market, rate=rate, seed=seed, topic=topic)
     with TickProducer(bootstrap, topics=Topics(ticks=topic)) as producer:

@@ -27,9 +27,10 @@ def topics(topic_prefix, make_topics) -> Topics:
     return names
 
 
-def consume(kafka: str, topic: str, count: int, timeout_s: float = 15.0) -> list[bytes]:
+def consume(kafka: str, topic: str, count: int, timeout_s: float = 15.0, partitions: int = 1) -> list[bytes]:
+    """Everything in `topic`: waits for `count` messages, then half a second more so extras would show."""
     consumer = Consumer({"bootstrap.servers": kafka, "group.id": topic, "enable.auto.commit": False})
-    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
     values: list[bytes] = []
     deadline = time.monotonic() + timeout_s
     try:
@@ -38,7 +39,7 @@ def consume(kafka: str, topic: str, count: int, timeout_s: float = 15.0) -> list
             if msg is not None and not msg.error():
                 values.append(msg.value())
             elif msg is None and len(values) >= count:
-                break  # nothing more within half a second after the expected count: extras would show
+                break
     finally:
         consumer.close()
     return values
@@ -205,3 +206,47 @@ def test_rate_meter_forgets_old_seconds():
     assert meter.per_second() == 3.0
     clock[0] = 2.2
     assert meter.per_second() == 1.0
+
+
+def test_record_command_writes_a_replayable_recording(recordings, tmp_path):
+    from ascep.cli import build_parser, main
+    from ingestion.recording import Connection as Opened
+    from ingestion.recording import Received, Sent, read_recording
+
+    build_parser()  # import every command now, so the feed does not play out while they load
+    feed = LiveFeed(recordings / "KRAKEN.ws.49.0", speed=10.0)
+    server = ReplayServer(feed).start()
+    out = tmp_path / "kraken.rec"
+    try:
+        assert main(["record", "kraken", "--out", str(out), "--url", server.url, "--symbols", "BTC/USD,ETH/USD",
+                     "--duration", "2.5"]) == 0
+    finally:
+        server.stop()
+    entries = list(read_recording(out))
+    assert isinstance(entries[0], Opened) and entries[0].url == server.url
+    assert [e.data for e in entries if isinstance(e, Sent)] == server.received
+    assert orjson.loads(server.received[0])["method"] == "subscribe"
+    frames = [e.data for e in entries if isinstance(e, Received)]
+    assert len(frames) > 10 and frames == server.sent[:len(frames)]  # only frames in flight at the stop are left
+
+
+def test_ingest_sim_command_stops_cleanly_on_sigterm(kafka, topic_prefix, make_topics):
+    import signal
+    import subprocess
+    import sys
+
+    topic = f"{topic_prefix}ticks"
+    make_topics({topic: 2})
+    proc = subprocess.Popen([sys.executable, "-m", "ascep.cli", "ingest", "sim", "--rate", "100", "--kafka", kafka,
+                             "--topic", topic], stdout=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: proc.poll() is None and len(consume(kafka, topic, 1, 3, partitions=2)) > 0, 30,
+                 "the first ticks")
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out
+    sent = int(out.split()[1])
+    assert sent > 50 and len(consume(kafka, topic, sent, partitions=2)) == sent

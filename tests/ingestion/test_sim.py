@@ -170,7 +170,9 @@ def test_runner_streams_the_seeded_market_to_kafka_paced_to_the_clock(kafka, top
 
     topic = f"{topic_prefix}ticks"
     make_topics({topic: 1})
-    sent = run(kafka, rate=200, seed=9, stop_event=threading.Event(), duration_s=2.0, topic=topic)
+    stop = threading.Event()
+    threading.Timer(2.0, stop.set).start()
+    sent = run(kafka, rate=200, seed=9, stop_event=stop, topic=topic)
     assert 250 < sent < 550
     consumer = Consumer({"bootstrap.servers": kafka, "group.id": topic, "enable.auto.commit": False})
     consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])

@@ -115,9 +115,11 @@ class ReplayServer:
     async def _serve(self, connection: ServerConnection) -> None:
         self.connections += 1
         pinger = asyncio.create_task(self._ping(connection)) if self.ping_every_s else None
+        subscribed = asyncio.Event()
+        listener = asyncio.create_task(self._listen(connection, subscribed))
         try:
             if self.feed.expects_subscription:
-                self.received.append(await connection.recv())
+                await subscribed.wait()
             if self.silent:
                 await connection.wait_closed()
                 return
@@ -134,8 +136,18 @@ class ReplayServer:
         except ConnectionClosed:
             pass
         finally:
+            listener.cancel()
             if pinger is not None:
                 pinger.cancel()
+
+    async def _listen(self, connection: ServerConnection, subscribed: asyncio.Event) -> None:
+        """Keep every message the client sends; the first one starts the feed, as a subscription does."""
+        try:
+            async for message in connection:
+                self.received.append(message)
+                subscribed.set()
+        except ConnectionClosed:
+            pass
 
     async def _ping(self, connection: ServerConnection) -> None:
         while True:
