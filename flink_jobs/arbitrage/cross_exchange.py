@@ -82,13 +82,15 @@ class CrossExchangeDetector:
             for sell_venue, sell in quotes.items():
                 if buy_venue == sell_venue:
                     continue
-                route = (f"buy:{buy_venue}:{tick.symbol}", f"sell:{sell_venue}:{tick.symbol}")
                 fresh = buy.ts >= oldest_allowed and sell.ts >= oldest_allowed
                 profit = net_profit_bps(buy.ask, self.fee(buy_venue), sell.bid, self.fee(sell_venue)) if fresh else 0.0
+                if not book.open and profit <= limits.min_profit_bps:
+                    continue  # the common case: nothing open, nothing to open
+                route = (f"buy:{buy_venue}:{tick.symbol}", f"sell:{sell_venue}:{tick.symbol}")
                 if fresh and profit > limits.min_profit_bps:
                     signal = self._profitable(state, buy, sell, route, profit, tick.ts, now_ms)
                 else:
-                    signal = book.unprofitable(route, tick.ts) if book.open else None
+                    signal = book.unprofitable(route, tick.ts)
                 if signal is not None:
                     out.append(signal)
         return out

@@ -69,8 +69,10 @@ class DirectDetector:
                 sell_both: list[Step] = [(ab, "sell", fee_ab), (ba, "sell", fee_ba)]
                 buy_both: list[Step] = [(ba, "buy", fee_ba), (ab, "buy", fee_ab)]
                 for steps in (sell_both, buy_both):
-                    route = route_of(legs_of(steps))
                     profit = cycle_profit_bps(steps)
+                    if not book.open and profit <= limits.min_profit_bps:
+                        continue  # the common case: nothing open, nothing to open
+                    route = route_of(legs_of(steps))
                     if fresh and profit > limits.min_profit_bps:
                         signal = settle_cycle(book, "direct", route, steps, profit, limits, tick.ts, now_ms)
                     else:

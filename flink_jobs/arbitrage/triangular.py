@@ -8,6 +8,8 @@ symbol count. Each cycle starts at its alphabetically first currency and is size
 """
 from __future__ import annotations
 
+import heapq
+
 from ascep.settings import ArbitrageSettings
 from ascep.signal import Signal
 from ascep.tick import Tick
@@ -24,7 +26,7 @@ Cycle = tuple[tuple[str, str, str], tuple[Hop, Hop, Hop]]  # (route, hops)
 class VenueState:
     """One venue's quotes, its pair graph and cycle index, and its open opportunities: the keyed state."""
 
-    __slots__ = ("quotes", "marks", "links", "cycles", "newest", "book")
+    __slots__ = ("quotes", "marks", "links", "cycles", "newest", "book", "expiries")
 
     def __init__(self) -> None:
         self.quotes: dict[str, Tick] = {}
@@ -33,6 +35,7 @@ class VenueState:
         self.cycles: dict[str, list[Cycle]] = {}  # symbol -> the cycles through it
         self.newest = 0
         self.book = OpportunityBook()
+        self.expiries: list[tuple[int, tuple[str, ...]]] = []  # heap: (oldest leg ts when checked, open route)
 
 
 def _hop(source: str, symbol: str) -> Hop:
@@ -101,6 +104,8 @@ class TriangularDetector:
             m0, m1, m2 = marks[s0], marks[s1], marks[s2]
             profit = (m0[i0] * m1[i1] * m2[i2] - 1.0) * 10_000.0
             if profit > min_profit and m0[0] >= oldest_allowed and m1[0] >= oldest_allowed and m2[0] >= oldest_allowed:
+                if route not in book.open:
+                    heapq.heappush(state.expiries, (min(m0[0], m1[0], m2[0]), route))
                 steps = [(quotes[s0], SIDE_NAME[i0], fee), (quotes[s1], SIDE_NAME[i1], fee),
                          (quotes[s2], SIDE_NAME[i2], fee)]
                 signal = settle_cycle(book, "triangular", route, steps, profit, limits, tick.ts, now_ms)
@@ -110,14 +115,27 @@ class TriangularDetector:
                 continue
             if signal is not None:
                 out.append(signal)
-        if advanced and book.open:
+        if advanced and state.expiries and state.expiries[0][0] < oldest_allowed:
             out.extend(self._close_stale(state, oldest_allowed, tick.ts))
         return out
 
     @staticmethod
     def _close_stale(state: VenueState, oldest_allowed: int, event_time: int) -> list[Signal]:
-        """Time moved on: an open cycle whose pairs did not tick may now hold a stale leg."""
-        marks = state.marks
-        stale = [route for route, signal in state.book.open.items()
-                 if any(marks[leg["symbol"]][0] < oldest_allowed for leg in signal["legs"])]
-        return [state.book.unprofitable(route, event_time) for route in stale]
+        """Time moved on: an open cycle whose pairs did not tick may now hold a stale leg.
+
+        The heap yields only routes whose oldest leg was old when last checked; a leg that ticked
+        since pushes the route back with its new oldest time, a closed route just drops out.
+        """
+        expiries, marks, book = state.expiries, state.marks, state.book
+        closed: list[Signal] = []
+        while expiries and expiries[0][0] < oldest_allowed:
+            _, route = heapq.heappop(expiries)
+            signal = book.open.get(route)
+            if signal is None:
+                continue
+            oldest_leg = min(marks[leg["symbol"]][0] for leg in signal["legs"])
+            if oldest_leg < oldest_allowed:
+                closed.append(book.unprofitable(route, event_time))
+            else:
+                heapq.heappush(expiries, (oldest_leg, route))
+        return closed
