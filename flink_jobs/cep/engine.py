@@ -43,6 +43,7 @@ class _Rule:
     symbols: frozenset[str]
     nfa: NFA | None = None
     open_signal: Signal | None = None
+    evaluate: Any = None  # the engine's evaluator for this kind of rule
     stats: RuleStats = field(default_factory=RuleStats)
 
 
@@ -96,6 +97,9 @@ class RuleEngine:
         entry = _Rule(rule_id, checked, compiled, frozenset(s for s, _ in rule_symbols(checked)))
         if "pattern" in checked:
             entry.nfa = build_nfa(checked, compiled)
+            entry.evaluate = self._evaluate_pattern
+        else:
+            entry.evaluate = self._evaluate_condition
         self._remove(rule_id)
         self.rules[rule_id] = entry
         for symbol in entry.symbols:
@@ -166,19 +170,16 @@ class RuleEngine:
                 started = clock()
                 stats.evaluations += 1
                 try:
-                    if entry.nfa is None:
-                        signal = self._evaluate_condition(entry, tick, now_ms)
-                        if signal is not None:
-                            out.append(signal)
-                    else:
-                        out.extend(self._evaluate_pattern(entry, tick, now_ms))
+                    signals = entry.evaluate(entry, tick, now_ms)
+                    if signals:
+                        out.extend(signals)
                 except Exception as exc:  # noqa: BLE001 - one bad rule must not stop the others
                     stats.errors += 1
                     stats.last_error = f"{type(exc).__name__}: {exc}"
                 stats.time_ns += clock() - started
         return out
 
-    def _evaluate_condition(self, entry: _Rule, tick: Tick, now_ms: int) -> Signal | None:
+    def _evaluate_condition(self, entry: _Rule, tick: Tick, now_ms: int) -> tuple[Signal, ...]:
         try:
             holds = entry.compiled.condition(None)
         except Unknown:
@@ -188,16 +189,19 @@ class RuleEngine:
             entry.stats.matches += 1
             signal = self._signal(entry, tick.ts, now_ms)
             entry.open_signal = signal
-            return dict(signal)
+            return (dict(signal),)
         if not holds and current is not None:
             entry.open_signal = None
             current.update(status="closed", closed_at=tick.ts, updated_at=tick.ts)
-            return current
-        return None
+            return (current,)
+        return ()
 
-    def _evaluate_pattern(self, entry: _Rule, tick: Tick, now_ms: int) -> list[Signal]:
+    def _evaluate_pattern(self, entry: _Rule, tick: Tick, now_ms: int) -> list[Signal] | tuple[()]:
         matches, timeouts = entry.nfa.process(tick, tick.ts)
-        self._record_timeouts(entry, timeouts)
+        if timeouts:
+            self._record_timeouts(entry, timeouts)
+        if not matches:
+            return ()
         out = []
         for match in matches:
             entry.stats.matches += 1

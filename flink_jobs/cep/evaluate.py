@@ -68,12 +68,13 @@ class Market:
             if source == "trade" and (series_venue is None or series_venue == venue):
                 window.add(ts, price, size)
 
-    def window(self, symbol: str, venue: str | None, source: str, duration_ms: int) -> Trailing:
+    def window(self, symbol: str, venue: str | None, source: str, duration_ms: int, fn: str) -> Trailing:
         key = (symbol, venue, source, duration_ms)
         window = self._windows.get(key)
         if window is None:
-            window = self._windows[key] = Trailing(duration_ms)
+            window = self._windows[key] = Trailing(duration_ms, extremes=False, returns=False)
             self.series[symbol].append((venue, source, window))
+        window.need(extremes=fn in ("high", "low"), returns=fn == "volatility")
         self._users[key] += 1
         return window
 
@@ -124,7 +125,12 @@ class Compiled:
             value = float(node)
             return lambda m: value
         if "op" in node:
-            return self._op(node["op"], [self.expr(a) for a in node["args"]])
+            args = node["args"]
+            op = node["op"]
+            if op in _BINARY and isinstance(args[1], (int, float)):  # the common `x > 0.5`: one call fewer
+                f, a, constant = _BINARY[op], self.expr(args[0]), float(args[1])
+                return lambda m: f(a(m), constant)
+            return self._op(op, [self.expr(a) for a in args])
         if "fn" in node:
             return self._fn(node)
         if "ref" in node:
@@ -164,6 +170,15 @@ class Compiled:
             inner = self.expr(node["args"][0])
             return lambda m: abs(inner(m))
         symbol, venue = node["symbol"], node.get("venue")
+        if fn == "price":  # the most used function, without the field lookup
+            key, quotes = (symbol, venue), self.market.quotes
+
+            def price(m):
+                tick = quotes.get(key)
+                if tick is None:
+                    raise Unknown
+                return (tick.bid + tick.ask) * 0.5
+            return price
         if fn in QUOTE_FIELDS:
             key, field, quotes = (symbol, venue), QUOTE_FIELDS[fn], self.market.quotes
 
@@ -175,7 +190,7 @@ class Compiled:
             return quote
         source = "trade" if fn in TRADE_FUNCTIONS else "quote"
         self.window_keys.append((symbol, venue, source, node["window_ms"]))
-        window, reader = self.market.window(symbol, venue, source, node["window_ms"]), WINDOW_READERS[fn]
+        window, reader = self.market.window(symbol, venue, source, node["window_ms"], fn), WINDOW_READERS[fn]
 
         def windowed(m):
             value = reader(window)

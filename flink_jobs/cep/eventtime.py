@@ -29,6 +29,7 @@ class Reorderer:
         self._arrived: dict[Hashable, int] = {}  # per source: processing time of its last event
         self._heap: list[tuple[int, int, Any]] = []
         self._seq = count()
+        self._direct = False  # one source, no bound, nothing held: events pass straight through
 
     def push(self, source: Hashable, ts: int, event: Any, now_ms: int) -> list[Any]:
         """Accept one event; return the events the watermark now releases, oldest first."""
@@ -36,12 +37,17 @@ class Reorderer:
             self.late.append(event)
             self.late_count += 1
             return []
+        self._arrived[source] = now_ms
+        if self._direct and source in self._newest:
+            self._newest[source] = self.watermark = ts  # not late, so the newest: no heap round trip
+            self.watermark -= 1
+            return [event]
         if ts > self._newest.get(source, NO_WATERMARK):
             self._newest[source] = ts
-        self._arrived[source] = now_ms
         heap = self._heap
-        if not heap and self.bound == 0 and len(self._newest) == 1:
-            self.watermark = ts - 1  # the common case, one in-order source: no heap round trip
+        self._direct = not heap and self.bound == 0 and len(self._newest) == 1
+        if self._direct:  # the common case, one in-order source
+            self.watermark = ts - 1
             return [event]
         heapq.heappush(heap, (ts, next(self._seq), event))
         return self.advance(now_ms)
@@ -77,6 +83,7 @@ class Reorderer:
         r = cls(snap["bound"], snap["idle_timeout_ms"])
         r.watermark, r.late_count = snap["watermark"], snap["late_count"]
         r._newest, r._arrived = dict(snap["newest"]), dict(snap["arrived"])
+        r._direct = not snap["held"] and r.bound == 0 and len(r._newest) == 1
         for ts, event in snap["held"]:
             heapq.heappush(r._heap, (ts, next(r._seq), event))
         r.late = list(snap["late"])

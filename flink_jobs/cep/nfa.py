@@ -162,6 +162,7 @@ class _Positive:
 
 
 FINAL = -1
+_NONE: frozenset = frozenset()
 
 
 class NFA:
@@ -185,20 +186,35 @@ class NFA:
                 (pos.next_guards if guard.link == "not_next" else pos.follow_guards).append(guard)
             pending = []
             self.positives.append(pos)
-        self._closures: dict[tuple[int, int], list[tuple[int, int, tuple[int, ...]]]] = {}
-        self.runs: list[Run] = []
+        self._closures: dict[tuple[int, int], tuple[list[tuple[int, int, tuple[int, ...]]], bool]] = {}
+        # when the first stage is plain (no match to read, not optional), it alone decides if a run starts
+        first = self.positives[0].stage
+        self._first = first if len(self.closure(0, 0)[0]) == 1 and not first.uses_match else None
+        # positions where a run can only take the stage's event or, relaxed, keep waiting: the hot path
+        self._waiting: dict[tuple[int, int], Stage] = {}
+        for i, pos in enumerate(self.positives):
+            stage = pos.stage
+            for k in range(stage.high if stage.high is not None else stage.low + 1):
+                contiguity = stage.link if k == 0 else stage.inner
+                if len(self.closure(i, k)[0]) == 1 and not self.closure(i, k)[1] and \
+                        contiguity in ("followed_by", "relaxed") and (i, k) != (0, 0):
+                    self._waiting[(i, k)] = stage
+        # runs grouped by position, so a group waiting for an event that is not its stage's moves on whole
+        self.groups: dict[tuple[int, int], list[Run]] = {}
+        self.oldest: dict[tuple[int, int], int] = {}  # per group: the earliest start time
         self.seq = 0
 
     # ------------------------------------------------------------ static structure
 
-    def closure(self, i: int, k: int) -> list[tuple[int, int, tuple[int, ...]]]:
-        """Positions (stage, count, guarded stages crossed) reachable from (i, k) without an event."""
+    def closure(self, i: int, k: int) -> tuple[list[tuple[int, int, tuple[int, ...]]], bool]:
+        """Positions (stage, count, guarded stages crossed) reachable from (i, k) without an event,
+        and whether any of them is guarded."""
         key = (i, k)
         found = self._closures.get(key)
         if found is None:
             guarded = k == 0 and bool(self.positives[i].next_guards or self.positives[i].follow_guards)
             crossed: tuple[int, ...] = (i,) if guarded else ()  # a run waiting at a guarded stage is still before it
-            found = [(i, k, crossed)]
+            positions = [(i, k, crossed)]
             while i != FINAL:
                 stage = self.positives[i].stage
                 if not (k >= stage.low or (k == 0 and stage.optional)):
@@ -206,15 +222,19 @@ class NFA:
                 i, k = (i + 1 if i + 1 < len(self.positives) else FINAL), 0
                 if i != FINAL and (self.positives[i].next_guards or self.positives[i].follow_guards):
                     crossed = crossed + (i,)
-                found.append((i, k, crossed))
-            self._closures[key] = found
+                positions.append((i, k, crossed))
+            found = self._closures[key] = (positions, bool(crossed))
         return found
+
+    def completes(self, i: int, k: int) -> bool:
+        """Does a run that just took its k-th event at stage i reach the end (no guard in between)?"""
+        return any(j == FINAL and not crossed for j, _, crossed in self.closure(i, k)[0])
 
     # ------------------------------------------------------------ processing
 
     def process(self, event: Any, ts: int) -> tuple[list[Match], list[Match]]:
         """Feed one event (in event-time order); return (matches, timed-out partial matches)."""
-        timeouts = self.advance_time(ts)
+        timeouts = self.advance_time(ts) if self.oldest else []
         self.seq += 1
         seq = self.seq
         cache: dict[int, bool] = {}
@@ -230,65 +250,102 @@ class NFA:
 
         successors: list[Run] = []
         completed: list[tuple[Node, int]] = []
-        for run in self.runs:
-            self._step(run, event, ts, seq, holds, successors, completed)
-        start = Run(0, 0, None, ts, False, frozenset())
-        self._step(start, event, ts, seq, holds, successors, completed, from_start=True)
-        self.runs = _dedupe(successors)
+        groups: dict[tuple[int, int], list[Run]] = {}
+        oldest: dict[tuple[int, int], int] = {}
+        waiting = self._waiting
+        for key, group in self.groups.items():
+            stage = waiting.get(key)
+            if stage is not None and not stage.uses_match and not holds(stage, None):
+                groups[key] = group  # waiting, relaxed, for an event that is not this one: all stay as they are
+                oldest[key] = self.oldest[key]
+                continue
+            for run in group:
+                if stage is not None and not holds(stage, run.node):
+                    successors.append(run)
+                else:
+                    self._step(run, event, ts, seq, holds, successors, completed)
+        first = self._first
+        if first is None or holds(first, None):
+            self._step(Run(0, 0, None, ts, False, _NONE), event, ts, seq, holds, successors, completed, from_start=True)
+        # No two runs share a position and events: a run leaves at most one successor that keeps its events.
+        for run in successors:
+            key = (run.stage, run.count)
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [run]
+                oldest[key] = run.start_ts
+            else:
+                if group is self.groups.get(key):
+                    group = groups[key] = list(group)  # carried over whole: copy before adding
+                group.append(run)
+                if run.start_ts < oldest[key]:
+                    oldest[key] = run.start_ts
+        self.groups, self.oldest = groups, oldest
         return self._apply_skips(completed), timeouts
+
+    @property
+    def runs(self) -> list[Run]:
+        return [run for group in self.groups.values() for run in group]
+
+    def _keep(self, keep) -> None:
+        """Keep only the runs for which keep(run) is true."""
+        groups = {key: [r for r in group if keep(r)] for key, group in self.groups.items()}
+        self.groups = {key: group for key, group in groups.items() if group}
+        self.oldest = {key: min(r.start_ts for r in group) for key, group in self.groups.items()}
 
     def _step(self, run: Run, event: Any, ts: int, seq: int, holds, successors: list[Run],
               completed: list[tuple[Node, int]], from_start: bool = False) -> None:
         positives = self.positives
         violated = run.violated
-        closure = self.closure(run.stage, run.count)
-        # which guards does this event break, for the stages it could proceed to?
-        for _, _, crossed in closure:
-            for g in crossed:
-                if g in violated:
-                    continue
-                pos = positives[g]
-                if any(holds(guard, run.node) for guard in pos.follow_guards) or \
-                        (run.fresh and any(holds(guard, run.node) for guard in pos.next_guards)):
-                    violated = violated | {g}
-        ignored = False
+        closure, guarded = self.closure(run.stage, run.count)
+        if guarded:  # which guards does this event break, for the stages the run could proceed to?
+            for _, _, crossed in closure:
+                for g in crossed:
+                    if g in violated:
+                        continue
+                    pos = positives[g]
+                    if any(holds(guard, run.node) for guard in pos.follow_guards) or \
+                            (run.fresh and any(holds(guard, run.node) for guard in pos.next_guards)):
+                        violated = violated | {g}
+        ignored = from_start  # the start state never keeps a run alive: a new one starts at every event
         for i, k, crossed in closure:
-            if i == FINAL or any(g in violated for g in crossed):
+            if i == FINAL or (crossed and any(g in violated for g in crossed)):
                 break
-            pos = positives[i]
-            stage = pos.stage
-            taken = (stage.high is None or k < stage.high) and holds(stage, run.node)
+            stage = positives[i].stage
+            high = stage.high
+            taken = (high is None or k < high) and holds(stage, run.node)
             if taken:
-                count = k + 1 if stage.high is not None or k < stage.low else k
+                count = k + 1 if high is not None or k < stage.low else k
                 node = (run.node, stage.name, seq, event, ts)
                 start_ts = ts if run.node is None else run.start_ts
-                successors.append(Run(i, count, node, start_ts, True, frozenset()))
-                if any(j == FINAL and not crossed_after for j, _, crossed_after in self.closure(i, count)):
+                successors.append(Run(i, count, node, start_ts, True, _NONE))
+                if self.completes(i, count):
                     completed.append((node, start_ts))
-            exhausted = stage.high is not None and k >= stage.high  # a full stage only passes events on
-            if not from_start and not ignored and not exhausted:
+            if not ignored and (high is None or k < high):  # a full stage only passes events on
                 contiguity = stage.link if k == 0 else stage.inner
                 if contiguity in ("followed_by_any", "any") or (contiguity in ("followed_by", "relaxed") and not taken):
                     # the first position that lets the event pass keeps the run; the later ones are in its closure
-                    successors.append(Run(i, k, run.node, run.start_ts, False, violated))
+                    if (i, k) == (run.stage, run.count) and not run.fresh and violated is run.violated:
+                        successors.append(run)  # unchanged: the common case of a run waiting
+                    else:
+                        successors.append(Run(i, k, run.node, run.start_ts, False, violated))
                     ignored = True
             if taken and stage.greedy:
                 break  # a greedy loop takes the event rather than letting a later stage have it
 
     def advance_time(self, ts: int) -> list[Match]:
         """Time out runs that can no longer finish WITHIN their window; report each partial match once."""
-        if self.within_ms is None or not self.runs:
+        if self.within_ms is None or not self.oldest:
             return []
         limit = ts - self.within_ms
-        kept, timed_out, seen = [], [], set()
-        for run in self.runs:
-            if run.start_ts <= limit:
-                if id(run.node) not in seen:
-                    seen.add(id(run.node))
-                    timed_out.append(Match(match_dict(run.node), run.start_ts, run.node[4]))
-            else:
-                kept.append(run)
-        self.runs = kept
+        if min(self.oldest.values()) > limit:
+            return []
+        timed_out, seen = [], set()
+        for run in sorted((r for r in self.runs if r.start_ts <= limit), key=lambda r: (r.start_ts, r.node[2])):
+            if id(run.node) not in seen:
+                seen.add(id(run.node))
+                timed_out.append(Match(match_dict(run.node), run.start_ts, run.node[4]))
+        self._keep(lambda r: r.start_ts > limit)
         return timed_out
 
     def _apply_skips(self, completed: list[tuple[Node, int]]) -> list[Match]:
@@ -309,7 +366,7 @@ class NFA:
             if bound is not None:
                 discarded.append((first, bound))
         if discarded:
-            self.runs = [r for r in self.runs if not any(lo <= _first_seq(r.node) < hi for lo, hi in discarded)]
+            self._keep(lambda r: not any(lo <= _first_seq(r.node) < hi for lo, hi in discarded))
         return matches
 
     def _skip_bound(self, node: Node, first: int) -> int | None:
@@ -332,7 +389,10 @@ class NFA:
 
     def restore(self, snap: dict) -> None:
         self.seq = snap["seq"]
-        self.runs = [Run(s, c, n, t, f, frozenset(v)) for s, c, n, t, f, v in snap["runs"]]
+        self.groups, self.oldest = {}, {}
+        for s, c, n, t, f, v in snap["runs"]:
+            self.groups.setdefault((s, c), []).append(Run(s, c, n, t, f, frozenset(v)))
+            self.oldest[(s, c)] = min(t, self.oldest.get((s, c), t))
 
 
 def _nodes(node: Node | None) -> Iterator[Node]:
@@ -343,14 +403,3 @@ def _nodes(node: Node | None) -> Iterator[Node]:
 
 def _length(node: Node) -> int:
     return sum(1 for _ in _nodes(node))
-
-
-def _dedupe(runs: list[Run]) -> list[Run]:
-    """Two runs at one position with the same events and guards would only report matches twice."""
-    seen, out = set(), []
-    for run in runs:
-        key = (run.stage, run.count, id(run.node), run.fresh, run.violated)
-        if key not in seen:
-            seen.add(key)
-            out.append(run)
-    return out

@@ -256,18 +256,26 @@ class Trailing:
     A deque with running sums, so each event costs O(1) amortised. Prices are summed relative to a
     reference price to keep the variance from cancelling catastrophically, and the sums are
     recomputed from the deque whenever as many events have left as remain (still O(1) amortised),
-    so subtraction errors cannot pile up. High and low use monotonic deques.
+    so subtraction errors cannot pile up. High/low (monotonic deques) and log returns are kept only
+    once a reader asks for them with need().
     """
 
     __slots__ = ("duration_ms", "events", "ref", "sum_d", "sum_d2", "notional", "volume", "n_ret", "sum_r",
-                 "sum_r2", "highs", "lows", "evicted")
+                 "sum_r2", "highs", "lows", "evicted", "extremes", "returns")
 
-    def __init__(self, duration_ms: int) -> None:
+    def __init__(self, duration_ms: int, extremes: bool = True, returns: bool = True) -> None:
         self.duration_ms = duration_ms
         self.events: deque[list] = deque()  # [ts, price, qty, log return to the next event or None]
         self.highs: deque[tuple[int, float]] = deque()
         self.lows: deque[tuple[int, float]] = deque()
+        self.extremes, self.returns = extremes, returns
         self._reset()
+
+    def need(self, extremes: bool = False, returns: bool = False) -> None:
+        """Start keeping high/low or returns; what the window already holds is taken into account."""
+        if (extremes and not self.extremes) or (returns and not self.returns):
+            self.extremes, self.returns = self.extremes or extremes, self.returns or returns
+            self._recompute()
 
     def _reset(self) -> None:
         self.ref = 0.0
@@ -277,50 +285,49 @@ class Trailing:
         self.evicted = 0
 
     def _recompute(self) -> None:
-        events = list(self.events)
+        events = [e[:3] for e in self.events]
         self.events.clear()
+        self.highs.clear()
+        self.lows.clear()
         self._reset()
-        if events:
-            self.ref = events[0][1]
-        for ts, price, qty, r in events:
-            d = price - self.ref
-            self.sum_d += d
-            self.sum_d2 += d * d
-            self.notional += price * qty
-            self.volume += qty
-            if r is not None:
-                self.n_ret += 1
-                self.sum_r += r
-                self.sum_r2 += r * r
-            self.events.append([ts, price, qty, r])
+        for ts, price, qty in events:
+            self._append(ts, price, qty)
 
     def add(self, ts: int, price: float, qty: float = 0.0) -> None:
+        self._append(ts, price, qty)
+        cutoff = ts - self.duration_ms
+        if self.events[0][0] <= cutoff:
+            self._evict(cutoff)
+
+    def _append(self, ts: int, price: float, qty: float) -> None:
         events = self.events
         if events:
-            last = events[-1]
-            if last[1] > 0 and price > 0:
-                r = math.log(price / last[1])
-                last[3] = r
-                self.n_ret += 1
-                self.sum_r += r
-                self.sum_r2 += r * r
+            if self.returns:
+                last = events[-1]
+                if last[1] > 0 and price > 0:
+                    r = math.log(price / last[1])
+                    last[3] = r
+                    self.n_ret += 1
+                    self.sum_r += r
+                    self.sum_r2 += r * r
         else:
             self._reset()
             self.ref = price
         d = price - self.ref
         self.sum_d += d
         self.sum_d2 += d * d
-        self.notional += price * qty
-        self.volume += qty
+        if qty:
+            self.notional += price * qty
+            self.volume += qty
         events.append([ts, price, qty, None])
-        highs, lows = self.highs, self.lows
-        while highs and highs[-1][1] <= price:
-            highs.pop()
-        highs.append((ts, price))
-        while lows and lows[-1][1] >= price:
-            lows.pop()
-        lows.append((ts, price))
-        self._evict(ts - self.duration_ms)
+        if self.extremes:
+            highs, lows = self.highs, self.lows
+            while highs and highs[-1][1] <= price:
+                highs.pop()
+            highs.append((ts, price))
+            while lows and lows[-1][1] >= price:
+                lows.pop()
+            lows.append((ts, price))
 
     def _evict(self, cutoff: int) -> None:
         """Drop events at or before `cutoff`: the window is (newest - duration, newest]."""
@@ -330,19 +337,21 @@ class Trailing:
             d = price - self.ref
             self.sum_d -= d
             self.sum_d2 -= d * d
-            self.notional -= price * qty
-            self.volume -= qty
+            if qty:
+                self.notional -= price * qty
+                self.volume -= qty
             if r is not None:
                 self.n_ret -= 1
                 self.sum_r -= r
                 self.sum_r2 -= r * r
             self.evicted += 1
-        if self.evicted and self.evicted >= len(events):
+        if self.evicted >= len(events):
             self._recompute()
-        while self.highs[0][0] <= cutoff:
-            self.highs.popleft()
-        while self.lows[0][0] <= cutoff:
-            self.lows.popleft()
+        highs, lows = self.highs, self.lows
+        while highs and highs[0][0] <= cutoff:
+            highs.popleft()
+        while lows and lows[0][0] <= cutoff:
+            lows.popleft()
 
     # Each reader returns None when the window cannot say (empty, no volume, one price).
     def vwap(self) -> float | None:
@@ -386,10 +395,3 @@ class Trailing:
 
     def snapshot(self) -> list:
         return [list(e[:3]) for e in self.events]
-
-    @classmethod
-    def restore(cls, duration_ms: int, events: list) -> Trailing:
-        window = cls(duration_ms)
-        for ts, price, qty in events:
-            window.add(ts, price, qty)
-        return window
