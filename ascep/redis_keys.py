@@ -8,6 +8,7 @@
 | ascep:price:<venue>:<symbol> | string (JSON) | the latest tick of that venue and symbol |
 | ascep:prices | set | the venue:symbol pairs with a price |
 | ascep:counters | hash | running counters (ticks, deadletters, signals by type) |
+| ascep:rules:stats | hash | rule id -> JSON counters: evaluations, matches, errors, time spent |
 | ascep:live | pub/sub channel | every price and signal update, for the dashboard |
 """
 PREFIX = "ascep"
@@ -16,6 +17,7 @@ SIGNALS_STREAM = f"{PREFIX}:signals:stream"
 PRICES_INDEX = f"{PREFIX}:prices"
 COUNTERS = f"{PREFIX}:counters"
 LIVE_CHANNEL = f"{PREFIX}:live"
+RULE_STATS = f"{PREFIX}:rules:stats"
 SIGNALS_KEPT = 10_000
 
 

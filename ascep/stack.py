@@ -17,7 +17,7 @@ from pathlib import Path
 from ascep.runtime import clear_stack, write_stack
 from ascep.services import Service, ServiceError, create_topics, port_in_use, spawn, start_broker, start_redis, wait_for_port
 from ascep.settings import Settings
-from ascep.tick import DEADLETTER_TOPIC, RULES_TOPIC, TICKS_TOPIC, TRADES_TOPIC
+from ascep.tick import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
 
 
 def python_env() -> dict[str, str]:
@@ -39,7 +39,8 @@ def check_java() -> None:
 
 def ensure_topics(kafka: str, settings: Settings) -> None:
     create_topics(kafka, {TICKS_TOPIC: settings.job.partitions, TRADES_TOPIC: settings.job.partitions,
-                          DEADLETTER_TOPIC: 1, RULES_TOPIC: 1}, compacted=(RULES_TOPIC,))
+                          SIGNALS_TOPIC: settings.job.partitions, DEADLETTER_TOPIC: 1, RULES_TOPIC: 1},
+                  compacted=(RULES_TOPIC,))
 
 
 def source_command(source: str, kafka: str) -> list[str] | None:
@@ -118,11 +119,13 @@ def up(settings: Settings, kafka: str | None, redis: str | None, port: int, sour
             say(f"redis     {redis}  (embedded)")
         else:
             say(f"redis     {redis}  (given)")
-        job_argv = [sys.executable, "-m", "flink_jobs.job", "--kafka", kafka, "--redis", redis]
+        lake = settings.lake or str((state_dir / "lake").resolve())
+        job_argv = [sys.executable, "-m", "flink_jobs.job", "--kafka", kafka, "--redis", redis, "--lake", lake]
         if restore:
             job_argv.append("--restore")
         stack.child("flink-job", job_argv, "local MiniCluster")
         say(f"flink     job on the local MiniCluster (checkpoints in {state_dir / 'checkpoints'})")
+        say(f"lake      {lake}")
         dashboard = stack.child("dashboard", [sys.executable, "-m", "ascep.cli", "dashboard", "--host", settings.dashboard.host,
                                               "--port", str(port), "--redis", redis])
         wait_for_port(port, dashboard.proc, "dashboard", timeout=60, host=settings.dashboard.host)
@@ -133,7 +136,7 @@ def up(settings: Settings, kafka: str | None, redis: str | None, port: int, sour
             if source.startswith("replay:"):
                 stack.finished_ok.add("source")
         say(f"source    {source}")
-        write_stack(state_dir, {"kafka": kafka, "redis": redis, "dashboard": url, "lake": settings.lake,
+        write_stack(state_dir, {"kafka": kafka, "redis": redis, "dashboard": url, "lake": lake, "s3_endpoint": settings.s3_endpoint,
                                 "logs": str(log_dir.resolve())})
         say(f"ready in {time.monotonic() - started:.1f}s; logs in {log_dir}; Ctrl-C stops everything")
         while not stopping:

@@ -13,6 +13,7 @@ TICKS_TOPIC = "ticks"
 TRADES_TOPIC = "trades"
 DEADLETTER_TOPIC = "deadletter"
 RULES_TOPIC = "rules"
+SIGNALS_TOPIC = "signals"  # every signal state, keyed by signal id: the lake archives it
 
 
 class Tick(NamedTuple):

@@ -1,4 +1,4 @@
-"""The Flink job's wiring: pulse source -> keyed Kafka partition reader (+ detectors) -> sinks.
+"""The Flink job's wiring: pulse source -> keyed Kafka partition readers -> detectors -> sinks.
 
 Only wiring lives here; what a batch does is in tick_batches.py and the detectors.
 Run it with `ascep job run` (or `python -m flink_jobs.job`). Without --flink it runs on the
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ascep.log import configure_logging, event
 from ascep.settings import Settings, load_settings
-from ascep.tick import DEADLETTER_TOPIC, TICKS_TOPIC
+from ascep.tick import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC
 
 log = logging.getLogger(__name__)
 JOB_NAME = "ascep-signals"
@@ -65,14 +65,23 @@ def flink_configuration(settings: Settings, checkpoint_dir: Path, restore: Path 
 
 
 def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, restore: Path | None = None,
-          flink: str | None = None):
+          flink: str | None = None, lake: str | None = None):
+    """pulses -> TickReader (offsets, cross-exchange) -> [triangular by venue | direct by pair | rules] -> Redis
+    and the `signals` topic; with a lake, archivers copy `ticks` and `signals` into Parquet."""
     from pyflink.common import Types
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import StreamTableEnvironment
 
-    from flink_jobs.kafka_reader import KafkaPartitionReader
+    from flink_jobs.arbitrage.direct import DirectDetector
+    from flink_jobs.arbitrage.triangular import TriangularDetector
+    from flink_jobs.detector_operators import RULES_STATE, KeyedDetector, RuleOperator
+    from flink_jobs.kafka_reader import DIRECT, RULES, TRIANGULAR, RulesReader, TickReader
     from flink_jobs.sinks.batch_writer import BatchWriter
+    from flink_jobs.sinks.lake_archiver import LakeArchiver
 
+    unknown = set(settings.job.detectors) - {"triangular", "direct", "rules"}
+    if unknown:
+        raise ValueError(f"job.detectors: unknown {sorted(unknown)}; choose from triangular, direct, rules")
     partitions = topic_partitions(kafka, TICKS_TOPIC)
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings, checkpoint_dir, restore, flink))
     env.set_parallelism(settings.job.parallelism)
@@ -81,16 +90,40 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, rest
         for package in PACKAGES:
             env.add_python_file(str(root / package))
     t_env = StreamTableEnvironment.create(env)
-    # The pulse: Flink's built-in datagen gives an unbounded, rate-limited stream that drives the polls.
-    t_env.execute_sql(
-        "CREATE TEMPORARY TABLE pulse (p INT) WITH ('connector'='datagen', "
-        f"'rows-per-second'='{settings.job.pulse_per_second * partitions}', "
-        f"'fields.p.min'='0', 'fields.p.max'='{partitions - 1}')")
-    pulses = t_env.to_data_stream(t_env.from_path("pulse")).map(lambda row: row[0], output_type=Types.INT())
-    reader = KafkaPartitionReader(kafka, TICKS_TOPIC, DEADLETTER_TOPIC, settings.arbitrage, settings.job.poll_batch)
-    (pulses.key_by(lambda p: p, key_type=Types.INT())
-        .process(reader).name("read ticks + detect arbitrage")
-        .flat_map(BatchWriter(redis)).name("write signals"))
+
+    def pulses(name: str, per_second: int, keys: int):
+        """Flink's built-in datagen: an unbounded, rate-limited stream of partition numbers that drives the polls."""
+        t_env.execute_sql(f"CREATE TEMPORARY TABLE {name} (p INT) WITH ('connector'='datagen', "
+                          f"'rows-per-second'='{per_second}', 'fields.p.min'='0', 'fields.p.max'='{keys - 1}')")
+        return (t_env.to_data_stream(t_env.from_path(name)).map(lambda row: row[0], output_type=Types.INT())
+                .key_by(lambda p: p, key_type=Types.INT()))
+
+    detectors = settings.job.detectors
+    reader = TickReader(kafka, TICKS_TOPIC, DEADLETTER_TOPIC, settings.arbitrage, settings.job.poll_batch,
+                        fan_out=tuple(detectors))
+    ticks = pulses("tick_pulse", settings.job.pulse_per_second * partitions, partitions).process(reader)
+    ticks.name("read ticks, cross-exchange arbitrage")
+    outputs = [ticks]
+    for name, tag, detector in (("triangular", TRIANGULAR, TriangularDetector), ("direct", DIRECT, DirectDetector)):
+        if name in detectors:
+            outputs.append(ticks.get_side_output(tag).key_by(lambda batch: batch[0], key_type=Types.STRING())
+                           .process(KeyedDetector(detector, settings.arbitrage)).name(f"{name} arbitrage"))
+    if "rules" in detectors:
+        rule_changes = pulses("rules_pulse", 20, 1).process(RulesReader(kafka, RULES_TOPIC, 1000)).name("read rules")
+        outputs.append(ticks.get_side_output(RULES).key_by(lambda batch: 0, key_type=Types.INT())
+                       .connect(rule_changes.broadcast(RULES_STATE))
+                       .process(RuleOperator(kafka, DEADLETTER_TOPIC)).name("evaluate rules"))
+    merged = outputs[0].union(*outputs[1:]) if len(outputs) > 1 else outputs[0]
+    merged.flat_map(BatchWriter(redis, kafka)).name("write to Redis and the signals topic")
+    if lake:
+        options = settings.lake_options
+        writer_options = {"tick_range": options.tick_range, "signal_range": options.signal_range,
+                          "row_group_rows": options.row_group_rows}
+        for kind, topic in (("ticks", TICKS_TOPIC), ("signals", SIGNALS_TOPIC)):
+            archiver = LakeArchiver(kafka, topic, kind, lake, settings.s3_endpoint, writer_options,
+                                    options.flush_every_s, settings.job.poll_batch)
+            count = topic_partitions(kafka, topic)
+            pulses(f"{kind}_archive_pulse", 20 * count, count).process(archiver).name(f"archive {kind} to the lake")
     return env
 
 
@@ -102,6 +135,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--restore", nargs="?", const="latest", default=None,
                         help="restore from a checkpoint or savepoint path; without a path, the latest checkpoint")
     parser.add_argument("--flink", default=None, help="JobManager REST address host:port; default: local MiniCluster")
+    parser.add_argument("--lake", default=None, help="Parquet lake: a directory or s3://bucket/prefix; default: none")
     return parser.parse_args(argv)
 
 
@@ -120,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         restore = Path(args.restore)
         if not restore.exists():
             raise SystemExit(f"ascep job run: --restore {restore}: no such checkpoint or savepoint")
-    env = build(settings, args.kafka, args.redis, checkpoint_dir, restore, args.flink)
+    env = build(settings, args.kafka, args.redis, checkpoint_dir, restore, args.flink, args.lake or settings.lake)
     env.execute(JOB_NAME)
     return 0
 

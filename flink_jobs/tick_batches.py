@@ -7,7 +7,7 @@ order, so the outputs depend only on the records, never on where batch boundarie
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 import orjson
 
@@ -38,13 +38,37 @@ class DeadLetter:
                              "reason": self.reason, "frame": raw})
 
 
+class SinkBatch(NamedTuple):
+    """What every operator hands to the sinks: one element per batch, not per tick."""
+
+    signals: list[dict]
+    prices: list[Tick] = []
+    ticks: int = 0
+    deadletters: int = 0
+    rule_stats: dict[str, Any] | None = None  # per rule: evaluations, matches, errors, time spent
+    counters: dict[str, int] | None = None  # other running counts, e.g. late ticks
+
+
+def group_by(ticks: list[Tick], key_for: Callable[[Tick], str]) -> dict[str, list[Tick]]:
+    """Split a batch by a detector's key, keeping tick order within each key."""
+    groups: dict[str, list[Tick]] = {}
+    for tick in ticks:
+        key = key_for(tick)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [tick]
+        else:
+            group.append(tick)
+    return groups
+
+
 @dataclass
 class BatchOutcome:
     signals: list[dict] = field(default_factory=list)
     latest: dict[str, Tick] = field(default_factory=dict)  # newest tick per venue:symbol in this batch
-    ticks: int = 0
     deadletters: list[DeadLetter] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)  # symbols whose detector state changed
+    valid: list[Tick] = field(default_factory=list)  # in offset order, for the detectors downstream
 
 
 class TickBatchProcessor:
@@ -61,7 +85,7 @@ class TickBatchProcessor:
             except InvalidTick as exc:
                 out.deadletters.append(DeadLetter(str(exc), value, partition, offset))
                 continue
-            out.ticks += 1
+            out.valid.append(tick)
             out.latest[tick.key] = tick
             out.touched.add(tick.symbol)
             signals = on_tick(state_of(tick.symbol), tick, now_ms)

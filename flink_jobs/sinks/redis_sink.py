@@ -90,10 +90,24 @@ class RedisSink:
 
         return self._retrying("signals", run)
 
-    def write_prices(self, latest: Iterable[Tick], ticks_seen: int, deadletters: int) -> None:
+    def write_rule_stats(self, stats: dict[str, dict]) -> None:
+        """Replaces the per-rule counters, so a deleted rule's counters disappear too."""
+        docs = {rule_id: orjson.dumps(values) for rule_id, values in stats.items()}
+
+        def run():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.delete(keys.RULE_STATS)
+            if docs:
+                pipe.hset(keys.RULE_STATS, mapping=docs)
+            pipe.execute()
+
+        self._retrying("rule stats", run)
+
+    def write_prices(self, latest: Iterable[Tick], ticks_seen: int = 0, deadletters: int = 0,
+                     counters: dict[str, int] | None = None) -> None:
         """One round trip per batch: the newest tick per venue:symbol, counters, and one live message."""
         docs = {t.key: orjson.dumps(t.to_json_dict()) for t in latest}
-        if not docs and not ticks_seen and not deadletters:
+        if not docs and not ticks_seen and not deadletters and not counters:
             return
 
         def run():
@@ -106,6 +120,8 @@ class RedisSink:
                 pipe.hincrby(keys.COUNTERS, "ticks", ticks_seen)
             if deadletters:
                 pipe.hincrby(keys.COUNTERS, "deadletters", deadletters)
+            for name, count in (counters or {}).items():
+                pipe.hincrby(keys.COUNTERS, name, count)
             pipe.execute()
 
         self._retrying("prices", run)

@@ -70,6 +70,12 @@ def expected_signals():
     }
 
 
+def lake_rows(lake, kind: str) -> int:
+    from flink_jobs.sinks.parquet_sink import read_kind
+
+    return read_kind(lake, kind).num_rows
+
+
 def without_detected_at(signal: dict) -> dict:
     return {k: v for k, v in signal.items() if k not in ("id", "detected_at")}
 
@@ -146,6 +152,23 @@ def test_planted_opportunities_reach_redis_and_the_websocket(start_stack, tmp_pa
     assert "planted.jsonl:11" in reasons and "'bid' must be > 0" in reasons
     assert "planted.jsonl:12" in reasons and "not JSON" in reasons
     assert any(letter.get("source") == "job" and "not JSON" in letter["reason"] for letter in letters), reasons
+
+    # History: the lake archiver copies ticks and every signal state into Parquet; analytics reads it.
+    from flink_jobs.sinks.parquet_sink import open_lake, read_kind
+
+    lake = open_lake(stack.info["lake"])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if lake_rows(lake, "ticks") == VALID_TICKS and set(read_kind(lake, "signals").column("id").to_pylist()) == set(expected):
+            break
+        time.sleep(0.5)
+    assert lake_rows(lake, "ticks") == VALID_TICKS
+    assert set(read_kind(lake, "signals").column("id").to_pylist()) == set(expected)
+    analytics = stack.cli("analytics", "--json")
+    assert analytics.returncode == 0, analytics.stderr
+    figures = json.loads(analytics.stdout)
+    assert figures["totals"]["signals"] == 2 and figures["totals"]["ticks"] == VALID_TICKS
+    assert {row["venue"]: row["ticks"] for row in figures["ticks_by_venue"]} == {"binance": 6, "coinbase": 2, "kraken": 2}
 
     live.ws.close()
     code, leftovers = stack.stop()

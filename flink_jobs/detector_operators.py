@@ -1,0 +1,123 @@
+"""Flink operators that host the pure detectors and the rule engine; they only move state in and out.
+
+Each keeps its detector's state in Flink keyed state and writes it back after every batch, so a
+checkpoint always holds state and Kafka offsets that agree.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import orjson
+from pyflink.common import Types
+from pyflink.datastream import KeyedProcessFunction, RuntimeContext
+from pyflink.datastream.functions import KeyedBroadcastProcessFunction
+from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
+
+from ascep.log import event
+from flink_jobs.tick_batches import SinkBatch
+
+log = logging.getLogger(__name__)
+
+RULES_STATE = MapStateDescriptor("rules", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
+
+
+class KeyedDetector(KeyedProcessFunction):
+    """Runs one detector (triangular by venue, direct by currency pair) over the batches of its key."""
+
+    def __init__(self, detector_class, arbitrage) -> None:
+        self.detector_class = detector_class
+        self.arbitrage = arbitrage
+
+    def open(self, ctx: RuntimeContext) -> None:
+        self.detector = self.detector_class(self.arbitrage)
+        self.state = ctx.get_state(ValueStateDescriptor("detector", Types.PICKLED_BYTE_ARRAY()))
+
+    def process_element(self, keyed_batch, ctx):
+        _key, ticks = keyed_batch
+        state = self.state.value() or self.detector.State()
+        now_ms = int(time.time() * 1000)
+        signals = []
+        for tick in ticks:
+            signals.extend(self.detector.on_tick(state, tick, now_ms))
+        self.state.update(state)
+        if signals:
+            yield SinkBatch(signals)
+
+
+class RuleOperator(KeyedBroadcastProcessFunction):
+    """Evaluates every rule over every tick. Rules arrive on a broadcast stream and apply at once,
+    without a restart; one key sees all symbols, so a rule may combine any of them."""
+
+    def __init__(self, deadletter_bootstrap: str, deadletter_topic: str, stats_every_s: float = 1.0) -> None:
+        self.bootstrap = deadletter_bootstrap
+        self.deadletter_topic = deadletter_topic
+        self.stats_every_s = stats_every_s
+
+    def open(self, ctx: RuntimeContext) -> None:
+        from confluent_kafka import Producer
+
+        self.engine_state = ctx.get_state(ValueStateDescriptor("engine", Types.PICKLED_BYTE_ARRAY()))
+        self.engine = None
+        self.pending: dict[str, bytes | None] = {}  # rule changes seen before the engine was restored
+        self.producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 20})
+        self.stats_due = 0.0
+
+    def close(self) -> None:
+        self.producer.flush(10)
+
+    def _apply(self, rule_id: str, value: bytes | None) -> None:
+        from flink_jobs.cep.language import RuleError
+
+        try:
+            self.engine.apply(rule_id, None if value is None else orjson.loads(value))
+        except (RuleError, orjson.JSONDecodeError, ValueError, TypeError) as exc:
+            event(log, "rule rejected", logging.WARNING, rule_id=rule_id, error=str(exc))
+            self.producer.produce(self.deadletter_topic, orjson.dumps(
+                {"source": "rules", "rule_id": rule_id, "reason": f"rule {rule_id!r} rejected: {exc}",
+                 "frame": (value or b"")[:65_536].decode("utf-8", "replace")}), key=f"rule:{rule_id}")
+            self.producer.poll(0)
+
+    def _engine(self, rules: dict[str, bytes | None]):
+        """The engine, restored from keyed state after a restart and brought in line with the broadcast rules."""
+        if self.engine is None:
+            from flink_jobs.cep.engine import RuleEngine
+
+            snapshot = self.engine_state.value()
+            self.engine = RuleEngine.restore(snapshot) if snapshot else RuleEngine()
+            for rule_id in set(self.engine.rules) - set(rules):
+                self.engine.apply(rule_id, None)
+            for rule_id, value in rules.items():
+                self._apply(rule_id, value)
+        return self.engine
+
+    def process_broadcast_element(self, change, ctx):
+        rule_id, value = change
+        rules = ctx.get_broadcast_state(RULES_STATE)
+        if value is None:
+            if rules.contains(rule_id):
+                rules.remove(rule_id)
+        else:
+            rules.put(rule_id, value)
+        if self.engine is not None:
+            self._apply(rule_id, value)
+        return ()
+
+    def process_element(self, partition_ticks, ctx):
+        partition, ticks = partition_ticks
+        engine = self._engine(dict(ctx.get_broadcast_state(RULES_STATE).items()))
+        now_ms = int(time.time() * 1000)
+        source = str(partition)
+        signals = []
+        for tick in ticks:
+            signals.extend(engine.on_tick(tick, now_ms, source))
+        signals.extend(engine.advance(now_ms))
+        counters = {"rules:late_ticks": len(engine.take_late()), "rules:timed_out": len(engine.take_timeouts())}
+        self.engine_state.update(engine.snapshot())
+        stats = None
+        if time.monotonic() >= self.stats_due:
+            self.stats_due = time.monotonic() + self.stats_every_s
+            stats = engine.stats()
+        counters = {name: n for name, n in counters.items() if n}
+        if signals or stats or counters:
+            yield SinkBatch(signals, rule_stats=stats, counters=counters or None)
