@@ -76,7 +76,18 @@ class JobSettings(BaseModel):
     poll_batch: int = 5_000  # most records read from Kafka per poll of one partition
     pulse_per_second: int = 200  # how often each partition is polled when it is idle
     execution_mode: str = "thread"  # Flink Python execution mode: thread or process
-    group: str = "ascep-job"
+    # What runs downstream of the tick reader (cross-exchange detection always runs in the reader).
+    detectors: list[str] = Field(default_factory=lambda: ["triangular", "direct", "rules"])
+
+
+class LakeSettings(BaseModel):
+    """The Parquet lake (docs/lake.md): where it is comes from Settings.lake (a directory or s3://bucket/prefix)."""
+
+    flush_every_s: float = 10.0  # how often the archiver makes what it read durable (and advances its offset)
+    tick_range: int = 131_072  # Kafka offsets per tick object (objects are named by aligned offset ranges)
+    signal_range: int = 1_048_576
+    row_group_rows: int = 131_072
+    analytics_gap_seconds: float = 10.0  # no tick from a venue for this long counts as a gap
 
 
 class DashboardSettings(BaseModel):
@@ -100,6 +111,7 @@ class Settings(BaseSettings):
     arbitrage: ArbitrageSettings = Field(default_factory=ArbitrageSettings)
     job: JobSettings = Field(default_factory=JobSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    lake_options: LakeSettings = Field(default_factory=LakeSettings)
 
     @classmethod
     def settings_customise_sources(
