@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import string
 
 import pytest
@@ -163,3 +164,14 @@ conditions = st.recursive(
 def test_any_json_rule_survives_text_and_back(condition):
     rule = {"version": 1, "defines": [], "if": condition, "then": "SIGNAL"}
     assert parse(to_text(rule)) == rule
+
+
+def test_every_rule_example_in_the_docs_parses():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "rules.md").read_text()
+    blocks = re.findall(r"^```\n(.*?)^```", doc, re.M | re.S)
+    rules = [b for b in blocks if b.lstrip().startswith(("IF", "DEFINE", "#"))]
+    assert len(rules) >= 3
+    for text in rules:
+        parse(text)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from flink_jobs.cep.nfa import NFA, Pattern, events_of
 
@@ -173,3 +174,24 @@ def test_state_survives_pickling_mid_match():
     restored.restore(snap)
     found, _ = restored.process("b1", 1)
     assert [m.events for m in found] == [{"a": ["a1"], "b": ["b1"]}]
+
+
+# --- property: simple two-stage patterns agree with their definitions on random streams
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from("abc"), max_size=25), st.integers(1, 30))
+def test_two_stage_patterns_match_their_definitions(letters, within):
+    events = [f"{x}{i}" for i, x in enumerate(letters)]
+    pairs = [(i, j) for i in range(len(events)) for j in range(i + 1, len(events))
+             if letters[i] == "a" and letters[j] == "b" and j - i < within]
+    any_pairs = sorted(f"{events[i]} {events[j]}" for i, j in pairs)
+    strict = sorted(f"{events[i]} {events[j]}" for i, j in pairs if j == i + 1)
+    first = sorted(f"{events[i]} {events[j]}" for i, j in pairs
+                   if all(letters[k] != "b" for k in range(i + 1, j)))
+    assert matches(begin("a").followed_by_any("b", letter("b")).within(within), events) == any_pairs
+    assert matches(begin("a").next("b", letter("b")).within(within), events) == strict
+    assert matches(begin("a").followed_by("b", letter("b")).within(within), events) == first
+    not_c = sorted(f"{events[i]} {events[j]}" for i, j in pairs
+                   if all(letters[k] not in "bc" for k in range(i + 1, j)))
+    assert matches(begin("a").not_followed_by("c", letter("c")).followed_by("b", letter("b")).within(within),
+                   events) == not_c
