@@ -7,6 +7,8 @@ import threading
 from ascep.runtime import resolve
 from ascep.settings import load_settings
 from ascep.tick import TICKS_TOPIC
+from ingestion.fx_poller import API_URL, KEY_ENV
+from ingestion.sim.fx import FX_PAIRS
 from ingestion.venues import VENUES
 
 SIMULATED = {"sim": "a simulated crypto market with planted opportunities",
@@ -27,6 +29,15 @@ def add_parser(sub) -> None:
         add_run_options(source)
         source.add_argument("--kafka", help="Kafka bootstrap servers (default: settings, then the running `ascep up`)")
         source.set_defaults(func=run_simulated)
+    poller = sources.add_parser("alphavantage", help="real FX rates polled from Alpha Vantage (needs an API key)")
+    poller.add_argument("--pairs", default=",".join(FX_PAIRS), help="comma-separated pairs (default: ten majors)")
+    poller.add_argument("--key", help="API key (default: $ASCEP_ALPHAVANTAGE_KEY)")
+    poller.add_argument("--url", default=API_URL, help=f"API endpoint (default {API_URL})")
+    poller.add_argument("--per-minute", type=int, default=5, help="most requests in any minute (default 5)")
+    poller.add_argument("--per-day", type=int, default=25, help="most requests in any day (default 25)")
+    add_run_options(poller)
+    poller.add_argument("--kafka", help="Kafka bootstrap servers (default: settings, then the running `ascep up`)")
+    poller.set_defaults(func=run_poller)
     for name in sorted(VENUES):
         source = sources.add_parser(name, help=f"the live {name} market-data WebSocket")
         add_venue_options(source)
@@ -106,4 +117,24 @@ def run_venue(args) -> int:
     counts = metrics.snapshot()
     print(f"{venue.name}: {counts['frames']} frames, {counts['ticks']} ticks, {counts['deadletters']} dead letters, "
           f"{counts['reconnects']} reconnects, {counts['gaps']} sequence gaps -> {bootstrap}")
+    return 0
+
+
+def run_poller(args) -> int:
+    import os
+    from dataclasses import asdict
+
+    from ingestion.fx_poller import FxPoller
+    from ingestion.producer import TickProducer
+
+    key = args.key or os.environ.get(KEY_ENV)
+    if not key:
+        raise ValueError(f"an Alpha Vantage API key is needed: set {KEY_ENV} or pass --key")
+    bootstrap = resolve(load_settings(), "kafka", args.kafka)
+    pairs = [p.strip() for p in args.pairs.split(",") if p.strip()]
+    with TickProducer(bootstrap) as producer:
+        poller = FxPoller(key, pairs, producer, url=args.url,
+                          limits=((args.per_minute, 60.0), (args.per_day, 86_400.0)))
+        poller.run(stop_on_signals(args.duration))
+    print(" ".join(f"{name}={value}" for name, value in asdict(poller.counts).items()))
     return 0

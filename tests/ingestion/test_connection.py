@@ -7,7 +7,6 @@ import urllib.request
 
 import orjson
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from ascep.services import free_port
 from ascep.tick import tick_from_dict
@@ -15,6 +14,7 @@ from ingestion.connection import Backoff, Connection, Connector, SequenceTracker
 from ingestion.metrics import ConnectorMetrics, RateMeter, ingest_key, publish_to_redis, serve_prometheus
 from ingestion.producer import TickProducer, Topics
 from ingestion.venues import get_venue
+from tests.ingestion.kafka_read import consume
 from tests.ingestion.wsreplay import LiveFeed, ReplayServer
 
 FAST = {"backoff": Backoff(initial_s=0.1, max_s=0.5)}
@@ -25,24 +25,6 @@ def topics(topic_prefix, make_topics) -> Topics:
     names = Topics(f"{topic_prefix}ticks", f"{topic_prefix}trades", f"{topic_prefix}deadletter")
     make_topics({names.ticks: 1, names.trades: 1, names.deadletter: 1})
     return names
-
-
-def consume(kafka: str, topic: str, count: int, timeout_s: float = 15.0, partitions: int = 1) -> list[bytes]:
-    """Everything in `topic`: waits for `count` messages, then half a second more so extras would show."""
-    consumer = Consumer({"bootstrap.servers": kafka, "group.id": topic, "enable.auto.commit": False})
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
-    values: list[bytes] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and not msg.error():
-                values.append(msg.value())
-            elif msg is None and len(values) >= count:
-                break
-    finally:
-        consumer.close()
-    return values
 
 
 class Ingest:
