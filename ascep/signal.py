@@ -24,7 +24,8 @@ class Signal(TypedDict, total=False):
     type: SignalType
     legs: list[Leg]
     profit_bps: float  # net of taker fees, at the opportunity's peak
-    size: float | None  # executable quantity of the first leg's base currency, when sizes are known
+    size: float | None  # executable quantity when sizes are known: cross_exchange in the symbol's base
+    # currency; direct and triangular in the cycle's start currency
     event_time: int  # epoch ms (exchange time) when the opportunity opened
     updated_at: int  # epoch ms (exchange time) of the latest tick that changed it
     closed_at: int | None  # epoch ms (exchange time) when it stopped being profitable

@@ -72,6 +72,8 @@ def parse_symbol(symbol: Any) -> str:
     parts = symbol.split("/")
     if len(parts) != 2 or not all(p.isalnum() and p.isupper() for p in parts):
         raise InvalidTick(f"field 'symbol' must be BASE/QUOTE in upper case, got {symbol[:40]!r}")
+    if parts[0] == parts[1]:
+        raise InvalidTick(f"field 'symbol' has the same base and quote: {symbol[:40]!r}")
     return symbol
 
 
