@@ -107,8 +107,8 @@ class Kraken(VenueParser):
             bid, ask = payload["b"], payload["a"]
             return Parsed(ticks=[tick_from_values(self.name, symbol, bid[0], ask[0], bid[2], ask[2], received_ms)])
         if channel == "trade":
-            if not isinstance(message[1], list):
-                raise BadFrame("the v1 trade payload must be a list of trades")
+            if not isinstance(message[1], list) or not message[1]:
+                raise BadFrame("the v1 trade payload must be a non-empty list of trades")
             return Parsed(trades=[make_trade(self.name, symbol, price, volume, V1_SIDES.get(side),
                                              _seconds_to_ms(when))
                                   for price, volume, when, side, *_ in message[1]])
