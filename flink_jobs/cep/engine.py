@@ -77,8 +77,10 @@ def _as_condition(fn):
 
 class RuleEngine:
     def __init__(self, out_of_orderness_ms: int = 0, idle_timeout_ms: int = 5_000, max_side_output: int = 10_000) -> None:
+        """Side outputs (late ticks, timed-out partial matches) hold at most max_side_output items
+        between drains; beyond that they are only counted (late_count, per-rule timeouts)."""
         self.market = Market()
-        self.reorderer = Reorderer(out_of_orderness_ms, idle_timeout_ms)
+        self.reorderer = Reorderer(out_of_orderness_ms, idle_timeout_ms, max_side_output)
         self.rules: dict[str, _Rule] = {}
         self._by_symbol: dict[str, list[_Rule]] = {}
         self.timed_out: list[dict] = []  # timed-out partial matches; the host drains them with take_timeouts()
@@ -86,13 +88,18 @@ class RuleEngine:
 
     # ------------------------------------------------------------ rules
 
-    def apply(self, rule_id: str, rule: dict | str | None) -> None:
-        """Add, replace (state starts afresh) or, with None, delete a rule. A bad rule raises RuleError
-        and leaves the rule that was there in place."""
+    def apply(self, rule_id: str, rule: dict | str | None) -> list[Signal]:
+        """Add, replace (state starts afresh) or, with None, delete a rule; return the signal this
+        closes, if the old rule had one open, so the sinks do not keep it open forever.
+
+        Applying the rule that is already there changes nothing (a re-read topic must not reset state).
+        A bad rule raises RuleError and leaves the rule that was there in place."""
         if rule is None:
-            self._remove(rule_id)
-            return
+            return self._remove(rule_id)
         checked = load(rule)
+        current = self.rules.get(rule_id)
+        if current is not None and current.rule == checked:
+            return []
         compiled = Compiled(checked, self.market)
         entry = _Rule(rule_id, checked, compiled, frozenset(s for s, _ in rule_symbols(checked)))
         if "pattern" in checked:
@@ -100,15 +107,21 @@ class RuleEngine:
             entry.evaluate = self._evaluate_pattern
         else:
             entry.evaluate = self._evaluate_condition
-        self._remove(rule_id)
+        closed = self._remove(rule_id)
         self.rules[rule_id] = entry
         for symbol in entry.symbols:
             self._by_symbol.setdefault(symbol, []).append(entry)
+        return closed
 
-    def _remove(self, rule_id: str) -> None:
+    def _remove(self, rule_id: str) -> list[Signal]:
         entry = self.rules.pop(rule_id, None)
         if entry is None:
-            return
+            return []
+        closed = []
+        if entry.open_signal is not None:
+            at = max(self.reorderer.watermark + 1, entry.open_signal["updated_at"])
+            entry.open_signal.update(status="closed", closed_at=at, updated_at=at)
+            closed.append(entry.open_signal)
         self.market.release(entry.compiled.window_keys)
         for symbol in entry.symbols:
             remaining = [r for r in self._by_symbol[symbol] if r is not entry]
@@ -116,6 +129,7 @@ class RuleEngine:
                 self._by_symbol[symbol] = remaining
             else:
                 del self._by_symbol[symbol]
+        return closed
 
     def stats(self) -> dict[str, dict[str, Any]]:
         return {rule_id: vars(entry.stats).copy() for rule_id, entry in self.rules.items()}
@@ -154,6 +168,10 @@ class RuleEngine:
 
     def take_late(self) -> list[Tick]:
         return self.reorderer.take_late()
+
+    @property
+    def late_count(self) -> int:
+        return self.reorderer.late_count
 
     def take_timeouts(self) -> list[dict]:
         timed_out, self.timed_out = self.timed_out, []

@@ -17,14 +17,15 @@ NO_WATERMARK = -(2**63)
 
 
 class Reorderer:
-    def __init__(self, out_of_orderness_ms: int = 0, idle_timeout_ms: int = 5_000) -> None:
+    def __init__(self, out_of_orderness_ms: int = 0, idle_timeout_ms: int = 5_000, max_late: int = 10_000) -> None:
         if out_of_orderness_ms < 0 or idle_timeout_ms <= 0:
             raise ValueError("out_of_orderness_ms must be >= 0 and idle_timeout_ms > 0")
         self.bound = out_of_orderness_ms
         self.idle_timeout_ms = idle_timeout_ms
         self.watermark = NO_WATERMARK
         self.late: list[Any] = []  # the side output; the host drains it with take_late()
-        self.late_count = 0
+        self.late_count = 0  # every late event, including those beyond max_late the side output had no room for
+        self.max_late = max_late
         self._newest: dict[Hashable, int] = {}  # per source: newest event time
         self._arrived: dict[Hashable, int] = {}  # per source: processing time of its last event
         self._heap: list[tuple[int, int, Any]] = []
@@ -34,7 +35,8 @@ class Reorderer:
     def push(self, source: Hashable, ts: int, event: Any, now_ms: int) -> list[Any]:
         """Accept one event; return the events the watermark now releases, oldest first."""
         if ts <= self.watermark:
-            self.late.append(event)
+            if len(self.late) < self.max_late:
+                self.late.append(event)
             self.late_count += 1
             return []
         self._arrived[source] = now_ms
@@ -73,14 +75,15 @@ class Reorderer:
         return late
 
     def snapshot(self) -> dict:
-        return {"bound": self.bound, "idle_timeout_ms": self.idle_timeout_ms, "watermark": self.watermark,
+        return {"bound": self.bound, "idle_timeout_ms": self.idle_timeout_ms, "max_late": self.max_late,
+                "watermark": self.watermark,
                 "late_count": self.late_count, "newest": list(self._newest.items()),
                 "arrived": list(self._arrived.items()), "held": [(ts, e) for ts, _, e in sorted(self._heap)],
                 "late": list(self.late)}
 
     @classmethod
     def restore(cls, snap: dict) -> Reorderer:
-        r = cls(snap["bound"], snap["idle_timeout_ms"])
+        r = cls(snap["bound"], snap["idle_timeout_ms"], snap["max_late"])
         r.watermark, r.late_count = snap["watermark"], snap["late_count"]
         r._newest, r._arrived = dict(snap["newest"]), dict(snap["arrived"])
         r._direct = not snap["held"] and r.bound == 0 and len(r._newest) == 1

@@ -60,6 +60,17 @@ def test_venue_qualified_prices_read_that_venue_only():
     assert [s["status"] for s in signals] == ["open"]
 
 
+def test_removing_or_replacing_a_rule_closes_its_open_signal_and_reapplying_it_changes_nothing():
+    engine = RuleEngine()
+    engine.apply("r", 'IF price("A/B") > 1 THEN X')
+    [opened] = feed(engine, [quote("A/B", 2, T0)])
+    assert engine.apply("r", 'IF   price("A/B")>1   THEN X') == []  # the same rule: state kept
+    assert feed(engine, [quote("A/B", 3, T0 + 1)]) == []
+    [closed] = engine.apply("r", 'IF price("A/B") > 5 THEN X')
+    assert (closed["id"], closed["status"], closed["closed_at"]) == (opened["id"], "closed", T0 + 1)
+    assert engine.apply("r", None) == []
+
+
 def test_apply_none_deletes_and_a_bad_rule_keeps_the_old_one():
     engine = RuleEngine()
     engine.apply("r", 'IF price("A/B") > 1 THEN X')
@@ -111,7 +122,7 @@ def test_late_ticks_are_set_aside_not_evaluated():
     engine.apply("r", 'IF price("A/B") > 1 THEN X')
     feed(engine, [quote("A/B", 0.5, T0), quote("A/B", 0.5, T0 + 1_000)])
     assert feed(engine, [quote("A/B", 5.0, T0 + 10)]) == []
-    assert [t.ts for t in engine.take_late()] == [T0 + 10]
+    assert [t.ts for t in engine.take_late()] == [T0 + 10] and engine.late_count == 1
     assert engine.stats()["r"]["evaluations"] == 1
 
 
