@@ -82,10 +82,12 @@ def venue_from_args(args):
 def run_simulated(args) -> int:
     from ingestion.sim import run
 
-    bootstrap = resolve(load_settings(), "kafka", args.kafka)
+    settings = load_settings()
+    bootstrap = resolve(settings, "kafka", args.kafka)
+    # Planted opportunities are sized to beat the fees the detectors will charge.
     sent = run(bootstrap, rate=args.rate, seed=args.seed, stop_event=stop_on_signals(args.duration),
                market=args.source, topic=args.topic, opportunity_every_s=args.every,
-               opportunity_duration_s=args.hold)
+               opportunity_duration_s=args.hold, fees=settings.arbitrage)
     print(f"sent {sent} ticks to {args.topic} at {bootstrap}")
     return 0
 
