@@ -5,6 +5,7 @@ checkpoint always holds state and Kafka offsets that agree.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 
@@ -20,6 +21,11 @@ from flink_jobs.tick_batches import SinkBatch
 log = logging.getLogger(__name__)
 
 RULES_STATE = MapStateDescriptor("rules", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
+
+
+def rule_version(value: bytes) -> str:
+    """What `ascep:rules:stats` shows as a rule's version: a digest of the record on the rules topic."""
+    return hashlib.blake2b(value, digest_size=8).hexdigest()
 
 
 class KeyedDetector(KeyedProcessFunction):
@@ -59,14 +65,19 @@ class RuleOperator(KeyedBroadcastProcessFunction):
 
         self.engine_state = ctx.get_state(ValueStateDescriptor("engine", Types.PICKLED_BYTE_ARRAY()))
         self.engine = None
-        self.pending: dict[str, bytes | None] = {}  # rule changes seen before the engine was restored
+        self.versions: dict[str, str] = {}  # rule id -> digest of the rule as received, shown in the stats
         self.producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 20})
         self.stats_due = 0.0
 
     def close(self) -> None:
         self.producer.flush(10)
 
+    def _stats(self) -> dict:
+        """Per-rule counters plus the version in force, so a client can see when its change has landed."""
+        return {rule_id: {**values, "version": self.versions.get(rule_id)} for rule_id, values in self.engine.stats().items()}
+
     def _apply(self, rule_id: str, value: bytes | None) -> None:
+        """A bad rule is dead-lettered with its reason and leaves the version in force untouched."""
         from flink_jobs.cep.language import RuleError
 
         try:
@@ -77,18 +88,26 @@ class RuleOperator(KeyedBroadcastProcessFunction):
                 {"source": "rules", "rule_id": rule_id, "reason": f"rule {rule_id!r} rejected: {exc}",
                  "frame": (value or b"")[:65_536].decode("utf-8", "replace")}), key=f"rule:{rule_id}")
             self.producer.poll(0)
+            return
+        if value is None:
+            self.versions.pop(rule_id, None)
+        else:
+            self.versions[rule_id] = rule_version(value)
 
     def _engine(self, rules: dict[str, bytes | None]):
-        """The engine, restored from keyed state after a restart and brought in line with the broadcast rules."""
+        """The engine, restored from keyed state after a restart and brought in line with the broadcast
+        rules; a rule whose version did not change keeps its restored windows and partial matches."""
         if self.engine is None:
             from flink_jobs.cep.engine import RuleEngine
 
-            snapshot = self.engine_state.value()
-            self.engine = RuleEngine.restore(snapshot) if snapshot else RuleEngine()
+            saved = self.engine_state.value()
+            self.engine = RuleEngine.restore(saved["engine"]) if saved else RuleEngine()
+            self.versions = dict(saved["versions"]) if saved else {}
             for rule_id in set(self.engine.rules) - set(rules):
-                self.engine.apply(rule_id, None)
+                self._apply(rule_id, None)
             for rule_id, value in rules.items():
-                self._apply(rule_id, value)
+                if self.versions.get(rule_id) != rule_version(value):
+                    self._apply(rule_id, value)
         return self.engine
 
     def process_broadcast_element(self, change, ctx):
@@ -101,7 +120,7 @@ class RuleOperator(KeyedBroadcastProcessFunction):
             rules.put(rule_id, value)
         if self.engine is not None:
             self._apply(rule_id, value)
-        return ()
+            yield SinkBatch([], rule_stats=self._stats())
 
     def process_element(self, partition_ticks, ctx):
         partition, ticks = partition_ticks
@@ -113,11 +132,11 @@ class RuleOperator(KeyedBroadcastProcessFunction):
             signals.extend(engine.on_tick(tick, now_ms, source))
         signals.extend(engine.advance(now_ms))
         counters = {"rules:late_ticks": len(engine.take_late()), "rules:timed_out": len(engine.take_timeouts())}
-        self.engine_state.update(engine.snapshot())
+        self.engine_state.update({"engine": engine.snapshot(), "versions": dict(self.versions)})
         stats = None
         if time.monotonic() >= self.stats_due:
             self.stats_due = time.monotonic() + self.stats_every_s
-            stats = engine.stats()
+            stats = self._stats()
         counters = {name: n for name, n in counters.items() if n}
         if signals or stats or counters:
             yield SinkBatch(signals, rule_stats=stats, counters=counters or None)

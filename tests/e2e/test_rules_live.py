@@ -1,0 +1,94 @@
+"""Rules change while the job runs: added, changed and deleted through the `rules` topic, never a restart."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from flink_jobs.detector_operators import rule_version
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+T0 = 1_700_000_000_000
+
+
+def btc(price: float, dt: int) -> str:
+    return json.dumps({"venue": "binance", "symbol": "BTC/USDT", "bid": price - 0.5, "ask": price + 0.5, "ts": T0 + dt})
+
+
+def latest_rule_record(bootstrap: str, rule_id: str) -> bytes | None:
+    """The rule as the job receives it: the newest record of `rule_id` on the rules topic."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "rules-check"})
+    consumer.assign([TopicPartition("rules", 0, 0)])
+    value = None
+    for message in consumer.consume(1000, timeout=5):
+        if message.error() is None and message.key() == rule_id.encode():
+            value = message.value()
+    consumer.close()
+    return value
+
+
+def wait_for(condition, what: str, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_rule_added_changed_and_deleted_while_the_job_runs(start_stack, tmp_path):
+    stack = start_stack("--source", "none")
+    client = stack.redis()
+    sent = 0
+
+    def replay(*lines: str) -> None:
+        nonlocal sent
+        path = tmp_path / f"batch{sent}.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        result = stack.cli("replay", str(path), "--max")
+        assert result.returncode == 0, result.stderr
+        sent += len(lines)
+        stack.wait_counter("ticks", sent)
+
+    def rule_signals() -> dict[int, dict]:
+        found = {}
+        for signal_id in client.zrange("ascep:signals", 0, -1):
+            signal = json.loads(client.get(f"ascep:signal:{signal_id}"))
+            if signal["type"] == "rule" and signal["rule_id"] == "high":
+                found[signal["event_time"] - T0] = signal
+        return found
+
+    def in_force(rule_id: str) -> str | None:
+        stats = client.hget("ascep:rules:stats", rule_id)
+        return json.loads(stats)["version"] if stats else None
+
+    def add(text: str) -> None:
+        result = stack.cli("rules", "add", "--id", "high", "--text", text)
+        assert result.returncode == 0, result.stderr
+        version = rule_version(latest_rule_record(stack.info["kafka"], "high"))
+        wait_for(lambda: in_force("high") == version, f"rule version {version} in force")
+
+    replay(json.dumps({"venue": "binance", "symbol": "ETH/USDT", "bid": 1.0, "ask": 1.1, "ts": T0}))  # job is up
+
+    add('IF price("BTC/USDT") > 100 THEN HIGH')
+    replay(btc(101, 1_000))
+    wait_for(lambda: 1_000 in rule_signals(), "a signal from the added rule")
+
+    add('IF price("BTC/USDT") > 200 THEN HIGH')  # the changed version applies from now on
+    replay(btc(150, 2_000), btc(201, 3_000))
+    wait_for(lambda: 3_000 in rule_signals(), "a signal from the changed rule")
+    assert 2_000 not in rule_signals(), "150 matched: the old version (> 100) was still in force"
+
+    result = stack.cli("rules", "rm", "high")
+    assert result.returncode == 0, result.stderr
+    wait_for(lambda: in_force("high") is None, "the rule gone from the job")
+    before = set(rule_signals())
+    replay(btc(90, 4_000), btc(300, 5_000))
+    assert set(rule_signals()) == before, "a deleted rule still produced signals"
+    assert stack.proc.poll() is None and "died" not in stack.output()  # one job run throughout
+    code, _ = stack.stop()
+    assert code == 0
