@@ -120,16 +120,18 @@ def replay_items(path: str | Path) -> Iterator[Item]:
 
 @dataclass
 class Summary:
+    lines: int = 0  # lines of the file that became items (blank recording lines and sent frames excluded)
     ticks: int = 0
     trades: int = 0
     ignored: int = 0
     deadletters: int = 0
     seconds: float = 0.0
+    undelivered: int = 0  # still buffered when the final flush gave up (broker away)
 
     def line(self, path: Path) -> str:
-        rate = (self.ticks + self.trades) / self.seconds if self.seconds > 0 else 0.0
+        rate = self.lines / self.seconds if self.seconds > 0 else 0.0
         return (f"replayed {path}: {self.ticks} ticks, {self.trades} trades, {self.ignored} ignored, "
-                f"{self.deadletters} deadletters in {self.seconds:.2f} s ({rate:,.0f} records/s)")
+                f"{self.deadletters} deadletters in {self.seconds:.2f} s ({rate:,.0f} lines/s)")
 
 
 class Pacer:
@@ -167,7 +169,7 @@ class Progress:
             return
         self._next = now + 0.25
         rate = count / max(now - self._start, 1e-9)
-        self.stream.write(f"\r{count:,} records  {rate:,.0f}/s  {100 * offset / self.total:5.1f}%")
+        self.stream.write(f"\r{count:,} lines  {rate:,.0f}/s  {100 * offset / self.total:5.1f}%")
         self.stream.flush()
 
     def done(self) -> None:
@@ -191,11 +193,12 @@ def replay(path: str | Path, producer: TickProducer, speed: float | None = 1.0, 
             received_ms = dead.received_ms if dead.received_ms is not None else int(time.time() * 1000)
             producer.deadletter(dead.venue, dead.reason, dead.frame, received_ms, dead.source)
             summary.deadletters += 1
+        summary.lines += 1
         summary.ignored += item.ignored is not None
         summary.ticks += len(item.ticks)
         summary.trades += len(item.trades)
-        progress.update(summary.ticks + summary.trades + summary.deadletters, item.offset)
-    producer.flush()
+        progress.update(summary.lines, item.offset)
+    summary.undelivered = producer.flush()
     progress.done()
     summary.seconds = time.monotonic() - start
     return summary

@@ -43,8 +43,8 @@ def run(args) -> int:
     with TickProducer(kafka, topics=topics) as producer:
         summary = replay(args.file, producer, None if args.max else args.speed)
     print(summary.line(args.file), file=sys.stderr)
-    if producer.counts.failed:
-        print(f"ascep replay: {producer.counts.failed} records were not delivered: {producer.counts.errors}",
-              file=sys.stderr)
+    if producer.counts.failed or summary.undelivered:
+        print(f"ascep replay: {producer.counts.failed + summary.undelivered} records were not delivered to {kafka}"
+              f"{': ' + '; '.join(producer.counts.errors) if producer.counts.errors else ''}", file=sys.stderr)
         return 1
     return 0

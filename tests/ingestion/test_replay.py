@@ -1,7 +1,9 @@
 """The shared producer and `ascep replay` against a real broker: keys, partitions by symbol, dead letters, outages."""
 from __future__ import annotations
 
+import io
 import logging
+import os
 import time
 from collections import Counter
 
@@ -14,7 +16,7 @@ from ascep.services import create_topics, start_broker
 from ascep.settings import JobSettings
 from ascep.tick import Tick
 from ingestion.producer import TickProducer, Topics, partition_for_symbol
-from ingestion.replay import Pacer
+from ingestion.replay import Pacer, Progress
 from ingestion.venues.base import Parsed, Trade
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "ETH/BTC", "SOL/USDT", "BNB/BTC", "XRP/USDT"]
@@ -177,3 +179,15 @@ def test_pacing_follows_event_time_times_speed():
     for offset_ms in (0, 500, 1000):
         pacer.wait(TS + offset_ms)
     assert time.monotonic() - start >= 0.25  # one second of event time at 4x
+
+
+def test_progress_is_one_updating_line_on_a_terminal_and_silent_otherwise():
+    master, slave = os.openpty()
+    with os.fdopen(slave, "w") as terminal:
+        Progress(total_bytes=200, stream=terminal).update(10, 50)
+    shown = os.read(master, 1000).decode()
+    os.close(master)
+    assert shown.startswith("\r10 lines") and shown.endswith(" 25.0%") and "\n" not in shown
+    piped = io.StringIO()
+    Progress(total_bytes=200, stream=piped).update(10, 50)
+    assert piped.getvalue() == ""
