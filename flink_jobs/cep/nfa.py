@@ -248,25 +248,28 @@ class NFA:
                 value = cache[key] = bool(stage.condition(event, None))
             return value
 
+        waiting = self._waiting
+        # groups waiting (relaxed) for a stage this event does not satisfy stay exactly as they are
+        active = [key for key in self.groups
+                  if (stage := waiting.get(key)) is None or stage.uses_match or holds(stage, None)]
+        first = self._first
+        starts = first is None or holds(first, None)
+        if not active and not starts:
+            return [], timeouts  # the common case: nothing this event can change
         successors: list[Run] = []
         completed: list[tuple[Node, int]] = []
-        groups: dict[tuple[int, int], list[Run]] = {}
-        oldest: dict[tuple[int, int], int] = {}
-        waiting = self._waiting
-        for key, group in self.groups.items():
+        for key in active:
             stage = waiting.get(key)
-            if stage is not None and not stage.uses_match and not holds(stage, None):
-                groups[key] = group  # waiting, relaxed, for an event that is not this one: all stay as they are
-                oldest[key] = self.oldest[key]
-                continue
-            for run in group:
+            for run in self.groups[key]:
                 if stage is not None and not holds(stage, run.node):
                     successors.append(run)
                 else:
                     self._step(run, event, ts, seq, holds, successors, completed)
-        first = self._first
-        if first is None or holds(first, None):
+        if starts:
             self._step(Run(0, 0, None, ts, False, _NONE), event, ts, seq, holds, successors, completed, from_start=True)
+        groups = {key: group for key, group in self.groups.items() if key not in active}
+        oldest = {key: self.oldest[key] for key in groups}
+        carried = set(groups)
         # No two runs share a position and events: a run leaves at most one successor that keeps its events.
         for run in successors:
             key = (run.stage, run.count)
@@ -275,8 +278,9 @@ class NFA:
                 groups[key] = [run]
                 oldest[key] = run.start_ts
             else:
-                if group is self.groups.get(key):
+                if key in carried:
                     group = groups[key] = list(group)  # carried over whole: copy before adding
+                    carried.discard(key)
                 group.append(run)
                 if run.start_ts < oldest[key]:
                     oldest[key] = run.start_ts

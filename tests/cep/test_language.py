@@ -175,3 +175,25 @@ def test_every_rule_example_in_the_docs_parses():
     assert len(rules) >= 3
     for text in rules:
         parse(text)
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-10, 10**20), st.floats(), st.text(max_size=8),
+              st.sampled_from(["price", "vwap", ">", "and", "not", "neg", "BTC/USDT", "spike", "a", "next"])),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.sampled_from(["op", "args", "fn", "symbol", "venue", "window_ms", "ref", "stage", "agg",
+                                         "field", "name", "expr", "link", "times", "stages", "skip", "strategy",
+                                         "within_ms", "if", "then", "pattern", "defines", "version"]),
+                        inner, max_size=5)),
+    max_leaves=25)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(json_values)
+def test_fuzz_json_gives_a_rule_or_a_rule_error(value):
+    try:
+        rule = from_json(value if isinstance(value, dict) else {"version": 1, "if": value, "then": "X"})
+    except RuleError:
+        return
+    assert parse(to_text(rule)) == rule
