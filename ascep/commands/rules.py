@@ -53,11 +53,21 @@ def _bootstrap(args) -> str:
     return resolve(load_settings(), "kafka", args.kafka)
 
 
-def run_add(args) -> int:
-    from flink_jobs.cep.language import load
+def _load_rule(args, text: str | None, path: str | None) -> dict | None:
+    """The rule, or None after saying on stderr which file and where it is wrong."""
+    from flink_jobs.cep.language import RuleError, load
 
-    text = args.text if args.text is not None else Path(args.file).read_text()
-    rule = load(text)
+    try:
+        return load(text if text is not None else Path(path).read_text())
+    except RuleError as exc:
+        print(f"ascep rules {args.action}: {path or '--text'}: {exc}", file=sys.stderr)
+        return None
+
+
+def run_add(args) -> int:
+    rule = _load_rule(args, args.text, args.file)
+    if rule is None:
+        return 1
     rule_id = args.id or (Path(args.file).stem if args.file else rule["then"].lower())
     bootstrap = _bootstrap(args)
     create_topics(bootstrap, {args.topic: 1}, compacted=(args.topic,))
@@ -93,7 +103,9 @@ def run_rm(args) -> int:
 def run_test(args) -> int:
     from flink_jobs.cep.trial import read_ticks, run_rule
 
-    rule = Path(args.rule_file).read_text()
+    rule = _load_rule(args, None, args.rule_file)
+    if rule is None:
+        return 1
     with open(args.events_file, "rb") as events:
         ticks, problems = read_ticks(events)
     for problem in problems:

@@ -76,6 +76,8 @@ def _as_condition(fn):
 
 
 class RuleEngine:
+    symbols_of = staticmethod(symbols_of)
+
     def __init__(self, out_of_orderness_ms: int = 0, idle_timeout_ms: int = 5_000, max_side_output: int = 10_000) -> None:
         """Side outputs (late ticks, timed-out partial matches) hold at most max_side_output items
         between drains; beyond that they are only counted (late_count, per-rule timeouts)."""
