@@ -23,6 +23,8 @@ DEFAULT_TAKER_FEES_BPS = {
     "gemini": 40.0,
     "bybit": 10.0,
     "bitstamp": 40.0,
+    "fx_ecn": 0.25,  # FX ECNs charge a commission of a few dollars per million traded
+    "fx_dealer": 0.0,  # a dealer's cost is in its spread
 }
 
 

@@ -76,27 +76,30 @@ class RuleOperator(KeyedBroadcastProcessFunction):
         """Per-rule counters plus the version in force, so a client can see when its change has landed."""
         return {rule_id: {**values, "version": self.versions.get(rule_id)} for rule_id, values in self.engine.stats().items()}
 
-    def _apply(self, rule_id: str, value: bytes | None) -> None:
-        """A bad rule is dead-lettered with its reason and leaves the version in force untouched."""
+    def _apply(self, rule_id: str, value: bytes | None) -> list[dict]:
+        """Returns the signal a replaced or deleted rule closes. A bad rule is dead-lettered with its
+        reason and leaves the version in force untouched."""
         from flink_jobs.cep.language import RuleError
 
         try:
-            self.engine.apply(rule_id, None if value is None else orjson.loads(value))
+            closed = self.engine.apply(rule_id, None if value is None else orjson.loads(value))
         except (RuleError, orjson.JSONDecodeError, ValueError, TypeError) as exc:
             event(log, "rule rejected", logging.WARNING, rule_id=rule_id, error=str(exc))
             self.producer.produce(self.deadletter_topic, orjson.dumps(
                 {"source": "rules", "rule_id": rule_id, "reason": f"rule {rule_id!r} rejected: {exc}",
                  "frame": (value or b"")[:65_536].decode("utf-8", "replace")}), key=f"rule:{rule_id}")
             self.producer.poll(0)
-            return
+            return []
         if value is None:
             self.versions.pop(rule_id, None)
         else:
             self.versions[rule_id] = rule_version(value)
+        return closed
 
-    def _engine(self, rules: dict[str, bytes | None]):
+    def _engine(self, rules: dict[str, bytes | None], closed: list[dict]):
         """The engine, restored from keyed state after a restart and brought in line with the broadcast
-        rules; a rule whose version did not change keeps its restored windows and partial matches."""
+        rules; a rule whose version did not change keeps its restored windows and partial matches.
+        Signals closed by rules that changed meanwhile are added to `closed`."""
         if self.engine is None:
             from flink_jobs.cep.engine import RuleEngine
 
@@ -104,10 +107,10 @@ class RuleOperator(KeyedBroadcastProcessFunction):
             self.engine = RuleEngine.restore(saved["engine"]) if saved else RuleEngine()
             self.versions = dict(saved["versions"]) if saved else {}
             for rule_id in set(self.engine.rules) - set(rules):
-                self._apply(rule_id, None)
+                closed.extend(self._apply(rule_id, None))
             for rule_id, value in rules.items():
                 if self.versions.get(rule_id) != rule_version(value):
-                    self._apply(rule_id, value)
+                    closed.extend(self._apply(rule_id, value))
         return self.engine
 
     def process_broadcast_element(self, change, ctx):
@@ -119,15 +122,14 @@ class RuleOperator(KeyedBroadcastProcessFunction):
         else:
             rules.put(rule_id, value)
         if self.engine is not None:
-            self._apply(rule_id, value)
-            yield SinkBatch([], rule_stats=self._stats())
+            yield SinkBatch(self._apply(rule_id, value), rule_stats=self._stats())
 
     def process_element(self, partition_ticks, ctx):
         partition, ticks = partition_ticks
-        engine = self._engine(dict(ctx.get_broadcast_state(RULES_STATE).items()))
+        signals: list[dict] = []
+        engine = self._engine(dict(ctx.get_broadcast_state(RULES_STATE).items()), signals)
         now_ms = int(time.time() * 1000)
         source = str(partition)
-        signals = []
         for tick in ticks:
             signals.extend(engine.on_tick(tick, now_ms, source))
         signals.extend(engine.advance(now_ms))

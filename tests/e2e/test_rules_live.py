@@ -82,6 +82,7 @@ def test_rule_added_changed_and_deleted_while_the_job_runs(start_stack, tmp_path
     replay(btc(150, 2_000), btc(201, 3_000))
     wait_for(lambda: 3_000 in rule_signals(), "a signal from the changed rule")
     assert 2_000 not in rule_signals(), "150 matched: the old version (> 100) was still in force"
+    assert rule_signals()[1_000]["status"] == "closed", "replacing a rule closes the signal its old version opened"
 
     result = stack.cli("rules", "rm", "high")
     assert result.returncode == 0, result.stderr
