@@ -8,7 +8,8 @@
 | ascep:price:<venue>:<symbol> | string (JSON) | the latest tick of that venue and symbol |
 | ascep:prices | set | the venue:symbol pairs with a price |
 | ascep:counters | hash | running counters (ticks, deadletters, signals by type) |
-| ascep:rules:stats | hash | rule id -> JSON counters: evaluations, matches, errors, time spent |
+| ascep:rules:stats | hash | rule id -> JSON counters: evaluations, matches, errors, time spent, version |
+| ascep:ingest:<venue> | hash (expires) | the latest metrics snapshot of that venue's connector |
 | ascep:live | pub/sub channel | every price and signal update, for the dashboard |
 """
 PREFIX = "ascep"
@@ -27,3 +28,8 @@ def signal_key(signal_id: str) -> str:
 
 def price_key(venue: str, symbol: str) -> str:
     return f"{PREFIX}:price:{venue}:{symbol}"
+
+
+def ingest_key(venue: str) -> str:
+    """Redis hash with the latest metrics snapshot of a venue's connector."""
+    return f"{PREFIX}:ingest:{venue}"

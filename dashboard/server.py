@@ -9,9 +9,14 @@ from pathlib import Path
 from ascep.services import Service, free_port, spawn, wait_for_port
 
 
-def serve(host: str, port: int, redis_url: str) -> None:
-    """Blocks until stopped. Quiet: only errors reach stderr (JSON lines, see ascep.log)."""
+def serve(host: str, port: int, redis_url: str, lake: str | None = None) -> None:
+    """Blocks until stopped. Quiet: only errors reach stderr (JSON lines, see ascep.log).
+
+    `lake` (a directory or s3://bucket/prefix) is what /analytics reads; without it the settings
+    and the running stack say where the lake is."""
     os.environ["ASCEP_REDIS"] = redis_url
+    if lake:
+        os.environ["ASCEP_LAKE"] = lake
     os.environ["ASCEP_DASHBOARD__HOST"] = host
     os.environ["ASCEP_DASHBOARD__PORT"] = str(port)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")

@@ -32,16 +32,19 @@ def client() -> aioredis.Redis:
     return _client
 
 
+def _decode(name: str, doc: bytes | None) -> dict[str, Any] | None:
+    """None for a missing document (deleted between reading the index and the documents) or an undecodable one."""
+    if doc is None:
+        return None
+    try:
+        return orjson.loads(doc)
+    except orjson.JSONDecodeError as exc:
+        event(log, "skipped undecodable document", logging.WARNING, key=name, error=str(exc))
+        return None
+
+
 def _decode_all(names: list[str], docs: list[bytes | None]) -> list[dict[str, Any]]:
-    out = []
-    for name, doc in zip(names, docs):
-        if doc is None:
-            continue  # deleted between reading the index and the documents
-        try:
-            out.append(orjson.loads(doc))
-        except orjson.JSONDecodeError as exc:
-            event(log, "skipped undecodable document", logging.WARNING, key=name, error=str(exc))
-    return out
+    return [decoded for name, doc in zip(names, docs) if (decoded := _decode(name, doc)) is not None]
 
 
 async def latest_signals(limit: int) -> list[dict[str, Any]]:
@@ -87,3 +90,34 @@ async def overview() -> dict[str, int | None]:
     signals_stored, prices_stored, newest = await pipe.execute()
     return {"signals_stored": signals_stored, "prices_stored": prices_stored,
             "newest_signal_event_time": int(newest[0][1]) if newest else None}
+
+
+
+async def rule_stats() -> list[dict[str, Any]]:
+    """The job's per-rule counters, one dict per rule with its id, ordered by id."""
+    out = []
+    for rule_id, doc in sorted((k.decode(), v) for k, v in (await client().hgetall(keys.RULE_STATS)).items()):
+        stats = _decode(f"{keys.RULE_STATS} field {rule_id}", doc)
+        if stats is not None:
+            out.append({"rule_id": rule_id, **stats})
+    return out
+
+
+def _number_or_text(raw: bytes) -> int | float | str:
+    text = raw.decode()
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+async def ingest_metrics() -> list[dict[str, Any]]:
+    """The connectors' latest metrics snapshots, ordered by venue; a hash expires when its connector dies."""
+    names = sorted([k.decode() async for k in client().scan_iter(match=keys.ingest_key("*"), count=100)])
+    pipe = client().pipeline(transaction=False)
+    for name in names:
+        pipe.hgetall(name)
+    snapshots = await pipe.execute() if names else []
+    return [{k.decode(): _number_or_text(v) for k, v in snapshot.items()} for snapshot in snapshots if snapshot]

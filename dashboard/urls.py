@@ -10,6 +10,10 @@ urlpatterns = [
     path("api/stats", views.stats),
     path("api/health", views.health),
     path("api/config", views.config),
+    path("api/rules", views.rules),
+    path("api/rules/<str:rule_id>/test", views.rule_test),
+    path("analytics", views.analytics_page, name="analytics"),
+    path("api/analytics", views.analytics_api),
 ]
 
 handler404 = views.not_found

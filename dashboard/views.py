@@ -1,6 +1,7 @@
 """The page and the JSON API. Thin: reading is in store.py, figures in stats.py."""
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 
@@ -8,11 +9,14 @@ import orjson
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
 from redis.exceptions import RedisError
 
 from ascep.redis_keys import SIGNALS_KEPT
+from ascep.tick import InvalidTick, tick_from_dict
 from dashboard import store
+from dashboard.analytics import NoLake, lake_figures, page_context
 from dashboard.live import relay_status
 from dashboard.stats import signal_stats
 
@@ -95,12 +99,128 @@ async def health(request: HttpRequest) -> HttpResponse:
         ping_ms = (time.perf_counter() - started) * 1000
         counters = await store.counters()
         stored = await store.overview()
+        ingest = await store.ingest_metrics()
     except RedisError as exc:
         return json_response({"status": "unavailable", "redis": {"reachable": False, "error": str(exc)},
                               "live_relay": relay_status()}, 503)
     return json_response({"status": "ok", "redis": {"reachable": True, "ping_ms": round(ping_ms, 3)},
-                          "counters": counters, **stored, "live_relay": relay_status(),
+                          "counters": counters, **stored, "ingest": ingest, "live_relay": relay_status(),
                           "server_time": int(time.time() * 1000)})
+
+
+@needs_redis
+async def rules(request: HttpRequest) -> HttpResponse:
+    return json_response({"rules": await store.rule_stats()})
+
+
+class BadRequest(ValueError):
+    """A request body the rule trial cannot use; `details` lists every problem found, not just the first."""
+
+    def __init__(self, message: str, **details) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+def trial_input(body: bytes) -> tuple[dict | str, list, int]:
+    """(rule, ticks, out_of_orderness_ms) from the request body, or BadRequest naming what is wrong.
+
+    Any bad tick refuses the whole request, listing every bad one: signals computed on a silently
+    thinned series would answer a different question than the one asked (`ascep rules test`, run by
+    a person reading its stderr, skips them instead).
+    """
+    try:
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body is not JSON: {exc}") from None
+    if not isinstance(request, dict) or "rule" not in request:
+        raise BadRequest('the body must be a JSON object {"rule": ..., "ticks": [...]} or {"rule": ..., "ticks_jsonl": "..."}')
+    rule = request["rule"]
+    if not isinstance(rule, (str, dict)):
+        raise BadRequest(f"'rule' must be the rule text or its JSON form, got {type(rule).__name__}")
+    lag = request.get("out_of_orderness_ms", 0)
+    if type(lag) is not int or lag < 0:
+        raise BadRequest(f"'out_of_orderness_ms' must be a whole number >= 0, got {lag!r}")
+    if ("ticks" in request) == ("ticks_jsonl" in request):
+        raise BadRequest("give exactly one of 'ticks' (a list of tick objects) and 'ticks_jsonl' (a string)")
+    if "ticks" in request:
+        if not isinstance(request["ticks"], list):
+            raise BadRequest(f"'ticks' must be a list of tick objects, got {type(request['ticks']).__name__}")
+        items, where = enumerate(request["ticks"]), "index"
+    else:
+        if not isinstance(request["ticks_jsonl"], str):
+            raise BadRequest(f"'ticks_jsonl' must be a string, got {type(request['ticks_jsonl']).__name__}")
+        items, where = ((n, line) for n, line in enumerate(request["ticks_jsonl"].splitlines(), 1) if line.strip()), "line"
+    ticks, bad = [], []
+    for position, item in items:
+        try:
+            ticks.append(tick_from_dict(orjson.loads(item) if where == "line" else item))
+        except (orjson.JSONDecodeError, InvalidTick) as exc:
+            bad.append({where: position, "error": str(exc)})
+    if bad:
+        first = bad[0]
+        raise BadRequest(f"{len(bad)} bad tick(s); first at {where} {first[where]}: {first['error']}", bad_ticks=bad)
+    return rule, ticks, lag
+
+
+@csrf_exempt  # a JSON API for scripts, which hold no session or cookie a forged cross-site form could ride on
+@require_POST
+async def rule_test(request: HttpRequest, rule_id: str) -> HttpResponse:
+    """The signals the rule would produce on the posted ticks: flink_jobs.cep.trial.run_rule, as `ascep rules test`."""
+    from flink_jobs.cep.language import ParseError, RuleError
+    from flink_jobs.cep.trial import run_rule
+
+    try:
+        rule, ticks, lag = trial_input(request.body)
+    except BadRequest as exc:
+        return json_response({"error": str(exc), **exc.details}, 400)
+    try:
+        # Off the event loop: a long tick list must not stall the live sockets.
+        result = await asyncio.to_thread(run_rule, rule, ticks, rule_id=rule_id, out_of_orderness_ms=lag)
+    except ParseError as exc:
+        return json_response({"error": f"bad rule: {exc}", "line": exc.line, "column": exc.column}, 400)
+    except RuleError as exc:
+        return json_response({"error": f"bad rule: {exc}", "where": exc.where}, 400)
+    return json_response({"rule_id": rule_id, "ticks": len(ticks), **result})
+
+
+def parse_gap_seconds(raw: str | None) -> int:
+    """The `gap_seconds` query parameter (default 10, as `ascep analytics`), in ms."""
+    if raw is None:
+        return 10_000
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < 10**9:
+        raise ValueError(f"query parameter 'gap_seconds' must be a number of seconds > 0, got {raw[:40]!r}")
+    return round(seconds * 1000)
+
+
+async def _analytics_or_error(request: HttpRequest) -> dict | HttpResponse:
+    try:
+        gap_ms = parse_gap_seconds(request.GET.get("gap_seconds"))
+    except ValueError as exc:
+        return error_response(400, str(exc))
+    try:
+        # DuckDB over Parquet blocks; keep it off the event loop.
+        return await asyncio.to_thread(lake_figures, gap_ms)
+    except NoLake as exc:
+        return error_response(404, str(exc))
+
+
+@require_GET
+async def analytics_api(request: HttpRequest) -> HttpResponse:
+    figures = await _analytics_or_error(request)
+    return figures if isinstance(figures, HttpResponse) else json_response(figures)
+
+
+@require_GET
+async def analytics_page(request: HttpRequest) -> HttpResponse:
+    figures = await _analytics_or_error(request)
+    if isinstance(figures, HttpResponse):
+        message = orjson.loads(figures.content)["error"]
+        return render(request, "dashboard/analytics.html", {"missing": message}, status=figures.status_code)
+    return render(request, "dashboard/analytics.html", page_context(figures))
 
 
 @require_GET

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ascep.log import event
-from ascep.redis_keys import PREFIX
+from ascep.redis_keys import ingest_key
 from ingestion.venues.base import Parsed
 
 log = logging.getLogger(__name__)
@@ -33,11 +33,6 @@ HELP = {
     "watchdog_closes": "connections closed for sending no frame in time",
     "rotations": "connections replaced before the venue's maximum connection age",
 }
-
-
-def ingest_key(venue: str) -> str:
-    """Redis hash with the latest metrics snapshot of a venue's connector."""
-    return f"{PREFIX}:ingest:{venue}"
 
 
 class RateMeter:

@@ -11,6 +11,8 @@ def add_parser(sub) -> None:
     parser.add_argument("--host", help="address to bind (default: settings dashboard.host)")
     parser.add_argument("--port", type=int, help="port to listen on (default: settings dashboard.port)")
     parser.add_argument("--redis", help="redis://host:port/db the job writes to (default: settings, then `ascep up`)")
+    parser.add_argument("--lake", help="lake directory or s3://bucket/prefix for /analytics "
+                                       "(default: settings, then `ascep up`)")
     parser.set_defaults(func=run)
 
 
@@ -24,5 +26,5 @@ def run(args) -> int:
     if port_in_use(port, host):
         raise RuntimeError(f"port {port} on {host} is already in use; pass --port")
     print(f"dashboard on http://{host}:{port}/ (redis {redis_url}); Ctrl-C to stop", flush=True)
-    serve(host, port, redis_url)
+    serve(host, port, redis_url, args.lake)
     return 0

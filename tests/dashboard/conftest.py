@@ -5,6 +5,7 @@ import json
 
 import pytest
 import requests
+from playwright.sync_api import sync_playwright
 
 from dashboard.server import start as start_dashboard
 from dashboard_testing import DASHBOARD_DB, MIN_PROFIT_BPS, cross_exchange_signal
@@ -17,9 +18,11 @@ def dashboard_redis(redis_url) -> str:
 
 
 @pytest.fixture(scope="session")
-def dashboard(dashboard_redis, service_logs) -> str:
-    """Base URL of the dashboard."""
-    server = start_dashboard(dashboard_redis, service_logs, env={"ASCEP_ARBITRAGE__MIN_PROFIT_BPS": MIN_PROFIT_BPS})
+def dashboard(dashboard_redis, service_logs, tmp_path_factory) -> str:
+    """Base URL of the dashboard; its lake is a directory nothing was written to."""
+    unwritten_lake = tmp_path_factory.mktemp("no-lake") / "lake"
+    server = start_dashboard(dashboard_redis, service_logs, env={"ASCEP_ARBITRAGE__MIN_PROFIT_BPS": MIN_PROFIT_BPS,
+                                                                 "ASCEP_LAKE": str(unwritten_lake)})
     yield server.address
     server.stop()
     printed = server.log_path.read_text().splitlines()
@@ -49,3 +52,12 @@ def api(dashboard):
 @pytest.fixture
 def make_signal():
     return cross_exchange_signal
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield chromium
+        chromium.close()

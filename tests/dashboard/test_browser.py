@@ -4,22 +4,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from ascep.tick import Tick
 
 pytestmark = pytest.mark.integration
 
 SCREENSHOT = "/tmp/dashboard.png"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield chromium
-        chromium.close()
 
 
 def test_prices_and_signals_appear_live(browser, dashboard, sink, make_signal):
@@ -53,4 +44,38 @@ def test_prices_and_signals_appear_live(browser, dashboard, sink, make_signal):
     expect(page.locator('[data-counter="ticks"]')).to_have_text("4", timeout=8_000)
     page.wait_for_timeout(300)  # let the highlight animations settle before the picture
     page.screenshot(path=SCREENSHOT, full_page=True)
+    assert errors == []
+
+
+def test_rule_signals_and_rule_counters_are_shown(browser, dashboard, sink):
+    from flink_jobs.cep.trial import run_rule
+
+    now = int(time.time() * 1000)
+    wide = [Tick("okx", "BTC/USDT", 100.0, ask, 1.0, 1.0, now + i) for i, ask in enumerate((100.5, 101.0))]
+    condition = run_rule('IF spread_bps("BTC/USDT") > 20 THEN WIDE', wide[:1], rule_id="wide-btc")
+    pattern = run_rule('DEFINE wide AS spread_bps("BTC/USDT") > 20\nDEFINE wider AS spread("BTC/USDT") > wide.spread\n'
+                       "PATTERN wide NEXT wider THEN WIDENING", wide, rule_id="widening")
+    sink.write_signals(condition["signals"] + pattern["signals"])
+    sink.write_rule_stats({"wide-btc": {**condition["stats"], "version": "a1b2c3d4e5f60718"},
+                           "widening": {**pattern["stats"], "errors": 2, "last_error": "division by zero",
+                                        "version": "0f0f0f0f0f0f0f0f"}})
+    page = browser.new_page(viewport={"width": 1500, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(dashboard + "/")
+
+    opened = page.locator(f'#signals tr[data-id="{condition["signals"][0]["id"]}"]')
+    expect(opened.locator("td.route")).to_have_text("WIDErule wide-btc")
+    matched = page.locator(f'#signals tr[data-id="{pattern["signals"][0]["id"]}"]')
+    expect(matched.locator("td.route")).to_have_text("WIDENINGrule widening2 events")
+    expect(matched.locator("td").nth(0)).to_have_text("rule")
+    counters = page.locator('#rules tr[data-rule="widening"] td')
+    expect(counters.nth(1)).to_have_text("0f0f0f0f0f0f0f0f")
+    expect(counters.nth(2)).to_have_text(str(pattern["stats"]["evaluations"]))
+    expect(counters.nth(4)).to_have_text("2")
+    expect(counters.nth(6)).to_have_text("division by zero")
+    expect(page.locator("#rules tbody tr")).to_have_count(2)
+
+    page.click("header nav a")
+    expect(page.locator("#no-lake")).to_contain_text("nothing was written there")
     assert errors == []

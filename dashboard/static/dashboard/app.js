@@ -155,12 +155,33 @@ function routeCell(td, legs) {
   });
 }
 
+// A rule signal has no legs: show what fired ("WIDE  rule wide-btc") and how many events a pattern match took.
+function ruleCell(td, signal) {
+  const name = document.createElement("span");
+  name.className = "rule-name";
+  name.textContent = signal.name ?? "?";
+  const rule = document.createElement("span");
+  rule.className = "rule-id";
+  rule.textContent = `rule ${signal.rule_id ?? "?"}`;
+  td.append(name, rule);
+  if (signal.events && typeof signal.events === "object") { // stage name -> the ticks it took
+    const stages = Object.entries(signal.events);
+    const count = stages.reduce((n, [, ticks]) => n + ticks.length, 0);
+    const events = document.createElement("span");
+    events.className = "events";
+    events.textContent = `${count} event${count === 1 ? "" : "s"}`;
+    events.title = stages.map(([stage, ticks]) => `${stage}: ${ticks.length}`).join(", ");
+    td.appendChild(events);
+  }
+}
+
 function signalRow(signal, isNew) {
   const row = document.createElement("tr");
   row.dataset.id = signal.id;
   if (isNew) row.className = "new";
   cell(row).textContent = signal.type.replaceAll("_", "-");
-  routeCell(cell(row, "route"), signal.legs || []);
+  if (signal.type === "rule") ruleCell(cell(row, "route"), signal);
+  else routeCell(cell(row, "route"), signal.legs || []);
   cell(row, "num").textContent = signal.profit_bps.toFixed(2);
   cell(row, "num").textContent = signal.size == null ? "–" : sizeFormat.format(signal.size);
   const badge = document.createElement("span");
@@ -191,6 +212,37 @@ function renderSignals() {
   newest.forEach((s) => shownSignalIds.add(s.id));
   $("#signals tbody").replaceChildren(fragment);
   $("#signals-empty").hidden = newest.length > 0;
+}
+
+// ---- rules --------------------------------------------------------------
+
+function formatNanos(ns) {
+  return ns < 1e6 ? `${(ns / 1e3).toFixed(1)} µs` : formatDuration(ns / 1e6);
+}
+
+async function refreshRules() {
+  let rules;
+  try {
+    const response = await fetch("/api/rules");
+    if (!response.ok) return; // the health badge already says Redis is away
+    rules = (await response.json()).rules;
+  } catch (error) {
+    return;
+  }
+  const rows = rules.map((rule) => {
+    const row = document.createElement("tr");
+    row.dataset.rule = rule.rule_id;
+    cell(row).textContent = rule.rule_id;
+    cell(row, "version").textContent = rule.version ?? "–";
+    for (const key of ["evaluations", "matches", "errors"]) {
+      cell(row, "num").textContent = rule[key] == null ? "–" : countFormat.format(rule[key]);
+    }
+    cell(row, "num").textContent = rule.time_ns == null ? "–" : formatNanos(rule.time_ns);
+    cell(row, "error").textContent = rule.last_error ?? "";
+    return row;
+  });
+  $("#rules tbody").replaceChildren(...rows);
+  $("#rules-empty").hidden = rows.length > 0;
 }
 
 // ---- connection ---------------------------------------------------------
@@ -282,4 +334,6 @@ async function refreshCounters() {
 connect();
 refreshCounters();
 setInterval(refreshCounters, HEALTH_EVERY_MS);
+refreshRules();
+setInterval(refreshRules, HEALTH_EVERY_MS);
 setInterval(renderAges, AGE_EVERY_MS);
