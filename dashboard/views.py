@@ -7,6 +7,7 @@ import time
 
 import orjson
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
@@ -14,10 +15,12 @@ from django.views.decorators.http import require_GET, require_POST
 from redis.exceptions import RedisError
 
 from ascep.redis_keys import SIGNALS_KEPT
-from ascep.tick import InvalidTick, tick_from_dict
+from flink_jobs.cep.language import ParseError, RuleError
+from flink_jobs.cep.trial import run_rule
 from dashboard import store
 from dashboard.analytics import NoLake, lake_figures, page_context
 from dashboard.live import relay_status
+from dashboard.rule_trial import BadRequest, trial_input
 from dashboard.stats import signal_stats
 
 DEFAULT_LIMIT = 100
@@ -113,64 +116,21 @@ async def rules(request: HttpRequest) -> HttpResponse:
     return json_response({"rules": await store.rule_stats()})
 
 
-class BadRequest(ValueError):
-    """A request body the rule trial cannot use; `details` lists every problem found, not just the first."""
-
-    def __init__(self, message: str, **details) -> None:
-        super().__init__(message)
-        self.details = details
-
-
-def trial_input(body: bytes) -> tuple[dict | str, list, int]:
-    """(rule, ticks, out_of_orderness_ms) from the request body, or BadRequest naming what is wrong.
-
-    Any bad tick refuses the whole request, listing every bad one: signals computed on a silently
-    thinned series would answer a different question than the one asked (`ascep rules test`, run by
-    a person reading its stderr, skips them instead).
-    """
-    try:
-        request = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"the body is not JSON: {exc}") from None
-    if not isinstance(request, dict) or "rule" not in request:
-        raise BadRequest('the body must be a JSON object {"rule": ..., "ticks": [...]} or {"rule": ..., "ticks_jsonl": "..."}')
-    rule = request["rule"]
-    if not isinstance(rule, (str, dict)):
-        raise BadRequest(f"'rule' must be the rule text or its JSON form, got {type(rule).__name__}")
-    lag = request.get("out_of_orderness_ms", 0)
-    if type(lag) is not int or lag < 0:
-        raise BadRequest(f"'out_of_orderness_ms' must be a whole number >= 0, got {lag!r}")
-    if ("ticks" in request) == ("ticks_jsonl" in request):
-        raise BadRequest("give exactly one of 'ticks' (a list of tick objects) and 'ticks_jsonl' (a string)")
-    if "ticks" in request:
-        if not isinstance(request["ticks"], list):
-            raise BadRequest(f"'ticks' must be a list of tick objects, got {type(request['ticks']).__name__}")
-        items, where = enumerate(request["ticks"]), "index"
-    else:
-        if not isinstance(request["ticks_jsonl"], str):
-            raise BadRequest(f"'ticks_jsonl' must be a string, got {type(request['ticks_jsonl']).__name__}")
-        items, where = ((n, line) for n, line in enumerate(request["ticks_jsonl"].splitlines(), 1) if line.strip()), "line"
-    ticks, bad = [], []
-    for position, item in items:
-        try:
-            ticks.append(tick_from_dict(orjson.loads(item) if where == "line" else item))
-        except (orjson.JSONDecodeError, InvalidTick) as exc:
-            bad.append({where: position, "error": str(exc)})
-    if bad:
-        first = bad[0]
-        raise BadRequest(f"{len(bad)} bad tick(s); first at {where} {first[where]}: {first['error']}", bad_ticks=bad)
-    return rule, ticks, lag
-
-
-@csrf_exempt  # a JSON API for scripts, which hold no session or cookie a forged cross-site form could ride on
+@csrf_exempt
 @require_POST
 async def rule_test(request: HttpRequest, rule_id: str) -> HttpResponse:
-    """The signals the rule would produce on the posted ticks: flink_jobs.cep.trial.run_rule, as `ascep rules test`."""
-    from flink_jobs.cep.language import ParseError, RuleError
-    from flink_jobs.cep.trial import run_rule
+    """The signals the rule would produce on the posted ticks: run_rule, the same as `ascep rules test`.
 
+    Exempt from CSRF checks: scripts call this JSON API, and the dashboard keeps no session, cookie or
+    login a forged cross-site request could borrow; the call only computes, it changes nothing.
+    """
     try:
-        rule, ticks, lag = trial_input(request.body)
+        body = request.body
+    except RequestDataTooBig:
+        return error_response(413, f"the body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes: "
+                                   "send fewer ticks per request")
+    try:
+        rule, ticks, lag = trial_input(body)
     except BadRequest as exc:
         return json_response({"error": str(exc), **exc.details}, 400)
     try:

@@ -69,12 +69,14 @@ def test_rule_signals_and_rule_counters_are_shown(browser, dashboard, sink):
     matched = page.locator(f'#signals tr[data-id="{pattern["signals"][0]["id"]}"]')
     expect(matched.locator("td.route")).to_have_text("WIDENINGrule widening2 events")
     expect(matched.locator("td").nth(0)).to_have_text("rule")
+    expect(matched.locator("td").nth(2)).to_have_text("–")  # a rule gives no profit figure
     counters = page.locator('#rules tr[data-rule="widening"] td')
     expect(counters.nth(1)).to_have_text("0f0f0f0f0f0f0f0f")
     expect(counters.nth(2)).to_have_text(str(pattern["stats"]["evaluations"]))
     expect(counters.nth(4)).to_have_text("2")
     expect(counters.nth(6)).to_have_text("division by zero")
     expect(page.locator("#rules tbody tr")).to_have_count(2)
+    page.screenshot(path="/tmp/dashboard-rules.png", full_page=True)
 
     page.click("header nav a")
     expect(page.locator("#no-lake")).to_contain_text("nothing was written there")

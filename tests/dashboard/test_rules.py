@@ -140,3 +140,9 @@ def test_health_lists_the_connectors_ingest_metrics(api, sink):
         {"venue": "binance", "connected": 0, "ticks": 0},
         {"venue": "kraken", "connected": 1, "ticks": 30, "ticks_per_s": 2.5, "lag_ms": 41.2},
     ]
+
+
+def test_an_oversized_body_is_413_saying_the_limit(dashboard):
+    too_big = b" " * (32 * 1024 * 1024 + 1)
+    error = post(dashboard, "wide", too_big, expect=413)["error"]
+    assert error == "the body is over 33,554,432 bytes: send fewer ticks per request"

@@ -182,7 +182,8 @@ function signalRow(signal, isNew) {
   cell(row).textContent = signal.type.replaceAll("_", "-");
   if (signal.type === "rule") ruleCell(cell(row, "route"), signal);
   else routeCell(cell(row, "route"), signal.legs || []);
-  cell(row, "num").textContent = signal.profit_bps.toFixed(2);
+  // A rule says that something happened, not how to trade it: its profit of 0 means "none", not "break-even".
+  cell(row, "num").textContent = signal.type === "rule" ? "–" : signal.profit_bps.toFixed(2);
   cell(row, "num").textContent = signal.size == null ? "–" : sizeFormat.format(signal.size);
   const badge = document.createElement("span");
   badge.className = `badge ${signal.status}`;
