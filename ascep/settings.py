@@ -108,7 +108,6 @@ class Settings(BaseSettings):
     s3_endpoint: str | None = None  # for MinIO and other S3-compatible services
     lake: str | None = None  # local directory or s3://bucket/prefix for Parquet
     state_dir: Path = Path(".ascep")  # where `ascep up` leaves its addresses for other commands
-    log_level: str = "WARNING"
 
     arbitrage: ArbitrageSettings = Field(default_factory=ArbitrageSettings)
     job: JobSettings = Field(default_factory=JobSettings)

@@ -122,7 +122,8 @@ class TickReader(PartitionReader):
 
         outcome = self.processor.process([(m.offset(), m.value()) for m in records], partition, state_of,
                                          int(time.time() * 1000))
-        self.symbols.put_all({symbol: cache[symbol] for symbol in outcome.touched})
+        for symbol in outcome.touched:  # put_all wants a dict in thread mode, pairs in process mode: put works in both
+            self.symbols.put(symbol, cache[symbol])
         for dead in outcome.deadletters:
             self.producer.produce(self.deadletter_topic, dead.to_json(self.topic), key=f"job:{partition}")
         if outcome.deadletters:

@@ -21,8 +21,8 @@ def add_parser(sub) -> None:
     parser.add_argument("--lake", help="lake directory or s3://bucket/prefix (default: settings, then `ascep up`)")
     parser.add_argument("--out", type=Path, help="directory for report.json, CSV tables and analytics.png")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    parser.add_argument("--gap-seconds", type=float, default=10.0,
-                        help="a venue silent for longer than this counts as a gap (default 10)")
+    parser.add_argument("--gap-seconds", type=float, default=None,
+                        help="a venue silent for longer than this counts as a gap (default: lake_options.analytics_gap_seconds, 10)")
     parser.set_defaults(func=run)
 
 
@@ -32,7 +32,7 @@ def run(args) -> int:
         endpoint = resolve(settings, "s3_endpoint")
     except LookupError:
         endpoint = None  # AWS itself, or a local lake
-    figures = lake_report(open_lake(resolve(settings, "lake", args.lake), endpoint), round(args.gap_seconds * 1000))
+    figures = lake_report(open_lake(resolve(settings, "lake", args.lake), endpoint), round((args.gap_seconds or settings.lake_options.analytics_gap_seconds) * 1000))
     if args.out:
         write_outputs(figures, args.out)
     if args.json:

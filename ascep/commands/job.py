@@ -16,6 +16,7 @@ def add_parser(sub) -> None:
     run_parser.add_argument("--kafka")
     run_parser.add_argument("--redis")
     run_parser.add_argument("--flink", help="JobManager REST address host:port (default: local MiniCluster)")
+    run_parser.add_argument("--lake", help="Parquet lake: a directory or s3://bucket/prefix (default: settings; none)")
     run_parser.add_argument("--restore", nargs="?", const="latest", default=None,
                             help="restore from the latest checkpoint, or from the given checkpoint/savepoint path")
     run_parser.set_defaults(func=run)
@@ -29,6 +30,8 @@ def run(args) -> int:
             "--redis", resolve(settings, "redis", args.redis)]
     if args.flink or settings.flink:
         argv += ["--flink", args.flink or settings.flink]
+    if args.lake or settings.lake:
+        argv += ["--lake", args.lake or settings.lake]
     if args.restore:
         argv += ["--restore", args.restore] if args.restore != "latest" else ["--restore"]
     return subprocess.call(argv, env=python_env())

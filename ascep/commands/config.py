@@ -1,0 +1,16 @@
+"""`ascep config`: the settings in force (defaults, TOML file and ASCEP_ environment merged), as JSON."""
+from __future__ import annotations
+
+import json
+
+from ascep.settings import load_settings
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("config", help="print the settings in force, after the file and the environment")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    print(json.dumps(load_settings().model_dump(mode="json"), indent=2))
+    return 0
