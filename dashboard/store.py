@@ -18,6 +18,7 @@ from ascep.log import event
 log = logging.getLogger(__name__)
 
 _client: aioredis.Redis | None = None
+SCAN_BATCH = 4 * keys.SIGNALS_KEPT
 
 
 class UnreadableDocument(ValueError):
@@ -104,6 +105,7 @@ async def rule_stats() -> list[dict[str, Any]]:
 
 
 def _number_or_text(raw: bytes) -> int | float | str:
+    """Redis hashes hold text: give the snapshot's counters and rates back as the numbers they were."""
     text = raw.decode()
     for kind in (int, float):
         try:
@@ -114,8 +116,13 @@ def _number_or_text(raw: bytes) -> int | float | str:
 
 
 async def ingest_metrics() -> list[dict[str, Any]]:
-    """The connectors' latest metrics snapshots, ordered by venue; a hash expires when its connector dies."""
-    names = sorted([k.decode() async for k in client().scan_iter(match=keys.ingest_key("*"), count=100)])
+    """The connectors' latest metrics snapshots, ordered by venue; a hash expires when its connector dies.
+
+    The connectors keep no index of their hashes, so this scans; a COUNT above the ~10,000 signal keys
+    makes that one round trip, not a hundred, on every health poll.
+    """
+    pattern = keys.ingest_key("*")
+    names = sorted([k.decode() async for k in client().scan_iter(match=pattern, count=SCAN_BATCH)])
     pipe = client().pipeline(transaction=False)
     for name in names:
         pipe.hgetall(name)
