@@ -127,7 +127,7 @@ def up(settings: Settings, kafka: str | None, redis: str | None, port: int, sour
         say(f"flink     job on the local MiniCluster (checkpoints in {state_dir / 'checkpoints'})")
         say(f"lake      {lake}")
         dashboard = stack.child("dashboard", [sys.executable, "-m", "ascep.cli", "dashboard", "--host", settings.dashboard.host,
-                                              "--port", str(port), "--redis", redis])
+                                              "--port", str(port), "--redis", redis, "--lake", lake])
         wait_for_port(port, dashboard.proc, "dashboard", timeout=60, host=settings.dashboard.host)
         url = f"http://{settings.dashboard.host}:{port}"
         say(f"dashboard {url}")

@@ -5,9 +5,7 @@ from typing import Any
 
 from django.conf import settings
 
-from ascep.commands.analytics import lake_report
-from ascep.runtime import resolve
-from flink_jobs.sinks.parquet_sink import open_lake
+from ascep.commands.analytics import configured_lake, lake_report
 
 BAR_WIDTH = 160  # px of the longest bar in a histogram row
 
@@ -19,15 +17,11 @@ class NoLake(LookupError):
 def lake_figures(gap_ms: int) -> dict[str, Any]:
     """Resolved per request: a lake that `ascep up` or the job creates later shows up without a restart."""
     try:
-        address = resolve(settings.ASCEP_SETTINGS, "lake")
+        lake = configured_lake(settings.ASCEP_SETTINGS)
     except LookupError as exc:
         raise NoLake(f"no lake configured: {exc}") from None
     try:
-        endpoint = resolve(settings.ASCEP_SETTINGS, "s3_endpoint")
-    except LookupError:
-        endpoint = None  # AWS itself, or a local lake
-    try:
-        return lake_report(open_lake(address, endpoint), gap_ms)
+        return lake_report(lake, gap_ms)
     except FileNotFoundError as exc:
         raise NoLake(str(exc)) from None
 

@@ -26,13 +26,20 @@ def add_parser(sub) -> None:
     parser.set_defaults(func=run)
 
 
-def run(args) -> int:
-    settings = load_settings()
+def configured_lake(settings, flag: str | None = None) -> Lake:
+    """The lake from the flag, the settings or the running stack, with its S3 endpoint if one is set."""
+    address = resolve(settings, "lake", flag)
     try:
         endpoint = resolve(settings, "s3_endpoint")
     except LookupError:
         endpoint = None  # AWS itself, or a local lake
-    figures = lake_report(open_lake(resolve(settings, "lake", args.lake), endpoint), round((args.gap_seconds or settings.lake_options.analytics_gap_seconds) * 1000))
+    return open_lake(address, endpoint)
+
+
+def run(args) -> int:
+    settings = load_settings()
+    gap_seconds = args.gap_seconds or settings.lake_options.analytics_gap_seconds
+    figures = lake_report(configured_lake(settings, args.lake), round(gap_seconds * 1000))
     if args.out:
         write_outputs(figures, args.out)
     if args.json:

@@ -1,7 +1,6 @@
 """`ascep job run`: run the Flink job alone, on the MiniCluster or submitted to a cluster (--flink)."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 

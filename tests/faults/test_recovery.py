@@ -7,7 +7,6 @@ detectors applied to the same ticks in order (one partition, so the order is the
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import random
 import signal
