@@ -134,8 +134,9 @@ def replay_in_background(run: Run, ticks_path: Path, speed: float) -> subprocess
 
 def assert_nothing_lost_nothing_duplicated(run: Run, expected: set[str]) -> None:
     run.wait_outputs(expected)
-    assert run.redis_ids() == expected
-    assert run.lake_ids() == expected
+    for where, found in (("Redis", run.redis_ids()), ("the lake", run.lake_ids())):
+        assert found == expected, (f"{where}: {len(expected - found)} of {len(expected)} signals missing, "
+                                   f"{len(found - expected)} unexpected")
     lake_ticks = run.lake_ticks()
     offsets = lake_ticks.column("kafka_offset").to_pylist()
     assert len(offsets) == TICKS and len(set(offsets)) == TICKS, "the lake holds every tick exactly once"
