@@ -10,6 +10,7 @@
 | ascep:counters | hash | running counters (ticks, deadletters, signals by type) |
 | ascep:rules:stats | hash | rule id -> JSON counters: evaluations, matches, errors, time spent, version |
 | ascep:ingest:<venue> | hash (expires) | the latest metrics snapshot of that venue's connector |
+| ascep:job | hash | `started_at` (epoch ms) of the running job's sink: `ascep up` waits for it |
 | ascep:live | pub/sub channel | every price and signal update, for the dashboard |
 """
 PREFIX = "ascep"
@@ -19,6 +20,7 @@ PRICES_INDEX = f"{PREFIX}:prices"
 COUNTERS = f"{PREFIX}:counters"
 LIVE_CHANNEL = f"{PREFIX}:live"
 RULE_STATS = f"{PREFIX}:rules:stats"
+JOB = f"{PREFIX}:job"
 SIGNALS_KEPT = 10_000
 
 

@@ -43,6 +43,22 @@ def ensure_topics(kafka: str, settings: Settings) -> None:
                   compacted=(RULES_TOPIC,))
 
 
+def wait_for_job(redis_url: str, job: Service, started_ms: int, timeout: float = 180.0) -> None:
+    """Until the job's sink has announced itself in Redis: then signals can flow."""
+    import redis
+
+    from ascep.redis_keys import JOB
+
+    client = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout
+    while int(client.hget(JOB, "started_at") or 0) < started_ms:
+        if not job.alive():
+            raise ServiceError(f"the Flink job exited with code {job.proc.returncode} while starting; see {job.log_path}")
+        if time.monotonic() > deadline:
+            raise ServiceError(f"the Flink job did not start within {timeout:.0f}s; see {job.log_path}")
+        time.sleep(0.2)
+
+
 def source_command(source: str, kafka: str) -> list[str] | None:
     cli = [sys.executable, "-m", "ascep.cli"]
     if source == "none":
@@ -70,6 +86,16 @@ class Stack:
         self.services.append(service)
         return service
 
+    def embedded_unless_given(self, name: str, address: str | None, start, what: str, say) -> str:
+        """The given address, or that of an embedded service started (and later stopped) here."""
+        if address is not None:
+            say(f"{name:<9} {address}  (given)")
+            return address
+        service = start(self.log_dir)
+        self.services.append(service)
+        say(f"{name:<9} {service.address}  ({what})")
+        return service.address
+
     def stop(self) -> None:
         for service in reversed(self.services):
             service.stop()
@@ -86,7 +112,7 @@ class Stack:
 
 
 def up(settings: Settings, kafka: str | None, redis: str | None, port: int, source: str, restore: bool,
-       say=print) -> int:
+       say=lambda line: print(line, flush=True)) -> int:
     started = time.monotonic()
     state_dir = settings.state_dir
     log_dir = state_dir / "logs"
@@ -104,33 +130,22 @@ def up(settings: Settings, kafka: str | None, redis: str | None, port: int, sour
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        if kafka is None:
-            broker = start_broker(log_dir)
-            stack.services.append(broker)
-            kafka = broker.address
-            say(f"kafka     {kafka}  (embedded Tansu broker, in memory)")
-        else:
-            say(f"kafka     {kafka}  (given)")
+        kafka = stack.embedded_unless_given("kafka", kafka, start_broker, "embedded Tansu broker, in memory", say)
         ensure_topics(kafka, settings)
-        if redis is None:
-            redis_service = start_redis(log_dir)
-            stack.services.append(redis_service)
-            redis = redis_service.address
-            say(f"redis     {redis}  (embedded)")
-        else:
-            say(f"redis     {redis}  (given)")
+        redis = stack.embedded_unless_given("redis", redis, start_redis, "embedded", say)
         lake = settings.lake or str((state_dir / "lake").resolve())
         job_argv = [sys.executable, "-m", "flink_jobs.job", "--kafka", kafka, "--redis", redis, "--lake", lake]
         if restore:
             job_argv.append("--restore")
-        stack.child("flink-job", job_argv, "local MiniCluster")
-        say(f"flink     job on the local MiniCluster (checkpoints in {state_dir / 'checkpoints'})")
+        job = stack.child("flink-job", job_argv, "local MiniCluster")
         say(f"lake      {lake}")
         dashboard = stack.child("dashboard", [sys.executable, "-m", "ascep.cli", "dashboard", "--host", settings.dashboard.host,
                                               "--port", str(port), "--redis", redis, "--lake", lake])
         wait_for_port(port, dashboard.proc, "dashboard", timeout=60, host=settings.dashboard.host)
         url = f"http://{settings.dashboard.host}:{port}"
         say(f"dashboard {url}")
+        wait_for_job(redis, job, started_ms=int(time.time() * 1000) - int((time.monotonic() - started) * 1000))
+        say(f"flink     job running on the local MiniCluster (checkpoints in {state_dir / 'checkpoints'})")
         if source_argv_check is not None:
             stack.child("source", source_command(source, kafka))
             if source.startswith("replay:"):

@@ -22,6 +22,7 @@ class BatchWriter(FlatMapFunction):
         from confluent_kafka import Producer
 
         self.redis = RedisSink(self.redis_url)
+        self.redis.announce_job()
         self.producer = Producer({"bootstrap.servers": self.kafka, "enable.idempotence": True, "acks": "all",
                                   "linger.ms": 10, "message.timeout.ms": 0})
 

@@ -90,6 +90,10 @@ class RedisSink:
 
         return self._retrying("signals", run)
 
+    def announce_job(self) -> None:
+        """Tells `ascep up` (and the health endpoint) that the job is running and can write."""
+        self._retrying("job status", lambda: self.client.hset(keys.JOB, "started_at", int(time.time() * 1000)))
+
     def write_rule_stats(self, stats: dict[str, dict]) -> None:
         """Replaces the per-rule counters, so a deleted rule's counters disappear too."""
         docs = {rule_id: orjson.dumps(values) for rule_id, values in stats.items()}

@@ -167,42 +167,36 @@ def test_kill_9_five_times_during_a_replay(ticks_file, tmp_path):
         run.close()
 
 
-def test_redis_restarted_mid_run(ticks_file, tmp_path):
+def run_through_an_outage(run: Run, ticks_file, take_down, bring_back, outage_s: float) -> None:
+    """Replay at double speed; a quarter in, take a service down for `outage_s`, then check the outputs."""
     path, ticks = ticks_file
     expected = undisturbed_signal_ids(ticks)
-    run = Run(tmp_path, str(tmp_path / "lake"), redis_dir=tmp_path / "redis-data")
     try:
         replay = replay_in_background(run, path, speed=2.0)
         run.start_job()
         deadline = time.monotonic() + 90
         while run.ticks_seen() < TICKS // 4 and time.monotonic() < deadline:
             time.sleep(0.2)
-        run.redis.stop()  # a clean shutdown: Redis keeps its data in the append-only file
-        time.sleep(5)  # meanwhile the job's Redis writes block and retry; nothing is dropped
-        run.redis = start_redis(run.logs, run.redis_port, run.redis_dir)
+        take_down()
+        time.sleep(outage_s)  # meanwhile the job's writes block and retry; nothing is dropped
+        bring_back()
         assert replay.wait(120) == 0
         assert_nothing_lost_nothing_duplicated(run, expected)
-        assert run.starts == 1 and run.job.poll() is None
+        assert run.starts == 1 and run.job.poll() is None, "the job rode out the outage without a restart"
     finally:
         run.close()
+
+
+def test_redis_restarted_mid_run(ticks_file, tmp_path):
+    run = Run(tmp_path, str(tmp_path / "lake"), redis_dir=tmp_path / "redis-data")
+
+    def restart() -> None:
+        run.redis = start_redis(run.logs, run.redis_port, run.redis_dir)
+
+    # a clean shutdown: Redis keeps its data in the append-only file, as a restarted production Redis does
+    run_through_an_outage(run, ticks_file, run.redis.stop, restart, outage_s=5)
 
 
 def test_s3_unavailable_for_10_seconds(ticks_file, tmp_path, s3):
-    path, ticks = ticks_file
-    expected = undisturbed_signal_ids(ticks)
-    bucket = s3.new_bucket()
-    run = Run(tmp_path, f"s3://{bucket}/lake", extra_env={"ASCEP_S3_ENDPOINT": s3.endpoint})
-    try:
-        replay = replay_in_background(run, path, speed=2.0)
-        run.start_job()
-        deadline = time.monotonic() + 90
-        while run.ticks_seen() < TICKS // 4 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        s3.stop()
-        time.sleep(10)
-        s3.start()
-        assert replay.wait(120) == 0
-        assert_nothing_lost_nothing_duplicated(run, expected)
-        assert run.starts == 1 and run.job.poll() is None
-    finally:
-        run.close()
+    run = Run(tmp_path, f"s3://{s3.new_bucket()}/lake", extra_env={"ASCEP_S3_ENDPOINT": s3.endpoint})
+    run_through_an_outage(run, ticks_file, s3.stop, s3.start, outage_s=10)
