@@ -2,7 +2,7 @@
 
 Only wiring lives here; what a batch does is in tick_batches.py and the detectors.
 Run it with `ascep job run` (or `python -m flink_jobs.job`). Without --flink it runs on the
-local MiniCluster; with --flink HOST:PORT it is submitted to that cluster's JobManager.
+local MiniCluster; with --flink HOST:PORT Flink's `flink run` client submits it to that cluster.
 """
 from __future__ import annotations
 
@@ -19,6 +19,24 @@ from ascep.tick import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC
 log = logging.getLogger(__name__)
 JOB_NAME = "ascep-signals"
 PACKAGES = ("ascep", "flink_jobs")
+SUBMITTED_BY_FLINK_CLI = "ASCEP_SUBMITTED_BY_FLINK_CLI"
+
+
+def submit_to_cluster(flink: str, job_args: list[str], restore: Path | None) -> int:
+    """PyFlink's own environments always run locally: a cluster is reached through Flink's `flink run`
+    client, which gives this same script an environment bound to that cluster. Detached: it returns
+    once the job is submitted and prints its JobID."""
+    import subprocess
+
+    import pyflink
+
+    client = Path(pyflink.__file__).parent / "bin" / "flink"
+    argv = [str(client), "run", "--detached", "--jobmanager", flink, "-pyclientexec", sys.executable,
+            "-pyexec", sys.executable]
+    if restore is not None:
+        argv += ["--fromSavepoint", str(restore.resolve())]
+    argv += ["--python", str(Path(__file__).resolve()), *job_args]
+    return subprocess.call(argv, env={**os.environ, SUBMITTED_BY_FLINK_CLI: "1"})
 
 
 def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
@@ -37,7 +55,7 @@ def topic_partitions(bootstrap: str, topic: str) -> int:
     return len(found.partitions)
 
 
-def flink_configuration(settings: Settings, checkpoint_dir: Path, restore: Path | None, flink: str | None):
+def flink_configuration(settings: Settings, checkpoint_dir: Path, restore: Path | None):
     from pyflink.common import Configuration
 
     conf = Configuration()
@@ -56,16 +74,11 @@ def flink_configuration(settings: Settings, checkpoint_dir: Path, restore: Path 
     conf.set_string("restart-strategy.fixed-delay.delay", "2s")
     if restore is not None:
         conf.set_string("execution.state-recovery.path", restore.resolve().as_uri())
-    if flink:
-        host, _, port = flink.rpartition(":")
-        conf.set_string("execution.target", "remote")
-        conf.set_string("rest.address", host or "127.0.0.1")
-        conf.set_string("rest.port", port)
     return conf
 
 
 def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, restore: Path | None = None,
-          flink: str | None = None, lake: str | None = None):
+          lake: str | None = None):
     """pulses -> TickReader (offsets, cross-exchange) -> [triangular by venue | direct by pair | rules] -> Redis
     and the `signals` topic; with a lake, archivers copy `ticks` and `signals` into Parquet."""
     from pyflink.common import Types
@@ -83,9 +96,9 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, rest
     if unknown:
         raise ValueError(f"job.detectors: unknown {sorted(unknown)}; choose from triangular, direct, rules")
     partitions = topic_partitions(kafka, TICKS_TOPIC)
-    env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings, checkpoint_dir, restore, flink))
+    env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings, checkpoint_dir, restore))
     env.set_parallelism(settings.job.parallelism)
-    if flink:  # a remote cluster's workers need our code; a local run imports it from the venv
+    if os.environ.get(SUBMITTED_BY_FLINK_CLI):  # a cluster's workers may not have our code: ship it
         root = Path(__file__).resolve().parents[1]
         for package in PACKAGES:
             env.add_python_file(str(root / package))
@@ -154,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         restore = Path(args.restore)
         if not restore.exists():
             raise SystemExit(f"ascep job run: --restore {restore}: no such checkpoint or savepoint")
-    env = build(settings, args.kafka, args.redis, checkpoint_dir, restore, args.flink, args.lake or settings.lake)
+    lake = args.lake or settings.lake
+    if args.flink:
+        job_args = ["--kafka", args.kafka, "--redis", args.redis, "--checkpoints", str(checkpoint_dir.resolve())]
+        return submit_to_cluster(args.flink, job_args + (["--lake", lake] if lake else []), restore)
+    env = build(settings, args.kafka, args.redis, checkpoint_dir, restore, lake)
     env.execute(JOB_NAME)
     return 0
 
