@@ -1,0 +1,94 @@
+"""`ascep job run --flink` submits the job to a real standalone Flink cluster (pyflink/bin), not a MiniCluster."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pyflink
+import pytest
+import redis
+
+from ascep.services import free_port, start_broker, start_redis
+from ascep.settings import load_settings
+from ascep.signal import signal_id
+from ascep.stack import ensure_topics, python_env
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+FLINK_BIN = Path(pyflink.__file__).parent / "bin"
+T0 = 1_700_000_000_000
+
+
+def rest(port: int, path: str) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture
+def standalone_cluster(tmp_path):
+    """A JobManager and a TaskManager, each a separate JVM, on free ports; stopped with their process groups."""
+    rest_port, rpc_port = free_port(), free_port()
+    env = {**python_env(), "FLINK_LOG_DIR": str(tmp_path / "flink-logs")}
+    common = ["-D", f"jobmanager.rpc.port={rpc_port}", "-D", "jobmanager.rpc.address=localhost"]
+    processes = [
+        subprocess.Popen([str(FLINK_BIN / "jobmanager.sh"), "start-foreground", *common, "-D", f"rest.port={rest_port}"],
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True),
+        subprocess.Popen([str(FLINK_BIN / "taskmanager.sh"), "start-foreground", *common],
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True),
+    ]
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if rest(rest_port, "/overview")["taskmanagers"] == 1:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the standalone cluster did not come up"
+            time.sleep(0.5)
+        yield rest_port
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_job_runs_on_a_standalone_cluster(standalone_cluster, tmp_path):
+    logs = tmp_path / "logs"
+    broker, store = start_broker(logs), start_redis(logs)
+    try:
+        settings = load_settings()
+        settings.job.partitions = 1
+        ensure_topics(broker.address, settings)
+        env = {**python_env(), "ASCEP_STATE_DIR": str(tmp_path / ".ascep")}
+        submit = subprocess.run([sys.executable, "-m", "ascep.cli", "job", "run", "--flink", f"127.0.0.1:{standalone_cluster}",
+                                 "--kafka", broker.address, "--redis", store.address],
+                                env=env, capture_output=True, text=True, timeout=180)
+        assert submit.returncode == 0, submit.stdout + submit.stderr
+        assert "Job has been submitted with JobID" in submit.stdout
+        jobs = rest(standalone_cluster, "/jobs/overview")["jobs"]
+        assert [(job["name"], job["state"]) for job in jobs] == [("ascep-signals", "RUNNING")]
+
+        ticks = tmp_path / "planted.jsonl"
+        ticks.write_text(
+            json.dumps({"venue": "binance", "symbol": "BTC/USDT", "bid": 100.0, "ask": 100.1, "ts": T0}) + "\n"
+            + json.dumps({"venue": "kraken", "symbol": "BTC/USDT", "bid": 101.0, "ask": 101.1, "ts": T0 + 10}) + "\n")
+        replay = subprocess.run([sys.executable, "-m", "ascep.cli", "replay", str(ticks), "--max", "--kafka", broker.address],
+                                env=env, capture_output=True, text=True, timeout=60)
+        assert replay.returncode == 0, replay.stderr
+        expected = signal_id("cross_exchange", ("buy:binance:BTC/USDT", "sell:kraken:BTC/USDT"), T0 + 10)
+        client = redis.Redis.from_url(store.address, decode_responses=True)
+        deadline = time.monotonic() + 90
+        while client.zrange("ascep:signals", 0, -1) != [expected]:
+            assert time.monotonic() < deadline, f"no signal from the cluster's job: {client.hgetall('ascep:counters')}"
+            time.sleep(0.5)
+        assert rest(standalone_cluster, "/overview")["jobs-running"] == 1
+    finally:
+        store.stop()
+        broker.stop()
