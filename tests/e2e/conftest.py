@@ -72,9 +72,9 @@ class RunningStack:
 def start_stack(tmp_path):
     started: list[RunningStack] = []
 
-    def _start(*args: str) -> RunningStack:
+    def _start(*args: str, env: dict | None = None) -> RunningStack:
         port = free_port()
-        env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+        env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"], **(env or {})}
         env.pop("ASCEP_STATE_DIR", None)
         out = open(tmp_path / "up.out", "wb")
         proc = subprocess.Popen([sys.executable, "-m", "ascep.cli", "up", "--port", str(port), *args], cwd=tmp_path,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 import time
 
 import pytest
@@ -10,12 +11,12 @@ import urllib.request
 import websocket
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from ascep.signal import signal_id
+from ascep.signal import route_of, signal_id
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 T0 = 1_700_000_000_000
-FEES = {"binance": 0.0010, "kraken": 0.0040, "coinbase": 0.0060}  # the documented default taker fees
+FEES = {"binance": 0.0010, "kraken": 0.0040, "coinbase": 0.0060, "okx": 0.0010, "fx_ecn": 0.000025}  # documented defaults
 
 
 def tick(venue, symbol, bid, ask, dt, bid_size=None, ask_size=None):
@@ -25,7 +26,7 @@ def tick(venue, symbol, bid, ask, dt, bid_size=None, ask_size=None):
     return json.dumps(out)
 
 
-INPUT = [
+VALID = [
     # BTC/USDT: opens (buy binance, sell kraken), then closes when binance moves up.
     tick("binance", "BTC/USDT", 100.0, 100.1, 0, 2.0, 3.0),
     tick("kraken", "BTC/USDT", 101.0, 101.1, 10, 1.5, 1.0),
@@ -40,11 +41,32 @@ INPUT = [
     # SOL/USDT: kraken's bid is above binance's ask, but fees eat the spread: no signal.
     tick("binance", "SOL/USDT", 50.00, 50.01, 300),
     tick("kraken", "SOL/USDT", 50.03, 50.04, 310),
-    # Bad lines: the replay dead-letters them with file and line, and goes on.
+    # DOGE/USDT: 1.4% across venues, but 100 DOGE is a notional of 10 USDT, below the minimum of 100.
+    tick("binance", "DOGE/USDT", 0.1000, 0.1001, 1400, 100.0, 100.0),
+    tick("kraken", "DOGE/USDT", 0.1020, 0.1021, 1410, 100.0, 100.0),
+    # Triangular on okx: DOT -> USDC -> LTC -> DOT returns 2% before fees; opens on the last leg.
+    tick("okx", "DOT/USDC", 5.1, 5.101, 1000),
+    tick("okx", "LTC/USDC", 99.99, 100.0, 1010),
+    tick("okx", "DOT/LTC", 0.04999, 0.05, 1020),
+    # Triangular on kraken returning 0.5% before three 0.4% fees: no signal.
+    tick("kraken", "ATOM/EUR", 5.025, 5.026, 1100),
+    tick("kraken", "LINK/EUR", 99.99, 100.0, 1110),
+    tick("kraken", "ATOM/LINK", 0.04999, 0.05, 1120),
+    # Triangular on okx that would pay 2%, but two legs are 3 s older than the third: stale, no signal.
+    tick("okx", "UNI/USDC", 5.1, 5.101, 1200),
+    tick("okx", "AVAX/USDC", 99.99, 100.0, 1210),
+    tick("okx", "UNI/AVAX", 0.04999, 0.05, 4300),
+    # Direct on fx_ecn: selling EUR for USD, then USD for EUR, returns 10 bps before fees.
+    tick("fx_ecn", "EUR/USD", 1.1000, 1.1001, 1300),
+    tick("fx_ecn", "USD/EUR", 0.9100, 0.9101, 1310),
+]
+BAD = [  # the replay dead-letters them with file and line, and goes on
     '{"venue": "binance", "symbol": "BTC/USDT", "bid": -1, "ask": 100, "ts": 1700000000500}',
     "{not json",
 ]
-VALID_TICKS = 10
+INPUT = VALID + BAD
+VALID_TICKS = len(VALID)
+STACK_ENV = {"ASCEP_ARBITRAGE__MIN_NOTIONAL": "100"}  # quote currency units, for the DOGE case
 
 
 def profit_bps(buy_ask, buy_venue, sell_bid, sell_venue):
@@ -54,6 +76,14 @@ def profit_bps(buy_ask, buy_venue, sell_bid, sell_venue):
 def expected_signals():
     btc_route = ("buy:binance:BTC/USDT", "sell:kraken:BTC/USDT")
     xrp_route = ("buy:coinbase:XRP/USDT", "sell:binance:XRP/USDT")
+    triangle = [{"venue": "okx", "symbol": "DOT/USDC", "side": "sell", "price": 5.1},
+                {"venue": "okx", "symbol": "LTC/USDC", "side": "buy", "price": 100.0},
+                {"venue": "okx", "symbol": "DOT/LTC", "side": "buy", "price": 0.05}]
+    # DOT -> USDC at the bid, USDC -> LTC and LTC -> DOT at the ask, each leg paying okx's fee
+    triangle_bps = round((5.1 * (1 - FEES["okx"]) / (100.0 * (1 + FEES["okx"])) / (0.05 * (1 + FEES["okx"])) - 1) * 10_000, 6)
+    direct = [{"venue": "fx_ecn", "symbol": "EUR/USD", "side": "sell", "price": 1.1},
+              {"venue": "fx_ecn", "symbol": "USD/EUR", "side": "sell", "price": 0.91}]
+    direct_bps = round((1.1 * (1 - FEES["fx_ecn"]) * 0.91 * (1 - FEES["fx_ecn"]) - 1) * 10_000, 6)
     return {
         signal_id("cross_exchange", btc_route, T0 + 10): {
             "type": "cross_exchange",
@@ -67,6 +97,13 @@ def expected_signals():
                      {"venue": "binance", "symbol": "XRP/USDT", "side": "sell", "price": 0.52}],
             "profit_bps": profit_bps(0.5001, "coinbase", 0.52, "binance"), "size": 400.0,
             "event_time": T0 + 110, "updated_at": T0 + 120, "status": "open"},
+        # it closes when okx's clock (the UNI/AVAX tick at 4.3 s) leaves its legs over 2 s behind: stale
+        signal_id("triangular", route_of(triangle), T0 + 1020): {
+            "type": "triangular", "legs": triangle, "profit_bps": triangle_bps,
+            "event_time": T0 + 1020, "updated_at": T0 + 4300, "closed_at": T0 + 4300, "status": "closed"},
+        signal_id("direct", route_of(direct), T0 + 1310): {
+            "type": "direct", "legs": direct, "profit_bps": direct_bps,
+            "event_time": T0 + 1310, "updated_at": T0 + 1310, "status": "open"},
     }
 
 
@@ -107,7 +144,7 @@ class LiveSocket:
 
 def test_planted_opportunities_reach_redis_and_the_websocket(start_stack, tmp_path):
     started_ms = int(time.time() * 1000)
-    stack = start_stack("--source", "none")
+    stack = start_stack("--source", "none", env=STACK_ENV)
     live = LiveSocket(f"ws://127.0.0.1:{stack.port}/ws/live")
     ticks_file = tmp_path / "planted.jsonl"
     ticks_file.write_text("\n".join(INPUT) + "\n")
@@ -117,7 +154,8 @@ def test_planted_opportunities_reach_redis_and_the_websocket(start_stack, tmp_pa
     # A record that is not a tick, written straight to the topic: the job must dead-letter it, not die.
     producer = Producer({"bootstrap.servers": stack.info["kafka"]})
     producer.produce("ticks", b"\x00garbage", partition=0)
-    producer.flush(10)
+    assert producer.flush(10) == 0
+    del producer  # its threads would go on calling the broker after the stack stops
 
     stack.wait_counter("ticks", VALID_TICKS)
     stack.wait_counter("deadletters", 1)
@@ -149,8 +187,8 @@ def test_planted_opportunities_reach_redis_and_the_websocket(start_stack, tmp_pa
     consumer.close()
     reasons = " | ".join(json.dumps(letter) for letter in letters)
     assert len(letters) == 3, reasons
-    assert "planted.jsonl:11" in reasons and "'bid' must be > 0" in reasons
-    assert "planted.jsonl:12" in reasons and "not JSON" in reasons
+    assert f"planted.jsonl:{len(VALID) + 1}" in reasons and "'bid' must be > 0" in reasons
+    assert f"planted.jsonl:{len(VALID) + 2}" in reasons and "not JSON" in reasons
     assert any(letter.get("source") == "job" and "not JSON" in letter["reason"] for letter in letters), reasons
 
     # History: the lake archiver copies ticks and every signal state into Parquet; analytics reads it.
@@ -167,8 +205,8 @@ def test_planted_opportunities_reach_redis_and_the_websocket(start_stack, tmp_pa
     analytics = stack.cli("analytics", "--json")
     assert analytics.returncode == 0, analytics.stderr
     figures = json.loads(analytics.stdout)
-    assert figures["totals"]["signals"] == 2 and figures["totals"]["ticks"] == VALID_TICKS
-    assert {row["venue"]: row["ticks"] for row in figures["ticks_by_venue"]} == {"binance": 6, "coinbase": 2, "kraken": 2}
+    assert figures["totals"]["signals"] == len(expected) and figures["totals"]["ticks"] == VALID_TICKS
+    assert {row["venue"]: row["ticks"] for row in figures["ticks_by_venue"]} == Counter(json.loads(t)["venue"] for t in VALID)
 
     live.ws.close()
     code, leftovers = stack.stop()
