@@ -72,7 +72,10 @@ class ArbitrageSettings(BaseModel):
 
 
 class JobSettings(BaseModel):
-    partitions: int = 2  # partitions of the ticks topic (created by `ascep up`)
+    # Partitions of ticks/trades/signals when created here. One keeps every detector deterministic across
+    # restarts; with more, triangular and direct signals (fed from several partitions) may open on a
+    # different tick after a restore (docs/signals.md, "Exactly once").
+    partitions: int = 1
     parallelism: int = 1
     checkpoint_interval_ms: int = 2_000
     poll_batch: int = 5_000  # most records read from Kafka per poll of one partition

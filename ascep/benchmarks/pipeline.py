@@ -31,7 +31,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--ticks", type=int, default=300_000, help="ticks preloaded for the catch-up phase")
     parser.add_argument("--rate", type=int, default=10_000, help="ticks/s produced in the live phase")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the live phase")
-    parser.add_argument("--partitions", type=int, default=2)
+    parser.add_argument("--partitions", type=int, default=1)
     parser.add_argument("--detectors", default=None,
                         help="comma-separated downstream detectors (triangular,direct,rules); '' for cross-exchange "
                              "only; default: the settings")
