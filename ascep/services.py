@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -73,6 +74,15 @@ class Service:
                 self.proc.wait()
         for fn in self._cleanup:
             fn()
+
+
+def python_env() -> dict[str, str]:
+    """Flink's thread mode loads the venv's Python: its bin must be first on PATH."""
+    bin_dir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if path.split(os.pathsep)[0] != bin_dir:
+        path = bin_dir + os.pathsep + path
+    return {**os.environ, "PATH": path, "PYTHONUNBUFFERED": "1"}
 
 
 def spawn(name: str, argv: list[str], log_dir: Path, env: dict | None = None) -> tuple[subprocess.Popen, Path]:

@@ -40,8 +40,13 @@ def signal_id(signal_type: str, route: tuple[str, ...], event_time: int) -> str:
     return hashlib.blake2b(material, digest_size=10).hexdigest()
 
 
+def route_part(side: str, venue: str, symbol: str) -> str:
+    """One leg of a route, the text signal ids hash: every detector builds routes with this."""
+    return f"{side}:{venue}:{symbol}"
+
+
 def route_of(legs: list[Leg]) -> tuple[str, ...]:
-    return tuple(f"{leg['side']}:{leg['venue']}:{leg['symbol']}" for leg in legs)
+    return tuple(route_part(leg["side"], leg["venue"], leg["symbol"]) for leg in legs)
 
 
 def public_view(signal: dict[str, Any]) -> dict[str, Any]:

@@ -15,15 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ascep.runtime import clear_stack, write_stack
-from ascep.services import Service, ServiceError, create_topics, port_in_use, spawn, start_broker, start_redis, wait_for_port
+from ascep.services import (Service, ServiceError, create_topics, port_in_use, python_env, spawn, start_broker,
+                            start_redis, wait_for_port)
 from ascep.settings import Settings
 from ascep.tick import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
-
-
-def python_env() -> dict[str, str]:
-    """Flink's thread mode loads the venv's Python: its bin must be first on PATH."""
-    bin_dir = str(Path(sys.executable).parent)
-    return {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "PYTHONUNBUFFERED": "1"}
 
 
 def check_java() -> None:
@@ -119,7 +114,7 @@ def up(settings: Settings, kafka: str | None, redis: str | None, port: int, sour
     check_java()
     if port_in_use(port, settings.dashboard.host):
         raise ServiceError(f"dashboard port {port} is already in use: pass --port or stop what listens there")
-    source_argv_check = source_command(source, "check")  # validate --source before starting anything
+    source_command(source, kafka="")  # a bad --source fails here, before anything starts
     stack = Stack(settings, log_dir)
     stopping = False
 
@@ -134,7 +129,7 @@ def up(settings: Settings, kafka: str | None, redis: str | None, port: int, sour
         ensure_topics(kafka, settings)
         redis = stack.embedded_unless_given("redis", redis, start_redis, "embedded", say)
         lake = settings.lake or str((state_dir / "lake").resolve())
-        job_argv = [sys.executable, "-m", "flink_jobs.job", "--kafka", kafka, "--redis", redis, "--lake", lake]
+        job_argv = [sys.executable, "-m", "ascep.cli", "job", "run", "--kafka", kafka, "--redis", redis, "--lake", lake]
         if restore:
             job_argv.append("--restore")
         job = stack.child("flink-job", job_argv, "local MiniCluster")
@@ -146,8 +141,9 @@ def up(settings: Settings, kafka: str | None, redis: str | None, port: int, sour
         say(f"dashboard {url}")
         wait_for_job(redis, job, started_ms=int(time.time() * 1000) - int((time.monotonic() - started) * 1000))
         say(f"flink     job running on the local MiniCluster (checkpoints in {state_dir / 'checkpoints'})")
-        if source_argv_check is not None:
-            stack.child("source", source_command(source, kafka))
+        source_argv = source_command(source, kafka)
+        if source_argv is not None:
+            stack.child("source", source_argv)
             if source.startswith("replay:"):
                 stack.finished_ok.add("source")
         say(f"source    {source}")

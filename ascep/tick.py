@@ -9,6 +9,8 @@ import math
 from math import isfinite
 from typing import Any, NamedTuple
 
+import orjson
+
 TICKS_TOPIC = "ticks"
 TRADES_TOPIC = "trades"
 DEADLETTER_TOPIC = "deadletter"
@@ -75,6 +77,17 @@ def parse_symbol(symbol: Any) -> str:
     if parts[0] == parts[1]:
         raise InvalidTick(f"field 'symbol' has the same base and quote: {symbol[:40]!r}")
     return symbol
+
+
+def decode_tick(value: bytes | str | None) -> Tick:
+    """A tick from one JSON record (a Kafka value, a JSONL line); InvalidTick says what is wrong."""
+    if value is None:
+        raise InvalidTick("empty record (null value)")
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidTick(f"not JSON: {exc}") from None
+    return tick_from_dict(obj)
 
 
 _INF = float("inf")

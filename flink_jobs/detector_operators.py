@@ -17,6 +17,7 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from ascep.log import event
 from flink_jobs.tick_batches import SinkBatch
+from ingestion.producer import deadletter_value
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,9 @@ class RuleOperator(KeyedBroadcastProcessFunction):
             closed = self.engine.apply(rule_id, None if value is None else orjson.loads(value))
         except (RuleError, orjson.JSONDecodeError, ValueError, TypeError) as exc:
             event(log, "rule rejected", logging.WARNING, rule_id=rule_id, error=str(exc))
-            self.producer.produce(self.deadletter_topic, orjson.dumps(
-                {"source": "rules", "rule_id": rule_id, "reason": f"rule {rule_id!r} rejected: {exc}",
-                 "frame": (value or b"")[:65_536].decode("utf-8", "replace")}), key=f"rule:{rule_id}")
+            self.producer.produce(self.deadletter_topic, deadletter_value(
+                "rules", f"rule {rule_id!r} rejected: {exc}", value or b"", int(time.time() * 1000), source="rules",
+                rule_id=rule_id), key=f"rule:{rule_id}")
             self.producer.poll(0)
             return []
         if value is None:

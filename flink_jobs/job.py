@@ -1,19 +1,19 @@
 """The Flink job's wiring: pulse source -> keyed Kafka partition readers -> detectors -> sinks.
 
 Only wiring lives here; what a batch does is in tick_batches.py and the detectors.
-Run it with `ascep job run` (or `python -m flink_jobs.job`). Without --flink it runs on the
-local MiniCluster; with --flink HOST:PORT Flink's `flink run` client submits it to that cluster.
+Run it with `ascep job run`. Without --flink it runs on the local MiniCluster; with --flink
+HOST:PORT Flink's `flink run` client submits it to that cluster.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
 from pathlib import Path
 
-from ascep.log import configure_logging, event
-from ascep.settings import Settings, load_settings
+from ascep.log import event
+from ascep.services import python_env
+from ascep.settings import Settings
 from ascep.tick import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ SUBMITTED_BY_FLINK_CLI = "ASCEP_SUBMITTED_BY_FLINK_CLI"
 
 def submit_to_cluster(flink: str, job_args: list[str], restore: Path | None) -> int:
     """PyFlink's own environments always run locally: a cluster is reached through Flink's `flink run`
-    client, which gives this same script an environment bound to that cluster. Detached: it returns
+    client, which runs this module as a script with an environment bound to that cluster. Detached: it returns
     once the job is submitted and prints its JobID."""
     import subprocess
 
@@ -140,41 +140,32 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, rest
     return env
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="ascep job run", description="run the ASCEP Flink job")
-    parser.add_argument("--kafka", required=True)
-    parser.add_argument("--redis", required=True)
-    parser.add_argument("--checkpoints", default=None, help="checkpoint folder (default <state_dir>/checkpoints)")
-    parser.add_argument("--restore", nargs="?", const="latest", default=None,
-                        help="restore from a checkpoint or savepoint path; without a path, the latest checkpoint")
-    parser.add_argument("--flink", default=None, help="JobManager REST address host:port; default: local MiniCluster")
-    parser.add_argument("--lake", default=None, help="Parquet lake: a directory or s3://bucket/prefix; default: none")
-    return parser.parse_args(argv)
+def run(settings: Settings, kafka: str, redis: str, lake: str | None = None, restore: str | None = None,
+        flink: str | None = None, checkpoints: str | None = None) -> int:
+    """Run on the local MiniCluster until stopped, or, with `flink` (host:port), submit and return.
 
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    settings = load_settings()
-    configure_logging(1 if os.environ.get("ASCEP_VERBOSE") else 0)
-    checkpoint_dir = Path(args.checkpoints or settings.state_dir / "checkpoints")
+    `restore` is "latest" (the newest checkpoint of an earlier run, if any) or a checkpoint/savepoint path.
+    """
+    checkpoint_dir = Path(checkpoints or settings.state_dir / "checkpoints").resolve()
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("FLINK_LOG_DIR", str((settings.state_dir / "logs").resolve()))
-    restore = None
-    if args.restore == "latest":
-        restore = latest_checkpoint(checkpoint_dir)
-        event(log, "restoring", path=str(restore) if restore else None)
-    elif args.restore:
-        restore = Path(args.restore)
-        if not restore.exists():
-            raise SystemExit(f"ascep job run: --restore {restore}: no such checkpoint or savepoint")
-    lake = args.lake or settings.lake
-    if args.flink:
-        job_args = ["--kafka", args.kafka, "--redis", args.redis, "--checkpoints", str(checkpoint_dir.resolve())]
-        return submit_to_cluster(args.flink, job_args + (["--lake", lake] if lake else []), restore)
-    env = build(settings, args.kafka, args.redis, checkpoint_dir, restore, lake)
-    env.execute(JOB_NAME)
+    os.environ["PATH"] = python_env()["PATH"]
+    restore_path = None
+    if restore == "latest":
+        restore_path = latest_checkpoint(checkpoint_dir)
+        event(log, "restoring", path=str(restore_path) if restore_path else None)
+    elif restore:
+        restore_path = Path(restore)
+        if not restore_path.exists():
+            raise FileNotFoundError(f"--restore {restore}: no such checkpoint or savepoint")
+    if flink:
+        job_args = ["--kafka", kafka, "--redis", redis, "--checkpoints", str(checkpoint_dir)]
+        return submit_to_cluster(flink, job_args + (["--lake", lake] if lake else []), restore_path)
+    build(settings, kafka, redis, checkpoint_dir, restore_path, lake).execute(JOB_NAME)
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the script `flink run --python` starts on a cluster's client: the same `ascep job run`
+    from ascep.cli import main
+
+    sys.exit(main(["job", "run", *sys.argv[1:]]))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
@@ -19,6 +19,7 @@ from ascep.log import event
 from ascep.settings import ArbitrageSettings
 from flink_jobs.arbitrage.cross_exchange import CrossExchangeDetector, SymbolState
 from flink_jobs.tick_batches import SinkBatch, TickBatchProcessor, group_by
+from ingestion.producer import deadletter_value
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +27,10 @@ log = logging.getLogger(__name__)
 class PartitionReader(KeyedProcessFunction):
     """Kafka reading with the offset in keyed state; subclasses say what a batch of records becomes."""
 
-    def __init__(self, bootstrap: str, topic: str, poll_batch: int, start: str = "earliest") -> None:
+    def __init__(self, bootstrap: str, topic: str, poll_batch: int) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.poll_batch = poll_batch
-        self.start = start
 
     def open(self, ctx: RuntimeContext) -> None:
         self.next_offset = ctx.get_state(ValueStateDescriptor("next_offset", Types.LONG()))
@@ -41,16 +41,16 @@ class PartitionReader(KeyedProcessFunction):
             consumer.close()
 
     def _consumer(self, partition: int) -> Consumer:
-        """One consumer per partition, positioned from keyed state when the operator (re)starts."""
+        """One consumer per partition, positioned from keyed state when the operator (re)starts; a partition
+        with no offset in state yet is read from its beginning."""
         consumer = self.consumers.get(partition)
         if consumer is None:
             consumer = Consumer({
                 "bootstrap.servers": self.bootstrap, "group.id": "ascep-job", "enable.auto.commit": False,
-                "fetch.wait.max.ms": 5, "auto.offset.reset": self.start, "queued.max.messages.kbytes": 65536,
+                "fetch.wait.max.ms": 5, "auto.offset.reset": "earliest", "queued.max.messages.kbytes": 65536,
             })
             offset = self.next_offset.value()
-            start = offset if offset is not None else (-2 if self.start == "earliest" else -1)
-            consumer.assign([TopicPartition(self.topic, partition, start)])
+            consumer.assign([TopicPartition(self.topic, partition, OFFSET_BEGINNING if offset is None else offset)])
             self.consumers[partition] = consumer
         return consumer
 
@@ -124,8 +124,11 @@ class TickReader(PartitionReader):
                                          int(time.time() * 1000))
         for symbol in outcome.touched:  # put_all wants a dict in thread mode, pairs in process mode: put works in both
             self.symbols.put(symbol, cache[symbol])
+        now_ms = int(time.time() * 1000)
         for dead in outcome.deadletters:
-            self.producer.produce(self.deadletter_topic, dead.to_json(self.topic), key=f"job:{partition}")
+            self.producer.produce(self.deadletter_topic, deadletter_value(
+                "job", dead.reason, dead.value or b"", now_ms, source="job", topic=self.topic, partition=partition,
+                offset=dead.offset), key=f"job:{partition}")
         if outcome.deadletters:
             self.producer.poll(0)
         yield SinkBatch(outcome.signals, list(outcome.latest.values()), len(outcome.valid), len(outcome.deadletters))

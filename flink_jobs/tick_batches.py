@@ -9,20 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, NamedTuple
 
-import orjson
-
-from ascep.tick import InvalidTick, Tick, tick_from_dict
+from ascep.tick import InvalidTick, Tick, decode_tick
 from flink_jobs.arbitrage.cross_exchange import CrossExchangeDetector, SymbolState
-
-
-def decode_tick(value: bytes | None) -> Tick:
-    if value is None:
-        raise InvalidTick("empty record (null value)")
-    try:
-        obj = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidTick(f"not JSON: {exc}") from None
-    return tick_from_dict(obj)
 
 
 @dataclass
@@ -31,11 +19,6 @@ class DeadLetter:
     value: bytes | None
     partition: int
     offset: int
-
-    def to_json(self, topic: str) -> bytes:
-        raw = (self.value or b"")[:65_536].decode("utf-8", "replace")
-        return orjson.dumps({"source": "job", "topic": topic, "partition": self.partition, "offset": self.offset,
-                             "reason": self.reason, "frame": raw})
 
 
 class SinkBatch(NamedTuple):

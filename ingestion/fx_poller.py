@@ -38,7 +38,6 @@ class TokenBucket:
     def __init__(self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         if limit < 1 or window_s <= 0:
             raise ValueError(f"a rate limit needs >= 1 request per > 0 seconds, got {limit} per {window_s}s")
-        self.limit = limit
         self.window_s = window_s
         self.rate = (limit - 1) / window_s if limit > 1 else 1 / window_s
         self.clock = clock

@@ -68,11 +68,15 @@ class ConnectorMetrics:
         self.frame_rate = RateMeter(clock)
         self.tick_rate = RateMeter(clock)
 
-    def frame(self, parsed: Parsed, received_ms: int) -> None:
-        """Count one frame and what it became."""
+    def received(self, received_ms: int) -> None:
+        """Count one frame, whatever becomes of it (the recorder keeps frames without parsing them)."""
         self.frames += 1
         self.frame_rate.add()
         self.last_frame_ms = received_ms
+
+    def frame(self, parsed: Parsed, received_ms: int) -> None:
+        """Count one frame and what it became."""
+        self.received(received_ms)
         if parsed.ticks:
             self.ticks += len(parsed.ticks)
             self.tick_rate.add(len(parsed.ticks))

@@ -33,14 +33,17 @@ def partition_for_symbol(symbol: str, partitions: int) -> int:
     return zlib.crc32(symbol.encode()) % partitions
 
 
-def deadletter_value(venue: str, reason: str, frame: str | bytes, received_ms: int, source: str | None = None) -> bytes:
-    """The dead-letter record: the raw frame (cut to 64 KiB) with why it was rejected and where it came from."""
+def deadletter_value(venue: str, reason: str, frame: str | bytes, received_ms: int, source: str | None = None,
+                     **where: Any) -> bytes:
+    """The dead-letter record: the raw frame (cut to 64 KiB) with why it was rejected and where it came from
+    (`where`: extra fields that locate it, e.g. the job's topic, partition and offset)."""
     raw = frame.encode("utf-8", "replace") if isinstance(frame, str) else frame
     record: dict[str, Any] = {"venue": venue, "reason": reason,
                               "frame": raw[:MAX_DEADLETTER_FRAME_BYTES].decode("utf-8", "replace"),
                               "received_ms": received_ms}
     if source is not None:
         record["source"] = source
+    record.update(where)
     return orjson.dumps(record)
 
 
@@ -86,15 +89,13 @@ class TickProducer:
     # --- producing -------------------------------------------------------------------------
     def tick(self, tick: Tick) -> None:
         topic = self.topics.ticks
-        self._send(topic, orjson.dumps(tick.to_json_dict()), f"{tick.venue}:{tick.symbol}",
+        self._send(topic, orjson.dumps(tick.to_json_dict()), tick.key,
                    partition_for_symbol(tick.symbol, self.partitions(topic)))
         self.counts.ticks += 1
 
     def trade(self, trade: Trade) -> None:
         topic = self.topics.trades
-        value = {"venue": trade.venue, "symbol": trade.symbol, "price": trade.price, "size": trade.size,
-                 "side": trade.side, "ts": trade.ts, "trade_id": trade.trade_id}
-        self._send(topic, orjson.dumps(value), f"{trade.venue}:{trade.symbol}",
+        self._send(topic, orjson.dumps(trade), f"{trade.venue}:{trade.symbol}",  # a dataclass: orjson writes its fields
                    partition_for_symbol(trade.symbol, self.partitions(topic)))
         self.counts.trades += 1
 

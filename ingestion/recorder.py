@@ -29,9 +29,7 @@ class Recorder:
 
     def frame(self, frame: bytes, received_ms: int) -> None:
         self.writer.received(received_ms / 1000, frame)
-        self.metrics.frames += 1
-        self.metrics.frame_rate.add()
-        self.metrics.last_frame_ms = received_ms
+        self.metrics.received(received_ms)
 
     def disconnected(self, reason: str) -> None:
         self.writer.flush()

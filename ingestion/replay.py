@@ -14,9 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
-import orjson
-
-from ascep.tick import InvalidTick, Tick, tick_from_dict
+from ascep.tick import InvalidTick, Tick, decode_tick
 from ingestion.producer import TickProducer
 from ingestion.recording import BadLine, Connection, Received, looks_like_recording, read_lines
 from ingestion.venues import VENUES, get_venue
@@ -75,10 +73,7 @@ def jsonl_items(path: Path, lines: _CountingLines) -> Iterator[Item]:
             yield Item(None, lines.offset, ignored="blank line")
             continue
         try:
-            tick = tick_from_dict(orjson.loads(text))
-        except orjson.JSONDecodeError as exc:
-            yield Item(None, lines.offset, deadletter=DeadLetter(JSONL_VENUE, f"not JSON: {exc}", text,
-                                                                 f"{path}:{number}", None))
+            tick = decode_tick(text)
         except InvalidTick as exc:
             yield Item(None, lines.offset, deadletter=DeadLetter(JSONL_VENUE, str(exc), text, f"{path}:{number}", None))
         else:
@@ -86,21 +81,26 @@ def jsonl_items(path: Path, lines: _CountingLines) -> Iterator[Item]:
 
 
 def recording_items(path: Path, lines: _CountingLines) -> Iterator[Item]:
-    parsers: dict[str, VenueParser] = {}
+    parsers: dict[str, VenueParser] = {}  # one per venue
+    parser_of: dict[Connection, VenueParser] = {}  # so a received frame does not look its venue up again
     for entry in read_lines(lines):
         if isinstance(entry, Connection):
-            if entry.venue is None:
+            venue = entry.venue
+            if venue is None:
                 raise ValueError(f"{path}:{entry.line}: no parser for the venue of {entry.url} "
                                  f"(known venues: {', '.join(sorted(VENUES))})")
-            parsers.setdefault(entry.venue, get_venue(entry.venue, any_symbol=True))
+            if venue not in parsers:
+                parsers[venue] = get_venue(venue, any_symbol=True)
+            parser_of[entry] = parsers[venue]
         elif isinstance(entry, Received):
             if entry.connection is None:
                 yield Item(entry.received_ms, lines.offset, deadletter=DeadLetter(
                     JSONL_VENUE, "received frame before any connection line: venue unknown", entry.data,
                     f"{path}:{entry.line}", entry.received_ms))
                 continue
-            venue = entry.connection.venue
-            parsed = parsers[venue].parse(entry.data, entry.received_ms)
+            parser = parser_of[entry.connection]
+            venue = parser.name
+            parsed = parser.parse(entry.data, entry.received_ms)
             deadletter = None if parsed.deadletter is None else DeadLetter(
                 venue, parsed.deadletter, entry.data, f"{path}:{entry.line}", entry.received_ms)
             yield Item(entry.received_ms, lines.offset, parsed.ticks, parsed.trades, parsed.ignored, deadletter)

@@ -84,7 +84,8 @@ def _produce(bootstrap: str, count: int | None, rate: float | None, seconds: flo
 
 
 def run(args) -> dict:
-    from ascep.stack import ensure_topics, python_env
+    from ascep.services import python_env
+    from ascep.stack import ensure_topics
 
     work = Path(tempfile.mkdtemp(prefix="ascep-bench-"))
     settings = load_settings(state_dir=work / ".ascep")
@@ -99,7 +100,7 @@ def run(args) -> dict:
         env = {**python_env(), "ASCEP_STATE_DIR": str(settings.state_dir), "ASCEP_JOB__PARTITIONS": str(args.partitions)}
         if args.detectors is not None:
             env["ASCEP_JOB__DETECTORS"] = json.dumps([d for d in args.detectors.split(",") if d])
-        job = subprocess.Popen([sys.executable, "-m", "flink_jobs.job", "--kafka", broker.address, "--redis", store.address],
+        job = subprocess.Popen([sys.executable, "-m", "ascep.cli", "job", "run", "--kafka", broker.address, "--redis", store.address],
                                env=env, stdout=open(work / "job.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
         _progress("starting the job and draining ...")
         _wait_counter(client, 1, job, timeout=120)

@@ -1,9 +1,6 @@
 """`ascep job run`: run the Flink job alone, on the MiniCluster or submitted to a cluster (--flink)."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from ascep.runtime import resolve
 from ascep.settings import load_settings
 
@@ -16,21 +13,16 @@ def add_parser(sub) -> None:
     run_parser.add_argument("--redis")
     run_parser.add_argument("--flink", help="JobManager REST address host:port (default: local MiniCluster)")
     run_parser.add_argument("--lake", help="Parquet lake: a directory or s3://bucket/prefix (default: settings; none)")
+    run_parser.add_argument("--checkpoints", help="checkpoint folder (default: <state_dir>/checkpoints)")
     run_parser.add_argument("--restore", nargs="?", const="latest", default=None,
                             help="restore from the latest checkpoint, or from the given checkpoint/savepoint path")
     run_parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ascep.stack import python_env
+    from flink_jobs.job import run as run_job
 
     settings = load_settings()
-    argv = [sys.executable, "-m", "flink_jobs.job", "--kafka", resolve(settings, "kafka", args.kafka),
-            "--redis", resolve(settings, "redis", args.redis)]
-    if args.flink or settings.flink:
-        argv += ["--flink", args.flink or settings.flink]
-    if args.lake or settings.lake:
-        argv += ["--lake", args.lake or settings.lake]
-    if args.restore:
-        argv += ["--restore", args.restore] if args.restore != "latest" else ["--restore"]
-    return subprocess.call(argv, env=python_env())
+    return run_job(settings, resolve(settings, "kafka", args.kafka), resolve(settings, "redis", args.redis),
+                   lake=args.lake or settings.lake, restore=args.restore, flink=args.flink or settings.flink,
+                   checkpoints=args.checkpoints)

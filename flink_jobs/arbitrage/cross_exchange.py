@@ -8,10 +8,10 @@ venue sent some, stays at or above the minimum profit.
 from __future__ import annotations
 
 from ascep.settings import ArbitrageSettings
-from ascep.signal import Signal
+from ascep.signal import Signal, route_part
 from ascep.tick import Tick
 
-from .cycles import within_minimums
+from .cycles import legs_of, within_minimums
 from .depth import Depth, Level, vwap_size
 from .lifecycle import OpportunityBook
 
@@ -86,7 +86,7 @@ class CrossExchangeDetector:
                 profit = net_profit_bps(buy.ask, self.fee(buy_venue), sell.bid, self.fee(sell_venue)) if fresh else 0.0
                 if not book.open and profit <= limits.min_profit_bps:
                     continue  # the common case: nothing open, nothing to open
-                route = (f"buy:{buy_venue}:{tick.symbol}", f"sell:{sell_venue}:{tick.symbol}")
+                route = (route_part("buy", buy_venue, tick.symbol), route_part("sell", sell_venue, tick.symbol))
                 if fresh and profit > limits.min_profit_bps:
                     signal = self._profitable(state, buy, sell, route, profit, tick.ts, now_ms)
                 else:
@@ -103,6 +103,5 @@ class CrossExchangeDetector:
             size = vwap_size(asks, self.fee(buy.venue), bids, self.fee(sell.venue), self.limits.min_profit_bps)
         if not within_minimums(size, 0.0 if size is None else size * buy.ask, self.limits):
             return state.book.unprofitable(route, event_time)
-        legs = [{"venue": buy.venue, "symbol": buy.symbol, "side": "buy", "price": buy.ask},
-                {"venue": sell.venue, "symbol": sell.symbol, "side": "sell", "price": sell.bid}]
+        legs = legs_of([(buy, "buy", self.fee(buy.venue)), (sell, "sell", self.fee(sell.venue))])
         return state.book.profitable("cross_exchange", route, legs, profit, size, event_time, now_ms)

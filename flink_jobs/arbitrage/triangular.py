@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 
 from ascep.settings import ArbitrageSettings
-from ascep.signal import Signal
+from ascep.signal import Signal, route_part
 from ascep.tick import Tick
 
 from .cycles import settle_cycle
@@ -47,7 +47,7 @@ def _cycle(venue: str, path: list[tuple[str, str]]) -> Cycle:
     """`path` is [(source currency, symbol)] per hop; rotate it to start at the first currency."""
     start = min(range(len(path)), key=lambda k: path[k][0])
     hops = tuple(_hop(source, symbol) for source, symbol in path[start:] + path[:start])
-    route = tuple(f"{SIDE_NAME[side]}:{venue}:{symbol}" for symbol, side in hops)
+    route = tuple(route_part(SIDE_NAME[side], venue, symbol) for symbol, side in hops)
     return route, hops
 
 

@@ -48,7 +48,7 @@ class _Rule:
 
 
 def symbols_of(rule: dict | str) -> set[str]:
-    """The symbols a rule reads, so the job can route it to where all of them are visible."""
+    """The symbols a rule reads, on any venue: a tick is evaluated only by the rules that read its symbol."""
     return {symbol for symbol, _ in rule_symbols(load(rule))}
 
 
@@ -76,8 +76,6 @@ def _as_condition(fn):
 
 
 class RuleEngine:
-    symbols_of = staticmethod(symbols_of)
-
     def __init__(self, out_of_orderness_ms: int = 0, idle_timeout_ms: int = 5_000, max_side_output: int = 10_000) -> None:
         """Side outputs (late ticks, timed-out partial matches) hold at most max_side_output items
         between drains; beyond that they are only counted (late_count, per-rule timeouts)."""
@@ -103,7 +101,7 @@ class RuleEngine:
         if current is not None and current.rule == checked:
             return []
         compiled = Compiled(checked, self.market)
-        entry = _Rule(rule_id, checked, compiled, frozenset(s for s, _ in rule_symbols(checked)))
+        entry = _Rule(rule_id, checked, compiled, frozenset(symbols_of(checked)))
         if "pattern" in checked:
             entry.nfa = build_nfa(checked, compiled)
             entry.evaluate = self._evaluate_pattern

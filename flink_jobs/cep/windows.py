@@ -45,7 +45,7 @@ class Stats:
         if self.close > 0 and later.open > 0:
             _chan(self, "n_ret", "ret_mean", "ret_m2", 1, math.log(later.open / self.close), 0.0)
         _chan(self, "n_ret", "ret_mean", "ret_m2", later.n_ret, later.ret_mean, later.ret_m2)
-        _chan(self, "count", "mean", "m2", later.count, later.mean, later.m2, counted=True)
+        _chan(self, "count", "mean", "m2", later.count, later.mean, later.m2)
         self.last_ts, self.close = later.last_ts, later.close
         self.high, self.low = max(self.high, later.high), min(self.low, later.low)
         self.notional += later.notional
@@ -74,16 +74,9 @@ class Stats:
         sd = self.stddev
         return (self.close - self.mean) / sd if sd > 0 else math.nan
 
-    def as_dict(self) -> dict[str, float]:
-        return {name: getattr(self, name) for name in AGGREGATES}
 
 
-AGGREGATES = ("count", "open", "high", "low", "close", "mean", "vwap", "volume", "returns", "stddev",
-              "volatility", "zscore")
-
-
-def _chan(acc: Stats, n_name: str, mean_name: str, m2_name: str, n_b: int, mean_b: float, m2_b: float,
-          counted: bool = False) -> None:
+def _chan(acc: Stats, n_name: str, mean_name: str, m2_name: str, n_b: int, mean_b: float, m2_b: float) -> None:
     """Merge (n_b, mean_b, m2_b) into acc's running count/mean/M2 (Chan et al.)."""
     if n_b == 0:
         return

@@ -13,10 +13,9 @@ import time
 import orjson
 
 from ascep.log import event
-from ascep.tick import InvalidTick
+from ascep.tick import InvalidTick, decode_tick
 from flink_jobs.kafka_reader import PartitionReader
 from flink_jobs.sinks.parquet_sink import SIGNALS, TICKS, LakeWriter, open_lake
-from flink_jobs.tick_batches import decode_tick
 
 log = logging.getLogger(__name__)
 

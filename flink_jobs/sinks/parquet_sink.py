@@ -213,12 +213,11 @@ def signal_row(partition: int, offset: int, signal: dict) -> tuple[str, tuple, i
 
 @dataclass(frozen=True)
 class Kind:
-    name: str
     schema: pa.Schema
     row_of: Callable[[int, int, object], tuple[str, tuple, int]]
 
 
-KINDS = {TICKS: Kind(TICKS, TICK_SCHEMA, tick_row), SIGNALS: Kind(SIGNALS, SIGNAL_SCHEMA, signal_row)}
+KINDS = {TICKS: Kind(TICK_SCHEMA, tick_row), SIGNALS: Kind(SIGNAL_SCHEMA, signal_row)}
 
 
 def object_name(partition: int, first: int, last: int) -> str:

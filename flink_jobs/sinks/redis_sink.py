@@ -110,15 +110,16 @@ class RedisSink:
     def write_prices(self, latest: Iterable[Tick], ticks_seen: int = 0, deadletters: int = 0,
                      counters: dict[str, int] | None = None) -> None:
         """One round trip per batch: the newest tick per venue:symbol, counters, and one live message."""
-        docs = {t.key: orjson.dumps(t.to_json_dict()) for t in latest}
-        if not docs and not ticks_seen and not deadletters and not counters:
+        newest = {t.key: t for t in latest}  # a venue:symbol given twice: the last one wins
+        if not newest and not ticks_seen and not deadletters and not counters:
             return
+        docs = {keys.price_key(t.venue, t.symbol): orjson.dumps(t.to_json_dict()) for t in newest.values()}
 
         def run():
             pipe = self.client.pipeline(transaction=False)
             if docs:
-                pipe.mset({f"{keys.PREFIX}:price:{k}": v for k, v in docs.items()})
-                pipe.sadd(keys.PRICES_INDEX, *docs.keys())
+                pipe.mset(docs)
+                pipe.sadd(keys.PRICES_INDEX, *newest)
                 pipe.publish(keys.LIVE_CHANNEL, b'{"kind":"prices","data":[' + b",".join(docs.values()) + b"]}")
             if ticks_seen:
                 pipe.hincrby(keys.COUNTERS, "ticks", ticks_seen)

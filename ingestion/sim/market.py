@@ -247,14 +247,14 @@ class SimulatedMarket:
 
     def _quote(self, state: _State, q: _Quoting, now: float) -> None:
         rng = state.rng
-        mid = self._true_price(state, q.base, now) / self._true_price(state, q.quote, now)
+        base_value = self._true_price(state, q.base, now)  # in the numeraire, like the notional
+        mid = base_value / self._true_price(state, q.quote, now)
         mid *= state.dislocations.get((q.venue, q.symbol), 1.0)
         half = q.half_spread * rng.uniform(1.0, MAX_SPREAD_JITTER)
         bid_steps = math.floor(mid * (1.0 - half) / q.tick_size)
         ask_steps = max(math.ceil(mid * (1.0 + half) / q.tick_size), bid_steps + 1)
         bid = round(bid_steps * q.tick_size, q.decimals)
         ask = round(ask_steps * q.tick_size, q.decimals)
-        base_value = self._true_price(state, q.base, now)  # in the numeraire, like the notional
         bid_size = round(q.notional * rng.lognormvariate(0.0, 0.8) / base_value, 6) or 1e-6
         ask_size = round(q.notional * rng.lognormvariate(0.0, 0.8) / base_value, 6) or 1e-6
         ts = int(now) + q.latency_ms

@@ -39,8 +39,6 @@ def split_symbol(native: str) -> str | None:
 
 
 class Binance(VenueParser):
-    default_symbols = DEFAULT_SYMBOLS
-
     def __init__(self, symbols: Iterable[str] | None = DEFAULT_SYMBOLS, *, name: str = "binance",
                  host: str = "stream.binance.com:9443", max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         self.name = name

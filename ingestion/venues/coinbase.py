@@ -30,7 +30,6 @@ TAKER_SIDE = {"buy": "sell", "sell": "buy"}
 
 class Coinbase(VenueParser):
     name = "coinbase"
-    default_symbols = DEFAULT_SYMBOLS
 
     def __init__(self, symbols: Iterable[str] | None = DEFAULT_SYMBOLS, *,
                  url: str = "wss://ws-feed.exchange.coinbase.com",

@@ -59,7 +59,6 @@ class VenueParser:
     """
 
     name: str
-    default_symbols: tuple[str, ...] = ()
 
     def __init__(self, symbols: Iterable[str] | None, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         self.symbols = None if symbols is None else [parse_symbol(s) for s in symbols]

@@ -32,7 +32,6 @@ V1_SIDES = {"b": "buy", "s": "sell"}
 
 class Kraken(VenueParser):
     name = "kraken"
-    default_symbols = DEFAULT_SYMBOLS
 
     def __init__(self, symbols: Iterable[str] | None = DEFAULT_SYMBOLS, *, url: str = "wss://ws.kraken.com/v2",
                  max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
