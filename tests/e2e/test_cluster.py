@@ -14,10 +14,10 @@ import pyflink
 import pytest
 import redis
 
-from ascep.services import free_port, start_broker, start_redis
+from ascep.services import free_port, python_env, start_broker, start_redis
 from ascep.settings import load_settings
 from ascep.signal import signal_id
-from ascep.stack import ensure_topics, python_env
+from ascep.stack import ensure_topics
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
