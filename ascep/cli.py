@@ -8,7 +8,7 @@ import pkgutil
 import sys
 
 from ascep import __version__, commands
-from ascep.log import configure_logging
+from core.log import configure_logging
 
 
 def build_parser() -> argparse.ArgumentParser:

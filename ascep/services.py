@@ -76,15 +76,6 @@ class Service:
             fn()
 
 
-def python_env() -> dict[str, str]:
-    """Flink's thread mode loads the venv's Python: its bin must be first on PATH."""
-    bin_dir = str(Path(sys.executable).parent)
-    path = os.environ.get("PATH", "")
-    if path.split(os.pathsep)[0] != bin_dir:
-        path = bin_dir + os.pathsep + path
-    return {**os.environ, "PATH": path, "PYTHONUNBUFFERED": "1"}
-
-
 def spawn(name: str, argv: list[str], log_dir: Path, env: dict | None = None) -> tuple[subprocess.Popen, Path]:
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
@@ -156,3 +147,14 @@ def create_topics(bootstrap: str, partitions: dict[str, int], compacted: tuple[s
         except Exception as exc:  # noqa: BLE001 - name the topic in the error
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise ServiceError(f"could not create topic {name!r} on {bootstrap}: {exc}") from exc
+
+
+def start_dashboard(redis_url: str, log_dir: Path, host: str = "127.0.0.1", port: int | None = None,
+                    env: dict[str, str] | None = None) -> Service:
+    """dashboard.server.serve() in a child process of its own session; returns once it listens. Errors go to <log_dir>/dashboard-<port>.log."""
+    port = port or free_port()
+    code = "import sys; from dashboard.server import serve; serve(sys.argv[1], int(sys.argv[2]), sys.argv[3])"
+    proc, log_path = spawn(f"dashboard-{port}", [sys.executable, "-c", code, host, str(port), redis_url], log_dir,
+                           env={**os.environ, **(env or {})})
+    wait_for_port(port, proc, "dashboard", host=host)
+    return Service("dashboard", f"http://{host}:{port}", proc, log_path)

@@ -14,11 +14,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ascep.runtime import clear_stack, write_stack
-from ascep.services import (Service, ServiceError, create_topics, port_in_use, python_env, spawn, start_broker,
-                            start_redis, wait_for_port)
-from ascep.settings import Settings
-from ascep.tick import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
+from ascep.services import (
+    Service,
+    ServiceError,
+    create_topics,
+    port_in_use,
+    spawn,
+    start_broker,
+    start_redis,
+    wait_for_port,
+)
+from core.clock import now_ms
+from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
+from core.settings import Settings
+from core.stack_file import clear_stack, write_stack
+from flink_jobs.launcher import python_env
 
 
 def check_java() -> None:
@@ -42,7 +52,7 @@ def wait_for_job(redis_url: str, job: Service, started_ms: int, timeout: float =
     """Until the job's sink has announced itself in Redis: then signals can flow."""
     import redis
 
-    from ascep.redis_keys import JOB
+    from core.contracts.redis_keys import JOB
 
     client = redis.Redis.from_url(redis_url)
     deadline = time.monotonic() + timeout
@@ -139,7 +149,7 @@ def up(settings: Settings, kafka: str | None, redis: str | None, port: int, sour
         wait_for_port(port, dashboard.proc, "dashboard", timeout=60, host=settings.dashboard.host)
         url = f"http://{settings.dashboard.host}:{port}"
         say(f"dashboard {url}")
-        wait_for_job(redis, job, started_ms=int(time.time() * 1000) - int((time.monotonic() - started) * 1000))
+        wait_for_job(redis, job, started_ms=now_ms() - int((time.monotonic() - started) * 1000))
         say(f"flink     job running on the local MiniCluster (checkpoints in {state_dir / 'checkpoints'})")
         source_argv = source_command(source, kafka)
         if source_argv is not None:

@@ -5,7 +5,8 @@ from typing import Any
 
 from django.conf import settings
 
-from ascep.commands.analytics import configured_lake, lake_report
+from lake.reader import lake_report
+from lake.storage import configured_lake
 
 BAR_WIDTH = 160  # px of the longest bar in a histogram row
 

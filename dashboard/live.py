@@ -14,10 +14,12 @@ import redis.asyncio as aioredis
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
-from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ascep import redis_keys as keys
-from ascep.log import event
+from core.backoff import Backoff
+from core.contracts import redis_keys as keys
+from core.log import event
 from dashboard import store
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ class LiveRelay:
     def __init__(self, redis_url: str, flush_s: float = PRICE_FLUSH_S, max_backoff_s: float = 5.0) -> None:
         self.redis_url = redis_url
         self.flush_s = flush_s
-        self.max_backoff_s = max_backoff_s
+        self.backoff = Backoff(initial_s=0.1, max_s=max_backoff_s, jitter=False)
         self.subscribed = asyncio.Event()
         self.relayed = 0
         self.skipped = 0
@@ -48,17 +50,18 @@ class LiveRelay:
 
     async def _run(self) -> None:
         """Resubscribe with backoff while Redis is away; the browsers keep their sockets."""
-        delay = 0.1
+        attempt = 0
         while True:
             try:
                 await self._relay()
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 if self.subscribed.is_set():
-                    delay = 0.1  # it was working: a fresh outage starts the backoff over
+                    attempt = 0  # it was working: a fresh outage starts the backoff over
                 self.subscribed.clear()
+                delay = self.backoff.delay(attempt)
+                attempt += 1
                 event(log, "live relay lost redis, resubscribing", logging.WARNING, error=str(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self.max_backoff_s)
 
     async def _relay(self) -> None:
         client = aioredis.Redis.from_url(self.redis_url, socket_connect_timeout=2)
@@ -148,7 +151,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         try:
             await ensure_relay()
             current = await snapshot()
-        except (asyncio.TimeoutError, RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except (TimeoutError, RedisConnectionError, RedisTimeoutError, OSError) as exc:
             event(log, "live socket refused: redis unavailable", logging.ERROR, error=str(exc) or type(exc).__name__)
             await self.close(code=1011)
             return

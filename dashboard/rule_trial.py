@@ -5,8 +5,8 @@ from typing import Any
 
 import orjson
 
-from ascep.tick import InvalidTick, Tick, tick_from_dict
-from flink_jobs.cep.trial import read_ticks
+from core.cep.trial import read_ticks
+from core.contracts.tick import InvalidTick, Tick, tick_from_dict
 
 SHAPE = 'the body must be a JSON object {"rule": ..., "ticks": [...]} or {"rule": ..., "ticks_jsonl": "..."}'
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import secrets
 
-from ascep.runtime import resolve
-from ascep.settings import load_settings
+from core.settings import load_settings
+from core.stack_file import resolve
 
 ASCEP_SETTINGS = load_settings()
 REDIS_URL = resolve(ASCEP_SETTINGS, "redis")
@@ -43,5 +43,5 @@ CHANNEL_LAYERS = {
     }
 }
 
-# ascep.log sets up JSON logs on stderr; Django's own config would hide errors when DEBUG is off.
+# core.log sets up JSON logs on stderr; Django's own config would hide errors when DEBUG is off.
 LOGGING_CONFIG = None

@@ -12,8 +12,8 @@ import orjson
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from ascep import redis_keys as keys
-from ascep.log import event
+from core.contracts import redis_keys as keys
+from core.log import event
 
 log = logging.getLogger(__name__)
 

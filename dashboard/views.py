@@ -14,9 +14,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from redis.exceptions import RedisError
 
-from ascep.redis_keys import SIGNALS_KEPT
-from flink_jobs.cep.language import ParseError, RuleError
-from flink_jobs.cep.trial import run_rule
+from core.cep.language import ParseError, RuleError
+from core.cep.trial import run_rule
+from core.clock import now_ms
+from core.contracts.redis_keys import SIGNALS_KEPT
 from dashboard import store
 from dashboard.analytics import NoLake, lake_figures, page_context
 from dashboard.live import relay_status
@@ -108,7 +109,7 @@ async def health(request: HttpRequest) -> HttpResponse:
                               "live_relay": relay_status()}, 503)
     return json_response({"status": "ok", "redis": {"reachable": True, "ping_ms": round(ping_ms, 3)},
                           "counters": counters, **stored, "ingest": ingest, "live_relay": relay_status(),
-                          "server_time": int(time.time() * 1000)})
+                          "server_time": now_ms()})
 
 
 @needs_redis

@@ -13,37 +13,25 @@ Split in two so recording and ingesting share the hard part:
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Protocol
 
 import orjson
 import websocket
 
-from ascep.log import event
+from core.backoff import Backoff
+from core.clock import now_ms
+from core.log import event
 from ingestion.metrics import ConnectorMetrics
 from ingestion.producer import TickProducer
-from ingestion.venues.base import Venue
+from ingestion.venues.base import VenueParser
 
 log = logging.getLogger(__name__)
 
 BINANCE_MAX_CONNECTION_S = 24 * 3600
 DEFAULT_MAX_CONNECTION_S = BINANCE_MAX_CONNECTION_S - 30 * 60  # replaced well before the venue cuts it
 POLL_S = 0.25  # how often a quiet connection checks for stop, the watchdog and its age
-
-
-@dataclass
-class Backoff:
-    """Exponential backoff with jitter, so many clients do not reconnect in lockstep after an outage."""
-
-    initial_s: float = 0.5
-    max_s: float = 30.0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def delay(self, attempt: int) -> float:
-        return min(self.max_s, self.initial_s * 2.0 ** attempt) * self.rng.uniform(0.5, 1.0)
 
 
 class Listener(Protocol):
@@ -56,8 +44,6 @@ class Listener(Protocol):
     def disconnected(self, reason: str) -> None: ...
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Connection:
@@ -174,9 +160,9 @@ class SequenceTracker:
 
 
 class Connector:
-    """Venue frames -> Kafka, with duplicate suppression, gap counting and metrics."""
+    """VenueParser frames -> Kafka, with duplicate suppression, gap counting and metrics."""
 
-    def __init__(self, venue: Venue, producer: TickProducer, metrics: ConnectorMetrics | None = None) -> None:
+    def __init__(self, venue: VenueParser, producer: TickProducer, metrics: ConnectorMetrics | None = None) -> None:
         self.venue = venue
         self.producer = producer
         self.metrics = metrics or ConnectorMetrics(venue.name)
@@ -208,7 +194,7 @@ class Connector:
         self.producer.parsed(self.venue.name, parsed, frame, received_ms)
 
 
-def run_connector(venue: Venue, symbols: list[str], producer: TickProducer, stop: threading.Event, *,
+def run_connector(venue: VenueParser, symbols: list[str], producer: TickProducer, stop: threading.Event, *,
                   url: str | None = None, metrics: ConnectorMetrics | None = None, **options) -> Connector:
     """Ingest `symbols` from `venue` until `stop`; `url` overrides the venue's (tests point it at a local server)."""
     connector = Connector(venue, producer, metrics)

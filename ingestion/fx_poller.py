@@ -16,11 +16,13 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+
 import orjson
 
-from ascep.log import event
-from ascep.tick import InvalidTick, Tick, parse_symbol, tick_from_values
+from core.clock import now_ms
+from core.contracts.tick import InvalidTick, Tick, parse_symbol, tick_from_values
+from core.log import event
 from ingestion.producer import TickProducer
 
 log = logging.getLogger(__name__)
@@ -97,7 +99,7 @@ def parse_exchange_rate(body: bytes, symbol: str, venue: str = VENUE) -> Tick:
         raise PollError(f"field '7. Time Zone' must be 'UTC', got {str(zone)[:20]!r}")
     refreshed = rate.get("6. Last Refreshed")
     try:
-        moment = datetime.strptime(str(refreshed), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+        moment = datetime.strptime(str(refreshed), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
     except ValueError:
         raise PollError(f"field '6. Last Refreshed' is not 'YYYY-MM-DD HH:MM:SS': {str(refreshed)[:30]!r}") from None
     try:
@@ -153,7 +155,7 @@ class FxPoller:
 
     def poll(self, symbol: str) -> None:
         self.counts.requests += 1
-        received_ms = int(time.time() * 1000)
+        received_ms = now_ms()
         try:
             with urllib.request.urlopen(self.request_url(symbol), timeout=self.timeout_s) as reply:
                 body = reply.read()

@@ -13,8 +13,8 @@ from collections import deque
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ascep.log import event
-from ascep.redis_keys import ingest_key
+from core.contracts.redis_keys import ingest_key
+from core.log import event
 from ingestion.venues.base import Parsed
 
 log = logging.getLogger(__name__)

@@ -11,40 +11,22 @@ from __future__ import annotations
 
 import logging
 import time
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from ascep.log import event
-from ascep.tick import DEADLETTER_TOPIC, TICKS_TOPIC, TRADES_TOPIC, Tick
-from ingestion.venues.base import Parsed, Trade
+from core.contracts.deadletter import deadletter_value
+from core.contracts.tick import Tick
+from core.contracts.topics import DEADLETTER_TOPIC, TICKS_TOPIC, TRADES_TOPIC, partition_for_symbol
+from core.contracts.trade import Trade
+from core.log import event
+from ingestion.venues.base import Parsed
 
 log = logging.getLogger(__name__)
 
-MAX_DEADLETTER_FRAME_BYTES = 64 * 1024
 POLL_EVERY = 1_000  # serve delivery callbacks every this many messages
-
-
-def partition_for_symbol(symbol: str, partitions: int) -> int:
-    """The partition of a symbol's ticks and trades; the Flink job assumes exactly this function."""
-    return zlib.crc32(symbol.encode()) % partitions
-
-
-def deadletter_value(venue: str, reason: str, frame: str | bytes, received_ms: int, source: str | None = None,
-                     **where: Any) -> bytes:
-    """The dead-letter record: the raw frame (cut to 64 KiB) with why it was rejected and where it came from
-    (`where`: extra fields that locate it, e.g. the job's topic, partition and offset)."""
-    raw = frame.encode("utf-8", "replace") if isinstance(frame, str) else frame
-    record: dict[str, Any] = {"venue": venue, "reason": reason,
-                              "frame": raw[:MAX_DEADLETTER_FRAME_BYTES].decode("utf-8", "replace"),
-                              "received_ms": received_ms}
-    if source is not None:
-        record["source"] = source
-    record.update(where)
-    return orjson.dumps(record)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 from ingestion.connection import Connection
 from ingestion.metrics import ConnectorMetrics
 from ingestion.recording import RecordingWriter
-from ingestion.venues.base import Venue
+from ingestion.venues.base import VenueParser
 
 
 class Recorder:
@@ -35,7 +35,7 @@ class Recorder:
         self.writer.flush()
 
 
-def record(venue: Venue, symbols: list[str], out: Path, stop: threading.Event, *, url: str | None = None,
+def record(venue: VenueParser, symbols: list[str], out: Path, stop: threading.Event, *, url: str | None = None,
            **options) -> ConnectorMetrics:
     """Append `venue`'s frames for `symbols` to `out` until `stop`; `options` go to Connection."""
     metrics = ConnectorMetrics(venue.name)

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
-from ascep.tick import InvalidTick, Tick, decode_tick
+from core.clock import now_ms
+from core.contracts.tick import InvalidTick, Tick, decode_tick
+from core.contracts.trade import Trade
 from ingestion.producer import TickProducer
 from ingestion.recording import BadLine, Connection, Received, looks_like_recording, read_lines
 from ingestion.venues import VENUES, get_venue
-from ingestion.venues.base import Trade
-from ingestion.venues.common import VenueParser
+from ingestion.venues.base import VenueParser
 
 JSONL_VENUE = "replay"  # the dead-letter venue of a bad JSONL line: it came from a file, not a connection
 
@@ -190,7 +191,7 @@ def replay(path: str | Path, producer: TickProducer, speed: float | None = 1.0, 
             producer.trade(trade)
         dead = item.deadletter
         if dead is not None:
-            received_ms = dead.received_ms if dead.received_ms is not None else int(time.time() * 1000)
+            received_ms = dead.received_ms if dead.received_ms is not None else now_ms()
             producer.deadletter(dead.venue, dead.reason, dead.frame, received_ms, dead.source)
             summary.deadletters += 1
         summary.lines += 1

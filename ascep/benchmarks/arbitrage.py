@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 import time
 
-from ascep.settings import ArbitrageSettings
-from ascep.tick import Tick
+from core.contracts.tick import Tick
+from core.settings import ArbitrageSettings
 
 DESCRIPTION = "arbitrage detectors: triangular us/tick at 50 vs 1,000 symbols (goal < 20, within 2x), cross/direct ticks/s"
 T0 = 1_700_000_000_000
@@ -65,7 +65,7 @@ def drive(detector, states: dict, ticks: list[Tick]) -> tuple[float, int]:
 
 
 def triangular_case(config: ArbitrageSettings, count: int, ticks: int, rng: random.Random) -> dict:
-    from flink_jobs.arbitrage.triangular import TriangularDetector
+    from core.arbitrage.triangular import TriangularDetector
 
     detector, states = TriangularDetector(config), {}
     symbols, value = venue_symbols(count)
@@ -87,8 +87,8 @@ def throughput(detector, venues: tuple[str, ...], symbols: list[str], value: dic
 
 
 def run(args) -> dict:
-    from flink_jobs.arbitrage.cross_exchange import CrossExchangeDetector
-    from flink_jobs.arbitrage.direct import DirectDetector
+    from core.arbitrage.cross_exchange import CrossExchangeDetector
+    from core.arbitrage.direct import DirectDetector
 
     rng = random.Random(args.seed)
     config = ArbitrageSettings()

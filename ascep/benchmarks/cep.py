@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import time
 
-from ascep.tick import Tick
+from core.contracts.tick import Tick
 
 DESCRIPTION = "CEP rule engine: ticks/s per core with N rules over M symbols (goal >= 300,000)"
 
@@ -22,7 +22,7 @@ def add_arguments(parser) -> None:
 
 
 def make_rules(count: int, symbols: list[str], rng: random.Random) -> dict[str, str]:
-    from flink_jobs.cep import templates
+    from core.cep import templates
 
     rules = {}
     for i in range(count):
@@ -56,7 +56,7 @@ def make_ticks(count: int, symbols: list[str], rng: random.Random) -> list[Tick]
 
 
 def run(args) -> dict:
-    from flink_jobs.cep.engine import RuleEngine
+    from core.cep.engine import RuleEngine
 
     rng = random.Random(args.seed)
     symbols = [f"S{i}/USD" for i in range(args.symbols)]

@@ -20,10 +20,10 @@ import numpy as np
 import requests
 from websockets.sync.client import connect
 
-from ascep.services import start_redis
-from ascep.signal import route_of, signal_id
-from ascep.tick import Tick
-from dashboard.server import start as start_dashboard
+from ascep.services import start_dashboard, start_redis
+from core.clock import now_ms
+from core.contracts.signal import route_of, signal_id
+from core.contracts.tick import Tick
 from flink_jobs.sinks.redis_sink import RedisSink
 
 DESCRIPTION = "dashboard API response times over stored signals, and Redis write -> WebSocket latency"
@@ -38,10 +38,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--signals", type=int, default=10_000, help="signals stored before the API is timed")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the live phase")
     parser.add_argument("--repeats", type=int, default=20, help="requests per API endpoint (the median is reported)")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def a_signal(rng: random.Random, event_time: int, detected_at: int) -> dict:

@@ -11,9 +11,11 @@ import shutil
 import tempfile
 import time
 
-from ascep.commands.analytics import lake_report
-from ascep.tick import Tick
-from flink_jobs.sinks.parquet_sink import LakeWriter, open_lake
+from core.clock import now_ms
+from core.contracts.tick import Tick
+from lake.reader import lake_report
+from lake.storage import open_lake
+from lake.writer import LakeWriter
 
 DESCRIPTION = "ticks/s written to the Parquet lake (with a flush per batch), and analytics time over it"
 
@@ -34,7 +36,7 @@ def run(args) -> dict:
     lake = open_lake(args.lake or scratch, args.s3_endpoint)
     try:
         writer = LakeWriter(lake, tick_range=args.tick_range, roll_seconds=1e9, roll_event_span_ms=10**12)
-        start_ms = int(time.time() * 1000) - args.ticks * 10
+        start_ms = now_ms() - args.ticks * 10
         ticks = [Tick(VENUES[i % 3], SYMBOLS[i % 4], 100.0 + i % 7, 100.02 + i % 7, 1.0, 2.0, start_ms + i * 10)
                  for i in range(args.ticks)]
         began = time.perf_counter()

@@ -20,9 +20,10 @@ from pathlib import Path
 import orjson
 import redis
 
-from ascep import redis_keys as keys
 from ascep.services import start_broker, start_redis
-from ascep.settings import load_settings
+from core.clock import now_ms
+from core.contracts import redis_keys as keys
+from core.settings import load_settings
 
 DESCRIPTION = "ticks/s through Kafka -> Flink -> Redis, and p50/p99 tick->signal latency"
 
@@ -65,7 +66,7 @@ def _produce(bootstrap: str, count: int | None, rate: float | None, seconds: flo
     sent = 0
     with TickProducer(bootstrap, buffer_messages=500_000, linger_ms=5) as producer:
         if count is not None:
-            for tick in market.ticks(int(time.time() * 1000)):
+            for tick in market.ticks(now_ms()):
                 producer.tick(tick)
                 sent += 1
                 if sent >= count:
@@ -76,7 +77,7 @@ def _produce(bootstrap: str, count: int | None, rate: float | None, seconds: flo
             wait = tick.ts / 1000.0 - time.time()
             if wait > 0:
                 time.sleep(wait)
-            producer.tick(tick._replace(ts=int(time.time() * 1000)))
+            producer.tick(tick._replace(ts=now_ms()))
             sent += 1
             if time.time() - start >= seconds:
                 break
@@ -84,8 +85,8 @@ def _produce(bootstrap: str, count: int | None, rate: float | None, seconds: flo
 
 
 def run(args) -> dict:
-    from ascep.services import python_env
     from ascep.stack import ensure_topics
+    from flink_jobs.launcher import python_env
 
     work = Path(tempfile.mkdtemp(prefix="ascep-bench-"))
     settings = load_settings(state_dir=work / ".ascep")
@@ -126,7 +127,7 @@ def run(args) -> dict:
                     seen.add(signal["id"])
                     latencies.append(time.time() * 1000 - signal["event_time"])
 
-        live_from_ms = int(time.time() * 1000)  # signals opened by the catch-up phase do not count
+        live_from_ms = now_ms()  # signals opened by the catch-up phase do not count
         listener = threading.Thread(target=listen, daemon=True)
         listener.start()
         _progress(f"live phase: {args.rate:,} ticks/s for {args.seconds:.0f}s ...")

@@ -6,12 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pyarrow.fs import FileType
-
-from ascep.analytics import TICK_COLUMNS, report
-from ascep.runtime import resolve
-from ascep.settings import load_settings
-from flink_jobs.sinks.parquet_sink import SIGNALS, TICKS, Lake, open_lake, read_kind
+from core.settings import load_settings
+from lake.reader import lake_report
+from lake.storage import configured_lake
 
 CSV_TABLES = ("signals_by_hour", "ticks_by_venue", "ticks_by_hour")
 
@@ -26,16 +23,6 @@ def add_parser(sub) -> None:
     parser.set_defaults(func=run)
 
 
-def configured_lake(settings, flag: str | None = None) -> Lake:
-    """The lake from the flag, the settings or the running stack, with its S3 endpoint if one is set."""
-    address = resolve(settings, "lake", flag)
-    try:
-        endpoint = resolve(settings, "s3_endpoint")
-    except LookupError:
-        endpoint = None  # AWS itself, or a local lake
-    return open_lake(address, endpoint)
-
-
 def run(args) -> int:
     settings = load_settings()
     gap_seconds = args.gap_seconds or settings.lake_options.analytics_gap_seconds
@@ -47,12 +34,6 @@ def run(args) -> int:
     else:
         print_tables(figures)
     return 0
-
-
-def lake_report(lake: Lake, gap_ms: int = 10_000) -> dict[str, Any]:
-    if lake.filesystem.get_file_info(lake.root).type == FileType.NotFound:
-        raise FileNotFoundError(f"no lake at {lake.uri}: nothing was written there (check --lake / ASCEP_LAKE)")
-    return report(read_kind(lake, TICKS, TICK_COLUMNS), read_kind(lake, SIGNALS), gap_ms)
 
 
 def _table(title: str, rows: list[dict[str, Any]]) -> None:

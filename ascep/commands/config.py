@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from ascep.settings import load_settings
+from core.settings import load_settings
 
 
 def add_parser(sub) -> None:

@@ -1,9 +1,9 @@
 """`ascep dashboard`: serve the dashboard alone, against a Redis the job (or `ascep up`) writes to."""
 from __future__ import annotations
 
-from ascep.runtime import resolve
 from ascep.services import port_in_use
-from ascep.settings import load_settings
+from core.settings import load_settings
+from core.stack_file import resolve
 
 
 def add_parser(sub) -> None:

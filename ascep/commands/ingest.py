@@ -4,9 +4,9 @@ from __future__ import annotations
 import signal
 import threading
 
-from ascep.runtime import resolve
-from ascep.settings import load_settings
-from ascep.tick import TICKS_TOPIC
+from core.contracts.topics import TICKS_TOPIC
+from core.settings import load_settings
+from core.stack_file import resolve
 from ingestion.fx_poller import API_URL, KEY_ENV
 from ingestion.sim.fx import FX_PAIRS
 from ingestion.venues import VENUES

@@ -4,10 +4,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ascep.runtime import resolve
 from ascep.services import create_topics
-from ascep.settings import load_settings
-from ascep.tick import DEADLETTER_TOPIC, TICKS_TOPIC, TRADES_TOPIC
+from core.contracts.topics import DEADLETTER_TOPIC, TICKS_TOPIC, TRADES_TOPIC
+from core.settings import load_settings
+from core.stack_file import resolve
 
 
 def add_parser(sub) -> None:

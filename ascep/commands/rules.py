@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from ascep.runtime import resolve
 from ascep.services import create_topics
-from ascep.settings import load_settings
-from ascep.tick import RULES_TOPIC
+from core.contracts.topics import RULES_TOPIC
+from core.settings import load_settings
+from core.stack_file import resolve
 
 READ_TIMEOUT_S = 15.0
 
@@ -55,7 +55,7 @@ def _bootstrap(args) -> str:
 
 def _load_rule(args, text: str | None, path: str | None) -> dict | None:
     """The rule, or None after saying on stderr which file and where it is wrong."""
-    from flink_jobs.cep.language import RuleError, load
+    from core.cep.language import RuleError, load
 
     try:
         return load(text if text is not None else Path(path).read_text())
@@ -77,7 +77,7 @@ def run_add(args) -> int:
 
 
 def run_list(args) -> int:
-    from flink_jobs.cep.language import to_text
+    from core.cep.language import to_text
 
     rules = read_rules(_bootstrap(args), args.topic)
     for rule_id, rule in sorted(rules.items()):
@@ -101,7 +101,7 @@ def run_rm(args) -> int:
 
 
 def run_test(args) -> int:
-    from flink_jobs.cep.trial import read_ticks, run_rule
+    from core.cep.trial import read_ticks, run_rule
 
     rule = _load_rule(args, None, args.rule_file)
     if rule is None:
@@ -137,7 +137,7 @@ def read_rules(bootstrap: str, topic: str) -> dict[str, dict]:
     """Fold the rules topic from the beginning: the latest value per key, tombstones remove."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-    from flink_jobs.cep.language import RuleError, from_json
+    from core.cep.language import RuleError, from_json
 
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "ascep-rules-cli", "enable.auto.commit": False,
                          "enable.partition.eof": True})

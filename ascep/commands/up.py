@@ -1,7 +1,7 @@
 """`ascep up`: the whole product on this machine, with embedded services where none is given."""
 from __future__ import annotations
 
-from ascep.settings import load_settings
+from core.settings import load_settings
 
 
 def add_parser(sub) -> None:

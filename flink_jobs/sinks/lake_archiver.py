@@ -12,10 +12,12 @@ import time
 
 import orjson
 
-from ascep.log import event
-from ascep.tick import InvalidTick, decode_tick
-from flink_jobs.kafka_reader import PartitionReader
-from flink_jobs.sinks.parquet_sink import SIGNALS, TICKS, LakeWriter, open_lake
+from core.contracts.tick import InvalidTick, decode_tick
+from core.log import event
+from flink_jobs.readers.kafka_partition import PartitionReader
+from lake.layout import SIGNALS, TICKS
+from lake.storage import open_lake
+from lake.writer import LakeWriter
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ class LakeArchiver(PartitionReader):
         self.last_read[partition] = records[-1].offset()
         return ()
 
-    def committed_offset(self, partition: int, last_read: int | None) -> int | None:
+    def make_durable(self, partition: int, last_read: int | None) -> int | None:
         """Flush every `flush_every_s` per partition; only then may the state offset move."""
         now = time.monotonic()
         due = self.flush_due.setdefault(partition, now + self.flush_every_s)

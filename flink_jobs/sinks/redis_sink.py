@@ -9,18 +9,21 @@ While Redis is unreachable, writes retry with backoff and block: the job backs u
 from __future__ import annotations
 
 import logging
-import time
-from typing import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import orjson
 import redis
 
-from ascep import redis_keys as keys
-from ascep.log import event
-from ascep.signal import public_view
-from ascep.tick import Tick
+from core.backoff import Backoff, retry_forever
+from core.clock import now_ms
+from core.contracts import redis_keys as keys
+from core.contracts.signal import public_view
+from core.contracts.tick import Tick
+from core.log import event
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 UPSERT_SIGNAL = """
 local old = redis.call('GET', KEYS[1])
@@ -55,19 +58,14 @@ class RedisSink:
     def __init__(self, url: str, max_backoff_s: float = 5.0) -> None:
         self.url = url
         self.client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
-        self.max_backoff_s = max_backoff_s
+        self.backoff = Backoff(initial_s=0.1, max_s=max_backoff_s, jitter=False)
         self._upsert = self.client.register_script(UPSERT_SIGNAL)
 
-    def _retrying(self, what: str, fn):
-        delay = 0.1
-        while True:
-            try:
-                return fn()
-            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
-                event(log, "redis unavailable, retrying", logging.WARNING, what=what, url=self.url,
-                      error=str(exc), retry_in_s=delay)
-                time.sleep(delay)
-                delay = min(delay * 2, self.max_backoff_s)
+    def _retrying(self, what: str, fn: Callable[[], T]) -> T:
+        def warn(exc: BaseException, delay: float) -> None:
+            event(log, "redis unavailable, retrying", logging.WARNING, what=what, url=self.url, error=str(exc),
+                  retry_in_s=delay)
+        return retry_forever(fn, (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError), self.backoff, warn)
 
     def write_signals(self, signals: Iterable[dict]) -> int:
         """Upsert each signal state; returns how many changed what Redis holds."""
@@ -92,7 +90,7 @@ class RedisSink:
 
     def announce_job(self) -> None:
         """Tells `ascep up` (and the health endpoint) that the job is running and can write."""
-        self._retrying("job status", lambda: self.client.hset(keys.JOB, "started_at", int(time.time() * 1000)))
+        self._retrying("job status", lambda: self.client.hset(keys.JOB, "started_at", now_ms()))
 
     def write_rule_stats(self, stats: dict[str, dict]) -> None:
         """Replaces the per-rule counters, so a deleted rule's counters disappear too."""

@@ -6,7 +6,7 @@ engine as the crypto market keeps every cross rate equal to the ratio of its leg
 """
 from __future__ import annotations
 
-from ascep.tick import parse_symbol
+from core.contracts.tick import parse_symbol
 
 from .market import Asset, SimulatedMarket
 

@@ -17,8 +17,8 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ascep.settings import ArbitrageSettings
-from ascep.tick import Tick, parse_symbol
+from core.contracts.tick import Tick, parse_symbol
+from core.settings import ArbitrageSettings
 
 MS_PER_YEAR = 365 * 86_400 * 1_000
 PLANT_KINDS = ("cross_exchange", "triangular", "direct")

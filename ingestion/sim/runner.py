@@ -10,8 +10,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from ascep.log import event
-from ascep.tick import TICKS_TOPIC, Tick
+from core.clock import now_ms
+from core.contracts.tick import Tick
+from core.contracts.topics import TICKS_TOPIC
+from core.log import event
 from ingestion.producer import TickProducer, Topics
 
 from .fx import fx_market
@@ -45,7 +47,7 @@ def run(bootstrap: str, rate: float = 50.0, seed: int = 0, stop_event: threading
     simulated = MARKETS[market](seed=seed, rate=rate, **options)
     event(log, "simulated market started", market=market, rate=rate, seed=seed, topic=topic)
     with TickProducer(bootstrap, topics=Topics(ticks=topic)) as producer:
-        for tick in paced(simulated.ticks(int(time.time() * 1000)), stop):
+        for tick in paced(simulated.ticks(now_ms()), stop):
             producer.tick(tick)
         left = producer.flush(10)
     if left or producer.counts.failed:

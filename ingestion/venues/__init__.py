@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from functools import partial
 
+from ingestion.venues.base import VenueParser
 from ingestion.venues.binance import Binance
 from ingestion.venues.coinbase import Coinbase
-from ingestion.venues.common import VenueParser
 from ingestion.venues.kraken import Kraken
 
 VENUES: dict[str, Callable[..., VenueParser]] = {

@@ -1,27 +1,25 @@
-"""The one interface a venue implements: parse a frame into ticks and trades.
+"""The one interface a venue implements, VenueParser: parse a frame into ticks and trades.
 
 Everything else (connecting, subscribing, retries, watchdog, Kafka production) is shared code that
 only needs the data a venue declares here. Every frame ends in exactly one of three places: ticks
 and/or trades, an ignore with a documented reason (subscription acks, heartbeats, channels we do
 not use), or a dead letter with the reason. Nothing is dropped without a trace.
+
+VenueParser also holds what every venue shares: the size limit, JSON decoding, symbol tables, and
+turning whatever a venue raises for a bad frame into Parsed(deadletter=reason), so no frame can
+ever raise out of `parse` and stop a connector.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import Any
 
-from ascep.tick import Tick
+import orjson
 
-
-@dataclass(slots=True)
-class Trade:
-    venue: str
-    symbol: str
-    price: float
-    size: float
-    side: str | None  # "buy" or "sell" (taker side) when the venue says
-    ts: int  # epoch ms, exchange time
-    trade_id: str | None = None
+from core.contracts.tick import InvalidTick, Tick, epoch_ms, parse_symbol
+from core.contracts.trade import Trade
 
 
 @dataclass(slots=True)
@@ -35,11 +33,105 @@ class Parsed:
     sequence: tuple[str, int] | None = None  # (stream, sequence number) where the venue gives one
 
 
-class Venue(Protocol):
-    name: str  # lowercase venue name used in ticks
+DEFAULT_MAX_FRAME_BYTES = 64 * 1024
 
-    def stream_url(self, symbols: list[str]) -> str: ...
 
-    def subscribe_messages(self, symbols: list[str]) -> list[dict[str, Any]]: ...
+class BadFrame(ValueError):
+    """A frame the venue parser rejects; the message is the dead-letter reason."""
 
-    def parse(self, frame: str | bytes, received_ms: int) -> Parsed: ...
+
+def ignored(reason: str) -> Parsed:
+    return Parsed(ignored=reason)
+
+
+def iso_ms(text: Any, field: str) -> int:
+    """Epoch ms of an ISO-8601 time such as Coinbase's "2021-04-17T16:43:30.244075Z" (UTC when no zone)."""
+    if not isinstance(text, str):
+        raise BadFrame(f"field {field!r} must be an ISO-8601 time string")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadFrame(f"field {field!r} is not an ISO-8601 time: {text[:40]!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return epoch_ms(round(moment.timestamp() * 1000), field)
+
+
+
+
+class VenueParser:
+    """Base of the venue classes: `symbols=None` accepts every symbol the venue's naming rules can map.
+
+    With a symbol list (normalized "BASE/QUOTE"), a frame for any other symbol is dead-lettered as
+    "unknown symbol": a connector only ever publishes what it was configured for.
+    """
+
+    name: str
+
+    def __init__(self, symbols: Iterable[str] | None, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+        self.symbols = None if symbols is None else [parse_symbol(s) for s in symbols]
+        self.max_frame_bytes = max_frame_bytes
+        self._by_native: dict[str, str] = {}
+        for symbol in self.symbols or ():
+            for native in self.native_names(symbol):
+                self._by_native[native] = symbol
+
+    # --- what a venue provides -------------------------------------------------------------
+    def native_names(self, symbol: str) -> Iterable[str]:
+        """Every name the venue uses on the wire for a normalized symbol."""
+        raise NotImplementedError
+
+    def normalize_native(self, native: str) -> str | None:
+        """The normalized symbol for a wire name by the venue's naming rules, or None if they cannot tell."""
+        raise NotImplementedError
+
+    def stream_url(self, symbols: list[str]) -> str:
+        """The WebSocket URL to connect to for these (normalized) symbols."""
+        raise NotImplementedError
+
+    def subscribe_messages(self, symbols: list[str]) -> list[dict[str, Any]]:
+        """What to send once connected, in order."""
+        raise NotImplementedError
+
+    def parse_message(self, message: Any, received_ms: int) -> Parsed:
+        """One decoded frame -> ticks/trades, an ignore with its reason, or a dead letter. Raising
+        BadFrame, InvalidTick or a lookup/type error is the same as a dead letter naming it."""
+        raise NotImplementedError
+
+    # --- shared ----------------------------------------------------------------------------
+    def symbol(self, native: Any) -> str:
+        symbol = self._by_native.get(native) if isinstance(native, str) else None
+        if symbol is not None:
+            return symbol
+        if not isinstance(native, str):
+            raise BadFrame(f"symbol must be a string, got {type(native).__name__}")
+        if self.symbols is None:
+            symbol = self.normalize_native(native)
+            if symbol is not None:
+                return symbol
+        raise BadFrame(f"unknown symbol {native[:40]!r}")
+
+    def parse(self, frame: str | bytes, received_ms: int) -> Parsed:
+        size = len(frame)
+        if isinstance(frame, str) and size * 4 > self.max_frame_bytes:
+            size = len(frame.encode("utf-8", "replace"))  # only long text can exceed the byte limit
+        if size > self.max_frame_bytes:
+            return Parsed(deadletter=f"oversized frame: {size} bytes > {self.max_frame_bytes}")
+        try:
+            message = orjson.loads(frame)
+        except orjson.JSONDecodeError as exc:
+            return Parsed(deadletter=f"not JSON: {exc}")
+        try:
+            return self.parse_message(message, received_ms)
+        except (BadFrame, InvalidTick) as exc:
+            return Parsed(deadletter=str(exc))
+        except KeyError as exc:
+            return Parsed(deadletter=f"missing field {exc.args[0]!r}")
+        except (TypeError, IndexError, AttributeError, ValueError, OverflowError) as exc:
+            return Parsed(deadletter=f"malformed frame: {type(exc).__name__}: {exc}")
+
+
+def expect_dict(value: Any, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise BadFrame(f"{what} must be a JSON object, got {type(value).__name__}")
+    return value

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ascep.tick import tick_from_values
-from ingestion.venues.base import Parsed
-from ingestion.venues.common import DEFAULT_MAX_FRAME_BYTES, BadFrame, VenueParser, expect_dict, ignored, make_trade
+from core.contracts.tick import tick_from_values
+from core.contracts.trade import make_trade
+from ingestion.venues.base import DEFAULT_MAX_FRAME_BYTES, BadFrame, Parsed, VenueParser, expect_dict, ignored
 
 # Quote assets Binance lists; longest first so "USDT" wins over "USD" for "BTCUSDT".
 QUOTES = tuple(sorted(("USDT", "BUSD", "USDC", "TUSD", "FDUSD", "USDP", "DAI", "BTC", "ETH", "BNB", "XRP", "TRX",

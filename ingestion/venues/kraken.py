@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ascep.tick import number, tick_from_values
-from ingestion.venues.base import Parsed
-from ingestion.venues.common import (DEFAULT_MAX_FRAME_BYTES, BadFrame, VenueParser, expect_dict, ignored, iso_ms,
-                                     make_trade)
+from core.contracts.tick import number, tick_from_values
+from core.contracts.trade import make_trade
+from ingestion.venues.base import DEFAULT_MAX_FRAME_BYTES, BadFrame, Parsed, VenueParser, expect_dict, ignored, iso_ms
 
 DEFAULT_SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "ADA/USDT", "DOGE/USDT", "ETH/BTC", "SOL/BTC",
                    "XRP/BTC", "BTC/USD", "ETH/USD", "USDT/USD")

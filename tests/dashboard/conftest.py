@@ -5,10 +5,10 @@ import json
 
 import pytest
 import requests
+from dashboard_testing import DASHBOARD_DB, MIN_PROFIT_BPS, cross_exchange_signal
 from playwright.sync_api import sync_playwright
 
-from dashboard.server import start as start_dashboard
-from dashboard_testing import DASHBOARD_DB, MIN_PROFIT_BPS, cross_exchange_signal
+from ascep.services import start_dashboard
 from flink_jobs.sinks.redis_sink import RedisSink
 
 

@@ -1,7 +1,7 @@
 """Helpers shared by the dashboard tests (a module of its own: conftest is not importable by name)."""
 from __future__ import annotations
 
-from ascep.signal import Signal, route_of, signal_id
+from core.contracts.signal import Signal, route_of, signal_id
 
 # A database of its own on the shared test Redis, so flushing it between tests touches nobody else.
 DASHBOARD_DB = 9
@@ -11,7 +11,7 @@ MIN_PROFIT_BPS = "2.5"  # an override the server must pick up from its environme
 def cross_exchange_signal(buy: tuple[str, float], sell: tuple[str, float], profit_bps: float, event_time: int,
                           detected_after_ms: int = 5, symbol: str = "BTC/USDT", size: float | None = 0.5,
                           closed_after_ms: int | None = None) -> Signal:
-    """A cross-exchange signal shaped by the ascep.signal contract (id from the route and opening time)."""
+    """A cross-exchange signal shaped by the core.contracts.signal contract (id from the route and opening time)."""
     legs = [{"venue": buy[0], "symbol": symbol, "side": "buy", "price": buy[1]},
             {"venue": sell[0], "symbol": symbol, "side": "sell", "price": sell[1]}]
     closed = closed_after_ms is not None

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 import requests
+from dashboard_testing import cross_exchange_signal
 from playwright.sync_api import expect
 
 from ascep.services import free_port, spawn, wait_for_port
-from ascep.tick import Tick
-from dashboard_testing import cross_exchange_signal
-from flink_jobs.sinks.parquet_sink import LakeWriter, open_lake
+from core.contracts.tick import Tick
+from lake.storage import open_lake
+from lake.writer import LakeWriter
 
 pytestmark = pytest.mark.integration
 

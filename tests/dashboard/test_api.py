@@ -5,15 +5,14 @@ import argparse
 
 import pytest
 import requests
+from dashboard_testing import MIN_PROFIT_BPS
 
 from ascep.commands import dashboard as dashboard_command
-from ascep.redis_keys import signal_key
-from ascep.services import free_port
-from ascep.settings import Settings
-from ascep.signal import public_view
-from ascep.tick import Tick
-from dashboard.server import start as start_dashboard
-from dashboard_testing import MIN_PROFIT_BPS
+from ascep.services import free_port, start_dashboard
+from core.contracts.redis_keys import signal_key
+from core.contracts.signal import public_view
+from core.contracts.tick import Tick
+from core.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -1,12 +1,11 @@
 """The page in a real Chromium: rows appear as the job writes, without a reload."""
 from __future__ import annotations
 
-import time
-
 import pytest
 from playwright.sync_api import expect
 
-from ascep.tick import Tick
+from core.clock import now_ms
+from core.contracts.tick import Tick
 
 pytestmark = pytest.mark.integration
 
@@ -14,7 +13,7 @@ SCREENSHOT = "/tmp/dashboard.png"
 
 
 def test_prices_and_signals_appear_live(browser, dashboard, sink, make_signal):
-    now = int(time.time() * 1000)
+    now = now_ms()
     sink.write_prices([Tick("kraken", "BTC/USDT", 97_010.5, 97_012.0, 0.4, 0.9, now)], 1, 0)
     page = browser.new_page(viewport={"width": 1500, "height": 760})
     errors: list[str] = []
@@ -48,9 +47,9 @@ def test_prices_and_signals_appear_live(browser, dashboard, sink, make_signal):
 
 
 def test_rule_signals_and_rule_counters_are_shown(browser, dashboard, sink):
-    from flink_jobs.cep.trial import run_rule
+    from core.cep.trial import run_rule
 
-    now = int(time.time() * 1000)
+    now = now_ms()
     wide = [Tick("okx", "BTC/USDT", 100.0, ask, 1.0, 1.0, now + i) for i, ask in enumerate((100.5, 101.0))]
     condition = run_rule('IF spread_bps("BTC/USDT") > 20 THEN WIDE', wide[:1], rule_id="wide-btc")
     pattern = run_rule('DEFINE wide AS spread_bps("BTC/USDT") > 20\nDEFINE wider AS spread("BTC/USDT") > wide.spread\n'

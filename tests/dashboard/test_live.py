@@ -7,11 +7,10 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from ascep.redis_keys import LIVE_CHANNEL
-from ascep.services import start_redis
-from ascep.signal import public_view
-from ascep.tick import Tick
-from dashboard.server import start as start_dashboard
+from ascep.services import start_dashboard, start_redis
+from core.contracts.redis_keys import LIVE_CHANNEL
+from core.contracts.signal import public_view
+from core.contracts.tick import Tick
 from flink_jobs.sinks.redis_sink import RedisSink
 
 pytestmark = pytest.mark.integration

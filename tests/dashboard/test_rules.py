@@ -7,10 +7,10 @@ import json
 import pytest
 import requests
 
-from ascep.redis_keys import RULE_STATS, ingest_key
-from ascep.signal import public_view, signal_id
-from ascep.tick import Tick
-from flink_jobs.cep.trial import run_rule
+from core.cep.trial import run_rule
+from core.contracts.redis_keys import RULE_STATS, ingest_key
+from core.contracts.signal import public_view, signal_id
+from core.contracts.tick import Tick
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,7 @@ def test_a_rule_is_tried_on_posted_ticks(dashboard):
 
 
 def test_the_json_form_and_jsonl_ticks_give_the_same_signals(dashboard):
-    from flink_jobs.cep.language import parse
+    from core.cep.language import parse
 
     jsonl = "\n".join(json.dumps(t) for t in TICKS) + "\n\n"
     from_text = post(dashboard, "wide", {"rule": WIDE, "ticks": TICKS})["signals"]

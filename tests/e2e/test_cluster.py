@@ -14,10 +14,11 @@ import pyflink
 import pytest
 import redis
 
-from ascep.services import free_port, python_env, start_broker, start_redis
-from ascep.settings import load_settings
-from ascep.signal import signal_id
+from ascep.services import free_port, start_broker, start_redis
 from ascep.stack import ensure_topics
+from core.contracts.signal import signal_id
+from core.settings import load_settings
+from flink_jobs.launcher import python_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

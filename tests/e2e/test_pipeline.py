@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import Counter
 import time
+import urllib.request
+from collections import Counter
 
 import pytest
-import urllib.request
 import websocket
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from ascep.signal import route_of, signal_id
+from core.clock import now_ms
+from core.contracts.signal import route_of, signal_id
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -108,7 +109,7 @@ def expected_signals():
 
 
 def lake_rows(lake, kind: str) -> int:
-    from flink_jobs.sinks.parquet_sink import read_kind
+    from lake.reader import read_kind
 
     return read_kind(lake, kind).num_rows
 
@@ -143,7 +144,7 @@ class LiveSocket:
 
 
 def test_planted_opportunities_reach_redis_and_the_websocket(start_stack, tmp_path):
-    started_ms = int(time.time() * 1000)
+    started_ms = now_ms()
     stack = start_stack("--source", "none", env=STACK_ENV)
     live = LiveSocket(f"ws://127.0.0.1:{stack.port}/ws/live")
     ticks_file = tmp_path / "planted.jsonl"
@@ -162,8 +163,15 @@ def test_planted_opportunities_reach_redis_and_the_websocket(start_stack, tmp_pa
     expected = expected_signals()
 
     client = stack.redis()
-    stored_ids = client.zrange("ascep:signals", 0, -1)
-    stored = {i: json.loads(client.get(f"ascep:signal:{i}")) for i in stored_ids}
+    deadline = time.monotonic() + 30  # the detectors downstream of the reader may still be finishing the last batch
+    while True:
+        stored_ids = client.zrange("ascep:signals", 0, -1)
+        stored = {i: json.loads(client.get(f"ascep:signal:{i}")) for i in stored_ids}
+        settled = set(stored) == set(expected) and all(without_detected_at(stored[i]) == want
+                                                       for i, want in expected.items())
+        if settled or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert set(stored) == set(expected)
     for signal_id_, want in expected.items():
         assert without_detected_at(stored[signal_id_]) == want
@@ -192,7 +200,8 @@ def test_planted_opportunities_reach_redis_and_the_websocket(start_stack, tmp_pa
     assert any(letter.get("source") == "job" and "not JSON" in letter["reason"] for letter in letters), reasons
 
     # History: the lake archiver copies ticks and every signal state into Parquet; analytics reads it.
-    from flink_jobs.sinks.parquet_sink import open_lake, read_kind
+    from lake.reader import read_kind
+    from lake.storage import open_lake
 
     lake = open_lake(stack.info["lake"])
     deadline = time.monotonic() + 60

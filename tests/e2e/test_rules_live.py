@@ -7,7 +7,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from flink_jobs.detector_operators import rule_version
+from flink_jobs.operators.rule_evaluator import rule_version
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

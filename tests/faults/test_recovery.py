@@ -20,13 +20,14 @@ import pytest
 import redis
 
 from ascep.services import create_topics, free_port, start_broker, start_redis
-from ascep.settings import ArbitrageSettings
-from ascep.tick import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
-from flink_jobs.arbitrage.cross_exchange import CrossExchangeDetector
-from flink_jobs.arbitrage.direct import DirectDetector
-from flink_jobs.arbitrage.triangular import TriangularDetector
-from flink_jobs.sinks.parquet_sink import open_lake, read_kind
+from core.arbitrage.cross_exchange import CrossExchangeDetector
+from core.arbitrage.direct import DirectDetector
+from core.arbitrage.triangular import TriangularDetector
+from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
+from core.settings import ArbitrageSettings
 from ingestion.sim.market import SimulatedMarket
+from lake.reader import read_kind
+from lake.storage import open_lake
 
 pytestmark = [pytest.mark.integration]
 

@@ -9,8 +9,9 @@ import orjson
 import pytest
 
 from ascep.services import free_port
-from ascep.tick import tick_from_dict
-from ingestion.connection import Backoff, Connection, Connector, SequenceTracker
+from core.backoff import Backoff
+from core.contracts.tick import tick_from_dict
+from ingestion.connection import Connection, Connector, SequenceTracker
 from ingestion.metrics import ConnectorMetrics, RateMeter, ingest_key, publish_to_redis, serve_prometheus
 from ingestion.producer import TickProducer, Topics
 from ingestion.venues import get_venue

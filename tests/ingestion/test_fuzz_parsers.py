@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ascep.tick import tick_from_dict
+from core.contracts.tick import tick_from_dict
 from ingestion.venues import get_venue
 
 NOW = 1_700_000_000_000

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from ascep.services import free_port
-from ascep.tick import tick_from_dict
+from core.contracts.tick import tick_from_dict
 from ingestion.fx_poller import FxPoller, PollError, RateLimited, TokenBucket, parse_exchange_rate
 from ingestion.producer import TickProducer, Topics
 from tests.ingestion.kafka_read import consume

@@ -11,7 +11,7 @@ from collections import Counter
 import orjson
 import pytest
 
-from ascep.tick import tick_from_dict
+from core.contracts.tick import tick_from_dict
 from ingestion.recording import BadLine, Connection, Received, RecordingWriter, Sent, read_recording, venue_for_url
 from ingestion.venues import get_venue
 

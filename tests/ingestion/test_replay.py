@@ -13,11 +13,13 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from ascep.cli import main
 from ascep.services import create_topics, start_broker
-from ascep.settings import JobSettings
-from ascep.tick import Tick
-from ingestion.producer import TickProducer, Topics, partition_for_symbol
+from core.contracts.tick import Tick
+from core.contracts.topics import partition_for_symbol
+from core.contracts.trade import Trade
+from core.settings import JobSettings
+from ingestion.producer import TickProducer, Topics
 from ingestion.replay import Pacer, Progress
-from ingestion.venues.base import Parsed, Trade
+from ingestion.venues.base import Parsed
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "ETH/BTC", "SOL/USDT", "BNB/BTC", "XRP/USDT"]
 TS = 1_700_000_000_000

@@ -8,9 +8,9 @@ import threading
 import orjson
 import pytest
 
-from ascep.settings import ArbitrageSettings
-from ascep.tick import tick_from_dict
-from flink_jobs.arbitrage.cross_exchange import CrossExchangeDetector, SymbolState
+from core.arbitrage.cross_exchange import CrossExchangeDetector, SymbolState
+from core.contracts.tick import tick_from_dict
+from core.settings import ArbitrageSettings
 from ingestion.sim import run
 from ingestion.sim.fx import fx_market, inverse
 from ingestion.sim.market import SimulatedMarket

@@ -4,7 +4,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from ascep.tick import Tick, tick_from_dict
+from core.contracts.tick import Tick, tick_from_dict
 from ingestion.venues import VENUES, get_venue
 from ingestion.venues.binance import split_symbol
 

@@ -154,6 +154,6 @@ class ReplayServer:
             await asyncio.sleep(self.ping_every_s)
             try:
                 await asyncio.wait_for(await connection.ping(), self.ping_every_s)
-            except (ConnectionClosed, asyncio.TimeoutError):
+            except (TimeoutError, ConnectionClosed):
                 return
             self.pongs += 1

@@ -1,0 +1,46 @@
+"""One signal per opportunity: it opens, updates while it lasts, and closes.
+
+Detectors say, tick by tick, which routes are profitable now; this book turns that into signal
+states. The id is fixed when the opportunity opens (route + opening event time), so a replay of
+the same ticks gives the same ids and the same sequence of states.
+"""
+from __future__ import annotations
+
+from core.contracts.signal import Leg, Signal, signal_id
+
+
+class OpportunityBook:
+    """Signals carry the peak; `current` keeps each open route's latest (profit_bps, size), unrounded."""
+
+    __slots__ = ("open", "current")
+
+    def __init__(self) -> None:
+        self.open: dict[tuple[str, ...], Signal] = {}
+        self.current: dict[tuple[str, ...], tuple[float, float | None]] = {}
+
+    def profitable(self, signal_type: str, route: tuple[str, ...], legs: list[Leg], profit_bps: float,
+                   size: float | None, event_time: int, now_ms: int) -> Signal | None:
+        """Record that `route` is profitable at `event_time`; return the signal if it opened or peaked."""
+        self.current[route] = (profit_bps, size)
+        current = self.open.get(route)
+        if current is None:
+            current = {
+                "id": signal_id(signal_type, route, event_time), "type": signal_type, "legs": legs,
+                "profit_bps": round(profit_bps, 6), "size": size, "event_time": event_time,
+                "updated_at": event_time, "closed_at": None, "status": "open", "detected_at": now_ms,
+            }
+            self.open[route] = current
+            return dict(current)
+        if profit_bps > current["profit_bps"]:
+            current.update(legs=legs, profit_bps=round(profit_bps, 6), size=size, updated_at=event_time)
+            return dict(current)
+        return None
+
+    def unprofitable(self, route: tuple[str, ...], event_time: int) -> Signal | None:
+        """Close `route` if it was open; return the closed signal."""
+        current = self.open.pop(route, None)
+        if current is None:
+            return None
+        del self.current[route]
+        current.update(status="closed", closed_at=event_time, updated_at=max(current["updated_at"], event_time))
+        return current

@@ -1,0 +1,1 @@
+"""What the parts of ASCEP agree on: the records on each topic and the keys in Redis."""

@@ -1,0 +1,49 @@
+"""How commands find a running `ascep up`: it writes its addresses to <state_dir>/stack.json.
+
+Precedence for each service: an explicit flag, then the settings (env/file), then the running
+stack. A command that needs a service and finds none says so and how to provide one.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from core.settings import Settings
+
+STACK_FILE = "stack.json"
+
+
+def write_stack(state_dir: Path, addresses: dict[str, Any]) -> Path:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / STACK_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({**addresses, "pid": os.getpid()}, indent=2))
+    tmp.replace(path)
+    return path
+
+
+def clear_stack(state_dir: Path) -> None:
+    (state_dir / STACK_FILE).unlink(missing_ok=True)
+
+
+def running_stack(state_dir: Path) -> dict[str, Any]:
+    path = state_dir / STACK_FILE
+    try:
+        stack = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    try:
+        os.kill(int(stack.get("pid", -1)), 0)
+    except (OSError, ValueError):
+        return {}  # left behind by a stack that is gone
+    return stack
+
+
+def resolve(settings: Settings, service: str, flag: str | None = None) -> str:
+    """Address of `service` ("kafka", "redis", "lake"): flag, settings, then the running stack."""
+    value = flag or getattr(settings, service, None) or running_stack(settings.state_dir).get(service)
+    if not value:
+        raise LookupError(f"no {service} address: start `ascep up`, or pass --{service} / set ASCEP_{service.upper()}")
+    return str(value)

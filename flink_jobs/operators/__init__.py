@@ -1,0 +1,1 @@
+"""Flink operators that host the pure detectors and the rule engine."""

@@ -1,0 +1,120 @@
+"""Hosts the rule engine: every rule over every tick, rules changed at runtime through a broadcast stream.
+
+The engine's snapshot is written to keyed state after every batch, so a checkpoint holds the engine and the
+Kafka offsets that agree; the broadcast state holds the rules as received.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+
+import orjson
+from confluent_kafka import Producer
+from pyflink.common import Types
+from pyflink.datastream import RuntimeContext
+from pyflink.datastream.functions import KeyedBroadcastProcessFunction
+from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
+
+from core.cep.engine import RuleEngine
+from core.cep.language import RuleError
+from core.clock import now_ms
+from core.contracts.deadletter import deadletter_value
+from core.log import event
+from flink_jobs.messages import SinkBatch
+
+log = logging.getLogger(__name__)
+
+RULES_STATE = MapStateDescriptor("rules", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
+
+
+def rule_version(value: bytes) -> str:
+    """What `ascep:rules:stats` shows as a rule's version: a digest of the record on the rules topic."""
+    return hashlib.blake2b(value, digest_size=8).hexdigest()
+
+
+class RuleEvaluator(KeyedBroadcastProcessFunction):
+    """Evaluates every rule over every tick. Rules arrive on a broadcast stream and apply at once,
+    without a restart; one key sees all symbols, so a rule may combine any of them."""
+
+    def __init__(self, deadletter_bootstrap: str, deadletter_topic: str, stats_every_s: float = 1.0) -> None:
+        self.bootstrap = deadletter_bootstrap
+        self.deadletter_topic = deadletter_topic
+        self.stats_every_s = stats_every_s
+
+    def open(self, ctx: RuntimeContext) -> None:
+        self.engine_state = ctx.get_state(ValueStateDescriptor("engine", Types.PICKLED_BYTE_ARRAY()))
+        self.engine = None
+        self.versions: dict[str, str] = {}  # rule id -> digest of the rule as received, shown in the stats
+        self.producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 20})
+        self.stats_due = 0.0
+
+    def close(self) -> None:
+        self.producer.flush(10)
+
+    def _stats(self) -> dict:
+        """Per-rule counters plus the version in force, so a client can see when its change has landed."""
+        return {rule_id: {**values, "version": self.versions.get(rule_id)} for rule_id, values in self.engine.stats().items()}
+
+    def _apply(self, rule_id: str, value: bytes | None) -> list[dict]:
+        """Returns the signal a replaced or deleted rule closes. A bad rule is dead-lettered with its
+        reason and leaves the version in force untouched."""
+        try:
+            closed = self.engine.apply(rule_id, None if value is None else orjson.loads(value))
+        except (RuleError, orjson.JSONDecodeError, ValueError, TypeError) as exc:
+            event(log, "rule rejected", logging.WARNING, rule_id=rule_id, error=str(exc))
+            self.producer.produce(self.deadletter_topic, deadletter_value(
+                "rules", f"rule {rule_id!r} rejected: {exc}", value or b"", now_ms(), source="rules",
+                rule_id=rule_id), key=f"rule:{rule_id}")
+            self.producer.poll(0)
+            return []
+        if value is None:
+            self.versions.pop(rule_id, None)
+        else:
+            self.versions[rule_id] = rule_version(value)
+        return closed
+
+    def _engine(self, rules: dict[str, bytes | None], closed: list[dict]):
+        """The engine, restored from keyed state after a restart and brought in line with the broadcast
+        rules; a rule whose version did not change keeps its restored windows and partial matches.
+        Signals closed by rules that changed meanwhile are added to `closed`."""
+        if self.engine is None:
+            saved = self.engine_state.value()
+            self.engine = RuleEngine.restore(saved["engine"]) if saved else RuleEngine()
+            self.versions = dict(saved["versions"]) if saved else {}
+            for rule_id in set(self.engine.rules) - set(rules):
+                closed.extend(self._apply(rule_id, None))
+            for rule_id, value in rules.items():
+                if self.versions.get(rule_id) != rule_version(value):
+                    closed.extend(self._apply(rule_id, value))
+        return self.engine
+
+    def process_broadcast_element(self, change, ctx):
+        rule_id, value = change
+        rules = ctx.get_broadcast_state(RULES_STATE)
+        if value is None:
+            if rules.contains(rule_id):
+                rules.remove(rule_id)
+        else:
+            rules.put(rule_id, value)
+        if self.engine is not None:
+            yield SinkBatch(self._apply(rule_id, value), rule_stats=self._stats())
+
+    def process_element(self, partition_ticks, ctx):
+        partition, ticks = partition_ticks
+        signals: list[dict] = []
+        engine = self._engine(dict(ctx.get_broadcast_state(RULES_STATE).items()), signals)
+        now = now_ms()
+        source = str(partition)
+        for tick in ticks:
+            signals.extend(engine.on_tick(tick, now, source))
+        signals.extend(engine.advance(now))
+        counters = {"rules:late_ticks": len(engine.take_late()), "rules:timed_out": len(engine.take_timeouts())}
+        self.engine_state.update({"engine": engine.snapshot(), "versions": dict(self.versions)})
+        stats = None
+        if time.monotonic() >= self.stats_due:
+            self.stats_due = time.monotonic() + self.stats_every_s
+            stats = self._stats()
+        counters = {name: n for name, n in counters.items() if n}
+        if signals or stats or counters:
+            yield SinkBatch(signals, rule_stats=stats, counters=counters or None)

@@ -1,0 +1,43 @@
+"""The Flink operator that hands each batch's results to the sinks (one element per batch).
+
+Signals go to Redis for the live view and to the Kafka topic `signals`, from which the lake
+archiver writes their history; both writes are keyed by signal id, so repeats are harmless.
+"""
+from __future__ import annotations
+
+import orjson
+from pyflink.datastream import FlatMapFunction, RuntimeContext
+
+from core.contracts.signal import public_view
+from core.contracts.topics import SIGNALS_TOPIC
+from flink_jobs.sinks.redis_sink import RedisSink
+
+
+class SignalWriter(FlatMapFunction):
+    """Writes each batch's signals to Redis and the `signals` topic, its prices and counters to Redis."""
+
+    def __init__(self, redis_url: str, kafka: str) -> None:
+        self.redis_url = redis_url
+        self.kafka = kafka
+
+    def open(self, ctx: RuntimeContext) -> None:
+        from confluent_kafka import Producer
+
+        self.redis = RedisSink(self.redis_url)
+        self.redis.announce_job()
+        self.producer = Producer({"bootstrap.servers": self.kafka, "enable.idempotence": True, "acks": "all",
+                                  "linger.ms": 10, "message.timeout.ms": 0})
+
+    def close(self) -> None:
+        self.producer.flush(30)
+
+    def flat_map(self, batch):
+        if batch.signals:
+            self.redis.write_signals(batch.signals)
+            for signal in batch.signals:
+                self.producer.produce(SIGNALS_TOPIC, orjson.dumps(public_view(signal)), key=signal["id"])
+            self.producer.poll(0)
+        self.redis.write_prices(batch.prices, batch.ticks, batch.deadletters, batch.counters)
+        if batch.rule_stats is not None:
+            self.redis.write_rule_stats(batch.rule_stats)
+        return ()

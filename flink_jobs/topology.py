@@ -1,0 +1,114 @@
+"""The Flink job's topology: pulse source -> keyed Kafka partition readers -> detectors -> sinks.
+
+Only wiring lives here: what a batch does is in core/ (the detectors, the rule engine), how a
+partition is read in flink_jobs/readers/, where results go in flink_jobs/sinks/. flink_jobs/launcher.py
+runs it on the MiniCluster or submits it to a cluster.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC
+from core.settings import Settings
+
+JOB_NAME = "ascep-signals"
+# What a cluster's Python workers need of this repository: the core and the Flink wiring, nothing above.
+PACKAGES = ("core", "lake", "flink_jobs")
+
+
+def topic_partitions(bootstrap: str, topic: str) -> int:
+    from confluent_kafka.admin import AdminClient
+
+    metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=15)
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None or not found.partitions:
+        raise RuntimeError(f"topic {topic!r} not found on {bootstrap}: create it first (ascep up does)")
+    return len(found.partitions)
+
+
+def flink_configuration(settings: Settings, checkpoint_dir: Path, restore: Path | None):
+    from pyflink.common import Configuration
+
+    conf = Configuration()
+    conf.set_string("python.executable", sys.executable)
+    conf.set_string("python.client.executable", sys.executable)
+    conf.set_string("python.execution-mode", settings.job.execution_mode)
+    conf.set_string("execution.checkpointing.interval", f"{settings.job.checkpoint_interval_ms}ms")
+    conf.set_string("execution.checkpointing.dir", checkpoint_dir.resolve().as_uri())
+    conf.set_string("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
+    conf.set_string("execution.checkpointing.num-retained", "3")
+    conf.set_string("python.fn-execution.bundle.time", "5")  # ms: flush results quickly, keeps latency low
+    conf.set_string("pipeline.name", JOB_NAME)
+    # A failing job retries a few times from its checkpoint, then fails visibly instead of looping forever.
+    conf.set_string("restart-strategy.type", "fixed-delay")
+    conf.set_string("restart-strategy.fixed-delay.attempts", "3")
+    conf.set_string("restart-strategy.fixed-delay.delay", "2s")
+    if restore is not None:
+        conf.set_string("execution.state-recovery.path", restore.resolve().as_uri())
+    return conf
+
+
+def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, restore: Path | None = None,
+          lake: str | None = None, ship_code: bool = False):
+    """pulses -> CrossExchangeReader (offsets, cross-exchange) -> [triangular by venue | direct by pair | rules] -> Redis
+    and the `signals` topic; with a lake, archivers copy `ticks` and `signals` into Parquet."""
+    from pyflink.common import Types
+    from pyflink.datastream import StreamExecutionEnvironment
+    from pyflink.table import StreamTableEnvironment
+
+    from core.arbitrage.direct import DirectDetector
+    from core.arbitrage.triangular import TriangularDetector
+    from flink_jobs.operators.keyed_detector import KeyedDetector
+    from flink_jobs.operators.rule_evaluator import RULES_STATE, RuleEvaluator
+    from flink_jobs.readers.rules import RulesReader
+    from flink_jobs.readers.ticks import DIRECT, RULES, TRIANGULAR, CrossExchangeReader
+    from flink_jobs.sinks.lake_archiver import LakeArchiver
+    from flink_jobs.sinks.signal_writer import SignalWriter
+
+    unknown = set(settings.job.detectors) - {"triangular", "direct", "rules"}
+    if unknown:
+        raise ValueError(f"job.detectors: unknown {sorted(unknown)}; choose from triangular, direct, rules")
+    partitions = topic_partitions(kafka, TICKS_TOPIC)
+    env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings, checkpoint_dir, restore))
+    env.set_parallelism(settings.job.parallelism)
+    if ship_code:  # a cluster's workers may not have our code
+        root = Path(__file__).resolve().parents[1]
+        for package in PACKAGES:
+            env.add_python_file(str(root / package))
+    t_env = StreamTableEnvironment.create(env)
+
+    def pulses(name: str, per_second: int, keys: int):
+        """Flink's built-in datagen: an unbounded, rate-limited stream of partition numbers that drives the polls."""
+        t_env.execute_sql(f"CREATE TEMPORARY TABLE {name} (p INT) WITH ('connector'='datagen', "
+                          f"'rows-per-second'='{per_second}', 'fields.p.min'='0', 'fields.p.max'='{keys - 1}')")
+        return (t_env.to_data_stream(t_env.from_path(name)).map(lambda row: row[0], output_type=Types.INT())
+                .key_by(lambda p: p, key_type=Types.INT()))
+
+    detectors = settings.job.detectors
+    reader = CrossExchangeReader(kafka, TICKS_TOPIC, DEADLETTER_TOPIC, settings.arbitrage, settings.job.poll_batch,
+                        fan_out=tuple(detectors))
+    ticks = pulses("tick_pulse", settings.job.pulse_per_second * partitions, partitions).process(reader)
+    ticks.name("read ticks, cross-exchange arbitrage")
+    outputs = [ticks]
+    for name, tag, detector in (("triangular", TRIANGULAR, TriangularDetector), ("direct", DIRECT, DirectDetector)):
+        if name in detectors:
+            outputs.append(ticks.get_side_output(tag).key_by(lambda batch: batch[0], key_type=Types.STRING())
+                           .process(KeyedDetector(detector, settings.arbitrage)).name(f"{name} arbitrage"))
+    if "rules" in detectors:
+        rule_changes = pulses("rules_pulse", 20, 1).process(RulesReader(kafka, RULES_TOPIC, 1000)).name("read rules")
+        outputs.append(ticks.get_side_output(RULES).key_by(lambda batch: 0, key_type=Types.INT())
+                       .connect(rule_changes.broadcast(RULES_STATE))
+                       .process(RuleEvaluator(kafka, DEADLETTER_TOPIC)).name("evaluate rules"))
+    merged = outputs[0].union(*outputs[1:]) if len(outputs) > 1 else outputs[0]
+    merged.flat_map(SignalWriter(redis, kafka)).name("write to Redis and the signals topic")
+    if lake:
+        options = settings.lake_options
+        writer_options = {"tick_range": options.tick_range, "signal_range": options.signal_range,
+                          "row_group_rows": options.row_group_rows}
+        for kind, topic in (("ticks", TICKS_TOPIC), ("signals", SIGNALS_TOPIC)):
+            archiver = LakeArchiver(kafka, topic, kind, lake, settings.s3_endpoint, writer_options,
+                                    options.flush_every_s, settings.job.poll_batch)
+            count = topic_partitions(kafka, topic)
+            pulses(f"{kind}_archive_pulse", 20 * count, count).process(archiver).name(f"archive {kind} to the lake")
+    return env

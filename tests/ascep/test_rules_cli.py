@@ -1,0 +1,58 @@
+"""`ascep rules` against the real broker, through the CLI entry point."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ascep.cli import main
+from core.cep.templates import trend_reversal
+from core.contracts.tick import Tick
+
+T0 = 1_700_000_000_000
+ARBITRAGE = 'IF price("EUR/USD") - price("USD/EUR") > 0.001 THEN ARBITRAGE_SIGNAL'
+
+
+@pytest.mark.integration
+def test_add_list_rm(kafka, topic_prefix, tmp_path, capsys):
+    topic = f"{topic_prefix}rules"
+    where = ["--kafka", kafka, "--topic", topic]
+    rule_file = tmp_path / "reversal.rule"
+    rule_file.write_text(trend_reversal("BTC/USDT"))
+    assert main(["rules", "add", *where, "--text", ARBITRAGE, "--id", "arb"]) == 0
+    assert main(["rules", "add", *where, str(rule_file)]) == 0
+    assert main(["rules", "add", *where, "--text", 'IF price("EUR/USD") > 2 THEN HIGH', "--id", "arb"]) == 0
+    capsys.readouterr()
+
+    assert main(["rules", "list", *where, "--json"]) == 0
+    listed = {item["id"]: item["rule"] for item in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert set(listed) == {"arb", "reversal"}
+    assert listed["arb"]["then"] == "HIGH"  # the later value for a key wins
+    assert listed["reversal"]["pattern"]["within_ms"] == 60_000
+
+    assert main(["rules", "rm", *where, "arb"]) == 0
+    assert main(["rules", "rm", *where, "arb"]) == 1  # already gone
+    capsys.readouterr()
+    assert main(["rules", "list", *where]) == 0
+    out = capsys.readouterr().out
+    assert "# reversal" in out and "PATTERN rise FOLLOWED BY fall" in out and "arb" not in out
+
+
+@pytest.mark.integration
+def test_a_bad_rule_is_refused_with_its_position(kafka, topic_prefix, capsys):
+    assert main(["rules", "add", "--kafka", kafka, "--topic", f"{topic_prefix}rules", "--text",
+                 'IF price("EUR/USD") >> 1 THEN X']) == 1
+    assert "line 1, column 22" in capsys.readouterr().err
+
+
+def test_rules_test_prints_the_matches(tmp_path, capsys):
+    rule_file = tmp_path / "arb.rule"
+    rule_file.write_text(ARBITRAGE)
+    ticks = [Tick("fx", "EUR/USD", 1.1, 1.1, None, None, T0), Tick("fx", "USD/EUR", 1.09, 1.09, None, None, T0 + 5)]
+    events = tmp_path / "ticks.jsonl"
+    events.write_text("\n".join(json.dumps(t.to_json_dict()) for t in ticks) + "\n{broken\n")
+    assert main(["rules", "test", str(rule_file), str(events)]) == 0
+    captured = capsys.readouterr()
+    [signal] = [json.loads(line) for line in captured.out.splitlines()]
+    assert (signal["rule_id"], signal["name"], signal["event_time"]) == ("arb", "ARBITRAGE_SIGNAL", T0 + 5)
+    assert "ticks.jsonl:3: skipped" in captured.err and "1 bad lines" in captured.err

@@ -1,0 +1,135 @@
+"""Each detector against a brute-force oracle on random markets: same open routes, same profit and size."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.arbitrage.cross_exchange import CrossExchangeDetector
+from core.arbitrage.depth import depth_for
+from core.arbitrage.direct import DirectDetector
+from core.arbitrage.triangular import TriangularDetector
+from core.contracts.signal import route_of
+
+from . import oracle
+from .markets import levels, limits, quote, settings_for, times
+
+EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CURRENCIES = ("A", "B", "C", "D")
+
+
+@st.composite
+def cross_market(draw, *, arbitrage_free: bool = False):
+    venues = draw(st.lists(st.sampled_from("abcd"), min_size=2, max_size=4, unique=True))
+    sized = draw(st.booleans())
+    lim = draw(limits(venues, 100.0, arbitrage_free=arbitrage_free))
+    ticks, depths = [], {}
+    for index, ts in enumerate(draw(times(draw(st.integers(1, 25))))):
+        tick = draw(quote(draw(st.sampled_from(venues)), "X/Y", 100.0, ts, arbitrage_free=arbitrage_free, sized=sized))
+        ticks.append(tick)
+        if draw(st.booleans()):
+            depths[index] = (draw(levels(tick.bid, tick.bid_size, -1)), draw(levels(tick.ask, tick.ask_size, +1)))
+    return lim, draw(settings_for("cross_exchange", lim)), ticks, depths
+
+
+@st.composite
+def direct_market(draw, *, arbitrage_free: bool = False):
+    venues = draw(st.lists(st.sampled_from("ab"), min_size=1, max_size=2, unique=True))
+    sized = draw(st.booleans())
+    lim = draw(limits(venues, 1.0, arbitrage_free=arbitrage_free))
+    rate = draw(st.floats(0.5, 2.0))
+    ticks = []
+    for ts in draw(times(draw(st.integers(1, 25)))):
+        symbol = draw(st.sampled_from(["EUR/USD", "USD/EUR"]))
+        mid = rate if symbol == "EUR/USD" else 1.0 / rate
+        ticks.append(draw(quote(draw(st.sampled_from(venues)), symbol, mid, ts, arbitrage_free=arbitrage_free, sized=sized)))
+    return lim, draw(settings_for("direct", lim)), ticks
+
+
+@st.composite
+def triangular_market(draw, *, arbitrage_free: bool = False):
+    sized = draw(st.booleans())
+    lim = draw(limits(["v"], 1.0, arbitrage_free=arbitrage_free))
+    value = {c: draw(st.floats(0.5, 2.0)) for c in CURRENCIES}
+    pairs = [(x, y) for x in CURRENCIES for y in CURRENCIES if x != y]
+    symbols = draw(st.lists(st.sampled_from(pairs), min_size=5, max_size=10, unique=True))
+    ticks = []
+    for ts in draw(times(draw(st.integers(3, 40)))):
+        base, quote_currency = draw(st.sampled_from(symbols))
+        ticks.append(draw(quote("v", f"{base}/{quote_currency}", value[base] / value[quote_currency], ts,
+                                arbitrage_free=arbitrage_free, sized=sized)))
+    return lim, draw(settings_for("triangular", lim)), ticks
+
+
+def replay(detector, states: dict, ticks, depths=None, emitted: list | None = None) -> dict:
+    """Run the ticks through keyed states; return the routes the emitted signals leave open."""
+    live: dict[tuple[str, ...], dict] = {}
+    emitted = [] if emitted is None else emitted
+    for index, tick in enumerate(ticks):
+        state = states.setdefault(detector.key_for(tick), detector.State())
+        extra = {}
+        if depths is not None and index in depths:
+            extra["depth"] = depth_for(tick, *depths[index])
+        for signal in detector.on_tick(state, tick, 0, **extra):
+            emitted.append(signal)
+            route = route_of(signal["legs"])
+            if signal["status"] == "open":
+                assert live.setdefault(route, signal)["id"] == signal["id"], "one id per opportunity"
+                live[route] = signal
+            else:
+                assert live.pop(route)["id"] == signal["id"], "a close must follow its open"
+    return live
+
+
+def assert_agrees(states: dict, live: dict, expected) -> None:
+    definite, ambiguous = expected
+    current = {route: now for state in states.values() for route, now in state.book.current.items()}
+    assert set(live) == set(current)
+    assert set(current) - ambiguous == set(definite) - ambiguous
+    for route in set(definite) - ambiguous:
+        (profit, size), (want_profit, want_size) = current[route], definite[route]
+        assert profit == pytest.approx(want_profit, abs=1e-9), route
+        assert (size is None) == (want_size is None), route
+        if size is not None:
+            assert size == pytest.approx(want_size, rel=1e-9, abs=1e-12), route
+
+
+@EXAMPLES
+@given(cross_market())
+def test_cross_exchange_matches_oracle(market):
+    lim, config, ticks, depths = market
+    states: dict = {}
+    live = replay(CrossExchangeDetector(config), states, ticks, depths)
+    assert_agrees(states, live, oracle.cross_exchange(ticks, depths, lim))
+
+
+@EXAMPLES
+@given(direct_market())
+def test_direct_matches_oracle(market):
+    lim, config, ticks = market
+    states: dict = {}
+    live = replay(DirectDetector(config), states, ticks)
+    assert len(states) == 1, "EUR/USD and USD/EUR share one key"
+    assert_agrees(states, live, oracle.direct(ticks, lim))
+
+
+@EXAMPLES
+@given(triangular_market())
+def test_triangular_matches_oracle(market):
+    lim, config, ticks = market
+    states: dict = {}
+    live = replay(TriangularDetector(config), states, ticks)
+    assert_agrees(states, live, oracle.triangular(ticks, lim))
+
+
+@EXAMPLES
+@given(st.one_of(
+    cross_market(arbitrage_free=True).map(lambda m: (CrossExchangeDetector(m[1]), m[2], m[3])),
+    direct_market(arbitrage_free=True).map(lambda m: (DirectDetector(m[1]), m[2], None)),
+    triangular_market(arbitrage_free=True).map(lambda m: (TriangularDetector(m[1]), m[2], None)),
+))
+def test_no_signal_on_arbitrage_free_markets(case):
+    detector, ticks, depths = case
+    emitted: list = []
+    replay(detector, {}, ticks, depths, emitted)
+    assert emitted == []
