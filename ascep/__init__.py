@@ -1,2 +1,2 @@
-"""ASCEP shell: settings, contracts shared by ingestion and the job, the CLI and the embedded stack."""
+"""The application on top of every layer: the `ascep` CLI, the embedded stack and the benchmarks."""
 __version__ = "0.1.0"
