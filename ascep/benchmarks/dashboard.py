@@ -26,8 +26,6 @@ from core.contracts.signal import route_of, signal_id
 from core.contracts.tick import Tick
 from flink_jobs.sinks.redis_sink import RedisSink
 
-DESCRIPTION = "dashboard API response times over stored signals, and Redis write -> WebSocket latency"
-
 VENUES = ("binance", "kraken", "okx", "coinbase", "bybit", "gemini", "bitstamp", "binance_us")
 SYMBOLS = tuple(f"{base}/USDT" for base in ("BTC", "ETH", "SOL", "XRP", "ADA", "DOGE", "AVAX", "DOT", "LINK", "LTC",
                                              "BCH", "ATOM", "UNI", "XLM", "ETC", "FIL", "APT", "ARB", "OP", "NEAR"))
