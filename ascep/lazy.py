@@ -3,7 +3,7 @@
 A subcommand's help line comes from a table (name -> help) that needs none of the modules. When argparse
 picks a subcommand, and only then, its module is imported and its `add_arguments(parser)` adds the options
 (and `func`), just before argparse parses the rest of the line with them: `ascep COMMAND --help` still
-shows every option, and nothing else is imported.
+shows every option, and no other subcommand's module is imported.
 """
 from __future__ import annotations
 
