@@ -1,24 +1,24 @@
-"""The `ascep` command. Each subcommand is a module in ascep/commands/ with `add_parser(subparsers)`."""
+"""The `ascep` command. Each subcommand is a module in ascep/commands/ with `add_arguments(parser)`, listed
+with its help line in ascep.commands.COMMANDS; only the module of the command that runs is imported."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
-import pkgutil
 import sys
 
-from ascep import __version__, commands
+from ascep import __version__
+from ascep.commands import COMMANDS
+from ascep.lazy import add_lazy_subcommands
 from core.log import configure_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ascep", description="Real-time arbitrage signals from market ticks, on Flink.")
+    parser = argparse.ArgumentParser(prog="ascep",
+                                     description="Real-time arbitrage signals from market ticks, on Flink.")
     parser.add_argument("--version", action="version", version=f"ascep {__version__}")
     parser.add_argument("--config", help="TOML settings file (same as ASCEP_CONFIG)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        importlib.import_module(f"ascep.commands.{info.name}").add_parser(sub)
+    add_lazy_subcommands(parser, "ascep.commands", COMMANDS, dest="command", metavar="COMMAND", required=True)
     return parser
 
 

@@ -41,7 +41,8 @@ def wait_for_port(port: int, proc: subprocess.Popen, name: str, timeout: float =
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise ServiceError(f"{name} exited with code {proc.returncode} while starting; see {getattr(proc, 'log_path', 'its log')}")
+            raise ServiceError(f"{name} exited with code {proc.returncode} while starting; "
+                               f"see {getattr(proc, 'log_path', 'its log')}")
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
@@ -151,7 +152,9 @@ def create_topics(bootstrap: str, partitions: dict[str, int], compacted: tuple[s
 
 def start_dashboard(redis_url: str, log_dir: Path, host: str = "127.0.0.1", port: int | None = None,
                     env: dict[str, str] | None = None) -> Service:
-    """dashboard.server.serve() in a child process of its own session; returns once it listens. Errors go to <log_dir>/dashboard-<port>.log."""
+    """dashboard.server.serve() in a child process of its own session; returns once it listens.
+
+    Errors go to <log_dir>/dashboard-<port>.log."""
     port = port or free_port()
     code = "import sys; from dashboard.server import serve; serve(sys.argv[1], int(sys.argv[2]), sys.argv[3])"
     proc, log_path = spawn(f"dashboard-{port}", [sys.executable, "-c", code, host, str(port), redis_url], log_dir,

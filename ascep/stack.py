@@ -58,7 +58,8 @@ def wait_for_job(redis_url: str, job: Service, started_ms: int, timeout: float =
     deadline = time.monotonic() + timeout
     while int(client.hget(JOB, "started_at") or 0) < started_ms:
         if not job.alive():
-            raise ServiceError(f"the Flink job exited with code {job.proc.returncode} while starting; see {job.log_path}")
+            raise ServiceError(f"the Flink job exited with code {job.proc.returncode} while starting; "
+                               f"see {job.log_path}")
         if time.monotonic() > deadline:
             raise ServiceError(f"the Flink job did not start within {timeout:.0f}s; see {job.log_path}")
         time.sleep(0.2)
@@ -144,8 +145,9 @@ def up(settings: Settings, kafka: str | None, redis: str | None, port: int, sour
             job_argv.append("--restore")
         job = stack.child("flink-job", job_argv, "local MiniCluster")
         say(f"lake      {lake}")
-        dashboard = stack.child("dashboard", [sys.executable, "-m", "ascep.cli", "dashboard", "--host", settings.dashboard.host,
-                                              "--port", str(port), "--redis", redis, "--lake", lake])
+        dashboard = stack.child("dashboard", [sys.executable, "-m", "ascep.cli", "dashboard",
+                                              "--host", settings.dashboard.host, "--port", str(port),
+                                              "--redis", redis, "--lake", lake])
         wait_for_port(port, dashboard.proc, "dashboard", timeout=60, host=settings.dashboard.host)
         url = f"http://{settings.dashboard.host}:{port}"
         say(f"dashboard {url}")
@@ -157,15 +159,15 @@ def up(settings: Settings, kafka: str | None, redis: str | None, port: int, sour
             if source.startswith("replay:"):
                 stack.finished_ok.add("source")
         say(f"source    {source}")
-        write_stack(state_dir, {"kafka": kafka, "redis": redis, "dashboard": url, "lake": lake, "s3_endpoint": settings.s3_endpoint,
-                                "logs": str(log_dir.resolve())})
+        write_stack(state_dir, {"kafka": kafka, "redis": redis, "dashboard": url, "lake": lake,
+                                "s3_endpoint": settings.s3_endpoint, "logs": str(log_dir.resolve())})
         say(f"ready in {time.monotonic() - started:.1f}s; logs in {log_dir}; Ctrl-C stops everything")
         while not stopping:
             dead = stack.dead()
             if dead is not None:
                 tail = dead.log_path.read_text(errors="replace").strip().splitlines()[-5:]
-                raise ServiceError(f"{dead.name} died (exit code {dead.proc.returncode}); last lines of {dead.log_path}:\n  "
-                                   + "\n  ".join(tail))
+                raise ServiceError(f"{dead.name} died (exit code {dead.proc.returncode}); "
+                                   f"last lines of {dead.log_path}:\n  " + "\n  ".join(tail))
             time.sleep(0.5)
         say("stopping")
         return 0

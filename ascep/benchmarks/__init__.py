@@ -1,4 +1,19 @@
-"""Benchmarks: one module per target, each with `DESCRIPTION`, `add_arguments(parser)` and `run(args) -> dict`.
+"""Benchmarks: one module per target, each with `add_arguments(parser)` and `run(args) -> dict`.
 
 `ascep bench TARGET` runs one and prints its figures; figures go in the README, never in timed tests.
+TARGETS names them with the line `ascep bench --help` shows. A module is imported only when its target is
+chosen, and its heavy imports (Arrow, Redis, Kafka, numpy, ...) wait for `run`, so that
+`ascep bench TARGET --help` stays light (tests/ascep/test_cli_startup.py).
 """
+
+TARGETS = {
+    "arbitrage": "arbitrage detectors: triangular us/tick at 50 vs 1,000 symbols (goal < 20, within 2x), "
+                 "cross/direct ticks/s",
+    "cep": "CEP rule engine: ticks/s per core with N rules over M symbols (goal >= 300,000)",
+    "dashboard": "dashboard API response times over stored signals, and Redis write -> WebSocket latency",
+    "lake": "ticks/s written to the Parquet lake (with a flush per batch), and analytics time over it",
+    "parsers": "venue parser throughput per core (Binance bookTicker, Coinbase and Kraken tickers), "
+               "optionally into Kafka",
+    "pipeline": "ticks/s through Kafka -> Flink -> Redis, and p50/p99 tick->signal latency",
+    "sim": "simulated crypto and FX markets: ticks generated per second, unpaced (goal > 20,000/s)",
+}

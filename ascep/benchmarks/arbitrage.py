@@ -14,7 +14,6 @@ import time
 from core.contracts.tick import Tick
 from core.settings import ArbitrageSettings
 
-DESCRIPTION = "arbitrage detectors: triangular us/tick at 50 vs 1,000 symbols (goal < 20, within 2x), cross/direct ticks/s"
 T0 = 1_700_000_000_000
 HUBS = ("USDT", "BTC", "ETH")
 

@@ -11,8 +11,6 @@ import time
 
 from core.contracts.tick import Tick
 
-DESCRIPTION = "CEP rule engine: ticks/s per core with N rules over M symbols (goal >= 300,000)"
-
 
 def add_arguments(parser) -> None:
     parser.add_argument("--rules", type=int, default=50)

@@ -8,6 +8,7 @@ On a fresh embedded Redis and a dashboard child process, both written to by the 
 """
 from __future__ import annotations
 
+import http.client
 import json
 import random
 import statistics
@@ -15,18 +16,18 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-import numpy as np
-import requests
-from websockets.sync.client import connect
+import websocket
 
 from ascep.services import start_dashboard, start_redis
 from core.clock import now_ms
 from core.contracts.signal import route_of, signal_id
 from core.contracts.tick import Tick
-from flink_jobs.sinks.redis_sink import RedisSink
 
-DESCRIPTION = "dashboard API response times over stored signals, and Redis write -> WebSocket latency"
+if TYPE_CHECKING:
+    from flink_jobs.sinks.redis_sink import RedisSink
 
 VENUES = ("binance", "kraken", "okx", "coinbase", "bybit", "gemini", "bitstamp", "binance_us")
 SYMBOLS = tuple(f"{base}/USDT" for base in ("BTC", "ETH", "SOL", "XRP", "ADA", "DOGE", "AVAX", "DOT", "LINK", "LTC",
@@ -52,13 +53,17 @@ def a_signal(rng: random.Random, event_time: int, detected_at: int) -> dict:
             "detected_at": detected_at}
 
 
-def median_ms(session: requests.Session, url: str, repeats: int) -> float:
+def median_ms(connection: http.client.HTTPConnection, path: str, repeats: int) -> float:
+    """Median time of GET `path`, response body read, over one kept-alive connection."""
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        response = session.get(url, timeout=30)
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
         times.append((time.perf_counter() - started) * 1000)
-        response.raise_for_status()
+        if response.status >= 400:
+            raise RuntimeError(f"GET {path}: HTTP {response.status} {response.reason}")
     return statistics.median(times)
 
 
@@ -66,26 +71,37 @@ def api_figures(base: str, sink: RedisSink, rng: random.Random, count: int, repe
     start = now_ms() - count * 10
     started = time.perf_counter()
     for first in range(0, count, 1000):
-        sink.write_signals([a_signal(rng, start + i * 10, start + i * 10 + 3) for i in range(first, min(first + 1000, count))])
+        sink.write_signals([a_signal(rng, start + i * 10, start + i * 10 + 3)
+                            for i in range(first, min(first + 1000, count))])
     seeding_s = time.perf_counter() - started
     sink.write_prices([Tick(v, s, 100.0, 100.1, 1.0, 1.0, now_ms()) for v in VENUES for s in SYMBOLS], 0, 0)
-    with requests.Session() as session:
+    address = urlsplit(base)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    try:
         return {
             "signals_stored": count,
             "seed_signals_per_s": count / seeding_s,
-            "api_signals_limit_100_ms": median_ms(session, f"{base}/api/signals?limit=100", repeats),
-            "api_signals_limit_1000_ms": median_ms(session, f"{base}/api/signals?limit=1000", repeats),
-            "api_prices_ms": median_ms(session, f"{base}/api/prices", repeats),
-            "api_stats_ms": median_ms(session, f"{base}/api/stats", max(3, repeats // 4)),
-            "api_health_ms": median_ms(session, f"{base}/api/health", repeats),
+            "api_signals_limit_100_ms": median_ms(connection, "/api/signals?limit=100", repeats),
+            "api_signals_limit_1000_ms": median_ms(connection, "/api/signals?limit=1000", repeats),
+            "api_prices_ms": median_ms(connection, "/api/prices", repeats),
+            "api_stats_ms": median_ms(connection, "/api/stats", max(3, repeats // 4)),
+            "api_health_ms": median_ms(connection, "/api/health", repeats),
         }
+    finally:
+        connection.close()
 
 
-def listen(socket, tick_latencies: list, signal_latencies: list, messages: dict) -> None:
+def listen(socket: websocket.WebSocket, tick_latencies: list, signal_latencies: list, messages: dict) -> None:
     """Records latencies until the socket closes."""
-    for text in socket:
+    while True:
+        try:
+            opcode, data = socket.recv_data()  # answers pings; returns on the server's close frame
+        except websocket.WebSocketConnectionClosedException:
+            return
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return
         received = now_ms()
-        message = json.loads(text)
+        message = json.loads(data)
         messages[message["kind"]] = messages.get(message["kind"], 0) + 1
         if message["kind"] == "prices":
             tick_latencies.extend(received - tick["ts"] for tick in message["data"])
@@ -94,11 +110,16 @@ def listen(socket, tick_latencies: list, signal_latencies: list, messages: dict)
 
 
 def live_figures(base: str, sink: RedisSink, rng: random.Random, seconds: float) -> dict:
+    import numpy as np
+
     tick_latencies: list[int] = []
     signal_latencies: list[int] = []
     messages: dict[str, int] = {}
-    with connect(base.replace("http://", "ws://") + "/ws/live", origin=base, proxy=None, max_size=None) as socket:
-        socket.recv(timeout=30)  # the snapshot
+    socket = websocket.create_connection(base.replace("http://", "ws://") + "/ws/live", timeout=30, origin=base,
+                                         http_no_proxy=["*"])
+    try:
+        socket.recv()  # the snapshot
+        socket.settimeout(None)  # the listener waits for as long as the live phase lasts
         listener = threading.Thread(target=listen, args=(socket, tick_latencies, signal_latencies, messages))
         listener.start()
         ticks_written = 0
@@ -113,8 +134,10 @@ def live_figures(base: str, sink: RedisSink, rng: random.Random, seconds: float)
                 sink.write_signals([a_signal(rng, ts, now_ms())])
                 next_signal += SIGNAL_EVERY_S
         time.sleep(1.0)  # let the last coalesced batch arrive
-        socket.close()
+        socket.send_close()  # the listener reads on to the server's close frame
         listener.join(10)
+    finally:
+        socket.shutdown()
     ticks = np.asarray(tick_latencies or [np.nan])
     signals = np.asarray(signal_latencies or [np.nan])
     return {
@@ -130,6 +153,8 @@ def live_figures(base: str, sink: RedisSink, rng: random.Random, seconds: float)
 
 
 def run(args) -> dict:
+    from flink_jobs.sinks.redis_sink import RedisSink
+
     rng = random.Random(7)
     log_dir = Path(tempfile.mkdtemp(prefix="ascep-bench-dashboard-"))
     redis_server = start_redis(log_dir)

@@ -13,11 +13,6 @@ import time
 
 from core.clock import now_ms
 from core.contracts.tick import Tick
-from lake.reader import lake_report
-from lake.storage import open_lake
-from lake.writer import LakeWriter
-
-DESCRIPTION = "ticks/s written to the Parquet lake (with a flush per batch), and analytics time over it"
 
 VENUES = ("binance", "coinbase", "kraken")
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT")
@@ -32,6 +27,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> dict:
+    from lake.reader import lake_report
+    from lake.storage import open_lake
+    from lake.writer import LakeWriter
+
     scratch = None if args.lake else tempfile.mkdtemp(prefix="ascep-lake-bench-")
     lake = open_lake(args.lake or scratch, args.s3_endpoint)
     try:

@@ -14,7 +14,6 @@ import orjson
 from ingestion.venues import get_venue
 from ingestion.venues.binance import DEFAULT_SYMBOLS
 
-DESCRIPTION = "venue parser throughput per core (Binance bookTicker, Coinbase and Kraken tickers), optionally into Kafka"
 NOW = 1_700_000_000_000
 
 

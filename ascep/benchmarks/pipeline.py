@@ -16,16 +16,17 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
-import redis
 
 from ascep.services import start_broker, start_redis
 from core.clock import now_ms
 from core.contracts import redis_keys as keys
 from core.settings import load_settings
 
-DESCRIPTION = "ticks/s through Kafka -> Flink -> Redis, and p50/p99 tick->signal latency"
+if TYPE_CHECKING:
+    import redis
 
 
 def add_arguments(parser) -> None:
@@ -85,6 +86,8 @@ def _produce(bootstrap: str, count: int | None, rate: float | None, seconds: flo
 
 
 def run(args) -> dict:
+    import redis
+
     from ascep.stack import ensure_topics
     from flink_jobs.launcher import python_env
 
@@ -98,11 +101,14 @@ def run(args) -> dict:
         client = redis.Redis.from_url(store.address)
         _progress(f"loading {args.ticks:,} ticks ...")
         loaded = _produce(broker.address, args.ticks, None, None, seed=1)
-        env = {**python_env(), "ASCEP_STATE_DIR": str(settings.state_dir), "ASCEP_JOB__PARTITIONS": str(args.partitions)}
+        env = {**python_env(), "ASCEP_STATE_DIR": str(settings.state_dir),
+               "ASCEP_JOB__PARTITIONS": str(args.partitions)}
         if args.detectors is not None:
             env["ASCEP_JOB__DETECTORS"] = json.dumps([d for d in args.detectors.split(",") if d])
-        job = subprocess.Popen([sys.executable, "-m", "ascep.cli", "job", "run", "--kafka", broker.address, "--redis", store.address],
-                               env=env, stdout=open(work / "job.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        job = subprocess.Popen([sys.executable, "-m", "ascep.cli", "job", "run", "--kafka", broker.address,
+                                "--redis", store.address],
+                               env=env, stdout=open(work / "job.log", "wb"), stderr=subprocess.STDOUT,
+                               start_new_session=True)
         _progress("starting the job and draining ...")
         _wait_counter(client, 1, job, timeout=120)
         first = time.monotonic()

@@ -8,10 +8,6 @@ from __future__ import annotations
 import itertools
 import time
 
-from ingestion.sim.fx import fx_market
-from ingestion.sim.market import SimulatedMarket
-
-DESCRIPTION = "simulated crypto and FX markets: ticks generated per second, unpaced (goal > 20,000/s)"
 T0 = 1_700_000_000_000
 
 
@@ -21,6 +17,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> dict:
+    from ingestion.sim.fx import fx_market
+    from ingestion.sim.market import SimulatedMarket
+
     figures: dict = {}
     for name, market in (("crypto", SimulatedMarket(seed=args.seed, rate=1_000, opportunity_every_s=2,
                                                     opportunity_duration_s=1)),

@@ -7,23 +7,24 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import load_settings
-from lake.reader import lake_report
-from lake.storage import configured_lake
 
 CSV_TABLES = ("signals_by_hour", "ticks_by_venue", "ticks_by_hour")
 
 
-def add_parser(sub) -> None:
-    parser = sub.add_parser("analytics", help="signal and tick figures over the Parquet lake")
+def add_arguments(parser) -> None:
     parser.add_argument("--lake", help="lake directory or s3://bucket/prefix (default: settings, then `ascep up`)")
     parser.add_argument("--out", type=Path, help="directory for report.json, CSV tables and analytics.png")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.add_argument("--gap-seconds", type=float, default=None,
-                        help="a venue silent for longer than this counts as a gap (default: lake_options.analytics_gap_seconds, 10)")
+                        help="a venue silent for longer than this counts as a gap "
+                             "(default: lake_options.analytics_gap_seconds, 10)")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from lake.reader import lake_report
+    from lake.storage import configured_lake
+
     settings = load_settings()
     gap_seconds = args.gap_seconds or settings.lake_options.analytics_gap_seconds
     figures = lake_report(configured_lake(settings, args.lake), round(gap_seconds * 1000))

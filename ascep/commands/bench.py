@@ -1,22 +1,22 @@
 """`ascep bench TARGET`: run a benchmark and print its figures (see ascep/benchmarks/)."""
 from __future__ import annotations
 
-import importlib
 import json
-import pkgutil
 
-from ascep import benchmarks
+from ascep.benchmarks import TARGETS
+from ascep.lazy import add_lazy_subcommands
 
 
-def add_parser(sub) -> None:
-    parser = sub.add_parser("bench", help="run a benchmark and print its figures")
-    targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
-    for info in sorted(pkgutil.iter_modules(benchmarks.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"ascep.benchmarks.{info.name}")
-        target = targets.add_parser(info.name, help=module.DESCRIPTION)
-        target.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-        module.add_arguments(target)
-        target.set_defaults(func=lambda args, m=module: _report(m.run(args), args.json))
+def add_arguments(parser) -> None:
+    add_lazy_subcommands(parser, "ascep.benchmarks", TARGETS, setup=add_target,
+                         dest="target", metavar="TARGET", required=True)
+
+
+def add_target(benchmark, parser) -> None:
+    """The options of one benchmark module, once it is chosen."""
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    benchmark.add_arguments(parser)
+    parser.set_defaults(func=lambda args: _report(benchmark.run(args), args.json))
 
 
 def _report(figures: dict, as_json: bool) -> int:

@@ -6,8 +6,7 @@ import json
 from core.settings import load_settings
 
 
-def add_parser(sub) -> None:
-    parser = sub.add_parser("config", help="print the settings in force, after the file and the environment")
+def add_arguments(parser) -> None:
     parser.set_defaults(func=run)
 
 

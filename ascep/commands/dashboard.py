@@ -6,8 +6,7 @@ from core.settings import load_settings
 from core.stack_file import resolve
 
 
-def add_parser(sub) -> None:
-    parser = sub.add_parser("dashboard", help="serve the live dashboard and its JSON API")
+def add_arguments(parser) -> None:
     parser.add_argument("--host", help="address to bind (default: settings dashboard.host)")
     parser.add_argument("--port", type=int, help="port to listen on (default: settings dashboard.port)")
     parser.add_argument("--redis", help="redis://host:port/db the job writes to (default: settings, then `ascep up`)")

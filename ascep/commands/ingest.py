@@ -7,16 +7,17 @@ import threading
 from core.contracts.topics import TICKS_TOPIC
 from core.settings import load_settings
 from core.stack_file import resolve
-from ingestion.fx_poller import API_URL, KEY_ENV
-from ingestion.sim.fx import FX_PAIRS
 from ingestion.venues import VENUES
 
 SIMULATED = {"sim": "a simulated crypto market with planted opportunities",
              "fx": "a simulated FX market with planted opportunities"}
 
 
-def add_parser(sub) -> None:
-    parser = sub.add_parser("ingest", help="stream ticks into Kafka from a simulated market or a live venue")
+def add_arguments(parser) -> None:
+    # Imported here, not at the top: `ascep record` uses this module's venue options and needs no Kafka.
+    from ingestion.fx_poller import API_URL
+    from ingestion.sim.fx import FX_PAIRS
+
     sources = parser.add_subparsers(dest="source", metavar="SOURCE", required=True)
     for name, help_text in SIMULATED.items():
         source = sources.add_parser(name, help=help_text)
@@ -126,7 +127,7 @@ def run_poller(args) -> int:
     import os
     from dataclasses import asdict
 
-    from ingestion.fx_poller import FxPoller
+    from ingestion.fx_poller import KEY_ENV, FxPoller
     from ingestion.producer import TickProducer
 
     key = args.key or os.environ.get(KEY_ENV)

@@ -7,8 +7,7 @@ from ascep.commands.ingest import add_venue_options, stop_on_signals, venue_from
 from ingestion.venues import VENUES
 
 
-def add_parser(sub) -> None:
-    parser = sub.add_parser("record", help="record a venue's live WebSocket frames to a file, for replay")
+def add_arguments(parser) -> None:
     parser.add_argument("venue", choices=sorted(VENUES), help="venue to record")
     parser.add_argument("--out", required=True, type=Path, help="recording file (appended to if it exists)")
     add_venue_options(parser)

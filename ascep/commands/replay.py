@@ -10,11 +10,10 @@ from core.settings import load_settings
 from core.stack_file import resolve
 
 
-def add_parser(sub) -> None:
-    parser = sub.add_parser("replay", help="replay a JSONL tick file or an exchange recording into Kafka",
-                            description="FILE is JSONL of normalized ticks or an exchange recording "
-                                        "(detected from its first line). Bad lines and frames go to the "
-                                        "dead-letter topic with file:line and the reason; the replay goes on.")
+def add_arguments(parser) -> None:
+    parser.description = ("FILE is JSONL of normalized ticks or an exchange recording (detected from its first "
+                          "line). Bad lines and frames go to the dead-letter topic with file:line and the reason; "
+                          "the replay goes on.")
     parser.add_argument("file", metavar="FILE")
     pace = parser.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=float, default=1.0,

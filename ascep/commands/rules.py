@@ -18,8 +18,7 @@ from core.stack_file import resolve
 READ_TIMEOUT_S = 15.0
 
 
-def add_parser(sub) -> None:
-    parser = sub.add_parser("rules", help="add, list, remove and test CEP rules (docs/rules.md)")
+def add_arguments(parser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     def with_kafka(p):

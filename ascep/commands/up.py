@@ -4,8 +4,7 @@ from __future__ import annotations
 from core.settings import load_settings
 
 
-def add_parser(sub) -> None:
-    parser = sub.add_parser("up", help="run broker, Redis, the Flink job and the dashboard on this machine")
+def add_arguments(parser) -> None:
     parser.add_argument("--kafka", help="use this Kafka bootstrap address instead of the embedded broker")
     parser.add_argument("--redis", help="use this Redis URL instead of the embedded Redis")
     parser.add_argument("--port", type=int, default=None, help="dashboard port (default 8000)")

@@ -192,11 +192,12 @@ def test_rate_meter_forgets_old_seconds():
 
 
 def test_record_command_writes_a_replayable_recording(recordings, tmp_path):
-    from ascep.cli import build_parser, main
+    import ascep.commands.record  # noqa: F401 - load the command now, so the feed does not play out while it loads
+    import ingestion.recorder  # noqa: F401
+    from ascep.cli import main
     from ingestion.recording import Connection as Opened
     from ingestion.recording import Received, Sent, read_recording
 
-    build_parser()  # import every command now, so the feed does not play out while they load
     feed = LiveFeed(recordings / "KRAKEN.ws.49.0", speed=10.0)
     server = ReplayServer(feed).start()
     out = tmp_path / "kraken.rec"
