@@ -324,6 +324,10 @@ class _Parser:
                 field = self.expect("IDENT", what="a field name (price, bid, ask, spread, ts)")
                 return self.mark({"stage": tok.value, "agg": "last", "field": field.value}, tok)
             return self.mark({"ref": tok.value}, tok)
+        if tok.kind == "KW" and tok.value in ("FIRST", "LAST"):  # aggregates spelt like SKIP TO FIRST / LAST
+            self.i += 1
+            self.expect("OP", "(", what=f"'(': {tok.value.lower()}(stage.price)")
+            return self.mark(self.call(tok._replace(value=tok.value.lower())), tok)
         if tok.kind == "DUR":
             raise self.fail("a duration is only allowed as a window argument")
         raise self.fail("expected a number, a function call, a name or '('")

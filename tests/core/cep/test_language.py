@@ -54,6 +54,14 @@ def test_text_json_text_is_lossless(text):
     assert to_text(parse(to_text(rule))) == to_text(rule)
 
 
+def test_first_and_last_read_a_stage_though_they_are_also_keywords():
+    rule = parse('DEFINE a AS price("A/B") > 1\nDEFINE b AS price("A/B") > first(a.price) + last(a.bid)\n'
+                 "PATTERN a+ NEXT b AFTER MATCH SKIP TO FIRST a THEN X")
+    assert rule["defines"][1]["expr"]["args"][1]["args"] == [{"stage": "a", "agg": "first", "field": "price"},
+                                                              {"stage": "a", "agg": "last", "field": "bid"}]
+    assert from_json(rule) == rule and parse(to_text(rule)) == rule
+
+
 @pytest.mark.parametrize("text, line, column, words", [
     ('IF price("EUR/USD") > THEN X', 1, 23, "expected a number"),
     ('IF price("EUR/USD") >\n  1 THEN', 2, 9, "signal name"),
