@@ -346,10 +346,11 @@ class NFA:
         if min(self.oldest.values()) > limit:
             return []
         timed_out, seen = [], set()
-        for run in sorted((r for r in self.runs if r.start_ts <= limit), key=lambda r: (r.start_ts, r.node[2])):
-            if id(run.node) not in seen:
-                seen.add(id(run.node))
-                timed_out.append(Match(match_dict(run.node), run.start_ts, run.node[4]))
+        expired = [(r.start_ts, r.node) for r in self.runs if r.start_ts <= limit and r.node is not None]
+        for start_ts, node in sorted(expired, key=lambda e: (e[0], e[1][2])):
+            if id(node) not in seen:
+                seen.add(id(node))
+                timed_out.append(Match(match_dict(node), start_ts, node[4]))
         self._keep(lambda r: r.start_ts > limit)
         return timed_out
 
