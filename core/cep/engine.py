@@ -51,12 +51,11 @@ class _Rule:
 
 def build_nfa(pattern: Pattern, conditions: Mapping[str, nfa.Condition], uses_match: Mapping[str, bool]) -> nfa.NFA:
     """The NFA that runs a rule's PATTERN; a stage's condition is its DEFINE's, under the stage's name."""
-    built = nfa.Pattern()
-    built.stages = [nfa.Stage(s.name, conditions[s.name], s.link, s.low, s.high, s.optional, s.greedy, s.inner,
-                              uses_match[s.name]) for s in pattern.stages]
-    built.within_ms = pattern.within_ms
-    built.skip = ("no_skip", None) if pattern.skip is None else (pattern.skip.strategy, pattern.skip.stage)
-    return nfa.NFA(built)
+    skip = pattern.skip
+    return nfa.NFA(nfa.Pattern(
+        [nfa.Stage(s.name, conditions[s.name], s.link, s.low, s.high, s.optional, s.greedy, s.inner, uses_match[s.name])
+         for s in pattern.stages],
+        pattern.within_ms, ("no_skip", None) if skip is None else (skip.strategy, skip.stage)))
 
 
 def _events_json(match: nfa.Match) -> dict[str, list[dict[str, Any]]]:
