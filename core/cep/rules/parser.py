@@ -1,6 +1,6 @@
 """Text -> rule tree: a hand-written recursive-descent parser (users' rules are never evaluated as
-Python), one method per production of the grammar in docs/rules.md, so errors can name the line,
-the column and what was expected there."""
+Python) whose methods follow the productions of the EBNF in docs/rules.md, so an error can name
+the line, the column and what was expected there."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
