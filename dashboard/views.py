@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from redis.exceptions import RedisError
 
-from core.cep.language import ParseError, RuleError
+from core.cep.rules import ParseError, RuleError
 from core.cep.trial import run_rule
 from core.clock import now_ms
 from core.contracts.redis_keys import SIGNALS_KEPT

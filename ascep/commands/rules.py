@@ -9,11 +9,15 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ascep.services import create_topics
 from core.contracts.topics import RULES_TOPIC
 from core.settings import load_settings
 from core.stack_file import resolve
+
+if TYPE_CHECKING:
+    from core.cep.rules import Rule
 
 READ_TIMEOUT_S = 15.0
 
@@ -52,9 +56,9 @@ def _bootstrap(args) -> str:
     return resolve(load_settings(), "kafka", args.kafka)
 
 
-def _load_rule(args, text: str | None, path: str | None) -> dict | None:
+def _load_rule(args, text: str | None, path: str | None) -> Rule | None:
     """The rule, or None after saying on stderr which file and where it is wrong."""
-    from core.cep.language import RuleError, load
+    from core.cep.rules import RuleError, load
 
     try:
         return load(text if text is not None else Path(path).read_text())
@@ -67,21 +71,23 @@ def run_add(args) -> int:
     rule = _load_rule(args, args.text, args.file)
     if rule is None:
         return 1
-    rule_id = args.id or (Path(args.file).stem if args.file else rule["then"].lower())
+    from core.cep.rules import to_json
+
+    rule_id = args.id or (Path(args.file).stem if args.file else rule.then.lower())
     bootstrap = _bootstrap(args)
     create_topics(bootstrap, {args.topic: 1}, compacted=(args.topic,))
-    _produce(bootstrap, args.topic, rule_id, json.dumps(rule, separators=(",", ":")).encode())
+    _produce(bootstrap, args.topic, rule_id, json.dumps(to_json(rule), separators=(",", ":")).encode())
     print(f"rule {rule_id} added")
     return 0
 
 
 def run_list(args) -> int:
-    from core.cep.language import to_text
+    from core.cep.rules import to_json, to_text
 
     rules = read_rules(_bootstrap(args), args.topic)
     for rule_id, rule in sorted(rules.items()):
         if args.json:
-            print(json.dumps({"id": rule_id, "rule": rule}))
+            print(json.dumps({"id": rule_id, "rule": to_json(rule)}))
         else:
             print(f"# {rule_id}\n{to_text(rule)}\n")
     if not rules and not args.json:
@@ -132,11 +138,11 @@ def _produce(bootstrap: str, topic: str, key: str, value: bytes | None) -> None:
         raise RuntimeError(f"could not write to topic {topic!r} on {bootstrap}: {errors[0] if errors else 'timeout'}")
 
 
-def read_rules(bootstrap: str, topic: str) -> dict[str, dict]:
+def read_rules(bootstrap: str, topic: str) -> dict[str, Rule]:
     """Fold the rules topic from the beginning: the latest value per key, tombstones remove."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-    from core.cep.language import RuleError, from_json
+    from core.cep.rules import RuleError, from_json
 
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "ascep-rules-cli", "enable.auto.commit": False,
                          "enable.partition.eof": True})
@@ -150,7 +156,7 @@ def read_rules(bootstrap: str, topic: str) -> dict[str, dict]:
             if high > low:
                 ends[p] = high
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-        rules: dict[str, dict] = {}
+        rules: dict[str, Rule] = {}
         deadline = time.monotonic() + READ_TIMEOUT_S
         while ends:
             if time.monotonic() > deadline:

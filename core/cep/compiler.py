@@ -8,11 +8,12 @@ from __future__ import annotations
 import operator
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, assert_never
 
 from core.contracts.tick import Tick
 
 from .nfa import events_of
+from .rules.tree import Abs, Binary, Expr, Number, Pattern, QuoteFn, Ref, Rule, StageValue, Unary, WindowFn
 from .windows import Trailing
 
 Fn = Callable[[Any], Any]  # takes the partial match (None outside patterns)
@@ -110,51 +111,54 @@ class Market:
 class Compiled:
     """A rule's expressions as closures, plus what it reads (to release the windows with the rule)."""
 
-    def __init__(self, rule: dict, market: Market) -> None:
+    def __init__(self, rule: Rule, market: Market) -> None:
         self.market = market
         self.window_keys: list[tuple] = []
         self.defines: dict[str, Fn] = {}
         self.define_uses_match: dict[str, bool] = {}
-        for define in rule.get("defines", []):
+        for define in rule.defines:
             self._uses_match = False
-            self.defines[define["name"]] = self.expr(define["expr"])
-            self.define_uses_match[define["name"]] = self._uses_match
-        self.condition = self.expr(rule["if"]) if "if" in rule else None
+            self.defines[define.name] = self.expr(define.expr)
+            self.define_uses_match[define.name] = self._uses_match
+        self.condition = None if isinstance(rule.body, Pattern) else self.expr(rule.body)
 
-    def expr(self, node: Any) -> Fn:
-        if isinstance(node, (int, float)):
-            value = float(node)
-            return lambda m: value
-        if "op" in node:
-            args = node["args"]
-            op = node["op"]
-            if op in _BINARY and isinstance(args[1], (int, float)):  # the common `x > 0.5`: one call fewer
-                f, a, constant = _BINARY[op], self.expr(args[0]), float(args[1])
+    def expr(self, node: Expr) -> Fn:
+        match node:
+            case Number(value=value):
+                constant = float(value)
+                return lambda m: constant
+            case Binary(op=op, left=left, right=Number(value=value)) if op in _BINARY:  # `x > 0.5`: one call fewer
+                f, a, constant = _BINARY[op], self.expr(left), float(value)
                 return lambda m: f(a(m), constant)
-            return self._op(op, [self.expr(a) for a in args])
-        if "fn" in node:
-            return self._fn(node)
-        if "ref" in node:
-            name = node["ref"]
-            self._uses_match = self._uses_match or self.define_uses_match[name]
-            return self.defines[name]
-        self._uses_match = True
-        return _stage_value(node)
+            case Binary(op=op, left=left, right=right):
+                return self._binary(op, self.expr(left), self.expr(right))
+            case Unary(op="not", operand=operand):
+                a = self.expr(operand)
+                return lambda m: not a(m)
+            case Unary(operand=operand):
+                a = self.expr(operand)
+                return lambda m: -a(m)
+            case Abs(arg=arg):
+                a = self.expr(arg)
+                return lambda m: abs(a(m))
+            case QuoteFn(fn=fn, symbol=symbol, venue=venue):
+                return self._quote(fn, (symbol, venue))
+            case WindowFn(fn=fn, symbol=symbol, venue=venue, window_ms=window_ms):
+                return self._window(fn, symbol, venue, window_ms)
+            case Ref(name=name):
+                self._uses_match = self._uses_match or self.define_uses_match[name]
+                return self.defines[name]
+            case StageValue(stage=stage, agg=agg, field=field):
+                self._uses_match = True
+                return _stage_value(stage, agg, field)
+        assert_never(node)
 
-    def _op(self, op: str, args: list[Fn]) -> Fn:
+    @staticmethod
+    def _binary(op: str, a: Fn, b: Fn) -> Fn:
         if op == "and":
-            a, b = args
             return lambda m: a(m) and b(m)
         if op == "or":
-            a, b = args
             return lambda m: a(m) or b(m)
-        if op == "not":
-            (a,) = args
-            return lambda m: not a(m)
-        if op == "neg":
-            (a,) = args
-            return lambda m: -a(m)
-        a, b = args
         if op == "/":
             def divide(m):
                 divisor = b(m)
@@ -165,33 +169,28 @@ class Compiled:
         f = _BINARY[op]
         return lambda m: f(a(m), b(m))
 
-    def _fn(self, node: dict) -> Fn:
-        fn = node["fn"]
-        if fn == "abs":
-            inner = self.expr(node["args"][0])
-            return lambda m: abs(inner(m))
-        symbol, venue = node["symbol"], node.get("venue")
+    def _quote(self, fn: str, key: tuple[str, str | None]) -> Fn:
+        quotes = self.market.quotes
         if fn == "price":  # the most used function, without the field lookup
-            key, quotes = (symbol, venue), self.market.quotes
-
             def price(m):
                 tick = quotes.get(key)
                 if tick is None:
                     raise Unknown
                 return (tick.bid + tick.ask) * 0.5
             return price
-        if fn in QUOTE_FIELDS:
-            key, field, quotes = (symbol, venue), QUOTE_FIELDS[fn], self.market.quotes
+        field = QUOTE_FIELDS[fn]
 
-            def quote(m):
-                tick = quotes.get(key)
-                if tick is None:
-                    raise Unknown
-                return field(tick)
-            return quote
+        def quote(m):
+            tick = quotes.get(key)
+            if tick is None:
+                raise Unknown
+            return field(tick)
+        return quote
+
+    def _window(self, fn: str, symbol: str, venue: str | None, window_ms: int) -> Fn:
         source = "trade" if fn in TRADE_FUNCTIONS else "quote"
-        self.window_keys.append((symbol, venue, source, node["window_ms"]))
-        window, reader = self.market.window(symbol, venue, source, node["window_ms"], fn), WINDOW_READERS[fn]
+        self.window_keys.append((symbol, venue, source, window_ms))
+        window, reader = self.market.window(symbol, venue, source, window_ms, fn), WINDOW_READERS[fn]
 
         def windowed(m):
             value = reader(window)
@@ -201,13 +200,15 @@ class Compiled:
         return windowed
 
 
-def _stage_value(node: dict) -> Fn:
-    stage, agg = node["stage"], node["agg"]
-    if agg == "count":
+_REDUCERS: dict[str, Callable[[list[float]], float]] = {
+    "first": lambda v: v[0], "last": lambda v: v[-1], "min": min, "max": max, "avg": lambda v: sum(v) / len(v),
+    "sum": sum}
+
+
+def _stage_value(stage: str, agg: str, field_name: str | None) -> Fn:
+    if field_name is None:  # count(stage)
         return lambda m: float(len(events_of(m, stage)))
-    field = QUOTE_FIELDS[node["field"]]
-    reduce = {"first": lambda v: v[0], "last": lambda v: v[-1], "min": min, "max": max,
-              "avg": lambda v: sum(v) / len(v), "sum": sum}[agg]
+    field, reduce = QUOTE_FIELDS[field_name], _REDUCERS[agg]
 
     def value(m):
         events = events_of(m, stage)

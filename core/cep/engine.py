@@ -11,6 +11,7 @@ closes (same id) when it turns false. A PATTERN rule emits one closed signal per
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +19,10 @@ from core import clock
 from core.contracts.signal import Signal, signal_id
 from core.contracts.tick import Tick
 
-from .compiler import Compiled, Market, Unknown
+from . import nfa
+from .compiler import Compiled, Fn, Market, Unknown
 from .eventtime import Reorderer
-from .language import load
-from .language import symbols_of as rule_symbols
-from .nfa import NFA, Match, Pattern, Stage
+from .rules import Pattern, Rule, load, symbols_of, to_json
 
 END_OF_TIME = 2**62
 
@@ -40,36 +40,30 @@ class RuleStats:
 @dataclass
 class _Rule:
     rule_id: str
-    rule: dict
+    rule: Rule
     compiled: Compiled
     symbols: frozenset[str]
-    nfa: NFA | None = None
+    evaluate: Callable[[_Rule, Tick, int], Sequence[Signal]]  # the engine's evaluator for this kind of rule
+    nfa: nfa.NFA | None = None
     open_signal: Signal | None = None
-    evaluate: Any = None  # the engine's evaluator for this kind of rule
     stats: RuleStats = field(default_factory=RuleStats)
 
 
-def symbols_of(rule: dict | str) -> set[str]:
-    """The symbols a rule reads, on any venue: a tick is evaluated only by the rules that read its symbol."""
-    return {symbol for symbol, _ in rule_symbols(load(rule))}
+def build_nfa(pattern: Pattern, conditions: Mapping[str, nfa.Condition], uses_match: Mapping[str, bool]) -> nfa.NFA:
+    """The NFA that runs a rule's PATTERN; a stage's condition is its DEFINE's, under the stage's name."""
+    skip = pattern.skip
+    return nfa.NFA(nfa.Pattern(
+        [nfa.Stage(s.name, conditions[s.name], s.link, s.low, s.high, s.optional, s.greedy, s.inner, uses_match[s.name])
+         for s in pattern.stages],
+        pattern.within_ms, ("no_skip", None) if skip is None else (skip.strategy, skip.stage)))
 
 
-def build_nfa(rule: dict, compiled: Compiled) -> NFA:
-    pattern = Pattern()
-    for spec in rule["pattern"]["stages"]:
-        name = spec["name"]
-        low, high = spec.get("times", [1, 1])
-        pattern.stages.append(Stage(name, _as_condition(compiled.defines[name]), spec.get("link"), low, high,
-                                    spec.get("optional", False), spec.get("greedy", False),
-                                    spec.get("inner", "relaxed"), compiled.define_uses_match[name]))
-    pattern.within_ms = rule["pattern"].get("within_ms")
-    skip = rule["pattern"].get("skip", {"strategy": "no_skip"})
-    pattern.skip = (skip["strategy"], skip.get("stage"))
-    return NFA(pattern)
+def _events_json(match: nfa.Match) -> dict[str, list[dict[str, Any]]]:
+    return {stage: [tick.to_json_dict() for tick in ticks] for stage, ticks in match.events.items()}
 
 
-def _as_condition(fn):
-    def condition(event, match):
+def _as_condition(fn: Fn) -> nfa.Condition:
+    def condition(event: Any, match: nfa.Node | None) -> bool:
         try:
             return fn(match)
         except Unknown:
@@ -78,7 +72,8 @@ def _as_condition(fn):
 
 
 class RuleEngine:
-    def __init__(self, out_of_orderness_ms: int = 0, idle_timeout_ms: int = 5_000, max_side_output: int = 10_000) -> None:
+    def __init__(self, out_of_orderness_ms: int = 0, idle_timeout_ms: int = 5_000,
+                 max_side_output: int = 10_000) -> None:
         """Side outputs (late ticks, timed-out partial matches) hold at most max_side_output items
         between drains; beyond that they are only counted (late_count, per-rule timeouts)."""
         self.market = Market()
@@ -90,7 +85,7 @@ class RuleEngine:
 
     # ------------------------------------------------------------ rules
 
-    def apply(self, rule_id: str, rule: dict | str | None) -> list[Signal]:
+    def apply(self, rule_id: str, rule: Rule | dict | str | None) -> list[Signal]:
         """Add, replace (state starts afresh) or, with None, delete a rule; return the signal this
         closes, if the old rule had one open, so the sinks do not keep it open forever.
 
@@ -98,17 +93,18 @@ class RuleEngine:
         A bad rule raises RuleError and leaves the rule that was there in place."""
         if rule is None:
             return self._remove(rule_id)
-        checked = load(rule)
+        checked = rule if isinstance(rule, Rule) else load(rule)
         current = self.rules.get(rule_id)
         if current is not None and current.rule == checked:
             return []
         compiled = Compiled(checked, self.market)
-        entry = _Rule(rule_id, checked, compiled, frozenset(symbols_of(checked)))
-        if "pattern" in checked:
-            entry.nfa = build_nfa(checked, compiled)
-            entry.evaluate = self._evaluate_pattern
+        symbols = frozenset(symbols_of(checked))
+        if isinstance(checked.body, Pattern):
+            conditions = {name: _as_condition(fn) for name, fn in compiled.defines.items()}
+            entry = _Rule(rule_id, checked, compiled, symbols, self._evaluate_pattern,
+                          build_nfa(checked.body, conditions, compiled.define_uses_match))
         else:
-            entry.evaluate = self._evaluate_condition
+            entry = _Rule(rule_id, checked, compiled, symbols, self._evaluate_condition)
         closed = self._remove(rule_id)
         self.rules[rule_id] = entry
         for symbol in entry.symbols:
@@ -122,7 +118,7 @@ class RuleEngine:
         closed = []
         if entry.open_signal is not None:
             at = max(self.reorderer.watermark + 1, entry.open_signal["updated_at"])
-            entry.open_signal.update(status="closed", closed_at=at, updated_at=at)
+            entry.open_signal.update({"status": "closed", "closed_at": at, "updated_at": at})
             closed.append(entry.open_signal)
         self.market.release(entry.compiled.window_keys)
         for symbol in entry.symbols:
@@ -200,8 +196,10 @@ class RuleEngine:
         return out
 
     def _evaluate_condition(self, entry: _Rule, tick: Tick, now_ms: int) -> tuple[Signal, ...]:
+        condition = entry.compiled.condition
+        assert condition is not None  # IF rules have one
         try:
-            holds = entry.compiled.condition(None)
+            holds = condition(None)
         except Unknown:
             holds = False
         current = entry.open_signal
@@ -209,14 +207,15 @@ class RuleEngine:
             entry.stats.matches += 1
             signal = self._signal(entry, tick.ts, now_ms)
             entry.open_signal = signal
-            return (dict(signal),)
+            return (signal.copy(),)
         if not holds and current is not None:
             entry.open_signal = None
-            current.update(status="closed", closed_at=tick.ts, updated_at=tick.ts)
+            current.update({"status": "closed", "closed_at": tick.ts, "updated_at": tick.ts})
             return (current,)
         return ()
 
     def _evaluate_pattern(self, entry: _Rule, tick: Tick, now_ms: int) -> list[Signal] | tuple[()]:
+        assert entry.nfa is not None  # pattern rules have one
         matches, timeouts = entry.nfa.process(tick, tick.ts)
         if timeouts:
             self._record_timeouts(entry, timeouts)
@@ -226,22 +225,21 @@ class RuleEngine:
         for match in matches:
             entry.stats.matches += 1
             signal = self._signal(entry, match.start_ts, now_ms)
-            signal.update(status="closed", closed_at=match.end_ts, updated_at=match.end_ts,
-                          events={stage: [t.to_json_dict() for t in ticks] for stage, ticks in match.events.items()})
+            signal.update({"status": "closed", "closed_at": match.end_ts, "updated_at": match.end_ts,
+                           "events": _events_json(match)})
             out.append(signal)
         return out
 
-    def _record_timeouts(self, entry: _Rule, timeouts: list[Match]) -> None:
+    def _record_timeouts(self, entry: _Rule, timeouts: list[nfa.Match]) -> None:
         for partial in timeouts:
             entry.stats.timeouts += 1
             if len(self.timed_out) < self.max_side_output:
                 self.timed_out.append({"rule_id": entry.rule_id, "start_ts": partial.start_ts,
-                                       "last_ts": partial.end_ts,
-                                       "events": {s: [t.to_json_dict() for t in ts] for s, ts in partial.events.items()}})
+                                       "last_ts": partial.end_ts, "events": _events_json(partial)})
 
     @staticmethod
     def _signal(entry: _Rule, event_time: int, now_ms: int) -> Signal:
-        name = entry.rule["then"]
+        name = entry.rule.then
         return {"id": signal_id("rule", (entry.rule_id, name), event_time), "type": "rule", "legs": [],
                 "profit_bps": 0.0, "size": None, "event_time": event_time, "updated_at": event_time,
                 "closed_at": None, "status": "open", "detected_at": now_ms, "rule_id": entry.rule_id, "name": name}
@@ -249,9 +247,10 @@ class RuleEngine:
     # ------------------------------------------------------------ state
 
     def snapshot(self) -> dict:
-        """Everything the engine knows, as plain picklable data (the job keeps it in Flink state)."""
+        """Everything the engine knows, as plain picklable data (the job keeps it in Flink state); rules
+        in their JSON form, which restore() reads back."""
         return {
-            "rules": {rid: e.rule for rid, e in self.rules.items()},
+            "rules": {rid: to_json(e.rule) for rid, e in self.rules.items()},
             "market": self.market.snapshot(),
             "reorderer": self.reorderer.snapshot(),
             "nfas": {rid: e.nfa.snapshot() for rid, e in self.rules.items() if e.nfa is not None},
@@ -268,7 +267,7 @@ class RuleEngine:
             engine.apply(rule_id, rule)
         engine.market.restore(snap["market"])
         for rule_id, entry in engine.rules.items():
-            if rule_id in snap["nfas"]:
+            if entry.nfa is not None and rule_id in snap["nfas"]:
                 entry.nfa.restore(snap["nfas"][rule_id])
             entry.open_signal = snap["open"].get(rule_id)
             entry.stats = RuleStats(**snap["stats"].get(rule_id, {}))

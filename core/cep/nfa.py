@@ -73,69 +73,11 @@ class Stage:
     uses_match: bool = True  # False when the condition ignores the partial match, so it is cached per event
 
 
+@dataclass
 class Pattern:
-    """A builder in FlinkCEP's style: Pattern.begin("a", c).followed_by("b", c).one_or_more().within(10_000)."""
-
-    def __init__(self) -> None:
-        self.stages: list[Stage] = []
-        self.within_ms: int | None = None
-        self.skip: tuple[str, str | None] = ("no_skip", None)
-
-    @classmethod
-    def begin(cls, name: str, condition: Condition, skip: str = "no_skip", skip_stage: str | None = None) -> Pattern:
-        pattern = cls()
-        pattern.stages.append(Stage(name, condition))
-        pattern.skip = (skip, skip_stage)
-        return pattern
-
-    def _append(self, name: str, condition: Condition, link: str) -> Pattern:
-        self.stages.append(Stage(name, condition, link))
-        return self
-
-    def next(self, name: str, condition: Condition) -> Pattern:
-        return self._append(name, condition, "next")
-
-    def followed_by(self, name: str, condition: Condition) -> Pattern:
-        return self._append(name, condition, "followed_by")
-
-    def followed_by_any(self, name: str, condition: Condition) -> Pattern:
-        return self._append(name, condition, "followed_by_any")
-
-    def not_next(self, name: str, condition: Condition) -> Pattern:
-        return self._append(name, condition, "not_next")
-
-    def not_followed_by(self, name: str, condition: Condition) -> Pattern:
-        return self._append(name, condition, "not_followed_by")
-
-    def times(self, low: int, high: int | None = -1) -> Pattern:
-        self.stages[-1].low, self.stages[-1].high = low, low if high == -1 else high
-        return self
-
-    def one_or_more(self) -> Pattern:
-        return self.times(1, None)
-
-    def times_or_more(self, low: int) -> Pattern:
-        return self.times(low, None)
-
-    def optional(self) -> Pattern:
-        self.stages[-1].optional = True
-        return self
-
-    def greedy(self) -> Pattern:
-        self.stages[-1].greedy = True
-        return self
-
-    def consecutive(self) -> Pattern:
-        self.stages[-1].inner = "strict"
-        return self
-
-    def allow_combinations(self) -> Pattern:
-        self.stages[-1].inner = "any"
-        return self
-
-    def within(self, ms: int) -> Pattern:
-        self.within_ms = ms
-        return self
+    stages: list[Stage]
+    within_ms: int | None = None
+    skip: tuple[str, str | None] = ("no_skip", None)  # strategy, and the stage skip_to_first/last name
 
 
 @dataclass(slots=True)
@@ -346,10 +288,11 @@ class NFA:
         if min(self.oldest.values()) > limit:
             return []
         timed_out, seen = [], set()
-        for run in sorted((r for r in self.runs if r.start_ts <= limit), key=lambda r: (r.start_ts, r.node[2])):
-            if id(run.node) not in seen:
-                seen.add(id(run.node))
-                timed_out.append(Match(match_dict(run.node), run.start_ts, run.node[4]))
+        expired = [(r.start_ts, r.node) for r in self.runs if r.start_ts <= limit and r.node is not None]
+        for start_ts, node in sorted(expired, key=lambda e: (e[0], e[1][2])):
+            if id(node) not in seen:
+                seen.add(id(node))
+                timed_out.append(Match(match_dict(node), start_ts, node[4]))
         self._keep(lambda r: r.start_ts > limit)
         return timed_out
 

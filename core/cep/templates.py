@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from .rules.lexer import DURATION_MS
+
 
 def _q(symbol: str) -> str:
     return json.dumps(symbol)
@@ -57,8 +59,6 @@ def arbitrage(symbol: str = "BTC/USDT", buy_venue: str = "kraken", sell_venue: s
 
 
 def _ms(duration: str) -> int:
-    from .language import DURATION_MS
-
     unit = duration.lstrip("0123456789")
     return int(duration[: len(duration) - len(unit)]) * DURATION_MS[unit]
 

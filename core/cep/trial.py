@@ -9,6 +9,7 @@ from typing import Any
 from core.contracts.tick import InvalidTick, Tick, tick_from_dict
 
 from .engine import RuleEngine
+from .rules import Rule
 
 
 def read_ticks(lines: Iterable[str | bytes]) -> tuple[list[Tick], list[dict[str, Any]]]:
@@ -24,7 +25,7 @@ def read_ticks(lines: Iterable[str | bytes]) -> tuple[list[Tick], list[dict[str,
     return ticks, problems
 
 
-def run_rule(rule: dict | str, ticks: Iterable[Tick | dict], rule_id: str = "test",
+def run_rule(rule: Rule | dict | str, ticks: Iterable[Tick | dict], rule_id: str = "test",
              out_of_orderness_ms: int = 0) -> dict[str, Any]:
     """The signals `rule` would produce on `ticks`, in order, plus what did not count and why.
 

@@ -32,6 +32,8 @@ class Signal(TypedDict, total=False):
     status: Literal["open", "closed"]
     detected_at: int  # epoch ms by the wall clock, when first detected
     rule_id: str
+    name: str  # rule signals: the rule's THEN name
+    events: dict[str, list[dict[str, Any]]]  # rule pattern matches: the ticks each stage took
 
 
 def signal_id(signal_type: str, route: tuple[str, ...], event_time: int) -> str:

@@ -17,7 +17,7 @@ from pyflink.datastream.functions import KeyedBroadcastProcessFunction
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from core.cep.engine import RuleEngine
-from core.cep.language import RuleError
+from core.cep.rules import RuleError
 from core.clock import now_ms
 from core.contracts.deadletter import deadletter_value
 from core.log import event

@@ -44,11 +44,11 @@ def test_a_rule_is_tried_on_posted_ticks(dashboard):
 
 
 def test_the_json_form_and_jsonl_ticks_give_the_same_signals(dashboard):
-    from core.cep.language import parse
+    from core.cep.rules import parse, to_json
 
     jsonl = "\n".join(json.dumps(t) for t in TICKS) + "\n\n"
     from_text = post(dashboard, "wide", {"rule": WIDE, "ticks": TICKS})["signals"]
-    assert post(dashboard, "wide", {"rule": parse(WIDE), "ticks_jsonl": jsonl})["signals"] == from_text
+    assert post(dashboard, "wide", {"rule": to_json(parse(WIDE)), "ticks_jsonl": jsonl})["signals"] == from_text
 
 
 def test_a_pattern_match_carries_its_events(dashboard):

@@ -6,8 +6,8 @@ import pickle
 
 import pytest
 
-from core.cep.engine import RuleEngine, symbols_of
-from core.cep.language import RuleError, parse
+from core.cep.engine import RuleEngine
+from core.cep.rules import RuleError, parse, symbols_of, to_json
 from core.cep.trial import read_ticks, run_rule
 from core.contracts.signal import signal_id
 from core.contracts.tick import Tick
@@ -69,6 +69,18 @@ def test_removing_or_replacing_a_rule_closes_its_open_signal_and_reapplying_it_c
     [closed] = engine.apply("r", 'IF price("A/B") > 5 THEN X')
     assert (closed["id"], closed["status"], closed["closed_at"]) == (opened["id"], "closed", T0 + 1)
     assert engine.apply("r", None) == []
+
+
+def test_the_json_form_of_the_rule_in_force_changes_nothing_and_snapshots_keep_rules_as_json():
+    text = 'DEFINE up AS price("A/B") > 1\nIF up THEN X'
+    engine = RuleEngine()
+    engine.apply("r", text)
+    [opened] = feed(engine, [quote("A/B", 2, T0)])
+    assert engine.apply("r", to_json(parse(text))) == [] and engine.apply("r", json.dumps(to_json(parse(text)))) == []
+    snap = engine.snapshot()
+    assert snap["rules"] == {"r": to_json(parse(text))}
+    restored = RuleEngine.restore(pickle.loads(pickle.dumps(snap)))
+    assert restored.rules["r"].rule == parse(text) and restored.rules["r"].open_signal == opened
 
 
 def test_apply_none_deletes_and_a_bad_rule_keeps_the_old_one():
@@ -146,7 +158,7 @@ def test_snapshot_restore_continues_exactly():
 
 
 def test_symbols_of_names_every_symbol_a_rule_reads():
-    assert symbols_of(ARBITRAGE) == {"EUR/USD", "USD/EUR"}
+    assert symbols_of(parse(ARBITRAGE)) == {"EUR/USD", "USD/EUR"}
     assert symbols_of(parse('DEFINE a AS vwap("BTC/USDT@binance", 1m) > ask("ETH/BTC")\nPATTERN a THEN X')) == \
         {"BTC/USDT", "ETH/BTC"}
 

@@ -9,14 +9,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.cep.language import ParseError, RuleError, from_json, parse, to_text
+from core.cep.rules import ParseError, RuleError, from_json, parse, to_json, to_text
 from core.cep.templates import TEMPLATES
 
 ARBITRAGE = 'IF price("EUR/USD") - price("USD/EUR") > 0.001 THEN ARBITRAGE_SIGNAL'
 
 
 def test_the_brief_rule_parses_to_the_documented_json():
-    assert parse(ARBITRAGE) == {
+    assert to_json(parse(ARBITRAGE)) == {
         "version": 1, "defines": [], "then": "ARBITRAGE_SIGNAL",
         "if": {"op": ">", "args": [{"op": "-", "args": [{"fn": "price", "symbol": "EUR/USD"},
                                                        {"fn": "price", "symbol": "USD/EUR"}]}, 0.001]},
@@ -33,7 +33,7 @@ THEN TREND_REVERSAL
 
 
 def test_a_pattern_rule_with_venue_qualified_prices_and_iterative_conditions():
-    rule = parse(PATTERN_RULE)
+    rule = to_json(parse(PATTERN_RULE))
     assert rule["pattern"] == {"stages": [{"name": "spike", "times": [2, None], "greedy": True},
                                           {"name": "reversal", "link": "followed_by_any"}],
                                "within_ms": 30_000, "skip": {"strategy": "skip_to_last", "stage": "spike"}}
@@ -50,8 +50,16 @@ def test_a_pattern_rule_with_venue_qualified_prices_and_iterative_conditions():
 def test_text_json_text_is_lossless(text):
     rule = parse(text)
     assert parse(to_text(rule)) == rule
-    assert from_json(json.dumps(rule)) == rule
+    assert from_json(json.dumps(to_json(rule))) == rule
     assert to_text(parse(to_text(rule))) == to_text(rule)
+
+
+def test_first_and_last_read_a_stage_though_they_are_also_keywords():
+    rule = to_json(parse('DEFINE a AS price("A/B") > 1\nDEFINE b AS price("A/B") > first(a.price) + last(a.bid)\n'
+                         "PATTERN a+ NEXT b AFTER MATCH SKIP TO FIRST a THEN X"))
+    assert rule["defines"][1]["expr"]["args"][1]["args"] == [{"stage": "a", "agg": "first", "field": "price"},
+                                                              {"stage": "a", "agg": "last", "field": "bid"}]
+    assert to_json(from_json(rule)) == rule and to_json(parse(to_text(from_json(rule)))) == rule
 
 
 @pytest.mark.parametrize("text, line, column, words", [
@@ -77,7 +85,7 @@ def test_errors_name_line_and_column(text, line, column, words):
 
 
 def test_json_errors_name_the_path():
-    rule = parse(ARBITRAGE)
+    rule = to_json(parse(ARBITRAGE))
     rule["if"]["args"][0]["args"][1]["symbol"] = "usd-eur"
     with pytest.raises(RuleError, match=r"\$\.if\.args\[0\]\.args\[1\]\.symbol"):
         from_json(rule)
@@ -124,7 +132,7 @@ def test_deep_nesting_is_an_error_not_a_crash():
 
 def test_every_template_is_a_valid_rule():
     for name, template in TEMPLATES.items():
-        assert parse(template())["then"], name
+        assert parse(template()).then, name
 
 
 symbols = st.sampled_from(["BTC/USDT", "EUR/USD", "ETH/BTC"])
@@ -164,7 +172,7 @@ conditions = st.recursive(
 @given(conditions)
 def test_any_json_rule_survives_text_and_back(condition):
     rule = {"version": 1, "defines": [], "if": condition, "then": "SIGNAL"}
-    assert parse(to_text(rule)) == rule
+    assert to_json(parse(to_text(from_json(rule)))) == rule
 
 
 def test_every_rule_example_in_the_docs_parses():

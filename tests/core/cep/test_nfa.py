@@ -1,30 +1,40 @@
 """Pattern semantics in the style of FlinkCEP's NFA tests: an event list in, the expected matches out.
 
-Events are names such as "a1"; a stage named x accepts events whose name starts with x. Expected
-results follow the FlinkCEP documentation (contiguity, quantifiers, skip strategy tables).
+Patterns are written as in a rule's PATTERN and built as the engine builds them. Events are names
+such as "a1"; a stage named x accepts events whose name starts with x. Expected results follow the
+FlinkCEP documentation (contiguity, quantifiers, skip strategy tables).
 """
 from __future__ import annotations
 
 import pickle
+import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.cep.nfa import NFA, Pattern, events_of
+from core.cep.engine import build_nfa
+from core.cep.nfa import NFA, events_of
+from core.cep.rules import parse
+from core.cep.rules.tree import SKIPS
 
 
 def letter(x: str):
     return lambda event, match: event[0] == x
 
 
-def begin(name: str, **skip) -> Pattern:
-    return Pattern.begin(name, letter(name), **skip)
+def compile_pattern(pattern: str, **conditions) -> NFA:
+    """The NFA for `pattern` (rule-language PATTERN text); a stage tests `letter(name)` unless
+    `conditions` names its condition."""
+    names = sorted(set(re.findall(r"\b[a-z]\w*", pattern)))
+    rule = parse("".join(f"DEFINE {name} AS 1 > 0\n" for name in names) + f"PATTERN {pattern} THEN T")
+    tests = {name: conditions.get(name, letter(name)) for name in names}
+    return build_nfa(rule.body, tests, dict.fromkeys(names, True))
 
 
-def run(pattern: Pattern, events: list[str], step: int = 1):
+def run(pattern: str, events: list[str], step: int = 1, **conditions):
     """Feed events at ts 0, step, 2*step...; return (matches, timeouts) as space-joined event names."""
-    nfa = NFA(pattern)
+    nfa = compile_pattern(pattern, **conditions)
     matches, timeouts = [], []
     for i, event in enumerate(events):
         found, timed_out = nfa.process(event, i * step)
@@ -33,39 +43,38 @@ def run(pattern: Pattern, events: list[str], step: int = 1):
     return matches, timeouts
 
 
-def matches(pattern: Pattern, events: list[str]) -> list[str]:
-    return sorted(run(pattern, events)[0])
+def matches(pattern: str, events: list[str], **conditions) -> list[str]:
+    return sorted(run(pattern, events, **conditions)[0])
 
 
 # --- contiguity between stages: pattern "a b", input a c b1 b2 (FlinkCEP docs)
 
 def test_strict_contiguity_next():
-    assert matches(begin("a").next("b", letter("b")), ["a", "c", "b1", "b2"]) == []
-    assert matches(begin("a").next("b", letter("b")), ["a", "b1", "b2"]) == ["a b1"]
+    assert matches("a NEXT b", ["a", "c", "b1", "b2"]) == []
+    assert matches("a NEXT b", ["a", "b1", "b2"]) == ["a b1"]
 
 
 def test_relaxed_contiguity_followed_by_takes_the_first_match():
-    assert matches(begin("a").followed_by("b", letter("b")), ["a", "c", "b1", "b2"]) == ["a b1"]
+    assert matches("a FOLLOWED BY b", ["a", "c", "b1", "b2"]) == ["a b1"]
 
 
 def test_non_deterministic_relaxed_contiguity_followed_by_any_takes_every_match():
-    assert matches(begin("a").followed_by_any("b", letter("b")), ["a", "c", "b1", "b2"]) == ["a b1", "a b2"]
+    assert matches("a FOLLOWED BY ANY b", ["a", "c", "b1", "b2"]) == ["a b1", "a b2"]
 
 
 # --- contiguity inside a loop: pattern "a+ b", input a1 c a2 b (FlinkCEP docs)
 
 def test_consecutive_loop():
-    assert matches(begin("a").one_or_more().consecutive().next("b", letter("b")), ["a1", "c", "a2", "b"]) == ["a2 b"]
+    assert matches("a+ CONSECUTIVE NEXT b", ["a1", "c", "a2", "b"]) == ["a2 b"]
 
 
 def test_relaxed_loop():
-    got = matches(begin("a").one_or_more().followed_by("b", letter("b")), ["a1", "c", "a2", "b"])
+    got = matches("a+ FOLLOWED BY b", ["a1", "c", "a2", "b"])
     assert got == ["a1 a2 b", "a1 b", "a2 b"]
 
 
 def test_loop_allowing_combinations():
-    got = matches(begin("a").times(2, 3).allow_combinations().followed_by("b", letter("b")),
-                  ["a1", "a2", "a3", "b"])
+    got = matches("a{2,3} ALLOW COMBINATIONS FOLLOWED BY b", ["a1", "a2", "a3", "b"])
     # any 2 or 3 of the a's, in order, with relaxed contiguity to b
     assert got == ["a1 a2 a3 b", "a1 a2 b", "a1 a3 b", "a2 a3 b"]
 
@@ -73,61 +82,57 @@ def test_loop_allowing_combinations():
 # --- quantifiers
 
 def test_times_exactly():
-    assert matches(begin("a").times(2).followed_by("b", letter("b")), ["a1", "a2", "x", "a3", "b"]) == \
+    assert matches("a{2} FOLLOWED BY b", ["a1", "a2", "x", "a3", "b"]) == \
         ["a1 a2 b", "a2 a3 b"]
 
 
 def test_times_range_with_strict_following_stage():
-    assert matches(begin("a").times(1, 2).consecutive().next("b", letter("b")), ["a1", "a2", "a3", "b"]) == \
+    assert matches("a{1,2} CONSECUTIVE NEXT b", ["a1", "a2", "a3", "b"]) == \
         ["a2 a3 b", "a3 b"]
 
 
 def test_optional_stage_gives_both_matches():
-    assert matches(begin("a").followed_by("c", letter("c")).optional().followed_by("b", letter("b")),
-                   ["a", "c", "b"]) == ["a b", "a c b"]
+    assert matches("a FOLLOWED BY c? FOLLOWED BY b", ["a", "c", "b"]) == ["a b", "a c b"]
 
 
 def test_greedy_loop_takes_as_many_as_it_can():
-    pattern = begin("a").followed_by("c", letter("c")).one_or_more().greedy().followed_by("b", letter("b"))
-    assert matches(pattern, ["a", "c1", "c2", "b"]) == ["a c1 c2 b"]
+    assert matches("a FOLLOWED BY c+ GREEDY FOLLOWED BY b", ["a", "c1", "c2", "b"]) == ["a c1 c2 b"]
 
 
 def test_one_or_more_at_the_end_reports_each_extension():
-    assert matches(begin("a").next("b", letter("b")).one_or_more().consecutive(), ["a", "b1", "b2", "c"]) == \
+    assert matches("a NEXT b+ CONSECUTIVE", ["a", "b1", "b2", "c"]) == \
         ["a b1", "a b1 b2"]
 
 
 # --- negation
 
 def test_not_next_forbids_only_the_event_right_after():
-    pattern = begin("a").not_next("c", letter("c")).followed_by("b", letter("b"))
+    pattern = "a NOT NEXT c FOLLOWED BY b"
     assert matches(pattern, ["a", "c", "b"]) == []
     assert matches(pattern, ["a", "d", "c", "b"]) == ["a b"]
 
 
 def test_not_followed_by_forbids_any_event_before_the_next_stage():
-    pattern = begin("a").not_followed_by("c", letter("c")).followed_by("b", letter("b"))
+    pattern = "a NOT FOLLOWED BY c FOLLOWED BY b"
     assert matches(pattern, ["a", "d", "c", "b"]) == []
     assert matches(pattern, ["a", "d", "b", "c"]) == ["a b"]
 
 
 def test_not_followed_by_after_a_loop_is_checked_from_the_loops_last_event():
-    pattern = begin("a").one_or_more().not_followed_by("c", letter("c")).followed_by("b", letter("b"))
-    assert matches(pattern, ["a1", "c", "a2", "b"]) == ["a1 a2 b", "a2 b"]
+    assert matches("a+ NOT FOLLOWED BY c FOLLOWED BY b", ["a1", "c", "a2", "b"]) == ["a1 a2 b", "a2 b"]
 
 
 # --- within and timeouts
 
 def test_within_bounds_the_whole_match_and_reports_timeouts():
-    pattern = begin("a").followed_by("b", letter("b")).within(3)
-    found, timed_out = run(pattern, ["a1", "x", "x", "b1", "a2", "b2"])
+    found, timed_out = run("a FOLLOWED BY b WITHIN 3ms", ["a1", "x", "x", "b1", "a2", "b2"])
     # a1 at ts 0, b1 at ts 3: 3 - 0 >= within, so a1 times out; a2 (ts 4) b2 (ts 5) fits
     assert found == ["a2 b2"]
     assert timed_out == ["a1"]
 
 
 def test_advance_time_reports_timeouts_without_new_events():
-    nfa = NFA(begin("a").followed_by("b", letter("b")).within(10))
+    nfa = compile_pattern("a FOLLOWED BY b WITHIN 10ms")
     nfa.process("a1", 0)
     assert nfa.advance_time(9) == []
     [partial] = nfa.advance_time(10)
@@ -144,15 +149,14 @@ def test_advance_time_reports_timeouts_without_new_events():
     ("skip_to_last", "b", ["b1 b2 b3 c", "b3 c"]),
 ])
 def test_skip_strategies(strategy, stage, expected):
-    pattern = begin("b", skip=strategy, skip_stage=stage).one_or_more().next("c", letter("c"))
+    pattern = f"b+ NEXT c AFTER MATCH {SKIPS[strategy]}" + (f" {stage}" if stage else "")
     assert matches(pattern, ["b1", "b2", "b3", "c"]) == expected
 
 
 def test_skip_to_next_discards_other_matches_starting_with_the_same_event():
     # pattern "a b+" emits every extension without skipping; SKIP TO NEXT keeps one match per start event
-    assert matches(begin("a").followed_by_any("b", letter("b")), ["a1", "a2", "b1"]) == ["a1 b1", "a2 b1"]
-    pattern = begin("a", skip="skip_to_next").followed_by_any("b", letter("b"))
-    assert matches(pattern, ["a1", "b1", "b2"]) == ["a1 b1"]
+    assert matches("a FOLLOWED BY ANY b", ["a1", "a2", "b1"]) == ["a1 b1", "a2 b1"]
+    assert matches("a FOLLOWED BY ANY b AFTER MATCH SKIP TO NEXT", ["a1", "b1", "b2"]) == ["a1 b1"]
 
 
 # --- iterative conditions read the partial match
@@ -162,16 +166,14 @@ def test_iterative_condition_sees_earlier_events():
         earlier = events_of(match, "up")
         return event[0] == "u" and (not earlier or int(event[1:]) > int(earlier[-1][1:]))
 
-    pattern = Pattern.begin("up", rising).times(3).consecutive()
-    assert matches(pattern, ["u1", "u5", "u3", "u4", "u6"]) == ["u3 u4 u6"]
+    assert matches("up{3} CONSECUTIVE", ["u1", "u5", "u3", "u4", "u6"], up=rising) == ["u3 u4 u6"]
 
 
 def test_state_survives_pickling_mid_match():
-    pattern = begin("a").followed_by("b", letter("b"))
-    nfa = NFA(pattern)
+    nfa = compile_pattern("a FOLLOWED BY b")
     nfa.process("a1", 0)
     snap = pickle.loads(pickle.dumps(nfa.snapshot()))
-    restored = NFA(begin("a").followed_by("b", letter("b")))
+    restored = compile_pattern("a FOLLOWED BY b")
     restored.restore(snap)
     found, _ = restored.process("b1", 1)
     assert [m.events for m in found] == [{"a": ["a1"], "b": ["b1"]}]
@@ -189,10 +191,9 @@ def test_two_stage_patterns_match_their_definitions(letters, within):
     strict = sorted(f"{events[i]} {events[j]}" for i, j in pairs if j == i + 1)
     first = sorted(f"{events[i]} {events[j]}" for i, j in pairs
                    if all(letters[k] != "b" for k in range(i + 1, j)))
-    assert matches(begin("a").followed_by_any("b", letter("b")).within(within), events) == any_pairs
-    assert matches(begin("a").next("b", letter("b")).within(within), events) == strict
-    assert matches(begin("a").followed_by("b", letter("b")).within(within), events) == first
+    assert matches(f"a FOLLOWED BY ANY b WITHIN {within}ms", events) == any_pairs
+    assert matches(f"a NEXT b WITHIN {within}ms", events) == strict
+    assert matches(f"a FOLLOWED BY b WITHIN {within}ms", events) == first
     not_c = sorted(f"{events[i]} {events[j]}" for i, j in pairs
                    if all(letters[k] not in "bc" for k in range(i + 1, j)))
-    assert matches(begin("a").not_followed_by("c", letter("c")).followed_by("b", letter("b")).within(within),
-                   events) == not_c
+    assert matches(f"a NOT FOLLOWED BY c FOLLOWED BY b WITHIN {within}ms", events) == not_c

@@ -1,0 +1,169 @@
+"""What a rule means, checked on the tree, so a rule is valid in both forms or in neither.
+
+The parser and the JSON reader only build the tree (each refusing what its own form cannot say);
+names, types (a condition or a number), stages and bounds are checked here, once. An error points
+at the node: line and column for text, the JSON path for JSON.
+"""
+from __future__ import annotations
+
+import re
+from typing import assert_never
+
+from core.contracts.tick import InvalidTick, parse_symbol
+
+from . import tree
+from .lexer import KEYWORDS
+from .tree import error_at
+
+# Said by the JSON reader (a value of the wrong type) and by the checker (a value out of bounds) alike.
+TIMES = f"'times' is [min, max or null] with 1 <= min <= max <= {tree.MAX_TIMES}"
+WITHIN = "'within_ms' must be a positive whole number of milliseconds"
+WINDOW = "window_ms must be a positive whole number of milliseconds"
+DEFINE_NAME = "a define's name must be an identifier"
+STAGE_NAME = "a stage needs a name: a DEFINEd condition"
+REF = "a reference is {\"ref\": name}"
+TOO_DEEP = f"expression nested deeper than {tree.MAX_DEPTH} levels"
+MAX_TREE_DEPTH = 4 * tree.MAX_DEPTH  # `a + b + c ...` nests without parentheses, so the tree gets a limit of its own
+_EXPECTED = {"bool": "expected a condition (a comparison, AND/OR/NOT), got a number",
+             "num": "expected a number, got a condition"}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_VENUE = re.compile(r"[a-z0-9_]+")
+
+
+def is_identifier(value: str) -> bool:
+    return _NAME.fullmatch(value) is not None and value.upper() not in KEYWORDS
+
+
+def is_name(value: str) -> bool:
+    """A name a DEFINE or a stage can have: an identifier that is not also a function."""
+    return is_identifier(value) and value not in tree.QUOTE_FUNCTIONS + tree.WINDOW_FUNCTIONS
+
+
+def split_symbol(text: str, at: tree.At, key: str = "") -> tuple[str, str | None]:
+    """"BTC/USDT@binance" -> ("BTC/USDT", "binance"); RuleError at `at` when it is not a symbol."""
+    symbol, _, venue = text.partition("@")
+    try:
+        parse_symbol(symbol)
+    except InvalidTick:
+        raise error_at(f"bad symbol {text!r}: expected BASE/QUOTE in upper case, optionally @venue", at, key) from None
+    if "@" in text and _VENUE.fullmatch(venue) is None:
+        raise error_at(f"bad venue in {text!r}: expected a lowercase venue name after '@'", at, key)
+    return symbol, venue or None
+
+
+def check(rule: tree.Rule) -> None:
+    """Raise RuleError (ParseError for a parsed rule) unless `rule` means something."""
+    _Checker(rule).run()
+
+
+class _Checker:
+    def __init__(self, rule: tree.Rule) -> None:
+        self.rule = rule
+        self.types: dict[str, str] = {}  # DEFINE -> "bool" or "num", for those checked so far
+        self.stages: set[str] | None = None
+
+    def run(self) -> None:
+        rule = self.rule
+        if isinstance(rule.body, tree.Pattern):
+            self.stages = self.pattern_shape(rule.body)
+        for define in rule.defines:
+            if not is_name(define.name):
+                raise error_at(DEFINE_NAME, define.at, ".name")
+            if define.name in self.types:
+                raise error_at(f"{define.name!r} is defined twice", define.at, ".name")
+            self.types[define.name] = self.expr(define.expr, 1, define.name)
+        if isinstance(rule.body, tree.Pattern):
+            self.pattern_meaning(rule.body)
+        else:
+            self.expect("bool", rule.body, 0, None)
+
+    def pattern_shape(self, pattern: tree.Pattern) -> set[str]:
+        names: set[str] = set()
+        for stage in pattern.stages:
+            if not is_name(stage.name):
+                raise error_at(STAGE_NAME, stage.at, ".name")
+            if stage.name in names:
+                raise error_at(f"stage {stage.name!r} appears twice; define a second condition", stage.at)
+            names.add(stage.name)
+            high = stage.low if stage.high is None else stage.high
+            if not 1 <= stage.low <= high <= tree.MAX_TIMES:
+                raise error_at(TIMES, stage.at, ".times")
+            looping = (stage.low, stage.high) != (1, 1)
+            if stage.link in tree.NEGATED_LINKS and (looping or stage.optional or stage.greedy):
+                raise error_at("a negated stage cannot have a quantifier", stage.at)
+            if (stage.greedy or stage.inner != "relaxed") and not looping:
+                raise error_at("GREEDY, CONSECUTIVE and ALLOW COMBINATIONS apply to a repeated stage", stage.at)
+        last = pattern.stages[-1]
+        if last.link in tree.NEGATED_LINKS:
+            raise error_at("a pattern cannot end with a negated stage", last.at)
+        if all(s.optional for s in pattern.stages if s.link not in tree.NEGATED_LINKS):
+            raise error_at("a pattern needs at least one stage that is not optional", pattern.at, ".stages")
+        if pattern.within_ms is not None and pattern.within_ms <= 0:
+            raise error_at(WITHIN, pattern.at, ".within_ms")
+        skip = pattern.skip
+        if skip is not None and skip.stage is not None and skip.stage not in names:
+            raise error_at(f"skip names stage {skip.stage!r}, which is not in the pattern", skip.at, ".stage")
+        return names
+
+    def pattern_meaning(self, pattern: tree.Pattern) -> None:
+        for stage in pattern.stages:
+            kind = self.types.get(stage.name)
+            if kind is None:
+                raise error_at(f"stage {stage.name!r} is not DEFINEd", stage.at, ".name")
+            if kind != "bool":
+                raise error_at(f"stage {stage.name!r} must be a condition (true/false), not a number", stage.at,
+                               ".name")
+
+    def expect(self, kind: str, node: tree.Expr, depth: int, define: str | None) -> None:
+        if self.expr(node, depth, define) != kind:
+            raise error_at(_EXPECTED[kind], node.at)
+
+    def expr(self, node: tree.Expr, depth: int, define: str | None) -> str:
+        """The node's type, "bool" or "num"; `define` is the DEFINE it is in, which it must not read."""
+        if depth > MAX_TREE_DEPTH and not isinstance(node, tree.Number):
+            raise error_at(TOO_DEEP, node.at)
+        depth += 1
+        match node:
+            case tree.Number(value=value):
+                if not abs(value) < tree.MAX_NUMBER:  # also rejects NaN
+                    raise error_at(f"numbers must be finite and below {tree.MAX_NUMBER:g} in size", node.at)
+                return "num"
+            case tree.Unary(op="not", operand=operand):
+                self.expect("bool", operand, depth, define)
+                return "bool"
+            case tree.Unary(operand=operand) | tree.Abs(arg=operand):
+                self.expect("num", operand, depth, define)
+                return "num"
+            case tree.Binary(op=op, left=left, right=right):
+                operands = "bool" if op in tree.LOGICAL else "num"
+                self.expect(operands, left, depth, define)
+                self.expect(operands, right, depth, define)
+                return "num" if op in tree.ARITHMETIC else "bool"
+            case tree.QuoteFn():
+                return "num"
+            case tree.WindowFn(window_ms=window_ms):
+                if window_ms <= 0:
+                    raise error_at(WINDOW, node.at, ".window_ms")
+                return "num"
+            case tree.Ref():
+                return self.ref(node, define)
+            case tree.StageValue(stage=stage, agg=agg, field=field):
+                if self.stages is None:
+                    raise error_at(f"{stage}.… refers to a pattern stage, and this rule has no PATTERN", node.at)
+                if stage not in self.stages:
+                    raise error_at(f"{stage!r} is not a stage of the pattern", node.at)
+                if agg != "count" and field not in tree.STAGE_FIELDS:
+                    raise error_at(f"unknown field {field!r}; fields are {', '.join(tree.STAGE_FIELDS)}", node.at)
+                return "num"
+        assert_never(node)
+
+    def ref(self, node: tree.Ref, define: str | None) -> str:
+        name = node.name
+        if not is_name(name):
+            raise error_at(REF, node.at)
+        if name == define:
+            raise error_at(f"{name!r} refers to itself", node.at)
+        if name not in self.types:
+            later = any(d.name == name for d in self.rule.defines)
+            raise error_at(f"unknown name {name!r}{' (DEFINE it before it is used)' if later else ''}", node.at)
+        return self.types[name]
