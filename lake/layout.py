@@ -1,0 +1,122 @@
+"""What is where in the lake: the schemas, the Hive directories, and the object and manifest names.
+
+Object names are a pure function of the Kafka partition and an aligned offset range, which is what
+makes a rewrite after a crash an overwrite (docs/lake.md, "Exactly once").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Callable
+from urllib.parse import quote
+
+import pyarrow as pa
+
+from core.contracts.tick import Tick
+from lake.storage import Lake
+
+LINEAGE = [pa.field("kafka_partition", pa.int32(), nullable=False),
+           pa.field("kafka_offset", pa.int64(), nullable=False)]
+
+TICK_SCHEMA = pa.schema([
+    pa.field("venue", pa.string(), nullable=False),
+    pa.field("symbol", pa.string(), nullable=False),
+    pa.field("bid", pa.float64(), nullable=False),
+    pa.field("ask", pa.float64(), nullable=False),
+    pa.field("bid_size", pa.float64()),
+    pa.field("ask_size", pa.float64()),
+    pa.field("ts", pa.int64(), nullable=False),  # exchange time, epoch ms
+    *LINEAGE,
+])
+
+LEG_TYPE = pa.struct([
+    pa.field("venue", pa.string()), pa.field("symbol", pa.string()),
+    pa.field("side", pa.string()), pa.field("price", pa.float64()),
+])
+
+SIGNAL_SCHEMA = pa.schema([
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("type", pa.string(), nullable=False),
+    pa.field("status", pa.string(), nullable=False),
+    pa.field("symbol", pa.string()),  # first leg's symbol
+    pa.field("buy_venue", pa.string()),  # first buy leg's venue
+    pa.field("sell_venue", pa.string()),  # first sell leg's venue
+    pa.field("profit_bps", pa.float64(), nullable=False),
+    pa.field("size", pa.float64()),
+    pa.field("event_time", pa.int64(), nullable=False),
+    pa.field("updated_at", pa.int64(), nullable=False),
+    pa.field("detected_at", pa.int64()),
+    pa.field("closed_at", pa.int64()),
+    pa.field("duration_ms", pa.int64()),  # closed_at - event_time, once closed
+    pa.field("rule_id", pa.string()),
+    pa.field("legs", pa.list_(LEG_TYPE), nullable=False),
+    *LINEAGE,
+])
+
+TICKS = "ticks"
+SIGNALS = "signals"
+MANIFESTS = "_ranges"  # leading underscore: Parquet readers skip it
+
+
+HOUR_MS = 3_600_000
+
+
+@lru_cache(maxsize=1024)
+def _hour_directory(hour: int) -> str:
+    moment = datetime.fromtimestamp(hour * 3600, tz=timezone.utc)
+    return f"dt={moment:%Y-%m-%d}/hour={moment:%H}"
+
+
+def hour_partition(epoch_ms: int) -> str:
+    return _hour_directory(epoch_ms // HOUR_MS)
+
+
+@lru_cache(maxsize=4096)
+def _tick_directory(hour: int, venue: str) -> str:
+    """Cached: formatting dates and quoting per tick would cost more than the rest of the sink."""
+    return f"{TICKS}/{_hour_directory(hour)}/venue={quote(venue, safe='')}"
+
+
+def tick_row(partition: int, offset: int, tick: Tick) -> tuple[str, tuple, int]:
+    """(Hive directory, row, event time)."""
+    return _tick_directory(tick.ts // HOUR_MS, tick.venue), (*tick, partition, offset), tick.ts
+
+
+def signal_row(partition: int, offset: int, signal: dict) -> tuple[str, tuple, int]:
+    """(Hive directory, row, event time); flattened columns for queries that do not unnest legs."""
+    try:
+        legs = [{"venue": leg["venue"], "symbol": leg["symbol"], "side": leg["side"], "price": float(leg["price"])}
+                for leg in signal["legs"]]
+        event_time = int(signal["event_time"])
+        closed_at = signal.get("closed_at")
+        row = (
+            signal["id"], signal["type"], signal["status"],
+            legs[0]["symbol"] if legs else None,
+            next((leg["venue"] for leg in legs if leg["side"] == "buy"), None),
+            next((leg["venue"] for leg in legs if leg["side"] == "sell"), None),
+            float(signal["profit_bps"]), signal.get("size"), event_time, int(signal["updated_at"]),
+            signal.get("detected_at"), closed_at, None if closed_at is None else int(closed_at) - event_time,
+            signal.get("rule_id"), legs, partition, offset,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"signal {signal.get('id', '?')!r} at partition {partition} offset {offset} "
+                         f"cannot be written to the lake: bad or missing field {exc}") from None
+    return f"{SIGNALS}/{hour_partition(event_time)}", row, event_time
+
+
+@dataclass(frozen=True)
+class Kind:
+    schema: pa.Schema
+    row_of: Callable[[int, int, object], tuple[str, tuple, int]]
+
+
+KINDS = {TICKS: Kind(TICK_SCHEMA, tick_row), SIGNALS: Kind(SIGNAL_SCHEMA, signal_row)}
+
+
+def object_name(partition: int, first: int, last: int) -> str:
+    return f"part-p{partition:03d}-o{first:012d}-{last:012d}.parquet"
+
+
+def manifest_path(lake: Lake, kind: str, partition: int, first: int) -> str:
+    return lake.path(MANIFESTS, kind, f"p{partition:03d}", f"o{first:012d}.json")

@@ -1,0 +1,32 @@
+"""Reading the lake back: whole kinds as Arrow tables, and the figures over them."""
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+
+from lake.figures import TICK_COLUMNS, report
+from lake.layout import KINDS, SIGNALS, TICKS
+from lake.storage import Lake, retrying
+
+
+def read_kind(lake: Lake, kind: str, columns: list[str] | None = None) -> pa.Table:
+    """All rows of `kind` (only `columns`, if given); an empty table when nothing was written yet."""
+    schema = KINDS[kind].schema
+
+    def read():
+        base = lake.path(kind)
+        if lake.filesystem.get_file_info(base).type == pafs.FileType.NotFound:
+            return schema.empty_table().select(columns or schema.names)
+        dataset = ds.dataset(base, filesystem=lake.filesystem, format="parquet", schema=schema)
+        return dataset.to_table(columns=columns)
+    return retrying(f"read {kind}", read)
+
+
+def lake_report(lake: Lake, gap_ms: int = 10_000) -> dict[str, Any]:
+    """Every `ascep analytics` figure over `lake`; the CLI and the dashboard both call this."""
+    if lake.filesystem.get_file_info(lake.root).type == pafs.FileType.NotFound:
+        raise FileNotFoundError(f"no lake at {lake.uri}: nothing was written there (check --lake / ASCEP_LAKE)")
+    return report(read_kind(lake, TICKS, TICK_COLUMNS), read_kind(lake, SIGNALS), gap_ms)
