@@ -10,18 +10,16 @@ from core.contracts.signal import Leg, Signal, signal_id
 
 
 class OpportunityBook:
-    """Signals carry the peak; `current` keeps each open route's latest (profit_bps, size), unrounded."""
+    """The open signal of each route: it holds the opportunity's peak, which is all an update is judged by."""
 
-    __slots__ = ("open", "current")
+    __slots__ = ("open",)
 
     def __init__(self) -> None:
         self.open: dict[tuple[str, ...], Signal] = {}
-        self.current: dict[tuple[str, ...], tuple[float, float | None]] = {}
 
     def profitable(self, signal_type: str, route: tuple[str, ...], legs: list[Leg], profit_bps: float,
                    size: float | None, event_time: int, now_ms: int) -> Signal | None:
         """Record that `route` is profitable at `event_time`; return the signal if it opened or peaked."""
-        self.current[route] = (profit_bps, size)
         current = self.open.get(route)
         if current is None:
             current = {
@@ -41,6 +39,5 @@ class OpportunityBook:
         current = self.open.pop(route, None)
         if current is None:
             return None
-        del self.current[route]
         current.update(status="closed", closed_at=event_time, updated_at=max(current["updated_at"], event_time))
         return current

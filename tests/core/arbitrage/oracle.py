@@ -5,6 +5,7 @@ open; ambiguous holds routes within float noise of a threshold, which either ans
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -169,21 +170,33 @@ def direct(ticks: list[Tick], limits: Limits):
     return definite, ambiguous
 
 
-def _hop(tick: Tick, side: str) -> tuple[str, str]:
-    base, quote = tick.symbol.split("/")
+def _hop(symbol: str, side: str) -> tuple[str, str]:
+    base, quote = symbol.split("/")
     return (base, quote) if side == "sell" else (quote, base)
 
 
-def triangular(ticks: list[Tick], limits: Limits):
-    """Every ordered triple of distinct pairs with every choice of sides; keep real 3-currency cycles."""
-    quotes = final_quotes(ticks)
-    newest = max(t.ts for t in ticks)
-    definite, ambiguous = {}, set()
-    for triple in itertools.permutations(quotes.values(), 3):
+@functools.lru_cache(maxsize=1024)
+def _cycles(keys: tuple[tuple[str, str], ...]) -> list[tuple[tuple[tuple[str, str], str], ...]]:
+    """Every ordered triple of distinct pairs with every choice of sides; keep real 3-currency cycles.
+
+    Cached by which (venue, symbol) pairs are quoted, so the oracle run after every tick of a
+    replay enumerates each set of pairs once.
+    """
+    cycles = []
+    for triple in itertools.permutations(keys, 3):
         for sides in itertools.product(("buy", "sell"), repeat=3):
-            hops = [_hop(t, s) for t, s in zip(triple, sides)]
+            hops = [_hop(symbol, s) for (_, symbol), s in zip(triple, sides)]
             currencies = [source for source, _ in hops]
             chained = all(hops[k][1] == hops[(k + 1) % 3][0] for k in range(3))
             if chained and len(set(currencies)) == 3 and currencies[0] == min(currencies):
-                _judge_cycle(list(zip(triple, sides)), newest, limits, definite, ambiguous)
+                cycles.append(tuple(zip(triple, sides)))
+    return cycles
+
+
+def triangular(ticks: list[Tick], limits: Limits):
+    quotes = final_quotes(ticks)
+    newest = max(t.ts for t in ticks)
+    definite, ambiguous = {}, set()
+    for cycle in _cycles(tuple(quotes)):
+        _judge_cycle([(quotes[key], side) for key, side in cycle], newest, limits, definite, ambiguous)
     return definite, ambiguous
