@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import functools
 import itertools
+import struct
 from dataclasses import dataclass
 
 from core.contracts.tick import Tick
 
 NOISE = 1e-7
+SMALLEST_SIZE = 1e-300  # below it, size * price goes subnormal and loses the digits a VWAP comparison needs
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,21 @@ def _filled(ladder, quantity: float) -> float:
     return total
 
 
+def _float_order(x: float) -> int:
+    """Non-negative floats order like their bit patterns, so bisecting these integers reaches every float."""
+    return struct.unpack("<q", struct.pack("<d", x))[0]
+
+
+def _from_order(n: int) -> float:
+    return struct.unpack("<d", struct.pack("<q", n))[0]
+
+
 def _largest_size(asks, buy_fee, bids, sell_fee, min_profit_bps) -> float:
-    """Bisection on the VWAP profit condition, which holds on an interval [0, Q*]."""
+    """Bisection on the VWAP profit condition, which holds on an interval [0, Q*].
+
+    It bisects the floats themselves rather than [0, capacity]: halving the interval would never
+    tell a Q* far below the capacity (a tiny first level, say) from zero.
+    """
     target = 1.0 + min_profit_bps / 10_000.0
     capacity = min(sum(s for _, s in asks), sum(s for _, s in bids))
 
@@ -85,14 +100,16 @@ def _largest_size(asks, buy_fee, bids, sell_fee, min_profit_bps) -> float:
 
     if holds(capacity):
         return capacity
-    low, high = 0.0, capacity
-    for _ in range(200):
-        middle = (low + high) / 2
-        if holds(middle):
+    if not holds(SMALLEST_SIZE):
+        return 0.0
+    low, high = _float_order(SMALLEST_SIZE), _float_order(capacity)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if holds(_from_order(middle)):
             low = middle
         else:
             high = middle
-    return low
+    return _from_order(low)
 
 
 def cross_exchange(ticks: list[Tick], depths: dict[int, tuple], limits: Limits):
