@@ -6,7 +6,7 @@ the same ticks gives the same ids and the same sequence of states.
 """
 from __future__ import annotations
 
-from core.contracts.signal import Leg, Signal, signal_id
+from core.contracts.signal import Leg, Signal, SignalType, signal_id
 
 
 class OpportunityBook:
@@ -17,7 +17,7 @@ class OpportunityBook:
     def __init__(self) -> None:
         self.open: dict[tuple[str, ...], Signal] = {}
 
-    def profitable(self, signal_type: str, route: tuple[str, ...], legs: list[Leg], profit_bps: float,
+    def profitable(self, signal_type: SignalType, route: tuple[str, ...], legs: list[Leg], profit_bps: float,
                    size: float | None, event_time: int, now_ms: int) -> Signal | None:
         """Record that `route` is profitable at `event_time`; return the signal if it opened or peaked."""
         current = self.open.get(route)
@@ -28,16 +28,19 @@ class OpportunityBook:
                 "updated_at": event_time, "closed_at": None, "status": "open", "detected_at": now_ms,
             }
             self.open[route] = current
-            return dict(current)
+            return current.copy()
         if profit_bps > current["profit_bps"]:
-            current.update(legs=legs, profit_bps=round(profit_bps, 6), size=size, updated_at=event_time)
-            return dict(current)
+            current.update({"legs": legs, "profit_bps": round(profit_bps, 6), "size": size, "updated_at": event_time})
+            return current.copy()
         return None
 
     def unprofitable(self, route: tuple[str, ...], event_time: int) -> Signal | None:
         """Close `route` if it was open; return the closed signal."""
-        current = self.open.pop(route, None)
-        if current is None:
-            return None
-        current.update(status="closed", closed_at=event_time, updated_at=max(current["updated_at"], event_time))
+        return self.close(route, event_time) if route in self.open else None
+
+    def close(self, route: tuple[str, ...], event_time: int) -> Signal:
+        """Close `route`, which must be open; for callers that already hold its signal."""
+        current = self.open.pop(route)
+        current.update({"status": "closed", "closed_at": event_time,
+                        "updated_at": max(current["updated_at"], event_time)})
         return current
