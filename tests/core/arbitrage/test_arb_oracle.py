@@ -1,4 +1,5 @@
-"""Each detector against a brute-force oracle on random markets: same open routes, same profit and size."""
+"""Each detector against a brute-force oracle on random markets, after every tick: the same open routes, and
+every signal state carrying the oracle's profit and size at its peak."""
 from __future__ import annotations
 
 import pytest
