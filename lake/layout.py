@@ -5,10 +5,11 @@ makes a rewrite after a crash an overwrite (docs/lake.md, "Exactly once").
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Callable
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 import pyarrow as pa
@@ -64,7 +65,7 @@ HOUR_MS = 3_600_000
 
 @lru_cache(maxsize=1024)
 def _hour_directory(hour: int) -> str:
-    moment = datetime.fromtimestamp(hour * 3600, tz=timezone.utc)
+    moment = datetime.fromtimestamp(hour * 3600, tz=UTC)
     return f"dt={moment:%Y-%m-%d}/hour={moment:%H}"
 
 
@@ -105,13 +106,18 @@ def signal_row(partition: int, offset: int, signal: dict) -> tuple[str, tuple, i
     return f"{SIGNALS}/{hour_partition(event_time)}", row, event_time
 
 
+Item = TypeVar("Item")
+
+
 @dataclass(frozen=True)
-class Kind:
+class Kind(Generic[Item]):
+    """Generic in what a row is made of (a Tick, a signal), so each row function keeps its own argument type."""
+
     schema: pa.Schema
-    row_of: Callable[[int, int, object], tuple[str, tuple, int]]
+    row_of: Callable[[int, int, Item], tuple[str, tuple, int]]
 
 
-KINDS = {TICKS: Kind(TICK_SCHEMA, tick_row), SIGNALS: Kind(SIGNAL_SCHEMA, signal_row)}
+KINDS: dict[str, Kind[Any]] = {TICKS: Kind(TICK_SCHEMA, tick_row), SIGNALS: Kind(SIGNAL_SCHEMA, signal_row)}
 
 
 def object_name(partition: int, first: int, last: int) -> str:

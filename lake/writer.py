@@ -19,8 +19,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,6 +32,18 @@ from lake.layout import KINDS, SIGNALS, TICKS, manifest_path, object_name
 from lake.storage import Lake, get_object, parquet_bytes, put_object
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class PendingSpan:
+    """When the pending rows began and the event times they span: what a time roll is judged by.
+
+    One Optional on OpenRange rather than three, so the three are always set and cleared together.
+    """
+
+    since: float  # wall time of the oldest pending row
+    event_min: int
+    event_max: int
 
 
 @dataclass
@@ -48,19 +60,17 @@ class OpenRange:
     pending: dict[str, list[tuple]] = field(default_factory=dict)  # rows since the last write
     objects: set[str] = field(default_factory=set)  # directories written so far (for the manifest)
     last_offset: int = -1
-    pending_since: float | None = None  # wall time of the oldest unwritten row
-    pending_event_min: int | None = None
-    pending_event_max: int | None = None
+    pending_span: PendingSpan | None = None  # set by the first row added after a write
 
     def add(self, directory: str, row: tuple, event_time: int, offset: int) -> None:
         self.pending.setdefault(directory, []).append(row)
         self.last_offset = max(self.last_offset, offset)
-        if self.pending_since is None:
-            self.pending_since = time.monotonic()
-            self.pending_event_min = self.pending_event_max = event_time
+        span = self.pending_span
+        if span is None:
+            self.pending_span = PendingSpan(time.monotonic(), event_time, event_time)
         else:
-            self.pending_event_min = min(self.pending_event_min, event_time)
-            self.pending_event_max = max(self.pending_event_max, event_time)
+            span.event_min = min(span.event_min, event_time)
+            span.event_max = max(span.event_max, event_time)
 
     def keep(self, directory: str, table: pa.Table) -> None:
         self.tables[directory] = table.cast(self.schema)
@@ -182,10 +192,11 @@ class LakeWriter:
         return current
 
     def _roll_if_due(self, kind: str, partition: int, current: OpenRange) -> None:
-        if current.pending_since is None:
+        span = current.pending_span
+        if span is None:
             return
-        if (time.monotonic() - current.pending_since >= self.roll_seconds
-                or current.pending_event_max - current.pending_event_min >= self.roll_event_span_ms):
+        if (time.monotonic() - span.since >= self.roll_seconds
+                or span.event_max - span.event_min >= self.roll_event_span_ms):
             self._write(kind, partition, current, complete=False)
 
     def _write(self, kind: str, partition: int, current: OpenRange, complete: bool) -> None:
@@ -198,4 +209,4 @@ class LakeWriter:
                     "upto": current.last_offset, "complete": complete, "objects": sorted(current.objects)}
         put_object(self.lake, manifest_path(self.lake, kind, partition, current.first),
                    json.dumps(manifest, indent=1).encode())
-        current.pending_since = current.pending_event_min = current.pending_event_max = None
+        current.pending_span = None

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from core.arbitrage.cross_exchange import CrossExchangeDetector, SymbolState
+from core.contracts.signal import Signal
 from core.contracts.tick import InvalidTick, Tick, decode_tick
 
 
@@ -36,7 +37,7 @@ def group_by(ticks: list[Tick], key_for: Callable[[Tick], str]) -> dict[str, lis
 
 @dataclass
 class BatchOutcome:
-    signals: list[dict] = field(default_factory=list)
+    signals: list[Signal] = field(default_factory=list)
     latest: dict[str, Tick] = field(default_factory=dict)  # newest tick per venue:symbol in this batch
     deadletters: list[DeadLetter] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)  # symbols whose detector state changed

@@ -7,13 +7,13 @@ triangular detection are both cycles; cross-exchange is too, but sizes it in bas
 """
 from __future__ import annotations
 
-from core.contracts.signal import Leg, Signal
+from core.contracts.signal import Leg, Side, Signal, SignalType
 from core.contracts.tick import Tick
 from core.settings import Thresholds
 
 from .lifecycle import OpportunityBook
 
-Step = tuple[Tick, str, float]  # (quote, "buy" | "sell", taker fee as a fraction)
+Step = tuple[Tick, Side, float]  # (quote, side, taker fee as a fraction)
 
 
 def leg_rate(tick: Tick, side: str, fee: float) -> float:
@@ -64,7 +64,7 @@ def legs_of(steps: list[Step]) -> list[Leg]:
              "price": tick.bid if side == "sell" else tick.ask} for tick, side, _ in steps]
 
 
-def settle_cycle(book: OpportunityBook, signal_type: str, route: tuple[str, ...], steps: list[Step],
+def settle_cycle(book: OpportunityBook, signal_type: SignalType, route: tuple[str, ...], steps: list[Step],
                  profit_bps: float, limits: Thresholds, event_time: int, now_ms: int) -> Signal | None:
     """Open or update a cycle already found fresh and above min profit, unless it is too small to trade."""
     size = cycle_size(steps)

@@ -30,7 +30,8 @@ def depth_for(tick: Tick, bids: Iterable[Iterable[float]], asks: Iterable[Iterab
                  _side(tick, "asks", asks, tick.ask, descending=False))
 
 
-def _side(tick: Tick, name: str, levels: Iterable[Iterable[float]], top: float, *, descending: bool) -> tuple[Level, ...]:
+def _side(tick: Tick, name: str, levels: Iterable[Iterable[float]], top: float, *,
+          descending: bool) -> tuple[Level, ...]:
     where = f"depth of {tick.venue}:{tick.symbol} {name}"
     out: list[Level] = []
     for index, level in enumerate(levels):

@@ -6,22 +6,20 @@ the same ticks gives the same ids and the same sequence of states.
 """
 from __future__ import annotations
 
-from core.contracts.signal import Leg, Signal, signal_id
+from core.contracts.signal import Leg, Signal, SignalType, signal_id
 
 
 class OpportunityBook:
-    """Signals carry the peak; `current` keeps each open route's latest (profit_bps, size), unrounded."""
+    """The open signal of each route: it holds the opportunity's peak, which is all an update is judged by."""
 
-    __slots__ = ("open", "current")
+    __slots__ = ("open",)
 
     def __init__(self) -> None:
         self.open: dict[tuple[str, ...], Signal] = {}
-        self.current: dict[tuple[str, ...], tuple[float, float | None]] = {}
 
-    def profitable(self, signal_type: str, route: tuple[str, ...], legs: list[Leg], profit_bps: float,
+    def profitable(self, signal_type: SignalType, route: tuple[str, ...], legs: list[Leg], profit_bps: float,
                    size: float | None, event_time: int, now_ms: int) -> Signal | None:
         """Record that `route` is profitable at `event_time`; return the signal if it opened or peaked."""
-        self.current[route] = (profit_bps, size)
         current = self.open.get(route)
         if current is None:
             current = {
@@ -30,17 +28,19 @@ class OpportunityBook:
                 "updated_at": event_time, "closed_at": None, "status": "open", "detected_at": now_ms,
             }
             self.open[route] = current
-            return dict(current)
+            return current.copy()
         if profit_bps > current["profit_bps"]:
-            current.update(legs=legs, profit_bps=round(profit_bps, 6), size=size, updated_at=event_time)
-            return dict(current)
+            current.update({"legs": legs, "profit_bps": round(profit_bps, 6), "size": size, "updated_at": event_time})
+            return current.copy()
         return None
 
     def unprofitable(self, route: tuple[str, ...], event_time: int) -> Signal | None:
         """Close `route` if it was open; return the closed signal."""
-        current = self.open.pop(route, None)
-        if current is None:
-            return None
-        del self.current[route]
-        current.update(status="closed", closed_at=event_time, updated_at=max(current["updated_at"], event_time))
+        return self.close(route, event_time) if route in self.open else None
+
+    def close(self, route: tuple[str, ...], event_time: int) -> Signal:
+        """Close `route`, which must be open; for callers that already hold its signal."""
+        current = self.open.pop(route)
+        current.update({"status": "closed", "closed_at": event_time,
+                        "updated_at": max(current["updated_at"], event_time)})
         return current

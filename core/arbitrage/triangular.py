@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 
-from core.contracts.signal import Signal, route_part
+from core.contracts.signal import Side, Signal, route_part
 from core.contracts.tick import Tick
 from core.settings import ArbitrageSettings
 
@@ -18,9 +18,9 @@ from .cycles import settle_cycle
 from .lifecycle import OpportunityBook
 
 SELL, BUY = 1, 2  # index into a mark (ts, sell rate, buy rate)
-SIDE_NAME = {SELL: "sell", BUY: "buy"}
+SIDE_NAME: dict[int, Side] = {SELL: "sell", BUY: "buy"}
 Hop = tuple[str, int]  # (symbol, SELL | BUY)
-Cycle = tuple[tuple[str, str, str], tuple[Hop, Hop, Hop]]  # (route, hops)
+Cycle = tuple[tuple[str, ...], tuple[Hop, ...]]  # (route, hops), three of each
 
 
 class VenueState:
@@ -135,7 +135,7 @@ class TriangularDetector:
                 continue
             oldest_leg = min(marks[leg["symbol"]][0] for leg in signal["legs"])
             if oldest_leg < oldest_allowed:
-                closed.append(book.unprofitable(route, event_time))
+                closed.append(book.close(route, event_time))
             else:
                 heapq.heappush(expiries, (oldest_leg, route))
         return closed

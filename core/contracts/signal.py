@@ -10,12 +10,13 @@ import hashlib
 from typing import Any, Literal, TypedDict
 
 SignalType = Literal["cross_exchange", "triangular", "direct", "rule"]
+Side = Literal["buy", "sell"]
 
 
 class Leg(TypedDict):
     venue: str
     symbol: str
-    side: Literal["buy", "sell"]
+    side: Side
     price: float
 
 

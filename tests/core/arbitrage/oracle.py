@@ -5,12 +5,15 @@ open; ambiguous holds routes within float noise of a threshold, which either ans
 """
 from __future__ import annotations
 
+import functools
 import itertools
+import struct
 from dataclasses import dataclass
 
 from core.contracts.tick import Tick
 
 NOISE = 1e-7
+SMALLEST_SIZE = 1e-300  # below it, size * price goes subnormal and loses the digits a VWAP comparison needs
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,21 @@ def _filled(ladder, quantity: float) -> float:
     return total
 
 
+def _float_order(x: float) -> int:
+    """Non-negative floats order like their bit patterns, so bisecting these integers reaches every float."""
+    return struct.unpack("<q", struct.pack("<d", x))[0]
+
+
+def _from_order(n: int) -> float:
+    return struct.unpack("<d", struct.pack("<q", n))[0]
+
+
 def _largest_size(asks, buy_fee, bids, sell_fee, min_profit_bps) -> float:
-    """Bisection on the VWAP profit condition, which holds on an interval [0, Q*]."""
+    """Bisection on the VWAP profit condition, which holds on an interval [0, Q*].
+
+    It bisects the floats themselves rather than [0, capacity]: halving the interval would never
+    tell a Q* far below the capacity (a tiny first level, say) from zero.
+    """
     target = 1.0 + min_profit_bps / 10_000.0
     capacity = min(sum(s for _, s in asks), sum(s for _, s in bids))
 
@@ -84,14 +100,16 @@ def _largest_size(asks, buy_fee, bids, sell_fee, min_profit_bps) -> float:
 
     if holds(capacity):
         return capacity
-    low, high = 0.0, capacity
-    for _ in range(200):
-        middle = (low + high) / 2
-        if holds(middle):
+    if not holds(SMALLEST_SIZE):
+        return 0.0
+    low, high = _float_order(SMALLEST_SIZE), _float_order(capacity)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if holds(_from_order(middle)):
             low = middle
         else:
             high = middle
-    return low
+    return _from_order(low)
 
 
 def cross_exchange(ticks: list[Tick], depths: dict[int, tuple], limits: Limits):
@@ -169,21 +187,33 @@ def direct(ticks: list[Tick], limits: Limits):
     return definite, ambiguous
 
 
-def _hop(tick: Tick, side: str) -> tuple[str, str]:
-    base, quote = tick.symbol.split("/")
+def _hop(symbol: str, side: str) -> tuple[str, str]:
+    base, quote = symbol.split("/")
     return (base, quote) if side == "sell" else (quote, base)
 
 
-def triangular(ticks: list[Tick], limits: Limits):
-    """Every ordered triple of distinct pairs with every choice of sides; keep real 3-currency cycles."""
-    quotes = final_quotes(ticks)
-    newest = max(t.ts for t in ticks)
-    definite, ambiguous = {}, set()
-    for triple in itertools.permutations(quotes.values(), 3):
+@functools.lru_cache(maxsize=1024)
+def _cycles(keys: tuple[tuple[str, str], ...]) -> list[tuple[tuple[tuple[str, str], str], ...]]:
+    """Every ordered triple of distinct pairs with every choice of sides; keep real 3-currency cycles.
+
+    Cached by which (venue, symbol) pairs are quoted, so the oracle run after every tick of a
+    replay enumerates each set of pairs once.
+    """
+    cycles = []
+    for triple in itertools.permutations(keys, 3):
         for sides in itertools.product(("buy", "sell"), repeat=3):
-            hops = [_hop(t, s) for t, s in zip(triple, sides)]
+            hops = [_hop(symbol, s) for (_, symbol), s in zip(triple, sides)]
             currencies = [source for source, _ in hops]
             chained = all(hops[k][1] == hops[(k + 1) % 3][0] for k in range(3))
             if chained and len(set(currencies)) == 3 and currencies[0] == min(currencies):
-                _judge_cycle(list(zip(triple, sides)), newest, limits, definite, ambiguous)
+                cycles.append(tuple(zip(triple, sides)))
+    return cycles
+
+
+def triangular(ticks: list[Tick], limits: Limits):
+    quotes = final_quotes(ticks)
+    newest = max(t.ts for t in ticks)
+    definite, ambiguous = {}, set()
+    for cycle in _cycles(tuple(quotes)):
+        _judge_cycle([(quotes[key], side) for key, side in cycle], newest, limits, definite, ambiguous)
     return definite, ambiguous

@@ -1,4 +1,5 @@
-"""Each detector against a brute-force oracle on random markets: same open routes, same profit and size."""
+"""Each detector against a brute-force oracle on random markets, after every tick: the same open routes, and
+every signal state carrying the oracle's profit and size at its peak."""
 from __future__ import annotations
 
 import pytest
@@ -61,46 +62,68 @@ def triangular_market(draw, *, arbitrage_free: bool = False):
     return lim, draw(settings_for("triangular", lim)), ticks
 
 
-def replay(detector, states: dict, ticks, depths=None, emitted: list | None = None) -> dict:
-    """Run the ticks through keyed states; return the routes the emitted signals leave open."""
-    live: dict[tuple[str, ...], dict] = {}
-    emitted = [] if emitted is None else emitted
+PROFIT_NOISE = 1e-9  # the oracle and the detectors multiply the same rates in different orders
+ROUNDING = 5e-7  # signals carry profit_bps rounded to 6 decimals
+
+
+def replay(detector, states: dict, ticks, depths=None) -> list[list[dict]]:
+    """Run the ticks through keyed states; return the signals each tick emitted."""
+    emitted = []
     for index, tick in enumerate(ticks):
         state = states.setdefault(detector.key_for(tick), detector.State())
         extra = {}
         if depths is not None and index in depths:
             extra["depth"] = depth_for(tick, *depths[index])
-        for signal in detector.on_tick(state, tick, 0, **extra):
-            emitted.append(signal)
+        emitted.append(detector.on_tick(state, tick, 0, **extra))
+    return emitted
+
+
+def assert_agrees(detector, states: dict, ticks, oracle_after, depths=None) -> None:
+    """Check every tick's signals against the oracle over the market as it stands after that tick.
+
+    The signals must leave open exactly the routes the oracle says are, each opening or peak must
+    carry the oracle's profit and size at its tick, and a route that stays open must be updated
+    when, and only when, its profit beats the peak it last emitted: so every emitted state is an
+    opportunity's peak with the size at that peak. A route within float noise of a threshold
+    (the oracle's ambiguous set) may go either way and its values are not checked.
+    """
+    live: dict[tuple[str, ...], dict] = {}
+    for index, signals in enumerate(replay(detector, states, ticks, depths)):
+        before = dict(live)
+        for signal in signals:
             route = route_of(signal["legs"])
+            assert signal["closed_at" if signal["status"] == "closed" else "updated_at"] == ticks[index].ts
             if signal["status"] == "open":
                 assert live.setdefault(route, signal)["id"] == signal["id"], "one id per opportunity"
                 live[route] = signal
             else:
                 assert live.pop(route)["id"] == signal["id"], "a close must follow its open"
-    return live
-
-
-def assert_agrees(states: dict, live: dict, expected) -> None:
-    definite, ambiguous = expected
-    current = {route: now for state in states.values() for route, now in state.book.current.items()}
-    assert set(live) == set(current)
-    assert set(current) - ambiguous == set(definite) - ambiguous
-    for route in set(definite) - ambiguous:
-        (profit, size), (want_profit, want_size) = current[route], definite[route]
-        assert profit == pytest.approx(want_profit, abs=1e-9), route
-        assert (size is None) == (want_size is None), route
-        if size is not None:
-            assert size == pytest.approx(want_size, rel=1e-9, abs=1e-12), route
+        definite, ambiguous = oracle_after(index + 1)
+        assert set(live) - ambiguous == set(definite) - ambiguous, index
+        peaks = {route_of(s["legs"]): s for s in signals if s["status"] == "open"}
+        for route in set(definite) - ambiguous:
+            want_profit, want_size = definite[route]
+            if route in before:  # an unchanged route sits up to ROUNDING above the peak it emitted
+                last = before[route]["profit_bps"]
+                if want_profit > last + ROUNDING + PROFIT_NOISE:
+                    assert route in peaks, (index, route, "a new peak must be emitted")
+                elif want_profit < last - PROFIT_NOISE:
+                    assert route not in peaks, (index, route, "below the peak nothing is emitted")
+            if route in peaks:
+                size = peaks[route]["size"]
+                assert peaks[route]["profit_bps"] == pytest.approx(want_profit, abs=ROUNDING + PROFIT_NOISE), route
+                assert (size is None) == (want_size is None), route
+                if size is not None:
+                    assert size == pytest.approx(want_size, rel=1e-9, abs=1e-12), route
+    assert set(live) == {route for state in states.values() for route in state.book.open}
 
 
 @EXAMPLES
 @given(cross_market())
 def test_cross_exchange_matches_oracle(market):
     lim, config, ticks, depths = market
-    states: dict = {}
-    live = replay(CrossExchangeDetector(config), states, ticks, depths)
-    assert_agrees(states, live, oracle.cross_exchange(ticks, depths, lim))
+    expected = lambda n: oracle.cross_exchange(ticks[:n], depths, lim)
+    assert_agrees(CrossExchangeDetector(config), {}, ticks, expected, depths)
 
 
 @EXAMPLES
@@ -108,18 +131,15 @@ def test_cross_exchange_matches_oracle(market):
 def test_direct_matches_oracle(market):
     lim, config, ticks = market
     states: dict = {}
-    live = replay(DirectDetector(config), states, ticks)
+    assert_agrees(DirectDetector(config), states, ticks, lambda n: oracle.direct(ticks[:n], lim))
     assert len(states) == 1, "EUR/USD and USD/EUR share one key"
-    assert_agrees(states, live, oracle.direct(ticks, lim))
 
 
 @EXAMPLES
 @given(triangular_market())
 def test_triangular_matches_oracle(market):
     lim, config, ticks = market
-    states: dict = {}
-    live = replay(TriangularDetector(config), states, ticks)
-    assert_agrees(states, live, oracle.triangular(ticks, lim))
+    assert_agrees(TriangularDetector(config), {}, ticks, lambda n: oracle.triangular(ticks[:n], lim))
 
 
 @EXAMPLES
@@ -130,6 +150,4 @@ def test_triangular_matches_oracle(market):
 ))
 def test_no_signal_on_arbitrage_free_markets(case):
     detector, ticks, depths = case
-    emitted: list = []
-    replay(detector, {}, ticks, depths, emitted)
-    assert emitted == []
+    assert all(signals == [] for signals in replay(detector, {}, ticks, depths))

@@ -166,7 +166,9 @@ def test_depth_sizes_by_vwap_profit():
     signal, = detector.on_tick(state, sell, 0, depth_for(sell, bids, [(100.6, 1.0)]))
     assert signal["size"] == size
     later = sell._replace(ts=T + 1)  # no depth with it: b falls back to its top of book, 1.5 at 100.5
-    assert detector.on_tick(state, later, 0) == [] and state.book.current[route_of(signal["legs"])][1] == 1.5
+    assert detector.on_tick(state, later, 0) == []  # the same profit is no new peak: its size shows at the next
+    peak, = detector.on_tick(state, later._replace(bid=100.55, ts=T + 2), 0)
+    assert peak["size"] == 1.5
 
 
 @pytest.mark.parametrize("bids, asks, message", [
