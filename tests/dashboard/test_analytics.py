@@ -116,7 +116,7 @@ def test_no_lake_is_404_saying_so(dashboard):
     assert page.status_code == 404 and "No lake yet" in page.text and "nothing was written there" in page.text
 
 
-def test_the_page_shows_tables_and_bars(browser, lake_dashboard):
+def test_the_page_shows_tables_and_bars(browser, lake_dashboard, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -129,5 +129,5 @@ def test_the_page_shows_tables_and_bars(browser, lake_dashboard):
     kraken_bar = float(page.locator('#ticks-by-venue tr[data-venue="kraken"] rect').get_attribute("width"))
     assert kraken_bar == pytest.approx(160 * len(TICK_TIMES["kraken"]) / len(TICK_TIMES["binance"]), abs=0.1)
     expect(page.locator('#profit-histogram tr[data-bucket="10-20"] td').nth(1)).to_have_text("1")
-    page.screenshot(path="/tmp/dashboard-analytics.png", full_page=True)
+    page.screenshot(path=tmp_path / "dashboard-analytics.png", full_page=True)
     assert errors == []
