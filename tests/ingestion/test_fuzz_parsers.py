@@ -161,7 +161,9 @@ def check(venue_name: str, frame: bytes, must_deadletter: bool) -> None:
 def test_templates_are_valid_frames(venue_name):
     for template, _, _ in TEMPLATES[venue_name]:
         parsed = VENUES[venue_name].parse(orjson.dumps(template), NOW)
-        assert parsed.ticks or parsed.trades, (template, parsed)
+        # one tick or one trade, and neither ignored nor dead-lettered: each mutation then breaks a valid frame
+        assert (len(parsed.ticks) + len(parsed.trades), parsed.ignored, parsed.deadletter) == (1, None, None), \
+            (template, parsed)
 
 
 @FUZZ
