@@ -194,10 +194,15 @@ def test_planted_opportunities_reach_redis_and_the_websocket(start_stack, tmp_pa
     letters = [json.loads(m.value()) for m in consumer.consume(10, timeout=10) if m.error() is None]
     consumer.close()
     reasons = " | ".join(json.dumps(letter) for letter in letters)
-    assert len(letters) == 3, reasons
-    assert f"planted.jsonl:{len(VALID) + 1}" in reasons and "'bid' must be > 0" in reasons
-    assert f"planted.jsonl:{len(VALID) + 2}" in reasons and "not JSON" in reasons
-    assert any(letter.get("source") == "job" and "not JSON" in letter["reason"] for letter in letters), reasons
+    replayed = {f"{ticks_file}:{len(VALID) + n}": frame for n, frame in enumerate(BAD, 1)}  # source: frame
+    by_source = {letter.get("source"): letter for letter in letters}
+    assert len(letters) == 3 and set(by_source) == {*replayed, "job"}, reasons
+    assert {source: by_source[source]["frame"] for source in replayed} == replayed, reasons
+    negative_bid, not_json = (by_source[source]["reason"] for source in replayed)
+    assert "'bid' must be > 0" in negative_bid and not_json.startswith("not JSON"), reasons
+    job = by_source["job"]
+    assert (job["topic"], job["partition"], job["offset"], job["frame"]) == ("ticks", 0, VALID_TICKS, "\x00garbage")
+    assert "not JSON" in job["reason"], reasons
 
     # History: the lake archiver copies ticks and every signal state into Parquet; analytics reads it.
     from lake.reader import read_kind
