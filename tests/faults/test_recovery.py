@@ -178,6 +178,7 @@ def run_through_an_outage(run: Run, ticks_file, take_down, bring_back, outage_s:
         deadline = time.monotonic() + 90
         while run.ticks_seen() < TICKS // 4 and time.monotonic() < deadline:
             time.sleep(0.2)
+        assert run.ticks_seen() >= TICKS // 4, f"the job read {run.ticks_seen()} ticks in 90 s; see {run.logs}"
         take_down()
         time.sleep(outage_s)  # meanwhile the job's writes block and retry; nothing is dropped
         bring_back()
