@@ -112,7 +112,8 @@ def test_the_gap_threshold_is_a_query_parameter(lake_dashboard):
 def test_no_lake_is_404_saying_so(dashboard):
     response = requests.get(dashboard + "/api/analytics", timeout=10)
     assert response.status_code == 404
-    assert response.json()["error"].startswith("no lake at ") and "nothing was written there" in response.json()["error"]
+    error = response.json()["error"]
+    assert error.startswith("no lake at ") and "nothing was written there" in error
     page = requests.get(dashboard + "/analytics", timeout=10)
     assert page.status_code == 404 and "No lake yet" in page.text and "nothing was written there" in page.text
 

@@ -104,7 +104,8 @@ class Run:
         return set(self.client().zrange("ascep:signals", 0, -1))
 
     def lake_ids(self) -> set[str]:
-        return set(read_kind(open_lake(self.lake, self.env.get("ASCEP_S3_ENDPOINT")), "signals").column("id").to_pylist())
+        signals = read_kind(open_lake(self.lake, self.env.get("ASCEP_S3_ENDPOINT")), "signals")
+        return set(signals.column("id").to_pylist())
 
     def lake_ticks(self):
         return read_kind(open_lake(self.lake, self.env.get("ASCEP_S3_ENDPOINT")), "ticks")

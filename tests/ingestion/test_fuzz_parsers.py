@@ -128,7 +128,8 @@ def truncated(draw, venue: str) -> bytes:
 def oversized(draw, venue: str) -> bytes:
     template = draw(st.sampled_from(TEMPLATES[venue]))[0]
     pad = "x" * draw(st.integers(MAX_FRAME_BYTES, 3 * MAX_FRAME_BYTES))
-    return orjson.dumps({**template, "pad": pad} if isinstance(template, dict) else [*template[:-2], pad, *template[-2:]])
+    padded = {**template, "pad": pad} if isinstance(template, dict) else [*template[:-2], pad, *template[-2:]]
+    return orjson.dumps(padded)
 
 
 GARBAGE = st.one_of(st.binary(max_size=120), st.text(max_size=120).map(str.encode))

@@ -30,7 +30,8 @@ def consume_all(bootstrap: str, topics: list[str], expected: int, timeout: float
     """Every record of `topics` from the start; assigned directly (no consumer group) so it starts at once."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False})
     metadata = consumer.list_topics(timeout=10).topics
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for topic in topics for p in metadata[topic].partitions])
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING)
+                     for topic in topics for p in metadata[topic].partitions])
     records, deadline = [], time.monotonic() + timeout
     try:
         while len(records) < expected and time.monotonic() < deadline:
@@ -150,8 +151,8 @@ def test_replay_jsonl_with_bad_lines(kafka, topic_prefix, tmp_path, monkeypatch,
 def test_replay_binance_recording_with_a_bad_frame(kafka, topic_prefix, tmp_path, recordings, capsys):
     topics = Topics(*(topic_prefix + t for t in ("ticks", "trades", "deadletter")))
     path = tmp_path / "binance.ws"
-    path.write_text((recordings / "BINANCE.ws.1.0").read_text().rstrip("\n") +
-                    '\n1633998600.5: {"stream":"nknusdt@bookTicker","data":{"u":1,"s":"NKNUSDT","b":"0.4","a":"0.3"}}\n')
+    path.write_text((recordings / "BINANCE.ws.1.0").read_text().rstrip("\n") + "\n1633998600.5: "
+                    '{"stream":"nknusdt@bookTicker","data":{"u":1,"s":"NKNUSDT","b":"0.4","a":"0.3"}}\n')
 
     assert replay_cli(kafka, topics, str(path), "--max") == 0
     assert "84 ticks, 2 trades, 179 ignored, 1 deadletters" in capsys.readouterr().err

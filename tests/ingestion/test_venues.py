@@ -68,7 +68,8 @@ def test_binance_default_symbols_hold_triangles_and_others_are_unknown():
     assert len(venue.symbols) >= 10 and {"BTC/USDT", "ETH/USDT", "ETH/BTC"} <= set(venue.symbols)
     assert venue.parse(book_ticker("NKNUSDT"), NOW).deadletter == "unknown symbol 'NKNUSDT'"
     assert get_venue("binance", any_symbol=True).parse(book_ticker("NKNUSDT"), NOW).ticks[0].symbol == "NKN/USDT"
-    assert get_venue("binance", any_symbol=True).parse(book_ticker("FOOXYZ"), NOW).deadletter == "unknown symbol 'FOOXYZ'"
+    unknown = get_venue("binance", any_symbol=True).parse(book_ticker("FOOXYZ"), NOW)
+    assert unknown.deadletter == "unknown symbol 'FOOXYZ'"
 
 
 def test_binance_ignores_depth_and_kline_with_reasons_and_acks():
@@ -173,7 +174,8 @@ def test_kraken_v2_ticker_with_and_without_timestamp():
 
 def test_kraken_v1_ticker_and_trade_arrays_map_xbt_and_xdg():
     venue = get_venue("kraken", ["BTC/USD", "DOGE/USD"])
-    ticker = [340, {"a": ["30000.2", 1, "1.5"], "b": ["30000.1", 2, "2.5"], "c": ["30000.1", "0.1"]}, "ticker", "XBT/USD"]
+    ticker = [340, {"a": ["30000.2", 1, "1.5"], "b": ["30000.1", 2, "2.5"], "c": ["30000.1", "0.1"]},
+              "ticker", "XBT/USD"]
     assert venue.parse(orjson.dumps(ticker), NOW).ticks == [Tick("kraken", "BTC/USD", 30000.1, 30000.2, 2.5, 1.5, NOW)]
     trade = [1, [["0.08", "100", "1700000000.250000", "b", "l", ""], ["0.07", "5", "1700000001.0", "s", "m", ""]],
              "trade", "XDG/USD"]
