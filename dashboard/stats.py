@@ -51,7 +51,8 @@ def signal_stats(signals: list[dict]) -> dict:
             symbols = {leg["symbol"] for leg in signal.get("legs", [])}
             latency = signal["detected_at"] - signal["event_time"] if "detected_at" in signal else None
         except (KeyError, TypeError, ValueError) as exc:
-            unreadable.append(f"{signal.get('id', '?') if isinstance(signal, dict) else '?'}: {type(exc).__name__} {exc}")
+            signal_id = signal.get("id", "?") if isinstance(signal, dict) else "?"
+            unreadable.append(f"{signal_id}: {type(exc).__name__} {exc}")
             continue
         by_type[kind] += 1
         by_status[status] += 1

@@ -51,8 +51,8 @@ def flink_configuration(settings: Settings, checkpoint_dir: Path, restore: Path 
 
 def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, restore: Path | None = None,
           lake: str | None = None, ship_code: bool = False):
-    """pulses -> CrossExchangeReader (offsets, cross-exchange) -> [triangular by venue | direct by pair | rules] -> Redis
-    and the `signals` topic; with a lake, archivers copy `ticks` and `signals` into Parquet."""
+    """pulses -> CrossExchangeReader (offsets, cross-exchange) -> [triangular by venue | direct by pair | rules]
+    -> Redis and the `signals` topic; with a lake, archivers copy `ticks` and `signals` into Parquet."""
     from pyflink.common import Types
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import StreamTableEnvironment

@@ -65,7 +65,8 @@ class RedisSink:
         def warn(exc: BaseException, delay: float) -> None:
             event(log, "redis unavailable, retrying", logging.WARNING, what=what, url=self.url, error=str(exc),
                   retry_in_s=delay)
-        return retry_forever(fn, (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError), self.backoff, warn)
+        transient = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+        return retry_forever(fn, transient, self.backoff, warn)
 
     def write_signals(self, signals: Iterable[dict]) -> int:
         """Upsert each signal state; returns how many changed what Redis holds."""

@@ -1,7 +1,7 @@
 """Coinbase Exchange ws-feed: `ticker` -> ticks, `match`/`last_match` -> trades.
 
-- Tick time is the frame's `time` (ISO-8601, UTC; the received time if a ticker has none); `sequence` is the product's sequence number (shared by
-  its ticker and match messages, and with gaps: the ticker channel is conflated).
+- Tick time is the frame's `time` (ISO-8601, UTC; the received time if a ticker has none); `sequence` is the
+  product's sequence number (shared by its ticker and match messages, and with gaps: the ticker channel is conflated).
 - Sizes come from best_bid_size/best_ask_size, which the feed only sends since 2022 (absent -> None).
 - In a match `side` is the MAKER's side, so the taker side recorded on the trade is the opposite.
 - Ignored: l2update and snapshot (order book, not used), subscriptions (ack), heartbeat (keep-alive).

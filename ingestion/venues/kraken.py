@@ -52,7 +52,8 @@ class Kraken(VenueParser):
         return self.url
 
     def subscribe_messages(self, symbols: list[str]) -> list[dict[str, Any]]:
-        return [{"method": "subscribe", "params": {"channel": "ticker", "symbol": list(symbols), "event_trigger": "bbo"}},
+        return [{"method": "subscribe",
+                 "params": {"channel": "ticker", "symbol": list(symbols), "event_trigger": "bbo"}},
                 {"method": "subscribe", "params": {"channel": "trade", "symbol": list(symbols)}}]
 
     def parse_message(self, message: Any, received_ms: int) -> Parsed:

@@ -26,7 +26,8 @@ def dashboard(dashboard_redis, service_logs, tmp_path_factory) -> str:
     yield server.address
     server.stop()
     printed = server.log_path.read_text().splitlines()
-    chatter = [line for line in printed if not line.startswith("{") or json.loads(line)["level"] not in ("warning", "error")]
+    chatter = [line for line in printed
+               if not line.startswith("{") or json.loads(line)["level"] not in ("warning", "error")]
     assert chatter == [], "the dashboard printed more than its problems"
 
 
@@ -58,6 +59,7 @@ def make_signal():
 def browser():
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         yield chromium
         chromium.close()

@@ -17,5 +17,6 @@ def cross_exchange_signal(buy: tuple[str, float], sell: tuple[str, float], profi
     closed = closed_after_ms is not None
     return {"id": signal_id("cross_exchange", route_of(legs), event_time), "type": "cross_exchange", "legs": legs,
             "profit_bps": profit_bps, "size": size, "event_time": event_time,
-            "updated_at": event_time + (closed_after_ms or 0), "closed_at": event_time + closed_after_ms if closed else None,
+            "updated_at": event_time + (closed_after_ms or 0),
+            "closed_at": event_time + closed_after_ms if closed else None,
             "status": "closed" if closed else "open", "detected_at": event_time + detected_after_ms}

@@ -9,10 +9,8 @@ from core.contracts.tick import Tick
 
 pytestmark = pytest.mark.integration
 
-SCREENSHOT = "/tmp/dashboard.png"
 
-
-def test_prices_and_signals_appear_live(browser, dashboard, sink, make_signal):
+def test_prices_and_signals_appear_live(browser, dashboard, sink, make_signal, tmp_path):
     now = now_ms()
     sink.write_prices([Tick("kraken", "BTC/USDT", 97_010.5, 97_012.0, 0.4, 0.9, now)], 1, 0)
     page = browser.new_page(viewport={"width": 1500, "height": 760})
@@ -42,11 +40,11 @@ def test_prices_and_signals_appear_live(browser, dashboard, sink, make_signal):
     expect(page.locator("#signals tbody tr")).to_have_count(2)
     expect(page.locator('[data-counter="ticks"]')).to_have_text("4", timeout=8_000)
     page.wait_for_timeout(300)  # let the highlight animations settle before the picture
-    page.screenshot(path=SCREENSHOT, full_page=True)
+    page.screenshot(path=tmp_path / "dashboard.png", full_page=True)
     assert errors == []
 
 
-def test_rule_signals_and_rule_counters_are_shown(browser, dashboard, sink):
+def test_rule_signals_and_rule_counters_are_shown(browser, dashboard, sink, tmp_path):
     from core.cep.trial import run_rule
 
     now = now_ms()
@@ -75,7 +73,7 @@ def test_rule_signals_and_rule_counters_are_shown(browser, dashboard, sink):
     expect(counters.nth(4)).to_have_text("2")
     expect(counters.nth(6)).to_have_text("division by zero")
     expect(page.locator("#rules tbody tr")).to_have_count(2)
-    page.screenshot(path="/tmp/dashboard-rules.png", full_page=True)
+    page.screenshot(path=tmp_path / "dashboard-rules.png", full_page=True)
 
     page.click("header nav a")
     expect(page.locator("#no-lake")).to_contain_text("nothing was written there")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -11,6 +12,7 @@ from ascep.services import start_dashboard, start_redis
 from core.contracts.redis_keys import LIVE_CHANNEL
 from core.contracts.signal import public_view
 from core.contracts.tick import Tick
+from dashboard.live import PRICE_FLUSH_S
 from flink_jobs.sinks.redis_sink import RedisSink
 
 pytestmark = pytest.mark.integration
@@ -34,11 +36,25 @@ def receive(socket, kind: str) -> dict:
 
 
 def prices_until(socket, last: Tick) -> list[dict]:
-    """Every tick in prices messages up to the one carrying `last`."""
-    seen: list[dict] = []
-    while last.to_json_dict() not in seen:
-        seen.extend(receive(socket, "prices")["data"])
-    return seen
+    """The ticks of the first prices message carrying `last`."""
+    while True:
+        data = receive(socket, "prices")["data"]
+        if last.to_json_dict() in data:
+            return data
+
+
+def prices_until_quiet(socket, quiet_s: float, timeout_s: float = 30.0) -> list[list[dict]]:
+    """The ticks of every prices message, one list a message, until none has come for `quiet_s`."""
+    batches: list[list[dict]] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            message = json.loads(socket.recv(timeout=quiet_s))
+        except TimeoutError:
+            return batches
+        if message["kind"] == "prices":
+            batches.append(message["data"])
+    raise AssertionError(f"prices kept coming for {timeout_s}s: {len(batches)} messages")
 
 
 def test_snapshot_then_live_signal_and_prices(live, sink, make_signal):
@@ -57,18 +73,34 @@ def test_snapshot_then_live_signal_and_prices(live, sink, make_signal):
 
         newer_tick = Tick("kraken", "BTC/USDT", 100.1, 100.2, None, None, T0 + 600)
         sink.write_prices([newer_tick], 1, 0)
-        # The relay may still hold the pre-connect tick from its last flush window; a repeat is harmless.
-        assert newer_tick.to_json_dict() in prices_until(socket, newer_tick)
+        # The relay may still hold the pre-connect tick in the same flush window; kraken's is there once, as written.
+        kraken = [t for t in prices_until(socket, newer_tick) if (t["venue"], t["symbol"]) == ("kraken", "BTC/USDT")]
+        assert kraken == [newer_tick.to_json_dict()]
 
 
 def test_price_bursts_are_coalesced_to_the_newest_tick(live, sink):
+    """At most one prices message per PRICE_FLUSH_S, and the last one holds the newest tick of each venue:symbol."""
+    keys = [("okx", "ETH/USDT"), ("bybit", "SOL/USDT")]  # names no other test writes, so no stray tick is counted
+    burst = [Tick(venue, symbol, 3000.0 + i, 3000.5 + i, 1.0, 1.0, T0 + i)
+             for i in range(100) for venue, symbol in keys]  # interleaved: okx, bybit, okx, ...
     with live() as socket:
         receive(socket, "snapshot")
-        burst = [Tick("okx", "ETH/USDT", 3000.0 + i, 3000.5 + i, 1.0, 1.0, T0 + i) for i in range(200)]
+        time.sleep(2 * PRICE_FLUSH_S)  # a flush window an earlier test opened is closed: the burst opens the next one
+        started = time.monotonic()
         for tick in burst:
             sink.write_prices([tick], 1, 0)
-        seen = prices_until(socket, burst[-1])
-        assert len(seen) < len(burst), "every price batch was forwarded on its own"
+        elapsed = time.monotonic() - started
+        batches = prices_until_quiet(socket, quiet_s=5 * PRICE_FLUSH_S)
+    ours = [[t for t in data if (t["venue"], t["symbol"]) in keys] for data in batches]
+    ours = [data for data in ours if data]
+    # Each flush window opens on a message and lasts PRICE_FLUSH_S, so a burst written in `elapsed` seconds spans
+    # at most elapsed / PRICE_FLUSH_S + 1 of them (+50 ms for the relay running late): 1 when the burst is quick.
+    windows = int((elapsed + 0.05) / PRICE_FLUSH_S) + 1
+    assert 1 <= len(ours) <= windows, f"{len(ours)} prices messages for {len(burst)} ticks written in {elapsed:.3f} s"
+    newest = {(t.venue, t.symbol): t.to_json_dict() for t in burst}
+    for data in ours:
+        assert len(data) == len({(t["venue"], t["symbol"]) for t in data}), "a venue:symbol given twice in a message"
+    assert {(t["venue"], t["symbol"]): t for t in ours[-1]} == newest, "the last message is not the newest tick of each"
 
 
 def test_a_foreign_origin_is_refused(live):

@@ -54,10 +54,12 @@ def test_the_json_form_and_jsonl_ticks_give_the_same_signals(dashboard):
 def test_a_pattern_match_carries_its_events(dashboard):
     rule = ('DEFINE wide AS spread_bps("BTC/USDT") > 20\nDEFINE wider AS spread("BTC/USDT") > wide.spread\n'
             "PATTERN wide NEXT wider THEN WIDENING")
-    widening = [Tick("okx", "BTC/USDT", 100.0, ask, 1.0, 1.0, T0 + i).to_json_dict() for i, ask in enumerate((100.5, 101.0))]
+    widening = [Tick("okx", "BTC/USDT", 100.0, ask, 1.0, 1.0, T0 + i).to_json_dict()
+                for i, ask in enumerate((100.5, 101.0))]
     result = post(dashboard, "widening", {"rule": rule, "ticks": widening})
     [match] = result["signals"]
-    assert (match["name"], match["status"], match["event_time"], match["closed_at"]) == ("WIDENING", "closed", T0, T0 + 1)
+    assert (match["name"], match["status"], match["event_time"], match["closed_at"]) == \
+        ("WIDENING", "closed", T0, T0 + 1)
     assert match["legs"] == [] and match["profit_bps"] == 0.0
     assert match["events"] == {"wide": [widening[0]], "wider": [widening[1]]}
 
@@ -112,7 +114,8 @@ def test_rule_counters_are_listed_by_rule_id(api, sink):
                 "calm": {"evaluations": 7, "matches": 0, "errors": 1, "timeouts": 0, "time_ns": 800,
                          "last_error": "division by zero", "version": "0f0f0f0f0f0f0f0f"}}
     sink.write_rule_stats(counters)
-    assert api("/api/rules") == {"rules": [{"rule_id": "calm", **counters["calm"]}, {"rule_id": "wide", **counters["wide"]}]}
+    assert api("/api/rules") == {"rules": [{"rule_id": "calm", **counters["calm"]},
+                                           {"rule_id": "wide", **counters["wide"]}]}
 
     sink.client.hset(RULE_STATS, "torn", b'{"evalua')  # one bad entry must not hide the others
     assert [r["rule_id"] for r in api("/api/rules")["rules"]] == ["calm", "wide"]

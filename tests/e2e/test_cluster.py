@@ -38,7 +38,8 @@ def standalone_cluster(tmp_path):
     env = {**python_env(), "FLINK_LOG_DIR": str(tmp_path / "flink-logs")}
     common = ["-D", f"jobmanager.rpc.port={rpc_port}", "-D", "jobmanager.rpc.address=localhost"]
     processes = [
-        subprocess.Popen([str(FLINK_BIN / "jobmanager.sh"), "start-foreground", *common, "-D", f"rest.port={rest_port}"],
+        subprocess.Popen([str(FLINK_BIN / "jobmanager.sh"), "start-foreground", *common,
+                          "-D", f"rest.port={rest_port}"],
                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True),
         subprocess.Popen([str(FLINK_BIN / "taskmanager.sh"), "start-foreground", *common],
                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True),
@@ -68,7 +69,8 @@ def test_job_runs_on_a_standalone_cluster(standalone_cluster, tmp_path):
         settings.job.partitions = 1
         ensure_topics(broker.address, settings)
         env = {**python_env(), "ASCEP_STATE_DIR": str(tmp_path / ".ascep")}
-        submit = subprocess.run([sys.executable, "-m", "ascep.cli", "job", "run", "--flink", f"127.0.0.1:{standalone_cluster}",
+        submit = subprocess.run([sys.executable, "-m", "ascep.cli", "job", "run",
+                                 "--flink", f"127.0.0.1:{standalone_cluster}",
                                  "--kafka", broker.address, "--redis", store.address],
                                 env=env, capture_output=True, text=True, timeout=180)
         assert submit.returncode == 0, submit.stdout + submit.stderr
@@ -80,7 +82,8 @@ def test_job_runs_on_a_standalone_cluster(standalone_cluster, tmp_path):
         ticks.write_text(
             json.dumps({"venue": "binance", "symbol": "BTC/USDT", "bid": 100.0, "ask": 100.1, "ts": T0}) + "\n"
             + json.dumps({"venue": "kraken", "symbol": "BTC/USDT", "bid": 101.0, "ask": 101.1, "ts": T0 + 10}) + "\n")
-        replay = subprocess.run([sys.executable, "-m", "ascep.cli", "replay", str(ticks), "--max", "--kafka", broker.address],
+        replay = subprocess.run([sys.executable, "-m", "ascep.cli", "replay", str(ticks), "--max",
+                                 "--kafka", broker.address],
                                 env=env, capture_output=True, text=True, timeout=60)
         assert replay.returncode == 0, replay.stderr
         expected = signal_id("cross_exchange", ("buy:binance:BTC/USDT", "sell:kraken:BTC/USDT"), T0 + 10)

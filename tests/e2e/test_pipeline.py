@@ -17,7 +17,8 @@ from core.contracts.signal import route_of, signal_id
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 T0 = 1_700_000_000_000
-FEES = {"binance": 0.0010, "kraken": 0.0040, "coinbase": 0.0060, "okx": 0.0010, "fx_ecn": 0.000025}  # documented defaults
+# documented defaults
+FEES = {"binance": 0.0010, "kraken": 0.0040, "coinbase": 0.0060, "okx": 0.0010, "fx_ecn": 0.000025}
 
 
 def tick(venue, symbol, bid, ask, dt, bid_size=None, ask_size=None):
@@ -81,7 +82,8 @@ def expected_signals():
                 {"venue": "okx", "symbol": "LTC/USDC", "side": "buy", "price": 100.0},
                 {"venue": "okx", "symbol": "DOT/LTC", "side": "buy", "price": 0.05}]
     # DOT -> USDC at the bid, USDC -> LTC and LTC -> DOT at the ask, each leg paying okx's fee
-    triangle_bps = round((5.1 * (1 - FEES["okx"]) / (100.0 * (1 + FEES["okx"])) / (0.05 * (1 + FEES["okx"])) - 1) * 10_000, 6)
+    triangle_bps = round(
+        (5.1 * (1 - FEES["okx"]) / (100.0 * (1 + FEES["okx"])) / (0.05 * (1 + FEES["okx"])) - 1) * 10_000, 6)
     direct = [{"venue": "fx_ecn", "symbol": "EUR/USD", "side": "sell", "price": 1.1},
               {"venue": "fx_ecn", "symbol": "USD/EUR", "side": "sell", "price": 0.91}]
     direct_bps = round((1.1 * (1 - FEES["fx_ecn"]) * 0.91 * (1 - FEES["fx_ecn"]) - 1) * 10_000, 6)
@@ -194,10 +196,15 @@ def test_planted_opportunities_reach_redis_and_the_websocket(start_stack, tmp_pa
     letters = [json.loads(m.value()) for m in consumer.consume(10, timeout=10) if m.error() is None]
     consumer.close()
     reasons = " | ".join(json.dumps(letter) for letter in letters)
-    assert len(letters) == 3, reasons
-    assert f"planted.jsonl:{len(VALID) + 1}" in reasons and "'bid' must be > 0" in reasons
-    assert f"planted.jsonl:{len(VALID) + 2}" in reasons and "not JSON" in reasons
-    assert any(letter.get("source") == "job" and "not JSON" in letter["reason"] for letter in letters), reasons
+    replayed = {f"{ticks_file}:{len(VALID) + n}": frame for n, frame in enumerate(BAD, 1)}  # source: frame
+    by_source = {letter.get("source"): letter for letter in letters}
+    assert len(letters) == 3 and set(by_source) == {*replayed, "job"}, reasons
+    assert {source: by_source[source]["frame"] for source in replayed} == replayed, reasons
+    negative_bid, not_json = (by_source[source]["reason"] for source in replayed)
+    assert "'bid' must be > 0" in negative_bid and not_json.startswith("not JSON"), reasons
+    job = by_source["job"]
+    assert (job["topic"], job["partition"], job["offset"], job["frame"]) == ("ticks", 0, VALID_TICKS, "\x00garbage")
+    assert "not JSON" in job["reason"], reasons
 
     # History: the lake archiver copies ticks and every signal state into Parquet; analytics reads it.
     from lake.reader import read_kind
@@ -206,7 +213,8 @@ def test_planted_opportunities_reach_redis_and_the_websocket(start_stack, tmp_pa
     lake = open_lake(stack.info["lake"])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if lake_rows(lake, "ticks") == VALID_TICKS and set(read_kind(lake, "signals").column("id").to_pylist()) == set(expected):
+        if lake_rows(lake, "ticks") == VALID_TICKS \
+                and set(read_kind(lake, "signals").column("id").to_pylist()) == set(expected):
             break
         time.sleep(0.5)
     assert lake_rows(lake, "ticks") == VALID_TICKS
@@ -215,7 +223,8 @@ def test_planted_opportunities_reach_redis_and_the_websocket(start_stack, tmp_pa
     assert analytics.returncode == 0, analytics.stderr
     figures = json.loads(analytics.stdout)
     assert figures["totals"]["signals"] == len(expected) and figures["totals"]["ticks"] == VALID_TICKS
-    assert {row["venue"]: row["ticks"] for row in figures["ticks_by_venue"]} == Counter(json.loads(t)["venue"] for t in VALID)
+    assert {row["venue"]: row["ticks"] for row in figures["ticks_by_venue"]} == \
+        Counter(json.loads(t)["venue"] for t in VALID)
 
     live.ws.close()
     code, leftovers = stack.stop()

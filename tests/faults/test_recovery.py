@@ -104,7 +104,8 @@ class Run:
         return set(self.client().zrange("ascep:signals", 0, -1))
 
     def lake_ids(self) -> set[str]:
-        return set(read_kind(open_lake(self.lake, self.env.get("ASCEP_S3_ENDPOINT")), "signals").column("id").to_pylist())
+        signals = read_kind(open_lake(self.lake, self.env.get("ASCEP_S3_ENDPOINT")), "signals")
+        return set(signals.column("id").to_pylist())
 
     def lake_ticks(self):
         return read_kind(open_lake(self.lake, self.env.get("ASCEP_S3_ENDPOINT")), "ticks")
@@ -178,6 +179,7 @@ def run_through_an_outage(run: Run, ticks_file, take_down, bring_back, outage_s:
         deadline = time.monotonic() + 90
         while run.ticks_seen() < TICKS // 4 and time.monotonic() < deadline:
             time.sleep(0.2)
+        assert run.ticks_seen() >= TICKS // 4, f"the job read {run.ticks_seen()} ticks in 90 s; see {run.logs}"
         take_down()
         time.sleep(outage_s)  # meanwhile the job's writes block and retry; nothing is dropped
         bring_back()

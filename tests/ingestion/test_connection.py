@@ -131,6 +131,14 @@ def test_unreachable_exchange_is_retried_with_growing_delays():
     metrics = ConnectorMetrics("coinbase")
     stop = threading.Event()
     backoff = Backoff(initial_s=0.05, max_s=0.4)
+    waits: list[tuple[int, float]] = []  # (attempt, delay), each time the connection asks its backoff
+    policy = backoff.delay
+
+    def recorded(attempt: int) -> float:
+        waits.append((attempt, policy(attempt)))
+        return waits[-1][1]
+
+    backoff.delay = recorded
     url = f"ws://127.0.0.1:{free_port()}/"
     thread = threading.Thread(target=Connection("coinbase", url, [], None, metrics, backoff=backoff).run,
                               args=(stop,), daemon=True)
@@ -139,8 +147,10 @@ def test_unreachable_exchange_is_retried_with_growing_delays():
     stop.set()
     thread.join(2)
     assert 3 <= metrics.connect_failures <= 12 and metrics.connects == 0
-    delays = [backoff.delay(n) for n in range(8)]
-    assert all(0.025 <= d <= 0.4 for d in delays) and delays[-1] >= 0.2
+    # one wait per failure, for attempts 0, 1, 2, ...: 0.05 s doubling up to 0.4 s, jitter taking up to half off
+    assert [attempt for attempt, _ in waits] == list(range(metrics.connect_failures))
+    for attempt, delay in waits:
+        assert min(0.4, 0.05 * 2 ** attempt) / 2 <= delay <= min(0.4, 0.05 * 2 ** attempt), (attempt, delay)
 
 
 def test_sequence_tracker_tells_gaps_from_repeats():

@@ -128,7 +128,8 @@ def truncated(draw, venue: str) -> bytes:
 def oversized(draw, venue: str) -> bytes:
     template = draw(st.sampled_from(TEMPLATES[venue]))[0]
     pad = "x" * draw(st.integers(MAX_FRAME_BYTES, 3 * MAX_FRAME_BYTES))
-    return orjson.dumps({**template, "pad": pad} if isinstance(template, dict) else [*template[:-2], pad, *template[-2:]])
+    padded = {**template, "pad": pad} if isinstance(template, dict) else [*template[:-2], pad, *template[-2:]]
+    return orjson.dumps(padded)
 
 
 GARBAGE = st.one_of(st.binary(max_size=120), st.text(max_size=120).map(str.encode))
@@ -161,7 +162,9 @@ def check(venue_name: str, frame: bytes, must_deadletter: bool) -> None:
 def test_templates_are_valid_frames(venue_name):
     for template, _, _ in TEMPLATES[venue_name]:
         parsed = VENUES[venue_name].parse(orjson.dumps(template), NOW)
-        assert parsed.ticks or parsed.trades, (template, parsed)
+        # one tick or one trade, and neither ignored nor dead-lettered: each mutation then breaks a valid frame
+        assert (len(parsed.ticks) + len(parsed.trades), parsed.ignored, parsed.deadletter) == (1, None, None), \
+            (template, parsed)
 
 
 @FUZZ

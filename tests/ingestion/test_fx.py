@@ -18,8 +18,8 @@ from tests.ingestion.kafka_read import consume
 NAMES = {"EUR": "Euro", "USD": "United States Dollar", "JPY": "Japanese Yen", "GBP": "British Pound Sterling"}
 RATES = {("EUR", "USD"): ("1.08512000", "1.08519000"), ("USD", "JPY"): ("151.53100000", "151.53700000"),
          ("GBP", "USD"): ("1.26990000", "1.27010000")}
-INVALID_CALL = ("Invalid API call. Please retry or visit the documentation (https://www.alphavantage.co/documentation/) "
-                "for CURRENCY_EXCHANGE_RATE.")
+INVALID_CALL = ("Invalid API call. Please retry or visit the documentation "
+                "(https://www.alphavantage.co/documentation/) for CURRENCY_EXCHANGE_RATE.")
 DAILY_LIMIT = ("We have detected your API key as DEMO and our standard API rate limit is 25 requests per day. "
                "Please subscribe to any of the premium plans at https://www.alphavantage.co/premium/ to instantly "
                "remove all daily rate limits.")

@@ -5,6 +5,7 @@ import io
 import logging
 import os
 import time
+import zlib
 from collections import Counter
 
 import orjson
@@ -29,7 +30,8 @@ def consume_all(bootstrap: str, topics: list[str], expected: int, timeout: float
     """Every record of `topics` from the start; assigned directly (no consumer group) so it starts at once."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False})
     metadata = consumer.list_topics(timeout=10).topics
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for topic in topics for p in metadata[topic].partitions])
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING)
+                     for topic in topics for p in metadata[topic].partitions])
     records, deadline = [], time.monotonic() + timeout
     try:
         while len(records) < expected and time.monotonic() < deadline:
@@ -43,7 +45,7 @@ def consume_all(bootstrap: str, topics: list[str], expected: int, timeout: float
 
 def test_partition_for_symbol_is_crc32_mod_partitions_and_ignores_venue():
     assert partition_for_symbol("BTC/USDT", 4) == 2036819935 % 4  # CRC-32 of b"BTC/USDT"
-    assert {partition_for_symbol(s, 8) for s in SYMBOLS} <= set(range(8))
+    assert [partition_for_symbol(s, 8) for s in SYMBOLS] == [zlib.crc32(s.encode()) % 8 for s in SYMBOLS]
 
 
 def test_ticks_trades_and_dead_letters_land_keyed_and_partitioned_by_symbol(kafka, topic_prefix):
@@ -101,7 +103,7 @@ def test_broker_outage_keeps_messages_buffered_and_warns(tmp_path, caplog):
         producer.tick(Tick("binance", "BTC/USDT", 1.0, 2.0, None, None, TS + 1))
         assert producer.flush(3) == 1  # still buffered, not dropped
     warnings = [r for r in caplog.records if r.getMessage() == "kafka unavailable, producer keeps retrying"]
-    assert warnings and warnings[0].fields["bootstrap"] == broker.address and warnings[0].fields["buffered"] >= 1
+    assert warnings and all(w.fields["bootstrap"] == broker.address and w.fields["buffered"] == 1 for w in warnings)
     assert producer.counts.failed == 0
 
 
@@ -149,8 +151,8 @@ def test_replay_jsonl_with_bad_lines(kafka, topic_prefix, tmp_path, monkeypatch,
 def test_replay_binance_recording_with_a_bad_frame(kafka, topic_prefix, tmp_path, recordings, capsys):
     topics = Topics(*(topic_prefix + t for t in ("ticks", "trades", "deadletter")))
     path = tmp_path / "binance.ws"
-    path.write_text((recordings / "BINANCE.ws.1.0").read_text().rstrip("\n") +
-                    '\n1633998600.5: {"stream":"nknusdt@bookTicker","data":{"u":1,"s":"NKNUSDT","b":"0.4","a":"0.3"}}\n')
+    path.write_text((recordings / "BINANCE.ws.1.0").read_text().rstrip("\n") + "\n1633998600.5: "
+                    '{"stream":"nknusdt@bookTicker","data":{"u":1,"s":"NKNUSDT","b":"0.4","a":"0.3"}}\n')
 
     assert replay_cli(kafka, topics, str(path), "--max") == 0
     assert "84 ticks, 2 trades, 179 ignored, 1 deadletters" in capsys.readouterr().err
@@ -180,7 +182,7 @@ def test_pacing_follows_event_time_times_speed():
     pacer, start = Pacer(4.0), time.monotonic()
     for offset_ms in (0, 500, 1000):
         pacer.wait(TS + offset_ms)
-    assert time.monotonic() - start >= 0.25  # one second of event time at 4x
+    assert 0.25 <= time.monotonic() - start < 0.5  # one second of event time at 4x
 
 
 def test_progress_is_one_updating_line_on_a_terminal_and_silent_otherwise():

@@ -68,15 +68,17 @@ def test_binance_default_symbols_hold_triangles_and_others_are_unknown():
     assert len(venue.symbols) >= 10 and {"BTC/USDT", "ETH/USDT", "ETH/BTC"} <= set(venue.symbols)
     assert venue.parse(book_ticker("NKNUSDT"), NOW).deadletter == "unknown symbol 'NKNUSDT'"
     assert get_venue("binance", any_symbol=True).parse(book_ticker("NKNUSDT"), NOW).ticks[0].symbol == "NKN/USDT"
-    assert get_venue("binance", any_symbol=True).parse(book_ticker("FOOXYZ"), NOW).deadletter == "unknown symbol 'FOOXYZ'"
+    unknown = get_venue("binance", any_symbol=True).parse(book_ticker("FOOXYZ"), NOW)
+    assert unknown.deadletter == "unknown symbol 'FOOXYZ'"
 
 
 def test_binance_ignores_depth_and_kline_with_reasons_and_acks():
     venue = get_venue("binance")
     depth = {"stream": "btcusdt@depth@100ms", "data": {"e": "depthUpdate", "s": "BTCUSDT", "b": [], "a": []}}
     kline = {"stream": "btcusdt@kline_1m", "data": {"e": "kline", "s": "BTCUSDT", "k": {}}}
-    assert "depth" in venue.parse(orjson.dumps(depth), NOW).ignored
-    assert "kline" in venue.parse(orjson.dumps(kline), NOW).ignored
+    assert venue.parse(orjson.dumps(depth), NOW).ignored == \
+        "depth: order-book diffs are not used, bookTicker gives the top of book"
+    assert venue.parse(orjson.dumps(kline), NOW).ignored == "kline: candles are not used"
     assert venue.parse(b'{"result":null,"id":1}', NOW).ignored == "subscription ack"
     assert venue.parse(b'{"error":{"code":2,"msg":"Invalid request"},"id":1}', NOW).deadletter.startswith("venue error")
 
@@ -135,9 +137,15 @@ def test_coinbase_match_taker_side_is_opposite_of_maker_side():
     assert (trade.side, trade.ts, trade.trade_id) == ("buy", 1_700_000_000_000, "5")
 
 
-@pytest.mark.parametrize("kind", ["l2update", "snapshot", "subscriptions", "heartbeat"])
-def test_coinbase_ignored_types(kind):
-    assert get_venue("coinbase").parse(orjson.dumps({"type": kind}), NOW).ignored
+@pytest.mark.parametrize("kind,reason", [
+    ("l2update", "l2update: order-book diffs are not used, ticker gives the top of book"),
+    ("snapshot", "snapshot: order-book snapshots are not used, ticker gives the top of book"),
+    ("subscriptions", "subscription ack"),
+    ("heartbeat", "heartbeat"),
+])
+def test_coinbase_ignored_types(kind, reason):
+    parsed = get_venue("coinbase").parse(orjson.dumps({"type": kind}), NOW)
+    assert (parsed.ignored, parsed.deadletter, parsed.ticks, parsed.trades) == (reason, None, [], [])
 
 
 @pytest.mark.parametrize("frame,reason", [
@@ -166,7 +174,8 @@ def test_kraken_v2_ticker_with_and_without_timestamp():
 
 def test_kraken_v1_ticker_and_trade_arrays_map_xbt_and_xdg():
     venue = get_venue("kraken", ["BTC/USD", "DOGE/USD"])
-    ticker = [340, {"a": ["30000.2", 1, "1.5"], "b": ["30000.1", 2, "2.5"], "c": ["30000.1", "0.1"]}, "ticker", "XBT/USD"]
+    ticker = [340, {"a": ["30000.2", 1, "1.5"], "b": ["30000.1", 2, "2.5"], "c": ["30000.1", "0.1"]},
+              "ticker", "XBT/USD"]
     assert venue.parse(orjson.dumps(ticker), NOW).ticks == [Tick("kraken", "BTC/USD", 30000.1, 30000.2, 2.5, 1.5, NOW)]
     trade = [1, [["0.08", "100", "1700000000.250000", "b", "l", ""], ["0.07", "5", "1700000001.0", "s", "m", ""]],
              "trade", "XDG/USD"]
@@ -175,13 +184,22 @@ def test_kraken_v1_ticker_and_trade_arrays_map_xbt_and_xdg():
                                                                    ("DOGE/USD", 0.07, "sell", 1_700_000_001_000)]
 
 
-def test_kraken_ignores_book_heartbeat_status_and_acks():
-    venue = get_venue("kraken")
-    for frame in ([1, {"as": []}, "book-10", "XBT/USD"], [1, {"a": []}, {"b": []}, "book-10", "XBT/USD"],
-                  {"event": "heartbeat"}, {"event": "systemStatus", "status": "online"},
-                  {"event": "subscriptionStatus", "status": "subscribed"}, {"channel": "heartbeat"},
-                  {"channel": "status", "data": []}, {"method": "subscribe", "success": True, "result": {}}):
-        assert venue.parse(orjson.dumps(frame), NOW).ignored, frame
+KRAKEN_BOOK = "book: order-book depth is not used, ticker gives the top of book"
+
+
+@pytest.mark.parametrize("frame,reason", [
+    ([1, {"as": []}, "book-10", "XBT/USD"], KRAKEN_BOOK),
+    ([1, {"a": []}, {"b": []}, "book-10", "XBT/USD"], KRAKEN_BOOK),
+    ({"event": "heartbeat"}, "heartbeat"),
+    ({"event": "systemStatus", "status": "online"}, "system status"),
+    ({"event": "subscriptionStatus", "status": "subscribed"}, "subscription ack"),
+    ({"channel": "heartbeat"}, "heartbeat"),
+    ({"channel": "status", "data": []}, "system status"),
+    ({"method": "subscribe", "success": True, "result": {}}, "subscribe ack"),
+])
+def test_kraken_ignores_book_heartbeat_status_and_acks(frame, reason):
+    parsed = get_venue("kraken").parse(orjson.dumps(frame), NOW)
+    assert (parsed.ignored, parsed.deadletter, parsed.ticks, parsed.trades) == (reason, None, [], [])
 
 
 @pytest.mark.parametrize("frame,reason", [
@@ -201,11 +219,15 @@ def test_kraken_bad_frames(frame, reason):
 
 
 def test_every_tick_a_parser_emits_passes_the_shared_contract():
+    emitted = {}
     for name in VENUES:
         venue = get_venue(name, any_symbol=True)
-        for frame in (book_ticker(), coinbase_ticker(), kraken_v2_ticker()):
-            for tick in venue.parse(frame, NOW).ticks:
-                assert tick_from_dict(orjson.loads(orjson.dumps(tick.to_json_dict()))) == tick
+        ticks = [tick for frame in (book_ticker(), coinbase_ticker(), kraken_v2_ticker())
+                 for tick in venue.parse(frame, NOW).ticks]
+        for tick in ticks:
+            assert tick_from_dict(orjson.loads(orjson.dumps(tick.to_json_dict()))) == tick
+        emitted[name] = len(ticks)
+    assert emitted == {name: 1 for name in VENUES}  # each parser reads its own format's frame, and only that one
 
 
 def test_unknown_venue_names_the_known_ones():

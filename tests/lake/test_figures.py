@@ -136,7 +136,7 @@ def test_s3_lake_gives_the_same_figures(s3, local_lake, capsys, monkeypatch):
 
 def test_lake_from_settings_and_a_clear_error_without_one(local_lake, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("ASCEP_LAKE", local_lake)
-    assert run_json(capsys)["totals"]["ticks"] > 0
+    assert run_json(capsys) == run_json(capsys, "--lake", local_lake)
     monkeypatch.delenv("ASCEP_LAKE")
     monkeypatch.setenv("ASCEP_STATE_DIR", str(tmp_path))
     assert main(["analytics"]) == 1
