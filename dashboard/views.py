@@ -53,7 +53,8 @@ def parse_limit(raw: str | None) -> int:
     try:
         limit = int(raw)
     except ValueError:
-        raise ValueError(f"query parameter 'limit' must be an integer from 1 to {MAX_LIMIT}, got {raw[:40]!r}") from None
+        raise ValueError(f"query parameter 'limit' must be an integer from 1 to {MAX_LIMIT}, "
+                         f"got {raw[:40]!r}") from None
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"query parameter 'limit' must be from 1 to {MAX_LIMIT}, got {limit}")
     return limit

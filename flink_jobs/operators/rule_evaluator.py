@@ -54,7 +54,8 @@ class RuleEvaluator(KeyedBroadcastProcessFunction):
 
     def _stats(self) -> dict:
         """Per-rule counters plus the version in force, so a client can see when its change has landed."""
-        return {rule_id: {**values, "version": self.versions.get(rule_id)} for rule_id, values in self.engine.stats().items()}
+        return {rule_id: {**values, "version": self.versions.get(rule_id)}
+                for rule_id, values in self.engine.stats().items()}
 
     def _apply(self, rule_id: str, value: bytes | None) -> list[dict]:
         """Returns the signal a replaced or deleted rule closes. A bad rule is dead-lettered with its

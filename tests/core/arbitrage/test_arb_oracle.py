@@ -43,7 +43,8 @@ def direct_market(draw, *, arbitrage_free: bool = False):
     for ts in draw(times(draw(st.integers(1, 25)))):
         symbol = draw(st.sampled_from(["EUR/USD", "USD/EUR"]))
         mid = rate if symbol == "EUR/USD" else 1.0 / rate
-        ticks.append(draw(quote(draw(st.sampled_from(venues)), symbol, mid, ts, arbitrage_free=arbitrage_free, sized=sized)))
+        venue = draw(st.sampled_from(venues))
+        ticks.append(draw(quote(venue, symbol, mid, ts, arbitrage_free=arbitrage_free, sized=sized)))
     return lim, draw(settings_for("direct", lim)), ticks
 
 
