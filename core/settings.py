@@ -80,6 +80,11 @@ class JobSettings(BaseModel):
     checkpoint_interval_ms: int = 2_000
     poll_batch: int = 5_000  # most records read from Kafka per poll of one partition
     pulse_per_second: int = 200  # how often each partition is polled when it is idle
+    # How long the broker may hold a fetch of the job's readers when no data waits. A real Kafka broker answers
+    # as soon as data arrives, whatever this is; the embedded Tansu broker answers after about this long and
+    # lists every batch of the partition on each fetch, so a short wait makes its CPU grow with its age until
+    # reads stall (docs/configuration.md).
+    fetch_wait_ms: int = Field(default=50, ge=1, le=1_000)
     execution_mode: str = "thread"  # Flink Python execution mode: thread or process
     # What runs downstream of the tick reader (cross-exchange detection always runs in the reader).
     detectors: list[str] = Field(default_factory=lambda: ["triangular", "direct", "rules"])

@@ -86,9 +86,10 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, rest
                 .key_by(lambda p: p, key_type=Types.INT()))
 
     detectors = settings.job.detectors
-    reader = CrossExchangeReader(kafka, TICKS_TOPIC, DEADLETTER_TOPIC, settings.arbitrage, settings.job.poll_batch,
-                        fan_out=tuple(detectors))
-    ticks = pulses("tick_pulse", settings.job.pulse_per_second * partitions, partitions).process(reader)
+    job = settings.job
+    reader = CrossExchangeReader(kafka, TICKS_TOPIC, DEADLETTER_TOPIC, settings.arbitrage, job.poll_batch,
+                                 job.fetch_wait_ms, fan_out=tuple(detectors))
+    ticks = pulses("tick_pulse", job.pulse_per_second * partitions, partitions).process(reader)
     ticks.name("read ticks, cross-exchange arbitrage")
     outputs = [ticks]
     for name, tag, detector in (("triangular", TRIANGULAR, TriangularDetector), ("direct", DIRECT, DirectDetector)):
@@ -96,7 +97,8 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, rest
             outputs.append(ticks.get_side_output(tag).key_by(lambda batch: batch[0], key_type=Types.STRING())
                            .process(KeyedDetector(detector, settings.arbitrage)).name(f"{name} arbitrage"))
     if "rules" in detectors:
-        rule_changes = pulses("rules_pulse", 20, 1).process(RulesReader(kafka, RULES_TOPIC, 1000)).name("read rules")
+        rules_reader = RulesReader(kafka, RULES_TOPIC, 1000, job.fetch_wait_ms)
+        rule_changes = pulses("rules_pulse", 20, 1).process(rules_reader).name("read rules")
         outputs.append(ticks.get_side_output(RULES).key_by(lambda batch: 0, key_type=Types.INT())
                        .connect(rule_changes.broadcast(RULES_STATE))
                        .process(RuleEvaluator(kafka, DEADLETTER_TOPIC)).name("evaluate rules"))
@@ -108,7 +110,7 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, rest
                           "row_group_rows": options.row_group_rows}
         for kind, topic in (("ticks", TICKS_TOPIC), ("signals", SIGNALS_TOPIC)):
             archiver = LakeArchiver(kafka, topic, kind, lake, settings.s3_endpoint, writer_options,
-                                    options.flush_every_s, settings.job.poll_batch)
+                                    options.flush_every_s, job.poll_batch, job.fetch_wait_ms)
             count = topic_partitions(kafka, topic)
             pulses(f"{kind}_archive_pulse", 20 * count, count).process(archiver).name(f"archive {kind} to the lake")
     return env

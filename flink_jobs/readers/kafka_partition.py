@@ -22,10 +22,11 @@ log = logging.getLogger(__name__)
 class PartitionReader(KeyedProcessFunction):
     """Kafka reading with the offset in keyed state; subclasses say what a batch of records becomes."""
 
-    def __init__(self, bootstrap: str, topic: str, poll_batch: int) -> None:
+    def __init__(self, bootstrap: str, topic: str, poll_batch: int, fetch_wait_ms: int) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.poll_batch = poll_batch
+        self.fetch_wait_ms = fetch_wait_ms
 
     def open(self, ctx: RuntimeContext) -> None:
         self.next_offset = ctx.get_state(ValueStateDescriptor("next_offset", Types.LONG()))
@@ -42,7 +43,8 @@ class PartitionReader(KeyedProcessFunction):
         if consumer is None:
             consumer = Consumer({
                 "bootstrap.servers": self.bootstrap, "group.id": "ascep-job", "enable.auto.commit": False,
-                "fetch.wait.max.ms": 5, "auto.offset.reset": "earliest", "queued.max.messages.kbytes": 65536,
+                "fetch.wait.max.ms": self.fetch_wait_ms, "auto.offset.reset": "earliest",
+                "queued.max.messages.kbytes": 65536,
             })
             offset = self.next_offset.value()
             consumer.assign([TopicPartition(self.topic, partition, OFFSET_BEGINNING if offset is None else offset)])
