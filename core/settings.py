@@ -98,6 +98,8 @@ class LakeSettings(BaseModel):
     signal_range: int = 1_048_576
     row_group_rows: int = 131_072
     analytics_gap_seconds: float = 10.0  # no tick from a venue for this long counts as a gap
+    # The archivers' fetch wait (see job.fetch_wait_ms): they flush every flush_every_s, so latency is not theirs.
+    fetch_wait_ms: int = Field(default=500, ge=1, le=5_000)
 
 
 class DashboardSettings(BaseModel):

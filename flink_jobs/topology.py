@@ -15,6 +15,8 @@ from core.settings import Settings
 JOB_NAME = "ascep-signals"
 # What a cluster's Python workers need of this repository: the core and the Flink wiring, nothing above.
 PACKAGES = ("core", "lake", "flink_jobs")
+# A rule change may take half a second longer to land; every fetch costs the embedded broker (job.fetch_wait_ms).
+RULES_FETCH_WAIT_MS = 500
 
 
 def topic_partitions(bootstrap: str, topic: str) -> int:
@@ -97,7 +99,7 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, rest
             outputs.append(ticks.get_side_output(tag).key_by(lambda batch: batch[0], key_type=Types.STRING())
                            .process(KeyedDetector(detector, settings.arbitrage)).name(f"{name} arbitrage"))
     if "rules" in detectors:
-        rules_reader = RulesReader(kafka, RULES_TOPIC, 1000, job.fetch_wait_ms)
+        rules_reader = RulesReader(kafka, RULES_TOPIC, 1000, RULES_FETCH_WAIT_MS)
         rule_changes = pulses("rules_pulse", 20, 1).process(rules_reader).name("read rules")
         outputs.append(ticks.get_side_output(RULES).key_by(lambda batch: 0, key_type=Types.INT())
                        .connect(rule_changes.broadcast(RULES_STATE))
@@ -110,7 +112,7 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, rest
                           "row_group_rows": options.row_group_rows}
         for kind, topic in (("ticks", TICKS_TOPIC), ("signals", SIGNALS_TOPIC)):
             archiver = LakeArchiver(kafka, topic, kind, lake, settings.s3_endpoint, writer_options,
-                                    options.flush_every_s, job.poll_batch, job.fetch_wait_ms)
+                                    options.flush_every_s, job.poll_batch, options.fetch_wait_ms)
             count = topic_partitions(kafka, topic)
             pulses(f"{kind}_archive_pulse", 20 * count, count).process(archiver).name(f"archive {kind} to the lake")
     return env
