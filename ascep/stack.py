@@ -27,7 +27,7 @@ from ascep.services import (
 from core.clock import now_ms
 from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
 from core.settings import Settings
-from core.stack_file import clear_stack, write_stack
+from core.stack_file import StateDirInUse, claim_state_dir, clear_stack, write_stack
 from flink_jobs.launcher import python_env
 
 
@@ -119,7 +119,20 @@ class Stack:
 
 def up(settings: Settings, kafka: str | None, redis: str | None, port: int, source: str, restore: bool,
        say=lambda line: print(line, flush=True)) -> int:
+    """Runs until SIGINT/SIGTERM; refuses a state directory another `ascep up` holds, before starting anything."""
     started = time.monotonic()
+    try:
+        claim = claim_state_dir(settings.state_dir)
+    except StateDirInUse as exc:
+        raise ServiceError(str(exc)) from None
+    try:
+        return _run(settings, kafka, redis, port, source, restore, say, started)
+    finally:
+        claim.close()
+
+
+def _run(settings: Settings, kafka: str | None, redis: str | None, port: int, source: str, restore: bool,
+         say, started: float) -> int:
     state_dir = settings.state_dir
     log_dir = state_dir / "logs"
     check_java()

@@ -5,14 +5,39 @@ stack. A command that needs a service and finds none says so and how to provide 
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from core.settings import Settings
 
 STACK_FILE = "stack.json"
+LOCK_FILE = "stack.lock"
+
+
+class StateDirInUse(RuntimeError):
+    """Another `ascep up` holds the state directory: two stacks there would overwrite each other."""
+
+
+def claim_state_dir(state_dir: Path) -> IO[str]:
+    """An exclusive lock on `state_dir`, held while the returned file stays open (the OS drops it when the
+    process ends, however it ends); StateDirInUse names the holder."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    lock = open(state_dir / LOCK_FILE, "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "unknown"
+        lock.close()
+        raise StateDirInUse(f"state directory {state_dir} is in use by another `ascep up` (pid {holder}): stop it, "
+                            f"or give this one its own directory with ASCEP_STATE_DIR") from None
+    lock.truncate(0)
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock
 
 
 def write_stack(state_dir: Path, addresses: dict[str, Any]) -> Path:
