@@ -2,6 +2,7 @@
 
 Precedence for each service: an explicit flag, then the settings (env/file), then the running
 stack. A command that needs a service and finds none says so and how to provide one.
+One `ascep up` holds a state directory at a time (<state_dir>/stack.lock), so two never share stack.json.
 """
 from __future__ import annotations
 
