@@ -11,6 +11,8 @@
 | ascep:rules:stats | hash | rule id -> JSON counters: evaluations, matches, errors, time spent, version |
 | ascep:ingest:<venue> | hash (expires) | the latest metrics snapshot of that venue's connector |
 | ascep:job | hash | `started_at` (epoch ms) of the running job's sink: `ascep up` waits for it |
+| ascep:progress | hash | `<stage>:<topic>:<partition>` -> JSON `{"next": offset, "advanced_at": ms, "polled_at": ms}`: where each of the job's readers is (stages: `read`, `rules`, `lake`) |
+| ascep:topic:ends | hash | `<topic>:<partition>` -> the offset after the newest record the producers had acknowledged (raised, never lowered) |
 | ascep:live | pub/sub channel | every price and signal update, for the dashboard |
 """
 PREFIX = "ascep"
@@ -21,6 +23,9 @@ COUNTERS = f"{PREFIX}:counters"
 LIVE_CHANNEL = f"{PREFIX}:live"
 RULE_STATS = f"{PREFIX}:rules:stats"
 JOB = f"{PREFIX}:job"
+# The embedded broker's watermark offsets are unreliable, so producers report the offsets their deliveries got.
+PROGRESS = f"{PREFIX}:progress"
+TOPIC_ENDS = f"{PREFIX}:topic:ends"
 SIGNALS_KEPT = 10_000
 
 
@@ -35,3 +40,11 @@ def price_key(venue: str, symbol: str) -> str:
 def ingest_key(venue: str) -> str:
     """Redis hash with the latest metrics snapshot of a venue's connector."""
     return f"{PREFIX}:ingest:{venue}"
+
+
+def progress_field(stage: str, topic: str, partition: int) -> str:
+    return f"{stage}:{topic}:{partition}"
+
+
+def topic_end_field(topic: str, partition: int) -> str:
+    return f"{topic}:{partition}"
