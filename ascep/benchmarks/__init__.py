@@ -15,5 +15,7 @@ TARGETS = {
     "parsers": "venue parser throughput per core (Binance bookTicker, Coinbase and Kraken tickers), "
                "optionally into Kafka",
     "pipeline": "ticks/s through Kafka -> Flink -> Redis, and p50/p99 tick->signal latency",
+    "soak": "the embedded stack under simulated load for N minutes: read vs produced, lag, p99 tick->signal, "
+            "memory per process and its slope",
     "sim": "simulated crypto and FX markets: ticks generated per second, unpaced (goal > 20,000/s)",
 }

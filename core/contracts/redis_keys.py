@@ -11,9 +11,13 @@
 | ascep:rules:stats | hash | rule id -> JSON counters: evaluations, matches, errors, time spent, version |
 | ascep:ingest:<venue> | hash (expires) | the latest metrics snapshot of that venue's connector |
 | ascep:job | hash | `started_at` (epoch ms) of the running job's sink: `ascep up` waits for it |
-| ascep:progress | hash | `<stage>:<topic>:<partition>` -> JSON `{"next": offset, "advanced_at": ms, "polled_at": ms}`: where each of the job's readers is (stages: `read`, `rules`, `lake`) |
-| ascep:topic:ends | hash | `<topic>:<partition>` -> the offset after the newest record the producers had acknowledged (raised, never lowered) |
+| ascep:progress | hash | `<stage>:<topic>:<partition>` -> JSON `{"next", "advanced_at", "polled_at"}` (1) |
+| ascep:topic:ends | hash | `<topic>:<partition>` -> the offset after the newest acknowledged record (2) |
 | ascep:live | pub/sub channel | every price and signal update, for the dashboard |
+
+(1) where each of the job's readers is: the next offset, when it last moved and when it last polled (ms);
+    stages `read` (the tick reader), `rules`, `lake` (the archivers: the offset up to which the lake is durable).
+(2) from the producers' delivery reports; raised, never lowered.
 """
 PREFIX = "ascep"
 SIGNALS_INDEX = f"{PREFIX}:signals"

@@ -1,0 +1,227 @@
+"""The embedded stack under simulated load for N minutes: does reading keep up, and is memory flat?
+
+It runs `ascep up --source none` in a fresh state directory, as a user would, and produces
+simulated ticks into its broker at a fixed rate from this process (event time = now, planted
+opportunities), so the count produced is exact. Every interval it prints, on stderr: ticks read
+against ticks produced, the lag between them, the lake's lag, p99 tick->signal over the interval,
+and the resident memory of each process of the stack. At the end: the slope of each process's
+memory over the run, and over its second half (after warm-up).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal as signals
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import orjson
+
+from ascep.services import free_port
+from core.clock import now_ms
+from core.contracts import redis_keys as keys
+from core.contracts.topics import TICKS_TOPIC
+
+# `ascep up`'s children, told apart by their command lines; everything below a child counts as that child.
+PARTS = (("broker", "tansu"), ("redis", "redis-server"), ("flink-job", " job run"), ("dashboard", " dashboard"))
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--minutes", type=float, default=60.0, help="how long to run (default 60)")
+    parser.add_argument("--rate", type=int, default=50, help="ticks/s produced (default 50, the simulator's)")
+    parser.add_argument("--interval", type=float, default=60.0, help="seconds between printed lines (default 60)")
+    parser.add_argument("--seed", type=int, default=7)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def part_of(cmdline: str) -> str:
+    return next((name for name, marker in PARTS if marker in cmdline), "other")
+
+
+def resident_mb(up_pid: int) -> dict[str, float]:
+    """RSS per part of the stack rooted at `up_pid` (`ascep up` itself included), in MB."""
+    import psutil
+
+    totals: dict[str, float] = {}
+    try:
+        root = psutil.Process(up_pid)
+        totals["ascep-up"] = root.memory_info().rss / 2**20
+        for child in root.children():
+            name = part_of(" ".join(child.cmdline()))
+            family = [child, *child.children(recursive=True)]
+            totals[name] = totals.get(name, 0.0) + sum(p.memory_info().rss for p in family) / 2**20
+    except psutil.NoSuchProcess:
+        pass  # a part ended between listing and reading; the next sample has it again or the run fails
+    return totals
+
+
+def slope_mb_per_min(samples: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (minute, MB) samples; NaN with fewer than three."""
+    if len(samples) < 3:
+        return float("nan")
+    minutes, mb = zip(*samples)
+    return statistics.linear_regression(minutes, mb).slope
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] if ordered else float("nan")
+
+
+class SignalLatency:
+    """Tick->signal latency of signals opened since `since_ms`: the moment Redis publishes a signal minus the
+    event time of the tick that opened it, as `ascep bench pipeline` measures it."""
+
+    def __init__(self, client, since_ms: int) -> None:
+        self.pubsub = client.pubsub()
+        self.pubsub.subscribe(keys.LIVE_CHANNEL)
+        self.since_ms = since_ms
+        self.seen: set[str] = set()
+        self.window: list[float] = []
+        self.lock = threading.Lock()
+        self.running = threading.Event()
+        self.running.set()
+        self.thread = threading.Thread(target=self._listen, daemon=True)
+        self.thread.start()
+
+    def _listen(self) -> None:
+        while self.running.is_set():
+            message = self.pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+            if message is None or not message["data"].startswith(b'{"kind":"signal"'):
+                continue
+            signal = orjson.loads(message["data"])["data"]
+            if signal["event_time"] >= self.since_ms and signal["id"] not in self.seen:
+                self.seen.add(signal["id"])
+                with self.lock:
+                    self.window.append(time.time() * 1000 - signal["event_time"])
+
+    def take(self) -> list[float]:
+        with self.lock:
+            taken, self.window = self.window, []
+        return taken
+
+    def close(self) -> None:
+        self.running.clear()
+        self.thread.join()
+        self.pubsub.close()
+
+
+class PacedProducer(threading.Thread):
+    """Simulated ticks at `rate`/s with event time = now, into the stack's broker; `sent` counts acknowledged."""
+
+    def __init__(self, bootstrap: str, rate: int, seed: int) -> None:
+        super().__init__(daemon=True)
+        self.bootstrap, self.rate, self.seed = bootstrap, rate, seed
+        self.stop = threading.Event()
+        self.sent = 0
+        self.failed = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        from ingestion.producer import TickProducer
+        from ingestion.sim.market import SimulatedMarket
+        from ingestion.sim.runner import paced
+
+        try:
+            market = SimulatedMarket(seed=self.seed, rate=float(self.rate), opportunity_every_s=2.0,
+                                     opportunity_duration_s=0.5)
+            with TickProducer(self.bootstrap, buffer_messages=500_000) as producer:
+                for tick in paced(market.ticks(now_ms()), self.stop):
+                    producer.tick(tick)
+                    self.sent, self.failed = producer.counts.ticks - producer.counts.failed, producer.counts.failed
+                producer.flush(30)
+                self.sent, self.failed = producer.counts.ticks - producer.counts.failed, producer.counts.failed
+        except BaseException as exc:  # noqa: BLE001 - reported by the main loop, which then stops
+            self.error = exc
+
+
+def _start_stack(work: Path, port: int) -> tuple[subprocess.Popen, dict]:
+    env = {**os.environ, "ASCEP_STATE_DIR": str(work / ".ascep"), "ASCEP_DASHBOARD__PORT": str(port)}
+    up = subprocess.Popen([sys.executable, "-m", "ascep.cli", "up", "--source", "none", "--port", str(port)],
+                          env=env, stdout=open(work / "up.log", "wb"), stderr=subprocess.STDOUT,
+                          start_new_session=True, cwd=work)
+    stack_file = work / ".ascep" / "stack.json"
+    deadline = time.monotonic() + 240
+    while not stack_file.exists():
+        if up.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"ascep up did not start (see {work / 'up.log'}):\n"
+                               + (work / "up.log").read_text(errors="replace")[-2000:])
+        time.sleep(0.5)
+    return up, json.loads(stack_file.read_text())
+
+
+def lake_durable(client) -> int | None:
+    """How many `ticks` records the lake holds durably, from the archiver's progress; None before it reports."""
+    found = [orjson.loads(doc)["next"] for field, doc in client.hgetall(keys.PROGRESS).items()
+             if field.decode().startswith(f"lake:{TICKS_TOPIC}:")]
+    return sum(found) if found else None
+
+
+def run(args) -> dict:
+    import redis
+
+    work = Path(tempfile.mkdtemp(prefix="ascep-soak-"))
+    port = free_port()
+    _say(f"soak: {args.minutes:g} min at {args.rate:,} ticks/s; stack in {work}")
+    up, stack = _start_stack(work, port)
+    client = redis.Redis.from_url(stack["redis"])
+    latency = SignalLatency(client, since_ms=now_ms())
+    producer = PacedProducer(stack["kafka"], args.rate, args.seed)
+    memory: dict[str, list[tuple[float, float]]] = {}
+    lags: list[int] = []
+    latencies: list[float] = []
+    started = time.monotonic()
+    producer.start()
+    try:
+        _say(f"{'min':>6} {'produced':>10} {'read':>10} {'lag':>8} {'lake lag':>9} {'p99 ms':>8}  RSS MB per process")
+        while (elapsed := time.monotonic() - started) < args.minutes * 60:
+            time.sleep(min(args.interval, max(0.0, args.minutes * 60 - elapsed)))
+            if up.poll() is not None:
+                raise RuntimeError(f"ascep up exited with {up.returncode} during the soak; see {work / 'up.log'}")
+            if producer.error is not None:
+                raise RuntimeError(f"the load generator failed: {producer.error}")
+            minute = (time.monotonic() - started) / 60
+            counters = client.hgetall(keys.COUNTERS)
+            read = int(counters.get(b"ticks", 0)) + int(counters.get(b"deadletters", 0))
+            produced = producer.sent
+            lags.append(produced - read)
+            durable = lake_durable(client)
+            rss = resident_mb(up.pid)
+            interval_latencies = latency.take()
+            latencies.extend(interval_latencies)
+            for name, mb in rss.items():
+                memory.setdefault(name, []).append((minute, mb))
+            _say(f"{minute:6.1f} {produced:10,} {read:10,} {produced - read:8,} "
+                 f"{'-' if durable is None else f'{produced - durable:,}':>9} {p99(interval_latencies):8.1f}  "
+                 + " ".join(f"{name}={mb:.0f}" for name, mb in sorted(rss.items())))
+        producer.stop.set()
+        producer.join(60)
+        figures: dict = {"minutes": args.minutes, "rate": args.rate, "produced": producer.sent,
+                         "produce_failures": producer.failed, "lag_max_ticks": max(lags, default=0),
+                         "lag_last_ticks": lags[-1] if lags else 0,
+                         "signals_opened": len(latency.seen), "latency_p99_ms": round(p99(latencies), 1),
+                         "cores": os.cpu_count()}
+        for name, samples in sorted(memory.items()):
+            half = [s for s in samples if s[0] >= args.minutes / 2]
+            figures[f"rss_{name}_last_mb"] = round(samples[-1][1], 1)
+            figures[f"rss_{name}_slope_mb_per_min"] = round(slope_mb_per_min(samples), 3)
+            figures[f"rss_{name}_slope_2nd_half_mb_per_min"] = round(slope_mb_per_min(half), 3)
+        return figures
+    finally:
+        producer.stop.set()
+        latency.close()
+        if up.poll() is None:
+            os.killpg(up.pid, signals.SIGINT)
+            try:
+                up.wait(120)
+            except subprocess.TimeoutExpired:
+                os.killpg(up.pid, signals.SIGKILL)
+                up.wait()
