@@ -150,12 +150,27 @@ def _start_stack(work: Path, port: int) -> tuple[subprocess.Popen, dict]:
                           start_new_session=True, cwd=work)
     stack_file = work / ".ascep" / "stack.json"
     deadline = time.monotonic() + 240
-    while not stack_file.exists():
-        if up.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"ascep up did not start (see {work / 'up.log'}):\n"
-                               + (work / "up.log").read_text(errors="replace")[-2000:])
-        time.sleep(0.5)
-    return up, json.loads(stack_file.read_text())
+    try:
+        while not stack_file.exists():
+            if up.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"ascep up did not start (see {work / 'up.log'}):\n"
+                                   + (work / "up.log").read_text(errors="replace")[-2000:])
+            time.sleep(0.5)
+        return up, json.loads(stack_file.read_text())
+    except BaseException:  # Ctrl-C while it starts, too: never leave a stack behind
+        stop_stack(up)
+        raise
+
+
+def stop_stack(up: subprocess.Popen) -> None:
+    """As Ctrl-C would: `ascep up` stops its parts; killed if it has not within two minutes."""
+    if up.poll() is None:
+        os.killpg(up.pid, signals.SIGINT)
+        try:
+            up.wait(120)
+        except subprocess.TimeoutExpired:
+            os.killpg(up.pid, signals.SIGKILL)
+            up.wait()
 
 
 def lake_durable(client) -> int | None:
@@ -218,10 +233,4 @@ def run(args) -> dict:
     finally:
         producer.stop.set()
         latency.close()
-        if up.poll() is None:
-            os.killpg(up.pid, signals.SIGINT)
-            try:
-                up.wait(120)
-            except subprocess.TimeoutExpired:
-                os.killpg(up.pid, signals.SIGKILL)
-                up.wait()
+        stop_stack(up)
