@@ -14,7 +14,7 @@ from pathlib import Path
 from core.log import configure_logging, event
 from core.settings import Settings, load_settings
 from core.stack_file import resolve
-from flink_jobs.topology import JOB_NAME, build
+from flink_jobs.topology import JOB_NAME, build, topic_ids, topics_read
 
 log = logging.getLogger(__name__)
 SUBMITTED_BY_FLINK_CLI = "ASCEP_SUBMITTED_BY_FLINK_CLI"
@@ -74,7 +74,8 @@ def run(settings: Settings, kafka: str, redis: str, lake: str | None = None, res
         job_args = ["--kafka", kafka, "--redis", redis, "--checkpoints", str(checkpoint_dir)]
         return submit_to_cluster(flink, job_args + (["--lake", lake] if lake else []), restore_path)
     ship_code = bool(os.environ.get(SUBMITTED_BY_FLINK_CLI))
-    build(settings, kafka, redis, checkpoint_dir, restore_path, lake, ship_code).execute(JOB_NAME)
+    ids = topic_ids(kafka, topics_read(settings, lake))
+    build(settings, kafka, redis, checkpoint_dir, ids, restore_path, lake, ship_code).execute(JOB_NAME)
     return 0
 
 

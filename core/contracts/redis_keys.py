@@ -11,8 +11,8 @@
 | ascep:rules:stats | hash | rule id -> JSON counters: evaluations, matches, errors, time spent, version |
 | ascep:ingest:<venue> | hash (expires) | the latest metrics snapshot of that venue's connector |
 | ascep:job | hash | `started_at` (epoch ms) of the running job's sink: `ascep up` waits for it |
-| ascep:progress | hash | `<stage>:<topic>:<partition>` -> JSON `{"next": offset, "advanced_at": ms, "polled_at": ms}`: where each of the job's readers is (stages: `read`, `rules`, `lake`) |
-| ascep:topic:ends | hash | `<topic>:<partition>` -> the offset after the newest record the producers had acknowledged (raised, never lowered) |
+| ascep:progress | hash | `<stage>:<topic>:<partition>` -> JSON `{"next", "advanced_at", "polled_at"}`, per reader |
+| ascep:topic:ends | hash | `<topic>:<partition>` -> offset after the newest record producers had acknowledged |
 | ascep:live | pub/sub channel | every price and signal update, for the dashboard |
 """
 PREFIX = "ascep"
