@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ascep.commands.rules import republish_kept
 from ascep.services import (
     Service,
     ServiceError,
@@ -151,7 +152,12 @@ def _run(settings: Settings, kafka: str | None, redis: str | None, port: int, so
     try:
         kafka = stack.embedded_unless_given("kafka", kafka, start_broker, "embedded Tansu broker, in memory", say)
         ensure_topics(kafka, settings)
-        redis = stack.embedded_unless_given("redis", redis, start_redis, "embedded", say)
+        redis = stack.embedded_unless_given(
+            "redis", redis, lambda logs: start_redis(logs, data_dir=state_dir / "redis"),
+            f"embedded, append-only file in {state_dir / 'redis'}", say)
+        republished = republish_kept(kafka, redis)
+        if republished:
+            say(f"rules     {', '.join(republished)} re-published from Redis to the `{RULES_TOPIC}` topic")
         lake = settings.lake or str((state_dir / "lake").resolve())
         job_argv = [sys.executable, "-m", "ascep.cli", "job", "run", "--kafka", kafka, "--redis", redis, "--lake", lake]
         if restore:
