@@ -42,7 +42,8 @@ def topic_ids(bootstrap: str, topics: tuple[str, ...]) -> dict[str, str]:
     from confluent_kafka import KafkaException, TopicCollection
     from confluent_kafka.admin import AdminClient
 
-    found = AdminClient({"bootstrap.servers": bootstrap}).describe_topics(TopicCollection(list(topics)))
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept until the results are in: they need its handle
+    found = admin.describe_topics(TopicCollection(list(topics)))
     ids = {}
     for name, future in found.items():
         try:
