@@ -29,7 +29,8 @@ from core.clock import now_ms
 from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
 from core.settings import Settings
 from core.stack_file import StateDirInUse, claim_state_dir, clear_stack, write_stack
-from flink_jobs.launcher import python_env
+from flink_jobs.launcher import python_env, restore_point
+from flink_jobs.topology import topic_ids, topics_read
 
 
 def check_java() -> None:
@@ -160,8 +161,10 @@ def _run(settings: Settings, kafka: str | None, redis: str | None, port: int, so
             say(f"rules     {', '.join(republished)} re-published from Redis to the `{RULES_TOPIC}` topic")
         lake = settings.lake or str((state_dir / "lake").resolve())
         job_argv = [sys.executable, "-m", "ascep.cli", "job", "run", "--kafka", kafka, "--redis", redis, "--lake", lake]
-        if restore:
-            job_argv.append("--restore")
+        if restore:  # refused here, before the job starts, when the checkpoint's topics are gone
+            ids = topic_ids(kafka, topics_read(settings, lake))
+            checkpoint = restore_point(state_dir / "checkpoints", "latest", ids)
+            job_argv += ["--restore", str(checkpoint)] if checkpoint else []
         job = stack.child("flink-job", job_argv, "local MiniCluster")
         say(f"lake      {lake}")
         dashboard = stack.child("dashboard", [sys.executable, "-m", "ascep.cli", "dashboard",
