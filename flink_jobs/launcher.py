@@ -72,8 +72,9 @@ def record_topics(checkpoint_dir: Path, ids: dict[str, str], started_ms: int) ->
 def topics_of(checkpoint: Path) -> dict[str, str] | None:
     """The topic ids of the run that wrote `checkpoint` (<dir>/<job id>/chk-N), from <dir>/topics.json;
     None when there is no record (a savepoint copied from elsewhere, or written before the record existed)."""
-    path = checkpoint.resolve().parents[1] / TOPICS_FILE
-    if not path.exists():
+    parents = checkpoint.resolve().parents
+    path = parents[1] / TOPICS_FILE if len(parents) > 1 else None
+    if path is None or not path.exists():
         return None
     metadata = checkpoint / "_metadata"
     written_ms = (metadata if metadata.exists() else checkpoint).stat().st_mtime * 1000
