@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ascep.commands.rules import republish_kept
 from ascep.services import (
     Service,
     ServiceError,
@@ -28,7 +29,8 @@ from core.clock import now_ms
 from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
 from core.settings import Settings
 from core.stack_file import StateDirInUse, claim_state_dir, clear_stack, write_stack
-from flink_jobs.launcher import python_env
+from flink_jobs.launcher import python_env, restore_point
+from flink_jobs.topology import topic_ids, topics_read
 
 
 def check_java() -> None:
@@ -151,11 +153,18 @@ def _run(settings: Settings, kafka: str | None, redis: str | None, port: int, so
     try:
         kafka = stack.embedded_unless_given("kafka", kafka, start_broker, "embedded Tansu broker, in memory", say)
         ensure_topics(kafka, settings)
-        redis = stack.embedded_unless_given("redis", redis, start_redis, "embedded", say)
+        redis = stack.embedded_unless_given(
+            "redis", redis, lambda logs: start_redis(logs, data_dir=state_dir / "redis"),
+            f"embedded, append-only file in {state_dir / 'redis'}", say)
+        republished = republish_kept(kafka, redis)
+        if republished:
+            say(f"rules     {', '.join(republished)} re-published from Redis to the `{RULES_TOPIC}` topic")
         lake = settings.lake or str((state_dir / "lake").resolve())
         job_argv = [sys.executable, "-m", "ascep.cli", "job", "run", "--kafka", kafka, "--redis", redis, "--lake", lake]
-        if restore:
-            job_argv.append("--restore")
+        if restore:  # refused here, before the job starts, when the checkpoint's topics are gone
+            ids = topic_ids(kafka, topics_read(settings, lake))
+            checkpoint = restore_point(state_dir / "checkpoints", "latest", ids)
+            job_argv += ["--restore", str(checkpoint)] if checkpoint else []
         job = stack.child("flink-job", job_argv, "local MiniCluster")
         say(f"lake      {lake}")
         dashboard = stack.child("dashboard", [sys.executable, "-m", "ascep.cli", "dashboard",

@@ -6,18 +6,25 @@ script (see submit_to_cluster), which runs the same job build against that clust
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from pathlib import Path
 
+from core.clock import now_ms
 from core.log import configure_logging, event
 from core.settings import Settings, load_settings
 from core.stack_file import resolve
-from flink_jobs.topology import JOB_NAME, build
+from flink_jobs.topology import JOB_NAME, build, topic_ids, topics_read
 
 log = logging.getLogger(__name__)
 SUBMITTED_BY_FLINK_CLI = "ASCEP_SUBMITTED_BY_FLINK_CLI"
+TOPICS_FILE = "topics.json"  # next to the job folders of a checkpoint directory: which topics their offsets are of
+
+
+class StaleCheckpoint(RuntimeError):
+    """A checkpoint holds offsets of topics that no longer exist (an embedded broker restarted, topics recreated)."""
 
 
 def python_env() -> dict[str, str]:
@@ -52,6 +59,63 @@ def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
     return max(done, key=lambda p: p.stat().st_mtime) if done else None
 
 
+def record_topics(checkpoint_dir: Path, ids: dict[str, str], started_ms: int) -> None:
+    """Appends `ids` to the checkpoint directory's record when they differ from the last entry: each entry says
+    which topics the checkpoints written from its `since` on are of."""
+    path = checkpoint_dir / TOPICS_FILE
+    runs = json.loads(path.read_text())["runs"] if path.exists() else []
+    if not runs or runs[-1]["topics"] != ids:
+        runs.append({"since": started_ms, "topics": ids})
+        path.write_text(json.dumps({"runs": runs}, indent=1))
+
+
+def topics_of(checkpoint: Path) -> dict[str, str] | None:
+    """The topic ids of the run that wrote `checkpoint` (<dir>/<job id>/chk-N), from <dir>/topics.json;
+    None when there is no record (a savepoint copied from elsewhere, or written before the record existed)."""
+    parents = checkpoint.resolve().parents
+    path = parents[1] / TOPICS_FILE if len(parents) > 1 else None
+    if path is None or not path.exists():
+        return None
+    metadata = checkpoint / "_metadata"
+    written_ms = (metadata if metadata.exists() else checkpoint).stat().st_mtime * 1000
+    try:
+        runs = json.loads(path.read_text())["runs"]
+        return next((run["topics"] for run in reversed(runs) if run["since"] <= written_ms), None)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StaleCheckpoint(f"{path}: not a record of topic ids ({exc!r}); move it away to restore anyway") from None
+
+
+def check_restorable(checkpoint: Path, ids: dict[str, str]) -> None:
+    """Refuses a checkpoint whose topics are gone: its offsets would point into topics that no longer exist."""
+    recorded = topics_of(checkpoint)
+    if recorded is None:
+        event(log, "restoring a checkpoint with no record of its topics", logging.WARNING, path=str(checkpoint))
+        return
+    gone = sorted(name for name, topic_id in recorded.items() if ids.get(name, topic_id) != topic_id)
+    if gone:
+        raise StaleCheckpoint(
+            f"--restore {checkpoint}: refused, its topics are gone: {', '.join(gone)} "
+            f"({', '.join(f'{n} was {recorded[n]}, now {ids[n]}' for n in gone)}). The broker has new topics "
+            f"(an embedded broker keeps them in memory, so each `ascep up` creates new ones); start without --restore")
+
+
+def restore_point(checkpoint_dir: Path, restore: str | None, ids: dict[str, str]) -> Path | None:
+    """The checkpoint to restore: for "latest" the newest one in `checkpoint_dir` (None if there is none), else
+    the path given; refused (StaleCheckpoint) when its topics are not those of `ids` any more."""
+    if not restore:
+        return None
+    if restore == "latest":
+        path = latest_checkpoint(checkpoint_dir)
+        event(log, "restoring", path=str(path) if path else None)
+    else:
+        path = Path(restore)
+        if not path.exists():
+            raise FileNotFoundError(f"--restore {restore}: no such checkpoint or savepoint")
+    if path is not None:
+        check_restorable(path, ids)
+    return path
+
+
 def run(settings: Settings, kafka: str, redis: str, lake: str | None = None, restore: str | None = None,
         flink: str | None = None, checkpoints: str | None = None) -> int:
     """Run on the local MiniCluster until stopped, or, with `flink` (host:port), submit and return.
@@ -62,19 +126,14 @@ def run(settings: Settings, kafka: str, redis: str, lake: str | None = None, res
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("FLINK_LOG_DIR", str((settings.state_dir / "logs").resolve()))
     os.environ["PATH"] = python_env()["PATH"]
-    restore_path = None
-    if restore == "latest":
-        restore_path = latest_checkpoint(checkpoint_dir)
-        event(log, "restoring", path=str(restore_path) if restore_path else None)
-    elif restore:
-        restore_path = Path(restore)
-        if not restore_path.exists():
-            raise FileNotFoundError(f"--restore {restore}: no such checkpoint or savepoint")
+    ids = topic_ids(kafka, topics_read(settings, lake))
+    restore_path = restore_point(checkpoint_dir, restore, ids)
     if flink:
         job_args = ["--kafka", kafka, "--redis", redis, "--checkpoints", str(checkpoint_dir)]
         return submit_to_cluster(flink, job_args + (["--lake", lake] if lake else []), restore_path)
+    record_topics(checkpoint_dir, ids, now_ms())
     ship_code = bool(os.environ.get(SUBMITTED_BY_FLINK_CLI))
-    build(settings, kafka, redis, checkpoint_dir, restore_path, lake, ship_code).execute(JOB_NAME)
+    build(settings, kafka, redis, checkpoint_dir, ids, restore_path, lake, ship_code).execute(JOB_NAME)
     return 0
 
 

@@ -15,3 +15,4 @@ class SinkBatch(NamedTuple):
     deadletters: int = 0
     rule_stats: dict[str, Any] | None = None  # per rule: evaluations, matches, errors, time spent
     counters: dict[str, int] | None = None  # other running counts, e.g. late ticks
+    rules_taken: dict[str, bytes | None] | None = None  # rules taken in force (JSON as published) or deleted (None)

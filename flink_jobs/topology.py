@@ -29,6 +29,33 @@ def topic_partitions(bootstrap: str, topic: str) -> int:
     return len(found.partitions)
 
 
+def topics_read(settings: Settings, lake: str | None) -> tuple[str, ...]:
+    """The topics whose offsets the job's state holds: what a checkpoint is only valid against."""
+    return (TICKS_TOPIC, *((RULES_TOPIC,) if "rules" in settings.job.detectors else ()),
+            *((SIGNALS_TOPIC,) if lake else ()))
+
+
+def topic_ids(bootstrap: str, topics: tuple[str, ...]) -> dict[str, str]:
+    """Topic name -> the UUID the broker gave it when it created it: a topic created again gets another one."""
+    import uuid
+
+    from confluent_kafka import KafkaException, TopicCollection
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept until the results are in: they need its handle
+    found = admin.describe_topics(TopicCollection(list(topics)))
+    ids = {}
+    for name, future in found.items():
+        try:
+            topic_id = future.result(15).topic_id
+        except KafkaException as exc:
+            raise RuntimeError(f"topic {name!r} not found on {bootstrap}: create it first (ascep up does): "
+                               f"{exc.args[0].str()}") from None
+        bits = (topic_id.get_most_significant_bits() % 2**64) << 64 | topic_id.get_least_significant_bits() % 2**64
+        ids[name] = str(uuid.UUID(int=bits))
+    return ids
+
+
 def flink_configuration(settings: Settings, checkpoint_dir: Path, restore: Path | None):
     from pyflink.common import Configuration
 
@@ -56,10 +83,11 @@ def flink_configuration(settings: Settings, checkpoint_dir: Path, restore: Path 
     return conf
 
 
-def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, restore: Path | None = None,
-          lake: str | None = None, ship_code: bool = False):
+def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids: dict[str, str],
+          restore: Path | None = None, lake: str | None = None, ship_code: bool = False):
     """pulses -> CrossExchangeReader (offsets, cross-exchange) -> [triangular by venue | direct by pair | rules]
-    -> Redis and the `signals` topic; with a lake, archivers copy `ticks` and `signals` into Parquet."""
+    -> Redis and the `signals` topic; with a lake, archivers copy `ticks` and `signals` into Parquet.
+    `ids`: topic_ids() of topics_read(), which name the lake's objects."""
     from pyflink.common import Types
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import StreamTableEnvironment
@@ -116,7 +144,7 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, rest
         writer_options = {"tick_range": options.tick_range, "signal_range": options.signal_range,
                           "row_group_rows": options.row_group_rows}
         for kind, topic in (("ticks", TICKS_TOPIC), ("signals", SIGNALS_TOPIC)):
-            archiver = LakeArchiver(kafka, topic, kind, lake, settings.s3_endpoint, writer_options,
+            archiver = LakeArchiver(kafka, topic, ids[topic], kind, lake, settings.s3_endpoint, writer_options,
                                     options.flush_every_s, job.poll_batch, options.fetch_wait_ms)
             count = topic_partitions(kafka, topic)
             pulses(f"{kind}_archive_pulse", 20 * count, count).process(archiver).name(f"archive {kind} to the lake")

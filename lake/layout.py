@@ -1,10 +1,13 @@
 """What is where in the lake: the schemas, the Hive directories, and the object and manifest names.
 
-Object names are a pure function of the Kafka partition and an aligned offset range, which is what
-makes a rewrite after a crash an overwrite (docs/lake.md, "Exactly once").
+Object names are a pure function of the topic's incarnation, the Kafka partition and an aligned offset
+range, which is what makes a rewrite after a crash an overwrite, and a recreated topic (an embedded
+broker restarted: offsets from 0 again) write beside the old objects (docs/lake.md, "Exactly once").
 """
 from __future__ import annotations
 
+import base64
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -120,9 +123,21 @@ class Kind(Generic[Item]):
 KINDS: dict[str, Kind[Any]] = {TICKS: Kind(TICK_SCHEMA, tick_row), SIGNALS: Kind(SIGNAL_SCHEMA, signal_row)}
 
 
-def object_name(partition: int, first: int, last: int) -> str:
-    return f"part-p{partition:03d}-o{first:012d}-{last:012d}.parquet"
+def incarnation(topic_id: str) -> str:
+    """The topic id (a UUID the broker gives a topic when it creates it) in 26 characters of lowercase base32:
+    all 128 bits, since Tansu's ids are UUIDv7 whose leading bits are only the creation millisecond, and
+    no letter case, so names cannot collide on a case-insensitive filesystem either."""
+    try:
+        raw = uuid.UUID(topic_id).bytes
+    except (ValueError, TypeError, AttributeError):
+        raise ValueError(f"lake: topic id {topic_id!r} is not a UUID (expected the id the broker gave the topic, "
+                         f"e.g. 01a23131-4080-75e1-9f0a-df66b0ae3303)") from None
+    return base64.b32encode(raw).decode().rstrip("=").lower()
 
 
-def manifest_path(lake: Lake, kind: str, partition: int, first: int) -> str:
-    return lake.path(MANIFESTS, kind, f"p{partition:03d}", f"o{first:012d}.json")
+def object_name(incarnation: str, partition: int, first: int, last: int) -> str:
+    return f"part-{incarnation}-p{partition:03d}-o{first:012d}-{last:012d}.parquet"
+
+
+def manifest_path(lake: Lake, kind: str, incarnation: str, partition: int, first: int) -> str:
+    return lake.path(MANIFESTS, kind, incarnation, f"p{partition:03d}", f"o{first:012d}.json")

@@ -1,11 +1,14 @@
 """Writes ticks and signal states to a Parquet lake (local directory or S3), exactly once by construction.
 
 PyFlink gives Python no checkpoint hooks, so the sink cannot commit files with a checkpoint.
-Instead every object's name is a pure function of the Kafka partition and an aligned offset range
-(like Kafka Connect's S3 sink): the rows of offsets [k*N, (k+1)*N-1] of partition p that fall in
-one Hive partition always go to the same object. A time roll writes the range so far; later
-writes of the same range replace that object with more rows under the same name. A replay after a
-crash therefore overwrites objects with identical content and never adds a second copy.
+Instead every object's name is a pure function of the topic's incarnation (its topic id), the Kafka
+partition and an aligned offset range (like Kafka Connect's S3 sink): the rows of offsets
+[k*N, (k+1)*N-1] of partition p of one incarnation that fall in one Hive partition always go to the
+same object. A time roll writes the range so far; later writes of the same range replace that
+object with more rows under the same name. A replay after a crash therefore overwrites objects
+with identical content and never adds a second copy. A topic created again (the embedded broker
+keeps topics in memory) restarts at offset 0 under another id, so its objects sit beside the
+earlier ones instead of replacing them.
 
 After a restart the job resumes mid-range; the rows of that range written before the crash are
 read back (via a small per-range manifest) so the next write of the range still holds them all.
@@ -28,7 +31,7 @@ import pyarrow.parquet as pq
 
 from core.contracts.tick import Tick
 from core.log import event
-from lake.layout import KINDS, SIGNALS, TICKS, manifest_path, object_name
+from lake.layout import KINDS, SIGNALS, TICKS, incarnation, manifest_path, object_name
 from lake.storage import Lake, get_object, parquet_bytes, put_object
 
 log = logging.getLogger(__name__)
@@ -101,14 +104,17 @@ class LakeWriter:
     """Driven by the job: add rows with their Kafka offsets, flush when offsets are about to be checkpointed.
 
     Offsets must not decrease per partition and kind, except on a rewind (restart), which drops the
-    unwritten rows at or after the new offset: the job will send them again.
+    unwritten rows at or after the new offset: the job will send them again. `topic_id` is that of the
+    topic the offsets are of: it names the objects, so offsets of a recreated topic never meet old ones.
     """
 
-    def __init__(self, lake: Lake, *, tick_range: int = 131_072, signal_range: int = 1_048_576,
+    def __init__(self, lake: Lake, *, topic_id: str, tick_range: int = 131_072, signal_range: int = 1_048_576,
                  roll_seconds: float = 60.0, roll_event_span_ms: int = 600_000, row_group_rows: int = 131_072) -> None:
         if tick_range < 1 or signal_range < 1:
             raise ValueError("tick_range and signal_range must be >= 1 offset")
         self.lake = lake
+        self.topic_id = topic_id
+        self.incarnation = incarnation(topic_id)
         self.range_size = {TICKS: tick_range, SIGNALS: signal_range}
         self.roll_seconds = roll_seconds
         self.roll_event_span_ms = roll_event_span_ms
@@ -178,11 +184,12 @@ class LakeWriter:
         current = OpenRange(first, last, KINDS[kind].schema)
         if offset == first:
             return current
-        raw = get_object(self.lake, manifest_path(self.lake, kind, partition, first))
+        raw = get_object(self.lake, manifest_path(self.lake, kind, self.incarnation, partition, first))
         if raw is None:
             return current
         for directory in json.loads(raw)["objects"]:
-            data = get_object(self.lake, self.lake.path(directory, object_name(partition, first, last)))
+            data = get_object(self.lake, self.lake.path(directory, object_name(self.incarnation, partition, first,
+                                                                               last)))
             if data is None:
                 raise RuntimeError(f"lake manifest for {kind} partition {partition} offsets {first}-{last} lists "
                                    f"{directory}, which is missing: the lake was changed by hand")
@@ -200,13 +207,14 @@ class LakeWriter:
             self._write(kind, partition, current, complete=False)
 
     def _write(self, kind: str, partition: int, current: OpenRange, complete: bool) -> None:
-        name = object_name(partition, current.first, current.last)
+        name = object_name(self.incarnation, partition, current.first, current.last)
         for directory in sorted(current.pending):
             table = current.take(directory)
             put_object(self.lake, self.lake.path(directory, name), parquet_bytes(table, self.row_group_rows))
             self.objects_written += 1
-        manifest = {"kind": kind, "partition": partition, "first": current.first, "last": current.last,
-                    "upto": current.last_offset, "complete": complete, "objects": sorted(current.objects)}
-        put_object(self.lake, manifest_path(self.lake, kind, partition, current.first),
+        manifest = {"kind": kind, "topic_id": self.topic_id, "partition": partition, "first": current.first,
+                    "last": current.last, "upto": current.last_offset, "complete": complete,
+                    "objects": sorted(current.objects)}
+        put_object(self.lake, manifest_path(self.lake, kind, self.incarnation, partition, current.first),
                    json.dumps(manifest, indent=1).encode())
         current.pending_span = None

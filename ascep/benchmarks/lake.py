@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+import uuid
 
 from core.clock import now_ms
 from core.contracts.tick import Tick
@@ -34,7 +35,8 @@ def run(args) -> dict:
     scratch = None if args.lake else tempfile.mkdtemp(prefix="ascep-lake-bench-")
     lake = open_lake(args.lake or scratch, args.s3_endpoint)
     try:
-        writer = LakeWriter(lake, tick_range=args.tick_range, roll_seconds=1e9, roll_event_span_ms=10**12)
+        writer = LakeWriter(lake, topic_id=str(uuid.uuid4()), tick_range=args.tick_range, roll_seconds=1e9,
+                            roll_event_span_ms=10**12)
         start_ms = now_ms() - args.ticks * 10
         ticks = [Tick(VENUES[i % 3], SYMBOLS[i % 4], 100.0 + i % 7, 100.02 + i % 7, 1.0, 2.0, start_ms + i * 10)
                  for i in range(args.ticks)]

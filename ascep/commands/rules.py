@@ -2,6 +2,8 @@
 
 Rules live in the compacted Kafka topic `rules`: key = rule id, value = rule JSON, and a
 tombstone (null value) deletes. The job folds the same topic, so what `list` shows is what runs.
+The job also mirrors the rules it took in force into Redis, from which `ascep up` re-publishes them
+to a `rules` topic that lost them (the embedded broker keeps it in memory): republish_kept().
 """
 from __future__ import annotations
 
@@ -76,7 +78,7 @@ def run_add(args) -> int:
     rule_id = args.id or (Path(args.file).stem if args.file else rule.then.lower())
     bootstrap = _bootstrap(args)
     create_topics(bootstrap, {args.topic: 1}, compacted=(args.topic,))
-    _produce(bootstrap, args.topic, rule_id, json.dumps(to_json(rule), separators=(",", ":")).encode())
+    _produce(bootstrap, args.topic, {rule_id: json.dumps(to_json(rule), separators=(",", ":")).encode()})
     print(f"rule {rule_id} added")
     return 0
 
@@ -100,7 +102,7 @@ def run_rm(args) -> int:
     if args.id not in read_rules(bootstrap, args.topic):
         print(f"ascep rules rm: no rule {args.id!r}", file=sys.stderr)
         return 1
-    _produce(bootstrap, args.topic, args.id, None)
+    _produce(bootstrap, args.topic, {args.id: None})
     print(f"rule {args.id} removed")
     return 0
 
@@ -127,22 +129,52 @@ def run_test(args) -> int:
     return 0
 
 
-def _produce(bootstrap: str, topic: str, key: str, value: bytes | None) -> None:
+def republish_kept(bootstrap: str, redis_url: str, topic: str = RULES_TOPIC) -> list[str]:
+    """Publishes every rule the job had in force (Redis) whose id the topic holds no record of, not even a
+    tombstone: a fresh broker holds none, and on a broker that kept the topic, the topic stays the truth (a rule
+    deleted while the job was down stays deleted). Returns the ids published."""
+    import redis
+
+    from core.contracts.redis_keys import RULES_IN_FORCE
+
+    kept = redis.Redis.from_url(redis_url, socket_timeout=10).hgetall(RULES_IN_FORCE)
+    held = read_records(bootstrap, topic)
+    missing = {rule_id.decode(): value for rule_id, value in kept.items() if rule_id.decode() not in held}
+    if missing:
+        _produce(bootstrap, topic, missing)
+    return sorted(missing)
+
+
+def _produce(bootstrap: str, topic: str, records: dict[str, bytes | None]) -> None:
     from confluent_kafka import Producer
 
     errors = []
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
-    producer.produce(topic, key=key.encode(), value=value,
-                     on_delivery=lambda err, msg: errors.append(err) if err else None)
+    for key, value in records.items():
+        producer.produce(topic, key=key.encode(), value=value,
+                         on_delivery=lambda err, msg: errors.append(err) if err else None)
     if producer.flush(READ_TIMEOUT_S) or errors:
         raise RuntimeError(f"could not write to topic {topic!r} on {bootstrap}: {errors[0] if errors else 'timeout'}")
 
 
 def read_rules(bootstrap: str, topic: str) -> dict[str, Rule]:
     """Fold the rules topic from the beginning: the latest value per key, tombstones remove."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
-
     from core.cep.rules import RuleError, from_json
+
+    rules: dict[str, Rule] = {}
+    for key, (offset, value) in read_records(bootstrap, topic).items():
+        if value is None:
+            continue
+        try:
+            rules[key] = from_json(value)
+        except RuleError as exc:
+            print(f"rule {key!r} at offset {offset} is not valid and is skipped: {exc}", file=sys.stderr)
+    return rules
+
+
+def read_records(bootstrap: str, topic: str) -> dict[str, tuple[int, bytes | None]]:
+    """Key -> (offset, value) of the newest record per key (value None: a tombstone), read to the end."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "ascep-rules-cli", "enable.auto.commit": False,
                          "enable.partition.eof": True})
@@ -156,7 +188,7 @@ def read_rules(bootstrap: str, topic: str) -> dict[str, Rule]:
             if high > low:
                 ends[p] = high
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-        rules: dict[str, Rule] = {}
+        records: dict[str, tuple[int, bytes | None]] = {}
         deadline = time.monotonic() + READ_TIMEOUT_S
         while ends:
             if time.monotonic() > deadline:
@@ -170,15 +202,9 @@ def read_rules(bootstrap: str, topic: str) -> dict[str, Rule]:
                     continue
                 raise RuntimeError(f"reading topic {topic!r}: {msg.error()}")
             key = msg.key().decode() if msg.key() else ""
-            if msg.value() is None:
-                rules.pop(key, None)
-            else:
-                try:
-                    rules[key] = from_json(msg.value())
-                except RuleError as exc:
-                    print(f"rule {key!r} at offset {msg.offset()} is not valid and is skipped: {exc}", file=sys.stderr)
+            records[key] = (msg.offset(), msg.value())
             if msg.offset() + 1 >= ends.get(msg.partition(), 0):
                 ends.pop(msg.partition(), None)
-        return rules
+        return records
     finally:
         consumer.close()

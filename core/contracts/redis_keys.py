@@ -9,6 +9,7 @@
 | ascep:prices | set | the venue:symbol pairs with a price |
 | ascep:counters | hash | running counters (ticks, deadletters, signals by type) |
 | ascep:rules:stats | hash | rule id -> JSON counters: evaluations, matches, errors, time spent, version |
+| ascep:rules:in_force | hash | rule id -> the rule's JSON as published, for every rule the job took in force |
 | ascep:ingest:<venue> | hash (expires) | the latest metrics snapshot of that venue's connector |
 | ascep:job | hash | `started_at` (epoch ms) of the running job's sink: `ascep up` waits for it |
 | ascep:progress | hash | `<stage>:<topic>:<partition>` -> JSON `{"next", "advanced_at", "polled_at"}` (1) |
@@ -26,6 +27,8 @@ PRICES_INDEX = f"{PREFIX}:prices"
 COUNTERS = f"{PREFIX}:counters"
 LIVE_CHANNEL = f"{PREFIX}:live"
 RULE_STATS = f"{PREFIX}:rules:stats"
+# Outlives the embedded broker's in-memory `rules` topic: `ascep up` re-publishes from it (docs/rules.md).
+RULES_IN_FORCE = f"{PREFIX}:rules:in_force"
 JOB = f"{PREFIX}:job"
 # The embedded broker's watermark offsets are unreliable, so producers report the offsets their deliveries got.
 PROGRESS = f"{PREFIX}:progress"

@@ -1,7 +1,9 @@
 """Hosts the rule engine: every rule over every tick, rules changed at runtime through a broadcast stream.
 
 The engine's snapshot is written to keyed state after every batch, so a checkpoint holds the engine and the
-Kafka offsets that agree; the broadcast state holds the rules as received.
+Kafka offsets that agree; the broadcast state holds the rules as received. Every rule taken in force (or
+deleted) is also handed to the sinks, which mirror them in Redis (`ascep:rules:in_force`): the embedded
+broker keeps the `rules` topic in memory, and `ascep up` re-publishes the rules from there.
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ class RuleEvaluator(KeyedBroadcastProcessFunction):
         self.engine_state = ctx.get_state(ValueStateDescriptor("engine", Types.PICKLED_BYTE_ARRAY()))
         self.engine = None
         self.versions: dict[str, str] = {}  # rule id -> digest of the rule as received, shown in the stats
+        self.taken: dict[str, bytes | None] = {}  # rules taken in force or deleted since the last batch out
         self.producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 20})
         self.stats_due = 0.0
 
@@ -73,7 +76,12 @@ class RuleEvaluator(KeyedBroadcastProcessFunction):
             self.versions.pop(rule_id, None)
         else:
             self.versions[rule_id] = rule_version(value)
+        self.taken[rule_id] = value
         return closed
+
+    def _take(self) -> dict[str, bytes | None] | None:
+        taken, self.taken = self.taken, {}
+        return taken or None
 
     def _engine(self, rules: dict[str, bytes | None], closed: list[dict]):
         """The engine, restored from keyed state after a restart and brought in line with the broadcast
@@ -99,7 +107,8 @@ class RuleEvaluator(KeyedBroadcastProcessFunction):
         else:
             rules.put(rule_id, value)
         if self.engine is not None:
-            yield SinkBatch(self._apply(rule_id, value), rule_stats=self._stats())
+            closed = self._apply(rule_id, value)
+            yield SinkBatch(closed, rule_stats=self._stats(), rules_taken=self._take())
 
     def process_element(self, partition_ticks, ctx):
         partition, ticks = partition_ticks
@@ -117,5 +126,6 @@ class RuleEvaluator(KeyedBroadcastProcessFunction):
             self.stats_due = time.monotonic() + self.stats_every_s
             stats = self._stats()
         counters = {name: n for name, n in counters.items() if n}
-        if signals or stats or counters:
-            yield SinkBatch(signals, rule_stats=stats, counters=counters or None)
+        taken = self._take()
+        if signals or stats or counters or taken:
+            yield SinkBatch(signals, rule_stats=stats, counters=counters or None, rules_taken=taken)

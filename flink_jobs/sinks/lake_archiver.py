@@ -4,6 +4,8 @@ PyFlink offers Python no checkpoint hooks, so rows buffered in memory at a check
 by a crash. The archiver therefore keeps in keyed state only the offset up to which the lake is
 durable (it advances after each flush), not the offset it has read. After a restore it re-reads
 Kafka from there, and the lake writer's deterministic object names make the rewrite an overwrite.
+The names carry the topic's id, looked up when the job is built, so a topic created again (offsets
+from 0 again) writes new objects beside the old ones.
 """
 from __future__ import annotations
 
@@ -23,11 +25,12 @@ log = logging.getLogger(__name__)
 
 
 class LakeArchiver(PartitionReader):
-    def __init__(self, bootstrap: str, topic: str, kind: str, lake_uri: str, s3_endpoint: str | None,
+    def __init__(self, bootstrap: str, topic: str, topic_id: str, kind: str, lake_uri: str, s3_endpoint: str | None,
                  lake_options: dict, flush_every_s: float, poll_batch: int, fetch_wait_ms: int) -> None:
         if kind not in (TICKS, SIGNALS):
             raise ValueError(f"unknown lake kind {kind!r}")
         super().__init__(bootstrap, topic, poll_batch, fetch_wait_ms)
+        self.topic_id = topic_id
         self.kind = kind
         self.lake_uri = lake_uri
         self.s3_endpoint = s3_endpoint
@@ -36,7 +39,8 @@ class LakeArchiver(PartitionReader):
 
     def open(self, ctx) -> None:
         super().open(ctx)
-        self.writer = LakeWriter(open_lake(self.lake_uri, self.s3_endpoint), **self.lake_options)
+        self.writer = LakeWriter(open_lake(self.lake_uri, self.s3_endpoint), topic_id=self.topic_id,
+                                 **self.lake_options)
         self.last_read: dict[int, int] = {}
         self.flushed: dict[int, int] = {}
         self.flush_due: dict[int, float] = {}

@@ -106,6 +106,21 @@ class RedisSink:
 
         self._retrying("rule stats", run)
 
+    def write_rules_taken(self, taken: dict[str, bytes | None]) -> None:
+        """Mirrors the rules in force, so they outlive a `rules` topic kept in memory; None deletes."""
+        kept = {rule_id: value for rule_id, value in taken.items() if value is not None}
+        gone = [rule_id for rule_id, value in taken.items() if value is None]
+
+        def run():
+            pipe = self.client.pipeline(transaction=True)
+            if kept:
+                pipe.hset(keys.RULES_IN_FORCE, mapping=kept)
+            if gone:
+                pipe.hdel(keys.RULES_IN_FORCE, *gone)
+            pipe.execute()
+
+        self._retrying("rules in force", run)
+
     def write_prices(self, latest: Iterable[Tick], ticks_seen: int = 0, deadletters: int = 0,
                      counters: dict[str, int] | None = None) -> None:
         """One round trip per batch: the newest tick per venue:symbol, counters, and one live message."""

@@ -40,4 +40,6 @@ class SignalWriter(FlatMapFunction):
         self.redis.write_prices(batch.prices, batch.ticks, batch.deadletters, batch.counters)
         if batch.rule_stats is not None:
             self.redis.write_rule_stats(batch.rule_stats)
+        if batch.rules_taken:
+            self.redis.write_rules_taken(batch.rules_taken)
         return ()

@@ -16,6 +16,7 @@ from ascep.services import free_port, spawn, wait_for_port
 from core.contracts.tick import Tick
 from lake.storage import open_lake
 from lake.writer import LakeWriter
+from tests.lake.synthetic import TOPIC_ID
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +53,8 @@ def final_states() -> list[dict]:
 @pytest.fixture(scope="module")
 def lake_dashboard(tmp_path_factory, dashboard_redis, service_logs) -> str:
     lake = tmp_path_factory.mktemp("lake") / "lake"
-    writer = LakeWriter(open_lake(str(lake)), tick_range=1_000, signal_range=1_000, roll_event_span_ms=10**12)
+    writer = LakeWriter(open_lake(str(lake)), topic_id=TOPIC_ID, tick_range=1_000, signal_range=1_000,
+                        roll_event_span_ms=10**12)
     for offset, tick in enumerate(TICKS):
         writer.add_ticks(0, offset, [tick])
     for offset, state in enumerate(STATES):

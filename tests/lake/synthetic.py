@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from core.contracts.tick import Tick
 
+TOPIC_ID = "01a23131-4080-75e1-9f0a-df66b0ae3303"  # the incarnation of the topic the offsets are of
 START_MS = 1_763_700_000_000  # 2025-11-21T04:40Z: the input crosses two hour boundaries
 STEP_MS = 3_000
 VENUES = ("binance", "coinbase", "kraken")

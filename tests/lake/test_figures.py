@@ -12,6 +12,7 @@ from ascep.cli import main
 from lake.storage import open_lake
 from lake.writer import LakeWriter
 from tests.lake import synthetic
+from tests.lake.synthetic import TOPIC_ID
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +21,8 @@ GAP_SECONDS = 10
 
 
 def write_lake(uri: str, endpoint: str | None = None) -> None:
-    writer = LakeWriter(open_lake(uri, endpoint), tick_range=1_000, signal_range=2_000, roll_event_span_ms=10**12)
+    writer = LakeWriter(open_lake(uri, endpoint), topic_id=TOPIC_ID, tick_range=1_000, signal_range=2_000,
+                        roll_event_span_ms=10**12)
     for record in synthetic.records(COUNT):
         writer.add_ticks(record.partition, record.offset, record.ticks)
         writer.add_signals(record.partition, record.offset, record.signals)

@@ -10,15 +10,16 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from lake.layout import SIGNAL_SCHEMA, SIGNALS, TICK_SCHEMA, TICKS, hour_partition
+from lake.layout import SIGNAL_SCHEMA, SIGNALS, TICK_SCHEMA, TICKS, hour_partition, incarnation, object_name
 from lake.reader import read_kind
 from lake.storage import open_lake
 from lake.writer import LakeWriter
 from tests.lake import synthetic
+from tests.lake.synthetic import TOPIC_ID
 
 pytestmark = pytest.mark.integration
 
-NAME = re.compile(r"part-p(\d{3})-o(\d{12})-(\d{12})\.parquet")
+NAME = re.compile(rf"part-{incarnation(TOPIC_ID)}-p(\d{{3}})-o(\d{{12}})-(\d{{12}})\.parquet")
 NO_TIME_ROLL = {"roll_seconds": 1e9, "roll_event_span_ms": 10**12}
 
 
@@ -51,7 +52,7 @@ def records():
 def reference(records, tmp_path_factory) -> dict[str, bytes]:
     """The lake written in one clean pass, flushed only at the end."""
     root = tmp_path_factory.mktemp("reference")
-    writer = LakeWriter(open_lake(str(root)), tick_range=500, signal_range=1_000, **NO_TIME_ROLL)
+    writer = LakeWriter(open_lake(str(root)), topic_id=TOPIC_ID, tick_range=500, signal_range=1_000, **NO_TIME_ROLL)
     feed(writer, records)
     flush_all(writer, records)
     return local_objects(root)
@@ -91,7 +92,8 @@ def test_layout_names_schemas_and_compression(reference, records, tmp_path):
 
 
 def test_row_groups_are_bounded(records, tmp_path):
-    writer = LakeWriter(open_lake(str(tmp_path)), tick_range=1_000, row_group_rows=100, **NO_TIME_ROLL)
+    writer = LakeWriter(open_lake(str(tmp_path)), topic_id=TOPIC_ID, tick_range=1_000, row_group_rows=100,
+                        **NO_TIME_ROLL)
     feed(writer, records, stop=1_000)
     flush_all(writer, [r for r in records if r.offset < 1_000])
     files = list((tmp_path / TICKS).rglob("*.parquet"))
@@ -119,11 +121,12 @@ def test_signal_rows_keep_legs_and_flattened_columns(reference, tmp_path):
 def test_crash_and_replay_from_checkpoint_rewrites_the_same_objects(records, reference, tmp_path):
     """Flushed up to the checkpoint, then ran on (time rolls writing partial files), then died."""
     lake = open_lake(str(tmp_path))
-    before = LakeWriter(lake, tick_range=500, signal_range=1_000, roll_seconds=1e9, roll_event_span_ms=60_000)
+    before = LakeWriter(lake, topic_id=TOPIC_ID, tick_range=500, signal_range=1_000, roll_seconds=1e9,
+                        roll_event_span_ms=60_000)
     feed(before, records, stop=1_730)
     flush_all(before, [r for r in records if r.offset < 1_730])  # what the job does before checkpointing 1730
     feed(before, records, start=1_730, stop=2_100)  # processed after the checkpoint, then lost in the crash
-    after = LakeWriter(lake, tick_range=500, signal_range=1_000, **NO_TIME_ROLL)
+    after = LakeWriter(lake, topic_id=TOPIC_ID, tick_range=500, signal_range=1_000, **NO_TIME_ROLL)
     feed(after, records, start=1_730)
     flush_all(after, records)
     assert local_objects(tmp_path) == reference
@@ -131,19 +134,19 @@ def test_crash_and_replay_from_checkpoint_rewrites_the_same_objects(records, ref
 
 def test_replaying_everything_twice_and_rewinding_leave_the_same_objects(records, reference, tmp_path):
     lake = open_lake(str(tmp_path))
-    writer = LakeWriter(lake, tick_range=500, signal_range=1_000, roll_seconds=1e9,
+    writer = LakeWriter(lake, topic_id=TOPIC_ID, tick_range=500, signal_range=1_000, roll_seconds=1e9,
                         roll_event_span_ms=100 * synthetic.STEP_MS)
     feed(writer, records, stop=1_600)
     feed(writer, records, start=1_234)  # the job rewound without a restart
     flush_all(writer, records)
-    again = LakeWriter(lake, tick_range=500, signal_range=1_000, **NO_TIME_ROLL)
+    again = LakeWriter(lake, topic_id=TOPIC_ID, tick_range=500, signal_range=1_000, **NO_TIME_ROLL)
     feed(again, records, flush_every=97)
     flush_all(again, records)
     assert local_objects(tmp_path) == reference
 
 
 def test_roll_by_offsets_then_partial_flush_grows_the_same_object(records, tmp_path):
-    writer = LakeWriter(open_lake(str(tmp_path)), tick_range=100, **NO_TIME_ROLL)
+    writer = LakeWriter(open_lake(str(tmp_path)), topic_id=TOPIC_ID, tick_range=100, **NO_TIME_ROLL)
     only_p0 = [r for r in records if r.partition == 0]
     feed(writer, only_p0, stop=251)
 
@@ -153,18 +156,47 @@ def test_roll_by_offsets_then_partial_flush_grows_the_same_object(records, tmp_p
             found.setdefault(f.name, []).extend(pq.read_table(f).column("kafka_offset").to_pylist())
         return {name: sorted(offsets) for name, offsets in found.items()}
 
-    assert offsets_by_name() == {"part-p000-o000000000000-000000000099.parquet": list(range(100)),
-                                 "part-p000-o000000000100-000000000199.parquet": list(range(100, 200))}
+    def name(first: int) -> str:
+        return object_name(incarnation(TOPIC_ID), 0, first, first + 99)
+
+    assert offsets_by_name() == {name(0): list(range(100)), name(100): list(range(100, 200))}
     writer.flush(0, 250)
-    assert offsets_by_name()["part-p000-o000000000200-000000000299.parquet"] == list(range(200, 251))
+    assert offsets_by_name()[name(200)] == list(range(200, 251))
     feed(writer, only_p0, start=251, stop=301)
-    assert offsets_by_name()["part-p000-o000000000200-000000000299.parquet"] == list(range(200, 300))
+    assert offsets_by_name()[name(200)] == list(range(200, 300))
     assert len(offsets_by_name()) == 3
+
+
+def test_a_topic_created_again_writes_beside_the_earlier_objects(records, reference, tmp_path):
+    """An embedded broker restarted: the topic has another id and its offsets start at 0 again, with a
+    crash midway so the second incarnation also resumes a range from its own manifest."""
+    lake = open_lake(str(tmp_path))
+    first = LakeWriter(lake, topic_id=TOPIC_ID, tick_range=500, signal_range=1_000, **NO_TIME_ROLL)
+    feed(first, records)
+    flush_all(first, records)
+    again = "01a2313e-9c00-7b2a-8d41-0c5e7f3a9b12"
+    before = LakeWriter(lake, topic_id=again, tick_range=500, signal_range=1_000, **NO_TIME_ROLL)
+    feed(before, records, stop=1_730)
+    flush_all(before, [r for r in records if r.offset < 1_730])
+    after = LakeWriter(lake, topic_id=again, tick_range=500, signal_range=1_000, **NO_TIME_ROLL)
+    feed(after, records, start=1_730)
+    flush_all(after, records)
+    objects = local_objects(tmp_path)
+    assert {k: v for k, v in objects.items() if incarnation(TOPIC_ID) in k} == reference, "the first run is intact"
+    assert {k.replace(incarnation(again), incarnation(TOPIC_ID)) for k in objects if incarnation(again) in k} \
+        == set(reference), "the second run has objects of its own"
+    assert read_kind(lake, TICKS).num_rows == 2 * sum(len(r.ticks) for r in records)
+    assert read_kind(lake, SIGNALS).num_rows == 2 * sum(len(r.signals) for r in records)
+
+
+def test_a_topic_id_that_is_not_a_uuid_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="lake: topic id 'ticks' is not a UUID"):
+        LakeWriter(open_lake(str(tmp_path)), topic_id="ticks")
 
 
 def test_roll_by_wall_time_and_by_event_time_span(records, tmp_path):
     only_p0 = [r for r in records if r.partition == 0]
-    by_wall = LakeWriter(open_lake(str(tmp_path / "wall")), tick_range=1_000, roll_seconds=0.3,
+    by_wall = LakeWriter(open_lake(str(tmp_path / "wall")), topic_id=TOPIC_ID, tick_range=1_000, roll_seconds=0.3,
                          roll_event_span_ms=10**12)
     feed(by_wall, only_p0, stop=10)
     assert not (tmp_path / "wall" / TICKS).exists()
@@ -172,7 +204,7 @@ def test_roll_by_wall_time_and_by_event_time_span(records, tmp_path):
     feed(by_wall, only_p0, start=10, stop=11)
     assert read_kind(open_lake(str(tmp_path / "wall")), TICKS).num_rows == 11
 
-    by_span = LakeWriter(open_lake(str(tmp_path / "span")), tick_range=1_000, roll_seconds=1e9,
+    by_span = LakeWriter(open_lake(str(tmp_path / "span")), topic_id=TOPIC_ID, tick_range=1_000, roll_seconds=1e9,
                          roll_event_span_ms=10 * synthetic.STEP_MS)
     feed(by_span, only_p0, stop=10)
     assert not (tmp_path / "span" / TICKS).exists()
@@ -185,7 +217,7 @@ def test_s3_lake_matches_local_and_replays_without_duplicates(s3, records, refer
     lake = open_lake(f"s3://{bucket}/lake", s3.endpoint)
     subset = [r for r in records if r.offset < 1_200]
     for run in range(2):
-        writer = LakeWriter(lake, tick_range=500, signal_range=1_000, **NO_TIME_ROLL)
+        writer = LakeWriter(lake, topic_id=TOPIC_ID, tick_range=500, signal_range=1_000, **NO_TIME_ROLL)
         feed(writer, subset, start=0 if run == 0 else 730)
         flush_all(writer, subset)
         objects = s3.keys(bucket)
@@ -204,7 +236,7 @@ def test_s3_lake_matches_local_and_replays_without_duplicates(s3, records, refer
 def test_s3_down_blocks_the_writer_until_it_is_back(s3, records, caplog):
     bucket = s3.new_bucket()
     lake = open_lake(f"s3://{bucket}/lake", s3.endpoint)
-    writer = LakeWriter(lake, tick_range=500, signal_range=1_000, **NO_TIME_ROLL)
+    writer = LakeWriter(lake, topic_id=TOPIC_ID, tick_range=500, signal_range=1_000, **NO_TIME_ROLL)
     feed(writer, records, stop=400)
     flush_all(writer, [r for r in records if r.offset < 400])
     s3.stop()
@@ -232,7 +264,7 @@ def test_s3_down_blocks_the_writer_until_it_is_back(s3, records, caplog):
 
 
 def test_a_malformed_signal_is_refused_with_its_id_and_offset(tmp_path):
-    writer = LakeWriter(open_lake(str(tmp_path)))
+    writer = LakeWriter(open_lake(str(tmp_path)), topic_id=TOPIC_ID)
     broken = {k: v for k, v in synthetic.opening(0, 50).items() if k != "event_time"}
     with pytest.raises(ValueError, match=r"signal 's0-50' at partition 0 offset 50 .*'event_time'"):
         writer.add_signals(0, 50, [broken])
