@@ -95,7 +95,7 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, rest
     detectors = settings.job.detectors
     job = settings.job
     reader = CrossExchangeReader(kafka, TICKS_TOPIC, DEADLETTER_TOPIC, settings.arbitrage, job.poll_batch,
-                                 job.fetch_wait_ms, fan_out=tuple(detectors))
+                                 job.fetch_wait_ms, tuple(detectors), job.max_future_skew_ms)
     ticks = pulses("tick_pulse", job.pulse_per_second * partitions, partitions).process(reader)
     ticks.name("read ticks, cross-exchange arbitrage")
     outputs = [ticks]
@@ -117,7 +117,8 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, rest
                           "row_group_rows": options.row_group_rows}
         for kind, topic in (("ticks", TICKS_TOPIC), ("signals", SIGNALS_TOPIC)):
             archiver = LakeArchiver(kafka, topic, kind, lake, settings.s3_endpoint, writer_options,
-                                    options.flush_every_s, job.poll_batch, options.fetch_wait_ms)
+                                    options.flush_every_s, job.poll_batch, options.fetch_wait_ms,
+                                    job.max_future_skew_ms)
             count = topic_partitions(kafka, topic)
             pulses(f"{kind}_archive_pulse", 20 * count, count).process(archiver).name(f"archive {kind} to the lake")
     return env
