@@ -42,11 +42,16 @@ def flink_configuration(settings: Settings, checkpoint_dir: Path, restore: Path 
     conf.set_string("execution.checkpointing.num-retained", "3")
     conf.set_string("python.fn-execution.bundle.time", "5")  # ms: flush results quickly, keeps latency low
     conf.set_string("pipeline.name", JOB_NAME)
-    # The local MiniCluster's REST API answers this machine only and takes no jar uploads. (Flink 2.3 has no
-    # setting that turns off cancellation over REST: web.cancel.enable only hides the web UI's button.)
+    # The local MiniCluster answers this machine only: its REST API, and the BLOB server, which binds
+    # jobmanager.bind-host. The REST API takes no jar uploads. (Flink 2.3 has no setting that turns off
+    # cancellation over REST: web.cancel.enable only hides the web UI's button.)
     conf.set_string("rest.bind-address", "127.0.0.1")
     conf.set_string("rest.address", "127.0.0.1")
+    conf.set_string("jobmanager.bind-host", "127.0.0.1")
+    conf.set_string("taskmanager.bind-host", "127.0.0.1")
+    conf.set_string("taskmanager.host", "127.0.0.1")
     conf.set_string("web.submit.enable", "false")
+    conf.set_string("web.cancel.enable", "false")
     # A failing job retries a few times from its checkpoint, then fails visibly instead of looping forever.
     conf.set_string("restart-strategy.type", "fixed-delay")
     conf.set_string("restart-strategy.fixed-delay.attempts", "3")
