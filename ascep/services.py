@@ -62,6 +62,12 @@ class Service:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def death(self) -> str:
+        """One line for a service that ended on its own: which one, how, and where its log is."""
+        code = self.proc.returncode
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        return f"{self.name} died ({how}); its log: {self.log_path}"
+
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc.poll() is None:
             try:

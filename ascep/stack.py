@@ -187,9 +187,7 @@ def _run(settings: Settings, kafka: str | None, redis: str | None, port: int, so
         while not stopping:
             dead = stack.dead()
             if dead is not None:
-                tail = dead.log_path.read_text(errors="replace").strip().splitlines()[-5:]
-                raise ServiceError(f"{dead.name} died (exit code {dead.proc.returncode}); "
-                                   f"last lines of {dead.log_path}:\n  " + "\n  ".join(tail))
+                raise ServiceError(dead.death())
             time.sleep(0.5)
         say("stopping")
         return 0

@@ -85,6 +85,9 @@ class JobSettings(BaseModel):
     # lists every batch of the partition on each fetch, so a short wait makes its CPU grow with its age until
     # reads stall (docs/configuration.md).
     fetch_wait_ms: int = Field(default=50, ge=1, le=1_000)
+    # A tick dated more than this after its Kafka record was written is dead-lettered by the job's reader:
+    # clocks differ by a little, but one tick dated 2100 would otherwise push every watermark past all later ticks.
+    max_future_skew_ms: int = Field(default=5_000, ge=0)
     execution_mode: str = "thread"  # Flink Python execution mode: thread or process
     # What runs downstream of the tick reader (cross-exchange detection always runs in the reader).
     detectors: list[str] = Field(default_factory=lambda: ["triangular", "direct", "rules"])

@@ -133,6 +133,10 @@ def run(settings: Settings, kafka: str, redis: str, lake: str | None = None, res
         return submit_to_cluster(flink, job_args + (["--lake", lake] if lake else []), restore_path)
     record_topics(checkpoint_dir, ids, now_ms())
     ship_code = bool(os.environ.get(SUBMITTED_BY_FLINK_CLI))
+    if settings.job.execution_mode == "thread" and not ship_code:
+        # On the MiniCluster PyFlink starts a "loopback" worker pool in this process for process-mode workers,
+        # listening on every interface; thread mode runs the Python code inside the JVM and never uses it.
+        os.environ.setdefault("_python_worker_execution_mode", "process")
     build(settings, kafka, redis, checkpoint_dir, ids, restore_path, lake, ship_code).execute(JOB_NAME)
     return 0
 

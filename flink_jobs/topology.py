@@ -69,11 +69,16 @@ def flink_configuration(settings: Settings, checkpoint_dir: Path, restore: Path 
     conf.set_string("execution.checkpointing.num-retained", "3")
     conf.set_string("python.fn-execution.bundle.time", "5")  # ms: flush results quickly, keeps latency low
     conf.set_string("pipeline.name", JOB_NAME)
-    # The local MiniCluster's REST API answers this machine only and takes no jar uploads. (Flink 2.3 has no
-    # setting that turns off cancellation over REST: web.cancel.enable only hides the web UI's button.)
+    # The local MiniCluster answers this machine only: its REST API, and the BLOB server, which binds
+    # jobmanager.bind-host. The REST API takes no jar uploads. (Flink 2.3 has no setting that turns off
+    # cancellation over REST: web.cancel.enable only hides the web UI's button.)
     conf.set_string("rest.bind-address", "127.0.0.1")
     conf.set_string("rest.address", "127.0.0.1")
+    conf.set_string("jobmanager.bind-host", "127.0.0.1")
+    conf.set_string("taskmanager.bind-host", "127.0.0.1")
+    conf.set_string("taskmanager.host", "127.0.0.1")
     conf.set_string("web.submit.enable", "false")
+    conf.set_string("web.cancel.enable", "false")
     # A failing job retries a few times from its checkpoint, then fails visibly instead of looping forever.
     conf.set_string("restart-strategy.type", "fixed-delay")
     conf.set_string("restart-strategy.fixed-delay.attempts", "3")
@@ -123,7 +128,7 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids:
     detectors = settings.job.detectors
     job = settings.job
     reader = CrossExchangeReader(kafka, TICKS_TOPIC, DEADLETTER_TOPIC, settings.arbitrage, job.poll_batch,
-                                 job.fetch_wait_ms, fan_out=tuple(detectors))
+                                 job.fetch_wait_ms, tuple(detectors), job.max_future_skew_ms)
     ticks = pulses("tick_pulse", job.pulse_per_second * partitions, partitions).process(reader)
     ticks.name("read ticks, cross-exchange arbitrage")
     outputs = [ticks]
@@ -145,7 +150,8 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids:
                           "row_group_rows": options.row_group_rows}
         for kind, topic in (("ticks", TICKS_TOPIC), ("signals", SIGNALS_TOPIC)):
             archiver = LakeArchiver(kafka, topic, ids[topic], kind, lake, settings.s3_endpoint, writer_options,
-                                    options.flush_every_s, job.poll_batch, options.fetch_wait_ms)
+                                    options.flush_every_s, job.poll_batch, options.fetch_wait_ms,
+                                    job.max_future_skew_ms)
             count = topic_partitions(kafka, topic)
             pulses(f"{kind}_archive_pulse", 20 * count, count).process(archiver).name(f"archive {kind} to the lake")
     return env

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
@@ -119,6 +119,25 @@ def replay_items(path: str | Path) -> Iterator[Item]:
         yield from items(path, lines)
 
 
+def retimed(items: Iterable[Item], start_ms: int, speed: float) -> Iterator[Item]:
+    """The items with their ticks and trades dated as the replay sends them: the first item's time becomes
+    `start_ms` and every later time keeps its distance from it, divided by the speed the pacing uses. An old
+    recording so looks live (prices, analytics gaps) instead of years old."""
+    if speed <= 0:
+        raise ValueError(f"retiming needs a speed > 0, got {speed}")
+    def moved(ts: int, first: int) -> int:
+        return start_ms + round((ts - first) / speed)
+
+    first: int | None = None
+    for item in items:
+        if first is None:
+            first = item.time_ms
+        if first is not None and (item.ticks or item.trades):
+            item.ticks = [tick._replace(ts=moved(tick.ts, first)) for tick in item.ticks]
+            item.trades = [replace(trade, ts=moved(trade.ts, first)) for trade in item.trades]
+        yield item
+
+
 @dataclass
 class Summary:
     lines: int = 0  # lines of the file that became items (blank recording lines and sent frames excluded)
@@ -178,12 +197,20 @@ class Progress:
             self.stream.write("\r\033[K")
 
 
-def replay(path: str | Path, producer: TickProducer, speed: float | None = 1.0, stream: TextIO = sys.stderr) -> Summary:
+def replay(path: str | Path, producer: TickProducer, speed: float | None = 1.0, stream: TextIO = sys.stderr,
+           retime: bool = False) -> Summary:
+    """With `retime`, ticks and trades are dated from now on (see retimed); that needs pacing: unpaced, a
+    file's later ticks would be dated ahead of the clock, and the job dead-letters ticks too far ahead."""
     path = Path(path)
+    if retime and speed is None:
+        raise ValueError("retiming needs a paced replay (a speed): unpaced, later ticks would be dated in the future")
     summary, pacer = Summary(), Pacer(speed)
     progress = Progress(os.path.getsize(path), stream)
     start = time.monotonic()
-    for item in replay_items(path):
+    items = replay_items(path)
+    if retime and speed is not None:
+        items = retimed(items, now_ms(), speed)
+    for item in items:
         pacer.wait(item.time_ms)
         for tick in item.ticks:
             producer.tick(tick)

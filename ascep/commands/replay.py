@@ -19,6 +19,10 @@ def add_arguments(parser) -> None:
     pace.add_argument("--speed", type=float, default=1.0,
                       help="replay this many times faster than the file's event/receive times (default 1)")
     pace.add_argument("--max", action="store_true", help="as fast as possible, no pacing")
+    parser.add_argument("--retime", action="store_true",
+                        help="date the ticks and trades from now: the first one is now, later ones keep their spacing "
+                             "divided by --speed, so each is dated when the replay sends it (an old recording looks "
+                             "live); not with --max")
     parser.add_argument("--kafka", help="bootstrap servers (default: settings, then the running `ascep up`)")
     parser.add_argument("--topic", default=TICKS_TOPIC, help=f"ticks topic (default {TICKS_TOPIC})")
     parser.add_argument("--trades-topic", default=TRADES_TOPIC)
@@ -34,13 +38,16 @@ def run(args) -> int:
         raise FileNotFoundError(f"{args.file}: no such file")
     if not args.max and args.speed <= 0:
         raise ValueError(f"--speed must be > 0, got {args.speed}")
+    if args.retime and args.max:
+        raise ValueError("--retime dates ticks by the replay's pacing: with --max later ticks would be dated in the "
+                         "future (the job dead-letters those beyond job.max_future_skew_ms); use --speed instead")
     settings = load_settings()
     kafka = resolve(settings, "kafka", args.kafka)
     topics = Topics(args.topic, args.trades_topic, args.deadletter_topic)
     partitions = settings.job.partitions
     create_topics(kafka, {topics.ticks: partitions, topics.trades: partitions, topics.deadletter: 1})
     with TickProducer(kafka, topics=topics) as producer:
-        summary = replay(args.file, producer, None if args.max else args.speed)
+        summary = replay(args.file, producer, None if args.max else args.speed, retime=args.retime)
     print(summary.line(args.file), file=sys.stderr)
     if producer.counts.failed or summary.undelivered:
         print(f"ascep replay: {producer.counts.failed + summary.undelivered} records were not delivered to {kafka}"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from core.arbitrage.cross_exchange import CrossExchangeDetector, SymbolState
 from core.contracts.signal import Signal
-from core.contracts.tick import InvalidTick, Tick, decode_tick
+from core.contracts.tick import InvalidTick, Tick, check_not_ahead, decode_tick
 
 
 @dataclass
@@ -45,16 +45,22 @@ class BatchOutcome:
 
 
 class TickBatchProcessor:
-    def __init__(self, detector: CrossExchangeDetector) -> None:
+    def __init__(self, detector: CrossExchangeDetector, max_future_skew_ms: int) -> None:
         self.detector = detector
+        self.max_future_skew_ms = max_future_skew_ms
 
-    def process(self, records: Iterable[tuple[int, bytes | None]], partition: int,
+    def process(self, records: Iterable[tuple[int, bytes | None, int | None]], partition: int,
                 state_of: Callable[[str], SymbolState], now_ms: int) -> BatchOutcome:
+        """`records` are (offset, value, the record's timestamp or None). A tick dated further ahead of its
+        record's timestamp than the skew allows is dead-lettered before any state sees it; the record's
+        timestamp, kept in the log, makes that decision the same on every replay. A record without one is
+        compared with `now_ms`."""
         out = BatchOutcome()
         on_tick = self.detector.on_tick
-        for offset, value in records:
+        skew = self.max_future_skew_ms
+        for offset, value, written_ms in records:
             try:
-                tick = decode_tick(value)
+                tick = check_not_ahead(decode_tick(value), now_ms if written_ms is None else written_ms, skew)
             except InvalidTick as exc:
                 out.deadletters.append(DeadLetter(str(exc), value, partition, offset))
                 continue

@@ -6,6 +6,7 @@ accepts, and a bad one is rejected with the same reason wherever it is caught.
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from math import isfinite
 from typing import Any, NamedTuple
 
@@ -145,6 +146,20 @@ def tick_from_values(venue: str, symbol: str, bid: Any, ask: Any, bid_size: Any,
     if ask_size is not None and ask_size < 0:
         raise InvalidTick(f"field 'ask_size' must be >= 0, got {ask_size}")
     return Tick(venue, symbol, bid, ask, bid_size, ask_size, epoch_ms(ts))
+
+
+def check_not_ahead(tick: Tick, reference_ms: int, max_ahead_ms: int) -> Tick:
+    """The tick, unless its event time is more than `max_ahead_ms` after `reference_ms` (when it was written):
+    one tick dated in the future would otherwise carry every watermark, and every later tick would be late."""
+    ahead = tick.ts - reference_ms
+    if ahead > max_ahead_ms:
+        raise InvalidTick(f"event time {iso_ms(tick.ts)} is {ahead} ms after the record was written "
+                          f"({iso_ms(reference_ms)}): more than the {max_ahead_ms} ms allowed (job.max_future_skew_ms)")
+    return tick
+
+
+def iso_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def epoch_ms(ts: Any, field: str = "ts") -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, TopicPartition
 from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
@@ -17,6 +17,13 @@ from pyflink.datastream.state import ValueStateDescriptor
 from core.log import event
 
 log = logging.getLogger(__name__)
+
+
+def written_ms(message) -> int | None:
+    """When the record was written (the producer's create time, or the broker's append time), as the log keeps
+    it, so a decision made on it is the same on every re-read; None when the record carries no timestamp."""
+    kind, ms = message.timestamp()
+    return None if kind == TIMESTAMP_NOT_AVAILABLE or ms <= 0 else ms
 
 
 class PartitionReader(KeyedProcessFunction):

@@ -1,4 +1,8 @@
-"""The first operator on `ticks`: read, validate, dead-letter, detect cross-exchange arbitrage, fan out."""
+"""The first operator on `ticks`: read, validate, dead-letter, detect cross-exchange arbitrage, fan out.
+
+Only valid ticks leave it (a tick dated too far ahead included among the dead letters), so no state and no
+watermark downstream, triangular, direct or rules, ever sees a rejected one.
+"""
 from __future__ import annotations
 
 from confluent_kafka import Producer
@@ -14,7 +18,7 @@ from core.clock import now_ms
 from core.contracts.deadletter import deadletter_value
 from core.settings import ArbitrageSettings
 from flink_jobs.messages import SinkBatch
-from flink_jobs.readers.kafka_partition import PartitionReader
+from flink_jobs.readers.kafka_partition import PartitionReader, written_ms
 
 TRIANGULAR = OutputTag("triangular", Types.PICKLED_BYTE_ARRAY())
 DIRECT = OutputTag("direct", Types.PICKLED_BYTE_ARRAY())
@@ -27,16 +31,17 @@ class CrossExchangeReader(PartitionReader):
     ticks on, batched per key, to the other detectors."""
 
     def __init__(self, bootstrap: str, topic: str, deadletter_topic: str, arbitrage: ArbitrageSettings,
-                 poll_batch: int, fetch_wait_ms: int, fan_out: tuple[str, ...]) -> None:
+                 poll_batch: int, fetch_wait_ms: int, fan_out: tuple[str, ...], max_future_skew_ms: int) -> None:
         super().__init__(bootstrap, topic, poll_batch, fetch_wait_ms)
         self.deadletter_topic = deadletter_topic
         self.arbitrage = arbitrage
+        self.max_future_skew_ms = max_future_skew_ms
         self.fan_out = fan_out
 
     def open(self, ctx: RuntimeContext) -> None:
         super().open(ctx)
         self.symbols = ctx.get_map_state(MapStateDescriptor("symbols", Types.STRING(), Types.PICKLED_BYTE_ARRAY()))
-        self.processor = TickBatchProcessor(CrossExchangeDetector(self.arbitrage))
+        self.processor = TickBatchProcessor(CrossExchangeDetector(self.arbitrage), self.max_future_skew_ms)
         self.cache: dict[int, dict[str, SymbolState]] = {}
         self.producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 20})
         self.routes = [(tag, key_for) for name, tag, key_for in (
@@ -57,8 +62,8 @@ class CrossExchangeReader(PartitionReader):
                 cache[symbol] = state
             return state
 
-        outcome = self.processor.process([(m.offset(), m.value()) for m in records], partition, state_of,
-                                         now_ms())
+        outcome = self.processor.process([(m.offset(), m.value(), written_ms(m)) for m in records], partition,
+                                         state_of, now_ms())
         for symbol in outcome.touched:  # put_all wants a dict in thread mode, pairs in process mode: put works in both
             self.symbols.put(symbol, cache[symbol])
         received_ms = now_ms()

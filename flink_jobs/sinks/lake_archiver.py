@@ -14,9 +14,10 @@ import time
 
 import orjson
 
-from core.contracts.tick import InvalidTick, decode_tick
+from core.clock import now_ms
+from core.contracts.tick import InvalidTick, check_not_ahead, decode_tick
 from core.log import event
-from flink_jobs.readers.kafka_partition import PartitionReader
+from flink_jobs.readers.kafka_partition import PartitionReader, written_ms
 from lake.layout import SIGNALS, TICKS
 from lake.storage import open_lake
 from lake.writer import LakeWriter
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 
 class LakeArchiver(PartitionReader):
     def __init__(self, bootstrap: str, topic: str, topic_id: str, kind: str, lake_uri: str, s3_endpoint: str | None,
-                 lake_options: dict, flush_every_s: float, poll_batch: int, fetch_wait_ms: int) -> None:
+                 lake_options: dict, flush_every_s: float, poll_batch: int, fetch_wait_ms: int,
+                 max_future_skew_ms: int) -> None:
         if kind not in (TICKS, SIGNALS):
             raise ValueError(f"unknown lake kind {kind!r}")
         super().__init__(bootstrap, topic, poll_batch, fetch_wait_ms)
@@ -36,6 +38,7 @@ class LakeArchiver(PartitionReader):
         self.s3_endpoint = s3_endpoint
         self.lake_options = lake_options
         self.flush_every_s = flush_every_s
+        self.max_future_skew_ms = max_future_skew_ms
 
     def open(self, ctx) -> None:
         super().open(ctx)
@@ -52,8 +55,10 @@ class LakeArchiver(PartitionReader):
     def handle(self, partition: int, records: list):
         if self.kind == TICKS:
             for message in records:
+                written = written_ms(message)
                 try:
-                    tick = decode_tick(message.value())
+                    tick = check_not_ahead(decode_tick(message.value()), now_ms() if written is None else written,
+                                           self.max_future_skew_ms)
                 except InvalidTick:
                     continue  # the tick reader dead-letters it; the lake holds valid ticks only
                 self.writer.add_ticks(partition, message.offset(), (tick,))

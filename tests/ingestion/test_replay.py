@@ -14,12 +14,13 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from ascep.cli import main
 from ascep.services import create_topics, start_broker
+from core.clock import now_ms
 from core.contracts.tick import Tick
 from core.contracts.topics import partition_for_symbol
 from core.contracts.trade import Trade
 from core.settings import JobSettings
 from ingestion.producer import TickProducer, Topics
-from ingestion.replay import Pacer, Progress
+from ingestion.replay import Item, Pacer, Progress, replay_items, retimed
 from ingestion.venues.base import Parsed
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "ETH/BTC", "SOL/USDT", "BNB/BTC", "XRP/USDT"]
@@ -183,6 +184,44 @@ def test_pacing_follows_event_time_times_speed():
     for offset_ms in (0, 500, 1000):
         pacer.wait(TS + offset_ms)
     assert 0.25 <= time.monotonic() - start < 0.5  # one second of event time at 4x
+
+
+def test_retiming_moves_the_first_item_to_the_start_and_keeps_the_spacing_divided_by_the_speed():
+    items = [Item(TS, 0, ticks=[Tick("binance", "BTC/USDT", 1.0, 2.0, None, None, TS - 40)]), Item(None, 0),
+             Item(TS + 1_000, 0, trades=[Trade("binance", "BTC/USDT", 1.5, 1.0, "buy", TS + 990)]),
+             Item(TS + 4_000, 0, ticks=[Tick("kraken", "BTC/USDT", 1.0, 2.0, None, None, TS + 4_000)])]
+    start = 2_000_000_000_000
+    at_1 = list(retimed([Item(i.time_ms, 0, list(i.ticks), list(i.trades)) for i in items], start, 1.0))
+    assert [t.ts for i in at_1 for t in i.ticks] == [start - 40, start + 4_000]
+    assert [t.ts for i in at_1 for t in i.trades] == [start + 990]
+    at_4 = list(retimed(items, start, 4.0))
+    assert [t.ts for i in at_4 for t in i.ticks] == [start - 10, start + 1_000]  # dated as the pacing sends them
+
+
+def test_replay_retime_dates_an_old_recording_from_now_at_its_pacing(kafka, topic_prefix, recordings):
+    topics = Topics(*(topic_prefix + t for t in ("ticks", "trades", "deadletter")))
+    path = recordings / "BINANCE.ws.1.0"  # 30 s recorded in 2021
+    items = list(replay_items(path))
+    first = next(i.time_ms for i in items if i.time_ms is not None)
+    original = [(t.key, t.ts) for i in items for t in i.ticks]
+    began, started = now_ms(), time.monotonic()
+    assert replay_cli(kafka, topics, str(path), "--retime", "--speed", "10") == 0
+    assert 2.5 < time.monotonic() - started < 10, "the pacing is --speed's, retimed or not"
+
+    ticks = consume_all(kafka, [topics.ticks], len(original))
+    assert len(ticks) == len(original) == 84
+    got = [(r.key().decode(), orjson.loads(r.value())["ts"]) for r in ticks]
+    assert [key for key, _ in got] == [key for key, _ in original]
+    for (_, ts), (_, was) in zip(got, original):
+        assert abs(ts - (began + (was - first) / 10)) < 1_000  # the spacing, at the replay's speed, from now
+    for record, (_, ts) in zip(ticks, got):
+        assert abs(ts - record.timestamp()[1]) < 1_000, "a retimed tick is dated when it was sent"
+
+
+def test_replay_retime_refuses_an_unpaced_replay(kafka, topic_prefix, recordings, capsys):
+    topics = Topics(*(topic_prefix + t for t in ("ticks", "trades", "deadletter")))
+    assert replay_cli(kafka, topics, str(recordings / "BINANCE.ws.1.0"), "--retime", "--max") == 1
+    assert "--retime dates ticks by the replay's pacing: with --max" in capsys.readouterr().err
 
 
 def test_progress_is_one_updating_line_on_a_terminal_and_silent_otherwise():
