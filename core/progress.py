@@ -65,6 +65,11 @@ class TopicEnds:
         out, self.unreported = self.unreported, {}
         return out
 
+    def not_reported(self, ends: dict[str, int]) -> None:
+        """A report that failed: its ends go into the next one (unless newer ones came meanwhile)."""
+        for field, end in ends.items():
+            self.unreported.setdefault(field, end)
+
 
 def read_progress(raw: dict[str, bytes | str]) -> dict[tuple[str, str, int], Progress]:
     """PROGRESS as stored -> (stage, topic, partition) -> Progress; ValueError names a bad entry."""

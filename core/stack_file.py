@@ -73,3 +73,11 @@ def resolve(settings: Settings, service: str, flag: str | None = None) -> str:
     if not value:
         raise LookupError(f"no {service} address: start `ascep up`, or pass --{service} / set ASCEP_{service.upper()}")
     return str(value)
+
+
+def resolve_optional(settings: Settings, service: str, flag: str | None = None) -> str | None:
+    """As resolve, but None where the service is optional (e.g. Redis for a producer's health figures)."""
+    try:
+        return resolve(settings, service, flag)
+    except LookupError:
+        return None

@@ -7,7 +7,7 @@ from pathlib import Path
 from ascep.services import create_topics
 from core.contracts.topics import DEADLETTER_TOPIC, TICKS_TOPIC, TRADES_TOPIC
 from core.settings import load_settings
-from core.stack_file import resolve
+from core.stack_file import resolve, resolve_optional
 
 
 def add_arguments(parser) -> None:
@@ -20,6 +20,8 @@ def add_arguments(parser) -> None:
                       help="replay this many times faster than the file's event/receive times (default 1)")
     pace.add_argument("--max", action="store_true", help="as fast as possible, no pacing")
     parser.add_argument("--kafka", help="bootstrap servers (default: settings, then the running `ascep up`)")
+    parser.add_argument("--redis", help="Redis URL for the topic ends health reads "
+                                        "(default: settings, then the running `ascep up`, else none)")
     parser.add_argument("--topic", default=TICKS_TOPIC, help=f"ticks topic (default {TICKS_TOPIC})")
     parser.add_argument("--trades-topic", default=TRADES_TOPIC)
     parser.add_argument("--deadletter-topic", default=DEADLETTER_TOPIC)
@@ -39,7 +41,7 @@ def run(args) -> int:
     topics = Topics(args.topic, args.trades_topic, args.deadletter_topic)
     partitions = settings.job.partitions
     create_topics(kafka, {topics.ticks: partitions, topics.trades: partitions, topics.deadletter: 1})
-    with TickProducer(kafka, topics=topics) as producer:
+    with TickProducer(kafka, topics=topics, ends_to=resolve_optional(settings, "redis", args.redis)) as producer:
         summary = replay(args.file, producer, None if args.max else args.speed)
     print(summary.line(args.file), file=sys.stderr)
     if producer.counts.failed or summary.undelivered:
