@@ -205,17 +205,17 @@ def test_the_producer_reports_topic_ends_from_its_delivery_reports(kafka, redis_
 
     topics = Topics(ticks=f"{topic_prefix}ticks", trades=f"{topic_prefix}trades",
                     deadletter=f"{topic_prefix}deadletter")
-    create_topics(kafka, {topics.ticks: 2, topics.trades: 1, topics.deadletter: 1})
+    create_topics(kafka, {topics.ticks: 3, topics.trades: 1, topics.deadletter: 1})
     client = redis.Redis.from_url(redis_url)
     with TickProducer(kafka, topics=topics, ends_to=redis_url) as producer:
         for n in range(30):
-            producer.tick(Tick("binance", SYMBOLS[n % 2], 1.0, 1.1, None, None, TS + n))
-    sent = Counter(partition_for_symbol(SYMBOLS[n % 2], 2) for n in range(30))
+            producer.tick(Tick("binance", SYMBOLS[n % 6], 1.0, 1.1, None, None, TS + n))
+    sent = Counter(partition_for_symbol(SYMBOLS[n % 6], 3) for n in range(30))
+    assert sent == {0: 5, 1: 25}
     ends = {field.decode(): int(end) for field, end in client.hgetall(TOPIC_ENDS).items()
             if field.decode().startswith(topic_prefix)}
     assert ends == {topic_end_field(topics.ticks, p): count for p, count in sent.items()}
     client.hset(TOPIC_ENDS, topic_end_field(topics.ticks, 0), 10_000)  # ends are raised, never lowered
-    on_zero = next(symbol for symbol in SYMBOLS if partition_for_symbol(symbol, 2) == 0)
     with TickProducer(kafka, topics=topics, ends_to=redis_url) as producer:
-        producer.tick(Tick("binance", on_zero, 1.0, 1.1, None, None, TS))
+        producer.tick(Tick("binance", "SOL/USDT", 1.0, 1.1, None, None, TS))  # partition 0 again: end 6
     assert int(client.hget(TOPIC_ENDS, topic_end_field(topics.ticks, 0))) == 10_000
