@@ -9,14 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from core.contracts.topics import SIGNALS_TOPIC, TICKS_TOPIC
-from core.progress import Progress
+from core.progress import STAGE_TOPICS, Progress
 from core.settings import HealthSettings
 
 Status = Literal["ok", "degraded", "down"]
 RANK: dict[Status, int] = {"ok": 0, "degraded": 1, "down": 2}
-# The topics each stage must keep up with (the rules topic has no reported ends: its reader is judged by polls).
-STAGE_TOPICS = {"read": (TICKS_TOPIC,), "lake": (TICKS_TOPIC, SIGNALS_TOPIC)}
 STAGE_NAMES = {"read": "tick reader", "rules": "rules reader", "lake": "lake archiver"}
 
 

@@ -11,8 +11,11 @@ from dataclasses import dataclass
 import orjson
 
 from core.contracts.redis_keys import parse_progress_field, parse_topic_end_field, topic_end_field
+from core.contracts.topics import SIGNALS_TOPIC, TICKS_TOPIC
 
 REPORT_EVERY_MS = 1_000
+# The topics each stage must keep up with; the rules topic has no reported ends (its reader is judged by its polls).
+STAGE_TOPICS = {"read": (TICKS_TOPIC,), "lake": (TICKS_TOPIC, SIGNALS_TOPIC)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +101,7 @@ def read_ends(raw: dict[str, bytes | str]) -> dict[tuple[str, int], int]:
 
 
 def behind(progress: dict[tuple[str, str, int], Progress], ends: dict[tuple[str, int], int],
-           stages: dict[str, tuple[str, ...]]) -> dict[str, int]:
+           stages: dict[str, tuple[str, ...]] = STAGE_TOPICS) -> dict[str, int]:
     """Records each (stage, topic) of `stages` (stage -> topics) still has to reach the topics' ends, by
     "stage topic:partition"; a stage that never reported a partition is behind by its whole end."""
     out = {}

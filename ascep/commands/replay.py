@@ -29,6 +29,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    import signal
+
     from ingestion.producer import TickProducer, Topics
     from ingestion.replay import replay
 
@@ -39,6 +41,8 @@ def run(args) -> int:
     settings = load_settings()
     kafka = resolve(settings, "kafka", args.kafka)
     topics = Topics(args.topic, args.trades_topic, args.deadletter_topic)
+    # SIGTERM (how `ascep up` stops its source) as Ctrl-C: leaving the `with` block flushes and reports the ends.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     partitions = settings.job.partitions
     create_topics(kafka, {topics.ticks: partitions, topics.trades: partitions, topics.deadletter: 1})
     with TickProducer(kafka, topics=topics, ends_to=resolve_optional(settings, "redis", args.redis)) as producer:
