@@ -14,10 +14,9 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import redis
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from core.contracts.deadletter import deadletter_value
@@ -28,6 +27,9 @@ from core.contracts.trade import Trade
 from core.log import event
 from core.progress import REPORT_EVERY_MS, TopicEnds
 from ingestion.venues.base import Parsed
+
+if TYPE_CHECKING:
+    import redis
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,8 @@ class TickProducer:
         self._ends_reported_at = 0.0
         self._redis: redis.Redis | None = None
         if ends_to is not None:
+            import redis  # here, not on top: only producers that report ends need it (`ascep ingest --help` is light)
+
             self._redis = redis.Redis.from_url(ends_to, socket_timeout=2, socket_connect_timeout=2)
         self._producer = Producer({
             "bootstrap.servers": bootstrap,
@@ -165,6 +169,8 @@ class TickProducer:
         ends = self._ends.take()
         if self._redis is None or not ends:
             return
+        import redis
+
         try:
             self._redis.eval(RAISE_ENDS, 1, TOPIC_ENDS, *(value for item in ends.items() for value in item))
         except redis.RedisError as exc:
