@@ -145,6 +145,7 @@ def drain(redis_url: str, say, stop_now: Callable[[], bool], timeout_s: float = 
             say(f"WARNING   cannot tell what the job has read ({exc}): stopping without waiting")
             return False
         left = behind(progress, ends)
+        behind_by = ", ".join(f"{where} by {count}" for where, count in left.items())
         state = ({key: p.next for key, p in progress.items()}, ends)
         settled_since = None if left else (settled_since if state == seen else now)
         seen = state
@@ -152,15 +153,13 @@ def drain(redis_url: str, say, stop_now: Callable[[], bool], timeout_s: float = 
             say(f"drained   in {now - started:.1f}s: the job has read, and the lake holds, all the producers sent")
             return True
         if now - started > timeout_s:
-            say(f"WARNING   gave up waiting after {timeout_s:.0f}s, still behind: "
-                + ", ".join(f"{where} by {count}" for where, count in left.items()))
+            say(f"WARNING   gave up waiting after {timeout_s:.0f}s, still behind: {behind_by}")
             return False
         if said_at is None or now - said_at >= say_every_s:
             said_at = now
-            say("draining  " + (", ".join(f"{where}: {count} behind" for where, count in left.items())
-                                or "caught up, settling"))
+            say(f"draining  {'behind: ' + behind_by if left else 'caught up, settling'}")
         if stop_now():
-            say("WARNING   stopping at once, without waiting for the lake")
+            say(f"WARNING   stopped waiting (asked twice, or the job ended); behind: {behind_by or 'nothing'}")
             return False
         time.sleep(0.5)
 
