@@ -21,6 +21,7 @@ from core.clock import now_ms
 from core.contracts.redis_keys import progress_field
 from core.log import event
 from core.progress import ProgressClock
+from flink_jobs.sinks.redis_sink import RedisSink
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,6 @@ class PartitionReader(KeyedProcessFunction):
         self.redis_url = redis_url
 
     def open(self, ctx: RuntimeContext) -> None:
-        from flink_jobs.sinks.redis_sink import RedisSink
-
         self.next_offset = ctx.get_state(ValueStateDescriptor("next_offset", Types.LONG()))
         self.consumers: dict[int, Consumer] = {}
         self.redis = RedisSink(self.redis_url) if self.redis_url else None
