@@ -40,6 +40,8 @@ def add_arguments(parser) -> None:
     poller.add_argument("--per-day", type=int, default=25, help="most requests in any day (default 25)")
     add_run_options(poller)
     poller.add_argument("--kafka", help="Kafka bootstrap servers (default: settings, then the running `ascep up`)")
+    poller.add_argument("--redis", help="Redis URL for the topic ends health reads "
+                                        "(default: settings, then the running `ascep up`, else none)")
     poller.set_defaults(func=run_poller)
     for name in sorted(VENUES):
         source = sources.add_parser(name, help=f"the live {name} market-data WebSocket")
@@ -132,9 +134,10 @@ def run_poller(args) -> int:
     key = args.key or os.environ.get(KEY_ENV)
     if not key:
         raise ValueError(f"an Alpha Vantage API key is needed: set {KEY_ENV} or pass --key")
-    bootstrap = resolve(load_settings(), "kafka", args.kafka)
+    settings = load_settings()
+    bootstrap = resolve(settings, "kafka", args.kafka)
     pairs = [p.strip() for p in args.pairs.split(",") if p.strip()]
-    with TickProducer(bootstrap) as producer:
+    with TickProducer(bootstrap, ends_to=resolve_optional(settings, "redis", args.redis)) as producer:
         poller = FxPoller(key, pairs, producer, url=args.url,
                           limits=((args.per_minute, 60.0), (args.per_day, 86_400.0)))
         poller.run(stop_on_signals(args.duration))
