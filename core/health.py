@@ -68,8 +68,10 @@ def _seconds(ms: int) -> float:
 
 def _readers(facts: HealthFacts, limits: HealthSettings, verdict: _Verdict) -> list[dict[str, Any]]:
     now = facts.now
+    # Every job reads ticks; only a job with a lake has archivers, and those report on their first poll.
+    expected = {"read"} | {stage for stage, _, _ in facts.progress}
     keys = set(facts.progress) | {(stage, topic, partition) for stage, topics in STAGE_TOPICS.items()
-                                  for topic, partition in facts.ends if topic in topics}
+                                  if stage in expected for topic, partition in facts.ends if topic in topics}
     job_ran_ms = None if facts.job_started_at is None else now - facts.job_started_at
     out = []
     for stage, topic, partition in sorted(keys):

@@ -74,6 +74,15 @@ def test_input_the_job_never_reported_reading_is_down_once_the_job_has_had_time(
     assert assess(facts(progress={}, ends={("ticks", 0): 10}, job_started_at=NOW - 5_000), LIMITS).status == "ok"
 
 
+def test_a_job_without_a_lake_is_not_missing_its_archivers():
+    progress = {key: p for key, p in facts().progress.items() if key[0] != "lake"}
+    result = assess(facts(progress=progress), LIMITS)
+    assert result.status == "ok"
+    assert {r["stage"] for r in result.components["job"]["readers"]} == {"read", "rules"}
+    unread_signals = assess(facts(progress={**facts().progress}, ends={("ticks", 0): 500, ("signals", 1): 3}), LIMITS)
+    assert unread_signals.reasons == ["the lake archiver of signals:1 has not reported since the job started 600 s ago"]
+
+
 def test_old_data_and_a_silent_connector_are_degraded():
     result = assess(facts(newest_tick={"binance": NOW - 61_000},
                           connectors={"binance": Connector(True, NOW - 90_000), "kraken": Connector(False, None)}),
