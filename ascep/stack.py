@@ -1,16 +1,23 @@
 """`ascep up`: start every part of the product as a real process, supervise them, stop them all.
 
 Each part runs in its own process group so that stopping it (or its crash) takes its children
-(the Flink JVM, the ASGI server) with it and nothing is left behind.
+(the Flink JVM, the ASGI server) with it and nothing is left behind. While it runs, it watches the
+dashboard's /api/health and says when the stack degrades and when it recovers. A stop is clean: the
+source stops first, then the stack waits until the job has read, and the lake holds, all the source
+sent (PROGRESS against TOPIC_ENDS), and only then stops the job and the services.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +33,9 @@ from ascep.services import (
     wait_for_port,
 )
 from core.clock import now_ms
+from core.contracts.redis_keys import PROGRESS, TOPIC_ENDS
 from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
+from core.progress import behind, read_ends, read_progress
 from core.settings import Settings
 from core.stack_file import StateDirInUse, claim_state_dir, clear_stack, write_stack
 from flink_jobs.launcher import python_env, restore_point
@@ -67,18 +76,94 @@ def wait_for_job(redis_url: str, job: Service, started_ms: int, timeout: float =
         time.sleep(0.2)
 
 
-def source_command(source: str, kafka: str) -> list[str] | None:
+def source_command(source: str, kafka: str, redis: str) -> list[str] | None:
     cli = [sys.executable, "-m", "ascep.cli"]
     if source == "none":
         return None
     if source == "sim":
-        return [*cli, "ingest", "sim", "--kafka", kafka]
+        return [*cli, "ingest", "sim", "--kafka", kafka, "--redis", redis]
     if source.startswith("replay:"):
         path = Path(source.removeprefix("replay:"))
         if not path.is_file():
             raise ServiceError(f"--source {source}: no such file {path}")
-        return [*cli, "replay", str(path.resolve()), "--kafka", kafka]
+        return [*cli, "replay", str(path.resolve()), "--kafka", kafka, "--redis", redis]
     raise ServiceError(f"--source {source!r}: expected sim, replay:FILE or none")
+
+
+def forget_offsets(redis_url: str) -> None:
+    """A new embedded broker numbers offsets from 0 again: an earlier one's progress and ends would poison lag."""
+    import redis
+
+    redis.Redis.from_url(redis_url).delete(PROGRESS, TOPIC_ENDS)
+
+
+class HealthWatch:
+    """Polls the dashboard's /api/health every `every_s`; one line when the verdict changes, none per poll."""
+
+    def __init__(self, dashboard_url: str, say, every_s: float = 5.0) -> None:
+        self.url = f"{dashboard_url}/api/health"
+        self.say = say
+        self.every_s = every_s
+        self.status = "ok"
+        self.due = time.monotonic() + every_s
+
+    def poll(self) -> None:
+        if time.monotonic() < self.due:
+            return
+        self.due = time.monotonic() + self.every_s
+        try:
+            with urllib.request.urlopen(self.url, timeout=3) as reply:
+                health = json.load(reply)
+        except urllib.error.HTTPError as refused:  # 503: down, or Redis unavailable; the body says why
+            health = json.load(refused)
+        except (OSError, ValueError):
+            return  # the dashboard itself is away: the supervisor sees it die
+        status = health.get("status", "unknown")
+        if status == self.status:
+            return
+        self.status = status
+        if status == "ok":
+            self.say("health    ok again")
+        else:
+            self.say(f"WARNING   the stack is {status}: " + "; ".join(health.get("reasons") or ["no reason given"]))
+
+
+def drain(redis_url: str, say, stop_now: Callable[[], bool], timeout_s: float = 60.0, settle_s: float = 2.0,
+          say_every_s: float = 5.0) -> bool:
+    """Wait until the job has read, and the lake made durable, every record the producers had acknowledged.
+
+    Caught up must hold, unchanged, for `settle_s`: signals of the last ticks are written after the reader
+    reports them read. False when it gives up (after `timeout_s`, Redis away, or `stop_now()`)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2, decode_responses=True)
+    started = time.monotonic()
+    said_at = seen = settled_since = None
+    while True:
+        now = time.monotonic()
+        try:
+            progress, ends = read_progress(client.hgetall(PROGRESS)), read_ends(client.hgetall(TOPIC_ENDS))
+        except (redis.RedisError, ValueError) as exc:
+            say(f"WARNING   cannot tell what the job has read ({exc}): stopping without waiting")
+            return False
+        left = behind(progress, ends)
+        behind_by = ", ".join(f"{where} by {count}" for where, count in left.items())
+        state = ({key: p.next for key, p in progress.items()}, ends)
+        settled_since = None if left else (settled_since if state == seen else now)
+        seen = state
+        if settled_since is not None and now - settled_since >= settle_s:
+            say(f"drained   in {now - started:.1f}s: the job has read, and the lake holds, all the producers sent")
+            return True
+        if now - started > timeout_s:
+            say(f"WARNING   gave up waiting after {timeout_s:.0f}s, still behind: {behind_by}")
+            return False
+        if said_at is None or now - said_at >= say_every_s:
+            said_at = now
+            say(f"draining  {'behind: ' + behind_by if left else 'caught up, settling'}")
+        if stop_now():
+            say(f"WARNING   stopped waiting (asked twice, or the job ended); behind: {behind_by or 'nothing'}")
+            return False
+        time.sleep(0.5)
 
 
 @dataclass
@@ -140,56 +225,69 @@ def _run(settings: Settings, kafka: str | None, redis: str | None, port: int, so
     check_java()
     if port_in_use(port, settings.dashboard.host):
         raise ServiceError(f"dashboard port {port} is already in use: pass --port or stop what listens there")
-    source_command(source, kafka="")  # a bad --source fails here, before anything starts
+    source_command(source, kafka="", redis="")  # a bad --source fails here, before anything starts
     stack = Stack(settings, log_dir)
-    stopping = False
+    stop_requests = 0
 
     def on_signal(signum, _frame):
-        nonlocal stopping
-        stopping = True
+        nonlocal stop_requests
+        stop_requests += 1
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
+        new_broker = kafka is None
         kafka = stack.embedded_unless_given("kafka", kafka, start_broker, "embedded Tansu broker, in memory", say)
         ensure_topics(kafka, settings)
         redis = stack.embedded_unless_given(
             "redis", redis, lambda logs: start_redis(logs, data_dir=state_dir / "redis"),
             f"embedded, append-only file in {state_dir / 'redis'}", say)
+        if new_broker:
+            forget_offsets(redis)
         republished = republish_kept(kafka, redis)
         if republished:
             say(f"rules     {', '.join(republished)} re-published from Redis to the `{RULES_TOPIC}` topic")
         lake = settings.lake or str((state_dir / "lake").resolve())
-        job_argv = [sys.executable, "-m", "ascep.cli", "job", "run", "--kafka", kafka, "--redis", redis, "--lake", lake]
+        checkpoints = str((state_dir / "checkpoints").resolve())
+        job_argv = [sys.executable, "-m", "ascep.cli", "job", "run", "--kafka", kafka, "--redis", redis, "--lake", lake,
+                    "--checkpoints", checkpoints]
         if restore:  # refused here, before the job starts, when the checkpoint's topics are gone
             ids = topic_ids(kafka, topics_read(settings, lake))
-            checkpoint = restore_point(state_dir / "checkpoints", "latest", ids)
+            checkpoint = restore_point(Path(checkpoints), "latest", ids)
             job_argv += ["--restore", str(checkpoint)] if checkpoint else []
         job = stack.child("flink-job", job_argv, "local MiniCluster")
         say(f"lake      {lake}")
         dashboard = stack.child("dashboard", [sys.executable, "-m", "ascep.cli", "dashboard",
                                               "--host", settings.dashboard.host, "--port", str(port),
-                                              "--redis", redis, "--lake", lake])
+                                              "--redis", redis, "--lake", lake, "--checkpoints", checkpoints])
         wait_for_port(port, dashboard.proc, "dashboard", timeout=60, host=settings.dashboard.host)
         url = f"http://{settings.dashboard.host}:{port}"
         say(f"dashboard {url}")
         wait_for_job(redis, job, started_ms=now_ms() - int((time.monotonic() - started) * 1000))
-        say(f"flink     job running on the local MiniCluster (checkpoints in {state_dir / 'checkpoints'})")
-        source_argv = source_command(source, kafka)
+        say(f"flink     job running on the local MiniCluster (checkpoints in {checkpoints})")
+        source_argv = source_command(source, kafka, redis)
+        feed = None
         if source_argv is not None:
-            stack.child("source", source_argv)
+            feed = stack.child("source", source_argv)
             if source.startswith("replay:"):
                 stack.finished_ok.add("source")
         say(f"source    {source}")
         write_stack(state_dir, {"kafka": kafka, "redis": redis, "dashboard": url, "lake": lake,
                                 "s3_endpoint": settings.s3_endpoint, "logs": str(log_dir.resolve())})
         say(f"ready in {time.monotonic() - started:.1f}s; logs in {log_dir}; Ctrl-C stops everything")
-        while not stopping:
+        health = HealthWatch(url, say)
+        while not stop_requests:
             dead = stack.dead()
             if dead is not None:
                 raise ServiceError(dead.death())
+            health.poll()
             time.sleep(0.5)
-        say("stopping")
+        say("stopping  the source first, then waiting (60 s at most) until the job and the lake hold what it sent; "
+            "Ctrl-C again stops at once")
+        if feed is not None:
+            feed.stop()
+        if job.alive():
+            drain(redis, say, stop_now=lambda: stop_requests > 1 or not job.alive())
         return 0
     finally:
         stack.stop()

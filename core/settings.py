@@ -108,6 +108,23 @@ class LakeSettings(BaseModel):
 class DashboardSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
+    # The job's checkpoint folder, for /api/health's newest checkpoint (`ascep up` passes it); None: "unknown".
+    checkpoints: Path | None = None
+
+
+class HealthSettings(BaseModel):
+    """When /api/health stops saying "ok" (docs/configuration.md, "Health")."""
+
+    model_config = {"extra": "forbid"}
+
+    # The tick reader has records waiting and has not moved for this long: the job is stalled ("down", 503).
+    stall_after_s: float = Field(default=15.0, gt=0)
+    # The same for the lake archivers, which move only when they flush (lake_options.flush_every_s): "degraded".
+    lake_stall_after_s: float = Field(default=60.0, gt=0)
+    # A venue's newest tick (event time) or a connector's last frame older than this: "degraded".
+    max_data_age_s: float = Field(default=60.0, gt=0)
+    # No checkpoint completed for this long while the job runs: "degraded".
+    max_checkpoint_age_s: float = Field(default=120.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -126,6 +143,7 @@ class Settings(BaseSettings):
     job: JobSettings = Field(default_factory=JobSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     lake_options: LakeSettings = Field(default_factory=LakeSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
 
     @classmethod
     def settings_customise_sources(

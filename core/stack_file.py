@@ -41,6 +41,12 @@ def claim_state_dir(state_dir: Path) -> IO[str]:
     return lock
 
 
+def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
+    """The newest completed checkpoint (a chk-N folder holding _metadata) of any run of the job."""
+    done = [m.parent for m in checkpoint_dir.glob("*/chk-*/_metadata")]
+    return max(done, key=lambda p: (p / "_metadata").stat().st_mtime) if done else None
+
+
 def write_stack(state_dir: Path, addresses: dict[str, Any]) -> Path:
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / STACK_FILE
@@ -73,3 +79,11 @@ def resolve(settings: Settings, service: str, flag: str | None = None) -> str:
     if not value:
         raise LookupError(f"no {service} address: start `ascep up`, or pass --{service} / set ASCEP_{service.upper()}")
     return str(value)
+
+
+def resolve_optional(settings: Settings, service: str, flag: str | None = None) -> str | None:
+    """As resolve, but None where the service is optional (e.g. Redis for a producer's health figures)."""
+    try:
+        return resolve(settings, service, flag)
+    except LookupError:
+        return None

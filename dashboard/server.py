@@ -7,14 +7,17 @@ import os
 from core.log import configure_logging
 
 
-def serve(host: str, port: int, redis_url: str, lake: str | None = None) -> None:
+def serve(host: str, port: int, redis_url: str, lake: str | None = None, checkpoints: str | None = None) -> None:
     """Blocks until stopped. Quiet: only errors reach stderr (JSON lines, see core.log).
 
     `lake` (a directory or s3://bucket/prefix) is what /analytics reads; without it the settings
-    and the running stack say where the lake is."""
+    and the running stack say where the lake is. `checkpoints` is the job's checkpoint folder, whose
+    newest checkpoint /api/health reports."""
     os.environ["ASCEP_REDIS"] = redis_url
     if lake:
         os.environ["ASCEP_LAKE"] = lake
+    if checkpoints:
+        os.environ["ASCEP_DASHBOARD__CHECKPOINTS"] = checkpoints
     os.environ["ASCEP_DASHBOARD__HOST"] = host
     os.environ["ASCEP_DASHBOARD__PORT"] = str(port)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")

@@ -5,7 +5,9 @@ entry cannot blank the whole dashboard.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -13,7 +15,10 @@ import redis.asyncio as aioredis
 from django.conf import settings
 
 from core.contracts import redis_keys as keys
+from core.health import Checkpoint, Connector, HealthFacts
 from core.log import event
+from core.progress import Progress, read_ends, read_progress
+from core.stack_file import latest_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +97,42 @@ async def overview() -> dict[str, int | None]:
     return {"signals_stored": signals_stored, "prices_stored": prices_stored,
             "newest_signal_event_time": int(newest[0][1]) if newest else None}
 
+
+def _readable(read, raw: dict[bytes, bytes]) -> dict:
+    """`read` (read_progress, read_ends) entry by entry, so one bad entry is skipped with a warning, not fatal."""
+    out = {}
+    for name, value in raw.items():
+        try:
+            out.update(read({name.decode(): value}))
+        except ValueError as exc:
+            event(log, "skipped unreadable entry", logging.WARNING, error=str(exc))
+    return out
+
+
+def _checkpoint(folder: Path) -> Checkpoint | None:
+    newest = latest_checkpoint(folder)
+    if newest is None:
+        return None
+    return Checkpoint(int(newest.name.removeprefix("chk-")), int((newest / "_metadata").stat().st_mtime * 1000))
+
+
+async def health_facts(now: int, ingest: list[dict[str, Any]], checkpoints: Path | None) -> HealthFacts:
+    """What the job, the producers and the connectors last reported, for core.health.assess: a few reads,
+    since /api/health is polled."""
+    pipe = client().pipeline(transaction=False)
+    pipe.hgetall(keys.PROGRESS)
+    pipe.hgetall(keys.TOPIC_ENDS)
+    pipe.hget(keys.JOB, "started_at")
+    raw_progress, raw_ends, started_at = await pipe.execute()
+    progress: dict[tuple[str, str, int], Progress] = _readable(read_progress, raw_progress)
+    newest_tick: dict[str, int] = {}
+    for tick in await prices():
+        newest_tick[tick["venue"]] = max(newest_tick.get(tick["venue"], tick["ts"]), tick["ts"])
+    connectors = {str(m["venue"]): Connector(bool(m.get("connected")), m.get("last_frame_ms")) for m in ingest}
+    checkpoint = None if checkpoints is None else await asyncio.to_thread(_checkpoint, checkpoints)
+    return HealthFacts(now=now, progress=progress, ends=_readable(read_ends, raw_ends), newest_tick=newest_tick,
+                       connectors=connectors, checkpoints_known=checkpoints is not None, checkpoint=checkpoint,
+                       job_started_at=int(started_at) if started_at else None)
 
 
 async def rule_stats() -> list[dict[str, Any]]:

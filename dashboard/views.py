@@ -18,6 +18,7 @@ from core.cep.rules import ParseError, RuleError
 from core.cep.trial import run_rule
 from core.clock import now_ms
 from core.contracts.redis_keys import SIGNALS_KEPT
+from core.health import assess
 from dashboard import store
 from dashboard.analytics import NoLake, lake_figures, page_context
 from dashboard.live import relay_status
@@ -98,6 +99,7 @@ async def stats(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 async def health(request: HttpRequest) -> HttpResponse:
+    """ok, degraded, or down (503), with the reasons and what each component last proved (core/health.py)."""
     started = time.perf_counter()
     try:
         await store.client().ping()
@@ -105,12 +107,16 @@ async def health(request: HttpRequest) -> HttpResponse:
         counters = await store.counters()
         stored = await store.overview()
         ingest = await store.ingest_metrics()
+        now = now_ms()
+        facts = await store.health_facts(now, ingest, settings.ASCEP_SETTINGS.dashboard.checkpoints)
     except RedisError as exc:
-        return json_response({"status": "unavailable", "redis": {"reachable": False, "error": str(exc)},
-                              "live_relay": relay_status()}, 503)
-    return json_response({"status": "ok", "redis": {"reachable": True, "ping_ms": round(ping_ms, 3)},
-                          "counters": counters, **stored, "ingest": ingest, "live_relay": relay_status(),
-                          "server_time": now_ms()})
+        return json_response({"status": "unavailable", "reasons": [f"redis unavailable: {exc}"],
+                              "redis": {"reachable": False, "error": str(exc)}, "live_relay": relay_status()}, 503)
+    verdict = assess(facts, settings.ASCEP_SETTINGS.health)
+    return json_response({"status": verdict.status, "reasons": verdict.reasons, **verdict.components,
+                          "redis": {"reachable": True, "ping_ms": round(ping_ms, 3)}, "counters": counters,
+                          **stored, "ingest": ingest, "live_relay": relay_status(), "server_time": now},
+                         503 if verdict.status == "down" else 200)
 
 
 @needs_redis

@@ -15,7 +15,7 @@ from pathlib import Path
 from core.clock import now_ms
 from core.log import configure_logging, event
 from core.settings import Settings, load_settings
-from core.stack_file import resolve
+from core.stack_file import latest_checkpoint, resolve
 from flink_jobs.topology import JOB_NAME, build, topic_ids, topics_read
 
 log = logging.getLogger(__name__)
@@ -51,12 +51,6 @@ def submit_to_cluster(flink: str, job_args: list[str], restore: Path | None) -> 
         argv += ["--fromSavepoint", str(restore.resolve())]
     argv += ["--python", str(Path(__file__).resolve()), *job_args]
     return subprocess.call(argv, env={**os.environ, SUBMITTED_BY_FLINK_CLI: "1"})
-
-
-def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
-    """The newest completed checkpoint (a chk-N folder holding _metadata) of any earlier run."""
-    done = [m.parent for m in checkpoint_dir.glob("*/chk-*/_metadata")]
-    return max(done, key=lambda p: p.stat().st_mtime) if done else None
 
 
 def record_topics(checkpoint_dir: Path, ids: dict[str, str], started_ms: int) -> None:

@@ -128,7 +128,7 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids:
     detectors = settings.job.detectors
     job = settings.job
     reader = CrossExchangeReader(kafka, TICKS_TOPIC, DEADLETTER_TOPIC, settings.arbitrage, job.poll_batch,
-                                 job.fetch_wait_ms, tuple(detectors), job.max_future_skew_ms)
+                                 job.fetch_wait_ms, tuple(detectors), job.max_future_skew_ms, redis_url=redis)
     ticks = pulses("tick_pulse", job.pulse_per_second * partitions, partitions).process(reader)
     ticks.name("read ticks, cross-exchange arbitrage")
     outputs = [ticks]
@@ -137,7 +137,7 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids:
             outputs.append(ticks.get_side_output(tag).key_by(lambda batch: batch[0], key_type=Types.STRING())
                            .process(KeyedDetector(detector, settings.arbitrage)).name(f"{name} arbitrage"))
     if "rules" in detectors:
-        rules_reader = RulesReader(kafka, RULES_TOPIC, 1000, RULES_FETCH_WAIT_MS)
+        rules_reader = RulesReader(kafka, RULES_TOPIC, 1000, RULES_FETCH_WAIT_MS, redis)
         rule_changes = pulses("rules_pulse", 20, 1).process(rules_reader).name("read rules")
         outputs.append(ticks.get_side_output(RULES).key_by(lambda batch: 0, key_type=Types.INT())
                        .connect(rule_changes.broadcast(RULES_STATE))
@@ -151,7 +151,7 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids:
         for kind, topic in (("ticks", TICKS_TOPIC), ("signals", SIGNALS_TOPIC)):
             archiver = LakeArchiver(kafka, topic, ids[topic], kind, lake, settings.s3_endpoint, writer_options,
                                     options.flush_every_s, job.poll_batch, options.fetch_wait_ms,
-                                    job.max_future_skew_ms)
+                                    job.max_future_skew_ms, redis)
             count = topic_partitions(kafka, topic)
             pulses(f"{kind}_archive_pulse", 20 * count, count).process(archiver).name(f"archive {kind} to the lake")
     return env

@@ -6,27 +6,35 @@
 - While the broker is down librdkafka keeps retrying; the error callback logs a structured warning each
   time, and a full local buffer blocks the caller (backpressure) instead of dropping data.
 - Closing (or leaving the `with` block) flushes; what could not be delivered is logged, never hidden.
+- Given a Redis URL, it raises TOPIC_ENDS from its delivery reports (the embedded broker's watermarks are
+  unreliable): about once a second while producing, and at close. Health and a clean stop read them.
 """
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from core.contracts.deadletter import deadletter_value
+from core.contracts.redis_keys import RAISE_ENDS, TOPIC_ENDS
 from core.contracts.tick import Tick
 from core.contracts.topics import DEADLETTER_TOPIC, TICKS_TOPIC, TRADES_TOPIC, partition_for_symbol
 from core.contracts.trade import Trade
 from core.log import event
+from core.progress import REPORT_EVERY_MS, TopicEnds
 from ingestion.venues.base import Parsed
+
+if TYPE_CHECKING:
+    import redis
 
 log = logging.getLogger(__name__)
 
 POLL_EVERY = 1_000  # serve delivery callbacks every this many messages
+POLL_EVERY_S = 0.1  # or after this long, so the ends reported stay fresh at low rates
 
 
 @dataclass
@@ -53,12 +61,22 @@ DEFAULT_LINGER_MS = 100
 
 class TickProducer:
     def __init__(self, bootstrap: str, *, topics: Topics | None = None, buffer_messages: int = 100_000,
-                 linger_ms: int = DEFAULT_LINGER_MS, config: dict[str, Any] | None = None) -> None:
+                 linger_ms: int = DEFAULT_LINGER_MS, config: dict[str, Any] | None = None,
+                 ends_to: str | None = None) -> None:
+        """`ends_to`: a Redis URL to report the topics' ends to (TOPIC_ENDS), or None."""
         self.bootstrap = bootstrap
         self.topics = topics or Topics()
         self.counts = Counts()
         self._partitions: dict[str, int] = {}
         self._unpolled = 0
+        self._polled_at = time.monotonic()
+        self._ends = TopicEnds()
+        self._ends_reported_at = 0.0
+        self._redis: redis.Redis | None = None
+        if ends_to is not None:
+            import redis  # here, not on top: only producers that report ends need it (`ascep ingest --help` is light)
+
+            self._redis = redis.Redis.from_url(ends_to, socket_timeout=2, socket_connect_timeout=2)
         self._producer = Producer({
             "bootstrap.servers": bootstrap,
             "enable.idempotence": True,
@@ -67,7 +85,7 @@ class TickProducer:
             "batch.num.messages": 10_000,
             "queue.buffering.max.messages": buffer_messages,
             "message.timeout.ms": 0,  # never give up on a message while the broker is away
-            "delivery.report.only.error": True,
+            "delivery.report.only.error": self._redis is None,  # successes give the ends
             "allow.auto.create.topics": False,  # topics need their partition counts: created explicitly
             "on_delivery": self._on_delivery,
             "error_cb": self._on_error,
@@ -137,12 +155,31 @@ class TickProducer:
                       buffered=len(self._producer))
                 self._producer.poll(1.0)
         self._unpolled += 1
-        if self._unpolled >= POLL_EVERY:
+        if self._unpolled >= POLL_EVERY or (self._redis is not None
+                                            and time.monotonic() - self._polled_at >= POLL_EVERY_S):
             self._unpolled = 0
+            self._polled_at = time.monotonic()
             self._producer.poll(0)
+            if time.monotonic() - self._ends_reported_at >= REPORT_EVERY_MS / 1000:
+                self._report_ends()
+
+    def _report_ends(self) -> None:
+        """Best effort: Redis away costs a warning, never a tick (the next report carries the ends again)."""
+        self._ends_reported_at = time.monotonic()
+        ends = self._ends.take()
+        if self._redis is None or not ends:
+            return
+        import redis
+
+        try:
+            self._redis.eval(RAISE_ENDS, 1, TOPIC_ENDS, *(value for item in ends.items() for value in item))
+        except redis.RedisError as exc:
+            self._ends.not_reported(ends)
+            event(log, "could not report topic ends", logging.WARNING, error=str(exc))
 
     def _on_delivery(self, err: KafkaError | None, msg) -> None:
         if err is None:
+            self._ends.delivered(msg.topic(), msg.partition(), msg.offset())
             return
         self.counts.failed += 1
         if len(self.counts.errors) < 10:
@@ -158,8 +195,10 @@ class TickProducer:
         event(log, msg, level, bootstrap=self.bootstrap, code=err.name(), error=err.str(), buffered=len(self._producer))
 
     def flush(self, timeout: float = 30.0) -> int:
-        """Wait for every buffered message; returns how many are still undelivered."""
-        return self._producer.flush(timeout)
+        """Wait for every buffered message and report the ends; returns how many are still undelivered."""
+        left = self._producer.flush(timeout)
+        self._report_ends()
+        return left
 
     def close(self, timeout: float = 30.0) -> None:
         left = self.flush(timeout)

@@ -6,7 +6,7 @@ import threading
 
 from core.contracts.topics import TICKS_TOPIC
 from core.settings import load_settings
-from core.stack_file import resolve
+from core.stack_file import resolve, resolve_optional
 from ingestion.venues import VENUES
 
 SIMULATED = {"sim": "a simulated crypto market with planted opportunities",
@@ -29,6 +29,8 @@ def add_arguments(parser) -> None:
         source.add_argument("--topic", default=TICKS_TOPIC, help=f"topic to produce to (default {TICKS_TOPIC})")
         add_run_options(source)
         source.add_argument("--kafka", help="Kafka bootstrap servers (default: settings, then the running `ascep up`)")
+        source.add_argument("--redis", help="Redis URL for the topic ends health reads "
+                                            "(default: settings, then the running `ascep up`, else none)")
         source.set_defaults(func=run_simulated)
     poller = sources.add_parser("alphavantage", help="real FX rates polled from Alpha Vantage (needs an API key)")
     poller.add_argument("--pairs", default=",".join(FX_PAIRS), help="comma-separated pairs (default: ten majors)")
@@ -38,12 +40,14 @@ def add_arguments(parser) -> None:
     poller.add_argument("--per-day", type=int, default=25, help="most requests in any day (default 25)")
     add_run_options(poller)
     poller.add_argument("--kafka", help="Kafka bootstrap servers (default: settings, then the running `ascep up`)")
+    poller.add_argument("--redis", help="Redis URL for the topic ends health reads "
+                                        "(default: settings, then the running `ascep up`, else none)")
     poller.set_defaults(func=run_poller)
     for name in sorted(VENUES):
         source = sources.add_parser(name, help=f"the live {name} market-data WebSocket")
         add_venue_options(source)
         source.add_argument("--kafka", help="Kafka bootstrap servers (default: settings, then the running `ascep up`)")
-        source.add_argument("--redis", help="Redis URL for the health hash ascep:ingest:<venue> "
+        source.add_argument("--redis", help="Redis URL for the health hash ascep:ingest:<venue> and the topic ends "
                                             "(default: settings, then the running `ascep up`, else none)")
         source.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port at /metrics")
         source.set_defaults(func=run_venue, venue=name)
@@ -87,8 +91,8 @@ def run_simulated(args) -> int:
     bootstrap = resolve(settings, "kafka", args.kafka)
     # Planted opportunities are sized to beat the fees the detectors will charge.
     sent = run(bootstrap, rate=args.rate, seed=args.seed, stop_event=stop_on_signals(args.duration),
-               market=args.source, topic=args.topic, opportunity_every_s=args.every,
-               opportunity_duration_s=args.hold, fees=settings.arbitrage)
+               market=args.source, topic=args.topic, ends_to=resolve_optional(settings, "redis", args.redis),
+               opportunity_every_s=args.every, opportunity_duration_s=args.hold, fees=settings.arbitrage)
     print(f"sent {sent} ticks to {args.topic} at {bootstrap}")
     return 0
 
@@ -100,10 +104,7 @@ def run_venue(args) -> int:
 
     settings = load_settings()
     bootstrap = resolve(settings, "kafka", args.kafka)
-    try:
-        redis_url = resolve(settings, "redis", args.redis)
-    except LookupError:
-        redis_url = None  # health goes to the log and --metrics-port only
+    redis_url = resolve_optional(settings, "redis", args.redis)  # else health goes to the log and --metrics-port only
     venue = venue_from_args(args)
     metrics = ConnectorMetrics(venue.name)
     stop = stop_on_signals(args.duration)
@@ -111,7 +112,7 @@ def run_venue(args) -> int:
     if redis_url:
         publish_to_redis(metrics, redis_url, stop)
     try:
-        with TickProducer(bootstrap) as producer:
+        with TickProducer(bootstrap, ends_to=redis_url) as producer:
             run_connector(venue, venue.symbols, producer, stop, url=args.url, metrics=metrics,
                           watchdog_s=args.watchdog)
     finally:
@@ -133,9 +134,10 @@ def run_poller(args) -> int:
     key = args.key or os.environ.get(KEY_ENV)
     if not key:
         raise ValueError(f"an Alpha Vantage API key is needed: set {KEY_ENV} or pass --key")
-    bootstrap = resolve(load_settings(), "kafka", args.kafka)
+    settings = load_settings()
+    bootstrap = resolve(settings, "kafka", args.kafka)
     pairs = [p.strip() for p in args.pairs.split(",") if p.strip()]
-    with TickProducer(bootstrap) as producer:
+    with TickProducer(bootstrap, ends_to=resolve_optional(settings, "redis", args.redis)) as producer:
         poller = FxPoller(key, pairs, producer, url=args.url,
                           limits=((args.per_minute, 60.0), (args.per_day, 86_400.0)))
         poller.run(stop_on_signals(args.duration))

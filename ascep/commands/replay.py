@@ -7,7 +7,7 @@ from pathlib import Path
 from ascep.services import create_topics
 from core.contracts.topics import DEADLETTER_TOPIC, TICKS_TOPIC, TRADES_TOPIC
 from core.settings import load_settings
-from core.stack_file import resolve
+from core.stack_file import resolve, resolve_optional
 
 
 def add_arguments(parser) -> None:
@@ -24,6 +24,8 @@ def add_arguments(parser) -> None:
                              "divided by --speed, so each is dated when the replay sends it (an old recording looks "
                              "live); not with --max")
     parser.add_argument("--kafka", help="bootstrap servers (default: settings, then the running `ascep up`)")
+    parser.add_argument("--redis", help="Redis URL for the topic ends health reads "
+                                        "(default: settings, then the running `ascep up`, else none)")
     parser.add_argument("--topic", default=TICKS_TOPIC, help=f"ticks topic (default {TICKS_TOPIC})")
     parser.add_argument("--trades-topic", default=TRADES_TOPIC)
     parser.add_argument("--deadletter-topic", default=DEADLETTER_TOPIC)
@@ -31,6 +33,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    import signal
+
     from ingestion.producer import TickProducer, Topics
     from ingestion.replay import replay
 
@@ -44,9 +48,11 @@ def run(args) -> int:
     settings = load_settings()
     kafka = resolve(settings, "kafka", args.kafka)
     topics = Topics(args.topic, args.trades_topic, args.deadletter_topic)
+    # SIGTERM (how `ascep up` stops its source) as Ctrl-C: leaving the `with` block flushes and reports the ends.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     partitions = settings.job.partitions
     create_topics(kafka, {topics.ticks: partitions, topics.trades: partitions, topics.deadletter: 1})
-    with TickProducer(kafka, topics=topics) as producer:
+    with TickProducer(kafka, topics=topics, ends_to=resolve_optional(settings, "redis", args.redis)) as producer:
         summary = replay(args.file, producer, None if args.max else args.speed, retime=args.retime)
     print(summary.line(args.file), file=sys.stderr)
     if producer.counts.failed or summary.undelivered:

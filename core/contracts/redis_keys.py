@@ -12,13 +12,18 @@
 | ascep:rules:in_force | hash | rule id -> the rule's JSON as published, for every rule the job took in force |
 | ascep:ingest:<venue> | hash (expires) | the latest metrics snapshot of that venue's connector |
 | ascep:job | hash | `started_at` (epoch ms) of the running job's sink: `ascep up` waits for it |
-| ascep:progress | hash | `<stage>:<topic>:<partition>` -> JSON `{"next", "advanced_at", "polled_at"}` (1) |
-| ascep:topic:ends | hash | `<topic>:<partition>` -> the offset after the newest acknowledged record (2) |
+| ascep:progress | hash | `<stage>:<topic>:<partition>` -> JSON `{"next", "advanced_at", "polled_at"}` (below) |
+| ascep:topic:ends | hash | `<topic>:<partition>` -> offset after the newest record producers had acknowledged |
 | ascep:live | pub/sub channel | every price and signal update, for the dashboard |
 
-(1) where each of the job's readers is: the next offset, when it last moved and when it last polled (ms);
-    stages `read` (the tick reader), `rules`, `lake` (the archivers: the offset up to which the lake is durable).
-(2) from the producers' delivery reports; raised, never lowered.
+`ascep:progress` says where each of the job's readers is, per stage: `read` (the tick reader), `rules`
+(the rules reader), `lake` (the two archivers, whose `next` is the offset up to which the lake is
+durable). `next` is the offset the reader reads next (0 before its first record), `advanced_at` the
+epoch ms it last moved, `polled_at` the epoch ms of its latest poll. Readers write it about once a
+second, at once on their first poll and when they move after a pause (core/progress.py).
+`ascep:topic:ends` is written by the producers from their delivery reports (the embedded broker's
+watermarks are unreliable) with RAISE_ENDS, so it is raised, never lowered. `ascep up` deletes both
+when it starts an embedded broker: offsets start again at 0 there.
 """
 PREFIX = "ascep"
 SIGNALS_INDEX = f"{PREFIX}:signals"
@@ -34,6 +39,15 @@ JOB = f"{PREFIX}:job"
 PROGRESS = f"{PREFIX}:progress"
 TOPIC_ENDS = f"{PREFIX}:topic:ends"
 SIGNALS_KEPT = 10_000
+# KEYS[1] = TOPIC_ENDS, ARGV = field, offset, field, offset, ...: each field raised to its offset, never lowered.
+RAISE_ENDS = """
+for i = 1, #ARGV, 2 do
+  if tonumber(ARGV[i + 1]) > tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '-1') then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+return 0
+"""
 
 
 def signal_key(signal_id: str) -> str:
@@ -55,3 +69,18 @@ def progress_field(stage: str, topic: str, partition: int) -> str:
 
 def topic_end_field(topic: str, partition: int) -> str:
     return f"{topic}:{partition}"
+
+
+def parse_progress_field(field: str) -> tuple[str, str, int]:
+    """(stage, topic, partition) of a PROGRESS field; Kafka topic names hold no ':'."""
+    parts = field.split(":")
+    if len(parts) != 3 or not parts[2].isdigit():
+        raise ValueError(f"{PROGRESS} field {field!r} is not <stage>:<topic>:<partition>")
+    return parts[0], parts[1], int(parts[2])
+
+
+def parse_topic_end_field(field: str) -> tuple[str, int]:
+    parts = field.split(":")
+    if len(parts) != 2 or not parts[1].isdigit():
+        raise ValueError(f"{TOPIC_ENDS} field {field!r} is not <topic>:<partition>")
+    return parts[0], int(parts[1])

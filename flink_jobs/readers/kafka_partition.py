@@ -4,6 +4,9 @@ A reader is keyed by partition, and a pulse stream gives each key a turn. On eac
 the next batch from the offset held in Flink keyed state and stores the new offset in the same
 call that emits the batch's results. A checkpoint therefore captures offsets and downstream state
 consistently, and a restore resumes exactly where the state says.
+
+Each reader reports where it is to Redis (PROGRESS, per STAGE, topic and partition) about once a
+second: health and a clean stop compare that with the topics' ends.
 """
 from __future__ import annotations
 
@@ -14,7 +17,11 @@ from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
+from core.clock import now_ms
+from core.contracts.redis_keys import progress_field
 from core.log import event
+from core.progress import ProgressClock
+from flink_jobs.sinks.redis_sink import RedisSink
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +36,21 @@ def written_ms(message) -> int | None:
 class PartitionReader(KeyedProcessFunction):
     """Kafka reading with the offset in keyed state; subclasses say what a batch of records becomes."""
 
-    def __init__(self, bootstrap: str, topic: str, poll_batch: int, fetch_wait_ms: int) -> None:
+    STAGE = "read"  # its name in PROGRESS
+
+    def __init__(self, bootstrap: str, topic: str, poll_batch: int, fetch_wait_ms: int,
+                 redis_url: str | None = None) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.poll_batch = poll_batch
         self.fetch_wait_ms = fetch_wait_ms
+        self.redis_url = redis_url
 
     def open(self, ctx: RuntimeContext) -> None:
         self.next_offset = ctx.get_state(ValueStateDescriptor("next_offset", Types.LONG()))
         self.consumers: dict[int, Consumer] = {}
+        self.redis = RedisSink(self.redis_url) if self.redis_url else None
+        self.progress: dict[int, ProgressClock] = {}
 
     def close(self) -> None:
         for consumer in self.consumers.values():
@@ -72,6 +85,10 @@ class PartitionReader(KeyedProcessFunction):
         durable = self.make_durable(partition, records[-1].offset() if records else None)
         if durable is not None:
             self.next_offset.update(durable + 1)
+        if self.redis is not None:
+            report = self.progress.setdefault(partition, ProgressClock()).poll(self.next_offset.value() or 0, now_ms())
+            if report is not None:
+                self.redis.report_progress(progress_field(self.STAGE, self.topic, partition), report.to_json())
 
     def make_durable(self, partition: int, last_read: int | None) -> int | None:
         """The offset up to which what was read is durable, so keyed state may advance to it. By default

@@ -7,6 +7,8 @@ from flink_jobs.readers.kafka_partition import PartitionReader
 class RulesReader(PartitionReader):
     """Reads the compacted `rules` topic: each record is (rule id, rule JSON), or a tombstone (None)."""
 
+    STAGE = "rules"
+
     def handle(self, partition: int, records: list):
         for message in records:
             key = message.key()

@@ -31,8 +31,9 @@ class CrossExchangeReader(PartitionReader):
     ticks on, batched per key, to the other detectors."""
 
     def __init__(self, bootstrap: str, topic: str, deadletter_topic: str, arbitrage: ArbitrageSettings,
-                 poll_batch: int, fetch_wait_ms: int, fan_out: tuple[str, ...], max_future_skew_ms: int) -> None:
-        super().__init__(bootstrap, topic, poll_batch, fetch_wait_ms)
+                 poll_batch: int, fetch_wait_ms: int, fan_out: tuple[str, ...], max_future_skew_ms: int,
+                 redis_url: str | None = None) -> None:
+        super().__init__(bootstrap, topic, poll_batch, fetch_wait_ms, redis_url)
         self.deadletter_topic = deadletter_topic
         self.arbitrage = arbitrage
         self.max_future_skew_ms = max_future_skew_ms

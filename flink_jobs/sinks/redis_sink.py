@@ -60,6 +60,7 @@ class RedisSink:
         self.client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
         self.backoff = Backoff(initial_s=0.1, max_s=max_backoff_s, jitter=False)
         self._upsert = self.client.register_script(UPSERT_SIGNAL)
+        self._raise_ends = self.client.register_script(keys.RAISE_ENDS)
 
     def _retrying(self, what: str, fn: Callable[[], T]) -> T:
         def warn(exc: BaseException, delay: float) -> None:
@@ -88,6 +89,19 @@ class RedisSink:
             return sum(int(x) for x in pipe.execute())
 
         return self._retrying("signals", run)
+
+    def raise_topic_ends(self, ends: dict[str, int]) -> None:
+        """The offsets after the records the job's producer had acknowledged (TOPIC_ENDS, never lowered)."""
+        if ends:
+            args = [value for item in ends.items() for value in item]
+            self._retrying("topic ends", lambda: self._raise_ends(keys=[keys.TOPIC_ENDS], args=args))
+
+    def report_progress(self, field: str, doc: bytes) -> None:
+        """One reader's place (PROGRESS); monitoring only, so Redis away costs a warning, not a blocked reader."""
+        try:
+            self.client.hset(keys.PROGRESS, field, doc)
+        except redis.RedisError as exc:
+            event(log, "could not report progress", logging.WARNING, field=field, url=self.url, error=str(exc))
 
     def announce_job(self) -> None:
         """Tells `ascep up` (and the health endpoint) that the job is running and can write."""

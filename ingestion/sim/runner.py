@@ -36,17 +36,18 @@ def paced(ticks: Iterator[Tick], stop: threading.Event, clock: Callable[[], floa
 
 
 def run(bootstrap: str, rate: float = 50.0, seed: int = 0, stop_event: threading.Event | None = None,
-        market: str = "sim", topic: str = TICKS_TOPIC, **options) -> int:
+        market: str = "sim", topic: str = TICKS_TOPIC, ends_to: str | None = None, **options) -> int:
     """Produce the `market` ("sim" or "fx") until `stop_event` is set; return how many ticks were sent.
 
-    `options` go to the market (opportunity_every_s, venues, symbols, ...).
+    `ends_to` is a Redis URL for the topic ends (TickProducer); `options` go to the market (opportunity_every_s,
+    venues, symbols, ...).
     """
     if market not in MARKETS:
         raise ValueError(f"unknown simulated market {market!r}; choose one of {sorted(MARKETS)}")
     stop = stop_event or threading.Event()
     simulated = MARKETS[market](seed=seed, rate=rate, **options)
     event(log, "simulated market started", market=market, rate=rate, seed=seed, topic=topic)
-    with TickProducer(bootstrap, topics=Topics(ticks=topic)) as producer:
+    with TickProducer(bootstrap, topics=Topics(ticks=topic), ends_to=ends_to) as producer:
         for tick in paced(simulated.ticks(now_ms()), stop):
             producer.tick(tick)
         left = producer.flush(10)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 import pytest
 import requests
@@ -9,9 +10,11 @@ from dashboard_testing import MIN_PROFIT_BPS
 
 from ascep.commands import dashboard as dashboard_command
 from ascep.services import free_port, start_dashboard
-from core.contracts.redis_keys import signal_key
+from core.clock import now_ms
+from core.contracts.redis_keys import progress_field, signal_key, topic_end_field
 from core.contracts.signal import public_view
 from core.contracts.tick import Tick
+from core.progress import Progress
 from core.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -88,15 +91,59 @@ def test_prices_are_the_latest_tick_per_venue_and_symbol(api, sink):
 
 
 def test_health_reports_counters_and_sizes(api, sink, make_signal):
-    sink.write_prices([Tick("okx", "SOL/USDT", 150.0, 150.1, 1.0, 1.0, T0)], ticks_seen=40, deadletters=3)
+    now = now_ms()
+    sink.write_prices([Tick("okx", "SOL/USDT", 150.0, 150.1, 1.0, 1.0, now)], ticks_seen=40, deadletters=3)
     sink.write_signals([make_signal(("okx", 150.1), ("gemini", 151.0), 15.0, T0 + i) for i in range(4)])
 
     health = api("/api/health")
-    assert health["status"] == "ok"
+    assert (health["status"], health["reasons"]) == ("ok", [])
     assert health["redis"]["reachable"] is True
     assert health["counters"] == {"ticks": 40, "deadletters": 3, "signals:cross_exchange": 4}
     assert (health["signals_stored"], health["prices_stored"]) == (4, 1)
     assert health["newest_signal_event_time"] == T0 + 3
+    assert health["venues"]["okx"]["newest_tick"] == now
+    assert health["checkpoint"] == {"status": "unknown"}  # this dashboard was not told where checkpoints are
+
+
+def report(sink, next_offset: int, end: int, still_s: float) -> None:
+    """What the job's tick reader and the producers would have written."""
+    now = now_ms()
+    sink.report_progress(progress_field("read", "ticks", 0), Progress(next_offset, now - int(still_s * 1000),
+                                                                      now).to_json())
+    sink.raise_topic_ends({topic_end_field("ticks", 0): end})
+
+
+def test_health_is_down_with_a_503_while_the_job_stalls_with_input_waiting(api, sink):
+    report(sink, 50, 100, still_s=20)
+    health = api("/api/health", expect=503)
+    assert health["status"] == "down"
+    assert health["reasons"] == ["the tick reader of ticks:0 is stalled: 50 records wait and it has not moved for 20 s"]
+    reader = next(r for r in health["job"]["readers"] if r["stage"] == "read")
+    assert (reader["topic"], reader["next"], reader["end"], reader["lag"]) == ("ticks", 50, 100, 50)
+
+    report(sink, 100, 100, still_s=0)  # caught up again
+    assert api("/api/health")["status"] == "ok"
+
+
+def test_health_is_degraded_when_the_newest_tick_is_too_old(api, sink):
+    sink.write_prices([Tick("kraken", "BTC/USDT", 1.0, 1.1, None, None, now_ms() - 3_600_000)])
+    health = api("/api/health")
+    assert health["status"] == "degraded" and health["reasons"] == ["the newest tick of kraken is 3600 s old"]
+
+
+def test_health_names_the_newest_completed_checkpoint(service_logs, dashboard_redis, tmp_path):
+    for job, number in (("old-job", 90), ("this-job", 3), ("this-job", 4)):
+        (tmp_path / job / f"chk-{number}").mkdir(parents=True)
+    for number, job in ((90, "old-job"), (3, "this-job")):  # chk-4 has no _metadata yet: not complete
+        (tmp_path / job / f"chk-{number}" / "_metadata").write_bytes(b"")
+    hour_ago = now_ms() / 1000 - 3600
+    os.utime(tmp_path / "old-job" / "chk-90" / "_metadata", (hour_ago, hour_ago))  # an earlier run's
+    server = start_dashboard(dashboard_redis, service_logs, env={"ASCEP_DASHBOARD__CHECKPOINTS": str(tmp_path)})
+    try:
+        health = requests.get(server.address + "/api/health", timeout=10).json()
+    finally:
+        server.stop()
+    assert health["checkpoint"]["id"] == 3 and health["checkpoint"]["age_s"] < 30
 
 
 def test_config_is_the_arbitrage_settings_the_server_runs_with(api):

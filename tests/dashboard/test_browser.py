@@ -1,6 +1,8 @@
 """The page in a real Chromium: rows appear as the job writes, without a reload."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -78,3 +80,23 @@ def test_rule_signals_and_rule_counters_are_shown(browser, dashboard, sink, tmp_
     page.click("header nav a")
     expect(page.locator("#no-lake")).to_contain_text("nothing was written there")
     assert errors == []
+
+
+def test_the_badge_follows_health_with_the_reason_as_its_title(browser, dashboard, sink):
+    from core.contracts.redis_keys import progress_field, topic_end_field
+    from core.progress import Progress
+
+    now = now_ms()
+    sink.write_prices([Tick("kraken", "BTC/USDT", 97_010.5, 97_012.0, 0.4, 0.9, now)], 1, 0)
+    page = browser.new_page()
+    page.goto(dashboard + "/")
+    expect(page.locator("#status")).to_have_text("live")
+
+    sink.raise_topic_ends({topic_end_field("ticks", 0): 80})
+    sink.report_progress(progress_field("read", "ticks", 0), Progress(30, now - 60_000, now).to_json())
+    status = page.locator("#status")
+    expect(status).to_have_text("down", timeout=8_000)
+    expect(status).to_have_attribute("title", re.compile(r"^the tick reader of ticks:0 is stalled: 50 records wait "
+                                                         r"and it has not moved for 6\d s$"))
+    sink.report_progress(progress_field("read", "ticks", 0), Progress(80, now_ms(), now_ms()).to_json())
+    expect(status).to_have_text("live", timeout=8_000)

@@ -63,7 +63,7 @@ class RunningStack:
         """SIGTERM, as Ctrl-C would; returns the exit code and the pids of descendants still alive."""
         children = psutil.Process(self.proc.pid).children(recursive=True)
         self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(60)
+        code = self.proc.wait(120)  # a clean stop waits for the lake first (up to 60 s)
         _gone, alive = psutil.wait_procs(children, timeout=15)
         return code, [p.pid for p in alive]
 

@@ -234,3 +234,27 @@ def test_progress_is_one_updating_line_on_a_terminal_and_silent_otherwise():
     piped = io.StringIO()
     Progress(total_bytes=200, stream=piped).update(10, 50)
     assert piped.getvalue() == ""
+
+
+def test_the_producer_reports_topic_ends_from_its_delivery_reports(kafka, redis_url, topic_prefix):
+    """The embedded broker's watermarks are unreliable: TOPIC_ENDS comes from what the broker acknowledged."""
+    import redis
+
+    from core.contracts.redis_keys import TOPIC_ENDS, topic_end_field
+
+    topics = Topics(ticks=f"{topic_prefix}ticks", trades=f"{topic_prefix}trades",
+                    deadletter=f"{topic_prefix}deadletter")
+    create_topics(kafka, {topics.ticks: 3, topics.trades: 1, topics.deadletter: 1})
+    client = redis.Redis.from_url(redis_url)
+    with TickProducer(kafka, topics=topics, ends_to=redis_url) as producer:
+        for n in range(30):
+            producer.tick(Tick("binance", SYMBOLS[n % 6], 1.0, 1.1, None, None, TS + n))
+    sent = Counter(partition_for_symbol(SYMBOLS[n % 6], 3) for n in range(30))
+    assert sent == {0: 5, 1: 25}
+    ends = {field.decode(): int(end) for field, end in client.hgetall(TOPIC_ENDS).items()
+            if field.decode().startswith(topic_prefix)}
+    assert ends == {topic_end_field(topics.ticks, p): count for p, count in sent.items()}
+    client.hset(TOPIC_ENDS, topic_end_field(topics.ticks, 0), 10_000)  # ends are raised, never lowered
+    with TickProducer(kafka, topics=topics, ends_to=redis_url) as producer:
+        producer.tick(Tick("binance", "SOL/USDT", 1.0, 1.1, None, None, TS))  # partition 0 again: end 6
+    assert int(client.hget(TOPIC_ENDS, topic_end_field(topics.ticks, 0))) == 10_000

@@ -275,18 +275,23 @@ const handlers = {
   signal(message) { takeSignal(message.data); },
 };
 
-// The badge shows the worst of: the socket to the dashboard, and the dashboard's view of Redis.
-const connection = { socketOpen: false, redisReachable: true, retryMs: 1000, everOpened: false };
+// The badge shows the worst of: the socket to the dashboard, the dashboard's view of Redis, and /api/health's
+// verdict on the pipeline (degraded or down, its reasons in the badge's title).
+const connection = { socketOpen: false, redisReachable: true, retryMs: 1000, everOpened: false, health: "ok",
+                     reasons: [] };
 
 function showStatus() {
   const status = $("#status");
-  let [kind, text] = ["live", "live"];
+  let [kind, text, title] = ["live", "live", ""];
   if (!connection.redisReachable) [kind, text] = ["down", "Redis unreachable"];
   else if (!connection.socketOpen && connection.everOpened) {
     [kind, text] = ["down", `disconnected, retrying in ${connection.retryMs / 1000} s`];
   } else if (!connection.socketOpen) [kind, text] = ["connecting", "connecting…"];
+  else if (connection.health !== "ok") [kind, text, title] = [connection.health, connection.health,
+                                                               connection.reasons.join("\n")];
   status.className = `status ${kind}`;
   status.textContent = text;
+  status.title = title;
 }
 
 function connect() {
@@ -320,12 +325,13 @@ async function refreshCounters() {
     const response = await fetch("/api/health");
     const health = await response.json();
     const values = { ...(health.counters || {}), ...health };
+    const redisReachable = health.status !== "unavailable";
     for (const dd of document.querySelectorAll("[data-counter]")) {
       // A counter the job has not written yet is zero; with Redis down it is unknown.
-      const value = values[dd.dataset.counter] ?? (response.ok ? 0 : null);
+      const value = values[dd.dataset.counter] ?? (redisReachable ? 0 : null);
       dd.textContent = value == null ? "–" : countFormat.format(value);
     }
-    connection.redisReachable = response.ok;
+    Object.assign(connection, { redisReachable, health: health.status, reasons: health.reasons || [] });
   } catch (error) {
     connection.redisReachable = true; // the socket's state already tells that the dashboard is gone
   }
