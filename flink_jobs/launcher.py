@@ -16,6 +16,7 @@ from core.clock import now_ms
 from core.log import configure_logging, event
 from core.settings import Settings, load_settings
 from core.stack_file import latest_checkpoint, resolve
+from flink_jobs import rest_tls
 from flink_jobs.topology import JOB_NAME, build, topic_ids, topics_read
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,9 @@ def run(settings: Settings, kafka: str, redis: str, lake: str | None = None, res
         # On the MiniCluster PyFlink starts a "loopback" worker pool in this process for process-mode workers,
         # listening on every interface; thread mode runs the Python code inside the JVM and never uses it.
         os.environ.setdefault("_python_worker_execution_mode", "process")
-    build(settings, kafka, redis, checkpoint_dir, ids, restore_path, lake, ship_code).execute(JOB_NAME)
+    # The MiniCluster's REST API takes only clients holding this run's own key: nobody (see flink_jobs/rest_tls.py).
+    tls = None if ship_code else rest_tls.generate(settings.state_dir / rest_tls.DIRECTORY)
+    build(settings, kafka, redis, checkpoint_dir, ids, restore_path, lake, ship_code, tls).execute(JOB_NAME)
     return 0
 
 

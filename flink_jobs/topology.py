@@ -11,6 +11,7 @@ from pathlib import Path
 
 from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC
 from core.settings import Settings
+from flink_jobs.rest_tls import RestTls
 
 JOB_NAME = "ascep-signals"
 # What a cluster's Python workers need of this repository: the core and the Flink wiring, nothing above.
@@ -56,7 +57,10 @@ def topic_ids(bootstrap: str, topics: tuple[str, ...]) -> dict[str, str]:
     return ids
 
 
-def flink_configuration(settings: Settings, checkpoint_dir: Path, restore: Path | None):
+def flink_configuration(settings: Settings, checkpoint_dir: Path, restore: Path | None,
+                        rest_tls: RestTls | None = None):
+    """`rest_tls`: mutual TLS on the local MiniCluster's REST API (None when a cluster's client runs the build:
+    that cluster's own security applies, and these options would only reconfigure the client)."""
     from pyflink.common import Configuration
 
     conf = Configuration()
@@ -71,7 +75,7 @@ def flink_configuration(settings: Settings, checkpoint_dir: Path, restore: Path 
     conf.set_string("pipeline.name", JOB_NAME)
     # The local MiniCluster answers this machine only: its REST API, and the BLOB server, which binds
     # jobmanager.bind-host. The REST API takes no jar uploads. (Flink 2.3 has no setting that turns off
-    # cancellation over REST: web.cancel.enable only hides the web UI's button.)
+    # cancellation over REST: web.cancel.enable only hides the web UI's button; hence rest_tls.)
     conf.set_string("rest.bind-address", "127.0.0.1")
     conf.set_string("rest.address", "127.0.0.1")
     conf.set_string("jobmanager.bind-host", "127.0.0.1")
@@ -79,6 +83,8 @@ def flink_configuration(settings: Settings, checkpoint_dir: Path, restore: Path 
     conf.set_string("taskmanager.host", "127.0.0.1")
     conf.set_string("web.submit.enable", "false")
     conf.set_string("web.cancel.enable", "false")
+    for key, value in (rest_tls.options() if rest_tls else {}).items():
+        conf.set_string(key, value)
     # A failing job retries a few times from its checkpoint, then fails visibly instead of looping forever.
     conf.set_string("restart-strategy.type", "fixed-delay")
     conf.set_string("restart-strategy.fixed-delay.attempts", "3")
@@ -89,10 +95,11 @@ def flink_configuration(settings: Settings, checkpoint_dir: Path, restore: Path 
 
 
 def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids: dict[str, str],
-          restore: Path | None = None, lake: str | None = None, ship_code: bool = False):
+          restore: Path | None = None, lake: str | None = None, ship_code: bool = False,
+          rest_tls: RestTls | None = None):
     """pulses -> CrossExchangeReader (offsets, cross-exchange) -> [triangular by venue | direct by pair | rules]
     -> Redis and the `signals` topic; with a lake, archivers copy `ticks` and `signals` into Parquet.
-    `ids`: topic_ids() of topics_read(), which name the lake's objects."""
+    `ids`: topic_ids() of topics_read(), which name the lake's objects; `rest_tls`: see flink_configuration."""
     from pyflink.common import Types
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import StreamTableEnvironment
@@ -110,7 +117,8 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids:
     if unknown:
         raise ValueError(f"job.detectors: unknown {sorted(unknown)}; choose from triangular, direct, rules")
     partitions = topic_partitions(kafka, TICKS_TOPIC)
-    env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings, checkpoint_dir, restore))
+    conf = flink_configuration(settings, checkpoint_dir, restore, rest_tls)
+    env = StreamExecutionEnvironment.get_execution_environment(conf)
     env.set_parallelism(settings.job.parallelism)
     if ship_code:  # a cluster's workers may not have our code
         root = Path(__file__).resolve().parents[1]
