@@ -3,9 +3,9 @@
 It runs `ascep up --source none` in a fresh state directory, as a user would, and produces
 simulated ticks into its broker at a fixed rate from this process (event time = now, planted
 opportunities), so the count produced is exact. Every interval it prints, on stderr: ticks read
-against ticks produced, the lag between them, the lake's lag, p99 tick->signal over the interval,
-and the resident memory of each process of the stack. At the end: the slope of each process's
-memory over the run, and over its second half (after warm-up).
+against ticks produced, the lag between them, the lake's lag, p50/p99 tick->signal over the
+interval, /api/health's status, and the resident memory of each process of the stack. At the
+end: the slope of each process's memory over the run, and over its second half (after warm-up).
 """
 from __future__ import annotations
 
@@ -71,9 +71,24 @@ def slope_mb_per_min(samples: list[tuple[float, float]]) -> float:
     return statistics.linear_regression(minutes, mb).slope
 
 
-def p99(values: list[float]) -> float:
+def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] if ordered else float("nan")
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+def health_status(dashboard: str) -> str:
+    """What the stack's /api/health says (a 503 carries the same JSON): ok, degraded or down."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{dashboard}/api/health", timeout=10) as response:
+            body = response.read()
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+    except OSError as exc:
+        return f"unreachable ({exc})"
+    return orjson.loads(body).get("status", "?")
 
 
 class SignalLatency:
@@ -193,10 +208,12 @@ def run(args) -> dict:
     memory: dict[str, list[tuple[float, float]]] = {}
     lags: list[int] = []
     latencies: list[float] = []
+    statuses: list[str] = []
     started = time.monotonic()
     producer.start()
     try:
-        _say(f"{'min':>6} {'produced':>10} {'read':>10} {'lag':>8} {'lake lag':>9} {'p99 ms':>8}  RSS MB per process")
+        _say(f"{'min':>6} {'produced':>10} {'read':>10} {'lag':>8} {'lake lag':>9} {'p50 ms':>7} {'p99 ms':>7} "
+             f"{'health':>8}  RSS MB per process")
         while (elapsed := time.monotonic() - started) < args.minutes * 60:
             time.sleep(min(args.interval, max(0.0, args.minutes * 60 - elapsed)))
             if up.poll() is not None:
@@ -209,20 +226,25 @@ def run(args) -> dict:
             produced = producer.sent
             lags.append(produced - read)
             durable = lake_durable(client)
+            status = health_status(stack["dashboard"])
+            statuses.append(status)
             rss = resident_mb(up.pid)
             interval_latencies = latency.take()
             latencies.extend(interval_latencies)
             for name, mb in rss.items():
                 memory.setdefault(name, []).append((minute, mb))
             _say(f"{minute:6.1f} {produced:10,} {read:10,} {produced - read:8,} "
-                 f"{'-' if durable is None else f'{produced - durable:,}':>9} {p99(interval_latencies):8.1f}  "
+                 f"{'-' if durable is None else f'{produced - durable:,}':>9} "
+                 f"{percentile(interval_latencies, 0.5):7.1f} {percentile(interval_latencies, 0.99):7.1f} {status:>8}  "
                  + " ".join(f"{name}={mb:.0f}" for name, mb in sorted(rss.items())))
         producer.stop.set()
         producer.join(60)
         figures: dict = {"minutes": args.minutes, "rate": args.rate, "produced": producer.sent,
                          "produce_failures": producer.failed, "lag_max_ticks": max(lags, default=0),
                          "lag_last_ticks": lags[-1] if lags else 0,
-                         "signals_opened": len(latency.seen), "latency_p99_ms": round(p99(latencies), 1),
+                         "signals_opened": len(latency.seen), "latency_p50_ms": round(percentile(latencies, 0.5), 1),
+                         "latency_p99_ms": round(percentile(latencies, 0.99), 1),
+                         "intervals_not_ok": sum(status != "ok" for status in statuses),
                          "cores": os.cpu_count()}
         for name, samples in sorted(memory.items()):
             half = [s for s in samples if s[0] >= args.minutes / 2]

@@ -1,7 +1,7 @@
 """The soak benchmark's arithmetic: the memory slope it reports and how it names the stack's processes."""
 import math
 
-from ascep.benchmarks.soak import p99, part_of, slope_mb_per_min
+from ascep.benchmarks.soak import part_of, percentile, slope_mb_per_min
 
 
 def test_slope_is_mb_per_minute_of_a_straight_line():
@@ -24,6 +24,8 @@ def test_children_of_ascep_up_are_named_by_their_command_line():
     assert part_of("something else") == "other"
 
 
-def test_p99_of_a_hundred_values_is_the_99th():
-    assert p99([float(v) for v in range(100, 0, -1)]) == 100.0
-    assert math.isnan(p99([]))
+def test_percentiles_of_a_hundred_values():
+    values = [float(v) for v in range(100, 0, -1)]
+    assert percentile(values, 0.99) == 100.0
+    assert percentile(values, 0.5) == 51.0
+    assert math.isnan(percentile([], 0.99))
