@@ -2,6 +2,7 @@
 nothing durable is lost or doubled: the lake, the rules in force, the dashboard's recent signals (issue 11)."""
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -16,26 +17,19 @@ from flink_jobs.launcher import StaleCheckpoint, check_restorable, record_topics
 from lake.layout import TICKS
 from lake.reader import read_kind
 from lake.storage import open_lake
+from tests.e2e.test_rules_live import wait_for as wait_up_to
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 T0 = 1_700_000_000_000
 FAST = {"ASCEP_LAKE_OPTIONS__FLUSH_EVERY_S": "1", "ASCEP_JOB__CHECKPOINT_INTERVAL_MS": "1000"}
 
+wait_for = functools.partial(wait_up_to, timeout=90)  # two stack starts share the test's time
+
 
 def ticks(first_ms: int, prices: list[float], symbol: str = "BTC/USDT") -> list[dict]:
     return [{"venue": "binance", "symbol": symbol, "bid": p - 0.5, "ask": p + 0.5, "ts": first_ms + i * 1_000}
             for i, p in enumerate(prices)]
-
-
-def wait_for(condition, what: str, timeout: float = 90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def replay(stack, path, rows: list[dict]) -> None:
