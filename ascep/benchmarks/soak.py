@@ -190,8 +190,10 @@ def stop_stack(up: subprocess.Popen) -> None:
 
 def lake_durable(client) -> int | None:
     """How many `ticks` records the lake holds durably, from the archiver's progress; None before it reports."""
-    found = [orjson.loads(doc)["next"] for field, doc in client.hgetall(keys.PROGRESS).items()
-             if field.decode().startswith(f"lake:{TICKS_TOPIC}:")]
+    from core.progress import read_progress
+
+    found = [place.next for (stage, topic, _), place in read_progress(client.hgetall(keys.PROGRESS)).items()
+             if (stage, topic) == ("lake", TICKS_TOPIC)]
     return sum(found) if found else None
 
 
