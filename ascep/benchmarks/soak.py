@@ -192,7 +192,8 @@ def lake_durable(client) -> int | None:
     """How many `ticks` records the lake holds durably, from the archiver's progress; None before it reports."""
     from core.progress import read_progress
 
-    found = [place.next for (stage, topic, _), place in read_progress(client.hgetall(keys.PROGRESS)).items()
+    found = [place.next for (stage, topic, _), place in read_progress(
+        {field.decode(): doc for field, doc in client.hgetall(keys.PROGRESS).items()}).items()
              if (stage, topic) == ("lake", TICKS_TOPIC)]
     return sum(found) if found else None
 
