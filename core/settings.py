@@ -72,9 +72,9 @@ class ArbitrageSettings(BaseModel):
 
 
 class JobSettings(BaseModel):
-    # Partitions of ticks/trades/signals when created here. One keeps every detector deterministic across
-    # restarts; with more, triangular and direct signals (fed from several partitions) may open on a
-    # different tick after a restore (docs/signals.md, "Exactly once").
+    # Partitions of ticks/trades/signals when created here. With one, every detector runs in the tick reader
+    # (fastest); with more, triangular, direct and rule detection run in detection_buckets keyed buckets that
+    # merge the partitions in event-time order, so the signals are the same either way (docs/scaling.md).
     partitions: int = 1
     parallelism: int = 1
     checkpoint_interval_ms: int = 2_000
@@ -89,6 +89,15 @@ class JobSettings(BaseModel):
     # clocks differ by a little, but one tick dated 2100 would otherwise push every watermark past all later ticks.
     max_future_skew_ms: int = Field(default=5_000, ge=0)
     execution_mode: str = "thread"  # Flink Python execution mode: thread or process
+    # Event-time order (core/event_order.py): a tick up to this far out of order in its partition keeps its
+    # true place; every tick waits about this long more before triangular, direct and rule detection see it.
+    out_of_orderness_ms: int = Field(default=0, ge=0)
+    # A partition whose event time trails the newest partition's by more than this is idle: it stops holding
+    # the others back. What an idle partition can delay the others by, in event time.
+    idle_after_ms: int = Field(default=5_000, ge=0)
+    # Keyed buckets for triangular, direct and rule detection with several partitions; fixed for the life of
+    # a checkpoint (the state is keyed by bucket), and the most parallelism they can use.
+    detection_buckets: int = Field(default=4, ge=1)
     # What runs downstream of the tick reader (cross-exchange detection always runs in the reader).
     detectors: list[str] = Field(default_factory=lambda: ["triangular", "direct", "rules"])
 

@@ -100,19 +100,19 @@ def flink_configuration(settings: Settings, checkpoint_dir: Path, restore: Path 
 def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids: dict[str, str],
           restore: Path | None = None, lake: str | None = None, ship_code: bool = False,
           rest_tls: RestTls | None = None):
-    """pulses -> CrossExchangeReader (offsets, cross-exchange) -> [triangular by venue | direct by pair | rules]
-    -> Redis and the `signals` topic; with a lake, archivers copy `ticks` and `signals` into Parquet.
+    """pulses -> tick reader (offsets, cross-exchange; with one partition every detector) -> [with several
+    partitions: detection buckets] -> Redis and the `signals` topic; with a lake, archivers copy `ticks` and
+    `signals` into Parquet.
     `ids`: topic_ids() of topics_read(), which name the lake's objects; `rest_tls`: see flink_configuration."""
     from pyflink.common import Types
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import StreamTableEnvironment
 
-    from core.arbitrage.direct import DirectDetector
-    from core.arbitrage.triangular import TriangularDetector
-    from flink_jobs.operators.keyed_detector import KeyedDetector
-    from flink_jobs.operators.rule_evaluator import RULES_STATE, RuleEvaluator
+    from flink_jobs.operators.buckets import Buckets, BucketsWithRules
+    from flink_jobs.operators.detection_host import DetectionHost
+    from flink_jobs.operators.rule_evaluator import RULES_STATE, RuleHost
     from flink_jobs.readers.rules import RulesReader
-    from flink_jobs.readers.ticks import DIRECT, RULES, TRIANGULAR, CrossExchangeReader
+    from flink_jobs.readers.ticks import BUCKETS, TickReader, TickReaderWithRules
     from flink_jobs.sinks.lake_archiver import LakeArchiver
     from flink_jobs.sinks.signal_writer import SignalWriter
 
@@ -138,21 +138,30 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids:
 
     detectors = settings.job.detectors
     job = settings.job
-    reader = CrossExchangeReader(kafka, TICKS_TOPIC, DEADLETTER_TOPIC, settings.arbitrage, job.poll_batch,
-                                 job.fetch_wait_ms, tuple(detectors), job.max_future_skew_ms, redis_url=redis)
-    ticks = pulses("tick_pulse", job.pulse_per_second * partitions, partitions).process(reader)
-    ticks.name("read ticks, cross-exchange arbitrage")
-    outputs = [ticks]
-    for name, tag, detector in (("triangular", TRIANGULAR, TriangularDetector), ("direct", DIRECT, DirectDetector)):
-        if name in detectors:
-            outputs.append(ticks.get_side_output(tag).key_by(lambda batch: batch[0], key_type=Types.STRING())
-                           .process(KeyedDetector(detector, settings.arbitrage)).name(f"{name} arbitrage"))
-    if "rules" in detectors:
+    rules = "rules" in detectors
+    rule_changes = None
+    if rules:
         rules_reader = RulesReader(kafka, RULES_TOPIC, 1000, RULES_FETCH_WAIT_MS, redis)
-        rule_changes = pulses("rules_pulse", 20, 1).process(rules_reader).name("read rules")
-        outputs.append(ticks.get_side_output(RULES).key_by(lambda batch: 0, key_type=Types.INT())
-                       .connect(rule_changes.broadcast(RULES_STATE))
-                       .process(RuleEvaluator(kafka, DEADLETTER_TOPIC)).name("evaluate rules"))
+        rule_changes = pulses("rules_pulse", 20, 1).process(rules_reader).name("read rules").broadcast(RULES_STATE)
+
+    def host(sources: int) -> DetectionHost:
+        return DetectionHost(settings.arbitrage, sources, job.idle_after_ms,
+                             RuleHost(kafka, DEADLETTER_TOPIC) if rules else None)
+
+    fused = partitions == 1  # every detector in the reader: no hop at all
+    buckets = 0 if fused or not detectors else job.detection_buckets
+    reader_class = TickReaderWithRules if fused and rules else TickReader
+    reader = reader_class(kafka, TICKS_TOPIC, DEADLETTER_TOPIC, settings.arbitrage, job,
+                          host(1) if fused and detectors else None, buckets, redis_url=redis)
+    tick_pulses = pulses("tick_pulse", job.pulse_per_second * partitions, partitions)
+    ticks = (tick_pulses.connect(rule_changes) if reader_class is TickReaderWithRules else tick_pulses).process(reader)
+    ticks.name("read ticks, detect" if fused else "read ticks, cross-exchange arbitrage")
+    outputs = [ticks]
+    if buckets:
+        shares = ticks.get_side_output(BUCKETS).key_by(lambda share: share[0], key_type=Types.INT())
+        bucket_class = BucketsWithRules if rules else Buckets
+        detected = (shares.connect(rule_changes) if rules else shares).process(bucket_class(host(partitions)))
+        outputs.append(detected.name("detect triangular, direct, rules in event-time order"))
     merged = outputs[0].union(*outputs[1:]) if len(outputs) > 1 else outputs[0]
     merged.flat_map(SignalWriter(redis, kafka)).name("write to Redis and the signals topic")
     if lake:

@@ -6,12 +6,16 @@
 - While the broker is down librdkafka keeps retrying; the error callback logs a structured warning each
   time, and a full local buffer blocks the caller (backpressure) instead of dropping data.
 - Closing (or leaving the `with` block) flushes; what could not be delivered is logged, never hidden.
+- When its ticks go quiet for QUIET_S, and when it closes, it writes a watermark record to every partition of
+  `ticks` (core/contracts/tick.py): the job's event-time order then releases the ticks that wait for a later
+  one, without a wall-clock timeout in the job (core/event_order.py).
 - Given a Redis URL, it raises TOPIC_ENDS from its delivery reports (the embedded broker's watermarks are
   unreliable): about once a second while producing, and at close. Health and a clean stop read them.
 """
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,7 +25,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 
 from core.contracts.deadletter import deadletter_value
 from core.contracts.redis_keys import RAISE_ENDS, TOPIC_ENDS
-from core.contracts.tick import Tick
+from core.contracts.tick import Tick, watermark_value
 from core.contracts.topics import DEADLETTER_TOPIC, TICKS_TOPIC, TRADES_TOPIC, partition_for_symbol
 from core.contracts.trade import Trade
 from core.log import event
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 
 POLL_EVERY = 1_000  # serve delivery callbacks every this many messages
 POLL_EVERY_S = 0.1  # or after this long, so the ends reported stay fresh at low rates
+QUIET_S = 0.1  # no tick for this long: promise the newest event time to every partition (a watermark record)
 
 
 @dataclass
@@ -73,6 +78,11 @@ class TickProducer:
         self._ends = TopicEnds()
         self._ends_reported_at = 0.0
         self._redis: redis.Redis | None = None
+        self._newest_ts: int | None = None  # the newest event time of a tick sent
+        self._promised_ts: int | None = None  # what the last watermark records promised
+        self._ticked_at = time.monotonic()
+        self._quiet = threading.Event()
+        self._watcher: threading.Thread | None = None
         if ends_to is not None:
             import redis  # here, not on top: only producers that report ends need it (`ascep ingest --help` is light)
 
@@ -98,6 +108,32 @@ class TickProducer:
         self._send(topic, orjson.dumps(tick.to_json_dict()), tick.key,
                    partition_for_symbol(tick.symbol, self.partitions(topic)))
         self.counts.ticks += 1
+        self._ticked_at = time.monotonic()
+        if self._newest_ts is None or tick.ts > self._newest_ts:
+            self._newest_ts = tick.ts
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch_quiet, name="tick-watermarks", daemon=True)
+            self._watcher.start()
+
+    def _watch_quiet(self) -> None:
+        while not self._quiet.wait(QUIET_S / 2):
+            if time.monotonic() - self._ticked_at >= QUIET_S:
+                self._promise()
+
+    def _promise(self) -> None:
+        """Watermark records to every partition of `ticks`: no tick dated at or before the newest one sent
+        is to come from this producer. Once per quiet spell."""
+        newest = self._newest_ts
+        if newest is None or newest == self._promised_ts:
+            return
+        topic = self.topics.ticks
+        value = watermark_value(newest + 1)
+        try:  # produce directly: this may run on the watcher thread, beside the caller's _send
+            for partition in range(self.partitions(topic)):
+                self._producer.produce(topic, value, "watermark", partition=partition)
+        except BufferError:  # the buffer is full, so ticks are flowing: the next quiet spell promises again
+            return
+        self._promised_ts = newest
 
     def trade(self, trade: Trade) -> None:
         topic = self.topics.trades
@@ -195,12 +231,15 @@ class TickProducer:
         event(log, msg, level, bootstrap=self.bootstrap, code=err.name(), error=err.str(), buffered=len(self._producer))
 
     def flush(self, timeout: float = 30.0) -> int:
-        """Wait for every buffered message and report the ends; returns how many are still undelivered."""
+        """Promise the newest event time, wait for every buffered message and report the ends; returns how
+        many are still undelivered."""
+        self._promise()
         left = self._producer.flush(timeout)
         self._report_ends()
         return left
 
     def close(self, timeout: float = 30.0) -> None:
+        self._quiet.set()
         left = self.flush(timeout)
         if left:
             event(log, "messages not delivered at close", logging.ERROR, bootstrap=self.bootstrap, undelivered=left)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from core.arbitrage.cross_exchange import CrossExchangeDetector, SymbolState
 from core.contracts.signal import Signal
-from core.contracts.tick import InvalidTick, Tick, check_not_ahead, decode_tick
+from core.contracts.tick import InvalidTick, Tick, check_not_ahead, decode_tick, watermark_in
 
 
 @dataclass
@@ -42,6 +42,8 @@ class BatchOutcome:
     deadletters: list[DeadLetter] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)  # symbols whose detector state changed
     valid: list[Tick] = field(default_factory=list)  # in offset order, for the detectors downstream
+    # producers' watermark records: (how many valid ticks came before it, its promised event time)
+    watermarks: list[tuple[int, int]] = field(default_factory=list)
 
 
 class TickBatchProcessor:
@@ -62,7 +64,11 @@ class TickBatchProcessor:
             try:
                 tick = check_not_ahead(decode_tick(value), now_ms if written_ms is None else written_ms, skew)
             except InvalidTick as exc:
-                out.deadletters.append(DeadLetter(str(exc), value, partition, offset))
+                promised = watermark_in(value)
+                if promised is None:
+                    out.deadletters.append(DeadLetter(str(exc), value, partition, offset))
+                else:
+                    out.watermarks.append((len(out.valid), promised))
                 continue
             out.valid.append(tick)
             out.latest[tick.key] = tick

@@ -38,6 +38,7 @@ class DirectDetector:
     def __init__(self, config: ArbitrageSettings) -> None:
         self.config = config
         self.limits = config.thresholds("direct")
+        self._sides: dict[str, tuple[str, str]] = {}  # symbol -> (A/B, B/A) of its pair, worked out once
 
     @staticmethod
     def key_for(tick: Tick) -> str:
@@ -45,16 +46,22 @@ class DirectDetector:
 
     def on_tick(self, state: PairState, tick: Tick, now_ms: int) -> list[Signal]:
         """Apply one tick of A/B or B/A and return the signals it opened, peaked or closed."""
-        by_venue = state.quotes.setdefault(tick.symbol, {})
+        symbol = tick.symbol
+        by_venue = state.quotes.get(symbol)
+        if by_venue is None:
+            by_venue = state.quotes[symbol] = {}
         previous = by_venue.get(tick.venue)
         if previous is not None and previous.ts > tick.ts:
             return []
         by_venue[tick.venue] = tick
         if tick.ts > state.newest:
             state.newest = tick.ts
-        forward = pair_key(tick.symbol)
-        base, quote = forward.split("/")
-        forwards, inverses = state.quotes.get(forward), state.quotes.get(f"{quote}/{base}")
+        sides = self._sides.get(symbol)
+        if sides is None:
+            forward = pair_key(symbol)
+            base, quote = forward.split("/")
+            sides = self._sides[symbol] = (forward, f"{quote}/{base}")
+        forwards, inverses = state.quotes.get(sides[0]), state.quotes.get(sides[1])
         if not forwards or not inverses:
             return []
         limits = self.limits

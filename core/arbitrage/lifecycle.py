@@ -29,8 +29,9 @@ class OpportunityBook:
             }
             self.open[route] = current
             return current.copy()
-        if profit_bps > current["profit_bps"]:
-            current.update({"legs": legs, "profit_bps": round(profit_bps, 6), "size": size, "updated_at": event_time})
+        rounded = round(profit_bps, 6)  # compared as stored: a gain below the stored precision is no new peak
+        if rounded > current["profit_bps"]:
+            current.update({"legs": legs, "profit_bps": rounded, "size": size, "updated_at": event_time})
             return current.copy()
         return None
 

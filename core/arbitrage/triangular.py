@@ -67,17 +67,38 @@ def link_symbol(state: VenueState, venue: str, symbol: str) -> None:
     y_links.setdefault(x, []).append(symbol)
 
 
+def mark(tick: Tick, fee: float) -> tuple[int, float, float]:
+    return (tick.ts, tick.bid * (1.0 - fee), 1.0 / (tick.ask * (1.0 + fee)))
+
+
 class TriangularDetector:
     State = VenueState
 
     def __init__(self, config: ArbitrageSettings) -> None:
         self.config = config
         self.limits = config.thresholds("triangular")
+        self._fees: dict[str, float] = {}  # venue -> taker fee, looked up once
 
     @staticmethod
     def key_for(tick: Tick) -> str:
         """The Flink key: a cycle trades on one venue, so all its pairs meet in that venue's state."""
         return tick.venue
+
+    def saved(self, state: VenueState) -> tuple:
+        """What a venue's state adds to its quotes: the graph, cycles and marks are rebuilt from those."""
+        return state.newest, state.book.open, state.expiries
+
+    def restore(self, venue: str, quotes: dict[str, Tick], saved: tuple) -> VenueState:
+        """A venue's state from its quotes and saved(); pairs are linked in symbol order, which changes
+        only the order in which one tick's signals come out, never which."""
+        state = VenueState()
+        fee = self.config.fee(venue)
+        for symbol in sorted(quotes):
+            link_symbol(state, venue, symbol)
+            state.quotes[symbol] = quotes[symbol]
+            state.marks[symbol] = mark(quotes[symbol], fee)
+        state.newest, state.book.open, state.expiries = saved
+        return state
 
     def on_tick(self, state: VenueState, tick: Tick, now_ms: int) -> list[Signal]:
         """Apply one tick of the state's venue and return the signals it opened, peaked or closed."""
@@ -89,9 +110,11 @@ class TriangularDetector:
         if previous is None:
             link_symbol(state, tick.venue, symbol)
         quotes[symbol] = tick
-        fee = self.config.fee(tick.venue)
+        fee = self._fees.get(tick.venue)
+        if fee is None:
+            fee = self._fees[tick.venue] = self.config.fee(tick.venue)
         marks = state.marks
-        marks[symbol] = (tick.ts, tick.bid * (1.0 - fee), 1.0 / (tick.ask * (1.0 + fee)))
+        marks[symbol] = mark(tick, fee)
         advanced = tick.ts > state.newest
         if advanced:
             state.newest = tick.ts

@@ -74,6 +74,27 @@ def parse_symbol(symbol: Any) -> str:
     return symbol
 
 
+WATERMARK_PREFIX = b'{"watermark":'
+
+
+def watermark_value(ts: int) -> bytes:
+    """A producer's promise, written into a partition of `ticks`: it will send that partition no tick
+    dated before `ts`. It lets the job release ticks that wait for a later one when the feed goes quiet,
+    by event time kept in the log, so a replay and a restore decide alike (core/event_order.py)."""
+    return orjson.dumps({"watermark": ts})
+
+
+def watermark_in(value: bytes | None) -> int | None:
+    """The promise a `ticks` record carries, or None when it is not a watermark record."""
+    if value is None or not value.startswith(WATERMARK_PREFIX):
+        return None
+    try:
+        ts = orjson.loads(value).get("watermark")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return ts if type(ts) is int else None
+
+
 def decode_tick(value: bytes | str | None) -> Tick:
     """A tick from one JSON record (a Kafka value, a JSONL line); InvalidTick says what is wrong."""
     if value is None:

@@ -1,5 +1,9 @@
 """Hosts the rule engine: every rule over every tick, rules changed at runtime through a broadcast stream.
 
+The host is not a Flink function itself: the operator that evaluates the rules (the tick reader when
+`ticks` has one partition, detection bucket 0 otherwise) holds one and hands it the broadcast changes
+and the ticks, in event-time order.
+
 The engine's snapshot is written to keyed state after every batch, so a checkpoint holds the engine and the
 Kafka offsets that agree; the broadcast state holds the rules as received. Every rule taken in force (or
 deleted) is also handed to the sinks, which mirror them in Redis (`ascep:rules:in_force`): the embedded
@@ -15,7 +19,6 @@ import orjson
 from confluent_kafka import Producer
 from pyflink.common import Types
 from pyflink.datastream import RuntimeContext
-from pyflink.datastream.functions import KeyedBroadcastProcessFunction
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from core.cep.engine import RuleEngine
@@ -35,7 +38,7 @@ def rule_version(value: bytes) -> str:
     return hashlib.blake2b(value, digest_size=8).hexdigest()
 
 
-class RuleEvaluator(KeyedBroadcastProcessFunction):
+class RuleHost:
     """Evaluates every rule over every tick. Rules arrive on a broadcast stream and apply at once,
     without a restart; one key sees all symbols, so a rule may combine any of them."""
 
@@ -46,7 +49,7 @@ class RuleEvaluator(KeyedBroadcastProcessFunction):
 
     def open(self, ctx: RuntimeContext) -> None:
         self.engine_state = ctx.get_state(ValueStateDescriptor("engine", Types.PICKLED_BYTE_ARRAY()))
-        self.engine = None
+        self.engine: RuleEngine | None = None
         self.versions: dict[str, str] = {}  # rule id -> digest of the rule as received, shown in the stats
         self.taken: dict[str, bytes | None] = {}  # rules taken in force or deleted since the last batch out
         self.producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 20})
@@ -83,7 +86,7 @@ class RuleEvaluator(KeyedBroadcastProcessFunction):
         taken, self.taken = self.taken, {}
         return taken or None
 
-    def _engine(self, rules: dict[str, bytes | None], closed: list[dict]):
+    def engine_for(self, rules: dict[str, bytes | None], closed: list[dict]) -> RuleEngine:
         """The engine, restored from keyed state after a restart and brought in line with the broadcast
         rules; a rule whose version did not change keeps its restored windows and partial matches.
         Signals closed by rules that changed meanwhile are added to `closed`."""
@@ -98,7 +101,8 @@ class RuleEvaluator(KeyedBroadcastProcessFunction):
                     closed.extend(self._apply(rule_id, value))
         return self.engine
 
-    def process_broadcast_element(self, change, ctx):
+    def on_change(self, change, ctx) -> SinkBatch | None:
+        """A broadcast rule change: kept in broadcast state, and applied at once if this task holds the engine."""
         rule_id, value = change
         rules = ctx.get_broadcast_state(RULES_STATE)
         if value is None:
@@ -106,18 +110,14 @@ class RuleEvaluator(KeyedBroadcastProcessFunction):
                 rules.remove(rule_id)
         else:
             rules.put(rule_id, value)
-        if self.engine is not None:
-            closed = self._apply(rule_id, value)
-            yield SinkBatch(closed, rule_stats=self._stats(), rules_taken=self._take())
+        if self.engine is None:
+            return None
+        closed = self._apply(rule_id, value)
+        return SinkBatch(closed, rule_stats=self._stats(), rules_taken=self._take())
 
-    def process_element(self, partition_ticks, ctx):
-        partition, ticks = partition_ticks
-        signals: list[dict] = []
-        engine = self._engine(dict(ctx.get_broadcast_state(RULES_STATE).items()), signals)
-        now = now_ms()
-        source = str(partition)
-        for tick in ticks:
-            signals.extend(engine.on_tick(tick, now, source))
+    def after_batch(self, engine: RuleEngine, signals: list[dict], now: int) -> SinkBatch | None:
+        """After the batch's ticks went through `engine`: time moves on, the engine goes to keyed state, and
+        what the sinks should hear (signals, stats about once a second, counters, rules taken) comes out."""
         signals.extend(engine.advance(now))
         counters = {"rules:late_ticks": len(engine.take_late()), "rules:timed_out": len(engine.take_timeouts())}
         self.engine_state.update({"engine": engine.snapshot(), "versions": dict(self.versions)})
@@ -128,4 +128,5 @@ class RuleEvaluator(KeyedBroadcastProcessFunction):
         counters = {name: n for name, n in counters.items() if n}
         taken = self._take()
         if signals or stats or counters or taken:
-            yield SinkBatch(signals, rule_stats=stats, counters=counters or None, rules_taken=taken)
+            return SinkBatch(signals, rule_stats=stats, counters=counters or None, rules_taken=taken)
+        return None

@@ -33,8 +33,9 @@ def written_ms(message) -> int | None:
     return None if kind == TIMESTAMP_NOT_AVAILABLE or ms <= 0 else ms
 
 
-class PartitionReader(KeyedProcessFunction):
-    """Kafka reading with the offset in keyed state; subclasses say what a batch of records becomes."""
+class PartitionReading:
+    """Kafka reading with the offset in keyed state; subclasses say what a batch of records becomes.
+    A mixin, so that a reader may be a keyed process function or, to hear the rules, a keyed broadcast one."""
 
     STAGE = "read"  # its name in PROGRESS
 
@@ -71,8 +72,9 @@ class PartitionReader(KeyedProcessFunction):
             self.consumers[partition] = consumer
         return consumer
 
-    def process_element(self, pulse, ctx: KeyedProcessFunction.Context):
+    def process_element(self, pulse, ctx):
         partition = ctx.get_current_key()
+        self.turn = ctx  # what handle() may read besides the records: the broadcast rules, for one
         records = []
         for message in self._consumer(partition).consume(self.poll_batch, timeout=0.002):
             error = message.error()
@@ -97,3 +99,7 @@ class PartitionReader(KeyedProcessFunction):
 
     def handle(self, partition: int, records: list):
         raise NotImplementedError
+
+
+class PartitionReader(PartitionReading, KeyedProcessFunction):
+    """A partition reader as a keyed process function: the pulses keyed by partition drive it."""

@@ -1,57 +1,74 @@
-"""The first operator on `ticks`: read, validate, dead-letter, detect cross-exchange arbitrage, fan out.
+"""The first operator on `ticks`: read, validate, dead-letter, detect, and hand the batch to the sinks.
 
-Only valid ticks leave it (a tick dated too far ahead included among the dead letters), so no state and no
-watermark downstream, triangular, direct or rules, ever sees a rejected one.
+Only valid ticks go on (a tick dated too far ahead included among the dead letters), so no state and no
+watermark downstream ever sees a rejected one. Cross-exchange detection runs here in offset order: the
+topic is partitioned by symbol, so every venue of a symbol is in this partition. Triangular, direct and
+rule detection need ticks of many symbols, in event-time order (core/event_order.py):
+
+- with one partition, they run here too, with no hop at all (the default: fastest);
+- with several, the reader stamps the ticks with order keys and sends them, with its watermark, to
+  every detection bucket (flink_jobs/operators/buckets.py), which merges the partitions.
 """
 from __future__ import annotations
 
+import gc
+from itertools import repeat
+
 from confluent_kafka import Producer
 from pyflink.common import Types
-from pyflink.datastream import OutputTag, RuntimeContext
-from pyflink.datastream.state import MapStateDescriptor
+from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
+from pyflink.datastream.functions import KeyedBroadcastProcessFunction
+from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
-from core.arbitrage.batches import TickBatchProcessor, group_by
+from core.arbitrage.batches import TickBatchProcessor
 from core.arbitrage.cross_exchange import CrossExchangeDetector, SymbolState
-from core.arbitrage.direct import DirectDetector
-from core.arbitrage.triangular import TriangularDetector
 from core.clock import now_ms
 from core.contracts.deadletter import deadletter_value
-from core.settings import ArbitrageSettings
+from core.detection import flags_of, routes
+from core.event_order import NO_WATERMARK, stamp_keys, watermark_of
+from core.settings import ArbitrageSettings, JobSettings
 from flink_jobs.messages import SinkBatch
-from flink_jobs.readers.kafka_partition import PartitionReader, written_ms
+from flink_jobs.operators.detection_host import DetectionHost
+from flink_jobs.readers.kafka_partition import PartitionReading, written_ms
 
-TRIANGULAR = OutputTag("triangular", Types.PICKLED_BYTE_ARRAY())
-DIRECT = OutputTag("direct", Types.PICKLED_BYTE_ARRAY())
-RULES = OutputTag("rules", Types.PICKLED_BYTE_ARRAY())
+GC_THRESHOLD = 100_000
+BUCKETS = OutputTag("detection buckets", Types.PICKLED_BYTE_ARRAY())
 
 
-class CrossExchangeReader(PartitionReader):
-    """Reads `ticks`, dead-letters bad records with where they were, detects cross-exchange arbitrage in place
-    (the topic is partitioned by symbol, so every venue of a symbol is here: no keyed hop), and hands valid
-    ticks on, batched per key, to the other detectors."""
+class TickReading(PartitionReading):
+    """Reads `ticks`, dead-letters bad records with where they were, detects cross-exchange arbitrage, and
+    detects the rest in place (`host`) or hands the ticks to the detection buckets (`buckets` > 0)."""
 
     def __init__(self, bootstrap: str, topic: str, deadletter_topic: str, arbitrage: ArbitrageSettings,
-                 poll_batch: int, fetch_wait_ms: int, fan_out: tuple[str, ...], max_future_skew_ms: int,
-                 redis_url: str | None = None) -> None:
-        super().__init__(bootstrap, topic, poll_batch, fetch_wait_ms, redis_url)
+                 job: JobSettings, host: DetectionHost | None, buckets: int, redis_url: str | None = None) -> None:
+        super().__init__(bootstrap, topic, job.poll_batch, job.fetch_wait_ms, redis_url)
         self.deadletter_topic = deadletter_topic
         self.arbitrage = arbitrage
-        self.max_future_skew_ms = max_future_skew_ms
-        self.fan_out = fan_out
+        self.max_future_skew_ms = job.max_future_skew_ms
+        self.bound_ms = job.out_of_orderness_ms
+        self.detectors = tuple(name for name in job.detectors if name in ("triangular", "direct", "rules"))
+        self.host = host
+        self.buckets = buckets
 
     def open(self, ctx: RuntimeContext) -> None:
         super().open(ctx)
+        # A batch makes tens of thousands of short-lived tuples; at the default threshold (700) the collector
+        # ran every few hundred ticks over the whole detector state, and cost as much as the merge itself.
+        gc.set_threshold(GC_THRESHOLD, 50, 1_000)
         self.symbols = ctx.get_map_state(MapStateDescriptor("symbols", Types.STRING(), Types.PICKLED_BYTE_ARRAY()))
+        self.newest = ctx.get_state(ValueStateDescriptor("newest_event_time", Types.LONG()))
         self.processor = TickBatchProcessor(CrossExchangeDetector(self.arbitrage), self.max_future_skew_ms)
         self.cache: dict[int, dict[str, SymbolState]] = {}
         self.producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 20})
-        self.routes = [(tag, key_for) for name, tag, key_for in (
-            ("triangular", TRIANGULAR, TriangularDetector.key_for), ("direct", DIRECT, DirectDetector.key_for))
-            if name in self.fan_out]
+        self.flags = flags_of(self.detectors)
+        if self.host is not None:
+            self.host.open(ctx)
 
     def close(self) -> None:
         super().close()
         self.producer.flush(10)
+        if self.host is not None:
+            self.host.close()
 
     def handle(self, partition: int, records: list):
         cache = self.cache.setdefault(partition, {})
@@ -74,10 +91,34 @@ class CrossExchangeReader(PartitionReader):
                 offset=dead.offset), key=f"job:{partition}")
         if outcome.deadletters:
             self.producer.poll(0)
-        yield SinkBatch(outcome.signals, list(outcome.latest.values()), len(outcome.valid), len(outcome.deadletters))
-        if outcome.valid:
-            for tag, key_for in self.routes:
-                for key, ticks in group_by(outcome.valid, key_for).items():
-                    yield tag, (key, ticks)
-            if "rules" in self.fan_out:
-                yield RULES, (partition, outcome.valid)
+        batch = SinkBatch(outcome.signals, list(outcome.latest.values()), len(outcome.valid), len(outcome.deadletters))
+        if (outcome.valid or outcome.watermarks) and self.detectors:
+            before = self.newest.value()
+            keys, newest = stamp_keys(outcome.valid, NO_WATERMARK if before is None else before, self.bound_ms,
+                                      outcome.watermarks)
+            self.newest.update(newest)
+            watermark = watermark_of(newest, self.bound_ms)
+            if self.host is not None:
+                detected = self.host.on_batch(partition, 0, keys, outcome.valid, repeat(self.flags), watermark,
+                                              self.turn)
+                if detected is not None:
+                    batch = batch._replace(signals=batch.signals + detected.signals, rule_stats=detected.rule_stats,
+                                           counters=detected.counters, rules_taken=detected.rules_taken)
+            else:
+                for bucket, entries in routes(zip(keys, outcome.valid), self.detectors, self.buckets).items():
+                    # plain tuples: pickled faster than named ones, and rebuilt into ticks by the bucket
+                    yield BUCKETS, (bucket, partition, watermark, [(key, flags, *tick) for key, tick, flags in entries])
+        yield batch
+
+
+class TickReader(TickReading, KeyedProcessFunction):
+    """The tick reader when no rules run in it."""
+
+
+class TickReaderWithRules(TickReading, KeyedBroadcastProcessFunction):
+    """The tick reader that evaluates the rules itself (one partition): it hears the rules' broadcast."""
+
+    def process_broadcast_element(self, change, ctx):
+        batch = self.host.on_change(change, ctx) if self.host is not None else None
+        if batch is not None:
+            yield batch

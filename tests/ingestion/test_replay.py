@@ -15,7 +15,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from ascep.cli import main
 from ascep.services import create_topics, start_broker
 from core.clock import now_ms
-from core.contracts.tick import Tick
+from core.contracts.tick import Tick, watermark_in
 from core.contracts.topics import partition_for_symbol
 from core.contracts.trade import Trade
 from core.settings import JobSettings
@@ -27,8 +27,10 @@ SYMBOLS = ["BTC/USDT", "ETH/USDT", "ETH/BTC", "SOL/USDT", "BNB/BTC", "XRP/USDT"]
 TS = 1_700_000_000_000
 
 
-def consume_all(bootstrap: str, topics: list[str], expected: int, timeout: float = 30.0) -> list:
-    """Every record of `topics` from the start; assigned directly (no consumer group) so it starts at once."""
+def consume_all(bootstrap: str, topics: list[str], expected: int, timeout: float = 30.0,
+                promises: bool = False) -> list:
+    """Every record of `topics` from the start; assigned directly (no consumer group) so it starts at once.
+    Producers' watermark records are left out unless `promises`."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False})
     metadata = consumer.list_topics(timeout=10).topics
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING)
@@ -41,7 +43,7 @@ def consume_all(bootstrap: str, topics: list[str], expected: int, timeout: float
     finally:
         consumer.close()
     assert all(r.error() is None for r in records), [r.error() for r in records if r.error()]
-    return records
+    return [r for r in records if promises or watermark_in(r.value()) is None]
 
 
 def test_partition_for_symbol_is_crc32_mod_partitions_and_ignores_venue():
@@ -61,9 +63,13 @@ def test_ticks_trades_and_dead_letters_land_keyed_and_partitioned_by_symbol(kafk
         producer.parsed("kraken", Parsed(ignored="heartbeat"), b'{"event":"heartbeat"}', TS + 2)
     assert (producer.counts.ticks, producer.counts.trades, producer.counts.deadletters) == (120, 1, 1)
 
-    records = consume_all(kafka, [topics.ticks, topics.trades, topics.deadletter], 122)
-    ticks = [r for r in records if r.topic() == topics.ticks]
-    assert len(ticks) == 120 and len(records) == 122
+    records = consume_all(kafka, [topics.ticks, topics.trades, topics.deadletter], 126, promises=True)
+    promises = [r for r in records if watermark_in(r.value()) is not None]
+    # closing promised every partition of ticks that nothing dated before the newest tick + 1 ms is to come
+    assert sorted((r.topic(), r.partition(), watermark_in(r.value())) for r in promises) == [
+        (topics.ticks, p, TS + 60) for p in range(4)]
+    ticks = [r for r in records if r.topic() == topics.ticks and watermark_in(r.value()) is None]
+    assert len(ticks) == 120 and len(records) == 126
     for record in ticks:
         value = orjson.loads(record.value())
         assert record.key().decode() == f"{value['venue']}:{value['symbol']}"
@@ -102,9 +108,11 @@ def test_broker_outage_keeps_messages_buffered_and_warns(tmp_path, caplog):
         broker.stop()
     with caplog.at_level(logging.WARNING, logger="ingestion.producer"):
         producer.tick(Tick("binance", "BTC/USDT", 1.0, 2.0, None, None, TS + 1))
-        assert producer.flush(3) == 1  # still buffered, not dropped
+        # still buffered, not dropped: the tick, and the watermark records flush promised both partitions
+        assert producer.flush(3) == 3
     warnings = [r for r in caplog.records if r.getMessage() == "kafka unavailable, producer keeps retrying"]
-    assert warnings and all(w.fields["bootstrap"] == broker.address and w.fields["buffered"] == 1 for w in warnings)
+    assert warnings and all(w.fields["bootstrap"] == broker.address and w.fields["buffered"] in (1, 3)
+                            for w in warnings)
     assert producer.counts.failed == 0
 
 
@@ -253,8 +261,9 @@ def test_the_producer_reports_topic_ends_from_its_delivery_reports(kafka, redis_
     assert sent == {0: 5, 1: 25}
     ends = {field.decode(): int(end) for field, end in client.hgetall(TOPIC_ENDS).items()
             if field.decode().startswith(topic_prefix)}
-    assert ends == {topic_end_field(topics.ticks, p): count for p, count in sent.items()}
+    # and closing wrote one watermark record to each of the three partitions, which the ends count too
+    assert ends == {topic_end_field(topics.ticks, p): sent[p] + 1 for p in range(3)}
     client.hset(TOPIC_ENDS, topic_end_field(topics.ticks, 0), 10_000)  # ends are raised, never lowered
     with TickProducer(kafka, topics=topics, ends_to=redis_url) as producer:
-        producer.tick(Tick("binance", "SOL/USDT", 1.0, 1.1, None, None, TS))  # partition 0 again: end 6
+        producer.tick(Tick("binance", "SOL/USDT", 1.0, 1.1, None, None, TS))  # partition 0 again: end 8
     assert int(client.hget(TOPIC_ENDS, topic_end_field(topics.ticks, 0))) == 10_000

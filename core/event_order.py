@@ -1,0 +1,136 @@
+"""Event-time order across a topic's partitions, decided by the data alone.
+
+Triangular, direct and rule detection combine ticks from several partitions. Processed in the order
+their batches happened to arrive, the same input would give different signals with another partition
+count, parallelism or restore. So every reader stamps its partition's ticks, and each detecting
+operator merges the partitions by those stamps, as Flink's own operators do with per-input watermarks:
+
+- A tick's order key is its event time, raised to the watermark its partition had already promised.
+  The watermark is the partition's newest event time minus the out-of-orderness bound, so a tick
+  up to `bound` ms out of order keeps its true place, and one further out keeps its place in its own
+  partition (stamp_keys). Nothing from a partition ever sorts below its promise.
+- The merge releases the ticks below the frontier, in (key, event time, venue, symbol) order: a tick
+  raised to its partition's watermark goes after the ticks it was out of order with, but among those
+  raised alike, in event-time order. Ticks equal in all four come from one partition, in offset order. The frontier is the lowest partition
+  watermark, except that a partition whose watermark trails the newest one by more than
+  `idle_after_ms` of event time no longer holds the others back: it is idle by event time, so a
+  replay and a restore decide alike. (Flink's withIdleness uses the wall clock.)
+- A tick below what was already released (only an idle partition's) is processed at once, out of
+  order, and counted as late: never dropped.
+
+The latency this adds: a tick waits until every active partition has promised past it, normally
+until the next tick with a later event time on each; an idle partition delays the others by at most
+`idle_after_ms` of event time (docs/signals.md, "Event-time order").
+"""
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable
+from typing import Any
+
+from core.contracts.tick import Tick
+
+NO_WATERMARK = -(2**63)
+
+
+
+def stamp_keys(ticks: list[Tick], newest: int, bound_ms: int,
+               promises: Iterable[tuple[int, int]] = ()) -> tuple[list[int], int]:
+    """Order keys of a partition's ticks in offset order, and the partition's newest event time after them.
+    `newest` is what came before (NO_WATERMARK at the start); the watermark is newest - bound_ms.
+    `promises` are the producers' watermark records among the ticks: (ticks before it, its event time);
+    a promise counts as a tick at its time plus the bound, so the watermark reaches the promise itself."""
+    keys = []
+    pending = sorted(promises, reverse=True)
+    for index, tick in enumerate(ticks):
+        while pending and pending[-1][0] <= index:
+            newest = max(newest, pending.pop()[1] + bound_ms)
+        ts = tick.ts
+        promised = newest - bound_ms
+        keys.append(ts if ts >= promised else promised)
+        if ts > newest:
+            newest = ts
+    for _, ts in pending:
+        newest = max(newest, ts + bound_ms)
+    return keys, newest
+
+
+def watermark_of(newest: int, bound_ms: int) -> int:
+    return NO_WATERMARK if newest == NO_WATERMARK else newest - bound_ms
+
+
+class EventTimeMerge:
+    """Merges `sources` partitions (numbered 0..sources-1) into one event-time order; see the module."""
+
+    __slots__ = ("sources", "idle_after_ms", "watermarks", "released", "held", "late_count", "_seq")
+
+    def __init__(self, sources: int, idle_after_ms: int) -> None:
+        if sources < 1 or idle_after_ms < 0:
+            raise ValueError("sources must be >= 1 and idle_after_ms >= 0")
+        self.sources = sources
+        self.idle_after_ms = idle_after_ms
+        self.watermarks = [NO_WATERMARK] * sources
+        self.released = NO_WATERMARK  # everything with a key below this has been handed on
+        self.held: list[tuple[int, int, str, str, int, Tick, Any]] = []  # sorted: key, ts, venue, symbol, seq, ...
+        self.late_count = 0
+        self._seq = 0
+
+    def frontier(self) -> int:
+        """Keys below this are safe to release: no active partition can still send one."""
+        newest = max(self.watermarks)
+        lowest = min(self.watermarks)
+        if newest == NO_WATERMARK:
+            return NO_WATERMARK
+        return max(lowest, newest - self.idle_after_ms)
+
+    def add(self, source: int, keys: list[int], ticks: list[Tick], payloads: Iterable[Any],
+            watermark: int) -> tuple[list[Tick], list[Any]]:
+        """Take one batch of `source` (its ticks in offset order, their keys and payloads) and its watermark
+        after it; return what may now be processed, as ticks and their payloads: late ones first, then the
+        released ones in order."""
+        out_ticks: list[Tick] = []
+        out_payloads: list[Any] = []
+        held = self.held
+        released = self.released
+        entries = zip(keys, [t.ts for t in ticks], [t.venue for t in ticks], [t.symbol for t in ticks],
+                      range(self._seq, self._seq + len(ticks)), ticks, payloads)
+        self._seq += len(ticks)
+        if keys and min(keys) < released:  # only an idle partition's: processed at once, and counted
+            for entry in entries:
+                if entry[0] < released:
+                    self.late_count += 1
+                    out_ticks.append(entry[5])
+                    out_payloads.append(entry[6])
+                else:
+                    held.append(entry)
+        else:
+            held.extend(entries)
+        if watermark > self.watermarks[source]:
+            self.watermarks[source] = watermark
+        held.sort()  # the held run is sorted and the batch mostly is: timsort merges the runs
+        frontier = self.frontier()
+        if frontier > released:
+            self.released = frontier
+            if held:
+                cut = bisect_left(held, (frontier,))
+                if cut:
+                    ready = held[:cut]
+                    del held[:cut]
+                    out_ticks.extend([entry[5] for entry in ready])
+                    out_payloads.extend([entry[6] for entry in ready])
+        return out_ticks, out_payloads
+
+    def snapshot(self) -> tuple:
+        return (self.sources, self.idle_after_ms, list(self.watermarks), self.released,
+                [(key, tick, payload) for key, _, _, _, _, tick, payload in self.held], self.late_count)
+
+    @classmethod
+    def restore(cls, snap: tuple) -> EventTimeMerge:
+        sources, idle_after_ms, watermarks, released, held, late_count = snap
+        merge = cls(sources, idle_after_ms)
+        merge.watermarks[:len(watermarks)] = watermarks[:sources]
+        merge.released, merge.late_count = released, late_count
+        merge.held = [(key, tick.ts, tick.venue, tick.symbol, seq, tick, payload) for seq, (key, tick, payload) in
+                      enumerate(held)]
+        merge._seq = len(held)
+        return merge

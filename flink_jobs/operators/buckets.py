@@ -1,0 +1,48 @@
+"""Detection buckets: triangular, direct and rule detection when `ticks` has several partitions.
+
+Every partition's reader sends each bucket its share of a batch (core/detection.py's routes: a venue's
+ticks to one bucket, a pair's to one, all to bucket 0 for the rules) with its watermark, even when the
+share is empty; the bucket merges the partitions in event-time order and detects (DetectionHost). The
+bucket count is fixed by job.detection_buckets, so state survives a change of parallelism.
+"""
+from __future__ import annotations
+
+from pyflink.datastream import KeyedProcessFunction, RuntimeContext
+from pyflink.datastream.functions import KeyedBroadcastProcessFunction
+
+from core.contracts.tick import Tick
+from flink_jobs.operators.detection_host import DetectionHost
+
+
+class BucketDetection:
+    """The body of both bucket operators: with the rules' broadcast, or without."""
+
+    def __init__(self, host: DetectionHost) -> None:
+        self.host = host
+
+    def open(self, ctx: RuntimeContext) -> None:
+        self.host.open(ctx)
+
+    def close(self) -> None:
+        self.host.close()
+
+    def process_element(self, share, ctx):
+        bucket, partition, watermark, entries = share
+        keys = [entry[0] for entry in entries]
+        ticks = [Tick(*entry[2:]) for entry in entries]
+        batch = self.host.on_batch(bucket, partition, keys, ticks, [entry[1] for entry in entries], watermark, ctx)
+        if batch is not None:
+            yield batch
+
+
+class Buckets(BucketDetection, KeyedProcessFunction):
+    """Detection buckets when no rules run."""
+
+
+class BucketsWithRules(BucketDetection, KeyedBroadcastProcessFunction):
+    """Detection buckets that hear the rules' broadcast; bucket 0 evaluates them."""
+
+    def process_broadcast_element(self, change, ctx):
+        batch = self.host.on_change(change, ctx)
+        if batch is not None:
+            yield batch

@@ -1,0 +1,101 @@
+"""Hosts triangular, direct and rule detection (core/detection.py) on one Flink key, with its state.
+
+The key is the partition when the tick reader detects in place (`ticks` has one partition), or a
+detection bucket fed by every partition's reader. Per key: the event-time merge of the partitions,
+the detectors' state entry by entry (a venue's quotes, a pair), and, on the key that evaluates them,
+the rules. Only the entries a batch changed are written back, in the same call that handles the batch,
+so a checkpoint holds detector state, merge and Kafka offsets that agree.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pyflink.common import Types
+from pyflink.datastream import RuntimeContext
+from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
+
+from core.clock import now_ms
+from core.contracts.tick import Tick
+from core.detection import Detection
+from core.event_order import EventTimeMerge
+from core.settings import ArbitrageSettings
+from flink_jobs.messages import SinkBatch
+from flink_jobs.operators.rule_evaluator import RULES_STATE, RuleHost
+
+
+def _map_state(ctx: RuntimeContext, name: str):
+    return ctx.get_map_state(MapStateDescriptor(name, Types.STRING(), Types.PICKLED_BYTE_ARRAY()))
+
+
+class DetectionHost:
+    """`sources`: the partitions merged on each key; `rules`: the rule host, on the key that has the rules."""
+
+    def __init__(self, arbitrage: ArbitrageSettings, sources: int, idle_after_ms: int,
+                 rules: RuleHost | None) -> None:
+        self.arbitrage = arbitrage
+        self.sources = sources
+        self.idle_after_ms = idle_after_ms
+        self.rules = rules
+
+    def open(self, ctx: RuntimeContext) -> None:
+        self.quotes = _map_state(ctx, "triangular_quotes")
+        self.venues = _map_state(ctx, "triangular_venues")
+        self.pairs = _map_state(ctx, "direct_pairs")
+        self.order = ctx.get_state(ValueStateDescriptor("event_order", Types.PICKLED_BYTE_ARRAY()))
+        self.keys: dict[object, tuple[EventTimeMerge, Detection]] = {}
+        if self.rules is not None:
+            self.rules.open(ctx)
+
+    def close(self) -> None:
+        if self.rules is not None:
+            self.rules.close()
+
+    def _of(self, key) -> tuple[EventTimeMerge, Detection]:
+        """The key's merge and detectors, rebuilt from keyed state when this task (re)starts."""
+        found = self.keys.get(key)
+        if found is None:
+            saved = self.order.value()
+            merge = EventTimeMerge.restore(saved) if saved else EventTimeMerge(self.sources, self.idle_after_ms)
+            detection = Detection(self.arbitrage)
+            detection.load(self.quotes.items(), self.venues.items(), self.pairs.items())
+            found = self.keys[key] = (merge, detection)
+        return found
+
+    def on_change(self, change, ctx) -> SinkBatch | None:
+        return self.rules.on_change(change, ctx) if self.rules is not None else None
+
+    def on_batch(self, key, source: int, keys: list[int], ticks: list[Tick], flags: Iterable[int], watermark: int,
+                 ctx) -> SinkBatch | None:
+        """One batch of partition `source` for this key: its ticks in offset order, their order keys and what
+        each is for (core/detection.py's flags); `ctx` reads the broadcast rules."""
+        merge, detection = self._of(key)
+        late_before = merge.late_count
+        released, released_flags = merge.add(source, keys, ticks, flags, watermark)
+        now = now_ms()
+        signals: list[dict] = []
+        evaluates_rules = self.rules is not None and key == 0
+        engine = None
+        if evaluates_rules and self.rules is not None:
+            engine = self.rules.engine_for(dict(ctx.get_broadcast_state(RULES_STATE).items()), signals)
+        # no rules, nothing to evaluate: the engine's windows exist per rule (a rule added later starts afresh)
+        signals.extend(detection.run(released, released_flags, now, engine if engine and engine.rules else None))
+        quotes, venues, pairs = detection.take_changes()
+        for name, entry in quotes.items():  # put_all wants a dict in thread mode, pairs in process mode
+            self.quotes.put(name, entry)
+        for name, saved in venues.items():
+            self.venues.put(name, saved)
+        for name, pair in pairs.items():
+            self.pairs.put(name, pair)
+        self.order.update(merge.snapshot())
+        late = merge.late_count - late_before
+        if engine is not None and self.rules is not None:
+            batch = self.rules.after_batch(engine, signals, now)
+            if batch is not None:
+                return batch._replace(counters={**(batch.counters or {}), **self._late(late)} or None)
+        if signals or late:
+            return SinkBatch(signals, counters=self._late(late) or None)
+        return None
+
+    def _late(self, late: int) -> dict[str, int]:
+        """Ticks processed out of order because their partition had been idle (the sinks add them up)."""
+        return {"detect:late_ticks": late} if late else {}
