@@ -21,6 +21,7 @@ import signal as signals
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,8 +94,10 @@ def add_arguments(parser) -> None:
                         help="seconds after a live phase's production within which the job must have read it all")
     parser.add_argument("--flink", metavar="HOST:PORT|local",
                         help="submit each job to this Flink cluster (REST address; it must reach 127.0.0.1, where "
-                             "the broker and Redis listen), cancelling it before the next; 'local' starts a "
-                             "standalone cluster here (pyflink/bin) for the run. Default: the local MiniCluster")
+                             "the broker and Redis listen), cancelling it before the next. A TaskManager runs one "
+                             "thread-mode job in its life: after one, restart the cluster. 'local' starts a "
+                             "standalone cluster here (pyflink/bin) for each configuration. Default: the local "
+                             "MiniCluster")
 
 
 def describe(config: Config) -> str:
@@ -189,8 +192,17 @@ class ClusterJob:
         self._checked_at = time.monotonic()
         state = self.state()
         if state in self.TERMINAL:
-            raise RuntimeError(f"the job {self.job_id} on {self.address} is {state}; see its exceptions at "
-                               f"http://{self.address}/jobs/{self.job_id}/exceptions")
+            raise RuntimeError(f"the job {self.job_id} on {self.address} is {state}: {self.root_exception()}")
+
+    def root_exception(self) -> str:
+        """The last lines of why the job failed, from the cluster (its whole history: /jobs/<id>/exceptions)."""
+        try:
+            history = flink_rest(self.address, f"/jobs/{self.job_id}/exceptions")
+        except OSError as exc:
+            return f"(its exceptions could not be read: {exc})"
+        root = (history.get("rootException") or history.get("exceptionHistory", {}).get("entries", [{}])[0]
+                .get("stacktrace") or "no exception recorded")
+        return "\n".join(root.strip().splitlines()[:3] + ["..."] + root.strip().splitlines()[-12:])
 
     def rss_mb(self) -> float | None:
         return tree_rss_mb([self.cluster.taskmanager.pid]) if self.cluster is not None else None
@@ -290,24 +302,47 @@ def _ms(value: float) -> float | None:
     return None if value != value else round(value, 1)  # NaN (no signal) -> None, which JSON can carry
 
 
+class FirstRead(threading.Thread):
+    """Watches the job's counter from `before` on: when it first moved, and to what (the job reads in batches)."""
+
+    def __init__(self, client: redis.Redis, before: int) -> None:
+        super().__init__(daemon=True)
+        self.client, self.before = client, before
+        self.at: float | None = None
+        self.count = before
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.01):
+            count = _counter(self.client)
+            if count > self.before:
+                self.at, self.count = time.monotonic(), count
+                return
+
+
 def _live(client: redis.Redis, bootstrap: str, job: Job, rate: int, seconds: float, drain_timeout: float,
           seed: int) -> dict:
+    """One live phase. The job's rate is its reading rate from its first read of the phase to its last (or to the
+    drain timeout), so that the pipeline's latency, which delays both ends alike, does not count as slowness."""
     ticks = _live_ticks(rate, seconds, seed)
     latency = SignalLatency(client, since_ms=now_ms())  # signals opened before this phase do not count
+    first = FirstRead(client, _counter(client))
     try:
-        before, started = _counter(client), time.monotonic()
+        first.start()
         sent, took = _produce_live(bootstrap, ticks, seconds)
         produced_at = time.monotonic()
-        read_all_at = _wait_counter(client, before + sent, job, timeout=drain_timeout)
-        read = _counter(client) - before
-        job_rate = read / ((read_all_at or time.monotonic()) - started)
+        read_all_at = _wait_counter(client, first.before + sent, job, timeout=drain_timeout)
+        ended_at = read_all_at or time.monotonic()
+        read = _counter(client) - first.before
     finally:
+        first.stop.set()
         latency.close()
+    job_rate = (first.before + read - first.count) / (ended_at - first.at) if first.at is not None else 0.0
     latencies = latency.take()
     return {"rate": rate, "produced": sent, "produced_ticks_per_s": round(sent / took, 1),
             "live_ticks_per_s": round(job_rate, 1),
             "drain_s": None if read_all_at is None else round(read_all_at - produced_at, 2),
-            "behind_after_drain_timeout": 0 if read_all_at is not None else before + sent - _counter(client),
+            "behind_after_drain_timeout": sent - read,
             "signals_opened_live": len(latency.seen),
             "latency_p50_ms": _ms(percentile(latencies, 0.50)), "latency_p99_ms": _ms(percentile(latencies, 0.99)),
             "kept_up": read_all_at is not None and job_rate >= KEPT_UP_FRACTION * rate}
@@ -407,25 +442,26 @@ def ratios(configs: dict[str, dict]) -> dict[str, float]:
 
 
 def run(args) -> dict:
-    flink, cluster = args.flink, None
     results: dict[str, dict] = {}
-    try:
-        if flink == "local":
-            slots = max(2, *(CONFIGS[name].parallelism for name in args.configs))
-            logs = Path(tempfile.mkdtemp(prefix="ascep-bench-flink-"))
-            _progress(f"starting a standalone Flink cluster ({slots} slots; logs in {logs}) ...")
-            cluster = start_flink_cluster(logs, slots=slots)
-            flink = cluster.address
-        for number, name in enumerate(args.configs, 1):
-            _progress(f"[{number}/{len(args.configs)}] {name}: {describe(CONFIGS[name])}")
-            try:
-                results[name] = run_config(name, CONFIGS[name], args, flink, cluster)
-            except (RuntimeError, OSError) as exc:  # the other configurations still run and report
-                _progress(f"{name}: failed: {exc}")
-                results[name] = {"error": str(exc), "command": rerun_command(name, args)}
-    finally:
-        if cluster is not None:
-            cluster.stop()
+    logs = Path(tempfile.mkdtemp(prefix="ascep-bench-flink-")) if args.flink == "local" else None
+    for number, name in enumerate(args.configs, 1):
+        config = CONFIGS[name]
+        _progress(f"[{number}/{len(args.configs)}] {name}: {describe(config)}")
+        cluster = None
+        try:
+            if logs is not None:
+                # A cluster of its own for each configuration: a TaskManager runs a thread-mode job once only (the
+                # next one fails loading pemja's native library in its new class loader), and memory starts clean.
+                slots = max(2, config.parallelism)
+                _progress(f"{name}: starting a standalone Flink cluster ({slots} slots; logs in {logs / name}) ...")
+                cluster = start_flink_cluster(logs / name, slots=slots)
+            results[name] = run_config(name, config, args, cluster.address if cluster else args.flink, cluster)
+        except (RuntimeError, OSError) as exc:  # the other configurations still run and report
+            _progress(f"{name}: failed: {exc}")
+            results[name] = {"error": str(exc), "command": rerun_command(name, args)}
+        finally:
+            if cluster is not None:
+                cluster.stop()
     return {"configs": results, "ratios": ratios(results), "ticks": args.ticks, "seconds": args.seconds,
             "rates": args.rates, "flink": args.flink or "minicluster", "cores": os.cpu_count()}
 
@@ -462,7 +498,7 @@ def table(figures: dict) -> str:
                      f"x {BASELINE}", "RSS MB after catch-up", "after live"],
                     [[name, ",".join(f["detectors"]) or "(cross only)", f["partitions"], f["parallelism"],
                       f["execution_mode"], f["catch_up_ticks_per_s"],
-                      round(f["catch_up_ticks_per_s"] / baseline, 2) if baseline else None,
+                      f"{f['catch_up_ticks_per_s'] / baseline:.2f}" if baseline else None,
                       f["rss_mb_after_catch_up"], f.get("rss_mb_after_live")] for name, f in ran.items()])
     lines += [""] + _table(["config", "target/s", "produced/s", "job read/s", "drain s", "signals", "p50 ms",
                             "p99 ms", "kept up"],
