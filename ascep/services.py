@@ -5,6 +5,7 @@ process group so nothing is left behind.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -167,3 +168,74 @@ def start_dashboard(redis_url: str, log_dir: Path, host: str = "127.0.0.1", port
                            env={**os.environ, **(env or {})})
     wait_for_port(port, proc, "dashboard", host=host)
     return Service("dashboard", f"http://{host}:{port}", proc, log_path)
+
+
+def flink_rest(address: str, path: str, method: str = "GET", timeout: float = 10.0) -> dict:
+    """One call to a Flink cluster's REST API at `address` (host:port, plain HTTP); {} for an empty answer."""
+    import urllib.request
+
+    request = urllib.request.Request(f"http://{address}{path}", method=method)
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        body = response.read()
+    return json.loads(body) if body else {}
+
+
+@dataclass
+class FlinkCluster:
+    """A standalone Flink cluster started by start_flink_cluster: a JobManager and one TaskManager, each a JVM."""
+
+    rest_port: int
+    jobmanager: subprocess.Popen
+    taskmanager: subprocess.Popen
+    log_dir: Path
+
+    @property
+    def address(self) -> str:
+        """The REST address, as `ascep job run --flink` takes it."""
+        return f"127.0.0.1:{self.rest_port}"
+
+    def stop(self) -> None:
+        for proc in (self.taskmanager, self.jobmanager):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            proc.wait()
+
+
+def start_flink_cluster(log_dir: Path, slots: int = 1, timeout: float = 90.0) -> FlinkCluster:
+    """A JobManager and a TaskManager with `slots` task slots (pyflink/bin's scripts in the foreground, on free
+    ports); returns once the TaskManager has registered. Logs in `log_dir`; stop() kills both process groups."""
+    import pyflink
+
+    from flink_jobs.launcher import python_env
+
+    flink_bin = Path(pyflink.__file__).parent / "bin"
+    rest_port, rpc_port = free_port(), free_port()
+    env = {**python_env(), "FLINK_LOG_DIR": str(log_dir)}  # the venv's Python first on PATH for the workers
+    common = ["-D", f"jobmanager.rpc.port={rpc_port}", "-D", "jobmanager.rpc.address=localhost"]
+    jobmanager, _ = spawn("jobmanager", [str(flink_bin / "jobmanager.sh"), "start-foreground", *common,
+                                         "-D", f"rest.port={rest_port}"], log_dir, env=env)
+    taskmanager, _ = spawn("taskmanager", [str(flink_bin / "taskmanager.sh"), "start-foreground", *common,
+                                           "-D", f"taskmanager.numberOfTaskSlots={slots}"], log_dir, env=env)
+    cluster = FlinkCluster(rest_port, jobmanager, taskmanager, log_dir)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            for name, proc in (("JobManager", jobmanager), ("TaskManager", taskmanager)):
+                if proc.poll() is not None:
+                    raise ServiceError(f"the Flink {name} exited with code {proc.returncode} while starting; "
+                                       f"see {proc.log_path}")  # type: ignore[attr-defined]
+            try:
+                if flink_rest(cluster.address, "/overview", timeout=2)["taskmanagers"] == 1:
+                    return cluster
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise ServiceError(f"the standalone Flink cluster did not come up within {timeout:.0f}s; "
+                                   f"see {log_dir}")
+            time.sleep(0.5)
+    except BaseException:
+        cluster.stop()
+        raise

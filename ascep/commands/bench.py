@@ -16,12 +16,15 @@ def add_target(benchmark, parser) -> None:
     """The options of one benchmark module, once it is chosen."""
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     benchmark.add_arguments(parser)
-    parser.set_defaults(func=lambda args: _report(benchmark.run(args), args.json))
+    parser.set_defaults(func=lambda args: _report(benchmark, benchmark.run(args), args.json))
 
 
-def _report(figures: dict, as_json: bool) -> int:
+def _report(benchmark, figures: dict, as_json: bool) -> int:
+    """As JSON, as the benchmark's own `table(figures)` when it has one, or one figure a line."""
     if as_json:
         print(json.dumps(figures))
+    elif hasattr(benchmark, "table"):
+        print(benchmark.table(figures))
     else:
         width = max(map(len, figures), default=0)
         for name, value in figures.items():

@@ -88,6 +88,6 @@ def test_help_still_lists_every_command_and_every_option(capsys):
     bench = help_text(["bench"], capsys)
     assert all(f"{name} {' '.join(line.split())}" in bench for name, line in TARGETS.items())
     pipeline = help_text(["bench", "pipeline"], capsys)
-    assert "--json" in pipeline and "--rate RATE" in pipeline
+    assert "--json" in pipeline and "--rates RATES" in pipeline and "--configs CONFIGS" in pipeline
     assert "--restore [RESTORE]" in help_text(["job", "run"], capsys)
     assert "--per-minute PER_MINUTE" in help_text(["ingest", "alphavantage"], capsys)

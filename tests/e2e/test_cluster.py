@@ -2,19 +2,14 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
-from pathlib import Path
 
-import pyflink
 import pytest
 import redis
 
-from ascep.services import free_port, start_broker, start_redis
+from ascep.services import flink_rest, start_broker, start_flink_cluster, start_redis
 from ascep.stack import ensure_topics
 from core.contracts.signal import signal_id
 from core.settings import load_settings
@@ -22,43 +17,22 @@ from flink_jobs.launcher import python_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-FLINK_BIN = Path(pyflink.__file__).parent / "bin"
 T0 = 1_700_000_000_000
 
 
 def rest(port: int, path: str) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-        return json.loads(response.read())
+    return flink_rest(f"127.0.0.1:{port}", path, timeout=5)
 
 
 @pytest.fixture
 def standalone_cluster(tmp_path):
-    """A JobManager and a TaskManager, each a separate JVM, on free ports; stopped with their process groups."""
-    rest_port, rpc_port = free_port(), free_port()
-    env = {**python_env(), "FLINK_LOG_DIR": str(tmp_path / "flink-logs")}
-    common = ["-D", f"jobmanager.rpc.port={rpc_port}", "-D", "jobmanager.rpc.address=localhost"]
-    processes = [
-        subprocess.Popen([str(FLINK_BIN / "jobmanager.sh"), "start-foreground", *common,
-                          "-D", f"rest.port={rest_port}"],
-                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True),
-        subprocess.Popen([str(FLINK_BIN / "taskmanager.sh"), "start-foreground", *common],
-                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True),
-    ]
+    """A JobManager and a TaskManager, each a separate JVM, on free ports (the one `ascep bench pipeline --flink
+    local` starts); stopped with their process groups."""
+    cluster = start_flink_cluster(tmp_path / "flink-logs")
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if rest(rest_port, "/overview")["taskmanagers"] == 1:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the standalone cluster did not come up"
-            time.sleep(0.5)
-        yield rest_port
+        yield cluster.rest_port
     finally:
-        for process in processes:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        cluster.stop()
 
 
 def test_job_runs_on_a_standalone_cluster(standalone_cluster, tmp_path):
