@@ -11,16 +11,18 @@ operator merges the partitions by those stamps, as Flink's own operators do with
   partition (stamp_keys). Nothing from a partition ever sorts below its promise.
 - The merge releases the ticks below the frontier, in (key, event time, venue, symbol) order: a tick
   raised to its partition's watermark goes after the ticks it was out of order with, but among those
-  raised alike, in event-time order. Ticks equal in all four come from one partition, in offset order. The frontier is the lowest partition
-  watermark, except that a partition whose watermark trails the newest one by more than
-  `idle_after_ms` of event time no longer holds the others back: it is idle by event time, so a
-  replay and a restore decide alike. (Flink's withIdleness uses the wall clock.)
+  raised alike, in event-time order. Ticks equal in all four come from one partition, in offset order.
+- The frontier is the lowest partition watermark, except that a partition whose watermark trails the
+  newest one by more than `idle_after_ms` of event time no longer holds the others back: it is idle by
+  event time, so a replay and a restore decide alike (Flink's withIdleness uses the wall clock).
+  Producers write watermark records when they go quiet (ingestion/producer.py), so the newest ticks
+  do not wait for a later tick, nor a quiet partition for the others to be idle_after_ms ahead.
 - A tick below what was already released (only an idle partition's) is processed at once, out of
   order, and counted as late: never dropped.
 
-The latency this adds: a tick waits until every active partition has promised past it, normally
-until the next tick with a later event time on each; an idle partition delays the others by at most
-`idle_after_ms` of event time (docs/signals.md, "Event-time order").
+The latency this adds: a tick waits until every active partition has promised past it: until the next
+later tick on each, or the producers' watermark records after 100 ms of quiet; a partition with no
+producer at all delays the others by at most `idle_after_ms` of event time (docs/scaling.md).
 """
 from __future__ import annotations
 
