@@ -18,6 +18,7 @@ from core.contracts.tick import Tick
 from core.settings import ArbitrageSettings
 
 TRIANGULAR, DIRECT, RULES = 1, 2, 4  # what a tick is for, in a bucket that runs several detectors
+COUNTED = 8  # set on one copy of each tick only, so that ticks detected are counted once (ascep:counters)
 FLAGS = {"triangular": TRIANGULAR, "direct": DIRECT, "rules": RULES}
 
 
@@ -31,7 +32,8 @@ def bucket_of(key: str, buckets: int) -> int:
 
 
 def flags_of(detectors: Iterable[str]) -> int:
-    flags = 0
+    """The flags of a tick that every detector here sees, counted once."""
+    flags = COUNTED
     for name in detectors:
         flags |= FLAGS[name]
     return flags
@@ -43,18 +45,26 @@ def routes(stamped: Iterable[tuple[int, Tick]], detectors: Iterable[str], bucket
     all in bucket 0. Every bucket is present, so every bucket hears every partition's watermark."""
     wanted = [FLAGS[name] for name in detectors]
     out: dict[int, list[tuple[int, Tick, int]]] = {bucket: [] for bucket in range(buckets)}
+    venue_buckets: dict[str, int] = {}
+    pair_buckets: dict[str, int] = {}
     for key, tick in stamped:
         flags: dict[int, int] = {}
         for flag in wanted:
             if flag == TRIANGULAR:
-                bucket = bucket_of(tick.venue, buckets)
+                bucket = venue_buckets.get(tick.venue, -1)
+                if bucket < 0:
+                    bucket = venue_buckets[tick.venue] = bucket_of(tick.venue, buckets)
             elif flag == DIRECT:
-                bucket = bucket_of(pair_key(tick.symbol), buckets)
+                bucket = pair_buckets.get(tick.symbol, -1)
+                if bucket < 0:
+                    bucket = pair_buckets[tick.symbol] = bucket_of(pair_key(tick.symbol), buckets)
             else:
                 bucket = 0
             flags[bucket] = flags.get(bucket, 0) | flag
+        counted = COUNTED
         for bucket, flag in flags.items():
-            out[bucket].append((key, tick, flag))
+            out[bucket].append((key, tick, flag | counted))
+            counted = 0
     return out
 
 

@@ -27,6 +27,7 @@ producer at all delays the others by at most `idle_after_ms` of event time (docs
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -62,9 +63,13 @@ def watermark_of(newest: int, bound_ms: int) -> int:
 
 
 class EventTimeMerge:
-    """Merges `sources` partitions (numbered 0..sources-1) into one event-time order; see the module."""
+    """Merges `sources` partitions (numbered 0..sources-1) into one event-time order; see the module.
 
-    __slots__ = ("sources", "idle_after_ms", "watermarks", "released", "held", "late_count", "_seq")
+    What it holds is kept batch by batch, so a host writes each batch's held ticks to its state once
+    (take_changes) instead of every held tick after every batch."""
+
+    __slots__ = ("sources", "idle_after_ms", "watermarks", "released", "held", "late_count", "_seq",
+                 "_unreleased", "_stored", "_done")
 
     def __init__(self, sources: int, idle_after_ms: int) -> None:
         if sources < 1 or idle_after_ms < 0:
@@ -73,9 +78,13 @@ class EventTimeMerge:
         self.idle_after_ms = idle_after_ms
         self.watermarks = [NO_WATERMARK] * sources
         self.released = NO_WATERMARK  # everything with a key below this has been handed on
-        self.held: list[tuple[int, int, str, str, int, Tick, Any]] = []  # sorted: key, ts, venue, symbol, seq, ...
+        # sorted (key, ts, venue, symbol, seq, tick, payload, batch): seq keeps a batch's offset order
+        self.held: list[tuple[int, int, str, str, int, Tick, Any, int]] = []
         self.late_count = 0
         self._seq = 0
+        self._unreleased: dict[int, int] = {}  # batch (its first seq) -> its ticks still held
+        self._stored: dict[int, list[tuple[int, Tick, Any]]] = {}  # batches held since take_changes()
+        self._done: list[int] = []  # batches fully released since take_changes()
 
     def frontier(self) -> int:
         """Keys below this are safe to release: no active partition can still send one."""
@@ -85,7 +94,7 @@ class EventTimeMerge:
             return NO_WATERMARK
         return max(lowest, newest - self.idle_after_ms)
 
-    def add(self, source: int, keys: list[int], ticks: list[Tick], payloads: Iterable[Any],
+    def add(self, source: int, keys: list[int], ticks: list[Tick], payloads: list[Any],
             watermark: int) -> tuple[list[Tick], list[Any]]:
         """Take one batch of `source` (its ticks in offset order, their keys and payloads) and its watermark
         after it; return what may now be processed, as ticks and their payloads: late ones first, then the
@@ -94,45 +103,75 @@ class EventTimeMerge:
         out_payloads: list[Any] = []
         held = self.held
         released = self.released
-        entries = zip(keys, [t.ts for t in ticks], [t.venue for t in ticks], [t.symbol for t in ticks],
-                      range(self._seq, self._seq + len(ticks)), ticks, payloads)
+        batch = self._seq
+        entries = list(zip(keys, [t.ts for t in ticks], [t.venue for t in ticks], [t.symbol for t in ticks],
+                           range(batch, batch + len(ticks)), ticks, payloads, [batch] * len(ticks)))
         self._seq += len(ticks)
         if keys and min(keys) < released:  # only an idle partition's: processed at once, and counted
+            kept = []
             for entry in entries:
                 if entry[0] < released:
                     self.late_count += 1
                     out_ticks.append(entry[5])
                     out_payloads.append(entry[6])
                 else:
-                    held.append(entry)
-        else:
-            held.extend(entries)
+                    kept.append(entry)
+            entries = kept
+        held.extend(entries)
         if watermark > self.watermarks[source]:
             self.watermarks[source] = watermark
         held.sort()  # the held run is sorted and the batch mostly is: timsort merges the runs
         frontier = self.frontier()
         if frontier > released:
             self.released = frontier
-            if held:
-                cut = bisect_left(held, (frontier,))
-                if cut:
-                    ready = held[:cut]
-                    del held[:cut]
-                    out_ticks.extend([entry[5] for entry in ready])
-                    out_payloads.extend([entry[6] for entry in ready])
+            cut = bisect_left(held, (frontier,)) if held else 0
+            if cut:
+                ready = held[:cut]
+                del held[:cut]
+                out_ticks.extend([entry[5] for entry in ready])
+                out_payloads.extend([entry[6] for entry in ready])
+                self._release(ready, batch)
+        still = [(entry[0], entry[5], entry[6]) for entry in entries if entry[0] >= self.released]
+        if still:
+            self._unreleased[batch] = len(still)
+            self._stored[batch] = still
         return out_ticks, out_payloads
 
-    def snapshot(self) -> tuple:
-        return (self.sources, self.idle_after_ms, list(self.watermarks), self.released,
-                [(key, tick, payload) for key, _, _, _, _, tick, payload in self.held], self.late_count)
+    def _release(self, ready: list, batch: int) -> None:
+        """Count down the older batches whose ticks were released; the new one is not counted yet."""
+        unreleased = self._unreleased
+        for old, count in Counter(entry[7] for entry in ready if entry[7] != batch).items():
+            left = unreleased[old] - count
+            if left:
+                unreleased[old] = left
+            else:
+                del unreleased[old]
+                if self._stored.pop(old, None) is None:
+                    self._done.append(old)
+
+    def take_changes(self) -> tuple[dict[int, list[tuple[int, Tick, Any]]], list[int]]:
+        """Batches to store (their held ticks as (key, tick, payload)), and stored batches to forget."""
+        stored, done = self._stored, self._done
+        self._stored, self._done = {}, []
+        return stored, done
+
+    def header(self) -> tuple:
+        """Everything but the held batches, which take_changes() hands out one by one."""
+        return self.sources, self.idle_after_ms, list(self.watermarks), self.released, self.late_count, self._seq
 
     @classmethod
-    def restore(cls, snap: tuple) -> EventTimeMerge:
-        sources, idle_after_ms, watermarks, released, held, late_count = snap
+    def restore(cls, header: tuple, batches: Iterable[tuple[int, list[tuple[int, Tick, Any]]]]) -> EventTimeMerge:
+        """From header() and the batches stored and not forgotten; their ticks already released (key below
+        the released frontier: a partly released batch is stored whole) are left out."""
+        sources, idle_after_ms, watermarks, released, late_count, seq = header
         merge = cls(sources, idle_after_ms)
         merge.watermarks[:len(watermarks)] = watermarks[:sources]
-        merge.released, merge.late_count = released, late_count
-        merge.held = [(key, tick.ts, tick.venue, tick.symbol, seq, tick, payload) for seq, (key, tick, payload) in
-                      enumerate(held)]
-        merge._seq = len(held)
+        merge.released, merge.late_count, merge._seq = released, late_count, seq
+        for batch, entries in sorted(batches, key=lambda item: item[0]):
+            held = [(key, tick.ts, tick.venue, tick.symbol, batch + i, tick, payload, batch)
+                    for i, (key, tick, payload) in enumerate(entries) if key >= released]
+            if held:
+                merge.held.extend(held)
+                merge._unreleased[batch] = len(held)
+        merge.held.sort()
         return merge

@@ -92,6 +92,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each live phase")
     parser.add_argument("--drain-timeout", type=float, default=10.0,
                         help="seconds after a live phase's production within which the job must have read it all")
+    parser.add_argument("--market", choices=MARKETS, default="sim",
+                        help="sim: the simulator's 10 symbols on 3 venues (default); large: 1,000 symbols on 5 "
+                             "venues (every asset against USDT, BTC and ETH), for the job's memory at that size")
     parser.add_argument("--flink", metavar="HOST:PORT|local",
                         help="submit each job to this Flink cluster (REST address; it must reach 127.0.0.1, where "
                              "the broker and Redis listen), cancelling it before the next. A TaskManager runs one "
@@ -230,9 +233,10 @@ def _slots_in_use(address: str) -> bool:
 # --- producing, counting -------------------------------------------------------------------------------------
 
 def _counter(client: redis.Redis) -> int:
-    """Ticks the job's reader has read: counted, or dead-lettered."""
-    ticks, deadletters = cast("list", client.hmget(keys.COUNTERS, ["ticks", "deadletters"]))
-    return int(ticks or 0) + int(deadletters or 0)
+    """Ticks through the whole job: through every detector (`detected`: with several partitions the detection
+    buckets lag the readers), or dead-lettered."""
+    detected, deadletters = cast("list", client.hmget(keys.COUNTERS, ["detected", "deadletters"]))
+    return int(detected or 0) + int(deadletters or 0)
 
 
 def _wait_counter(client: redis.Redis, target: int, job: Job, timeout: float) -> float | None:
@@ -246,14 +250,32 @@ def _wait_counter(client: redis.Redis, target: int, job: Job, timeout: float) ->
     return time.monotonic()
 
 
-def _preload(bootstrap: str, count: int, seed: int) -> int:
+MARKETS = ("sim", "large")
+LARGE_VENUES = ("binance", "okx", "kraken", "coinbase", "bybit")
+
+
+def _market(kind: str, seed: int, rate: float):
+    """The simulated market of --market, with a planted opportunity every 2 s of event time."""
+    from ingestion.sim.market import CRYPTO_ASSETS, Asset, SimulatedMarket
+
+    if kind == "sim":
+        return SimulatedMarket(seed=seed, rate=rate, opportunity_every_s=2.0, opportunity_duration_s=0.5)
+    hubs = ("USDT", "BTC", "ETH")
+    assets = {name: CRYPTO_ASSETS[name] for name in hubs}
+    assets.update((f"A{i}", Asset(10 ** ((i % 9) - 4 + 0.37), 0.8)) for i in range(333))
+    symbols = ["BTC/USDT", "ETH/USDT", "ETH/BTC"] + [f"A{i}/{hub}" for i in range(333) for hub in hubs]
+    return SimulatedMarket(seed=seed, venues=LARGE_VENUES, symbols=symbols, assets=assets, rate=rate,
+                           opportunity_every_s=2.0, opportunity_duration_s=0.5,
+                           latency_ms=dict.fromkeys(LARGE_VENUES, 20), spread_bps={})
+
+
+def _preload(bootstrap: str, count: int, seed: int, market_kind: str = "sim") -> int:
     """`count` simulated ticks as fast as possible. Their event times end about now: a tick dated far ahead of
     its Kafka record would be dead-lettered (job.max_future_skew_ms)."""
     from ingestion.producer import TickProducer
-    from ingestion.sim.market import SimulatedMarket
 
     rate = 50_000.0
-    market = SimulatedMarket(seed=seed, rate=rate, opportunity_every_s=2.0, opportunity_duration_s=0.5)
+    market = _market(market_kind, seed, rate)
     sent = 0
     with TickProducer(bootstrap, buffer_messages=500_000, linger_ms=5) as producer:
         for tick in market.ticks(now_ms() - int(count / rate * 1000)):
@@ -264,12 +286,10 @@ def _preload(bootstrap: str, count: int, seed: int) -> int:
     return sent
 
 
-def _live_ticks(rate: int, seconds: float, seed: int) -> list:
+def _live_ticks(rate: int, seconds: float, seed: int, market_kind: str = "sim") -> list:
     """The ticks of a live phase, their ts in ms from its start. The simulator is too slow to generate 50,000
     ticks/s and send them too on a shared core, so they are generated before the phase (about 230 bytes each)."""
-    from ingestion.sim.market import SimulatedMarket
-
-    market = SimulatedMarket(seed=seed, rate=float(rate), opportunity_every_s=2.0, opportunity_duration_s=0.5)
+    market = _market(market_kind, seed, float(rate))
     return list(itertools.islice(market.ticks(0), int(rate * seconds * 1.05) + 1_000))
 
 
@@ -321,10 +341,10 @@ class FirstRead(threading.Thread):
 
 
 def _live(client: redis.Redis, bootstrap: str, job: Job, rate: int, seconds: float, drain_timeout: float,
-          seed: int) -> dict:
+          seed: int, market_kind: str = "sim") -> dict:
     """One live phase. The job's rate is its reading rate from its first read of the phase to its last (or to the
     drain timeout), so that the pipeline's latency, which delays both ends alike, does not count as slowness."""
-    ticks = _live_ticks(rate, seconds, seed)
+    ticks = _live_ticks(rate, seconds, seed, market_kind)
     latency = SignalLatency(client, since_ms=now_ms())  # signals opened before this phase do not count
     first = FirstRead(client, _counter(client))
     try:
@@ -362,6 +382,8 @@ def rerun_command(name: str, args) -> str:
             "--seconds", f"{args.seconds:g}", "--rates", ",".join(map(str, args.rates))]
     if args.drain_timeout != 10.0:
         argv += ["--drain-timeout", f"{args.drain_timeout:g}"]
+    if args.market != "sim":
+        argv += ["--market", args.market]
     if args.flink:
         argv += ["--flink", args.flink]
     return shlex.join(argv)
@@ -387,7 +409,7 @@ def run_config(name: str, config: Config, args, flink: str | None, cluster: Flin
         ensure_topics(broker.address, settings)
         client = redis.Redis.from_url(store.address)
         _progress(f"{name}: loading {args.ticks:,} ticks ...")
-        loaded = _preload(broker.address, args.ticks, seed=1)
+        loaded = _preload(broker.address, args.ticks, seed=1, market_kind=args.market)
         env = {**python_env(), "ASCEP_STATE_DIR": str(settings.state_dir), **variables}
         argv = [sys.executable, "-m", "ascep.cli", "job", "run", "--kafka", broker.address, "--redis", store.address]
         if flink:
@@ -409,7 +431,8 @@ def run_config(name: str, config: Config, args, flink: str | None, cluster: Flin
         _progress(f"{name}: catch-up {figures['catch_up_ticks_per_s']:,.0f} ticks/s")
         for index, rate in enumerate(args.rates):
             _progress(f"{name}: live phase, {rate:,} ticks/s for {args.seconds:g}s ...")
-            phase = _live(client, broker.address, job, rate, args.seconds, args.drain_timeout, seed=2 + index)
+            phase = _live(client, broker.address, job, rate, args.seconds, args.drain_timeout, seed=2 + index,
+                          market_kind=args.market)
             figures["live"].append(phase)
             _progress(f"{name}: produced {phase['produced_ticks_per_s']:,.0f}/s, the job read "
                       f"{phase['live_ticks_per_s']:,.0f}/s, p50/p99 {phase['latency_p50_ms']}/"

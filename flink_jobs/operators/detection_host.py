@@ -8,15 +8,13 @@ so a checkpoint holds detector state, merge and Kafka offsets that agree.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from pyflink.common import Types
 from pyflink.datastream import RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from core.clock import now_ms
 from core.contracts.tick import Tick
-from core.detection import Detection
+from core.detection import COUNTED, Detection
 from core.event_order import EventTimeMerge
 from core.settings import ArbitrageSettings
 from flink_jobs.messages import SinkBatch
@@ -42,6 +40,7 @@ class DetectionHost:
         self.venues = _map_state(ctx, "triangular_venues")
         self.pairs = _map_state(ctx, "direct_pairs")
         self.order = ctx.get_state(ValueStateDescriptor("event_order", Types.PICKLED_BYTE_ARRAY()))
+        self.held = _map_state(ctx, "event_order_held")  # the merge's held ticks, one entry per batch
         self.keys: dict[object, tuple[EventTimeMerge, Detection]] = {}
         if self.rules is not None:
             self.rules.open(ctx)
@@ -55,7 +54,8 @@ class DetectionHost:
         found = self.keys.get(key)
         if found is None:
             saved = self.order.value()
-            merge = EventTimeMerge.restore(saved) if saved else EventTimeMerge(self.sources, self.idle_after_ms)
+            merge = (EventTimeMerge.restore(saved, ((int(batch), held) for batch, held in self.held.items()))
+                     if saved else EventTimeMerge(self.sources, self.idle_after_ms))
             detection = Detection(self.arbitrage)
             detection.load(self.quotes.items(), self.venues.items(), self.pairs.items())
             found = self.keys[key] = (merge, detection)
@@ -64,7 +64,7 @@ class DetectionHost:
     def on_change(self, change, ctx) -> SinkBatch | None:
         return self.rules.on_change(change, ctx) if self.rules is not None else None
 
-    def on_batch(self, key, source: int, keys: list[int], ticks: list[Tick], flags: Iterable[int], watermark: int,
+    def on_batch(self, key, source: int, keys: list[int], ticks: list[Tick], flags: list[int], watermark: int,
                  ctx) -> SinkBatch | None:
         """One batch of partition `source` for this key: its ticks in offset order, their order keys and what
         each is for (core/detection.py's flags); `ctx` reads the broadcast rules."""
@@ -86,16 +86,26 @@ class DetectionHost:
             self.venues.put(name, saved)
         for name, pair in pairs.items():
             self.pairs.put(name, pair)
-        self.order.update(merge.snapshot())
-        late = merge.late_count - late_before
+        held, released = merge.take_changes()
+        for batch, entries in held.items():
+            self.held.put(str(batch), entries)
+        for batch in released:
+            self.held.remove(str(batch))
+        self.order.update(merge.header())
+        counts = self._counts(merge.late_count - late_before, released_flags)
         if engine is not None and self.rules is not None:
             batch = self.rules.after_batch(engine, signals, now)
             if batch is not None:
-                return batch._replace(counters={**(batch.counters or {}), **self._late(late)} or None)
-        if signals or late:
-            return SinkBatch(signals, counters=self._late(late) or None)
+                return batch._replace(counters={**(batch.counters or {}), **counts} or None)
+        if signals or counts:
+            return SinkBatch(signals, counters=counts or None)
         return None
 
-    def _late(self, late: int) -> dict[str, int]:
-        """Ticks processed out of order because their partition had been idle (the sinks add them up)."""
-        return {"detect:late_ticks": late} if late else {}
+    @staticmethod
+    def _counts(late: int, flags: list[int]) -> dict[str, int]:
+        """What the sinks add to ascep:counters: ticks through detection (each once, however many buckets
+        it went to), and those processed out of order because their partition had been idle."""
+        counts = {"detected": sum(1 for flag in flags if flag & COUNTED)}
+        if late:
+            counts["detect:late_ticks"] = late
+        return counts if counts["detected"] or late else {}

@@ -12,7 +12,6 @@ rule detection need ticks of many symbols, in event-time order (core/event_order
 from __future__ import annotations
 
 import gc
-from itertools import repeat
 
 from confluent_kafka import Producer
 from pyflink.common import Types
@@ -91,7 +90,9 @@ class TickReading(PartitionReading):
                 offset=dead.offset), key=f"job:{partition}")
         if outcome.deadletters:
             self.producer.poll(0)
-        batch = SinkBatch(outcome.signals, list(outcome.latest.values()), len(outcome.valid), len(outcome.deadletters))
+        batch = SinkBatch(outcome.signals, list(outcome.latest.values()), len(outcome.valid), len(outcome.deadletters),
+                          # with no detector after cross-exchange, a tick read is a tick detected
+                          counters={"detected": len(outcome.valid)} if outcome.valid and not self.detectors else None)
         if (outcome.valid or outcome.watermarks) and self.detectors:
             before = self.newest.value()
             keys, newest = stamp_keys(outcome.valid, NO_WATERMARK if before is None else before, self.bound_ms,
@@ -99,7 +100,7 @@ class TickReading(PartitionReading):
             self.newest.update(newest)
             watermark = watermark_of(newest, self.bound_ms)
             if self.host is not None:
-                detected = self.host.on_batch(partition, 0, keys, outcome.valid, repeat(self.flags), watermark,
+                detected = self.host.on_batch(partition, 0, keys, outcome.valid, [self.flags] * len(keys), watermark,
                                               self.turn)
                 if detected is not None:
                     batch = batch._replace(signals=batch.signals + detected.signals, rule_stats=detected.rule_stats,

@@ -37,6 +37,7 @@ def read(ticks: list[Tick], partitions: int, rng: random.Random, bound_ms: int, 
         log.append(Tick("end", f"END{p}/X", 1.0, 1.1, None, None, end))
     positions, newest = [0] * partitions, [NO_WATERMARK] * partitions
     merge = EventTimeMerge(partitions, idle_after_ms)
+    store: dict = {}  # what a host keeps in keyed state: the held batches, written once, forgotten once
     out: list[Tick] = []
     turns = 0
     while any(positions[p] < len(logs[p]) for p in range(partitions)):
@@ -47,9 +48,17 @@ def read(ticks: list[Tick], partitions: int, rng: random.Random, bound_ms: int, 
         positions[p] += len(batch)
         keys, newest[p] = stamp_keys(batch, newest[p], bound_ms)
         out.extend(merge.add(p, keys, batch, [None] * len(batch), watermark_of(newest[p], bound_ms))[0])
+        stored, done = merge.take_changes()
+        store.update(stored)
+        for batch in done:
+            del store[batch]
         turns += 1
         if restore_every and turns % restore_every == 0:
-            merge = EventTimeMerge.restore(merge.snapshot())
+            merge = EventTimeMerge.restore(merge.header(), list(store.items()))
+    # a batch wholly released is forgotten: what is left still holds end ticks, which wait for a later one
+    # (a batch partly released is kept whole; its released ticks are those below the released frontier)
+    assert all({tick.venue for key, tick, _ in entries if key >= merge.released} == {"end"}
+               for entries in store.values()), store
     return [t for t in out if t.venue != "end"], merge.late_count
 
 
