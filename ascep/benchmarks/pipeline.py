@@ -48,6 +48,7 @@ class Config:
 CONFIGS: dict[str, Config] = {
     "cross": Config((), partitions=1, parallelism=1, execution_mode="thread"),  # cross-exchange only
     "default": Config(None, partitions=1, parallelism=1, execution_mode="thread"),
+    "arbitrage": Config(("triangular", "direct"), partitions=1, parallelism=1, execution_mode="thread"),  # no rules
     "default-p4": Config(None, partitions=4, parallelism=1, execution_mode="thread"),
     "process-p2": Config(None, partitions=2, parallelism=2, execution_mode="process"),
 }
