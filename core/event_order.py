@@ -12,17 +12,17 @@ operator merges the partitions by those stamps, as Flink's own operators do with
 - The merge releases the ticks below the frontier, in (key, event time, venue, symbol) order: a tick
   raised to its partition's watermark goes after the ticks it was out of order with, but among those
   raised alike, in event-time order. Ticks equal in all four come from one partition, in offset order.
-- The frontier is the lowest partition watermark, except that a partition whose watermark trails the
-  newest one by more than `idle_after_ms` of event time no longer holds the others back: it is idle by
-  event time, so a replay and a restore decide alike (Flink's withIdleness uses the wall clock).
-  Producers write watermark records when they go quiet (ingestion/producer.py), so the newest ticks
-  do not wait for a later tick, nor a quiet partition for the others to be idle_after_ms ahead.
+- The frontier is the lowest partition watermark. A partition its producers do not write to is not
+  idle by the wall clock: the producers write watermark records (ingestion/producer.py) into every
+  partition they leave quiet, so its watermark moves by event time kept in the log, and a replay
+  and a restore decide alike. For producers that write none, `idle_after_ms` (off by default) lets
+  a partition whose watermark trails the newest by that much stop holding the others back; that
+  depends on the order batches arrive in, so it gives up the guarantee (docs/scaling.md).
 - A tick below what was already released (only an idle partition's) is processed at once, out of
   order, and counted as late: never dropped.
 
 The latency this adds: a tick waits until every active partition has promised past it: until the next
-later tick on each, or the producers' watermark records after 100 ms of quiet; a partition with no
-producer at all delays the others by at most `idle_after_ms` of event time (docs/scaling.md).
+later tick on each, or the producers' watermark records after 100 ms of quiet (docs/scaling.md).
 """
 from __future__ import annotations
 
@@ -88,8 +88,10 @@ class EventTimeMerge:
 
     def frontier(self) -> int:
         """Keys below this are safe to release: no active partition can still send one."""
-        newest = max(self.watermarks)
         lowest = min(self.watermarks)
+        if not self.idle_after_ms:
+            return lowest
+        newest = max(self.watermarks)
         if newest == NO_WATERMARK:
             return NO_WATERMARK
         return max(lowest, newest - self.idle_after_ms)

@@ -92,9 +92,11 @@ class JobSettings(BaseModel):
     # Event-time order (core/event_order.py): a tick up to this far out of order in its partition keeps its
     # true place; every tick waits about this long more before triangular, direct and rule detection see it.
     out_of_orderness_ms: int = Field(default=0, ge=0)
-    # A partition whose event time trails the newest partition's by more than this is idle: it stops holding
-    # the others back. What an idle partition can delay the others by, in event time.
-    idle_after_ms: int = Field(default=5_000, ge=0)
+    # 0: a partition holds the others back until its watermark moves (producers write watermark records into
+    # the partitions they leave quiet), which keeps the signals independent of timing. Otherwise a partition
+    # whose event time trails the newest by more than this stops holding them back: for producers that write
+    # no watermark records, at the cost of that guarantee (docs/scaling.md).
+    idle_after_ms: int = Field(default=0, ge=0)
     # Keyed buckets for triangular, direct and rule detection with several partitions; fixed for the life of
     # a checkpoint (the state is keyed by bucket), and the most parallelism they can use.
     detection_buckets: int = Field(default=4, ge=1)

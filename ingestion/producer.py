@@ -6,9 +6,10 @@
 - While the broker is down librdkafka keeps retrying; the error callback logs a structured warning each
   time, and a full local buffer blocks the caller (backpressure) instead of dropping data.
 - Closing (or leaving the `with` block) flushes; what could not be delivered is logged, never hidden.
-- When its ticks go quiet for QUIET_S, and when it closes, it writes a watermark record to every partition of
-  `ticks` (core/contracts/tick.py): the job's event-time order then releases the ticks that wait for a later
-  one, without a wall-clock timeout in the job (core/event_order.py).
+- Every partition of `ticks` it has left quiet for QUIET_S gets a watermark record (core/contracts/tick.py),
+  and every partition one when it closes: the job's event-time order then releases the ticks that wait for a
+  later one, and a partition no tick goes to holds nobody back, by event time kept in the log rather than by
+  a wall-clock timeout in the job (core/event_order.py).
 - Given a Redis URL, it raises TOPIC_ENDS from its delivery reports (the embedded broker's watermarks are
   unreliable): about once a second while producing, and at close. Health and a clean stop read them.
 """
@@ -79,8 +80,8 @@ class TickProducer:
         self._ends_reported_at = 0.0
         self._redis: redis.Redis | None = None
         self._newest_ts: int | None = None  # the newest event time of a tick sent
-        self._promised_ts: int | None = None  # what the last watermark records promised
-        self._ticked_at = time.monotonic()
+        self._promised: dict[int, int] = {}  # partition of ticks -> what its last watermark record promised
+        self._ticked_at: dict[int, float] = {}  # partition of ticks -> when a tick last went to it
         self._quiet = threading.Event()
         self._watcher: threading.Thread | None = None
         if ends_to is not None:
@@ -105,10 +106,10 @@ class TickProducer:
     # --- producing -------------------------------------------------------------------------
     def tick(self, tick: Tick) -> None:
         topic = self.topics.ticks
-        self._send(topic, orjson.dumps(tick.to_json_dict()), tick.key,
-                   partition_for_symbol(tick.symbol, self.partitions(topic)))
+        partition = partition_for_symbol(tick.symbol, self.partitions(topic))
+        self._send(topic, orjson.dumps(tick.to_json_dict()), tick.key, partition)
         self.counts.ticks += 1
-        self._ticked_at = time.monotonic()
+        self._ticked_at[partition] = time.monotonic()
         if self._newest_ts is None or tick.ts > self._newest_ts:
             self._newest_ts = tick.ts
         if self._watcher is None:
@@ -117,23 +118,26 @@ class TickProducer:
 
     def _watch_quiet(self) -> None:
         while not self._quiet.wait(QUIET_S / 2):
-            if time.monotonic() - self._ticked_at >= QUIET_S:
-                self._promise()
+            self._promise(time.monotonic() - QUIET_S)
 
-    def _promise(self) -> None:
-        """Watermark records to every partition of `ticks`: no tick dated at or before the newest one sent
-        is to come from this producer. Once per quiet spell."""
+    def _promise(self, quiet_since: float | None = None) -> None:
+        """Watermark records to the partitions of `ticks` no tick went to since `quiet_since` (all, if None),
+        promising that none dated at or before the newest tick sent is to come from this producer there."""
         newest = self._newest_ts
-        if newest is None or newest == self._promised_ts:
+        if newest is None:
             return
         topic = self.topics.ticks
         value = watermark_value(newest + 1)
         try:  # produce directly: this may run on the watcher thread, beside the caller's _send
             for partition in range(self.partitions(topic)):
+                if self._promised.get(partition) == newest:
+                    continue
+                if quiet_since is not None and self._ticked_at.get(partition, 0.0) > quiet_since:
+                    continue
                 self._producer.produce(topic, value, "watermark", partition=partition)
-        except BufferError:  # the buffer is full, so ticks are flowing: the next quiet spell promises again
+                self._promised[partition] = newest
+        except BufferError:  # the buffer is full, so ticks are flowing: the next look promises again
             return
-        self._promised_ts = newest
 
     def trade(self, trade: Trade) -> None:
         topic = self.topics.trades
