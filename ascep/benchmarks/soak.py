@@ -188,14 +188,18 @@ def stop_stack(up: subprocess.Popen) -> None:
             up.wait()
 
 
-def lake_durable(client) -> int | None:
-    """How many `ticks` records the lake holds durably, from the archiver's progress; None before it reports."""
-    from core.progress import read_progress
+def lake_behind(client) -> int | None:
+    """How many `ticks` records the lake does not hold durably yet, from the archiver's progress against the
+    topic's ends (records, not ticks: producers' watermark records count too); None before it reports."""
+    from core.progress import read_ends, read_progress
 
     found = [place.next for (stage, topic, _), place in read_progress(
         {field.decode(): doc for field, doc in client.hgetall(keys.PROGRESS).items()}).items()
              if (stage, topic) == ("lake", TICKS_TOPIC)]
-    return sum(found) if found else None
+    if not found:
+        return None
+    ends = read_ends({field.decode(): value for field, value in client.hgetall(keys.TOPIC_ENDS).items()})
+    return sum(end for (topic, _), end in ends.items() if topic == TICKS_TOPIC) - sum(found)
 
 
 def run(args) -> dict:
@@ -228,7 +232,7 @@ def run(args) -> dict:
             read = int(counters.get(b"ticks", 0)) + int(counters.get(b"deadletters", 0))
             produced = producer.sent
             lags.append(produced - read)
-            durable = lake_durable(client)
+            lake_lag = lake_behind(client)
             status = health_status(stack["dashboard"])
             statuses.append(status)
             rss = resident_mb(up.pid)
@@ -237,7 +241,7 @@ def run(args) -> dict:
             for name, mb in rss.items():
                 memory.setdefault(name, []).append((minute, mb))
             _say(f"{minute:6.1f} {produced:10,} {read:10,} {produced - read:8,} "
-                 f"{'-' if durable is None else f'{produced - durable:,}':>9} "
+                 f"{'-' if lake_lag is None else f'{lake_lag:,}':>9} "
                  f"{percentile(interval_latencies, 0.5):7.1f} {percentile(interval_latencies, 0.99):7.1f} {status:>8}  "
                  + " ".join(f"{name}={mb:.0f}" for name, mb in sorted(rss.items())))
         producer.stop.set()
