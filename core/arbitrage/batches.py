@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from core.arbitrage.cross_exchange import CrossExchangeDetector, SymbolState
 from core.contracts.signal import Signal
-from core.contracts.tick import InvalidTick, Tick, check_not_ahead, decode_tick, watermark_in
+from core.contracts.tick import InvalidTick, Tick, check_not_ahead, decode_tick, iso_ms, watermark_in
 
 
 @dataclass
@@ -65,8 +65,14 @@ class TickBatchProcessor:
                 tick = check_not_ahead(decode_tick(value), now_ms if written_ms is None else written_ms, skew)
             except InvalidTick as exc:
                 promised = watermark_in(value)
+                reference = now_ms if written_ms is None else written_ms
                 if promised is None:
                     out.deadletters.append(DeadLetter(str(exc), value, partition, offset))
+                elif promised - reference > skew:  # it would hold every later tick back until that date
+                    out.deadletters.append(DeadLetter(
+                        f"watermark record {iso_ms(promised)} is {promised - reference} ms after the record was "
+                        f"written ({iso_ms(reference)}): more than the {skew} ms allowed (job.max_future_skew_ms)",
+                        value, partition, offset))
                 else:
                     out.watermarks.append((len(out.valid), promised))
                 continue

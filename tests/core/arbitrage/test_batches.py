@@ -52,3 +52,16 @@ def test_old_ticks_pass_whatever_their_age():
 def test_the_skew_is_a_setting_with_a_few_seconds_by_default():
     assert Settings().job.max_future_skew_ms == 5_000
     assert Settings(job={"max_future_skew_ms": 250}).job.max_future_skew_ms == 250
+
+
+def test_a_producers_watermark_record_is_kept_in_order_and_one_dated_2100_is_dead_lettered():
+    from core.contracts.tick import watermark_value
+
+    outcome, _ = run([record(0, WRITTEN), (1, watermark_value(WRITTEN + 10), WRITTEN), record(2, WRITTEN + 20),
+                      (3, watermark_value(YEAR_2100), WRITTEN), (4, b'{"watermark": "soon"}', WRITTEN)])
+    assert [t.ts for t in outcome.valid] == [WRITTEN, WRITTEN + 20]
+    assert outcome.watermarks == [(1, WRITTEN + 10)]  # after the first tick, before the second
+    assert [d.offset for d in outcome.deadletters] == [3, 4]
+    assert "watermark record 2100-01-01T00:00:00.000Z" in outcome.deadletters[0].reason
+    assert "job.max_future_skew_ms" in outcome.deadletters[0].reason
+    assert "field 'venue'" in outcome.deadletters[1].reason  # not a promise: so checked as a tick, and not one
