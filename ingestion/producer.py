@@ -123,9 +123,10 @@ class TickProducer:
     def _promise(self, quiet_since: float | None = None) -> None:
         """Watermark records to the partitions of `ticks` no tick went to since `quiet_since` (all, if None),
         promising that none dated at or before the newest tick sent is to come from this producer there."""
-        newest = self._newest_ts
-        if newest is None:
+        if self._newest_ts is None:
             return
+        # never past the clock: a tick dated 2100 (dead-lettered by the job) must not become a promise
+        newest = min(self._newest_ts, int(time.time() * 1000))
         topic = self.topics.ticks
         value = watermark_value(newest + 1)
         try:  # produce directly: this may run on the watcher thread, beside the caller's _send
