@@ -132,9 +132,10 @@ class SignalLatency:
 class PacedProducer(threading.Thread):
     """Simulated ticks at `rate`/s with event time = now, into the stack's broker; `sent` counts acknowledged."""
 
-    def __init__(self, bootstrap: str, rate: int, seed: int) -> None:
+    def __init__(self, bootstrap: str, rate: int, seed: int, ends_to: str | None = None) -> None:
+        """`ends_to`: the stack's Redis, to which it reports the topic's ends as the product's producers do."""
         super().__init__(daemon=True)
-        self.bootstrap, self.rate, self.seed = bootstrap, rate, seed
+        self.bootstrap, self.rate, self.seed, self.ends_to = bootstrap, rate, seed, ends_to
         self.stop = threading.Event()
         self.sent = 0
         self.failed = 0
@@ -148,7 +149,7 @@ class PacedProducer(threading.Thread):
         try:
             market = SimulatedMarket(seed=self.seed, rate=float(self.rate), opportunity_every_s=2.0,
                                      opportunity_duration_s=0.5)
-            with TickProducer(self.bootstrap, buffer_messages=500_000) as producer:
+            with TickProducer(self.bootstrap, buffer_messages=500_000, ends_to=self.ends_to) as producer:
                 for tick in paced(market.ticks(now_ms()), self.stop):
                     producer.tick(tick)
                     self.sent, self.failed = producer.counts.ticks - producer.counts.failed, producer.counts.failed
@@ -211,7 +212,7 @@ def run(args) -> dict:
     up, stack = _start_stack(work, port)
     client = redis.Redis.from_url(stack["redis"])
     latency = SignalLatency(client, since_ms=now_ms())
-    producer = PacedProducer(stack["kafka"], args.rate, args.seed)
+    producer = PacedProducer(stack["kafka"], args.rate, args.seed, ends_to=stack["redis"])
     memory: dict[str, list[tuple[float, float]]] = {}
     lags: list[int] = []
     latencies: list[float] = []
