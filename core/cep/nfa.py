@@ -11,9 +11,11 @@ epsilon closure: past optional stages and loops that reached their minimum) and,
 - IGNORE it according to contiguity: strict (NEXT, CONSECUTIVE) never ignores, relaxed
   (FOLLOWED BY, the default inside loops) ignores events the stage does not take, non-deterministic
   (FOLLOWED BY ANY, ALLOW COMBINATIONS) ignores any event, branching off a run that skips it.
-A run whose next step can reach the end of the pattern after a TAKE is a match. WITHIN bounds a run
-from its first event: at ts >= first + within the run times out and is reported as a timed-out
-partial match. After each match the skip strategy discards runs, as in Flink's AfterMatchSkipStrategy.
+A run whose next step can reach the end of the pattern after a TAKE is a match; a run that can take
+nothing more after it is done and dropped, as Flink drops a computation state that reached the final
+state, so only runs still pending can time out. WITHIN bounds a run from its first event: at
+ts >= first + within the run times out and is reported as a timed-out partial match. After each
+match the skip strategy discards runs, as in Flink's AfterMatchSkipStrategy.
 """
 from __future__ import annotations
 
@@ -142,6 +144,9 @@ class NFA:
                 if len(self.closure(i, k)[0]) == 1 and not self.closure(i, k)[1] and \
                         contiguity in ("followed_by", "relaxed") and (i, k) != (0, 0):
                     self._waiting[(i, k)] = stage
+        # positions a run that just took can leave only to the end: the match is emitted and the run is done
+        self._done = {(i, pos.stage.high) for i, pos in enumerate(self.positives) if pos.stage.high is not None
+                      and [j for j, _, _ in self.closure(i, pos.stage.high)[0]] == [i, FINAL]}
         # runs grouped by position, so a group waiting for an event that is not its stage's moves on whole
         self.groups: dict[tuple[int, int], list[Run]] = {}
         self.oldest: dict[tuple[int, int], int] = {}  # per group: the earliest start time
@@ -265,7 +270,8 @@ class NFA:
                 count = k + 1 if high is not None or k < stage.low else k
                 node = (run.node, stage.name, seq, event, ts)
                 start_ts = ts if run.node is None else run.start_ts
-                successors.append(Run(i, count, node, start_ts, True, _NONE))
+                if (i, count) not in self._done:
+                    successors.append(Run(i, count, node, start_ts, True, _NONE))
                 if self.completes(i, count):
                     completed.append((node, start_ts))
             if not ignored and (high is None or k < high):  # a full stage only passes events on

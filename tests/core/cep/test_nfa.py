@@ -139,6 +139,24 @@ def test_advance_time_reports_timeouts_without_new_events():
     assert partial.events == {"a": ["a1"]} and partial.start_ts == 0
 
 
+def test_a_completed_match_is_emitted_once_and_never_times_out():
+    nfa = compile_pattern("a FOLLOWED BY b WITHIN 10ms")
+    nfa.process("a1", 0)
+    found, _ = nfa.process("b1", 1)
+    assert [m.events for m in found] == [{"a": ["a1"], "b": ["b1"]}]
+    assert nfa.runs == []  # done: nothing left to wait for
+    assert nfa.advance_time(100) == []
+
+
+def test_a_match_that_can_still_grow_stays_pending_and_times_out_as_flink_does():
+    nfa = compile_pattern("a NEXT b+ CONSECUTIVE WITHIN 10ms")
+    nfa.process("a1", 0)
+    found, _ = nfa.process("b1", 1)
+    assert [m.events for m in found] == [{"a": ["a1"], "b": ["b1"]}]
+    [partial] = nfa.advance_time(10)  # a b+ could have taken another b
+    assert partial.events == {"a": ["a1"], "b": ["b1"]}
+
+
 # --- after-match skip strategies: pattern "b+ c" (c strict), input b1 b2 b3 c (FlinkCEP docs table)
 
 @pytest.mark.parametrize("strategy, stage, expected", [
@@ -197,3 +215,6 @@ def test_two_stage_patterns_match_their_definitions(letters, within):
     not_c = sorted(f"{events[i]} {events[j]}" for i, j in pairs
                    if all(letters[k] not in "bc" for k in range(i + 1, j)))
     assert matches(f"a NOT FOLLOWED BY c FOLLOWED BY b WITHIN {within}ms", events) == not_c
+    # what times out is what never matched: a completed `a b` is not also a timed-out partial match
+    for link in ("NEXT", "FOLLOWED BY", "FOLLOWED BY ANY"):
+        assert all(" b" not in partial for partial in run(f"a {link} b WITHIN {within}ms", events + ["x"] * 31)[1])
