@@ -55,7 +55,7 @@ def build_nfa(pattern: Pattern, conditions: Mapping[str, nfa.Condition], uses_ma
     return nfa.NFA(nfa.Pattern(
         [nfa.Stage(s.name, conditions[s.name], s.link, s.low, s.high, s.optional, s.greedy, s.inner, uses_match[s.name])
          for s in pattern.stages],
-        pattern.within_ms, ("no_skip", None) if skip is None else (skip.strategy, skip.stage)))
+        pattern.within_ms, ("no_skip", None) if skip is None else (skip.strategy, skip.stage), pattern.within_type))
 
 
 def _events_json(match: nfa.Match) -> dict[str, list[dict[str, Any]]]:

@@ -13,8 +13,9 @@ epsilon closure: past optional stages and loops that reached their minimum) and,
   (FOLLOWED BY ANY, ALLOW COMBINATIONS) ignores any event, branching off a run that skips it.
 A run whose next step can reach the end of the pattern after a TAKE is a match; a run that can take
 nothing more after it is done and dropped, as Flink drops a computation state that reached the final
-state, so only runs still pending can time out. WITHIN bounds a run from its first event: at
-ts >= first + within the run times out and is reported as a timed-out partial match. After each
+state, so only runs still pending can time out. WITHIN bounds a run from its first event (FlinkCEP's
+WithinType.FIRST_AND_LAST) or, between events (PREVIOUS_AND_CURRENT), from its last: at
+ts >= that + within the run times out and is reported as a timed-out partial match. After each
 match the skip strategy discards runs, as in Flink's AfterMatchSkipStrategy.
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ Node = tuple
 
 SKIP_STRATEGIES = ("no_skip", "skip_to_next", "skip_past_last_event", "skip_to_first", "skip_to_last")
 NEGATIONS = ("not_next", "not_followed_by")
+WITHIN_TYPES = ("first_and_last", "previous_and_current")
 
 
 def events_of(node: Node | None, stage: str | None = None) -> list[Any]:
@@ -80,6 +82,7 @@ class Pattern:
     stages: list[Stage]
     within_ms: int | None = None
     skip: tuple[str, str | None] = ("no_skip", None)  # strategy, and the stage skip_to_first/last name
+    within_type: str = "first_and_last"  # WITHIN_TYPES: from the first event, or from the one before
 
 
 @dataclass(slots=True)
@@ -90,6 +93,7 @@ class Run:
     start_ts: int
     fresh: bool  # the last event this run saw was one it took: NOT NEXT guards look at this event
     violated: frozenset  # guards broken since the last take
+    since: int  # what WITHIN counts from: start_ts, or between events the ts of the run's last event
 
 
 @dataclass
@@ -118,7 +122,10 @@ class NFA:
         skip, skip_stage = pattern.skip
         if skip not in SKIP_STRATEGIES or (skip in ("skip_to_first", "skip_to_last")) != (skip_stage is not None):
             raise ValueError(f"bad skip strategy {pattern.skip!r}")
+        if pattern.within_type not in WITHIN_TYPES:
+            raise ValueError(f"bad within type {pattern.within_type!r}")
         self.within_ms = pattern.within_ms
+        self.from_first = pattern.within_type == "first_and_last"
         self.skip, self.skip_stage = skip, skip_stage
         self.positives: list[_Positive] = []
         pending: list[Stage] = []
@@ -149,7 +156,7 @@ class NFA:
                       and [j for j, _, _ in self.closure(i, pos.stage.high)[0]] == [i, FINAL]}
         # runs grouped by position, so a group waiting for an event that is not its stage's moves on whole
         self.groups: dict[tuple[int, int], list[Run]] = {}
-        self.oldest: dict[tuple[int, int], int] = {}  # per group: the earliest start time
+        self.oldest: dict[tuple[int, int], int] = {}  # per group: the earliest time WITHIN counts from
         self.seq = 0
 
     # ------------------------------------------------------------ static structure
@@ -214,7 +221,8 @@ class NFA:
                 else:
                     self._step(run, event, ts, seq, holds, successors, completed)
         if starts:
-            self._step(Run(0, 0, None, ts, False, _NONE), event, ts, seq, holds, successors, completed, from_start=True)
+            self._step(Run(0, 0, None, ts, False, _NONE, ts), event, ts, seq, holds, successors, completed,
+                       from_start=True)
         groups = {key: group for key, group in self.groups.items() if key not in active}
         oldest = {key: self.oldest[key] for key in groups}
         carried = set(groups)
@@ -224,14 +232,14 @@ class NFA:
             group = groups.get(key)
             if group is None:
                 groups[key] = [run]
-                oldest[key] = run.start_ts
+                oldest[key] = run.since
             else:
                 if key in carried:
                     group = groups[key] = list(group)  # carried over whole: copy before adding
                     carried.discard(key)
                 group.append(run)
-                if run.start_ts < oldest[key]:
-                    oldest[key] = run.start_ts
+                if run.since < oldest[key]:
+                    oldest[key] = run.since
         self.groups, self.oldest = groups, oldest
         return self._apply_skips(completed), timeouts
 
@@ -243,7 +251,7 @@ class NFA:
         """Keep only the runs for which keep(run) is true."""
         groups = {key: [r for r in group if keep(r)] for key, group in self.groups.items()}
         self.groups = {key: group for key, group in groups.items() if group}
-        self.oldest = {key: min(r.start_ts for r in group) for key, group in self.groups.items()}
+        self.oldest = {key: min(r.since for r in group) for key, group in self.groups.items()}
 
     def _step(self, run: Run, event: Any, ts: int, seq: int, holds, successors: list[Run],
               completed: list[tuple[Node, int]], from_start: bool = False) -> None:
@@ -271,7 +279,7 @@ class NFA:
                 node = (run.node, stage.name, seq, event, ts)
                 start_ts = ts if run.node is None else run.start_ts
                 if (i, count) not in self._done:
-                    successors.append(Run(i, count, node, start_ts, True, _NONE))
+                    successors.append(Run(i, count, node, start_ts, True, _NONE, start_ts if self.from_first else ts))
                 if self.completes(i, count):
                     completed.append((node, start_ts))
             if not ignored and (high is None or k < high):  # a full stage only passes events on
@@ -281,25 +289,26 @@ class NFA:
                     if (i, k) == (run.stage, run.count) and not run.fresh and violated is run.violated:
                         successors.append(run)  # unchanged: the common case of a run waiting
                     else:
-                        successors.append(Run(i, k, run.node, run.start_ts, False, violated))
+                        successors.append(Run(i, k, run.node, run.start_ts, False, violated, run.since))
                     ignored = True
             if taken and stage.greedy:
                 break  # a greedy loop takes the event rather than letting a later stage have it
 
     def advance_time(self, ts: int) -> list[Match]:
-        """Time out runs that can no longer finish WITHIN their window; report each partial match once."""
+        """Time out runs that can no longer finish WITHIN their window (or take their next event within it,
+        between events); report each partial match once."""
         if self.within_ms is None or not self.oldest:
             return []
         limit = ts - self.within_ms
         if min(self.oldest.values()) > limit:
             return []
         timed_out, seen = [], set()
-        expired = [(r.start_ts, r.node) for r in self.runs if r.start_ts <= limit and r.node is not None]
+        expired = [(r.start_ts, r.node) for r in self.runs if r.since <= limit and r.node is not None]
         for start_ts, node in sorted(expired, key=lambda e: (e[0], e[1][2])):
             if id(node) not in seen:
                 seen.add(id(node))
                 timed_out.append(Match(match_dict(node), start_ts, node[4]))
-        self._keep(lambda r: r.start_ts > limit)
+        self._keep(lambda r: r.since > limit)
         return timed_out
 
     def _apply_skips(self, completed: list[tuple[Node, int]]) -> list[Match]:
@@ -345,8 +354,9 @@ class NFA:
         self.seq = snap["seq"]
         self.groups, self.oldest = {}, {}
         for s, c, n, t, f, v in snap["runs"]:
-            self.groups.setdefault((s, c), []).append(Run(s, c, n, t, f, frozenset(v)))
-            self.oldest[(s, c)] = min(t, self.oldest.get((s, c), t))
+            run = Run(s, c, n, t, f, frozenset(v), t if self.from_first or n is None else n[4])
+            self.groups.setdefault((s, c), []).append(run)
+            self.oldest[(s, c)] = min(run.since, self.oldest.get((s, c), run.since))
 
 
 def _nodes(node: Node | None) -> Iterator[Node]:

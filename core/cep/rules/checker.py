@@ -18,6 +18,7 @@ from .tree import error_at
 # Said by the JSON reader (a value of the wrong type) and by the checker (a value out of bounds) alike.
 TIMES = f"'times' is [min, max or null] with 1 <= min <= max <= {tree.MAX_TIMES}"
 WITHIN = "'within_ms' must be a positive whole number of milliseconds"
+WITHIN_TYPE = f"'within_type' is one of {sorted(tree.WITHIN_TYPES)}, and needs 'within_ms'"
 WINDOW = "window_ms must be a positive whole number of milliseconds"
 DEFINE_NAME = "a define's name must be an identifier"
 STAGE_NAME = "a stage needs a name: a DEFINEd condition"
@@ -100,6 +101,8 @@ class _Checker:
             raise error_at("a pattern needs at least one stage that is not optional", pattern.at, ".stages")
         if pattern.within_ms is not None and pattern.within_ms <= 0:
             raise error_at(WITHIN, pattern.at, ".within_ms")
+        if pattern.within_type != "first_and_last" and pattern.within_ms is None:
+            raise error_at(WITHIN_TYPE, pattern.at, ".within_type")
         skip = pattern.skip
         if skip is not None and skip.stage is not None and skip.stage not in names:
             raise error_at(f"skip names stage {skip.stage!r}, which is not in the pattern", skip.at, ".stage")

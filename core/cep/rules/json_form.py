@@ -19,6 +19,7 @@ from .checker import (
     TOO_DEEP,
     WINDOW,
     WITHIN,
+    WITHIN_TYPE,
     check,
     is_identifier,
     split_symbol,
@@ -77,17 +78,21 @@ def _define(define: Any, path: str) -> tree.Define:
 
 def _pattern(pattern: Any) -> tree.Pattern:
     path = "$.pattern"
-    if not isinstance(pattern, dict) or set(pattern) - {"stages", "within_ms", "skip"}:
-        raise RuleError("a pattern is {\"stages\": [...], \"within_ms\"?: int, \"skip\"?: {...}}", path)
+    if not isinstance(pattern, dict) or set(pattern) - {"stages", "within_ms", "within_type", "skip"}:
+        raise RuleError("a pattern is {\"stages\": [...], \"within_ms\"?: int, \"within_type\"?: str, "
+                        "\"skip\"?: {...}}", path)
     stages = pattern.get("stages")
     if not isinstance(stages, list) or not stages:
         raise RuleError("a pattern needs at least one stage", path + ".stages")
     within = pattern.get("within_ms")
     if within is not None and not _is_count(within):
         raise RuleError(WITHIN, path + ".within_ms")
+    within_type = pattern.get("within_type", "first_and_last")
+    if not isinstance(within_type, str) or within_type not in tree.WITHIN_TYPES:
+        raise RuleError(WITHIN_TYPE, path + ".within_type")
     read = tuple(_stage(stage, i, f"{path}.stages[{i}]") for i, stage in enumerate(stages))
     skip = _skip(pattern["skip"], path + ".skip") if "skip" in pattern else None
-    return tree.Pattern(read, within, skip, path)
+    return tree.Pattern(read, within, within_type, skip, path)
 
 
 def _stage(stage: Any, i: int, path: str) -> tree.Stage:
@@ -221,6 +226,8 @@ def _pattern_json(pattern: tree.Pattern) -> dict[str, Any]:
     out: dict[str, Any] = {"stages": [_stage_json(stage) for stage in pattern.stages]}
     if pattern.within_ms is not None:
         out["within_ms"] = pattern.within_ms
+    if pattern.within_type != "first_and_last":
+        out["within_type"] = pattern.within_type
     if pattern.skip is not None:
         out["skip"] = {"strategy": pattern.skip.strategy}
         if pattern.skip.stage is not None:

@@ -86,11 +86,15 @@ class _Parser:
                 break
             stages.append(self.stage(link))
         within = self.expect("DUR", what="a duration such as 30s").value if self.accept("KW", "WITHIN") else None
+        within_type = "first_and_last"
+        if within is not None and self.accept("KW", "BETWEEN"):
+            self.expect("KW", "EVENTS", what="EVENTS: WITHIN 5s BETWEEN EVENTS")
+            within_type = "previous_and_current"
         skip = None
         if self.accept("KW", "AFTER"):
             self.expect("KW", "MATCH")
             skip = self.skip()
-        return tree.Pattern(tuple(stages), within, skip, _at(start))
+        return tree.Pattern(tuple(stages), within, within_type, skip, _at(start))
 
     def link(self) -> str | None:
         if self.accept("KW", "NEXT"):

@@ -28,6 +28,8 @@ def _pattern_text(pattern: tree.Pattern) -> str:
     text = "PATTERN " + " ".join(parts)
     if pattern.within_ms is not None:
         text += f" WITHIN {_duration_text(pattern.within_ms)}"
+        if tree.WITHIN_TYPES[pattern.within_type]:
+            text += f" {tree.WITHIN_TYPES[pattern.within_type]}"
     skip = pattern.skip
     if skip is not None:
         text += f" AFTER MATCH {tree.SKIPS[skip.strategy]}" + (f" {skip.stage}" if skip.stage is not None else "")

@@ -23,6 +23,8 @@ LINKS = {"next": "NEXT", "followed_by": "FOLLOWED BY", "followed_by_any": "FOLLO
          "not_next": "NOT NEXT", "not_followed_by": "NOT FOLLOWED BY"}
 NEGATED_LINKS = ("not_next", "not_followed_by")
 INNER = {"relaxed": "", "strict": "CONSECUTIVE", "any": "ALLOW COMBINATIONS"}
+# what WITHIN bounds, FlinkCEP's WithinType: the first to the last event, or each event to the one before it
+WITHIN_TYPES = {"first_and_last": "", "previous_and_current": "BETWEEN EVENTS"}
 SKIPS = {"no_skip": "NO SKIP", "skip_to_next": "SKIP TO NEXT", "skip_past_last_event": "SKIP PAST LAST EVENT",
          "skip_to_first": "SKIP TO FIRST", "skip_to_last": "SKIP TO LAST"}
 TARGETED_SKIPS = ("skip_to_first", "skip_to_last")  # the strategies that name a stage
@@ -168,6 +170,7 @@ class Skip:
 class Pattern:
     stages: tuple[Stage, ...]
     within_ms: int | None = None
+    within_type: str = "first_and_last"  # WITHIN_TYPES
     skip: Skip | None = None  # None and Skip("no_skip") mean the same, but the rule keeps what was written
     at: At = _at()
 

@@ -6,10 +6,11 @@ import re
 import string
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from core.cep.rules import ParseError, RuleError, from_json, parse, to_json, to_text
+from core.cep.rules.tree import INNER, LINKS, NEGATED_LINKS, SKIPS, TARGETED_SKIPS
 from core.cep.templates import TEMPLATES
 
 ARBITRAGE = 'IF price("EUR/USD") - price("USD/EUR") > 0.001 THEN ARBITRAGE_SIGNAL'
@@ -46,12 +47,37 @@ def test_a_pattern_rule_with_venue_qualified_prices_and_iterative_conditions():
                                   'IF NOT (bid("A/B") >= 2 OR ask("A/B") < 1) AND -spread("A/B") * 2 != 3 THEN X',
                                   'DEFINE a AS price("A/B") > 1\nDEFINE b AS price("A/B") < 1\n'
                                   'PATTERN a+ CONSECUTIVE NOT FOLLOWED BY b NEXT a2 THEN Y'.replace(
-                                      "NEXT a2", "FOLLOWED BY a2").replace("PATTERN", "DEFINE a2 AS a\nPATTERN")])
+                                      "NEXT a2", "FOLLOWED BY a2").replace("PATTERN", "DEFINE a2 AS a\nPATTERN"),
+                                  'DEFINE a AS price("A/B") > 1\nDEFINE a2 AS a\n'
+                                  'PATTERN a{2,} FOLLOWED BY ANY a2 WITHIN 5s BETWEEN EVENTS THEN Y'])
 def test_text_json_text_is_lossless(text):
     rule = parse(text)
     assert parse(to_text(rule)) == rule
     assert from_json(json.dumps(to_json(rule))) == rule
     assert to_text(parse(to_text(rule))) == to_text(rule)
+
+
+def test_within_between_events_is_within_type_previous_and_current_in_json():
+    rule = to_json(parse('DEFINE up AS price("A/B") > 1\nDEFINE up2 AS up\n'
+                         "PATTERN up FOLLOWED BY up2 WITHIN 5s BETWEEN EVENTS THEN X"))
+    assert rule["pattern"]["within_ms"] == 5_000 and rule["pattern"]["within_type"] == "previous_and_current"
+    rule["pattern"]["within_type"] = "first_and_last"  # the default, which the canonical JSON leaves out
+    assert "within_type" not in to_json(from_json(rule))["pattern"]
+    assert "BETWEEN" not in to_text(from_json(rule))
+
+
+@pytest.mark.parametrize("pattern, error", [
+    ({"within_type": "previous_and_current"}, "needs 'within_ms'"),
+    ({"within_ms": 5, "within_type": "between"}, "'within_type' is one of"),
+    ({"within_ms": 5, "within_type": 1}, "'within_type' is one of"),
+])
+def test_a_bad_within_type_names_its_path(pattern, error):
+    condition = {"op": ">", "args": [{"fn": "price", "symbol": "A/B"}, 1]}
+    rule = {"version": 1, "defines": [{"name": "a", "expr": condition}],
+            "pattern": {"stages": [{"name": "a"}], **pattern}, "then": "X"}
+    with pytest.raises(RuleError, match=r"^\$\.pattern\.within_type: ") as err:
+        from_json(rule)
+    assert error in str(err.value)
 
 
 def test_first_and_last_read_a_stage_though_they_are_also_keywords():
@@ -76,6 +102,8 @@ def test_first_and_last_read_a_stage_though_they_are_also_keywords():
     ('IF spike.price > 1 THEN X', 1, 4, "no PATTERN"),
     ('IF price("A/B") > 1 THEN X extra', 1, 28, "end of the rule"),
     ('IF price("A/B") > 1 @ THEN X', 1, 21, "unexpected character"),
+    ('DEFINE a AS price("A/B") > 1\nPATTERN a WITHIN 5s BETWEEN THEN X', 2, 29, "expected EVENTS"),
+    ('DEFINE a AS price("A/B") > 1\nPATTERN a BETWEEN EVENTS THEN X', 2, 11, "expected THEN"),
 ])
 def test_errors_name_line_and_column(text, line, column, words):
     with pytest.raises(ParseError) as err:
@@ -94,7 +122,8 @@ def test_json_errors_name_the_path():
 
 
 TOKENS = ['IF', 'THEN', 'AND', 'OR', 'NOT', 'DEFINE', 'AS', 'PATTERN', 'FOLLOWED', 'BY', 'ANY', 'NEXT', 'WITHIN',
-          'AFTER', 'MATCH', 'SKIP', 'PAST', 'LAST', 'EVENT', 'TO', 'FIRST', 'NO', 'GREEDY', 'CONSECUTIVE',
+          'AFTER', 'MATCH', 'SKIP', 'PAST', 'LAST', 'EVENT', 'TO', 'FIRST', 'NO', 'GREEDY', 'CONSECUTIVE', 'BETWEEN',
+          'EVENTS',
           'price', 'vwap', 'count', 'abs', 'a', 'b', 'a.price', '"BTC/USDT"', '"X/Y@v"', '1m', '30s', '0.5', '2',
           '(', ')', ',', '+', '-', '*', '/', '>', '<=', '==', '{', '}', '?', '\n', '#c\n', '"', "'", '@', 'X']
 
@@ -188,12 +217,13 @@ def test_every_rule_example_in_the_docs_parses():
 
 json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(-10, 10**20), st.floats(), st.text(max_size=8),
-              st.sampled_from(["price", "vwap", ">", "and", "not", "neg", "BTC/USDT", "spike", "a", "next"])),
+              st.sampled_from(["price", "vwap", ">", "and", "not", "neg", "BTC/USDT", "spike", "a", "next",
+                               "previous_and_current"])),
     lambda inner: st.one_of(
         st.lists(inner, max_size=4),
         st.dictionaries(st.sampled_from(["op", "args", "fn", "symbol", "venue", "window_ms", "ref", "stage", "agg",
                                          "field", "name", "expr", "link", "times", "stages", "skip", "strategy",
-                                         "within_ms", "if", "then", "pattern", "defines", "version"]),
+                                         "within_ms", "within_type", "if", "then", "pattern", "defines", "version"]),
                         inner, max_size=5)),
     max_leaves=25)
 
@@ -206,3 +236,52 @@ def test_fuzz_json_gives_a_rule_or_a_rule_error(value):
     except RuleError:
         return
     assert parse(to_text(rule)) == rule
+
+
+@st.composite
+def pattern_rules(draw):
+    """A valid PATTERN rule in canonical JSON: defaults left out, as to_json prints it."""
+    count = draw(st.integers(1, 4))
+    stages = []
+    for i in range(count):
+        stage: dict = {"name": f"s{i}"}
+        link = None if i == 0 else draw(st.sampled_from(sorted(LINKS) if i < count - 1 else
+                                                        sorted(set(LINKS) - set(NEGATED_LINKS))))
+        if link is not None:
+            stage["link"] = link
+        if link not in NEGATED_LINKS:
+            low = draw(st.integers(1, 3))
+            times = draw(st.sampled_from([[1, 1], [low, low], [low, None], [low, low + 2]]))
+            if times != [1, 1]:
+                stage["times"] = times
+                if draw(st.booleans()):
+                    stage["greedy"] = True
+                inner = draw(st.sampled_from(sorted(INNER)))
+                if inner != "relaxed":
+                    stage["inner"] = inner
+            if draw(st.booleans()):
+                stage["optional"] = True
+        stages.append(stage)
+    assume(any(not s.get("optional") for s in stages if s.get("link") not in NEGATED_LINKS))
+    pattern: dict = {"stages": stages}
+    within = draw(st.sampled_from([None, 1, 500, 30_000, 3_600_000, 1_234]))
+    if within is not None:
+        pattern["within_ms"] = within
+        if draw(st.booleans()):
+            pattern["within_type"] = "previous_and_current"
+    strategy = draw(st.sampled_from([None, *sorted(SKIPS)]))
+    if strategy is not None:
+        pattern["skip"] = {"strategy": strategy}
+        if strategy in TARGETED_SKIPS:
+            pattern["skip"]["stage"] = draw(st.sampled_from([s["name"] for s in stages]))
+    condition = {"op": ">", "args": [{"fn": "price", "symbol": "A/B"}, 1]}
+    return {"version": 1, "defines": [{"name": s["name"], "expr": condition} for s in stages], "pattern": pattern,
+            "then": "SIGNAL"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(pattern_rules())
+def test_any_json_pattern_survives_text_and_back(rule):
+    text = to_text(from_json(rule))
+    assert to_json(parse(text)) == rule
+    assert to_text(parse(text)) == text

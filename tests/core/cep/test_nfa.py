@@ -139,6 +139,34 @@ def test_advance_time_reports_timeouts_without_new_events():
     assert partial.events == {"a": ["a1"]} and partial.start_ts == 0
 
 
+def test_within_between_events_bounds_each_gap_not_the_whole_match():
+    events = ["a1", "x", "b1", "x", "c1"]  # at step 4: gaps of 8 ms, 16 ms from a1 to c1
+    assert run("a FOLLOWED BY b FOLLOWED BY c WITHIN 10ms", events, step=4)[0] == []
+    assert run("a FOLLOWED BY b FOLLOWED BY c WITHIN 10ms BETWEEN EVENTS", events, step=4)[0] == ["a1 b1 c1"]
+    assert run("a FOLLOWED BY b FOLLOWED BY c WITHIN 7ms BETWEEN EVENTS", events, step=4)[0] == []
+
+
+def test_within_between_events_times_a_run_out_from_its_last_event():
+    nfa = compile_pattern("a FOLLOWED BY b+ FOLLOWED BY c WITHIN 10ms BETWEEN EVENTS")
+    for name, ts in (("a1", 0), ("b1", 5), ("b2", 12)):
+        nfa.process(name, ts)
+    assert nfa.advance_time(14) == []
+    [skipped_b2] = nfa.advance_time(15)  # 10 ms after b1: the run that let b2 pass, waiting for c
+    assert skipped_b2.events == {"a": ["a1"], "b": ["b1"]}
+    assert nfa.advance_time(21) == []
+    [partial] = nfa.advance_time(22)  # 10 ms after b2
+    assert partial.events == {"a": ["a1"], "b": ["b1", "b2"]} and (partial.start_ts, partial.end_ts) == (0, 12)
+    assert nfa.runs == []
+
+
+def test_within_between_events_survives_a_restore():
+    nfa = compile_pattern("a FOLLOWED BY b WITHIN 10ms BETWEEN EVENTS")
+    nfa.process("a1", 0)
+    restored = compile_pattern("a FOLLOWED BY b WITHIN 10ms BETWEEN EVENTS")
+    restored.restore(pickle.loads(pickle.dumps(nfa.snapshot())))
+    assert restored.advance_time(9) == [] and len(restored.advance_time(10)) == 1
+
+
 def test_a_completed_match_is_emitted_once_and_never_times_out():
     nfa = compile_pattern("a FOLLOWED BY b WITHIN 10ms")
     nfa.process("a1", 0)
@@ -215,6 +243,22 @@ def test_two_stage_patterns_match_their_definitions(letters, within):
     not_c = sorted(f"{events[i]} {events[j]}" for i, j in pairs
                    if all(letters[k] not in "bc" for k in range(i + 1, j)))
     assert matches(f"a NOT FOLLOWED BY c FOLLOWED BY b WITHIN {within}ms", events) == not_c
+    # with two stages there is one gap: between events is first to last
+    assert matches(f"a FOLLOWED BY ANY b WITHIN {within}ms BETWEEN EVENTS", events) == any_pairs
     # what times out is what never matched: a completed `a b` is not also a timed-out partial match
     for link in ("NEXT", "FOLLOWED BY", "FOLLOWED BY ANY"):
         assert all(" b" not in partial for partial in run(f"a {link} b WITHIN {within}ms", events + ["x"] * 31)[1])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from("abcx"), max_size=18), st.integers(1, 12))
+def test_three_stage_patterns_bound_the_whole_match_or_each_gap(letters, within):
+    events = [f"{x}{i}" for i, x in enumerate(letters)]
+    triples = [(i, j, k) for i in range(len(events)) for j in range(i + 1, len(events))
+               for k in range(j + 1, len(events)) if letters[i] + letters[j] + letters[k] == "abc"]
+    text = [f"{events[i]} {events[j]} {events[k]}" for i, j, k in triples]
+    whole = sorted(t for t, (i, j, k) in zip(text, triples, strict=True) if k - i < within)
+    gaps = sorted(t for t, (i, j, k) in zip(text, triples, strict=True) if j - i < within and k - j < within)
+    pattern = "a FOLLOWED BY ANY b FOLLOWED BY ANY c WITHIN {}ms"
+    assert matches(pattern.format(within), events) == whole
+    assert matches(pattern.format(within) + " BETWEEN EVENTS", events) == gaps
