@@ -28,6 +28,7 @@ MAX_TREE_DEPTH = 4 * tree.MAX_DEPTH  # `a + b + c ...` nests without parentheses
 _EXPECTED = {"bool": "expected a condition (a comparison, AND/OR/NOT), got a number",
              "num": "expected a number, got a condition"}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SYMBOL = re.compile(r"[A-Z0-9]+/[A-Z0-9]+")  # ASCII only: parse_symbol alone takes any Unicode letter or digit
 _VENUE = re.compile(r"[a-z0-9_]+")
 
 
@@ -44,11 +45,16 @@ def split_symbol(text: str, at: tree.At, key: str = "") -> tuple[str, str | None
     """"BTC/USDT@binance" -> ("BTC/USDT", "binance"); RuleError at `at` when it is not a symbol."""
     symbol, _, venue = text.partition("@")
     try:
-        parse_symbol(symbol)
+        parse_symbol(symbol)  # two parts, upper case, base and quote differ
+        valid = _SYMBOL.fullmatch(symbol) is not None
     except InvalidTick:
-        raise error_at(f"bad symbol {text!r}: expected BASE/QUOTE in upper case, optionally @venue", at, key) from None
+        valid = False
+    if not valid:
+        raise error_at(f"bad symbol {text!r}: expected BASE/QUOTE in upper-case ASCII letters and digits, "
+                       "optionally @venue", at, key)
     if "@" in text and _VENUE.fullmatch(venue) is None:
-        raise error_at(f"bad venue in {text!r}: expected a lowercase venue name after '@'", at, key)
+        raise error_at(f"bad venue in {text!r}: expected a venue name of lowercase ASCII letters, digits and _ "
+                       "after '@'", at, key)
     return symbol, venue or None
 
 

@@ -29,7 +29,7 @@ _TOKEN = re.compile(r"""
   | (?P<str>"(?:[^"\\\n]|\\["\\])*")
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op>>=|<=|==|!=|[-+*/(),.{}?<>])
-""", re.VERBOSE)
+""", re.VERBOSE | re.ASCII)  # ASCII: \d is 0-9 only, not every Unicode digit (a full-width ３s is no duration)
 
 
 def tokenize(text: str) -> Iterator[Token]:
@@ -41,6 +41,7 @@ def tokenize(text: str) -> Iterator[Token]:
             ch = text[pos]
             hint = " (strings use double quotes)" if ch == "'" else ""
             hint = " (unterminated string)" if ch == '"' else hint
+            hint = " (numbers are written with the digits 0-9)" if ch.isdigit() and not ch.isascii() else hint
             raise ParseError(f"unexpected character {ch!r}{hint}", line, column)
         kind, lexeme = m.lastgroup, m.group()
         pos = m.end()

@@ -112,6 +112,35 @@ def test_errors_name_line_and_column(text, line, column, words):
     assert words in str(err.value)
 
 
+@pytest.mark.parametrize("text, column, words", [
+    ('IF change_pct("BTC/USDT", \uff13s) > 1 THEN X', 27, "unexpected character '\uff13' (numbers are written with"),
+    ('IF price("BTC/USDT") > \u0663 THEN X', 24, "digits 0-9"),  # an Arabic-Indic three
+    ('IF price("BTC/USDT") > 1\u00b2 THEN X', 25, "unexpected character"),  # superscript two
+    ('IF price("\uff22\uff34\uff23/USDT") > 1 THEN X', 10, "upper-case ASCII letters and digits"),  # full-width
+    ('IF price("\u00c9TH/USDT") > 1 THEN X', 10, "bad symbol"),
+    ('IF price("BTC/USD\u0662") > 1 THEN X', 10, "bad symbol"),
+    ('IF price("BTC/USDT@b\u00efnance") > 1 THEN X', 10, "lowercase ASCII letters, digits and _"),
+    ('IF price("BTC/USDT@") > 1 THEN X', 10, "bad venue"),
+])
+def test_only_ascii_digits_symbols_and_venues_are_read(text, column, words):
+    with pytest.raises(ParseError) as err:
+        parse(text)
+    assert (err.value.line, err.value.column) == (1, column), str(err.value)
+    assert words in str(err.value)
+
+
+def test_symbols_of_digits_and_upper_case_letters_and_venues_with_underscores_are_read():
+    rule = to_json(parse('IF price("1000PEPE/USDT@binance_us") > 1 THEN X'))
+    assert rule["if"]["args"][0] == {"fn": "price", "symbol": "1000PEPE/USDT", "venue": "binance_us"}
+
+
+def test_json_symbols_are_checked_as_text_ones_are():
+    rule = to_json(parse(ARBITRAGE))
+    rule["if"]["args"][0]["args"][0]["symbol"] = "\uff25UR/USD"
+    with pytest.raises(RuleError, match=r"\$\.if\.args\[0\]\.args\[0\]\.symbol: bad symbol"):
+        from_json(rule)
+
+
 def test_json_errors_name_the_path():
     rule = to_json(parse(ARBITRAGE))
     rule["if"]["args"][0]["args"][1]["symbol"] = "usd-eur"
