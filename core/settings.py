@@ -138,6 +138,19 @@ class HealthSettings(BaseModel):
     max_checkpoint_age_s: float = Field(default=120.0, gt=0)
 
 
+class RuleSettings(BaseModel):
+    """Bounds on what one rule may hold and a trial may spend (docs/rules.md, "Bounded state")."""
+
+    model_config = {"extra": "forbid"}
+
+    # Partial matches one pattern NFA keeps (one per rule, one per key of a partitioned rule); past it, the oldest go.
+    max_partial_matches: int = Field(default=10_000, ge=1)
+    # Events those partial matches hold (each once, however many share it): bounds a long loop's chain too.
+    max_events_held: int = Field(default=100_000, ge=1)
+    # `ascep rules test` and POST /api/rules/<id>/test stop after this much time, with an error naming it.
+    trial_time_budget_ms: int = Field(default=10_000, ge=1)
+
+
 class Settings(BaseSettings):
     """Every external service can be given by address; None means `ascep up` starts an embedded one."""
 
@@ -155,6 +168,7 @@ class Settings(BaseSettings):
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     lake_options: LakeSettings = Field(default_factory=LakeSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    rules: RuleSettings = Field(default_factory=RuleSettings)
 
     @classmethod
     def settings_customise_sources(

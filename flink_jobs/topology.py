@@ -146,7 +146,7 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids:
 
     def host(sources: int) -> DetectionHost:
         return DetectionHost(settings.arbitrage, sources, job.idle_after_ms,
-                             RuleHost(kafka, DEADLETTER_TOPIC) if rules else None)
+                             RuleHost(kafka, DEADLETTER_TOPIC, settings.rules) if rules else None)
 
     fused = partitions == 1  # every detector in the reader: no hop at all
     buckets = 0 if fused or not detectors else job.detection_buckets

@@ -18,6 +18,7 @@ from typing import Any
 from core import clock
 from core.contracts.signal import Signal, signal_id
 from core.contracts.tick import Tick
+from core.settings import RuleSettings
 
 from . import nfa
 from .compiler import Compiled, Fn, Market, Unknown
@@ -47,15 +48,26 @@ class _Rule:
     nfa: nfa.NFA | None = None
     open_signal: Signal | None = None
     stats: RuleStats = field(default_factory=RuleStats)
+    capped: bool = False  # its NFA dropped partial matches, and the host was told (take_capped)
 
 
-def build_nfa(pattern: Pattern, conditions: Mapping[str, nfa.Condition], uses_match: Mapping[str, bool]) -> nfa.NFA:
-    """The NFA that runs a rule's PATTERN; a stage's condition is its DEFINE's, under the stage's name."""
+def build_nfa(pattern: Pattern, conditions: Mapping[str, nfa.Condition], uses_match: Mapping[str, bool],
+              limits: RuleSettings | None = None) -> nfa.NFA:
+    """The NFA that runs a rule's PATTERN; a stage's condition is its DEFINE's, under the stage's name.
+    Without limits its state is unbounded."""
     skip = pattern.skip
+    caps = (limits.max_partial_matches, limits.max_events_held) if limits is not None else (None, None)
     return nfa.NFA(nfa.Pattern(
         [nfa.Stage(s.name, conditions[s.name], s.link, s.low, s.high, s.optional, s.greedy, s.inner, uses_match[s.name])
          for s in pattern.stages],
-        pattern.within_ms, ("no_skip", None) if skip is None else (skip.strategy, skip.stage), pattern.within_type))
+        pattern.within_ms, ("no_skip", None) if skip is None else (skip.strategy, skip.stage), pattern.within_type),
+        *caps)
+
+
+def _state(machine: nfa.NFA | None) -> dict[str, int]:
+    runs, events = machine.state() if machine is not None else (0, 0)
+    return {"partial_matches": runs, "events_held": events,
+            "partial_matches_dropped": machine.dropped if machine is not None else 0}
 
 
 def _events_json(match: nfa.Match) -> dict[str, list[dict[str, Any]]]:
@@ -73,15 +85,18 @@ def _as_condition(fn: Fn) -> nfa.Condition:
 
 class RuleEngine:
     def __init__(self, out_of_orderness_ms: int = 0, idle_timeout_ms: int = 5_000,
-                 max_side_output: int = 10_000) -> None:
+                 max_side_output: int = 10_000, limits: RuleSettings | None = None) -> None:
         """Side outputs (late ticks, timed-out partial matches) hold at most max_side_output items
-        between drains; beyond that they are only counted (late_count, per-rule timeouts)."""
+        between drains; beyond that they are only counted (late_count, per-rule timeouts). `limits` caps
+        each pattern's state (settings.rules; its defaults when None)."""
         self.market = Market()
         self.reorderer = Reorderer(out_of_orderness_ms, idle_timeout_ms, max_side_output)
         self.rules: dict[str, _Rule] = {}
         self._by_symbol: dict[str, list[_Rule]] = {}
         self.timed_out: list[dict] = []  # timed-out partial matches; the host drains them with take_timeouts()
         self.max_side_output = max_side_output
+        self.limits = limits or RuleSettings()
+        self.newly_capped: list[str] = []  # rules that began dropping partial matches; drained by take_capped()
 
     # ------------------------------------------------------------ rules
 
@@ -102,7 +117,7 @@ class RuleEngine:
         if isinstance(checked.body, Pattern):
             conditions = {name: _as_condition(fn) for name, fn in compiled.defines.items()}
             entry = _Rule(rule_id, checked, compiled, symbols, self._evaluate_pattern,
-                          build_nfa(checked.body, conditions, compiled.define_uses_match))
+                          build_nfa(checked.body, conditions, compiled.define_uses_match, self.limits))
         else:
             entry = _Rule(rule_id, checked, compiled, symbols, self._evaluate_condition)
         closed = self._remove(rule_id)
@@ -130,7 +145,9 @@ class RuleEngine:
         return closed
 
     def stats(self) -> dict[str, dict[str, Any]]:
-        return {rule_id: vars(entry.stats).copy() for rule_id, entry in self.rules.items()}
+        """Per rule: its counters, and the state it holds (partial matches live, the events they hold) with
+        the partial matches its caps dropped."""
+        return {rule_id: {**vars(entry.stats), **_state(entry.nfa)} for rule_id, entry in self.rules.items()}
 
     # ------------------------------------------------------------ events
 
@@ -170,6 +187,11 @@ class RuleEngine:
     @property
     def late_count(self) -> int:
         return self.reorderer.late_count
+
+    def take_capped(self) -> list[str]:
+        """The rules whose state reached a cap since the last call, each rule once: for the host to warn."""
+        capped, self.newly_capped = self.newly_capped, []
+        return capped
 
     def take_timeouts(self) -> list[dict]:
         timed_out, self.timed_out = self.timed_out, []
@@ -217,6 +239,9 @@ class RuleEngine:
     def _evaluate_pattern(self, entry: _Rule, tick: Tick, now_ms: int) -> list[Signal] | tuple[()]:
         assert entry.nfa is not None  # pattern rules have one
         matches, timeouts = entry.nfa.process(tick, tick.ts)
+        if entry.nfa.dropped and not entry.capped:
+            entry.capped = True
+            self.newly_capped.append(entry.rule_id)
         if timeouts:
             self._record_timeouts(entry, timeouts)
         if not matches:
@@ -260,8 +285,8 @@ class RuleEngine:
         }
 
     @classmethod
-    def restore(cls, snap: dict, max_side_output: int = 10_000) -> RuleEngine:
-        engine = cls(max_side_output=max_side_output)
+    def restore(cls, snap: dict, max_side_output: int = 10_000, limits: RuleSettings | None = None) -> RuleEngine:
+        engine = cls(max_side_output=max_side_output, limits=limits)
         engine.reorderer = Reorderer.restore(snap["reorderer"])
         for rule_id, rule in snap["rules"].items():
             engine.apply(rule_id, rule)
@@ -269,6 +294,7 @@ class RuleEngine:
         for rule_id, entry in engine.rules.items():
             if entry.nfa is not None and rule_id in snap["nfas"]:
                 entry.nfa.restore(snap["nfas"][rule_id])
+                entry.capped = entry.nfa.dropped > 0  # warned about before the restore
             entry.open_signal = snap["open"].get(rule_id)
             entry.stats = RuleStats(**snap["stats"].get(rule_id, {}))
         engine.timed_out = list(snap["timed_out"])

@@ -17,6 +17,12 @@ state, so only runs still pending can time out. WITHIN bounds a run from its fir
 WithinType.FIRST_AND_LAST) or, between events (PREVIOUS_AND_CURRENT), from its last: at
 ts >= that + within the run times out and is reported as a timed-out partial match. After each
 match the skip strategy discards runs, as in Flink's AfterMatchSkipStrategy.
+
+The state is bounded, which Flink leaves to WITHIN: past max_runs partial matches, or max_events
+events held (shared-buffer nodes, each counted once however many runs share it), the oldest runs
+are dropped until a tenth of each cap is free again, and counted in `dropped`. Without a bound,
+`FOLLOWED BY ANY` with no WITHIN keeps a run per start event forever, and `x{1,} ALLOW COMBINATIONS`
+doubles its runs at every event.
 """
 from __future__ import annotations
 
@@ -115,7 +121,7 @@ _NONE: frozenset = frozenset()
 
 
 class NFA:
-    def __init__(self, pattern: Pattern) -> None:
+    def __init__(self, pattern: Pattern, max_runs: int | None = None, max_events: int | None = None) -> None:
         stages = pattern.stages
         if not stages or stages[0].link in NEGATIONS or stages[-1].link in NEGATIONS:
             raise ValueError("a pattern needs a positive first and last stage")
@@ -126,6 +132,10 @@ class NFA:
             raise ValueError(f"bad within type {pattern.within_type!r}")
         self.within_ms = pattern.within_ms
         self.from_first = pattern.within_type == "first_and_last"
+        self.max_runs, self.max_events = max_runs, max_events
+        self.dropped = 0  # partial matches dropped to keep within the caps
+        self._held = 0  # events the runs held when last counted; with those taken since, a bound on what they hold
+        self._taken = 0
         self.skip, self.skip_stage = skip, skip_stage
         self.positives: list[_Positive] = []
         pending: list[Stage] = []
@@ -149,7 +159,7 @@ class NFA:
             for k in range(stage.high if stage.high is not None else stage.low + 1):
                 contiguity = stage.link if k == 0 else stage.inner
                 if len(self.closure(i, k)[0]) == 1 and not self.closure(i, k)[1] and \
-                        contiguity in ("followed_by", "relaxed") and (i, k) != (0, 0):
+                        contiguity in ("followed_by", "relaxed", "followed_by_any", "any") and (i, k) != (0, 0):
                     self._waiting[(i, k)] = stage
         # positions a run that just took can leave only to the end: the match is emitted and the run is done
         self._done = {(i, pos.stage.high) for i, pos in enumerate(self.positives) if pos.stage.high is not None
@@ -204,7 +214,7 @@ class NFA:
             return value
 
         waiting = self._waiting
-        # groups waiting (relaxed) for a stage this event does not satisfy stay exactly as they are
+        # groups waiting (relaxed or any) for a stage this event does not satisfy stay exactly as they are
         active = [key for key in self.groups
                   if (stage := waiting.get(key)) is None or stage.uses_match or holds(stage, None)]
         first = self._first
@@ -241,7 +251,9 @@ class NFA:
                 if run.since < oldest[key]:
                     oldest[key] = run.since
         self.groups, self.oldest = groups, oldest
-        return self._apply_skips(completed), timeouts
+        matches = self._apply_skips(completed)
+        self._bound()
+        return matches, timeouts
 
     @property
     def runs(self) -> list[Run]:
@@ -277,6 +289,7 @@ class NFA:
             if taken:
                 count = k + 1 if high is not None or k < stage.low else k
                 node = (run.node, stage.name, seq, event, ts)
+                self._taken += 1
                 start_ts = ts if run.node is None else run.start_ts
                 if (i, count) not in self._done:
                     successors.append(Run(i, count, node, start_ts, True, _NONE, start_ts if self.from_first else ts))
@@ -310,6 +323,37 @@ class NFA:
                 timed_out.append(Match(match_dict(node), start_ts, node[4]))
         self._keep(lambda r: r.since > limit)
         return timed_out
+
+    def state(self) -> tuple[int, int]:
+        """(partial matches, events they hold): what the rule's stats report."""
+        seen: set[int] = set()
+        runs = self.runs
+        for run in runs:
+            seen.update(_unseen(run.node, seen))
+        return len(runs), len(seen)
+
+    def _bound(self) -> None:
+        """Past a cap, drop the oldest runs until 90% of each cap is left. Counting the events held walks
+        them all, so it is done only when those held at the last count plus those taken since pass the cap;
+        they are then cut to 90%, and the next count is a tenth of the cap in taken events away."""
+        runs = sum(map(len, self.groups.values()))
+        over_runs = self.max_runs is not None and runs > self.max_runs
+        if not over_runs and (self.max_events is None or self._held + self._taken <= self.max_events):
+            return
+        keep_runs = runs if self.max_runs is None else self.max_runs - self.max_runs // 10
+        keep_events = None if self.max_events is None else self.max_events - self.max_events // 10
+        kept: set[int] = set()
+        seen: set[int] = set()
+        for run in sorted(self.runs, key=lambda r: r.start_ts, reverse=True):  # newest first
+            unseen = _unseen(run.node, seen)
+            if len(kept) == keep_runs or (keep_events is not None and len(seen) + len(unseen) > keep_events):
+                break
+            seen.update(unseen)
+            kept.add(id(run))
+        self._held, self._taken = len(seen), 0
+        if len(kept) < runs:
+            self.dropped += runs - len(kept)
+            self._keep(lambda r: id(r) in kept)
 
     def _apply_skips(self, completed: list[tuple[Node, int]]) -> list[Match]:
         if not completed:
@@ -347,22 +391,32 @@ class NFA:
     # ------------------------------------------------------------ state
 
     def snapshot(self) -> dict:
-        return {"seq": self.seq, "runs": [(r.stage, r.count, r.node, r.start_ts, r.fresh, tuple(r.violated))
-                                          for r in self.runs]}
+        return {"seq": self.seq, "dropped": self.dropped,
+                "runs": [(r.stage, r.count, r.node, r.start_ts, r.fresh, tuple(r.violated)) for r in self.runs]}
 
     def restore(self, snap: dict) -> None:
-        self.seq = snap["seq"]
+        self.seq, self.dropped = snap["seq"], snap.get("dropped", 0)  # snapshots before the caps have no count
         self.groups, self.oldest = {}, {}
         for s, c, n, t, f, v in snap["runs"]:
             run = Run(s, c, n, t, f, frozenset(v), t if self.from_first or n is None else n[4])
             self.groups.setdefault((s, c), []).append(run)
             self.oldest[(s, c)] = min(run.since, self.oldest.get((s, c), run.since))
+        self._held, self._taken = self.state()[1], 0
 
 
 def _nodes(node: Node | None) -> Iterator[Node]:
     while node is not None:
         yield node
         node = node[0]
+
+
+def _unseen(node: Node | None, seen: set[int]) -> list[int]:
+    """The ids of a partial match's nodes from its last back to the first one in `seen`."""
+    out = []
+    while node is not None and id(node) not in seen:
+        out.append(id(node))
+        node = node[0]
+    return out
 
 
 def _length(node: Node) -> int:

@@ -26,6 +26,7 @@ from core.cep.rules import RuleError
 from core.clock import now_ms
 from core.contracts.deadletter import deadletter_value
 from core.log import event
+from core.settings import RuleSettings
 from flink_jobs.messages import SinkBatch
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,11 @@ class RuleHost:
     """Evaluates every rule over every tick. Rules arrive on a broadcast stream and apply at once,
     without a restart; one key sees all symbols, so a rule may combine any of them."""
 
-    def __init__(self, deadletter_bootstrap: str, deadletter_topic: str, stats_every_s: float = 1.0) -> None:
+    def __init__(self, deadletter_bootstrap: str, deadletter_topic: str, limits: RuleSettings,
+                 stats_every_s: float = 1.0) -> None:
         self.bootstrap = deadletter_bootstrap
         self.deadletter_topic = deadletter_topic
+        self.limits = limits  # settings.rules: the caps on each pattern's state
         self.stats_every_s = stats_every_s
 
     def open(self, ctx: RuntimeContext) -> None:
@@ -92,7 +95,8 @@ class RuleHost:
         Signals closed by rules that changed meanwhile are added to `closed`."""
         if self.engine is None:
             saved = self.engine_state.value()
-            self.engine = RuleEngine.restore(saved["engine"]) if saved else RuleEngine()
+            self.engine = RuleEngine.restore(saved["engine"], limits=self.limits) if saved else \
+                RuleEngine(limits=self.limits)
             self.versions = dict(saved["versions"]) if saved else {}
             for rule_id in set(self.engine.rules) - set(rules):
                 closed.extend(self._apply(rule_id, None))
@@ -120,6 +124,9 @@ class RuleHost:
         what the sinks should hear (signals, stats about once a second, counters, rules taken) comes out."""
         signals.extend(engine.advance(now))
         counters = {"rules:late_ticks": len(engine.take_late()), "rules:timed_out": len(engine.take_timeouts())}
+        for rule_id in engine.take_capped():
+            event(log, "rule state capped: its oldest partial matches are dropped", logging.WARNING, rule_id=rule_id,
+                  max_partial_matches=self.limits.max_partial_matches, max_events_held=self.limits.max_events_held)
         self.engine_state.update({"engine": engine.snapshot(), "versions": dict(self.versions)})
         stats = None
         if time.monotonic() >= self.stats_due:

@@ -11,6 +11,7 @@ from core.cep.rules import RuleError, parse, symbols_of, to_json
 from core.cep.trial import read_ticks, run_rule
 from core.contracts.signal import signal_id
 from core.contracts.tick import Tick
+from core.settings import RuleSettings
 
 T0 = 1_700_000_000_000
 ARBITRAGE = 'IF price("EUR/USD") - price("USD/EUR") > 0.001 THEN ARBITRAGE_SIGNAL'
@@ -127,6 +128,28 @@ def test_a_pattern_rule_emits_one_signal_per_match_and_reports_timeouts():
     # 102 at +1200 and 120 at +1800 never saw a fall within 1 s: at the end of input they time out
     assert [p["start_ts"] for p in result["timed_out"]] == [T0 + 1200, T0 + 1800]
     assert result["stats"]["timeouts"] >= 1
+
+
+def test_a_pattern_without_within_stays_within_its_caps_over_100k_ticks():
+    # unbounded, every tick starts a partial match that waits forever for a fall that never comes
+    limits = RuleSettings(max_partial_matches=1_000, max_events_held=5_000)
+    engine = RuleEngine(limits=limits)
+    engine.apply("r", 'DEFINE up AS price("A/B") > 0\nDEFINE fall AS price("A/B") < 0\n'
+                      "PATTERN up FOLLOWED BY ANY fall THEN NEVER")
+    engine.apply("c", 'IF price("A/B") > 10 THEN HIGH')
+    warned = []
+    for i in range(100_000):
+        engine.on_tick(quote("A/B", 1.0 + i % 10 * 0.01, T0 + i), now_ms=T0 + i)
+        warned += engine.take_capped()
+        if i % 10_000 == 0:
+            stats = engine.stats()["r"]
+            assert stats["partial_matches"] <= 1_000 and stats["events_held"] <= 5_000
+    stats = engine.stats()["r"]
+    assert 900 <= stats["partial_matches"] <= 1_000 and stats["events_held"] == stats["partial_matches"]
+    assert stats["partial_matches_dropped"] == 100_000 - stats["partial_matches"]  # every start is live or counted
+    assert warned == ["r"]  # once per rule, for the host to log
+    assert {k: engine.stats()["c"][k] for k in ("partial_matches", "events_held", "partial_matches_dropped")} == \
+        {"partial_matches": 0, "events_held": 0, "partial_matches_dropped": 0}
 
 
 def test_late_ticks_are_set_aside_not_evaluated():

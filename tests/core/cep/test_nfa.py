@@ -17,19 +17,20 @@ from core.cep.engine import build_nfa
 from core.cep.nfa import NFA, events_of
 from core.cep.rules import parse
 from core.cep.rules.tree import SKIPS
+from core.settings import RuleSettings
 
 
 def letter(x: str):
     return lambda event, match: event[0] == x
 
 
-def compile_pattern(pattern: str, **conditions) -> NFA:
+def compile_pattern(pattern: str, limits: RuleSettings | None = None, **conditions) -> NFA:
     """The NFA for `pattern` (rule-language PATTERN text); a stage tests `letter(name)` unless
-    `conditions` names its condition."""
+    `conditions` names its condition. Unbounded unless `limits` caps it."""
     names = sorted(set(re.findall(r"\b[a-z]\w*", pattern)))
     rule = parse("".join(f"DEFINE {name} AS 1 > 0\n" for name in names) + f"PATTERN {pattern} THEN T")
     tests = {name: conditions.get(name, letter(name)) for name in names}
-    return build_nfa(rule.body, tests, dict.fromkeys(names, True))
+    return build_nfa(rule.body, tests, dict.fromkeys(names, True), limits)
 
 
 def run(pattern: str, events: list[str], step: int = 1, **conditions):
@@ -203,6 +204,49 @@ def test_skip_to_next_discards_other_matches_starting_with_the_same_event():
     # pattern "a b+" emits every extension without skipping; SKIP TO NEXT keeps one match per start event
     assert matches("a FOLLOWED BY ANY b", ["a1", "a2", "b1"]) == ["a1 b1", "a2 b1"]
     assert matches("a FOLLOWED BY ANY b AFTER MATCH SKIP TO NEXT", ["a1", "b1", "b2"]) == ["a1 b1"]
+
+
+# --- bounded state: past a cap the oldest partial matches go, down to 90% of it, and are counted
+
+def test_the_cap_on_partial_matches_drops_the_oldest_and_counts_them():
+    nfa = compile_pattern("a FOLLOWED BY ANY b", RuleSettings(max_partial_matches=10))
+    for i in range(25):
+        nfa.process(f"a{i}", i)
+        assert len(nfa.runs) <= 10
+    live = len(nfa.runs)
+    assert nfa.dropped == 25 - live and nfa.state() == (live, live)
+    found, _ = nfa.process("b", 25)
+    assert sorted(m.events["a"][0] for m in found) == sorted(f"a{i}" for i in range(25 - live, 25))  # the newest
+
+
+def test_allow_combinations_stays_within_the_caps():
+    limits = RuleSettings(max_partial_matches=1_000, max_events_held=3_000)
+    nfa = compile_pattern("x{1,} ALLOW COMBINATIONS FOLLOWED BY y", limits)
+    for i in range(40):  # unbounded: 2**40 partial matches
+        nfa.process(f"x{i}", i)
+        runs, events = nfa.state()
+        assert runs <= 1_000 and events <= 3_000
+    assert nfa.dropped > 2**12
+    found, _ = nfa.process("y", 40)
+    assert 0 < len(found) <= 1_000
+
+
+def test_the_cap_on_events_held_drops_a_run_whose_chain_grows_without_end():
+    nfa = compile_pattern("a NEXT x+ CONSECUTIVE NEXT y", RuleSettings(max_events_held=50))
+    nfa.process("a", 0)
+    for i in range(1, 200):  # one partial match, one event longer at every x
+        nfa.process(f"x{i}", i)
+        assert nfa.state()[1] <= 50
+    assert nfa.dropped == 1 and nfa.runs == []
+
+
+def test_the_count_of_dropped_partial_matches_survives_a_restore():
+    nfa = compile_pattern("a FOLLOWED BY ANY b", RuleSettings(max_partial_matches=3))
+    for i in range(5):
+        nfa.process(f"a{i}", i)
+    restored = compile_pattern("a FOLLOWED BY ANY b", RuleSettings(max_partial_matches=3))
+    restored.restore(pickle.loads(pickle.dumps(nfa.snapshot())))
+    assert (restored.dropped, restored.state()) == (nfa.dropped, nfa.state()) and nfa.dropped > 0
 
 
 # --- iterative conditions read the partial match
