@@ -147,8 +147,10 @@ class RuleSettings(BaseModel):
     max_partial_matches: int = Field(default=10_000, ge=1)
     # Events those partial matches hold (each once, however many share it): bounds a long loop's chain too.
     max_events_held: int = Field(default=100_000, ge=1)
-    # `ascep rules test` and POST /api/rules/<id>/test stop after this much time, with an error naming it.
+    # `ascep rules test` and POST /api/rules/<id>/test stop after this much time, or past this many signals (a
+    # FOLLOWED BY ANY match per partial match per tick: 1.75 GB in 27 s), with an error naming the limit.
     trial_time_budget_ms: int = Field(default=10_000, ge=1)
+    trial_max_signals: int = Field(default=100_000, ge=1)
 
 
 class Settings(BaseSettings):

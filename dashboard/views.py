@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import time
 
 import orjson
@@ -15,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from redis.exceptions import RedisError
 
 from core.cep.rules import ParseError, RuleError
-from core.cep.trial import run_rule
+from core.cep.trial import TrialLimit, run_rule
 from core.clock import now_ms
 from core.contracts.redis_keys import SIGNALS_KEPT
 from core.health import assess
@@ -127,7 +128,8 @@ async def rules(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_POST
 async def rule_test(request: HttpRequest, rule_id: str) -> HttpResponse:
-    """The signals the rule would produce on the posted ticks: run_rule, the same as `ascep rules test`.
+    """The signals the rule would produce on the posted ticks: run_rule, the same as `ascep rules test`,
+    under the same limits (settings.rules): past one, 422 naming it.
 
     Exempt from CSRF checks: scripts call this JSON API, and the dashboard keeps no session, cookie or
     login a forged cross-site request could borrow; the call only computes, it changes nothing.
@@ -141,13 +143,20 @@ async def rule_test(request: HttpRequest, rule_id: str) -> HttpResponse:
         rule, ticks, lag = trial_input(body)
     except BadRequest as exc:
         return json_response({"error": str(exc), **exc.details}, 400)
+    stop = threading.Event()
     try:
-        # Off the event loop: a long tick list must not stall the live sockets.
-        result = await asyncio.to_thread(run_rule, rule, ticks, rule_id=rule_id, out_of_orderness_ms=lag)
+        # Off the event loop: a long tick list must not stall the live sockets. When the client disconnects,
+        # Django cancels this view; `stop` then ends the trial at its next tick instead of running on for no one.
+        result = await asyncio.to_thread(run_rule, rule, ticks, rule_id=rule_id, out_of_orderness_ms=lag,
+                                         limits=settings.ASCEP_SETTINGS.rules, cancelled=stop.is_set)
+    except TrialLimit as exc:
+        return json_response({"error": str(exc), "limit": exc.limit, "value": exc.value}, 422)
     except ParseError as exc:
         return json_response({"error": f"bad rule: {exc}", "line": exc.line, "column": exc.column}, 400)
     except RuleError as exc:
         return json_response({"error": f"bad rule: {exc}", "where": exc.where}, 400)
+    finally:
+        stop.set()
     return json_response({"rule_id": rule_id, "ticks": len(ticks), **result})
 
 

@@ -108,7 +108,7 @@ def run_rm(args) -> int:
 
 
 def run_test(args) -> int:
-    from core.cep.trial import read_ticks, run_rule
+    from core.cep.trial import TrialLimit, read_ticks, run_rule
 
     rule = _load_rule(args, None, args.rule_file)
     if rule is None:
@@ -117,7 +117,13 @@ def run_test(args) -> int:
         ticks, problems = read_ticks(events)
     for problem in problems:
         print(f"{args.events_file}:{problem['line']}: skipped: {problem['error']}", file=sys.stderr)
-    result = run_rule(rule, ticks, rule_id=Path(args.rule_file).stem, out_of_orderness_ms=args.out_of_orderness_ms)
+    try:
+        result = run_rule(rule, ticks, rule_id=Path(args.rule_file).stem, out_of_orderness_ms=args.out_of_orderness_ms,
+                          limits=load_settings().rules)
+    except TrialLimit as exc:
+        print(f"ascep rules test: stopped: {exc}; raise it (ASCEP_RULES__{exc.limit.upper()}) to allow more",
+              file=sys.stderr)
+        return 1
     for signal in result["signals"]:
         print(json.dumps(signal))
     for tick in result["late"]:

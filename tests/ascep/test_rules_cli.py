@@ -56,3 +56,19 @@ def test_rules_test_prints_the_matches(tmp_path, capsys):
     [signal] = [json.loads(line) for line in captured.out.splitlines()]
     assert (signal["rule_id"], signal["name"], signal["event_time"]) == ("arb", "ARBITRAGE_SIGNAL", T0 + 5)
     assert "ticks.jsonl:3: skipped" in captured.err and "1 bad lines" in captured.err
+
+
+def test_rules_test_stops_at_its_time_budget_naming_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ASCEP_RULES__TRIAL_TIME_BUDGET_MS", "300")
+    rule_file = tmp_path / "heavy.rule"  # a partial match per tick, each waiting for a price twice its own
+    rule_file.write_text('DEFINE up AS price("A/B") > 0\nDEFINE double AS price("A/B") > up.price * 2\n'
+                         "PATTERN up FOLLOWED BY ANY double THEN NEVER")
+    events = tmp_path / "ticks.jsonl"
+    events.write_text("".join(json.dumps(Tick("fx", "A/B", 1.0, 1.1, None, None, T0 + i).to_json_dict()) + "\n"
+                              for i in range(50_000)))
+    assert main(["rules", "test", str(rule_file), str(events)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("ascep rules test: stopped: the trial ran out of time "
+                                   "(rules.trial_time_budget_ms = 300) after ")
+    assert "ASCEP_RULES__TRIAL_TIME_BUDGET_MS" in captured.err

@@ -3,10 +3,15 @@ and the connectors' ingest metrics in the health check."""
 from __future__ import annotations
 
 import json
+import os
+import socket
+import time
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 
+from ascep.services import start_dashboard
 from core.cep.trial import run_rule
 from core.contracts.redis_keys import RULE_STATS, ingest_key
 from core.contracts.signal import public_view, signal_id
@@ -21,9 +26,9 @@ ASKS = (100.5, 100.01, 103.0, 100.01)
 TICKS = [Tick("binance", "BTC/USDT", 100.0, ask, 1.0, 1.0, T0 + i * 1000).to_json_dict() for i, ask in enumerate(ASKS)]
 
 
-def post(dashboard: str, rule_id: str, body, expect: int = 200) -> dict:
+def post(dashboard: str, rule_id: str, body, expect: int = 200, timeout: float = 10) -> dict:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    response = requests.post(f"{dashboard}/api/rules/{rule_id}/test", data=raw, timeout=10,
+    response = requests.post(f"{dashboard}/api/rules/{rule_id}/test", data=raw, timeout=timeout,
                              headers={"Content-Type": "application/json"})
     assert response.status_code == expect, f"{response.status_code} {response.text}"
     assert response.headers["content-type"] == "application/json"
@@ -149,3 +154,54 @@ def test_an_oversized_body_is_413_saying_the_limit(dashboard):
     too_big = b" " * (32 * 1024 * 1024 + 1)
     error = post(dashboard, "wide", too_big, expect=413)["error"]
     assert error == "the body is over 33,554,432 bytes: send fewer ticks per request"
+
+
+# A partial match per tick, each waiting for a price twice its own: at the cap, 10,000 conditions a tick.
+HEAVY = ('DEFINE up AS price("BTC/USDT") > 0\nDEFINE double AS price("BTC/USDT") > up.price * 2\n'
+         "PATTERN up FOLLOWED BY ANY double THEN NEVER")
+MANY = [Tick("binance", "BTC/USDT", 100.0, 100.5 + i % 3, 1.0, 1.0, T0 + i).to_json_dict() for i in range(50_000)]
+
+
+@pytest.fixture(scope="module")
+def limited(dashboard_redis, service_logs):
+    """A dashboard of its own with tight trial limits, so reaching them is quick; its process, to watch."""
+    server = start_dashboard(dashboard_redis, service_logs, env={"ASCEP_RULES__TRIAL_TIME_BUDGET_MS": "3000",
+                                                                 "ASCEP_RULES__TRIAL_MAX_SIGNALS": "1000"})
+    yield server
+    server.stop()
+    assert server.log_path.read_text() == "", "the dashboard logged an error"
+
+
+def test_a_trial_past_its_time_budget_is_422_naming_the_limit(limited):
+    started = time.monotonic()
+    error = post(limited.address, "heavy", {"rule": HEAVY, "ticks": MANY}, expect=422, timeout=60)
+    assert time.monotonic() - started < 30
+    assert (error["limit"], error["value"]) == ("trial_time_budget_ms", 3000)
+    assert error["error"].startswith("the trial ran out of time (rules.trial_time_budget_ms = 3,000) after ")
+
+
+def test_a_trial_past_its_signals_is_422_naming_the_limit(limited):
+    flapping = [TICKS[i % 2] | {"ts": T0 + i} for i in range(5_000)]  # WIDE opens and closes at every tick
+    error = post(limited.address, "wide", {"rule": WIDE, "ticks": flapping}, expect=422)
+    assert (error["limit"], error["value"]) == ("trial_max_signals", 1000)
+    assert error["error"] == "the trial made too many signals (rules.trial_max_signals = 1,000) after 1,001 ticks"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process, all its threads, from /proc."""
+    fields = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_trial_stops_when_its_client_goes_away(limited):
+    body = json.dumps({"rule": HEAVY, "ticks": MANY}).encode()
+    address = urlsplit(limited.address)
+    with socket.create_connection((address.hostname, address.port)) as client:
+        client.sendall(b"POST /api/rules/heavy/test HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                       + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        time.sleep(1.0)  # the body read and the trial under way; it would run to its 3 s budget
+    time.sleep(0.5)
+    before = cpu_seconds(limited.proc.pid)
+    time.sleep(1.5)
+    assert cpu_seconds(limited.proc.pid) - before < 0.3, "the trial kept working after its client had gone"
+    assert post(limited.address, "wide", {"rule": WIDE, "ticks": TICKS})["stats"]["matches"] == 2

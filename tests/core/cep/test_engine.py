@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import json
 import pickle
+import time
 
 import pytest
 
 from core.cep.engine import RuleEngine
 from core.cep.rules import RuleError, parse, symbols_of, to_json
-from core.cep.trial import read_ticks, run_rule
+from core.cep.trial import TrialCancelled, TrialLimit, read_ticks, run_rule
 from core.contracts.signal import signal_id
 from core.contracts.tick import Tick
 from core.settings import RuleSettings
@@ -150,6 +151,22 @@ def test_a_pattern_without_within_stays_within_its_caps_over_100k_ticks():
     assert warned == ["r"]  # once per rule, for the host to log
     assert {k: engine.stats()["c"][k] for k in ("partial_matches", "events_held", "partial_matches_dropped")} == \
         {"partial_matches": 0, "events_held": 0, "partial_matches_dropped": 0}
+
+
+def test_a_trial_stops_at_its_limits_or_when_cancelled():
+    flapping = [quote("A/B", 2.0 if i % 2 else 0.5, T0 + i) for i in range(50)]  # opens and closes at every tick
+    rule = 'IF price("A/B") > 1 THEN X'
+    with pytest.raises(TrialLimit) as stopped:
+        run_rule(rule, flapping, limits=RuleSettings(trial_max_signals=10))
+    assert (stopped.value.limit, stopped.value.value) == ("trial_max_signals", 10)
+    assert str(stopped.value) == "the trial made too many signals (rules.trial_max_signals = 10) after 12 ticks"
+    with pytest.raises(TrialLimit, match=r"ran out of time \(rules.trial_time_budget_ms = 1\) after \d+ ticks"):
+        run_rule(rule, (time.sleep(0.001) or tick for tick in flapping), limits=RuleSettings(trial_time_budget_ms=1))
+    asked = []
+    with pytest.raises(TrialCancelled):
+        run_rule(rule, flapping, cancelled=lambda: asked.append(1) or len(asked) > 5)
+    assert len(asked) == 6  # asked before each tick, stopped at once
+    assert len(run_rule(rule, flapping, limits=RuleSettings(trial_max_signals=49))["signals"]) == 49  # at the cap
 
 
 def test_late_ticks_are_set_aside_not_evaluated():
