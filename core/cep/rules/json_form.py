@@ -45,9 +45,20 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _json_kind(value: Any) -> str:
+    """What a decoded JSON value is, in JSON's words, for errors that say what came instead of an object."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    return "a string" if isinstance(value, str) else type(value).__name__  # the last: not from JSON at all
+
+
 def _rule(obj: Any) -> tree.Rule:
     if not isinstance(obj, dict):
-        raise RuleError("a rule must be a JSON object", "$")
+        raise RuleError(f"a rule must be a JSON object, not {_json_kind(obj)}", "$")
     unknown = set(obj) - {"version", "defines", "if", "pattern", "then"}
     if unknown:
         raise RuleError(f"unknown keys {sorted(unknown)}", "$")

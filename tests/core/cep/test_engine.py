@@ -94,6 +94,15 @@ def test_apply_none_deletes_and_a_bad_rule_keeps_the_old_one():
     engine.apply("gone", None)  # deleting what is not there is a no-op, like a repeated tombstone
 
 
+@pytest.mark.parametrize(("value", "kind"), [([], "an array"), (42, "a number"), (True, "true"), (1.5, "a number")])
+def test_a_decoded_record_that_is_not_an_object_is_a_rule_error_and_keeps_the_old_rule(value, kind):
+    engine = RuleEngine()
+    engine.apply("r", 'IF price("A/B") > 1 THEN X')
+    with pytest.raises(RuleError, match=f"^\\$: a rule must be a JSON object, not {kind}$"):
+        engine.apply("r", value)
+    assert feed(engine, [quote("A/B", 2, T0)])[0]["rule_id"] == "r"
+
+
 def test_window_rules_and_trades():
     engine = RuleEngine()
     engine.apply("spike", 'IF change_pct("BTC/USDT", 10s) > 1 THEN PRICE_SPIKE')
