@@ -5,8 +5,10 @@ The host is not a Flink function itself: the operator that evaluates the rules (
 and the ticks, in event-time order.
 
 The engine's snapshot is written to keyed state after every batch, so a checkpoint holds the engine and the
-Kafka offsets that agree; the broadcast state holds the rules as received. Every rule taken in force (or
-deleted) is also handed to the sinks, which mirror them in Redis (`ascep:rules:in_force`): the embedded
+Kafka offsets that agree; the broadcast state holds the rules as received. The rules reader passes on only
+checked changes; the host checks each again before it keeps it, so that nothing rejected ever reaches broadcast
+state, and a rule the engine still refuses is dead-lettered instead of failing the job. Every rule taken in force
+(or deleted) is also handed to the sinks, which mirror them in Redis (`ascep:rules:in_force`): the embedded
 broker keeps the `rules` topic in memory, and `ascep up` re-publishes the rules from there.
 """
 from __future__ import annotations
@@ -15,16 +17,14 @@ import hashlib
 import logging
 import time
 
-import orjson
 from confluent_kafka import Producer
 from pyflink.common import Types
 from pyflink.datastream import RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from core.cep.engine import RuleEngine
-from core.cep.rules import RuleError
+from core.cep.rule_records import Rejected, check_change, rejected_value, rule_of
 from core.clock import now_ms
-from core.contracts.deadletter import deadletter_value
 from core.log import event
 from flink_jobs.messages import SinkBatch
 
@@ -63,18 +63,20 @@ class RuleHost:
         return {rule_id: {**values, "version": self.versions.get(rule_id)}
                 for rule_id, values in self.engine.stats().items()}
 
-    def _apply(self, rule_id: str, value: bytes | None) -> list[dict]:
-        """Returns the signal a replaced or deleted rule closes. A bad rule is dead-lettered with its
-        reason and leaves the version in force untouched."""
+    def _reject(self, rejected: Rejected, value: bytes | None) -> None:
+        event(log, "rule rejected", logging.WARNING, rule_id=rejected.rule_id, error=rejected.reason)
+        self.producer.produce(self.deadletter_topic, rejected_value(rejected, value, now_ms()),
+                              key=f"rule:{rejected.rule_id}")
+        self.producer.poll(0)
+
+    def _apply(self, rule_id: str, value: bytes | None) -> list[dict] | None:
+        """The signal a replaced or deleted rule closes; None when the engine refuses the rule, which is then
+        dead-lettered with its reason and leaves the version in force untouched."""
         try:
-            closed = self.engine.apply(rule_id, None if value is None else orjson.loads(value))
-        except (RuleError, orjson.JSONDecodeError, ValueError, TypeError) as exc:
-            event(log, "rule rejected", logging.WARNING, rule_id=rule_id, error=str(exc))
-            self.producer.produce(self.deadletter_topic, deadletter_value(
-                "rules", f"rule {rule_id!r} rejected: {exc}", value or b"", now_ms(), source="rules",
-                rule_id=rule_id), key=f"rule:{rule_id}")
-            self.producer.poll(0)
-            return []
+            closed = self.engine.apply(rule_id, None if value is None else rule_of(value))
+        except Exception as exc:  # noqa: BLE001 - whatever a rule makes the engine raise, the job goes on
+            self._reject(Rejected(rule_id, f"rule {rule_id!r} rejected: {type(exc).__name__}: {exc}"), value)
+            return None
         if value is None:
             self.versions.pop(rule_id, None)
         else:
@@ -95,25 +97,32 @@ class RuleHost:
             self.engine = RuleEngine.restore(saved["engine"]) if saved else RuleEngine()
             self.versions = dict(saved["versions"]) if saved else {}
             for rule_id in set(self.engine.rules) - set(rules):
-                closed.extend(self._apply(rule_id, None))
+                closed.extend(self._apply(rule_id, None) or ())
             for rule_id, value in rules.items():
                 if self.versions.get(rule_id) != rule_version(value):
-                    closed.extend(self._apply(rule_id, value))
+                    closed.extend(self._apply(rule_id, value) or ())
         return self.engine
 
     def on_change(self, change, ctx) -> SinkBatch | None:
-        """A broadcast rule change: kept in broadcast state, and applied at once if this task holds the engine."""
+        """A broadcast rule change: checked, applied at once if this task holds the engine, and kept in broadcast
+        state only if neither the check nor the engine refused it."""
         rule_id, value = change
         rules = ctx.get_broadcast_state(RULES_STATE)
+        judged = check_change(rule_id, value, rules.contains)
+        if isinstance(judged, Rejected):
+            self._reject(judged, value)
+            return None
+        batch = None
+        if self.engine is not None:
+            closed = self._apply(rule_id, value)
+            if closed is None:
+                return None
+            batch = SinkBatch(closed, rule_stats=self._stats(), rules_taken=self._take())
         if value is None:
-            if rules.contains(rule_id):
-                rules.remove(rule_id)
+            rules.remove(rule_id)
         else:
             rules.put(rule_id, value)
-        if self.engine is None:
-            return None
-        closed = self._apply(rule_id, value)
-        return SinkBatch(closed, rule_stats=self._stats(), rules_taken=self._take())
+        return batch
 
     def after_batch(self, engine: RuleEngine, signals: list[dict], now: int) -> SinkBatch | None:
         """After the batch's ticks went through `engine`: time moves on, the engine goes to keyed state, and
