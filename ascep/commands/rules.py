@@ -73,12 +73,19 @@ def run_add(args) -> int:
     rule = _load_rule(args, args.text, args.file)
     if rule is None:
         return 1
-    from core.cep.rules import to_json
+    from core.cep.rule_records import rule_of
+    from core.cep.rules import RuleError, to_json
 
     rule_id = args.id or (Path(args.file).stem if args.file else rule.then.lower())
+    value = json.dumps(to_json(rule), separators=(",", ":")).encode()
+    try:
+        rule_of(value)  # as the job will judge the record: a rule too large for it is refused here, not dead-lettered
+    except RuleError as exc:
+        print(f"ascep rules add: {args.file or '--text'}: {exc}", file=sys.stderr)
+        return 1
     bootstrap = _bootstrap(args)
     create_topics(bootstrap, {args.topic: 1}, compacted=(args.topic,))
-    _produce(bootstrap, args.topic, {rule_id: json.dumps(to_json(rule), separators=(",", ":")).encode()})
+    _produce(bootstrap, args.topic, {rule_id: value})
     print(f"rule {rule_id} added")
     return 0
 
@@ -158,15 +165,17 @@ def _produce(bootstrap: str, topic: str, records: dict[str, bytes | None]) -> No
 
 
 def read_rules(bootstrap: str, topic: str) -> dict[str, Rule]:
-    """Fold the rules topic from the beginning: the latest value per key, tombstones remove."""
-    from core.cep.rules import RuleError, from_json
+    """Fold the rules topic from the beginning: the latest value per key, tombstones remove; a value the job
+    would reject (core/cep/rule_records.py) is named on stderr and skipped."""
+    from core.cep.rule_records import rule_of
+    from core.cep.rules import RuleError
 
     rules: dict[str, Rule] = {}
     for key, (offset, value) in read_records(bootstrap, topic).items():
         if value is None:
             continue
         try:
-            rules[key] = from_json(value)
+            rules[key] = rule_of(value)
         except RuleError as exc:
             print(f"rule {key!r} at offset {offset} is not valid and is skipped: {exc}", file=sys.stderr)
     return rules

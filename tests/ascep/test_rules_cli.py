@@ -45,6 +45,12 @@ def test_a_bad_rule_is_refused_with_its_position(kafka, topic_prefix, capsys):
     assert "line 1, column 22" in capsys.readouterr().err
 
 
+def test_a_rule_larger_than_the_job_takes_is_refused_before_it_is_published(capsys):
+    defines = "".join(f'DEFINE d{i} AS price("EUR/USD") > {i}\n' for i in range(1_000))
+    assert main(["rules", "add", "--kafka", "127.0.0.1:1", "--text", defines + "IF d0 THEN X"]) == 1
+    assert "bytes: a rule's record is at most 65536 bytes" in capsys.readouterr().err
+
+
 def test_rules_test_prints_the_matches(tmp_path, capsys):
     rule_file = tmp_path / "arb.rule"
     rule_file.write_text(ARBITRAGE)
