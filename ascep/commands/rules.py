@@ -182,8 +182,11 @@ def read_rules(bootstrap: str, topic: str) -> dict[str, Rule]:
 
 
 def read_records(bootstrap: str, topic: str) -> dict[str, tuple[int, bytes | None]]:
-    """Key -> (offset, value) of the newest record per key (value None: a tombstone), read to the end."""
+    """Rule id -> (offset, value) of the newest record per key (value None: a tombstone), read to the end."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+    from core.cep.rule_records import rule_id_of
+    from core.cep.rules import RuleError
 
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "ascep-rules-cli", "enable.auto.commit": False,
                          "enable.partition.eof": True})
@@ -210,8 +213,10 @@ def read_records(bootstrap: str, topic: str) -> dict[str, tuple[int, bytes | Non
                     ends.pop(msg.partition(), None)
                     continue
                 raise RuntimeError(f"reading topic {topic!r}: {msg.error()}")
-            key = msg.key().decode() if msg.key() else ""
-            records[key] = (msg.offset(), msg.value())
+            try:
+                records[rule_id_of(msg.key())] = (msg.offset(), msg.value())
+            except RuleError:
+                pass  # a key that names no rule id (the job dead-letters the record): a record of no rule
             if msg.offset() + 1 >= ends.get(msg.partition(), 0):
                 ends.pop(msg.partition(), None)
         return records

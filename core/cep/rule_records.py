@@ -55,15 +55,22 @@ def check_change(rule_id: str, value: bytes | None, in_force: Callable[[str], bo
     return Change(rule_id, value)
 
 
-def judge(key: bytes | None, value: bytes | None, in_force: Callable[[str], bool]) -> Change | Rejected:
-    """A record of the rules topic as Kafka gives it: the key is the rule id, in UTF-8."""
+def rule_id_of(key: bytes | None) -> str:
+    """The rule id a record's key names, in UTF-8; RuleError when it names none."""
     if not key:
-        return Rejected(None, f"a record without a key (a rule's record is keyed by its rule id), value of "
-                              f"{'no' if value is None else len(value)} bytes")
+        raise RuleError("a record without a key: a rule's record is keyed by its rule id")
     try:
-        rule_id = key.decode("utf-8")
+        return key.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return Rejected(None, f"the key {key[:64]!r} is not UTF-8 ({exc}), so it names no rule id")
+        raise RuleError(f"the key {key[:64]!r} is not UTF-8 ({exc}), so it names no rule id") from None
+
+
+def judge(key: bytes | None, value: bytes | None, in_force: Callable[[str], bool]) -> Change | Rejected:
+    """A record of the rules topic as Kafka gives it."""
+    try:
+        rule_id = rule_id_of(key)
+    except RuleError as exc:
+        return Rejected(None, str(exc))
     return check_change(rule_id, value, in_force)
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from confluent_kafka import Producer
 
 from ascep.cli import main
+from core.cep.rules import parse, to_json
 from core.cep.templates import trend_reversal
 from core.contracts.tick import Tick
 
@@ -43,6 +45,23 @@ def test_a_bad_rule_is_refused_with_its_position(kafka, topic_prefix, capsys):
     assert main(["rules", "add", "--kafka", kafka, "--topic", f"{topic_prefix}rules", "--text",
                  'IF price("EUR/USD") >> 1 THEN X']) == 1
     assert "line 1, column 22" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_list_skips_the_records_the_job_rejects(kafka, topic_prefix, make_topics, capsys):
+    topic = f"{topic_prefix}rules"
+    make_topics({topic: 1}, compacted=(topic,))
+    good = json.dumps(to_json(parse(ARBITRAGE))).encode()
+    producer = Producer({"bootstrap.servers": kafka})
+    for key, value in ((b"arb", good), (None, good), (b"\xff", good), (b"null", b"null"), (b"array", b"[]")):
+        producer.produce(topic, key=key, value=value)
+        # one batch each: Tansu 0.6.0 gives a batch of several records a high watermark of its first offset + 1
+        assert producer.flush(15) == 0
+    assert main(["rules", "list", "--kafka", kafka, "--topic", topic, "--json"]) == 0
+    captured = capsys.readouterr()
+    assert [json.loads(line)["id"] for line in captured.out.splitlines()] == ["arb"]
+    assert "rule 'null' at offset 3 is not valid and is skipped: JSON null is not a rule" in captured.err
+    assert "rule 'array' at offset 4 is not valid and is skipped: $: a rule must be a JSON object" in captured.err
 
 
 def test_a_rule_larger_than_the_job_takes_is_refused_before_it_is_published(capsys):

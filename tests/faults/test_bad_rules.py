@@ -46,6 +46,7 @@ BAD = [
     (b"binary", bytes(range(256)) * 16, "rule 'binary' rejected: not UTF-8"),
     (b"huge", HUGE, f"rule 'huge' rejected: {len(HUGE)} bytes: a rule's record is at most {MAX_RULE_BYTES} bytes"),
     (None, GOOD, "a record without a key"),
+    (b"\xff\xfe", GOOD, "the key b'\\xff\\xfe' is not UTF-8"),
     (b"ghost", None, "a tombstone for rule 'ghost', which is not in force"),
     (b"unchecked", b'{"if": {"op": ">", "args": [{"ref": "nope"}, 1]}, "then": "X"}',
      "rule 'unchecked' rejected: $.if.args[0]: "),  # valid JSON, refused by the checker

@@ -36,10 +36,10 @@ def test_a_checked_rule_passes_as_published_and_a_tombstone_of_a_rule_in_force_d
     (b"r", b'{"if": {"op": ">", "args": [{"ref": "nope"}, 1]}, "then": "X"}', "r",
      "rule 'r' rejected: $.if.args[0]: "),  # valid JSON the checker refuses
     (b"r", b"[" * 60_000, "r", "rule 'r' rejected: not valid JSON: "),  # deeper than the parser goes
-    (None, RULE, None, "a record without a key (a rule's record is keyed by its rule id), value of "),
+    (None, RULE, None, "a record without a key: a rule's record is keyed by its rule id"),
     (b"", RULE, None, "a record without a key"),
-    (None, None, None, "a record without a key (a rule's record is keyed by its rule id), value of no bytes"),
-    (b"\xffr", RULE, None, "the key b'\\xffr' is not UTF-8"),
+    (None, None, None, "a record without a key"),
+    (b"\xffr", RULE, None, "the key b'\\xffr' is not UTF-8 ('utf-8' codec can't decode byte 0xff in position 0"),
     (b"ghost", None, "ghost", "a tombstone for rule 'ghost', which is not in force"),
 ])
 def test_anything_else_is_rejected_with_a_reason_naming_what_is_wrong(key, value, rule_id, reason):
