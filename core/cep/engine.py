@@ -217,6 +217,20 @@ class RuleEngine:
         released = self.reorderer.push(source, trade.ts, trade, now_ms)
         return self._process(released, now_ms) if released else []
 
+    def on_ordered(self, event: Tick | Trade, now_ms: int, named: bool = True, keyed: bool = True,
+                   source: str = "stream") -> list[Signal]:
+        """For a host that has put ticks and trades in event-time order itself (the job's merge): no holding
+        back here. `named` and `keyed` say which rules the event is for, the rules over named symbols or the
+        partitioned ones, so that a host can run partitioned rules for some keys only (scaled out, a job
+        evaluates each symbol's keys in one bucket and the other rules in another)."""
+        if not self.reorderer.passes(source, event.ts, event, now_ms):
+            return []
+        return self._process((event,), now_ms, named, keyed)
+
+    @property
+    def has_rules(self) -> bool:
+        return bool(self.rules or self.partitioned)
+
     def advance(self, now_ms: int | None = None) -> list[Signal]:
         """Call on a processing-time timer: idle sources stop holding the watermark back."""
         now_ms = clock.now_ms() if now_ms is None else now_ms
@@ -247,19 +261,21 @@ class RuleEngine:
         timed_out, self.timed_out = self.timed_out, []
         return timed_out
 
-    def _process(self, events: list[Tick | Trade], now_ms: int) -> list[Signal]:
+    def _process(self, events: Sequence[Tick | Trade], now_ms: int, named: bool = True,
+                 keyed: bool = True) -> list[Signal]:
         out: list[Signal] = []
-        market, by_symbol, partitioned, everywhere = self.market, self._by_symbol, self.partitioned, self._everywhere
+        market, partitioned = self.market, self.partitioned if keyed else None
+        by_symbol, everywhere = (self._by_symbol, self._everywhere) if named else ({}, [])
         perf_ns = time.perf_counter_ns
         for event in events:
             symbol = event.symbol
-            keyed = self._keyed(symbol, event.venue) if partitioned else ()
+            instances = self._keyed(symbol, event.venue) if partitioned else ()
             if isinstance(event, Tick):
                 market.on_tick(event)
             else:
                 market.on_trade(event)
-            named = by_symbol.get(symbol, ())
-            for entry in (named if not (keyed or everywhere) else [*named, *everywhere, *keyed]):
+            entries = by_symbol.get(symbol, ())
+            for entry in (entries if not (instances or everywhere) else [*entries, *everywhere, *instances]):
                 stats = entry.stats
                 started = perf_ns()
                 stats.evaluations += 1
