@@ -30,7 +30,7 @@ from .rules.tree import (
     Unary,
     WindowFn,
 )
-from .windows import Trailing
+from .windows import Trailing, window_events
 
 Fn = Callable[[Any], Any]  # takes the partial match (None outside patterns)
 
@@ -94,12 +94,16 @@ class Market:
         self.series: dict[str, list[tuple[str | None, str, Trailing]]] = defaultdict(list)
         self._windows: dict[tuple, Trailing] = {}
         self._users: dict[tuple, int] = defaultdict(int)
+        self.venues_of: dict[str, list[str]] = {}  # symbol -> the venues it has quotes from
 
     def on_tick(self, tick: Tick) -> None:
         self.event = tick
         quotes = self.quotes
+        at = (tick.symbol, tick.venue)
+        if at not in quotes:
+            self.venues_of.setdefault(tick.symbol, []).append(tick.venue)
         quotes[(tick.symbol, None)] = tick
-        quotes[(tick.symbol, tick.venue)] = tick
+        quotes[at] = tick
         series = self.series.get(tick.symbol)
         if series:
             price = (tick.bid + tick.ask) * 0.5
@@ -135,20 +139,27 @@ class Market:
                 if not self.series[key[0]]:
                     del self.series[key[0]]
 
-    def snapshot(self) -> dict:
-        return {"quotes": [tuple(t) for (_, venue), t in self.quotes.items() if venue is not None],
-                "windows": [(key, w.snapshot()) for key, w in self._windows.items()]}
+    def symbols(self) -> set[str]:
+        return set(self.venues_of) | set(self.series)
 
-    def restore(self, snap: dict) -> None:
-        """Load quotes and window contents; windows are those the (already applied) rules registered."""
+    def symbol_snapshot(self, symbol: str) -> dict:
+        """One symbol's quotes and windows: what the job writes back for each symbol a batch touched."""
+        return {"quotes": [tuple(self.quotes[(symbol, venue)]) for venue in self.venues_of.get(symbol, ())],
+                "windows": [((symbol, venue, source, w.duration_ms), w.snapshot())
+                            for venue, source, w in self.series.get(symbol, ())]}
+
+    def restore_symbol(self, snap: dict) -> None:
+        """Load a symbol's quotes and window contents; windows are those the (already applied) rules registered."""
         for fields in sorted(snap["quotes"], key=lambda f: f[-1]):
             tick = Tick(*fields)
+            if (tick.symbol, tick.venue) not in self.quotes:
+                self.venues_of.setdefault(tick.symbol, []).append(tick.venue)
             self.quotes[(tick.symbol, None)] = tick
             self.quotes[(tick.symbol, tick.venue)] = tick
         for key, events in snap["windows"]:
             window = self._windows.get(tuple(key))
             if window is not None:
-                for ts, price, qty in events:
+                for ts, price, qty in window_events(events):
                     window.add(ts, price, qty)
 
 
@@ -275,7 +286,7 @@ class Compiled:
 
     def own_restore(self, snaps: list) -> None:
         for (_, window), events in zip(self.own_windows, snaps):
-            for ts, price, qty in events:
+            for ts, price, qty in window_events(events):
                 window.add(ts, price, qty)
 
     def _window(self, fn: str, symbol: str, venue: str | None, window_ms: int) -> Fn:

@@ -45,7 +45,7 @@ class RuleStats:
     last_error: str | None = None
 
 
-@dataclass
+@dataclass(eq=False)  # identity: the engine keeps sets of the ones a batch touched
 class _Rule:
     rule_id: str
     rule: Rule
@@ -104,6 +104,8 @@ class RuleEngine:
         self._by_key: dict[tuple[str, str], list[_Rule]] = {}  # (symbol, venue) -> partitioned rules' instances
         self.timed_out: list[dict] = []  # timed-out partial matches; the host drains them with take_timeouts()
         self.max_side_output = max_side_output
+        self._json: dict[str, dict] = {}  # rule id -> the rule's JSON form, for the state
+        self._forget_changes()
 
     # ------------------------------------------------------------ rules
 
@@ -125,15 +127,22 @@ class RuleEngine:
             closed = self._remove(rule_id)
             self.partitioned[rule_id] = _Partitioned(rule_id, checked, matcher(checked.partition.covers))
             self._by_key.clear()
+            self._taken(rule_id, checked)
             return closed
         entry = self._compile(rule_id, checked, None, RuleStats())
         closed = self._remove(rule_id)
         self.rules[rule_id] = entry
+        self._taken(rule_id, checked)
+        self._touched_units.add(entry)
         for symbol in entry.symbols:
             self._by_symbol.setdefault(symbol, []).append(entry)
         if not entry.symbols:
             self._everywhere.append(entry)
         return closed
+
+    def _taken(self, rule_id: str, rule: Rule) -> None:
+        self._json[rule_id] = to_json(rule)
+        self._rules_changed = True
 
     def _compile(self, rule_id: str, rule: Rule, key: str | None, stats: RuleStats) -> _Rule:
         compiled = Compiled(rule, self.market)
@@ -152,6 +161,7 @@ class RuleEngine:
         if instance is None:
             bound = bind(part.rule, symbol, venue if by_venue else None)
             instance = part.instances[key] = self._compile(part.rule_id, bound, key, part.stats)
+            self._touched_units.add(instance)
         return instance
 
     def _keyed(self, symbol: str, venue: str) -> list[_Rule]:
@@ -165,6 +175,8 @@ class RuleEngine:
         return found
 
     def _remove(self, rule_id: str) -> list[Signal]:
+        if self._json.pop(rule_id, None) is not None:
+            self._rules_changed = True
         part = self.partitioned.pop(rule_id, None)
         if part is not None:
             self._by_key.clear()
@@ -185,6 +197,8 @@ class RuleEngine:
     def _retire(self, entry: _Rule) -> list[Signal]:
         """Release what a removed rule read; the signal it had open closes now."""
         self.market.release(entry.compiled.window_keys)
+        self._touched_units.discard(entry)
+        self._removed.add(_unit_name(entry))
         if entry.open_signal is None:
             return []
         at = max(self.reorderer.watermark + 1, entry.open_signal["updated_at"])
@@ -238,7 +252,10 @@ class RuleEngine:
         watermark = self.reorderer.watermark
         for entry in self._units():
             if entry.nfa is not None:
-                self._record_timeouts(entry, entry.nfa.advance_time(watermark + 1))
+                timeouts = entry.nfa.advance_time(watermark + 1)
+                if timeouts:
+                    self._touched_units.add(entry)
+                    self._record_timeouts(entry, timeouts)
         return out
 
     def finish(self) -> list[Signal]:
@@ -267,8 +284,10 @@ class RuleEngine:
         market, partitioned = self.market, self.partitioned if keyed else None
         by_symbol, everywhere = (self._by_symbol, self._everywhere) if named else ({}, [])
         perf_ns = time.perf_counter_ns
+        touched_units, touched_symbols = self._touched_units, self._touched_symbols
         for event in events:
             symbol = event.symbol
+            touched_symbols.add(symbol)
             instances = self._keyed(symbol, event.venue) if partitioned else ()
             if isinstance(event, Tick):
                 market.on_tick(event)
@@ -276,6 +295,7 @@ class RuleEngine:
                 market.on_trade(event)
             entries = by_symbol.get(symbol, ())
             for entry in (entries if not (instances or everywhere) else [*entries, *everywhere, *instances]):
+                touched_units.add(entry)
                 stats = entry.stats
                 started = perf_ns()
                 stats.evaluations += 1
@@ -352,47 +372,89 @@ class RuleEngine:
         return signal
 
     # ------------------------------------------------------------ state
+    # The engine's state is a set of entries: the rules, the counters and watermark, each rule key's
+    # partial matches and open signal, each symbol's quotes and windows. take_changes() gives those a batch
+    # changed, which is all the job writes back after it (a market of 1,000 symbols is megabytes whole).
 
-    def snapshot(self) -> dict:
-        """Everything the engine knows, as plain picklable data (the job keeps it in Flink state); rules
-        in their JSON form, which restore() reads back."""
-        return {
-            "rules": {**{rid: to_json(e.rule) for rid, e in self.rules.items()},
-                      **{rid: to_json(p.rule) for rid, p in self.partitioned.items()}},
-            "market": self.market.snapshot(),
-            "reorderer": self.reorderer.snapshot(),
-            "nfas": {rid: e.nfa.snapshot() for rid, e in self.rules.items() if e.nfa is not None},
-            "open": {rid: e.open_signal for rid, e in self.rules.items() if e.open_signal is not None},
-            "own_windows": {rid: e.compiled.own_snapshot() for rid, e in self.rules.items() if e.compiled.own_windows},
-            "keys": {rid: {key: _unit_snapshot(i) for key, i in p.instances.items()}
-                     for rid, p in self.partitioned.items()},
-            "stats": {**{rid: vars(e.stats).copy() for rid, e in self.rules.items()},
-                      **{rid: vars(p.stats).copy() for rid, p in self.partitioned.items()}},
-            "timed_out": list(self.timed_out),
-        }
+    def take_changes(self) -> tuple[dict[str, Any], list[str]]:
+        """The entries changed since the last call (or since restore), and the names of those to delete."""
+        entries: dict[str, Any] = {META: self._meta()}
+        if self._rules_changed:
+            entries[RULES] = dict(self._json)
+        for unit in self._touched_units:
+            entries[_unit_name(unit)] = _unit_snapshot(unit)
+        for symbol in self._touched_symbols:
+            entries[_symbol_name(symbol)] = self.market.symbol_snapshot(symbol)
+        removed = [name for name in self._removed if name not in entries]
+        self._forget_changes()
+        return entries, removed
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every entry, as plain picklable data; rules in their JSON form, which restore() reads back."""
+        entries: dict[str, Any] = {META: self._meta(), RULES: dict(self._json)}
+        for unit in self._units():
+            entries[_unit_name(unit)] = _unit_snapshot(unit)
+        for symbol in self.market.symbols():
+            entries[_symbol_name(symbol)] = self.market.symbol_snapshot(symbol)
+        return entries
+
+    def _meta(self) -> dict[str, Any]:
+        return {"reorderer": self.reorderer.snapshot(), "timed_out": list(self.timed_out),
+                "stats": {**{rid: vars(e.stats).copy() for rid, e in self.rules.items()},
+                          **{rid: vars(p.stats).copy() for rid, p in self.partitioned.items()}}}
+
+    def _forget_changes(self) -> None:
+        self._touched_units: set[_Rule] = set()
+        self._touched_symbols: set[str] = set()
+        self._removed: set[str] = set()
+        self._rules_changed = False
 
     @classmethod
-    def restore(cls, snap: dict, max_side_output: int = 10_000) -> RuleEngine:
+    def restore(cls, entries: Mapping[str, Any], max_side_output: int = 10_000) -> RuleEngine:
+        """The engine from snapshot() or from every entry take_changes() gave, latest of each."""
+        meta = entries[META]
         engine = cls(max_side_output=max_side_output)
-        engine.reorderer = Reorderer.restore(snap["reorderer"])
-        for rule_id, rule in snap["rules"].items():
+        engine.reorderer = Reorderer.restore(meta["reorderer"])
+        for rule_id, rule in entries[RULES].items():
             engine.apply(rule_id, rule)
-        keys = snap.get("keys", {})
-        for rule_id, part in engine.partitioned.items():
-            part.stats.__dict__.update(snap["stats"].get(rule_id, {}))
-            for key in keys.get(rule_id, ()):
-                symbol, _, venue = key.partition("@")
-                engine._instance(part, symbol, venue or None)
-        engine.market.restore(snap["market"])  # after the instances: their windows must be there to fill
-        for rule_id, part in engine.partitioned.items():
-            for key, saved in keys.get(rule_id, {}).items():
-                _unit_restore(part.instances[key], saved)
+        units = []
+        for name, saved in entries.items():
+            if name.startswith(_UNIT):
+                rule_id, key = name[len(_UNIT):].split(_SEP)
+                part = engine.partitioned.get(rule_id)
+                unit = engine._instance(part, *_split_key(key)) if part and key else engine.rules.get(rule_id)
+                if unit is not None:
+                    units.append((unit, saved))
+        for name, saved in entries.items():  # after the instances: their windows must be there to fill
+            if name.startswith(_SYMBOL):
+                engine.market.restore_symbol(saved)
+        for unit, saved in units:
+            _unit_restore(unit, saved)
         for rule_id, entry in engine.rules.items():
-            _unit_restore(entry, {"nfa": snap["nfas"].get(rule_id), "open": snap["open"].get(rule_id),
-                                  "own_windows": snap.get("own_windows", {}).get(rule_id, [])})
-            entry.stats = RuleStats(**snap["stats"].get(rule_id, {}))
-        engine.timed_out = list(snap["timed_out"])
+            entry.stats = RuleStats(**meta["stats"].get(rule_id, {}))
+        for rule_id, part in engine.partitioned.items():
+            part.stats.__dict__.update(meta["stats"].get(rule_id, {}))
+        engine.timed_out = list(meta["timed_out"])
+        engine._forget_changes()
         return engine
+
+
+META, RULES = "meta", "rules"
+_SEP = "\x1f"
+_UNIT, _SYMBOL = f"unit{_SEP}", f"symbol{_SEP}"
+
+
+def _unit_name(unit: _Rule) -> str:
+    return f"{_UNIT}{unit.rule_id}{_SEP}{unit.key or ''}"
+
+
+def _symbol_name(symbol: str) -> str:
+    return f"{_SYMBOL}{symbol}"
+
+
+def _split_key(key: str) -> tuple[str, str | None]:
+    symbol, _, venue = key.partition("@")
+    return symbol, venue or None
 
 
 def _unit_snapshot(unit: _Rule) -> dict:
@@ -405,4 +467,3 @@ def _unit_restore(unit: _Rule, saved: dict) -> None:
         unit.nfa.restore(saved["nfa"])
     unit.open_signal = saved["open"]
     unit.compiled.own_restore(saved["own_windows"])
-

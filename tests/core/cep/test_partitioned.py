@@ -189,3 +189,39 @@ def test_removing_a_partitioned_rule_closes_the_signal_of_every_key():
 def test_templates_switch_on_for_a_whole_market_in_one_line():
     assert to_text(parse(templates.price_spike("*/USDT"))) == (
         'PARTITION BY symbol FOR "*/USDT"\nIF abs(change_pct(10s)) > 1.0\nTHEN PRICE_SPIKE')
+
+
+def test_the_changes_of_each_batch_add_up_to_the_whole_state():
+    """What the job writes back after each batch (take_changes), folded like keyed state, restores an engine
+    that goes on exactly as the one that never stopped."""
+    events = market(5, 6_000)
+    rules = {"spike": templates.price_spike(pct=0.4, window="2s"),
+             "turn": templates.trend_reversal("*/USDT", up_pct=0.3, down_pct=0.3, window="2s", within="10s"),
+             "named": 'IF spread_bps("BTC/USDT") > 5 THEN WIDE'}
+    whole = RuleEngine()
+    for rule_id, text in rules.items():
+        whole.apply(rule_id, text)
+    expected = run(whole, events)
+
+    engine = RuleEngine()
+    state: dict = {}
+    got = []
+    for rule_id, text in rules.items():
+        engine.apply(rule_id, text)
+    for start in range(0, 3_000, 250):  # batches
+        if start == 1_000:
+            engine.apply("gone", templates.spread_widening(bps=1))
+        if start == 1_500:
+            engine.apply("gone", None)  # (what it closes is not in `whole`'s signals)
+        for event in events[start:start + 250]:
+            got += [s for s in (engine.on_tick if isinstance(event, Tick) else engine.on_trade)(event, now_ms=0)
+                    if s["rule_id"] != "gone"]
+        changed, removed = engine.take_changes()
+        state.update(changed)
+        for name in removed:
+            del state[name]
+    assert not any("gone" in name for name in state)
+    restored = RuleEngine.restore(pickle.loads(pickle.dumps(state)))
+    got += run(restored, events[3_000:])
+    assert [s["id"] for s in got] == [s["id"] for s in expected] and expected
+    assert set(state) <= set(restored.snapshot())
