@@ -1,4 +1,4 @@
-"""`ascep rules add|list|rm|test`: manage the CEP rules the job runs, and try one offline.
+"""`ascep rules add|list|rm|test|template`: manage the CEP rules the job runs, and try one offline.
 
 Rules live in the compacted Kafka topic `rules`: key = rule id, value = rule JSON, and a
 tombstone (null value) deletes. The job folds the same topic, so what `list` shows is what runs.
@@ -32,12 +32,26 @@ def add_arguments(parser) -> None:
         p.add_argument("--topic", default=RULES_TOPIC, help=f"rules topic (default {RULES_TOPIC})")
         return p
 
-    add = with_kafka(actions.add_parser("add", help="add or replace a rule"))
+    def with_template(p, required: bool):
+        p.add_argument("--covers", action="append", metavar="COVER",
+                       help='what a partitioned template runs for, e.g. "*/USDT", "BTC/*", "@binance" (repeatable; '
+                            'default: every symbol)')
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="a template parameter, e.g. pct=2 or window=30s (repeatable)")
+        return p
+
+    add = with_template(with_kafka(actions.add_parser("add", help="add or replace a rule")), False)
     source = add.add_mutually_exclusive_group(required=True)
     source.add_argument("file", nargs="?", help="rule file, text or JSON form")
     source.add_argument("--text", help="the rule itself, e.g. 'IF price(\"EUR/USD\") > 1.1 THEN HIGH'")
+    source.add_argument("--template", help="a built-in template (ascep rules template --list)")
     add.add_argument("--id", help="rule id (default: the file name without extension, or the signal name)")
     add.set_defaults(func=run_add)
+
+    template = with_template(actions.add_parser("template", help="print a built-in template as rule text"), True)
+    template.add_argument("name", nargs="?", help="the template; without it, --list")
+    template.add_argument("--list", action="store_true", help="the templates and their parameters")
+    template.set_defaults(func=run_template)
 
     ls = with_kafka(actions.add_parser("list", help="the rules in force"))
     ls.add_argument("--json", action="store_true", help="one JSON object per line instead of rule text")
@@ -65,12 +79,76 @@ def _load_rule(args, text: str | None, path: str | None) -> Rule | None:
     try:
         return load(text if text is not None else Path(path).read_text())
     except RuleError as exc:
-        print(f"ascep rules {args.action}: {path or '--text'}: {exc}", file=sys.stderr)
+        where = path or (f"--template {args.template}" if getattr(args, "template", None) else "--text")
+        print(f"ascep rules {args.action}: {where}: {exc}", file=sys.stderr)
         return None
 
 
+def _template_text(args) -> str | None:
+    """The template's rule text, or None after saying on stderr what was wrong with the request."""
+    import inspect
+
+    from core.cep.templates import TEMPLATES
+
+    make = TEMPLATES.get(args.template)
+    if make is None:
+        print(f"ascep rules {args.action}: no template {args.template!r}; templates: {', '.join(TEMPLATES)}",
+              file=sys.stderr)
+        return None
+    params = inspect.signature(make).parameters
+    values: dict[str, object] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or key not in params or key == "covers":
+            print(f"ascep rules {args.action}: --set {item!r}: {args.template} takes "
+                  f"{', '.join(p for p in params if p != 'covers')}", file=sys.stderr)
+            return None
+        try:
+            values[key] = float(value) if isinstance(params[key].default, float) else value
+        except ValueError:
+            print(f"ascep rules {args.action}: --set {item!r}: {key} is a number", file=sys.stderr)
+            return None
+    if args.covers:
+        if "covers" not in params:
+            print(f"ascep rules {args.action}: {args.template} is not partitioned; it takes no --covers",
+                  file=sys.stderr)
+            return None
+        values["covers"] = args.covers
+    try:
+        return make(**values)
+    except ValueError as exc:
+        print(f"ascep rules {args.action}: {args.template}: {exc}", file=sys.stderr)
+        return None
+
+
+def run_template(args) -> int:
+    import inspect
+
+    from core.cep.templates import TEMPLATES
+
+    if args.list or not args.name:
+        for name, make in TEMPLATES.items():
+            params = ", ".join(f"{p.name}={p.default!r}" for p in inspect.signature(make).parameters.values())
+            print(f"{name}({params})\n    {inspect.getdoc(make)}")
+        return 0
+    args.template = args.name
+    text = _template_text(args)
+    if text is None:
+        return 1
+    rule = _load_rule(args, text, None)
+    if rule is None:
+        return 1
+    print(text)
+    return 0
+
+
 def run_add(args) -> int:
-    rule = _load_rule(args, args.text, args.file)
+    text = args.text
+    if args.template:
+        text = _template_text(args)
+        if text is None:
+            return 1
+    rule = _load_rule(args, text, args.file)
     if rule is None:
         return 1
     from core.cep.rule_records import rule_of

@@ -81,3 +81,33 @@ def test_rules_test_prints_the_matches(tmp_path, capsys):
     [signal] = [json.loads(line) for line in captured.out.splitlines()]
     assert (signal["rule_id"], signal["name"], signal["event_time"]) == ("arb", "ARBITRAGE_SIGNAL", T0 + 5)
     assert "ticks.jsonl:3: skipped" in captured.err and "1 bad lines" in captured.err
+
+
+@pytest.mark.integration
+def test_a_template_switches_on_for_a_whole_market_in_one_line(kafka, topic_prefix, capsys):
+    where = ["--kafka", kafka, "--topic", f"{topic_prefix}rules"]
+    assert main(["rules", "add", *where, "--template", "price_spike", "--covers", "*/USDT", "--set", "pct=2",
+                 "--id", "usdt-spikes"]) == 0
+    capsys.readouterr()
+    assert main(["rules", "list", *where, "--json"]) == 0
+    (listed,) = map(json.loads, capsys.readouterr().out.splitlines())
+    assert listed["id"] == "usdt-spikes"
+    assert listed["rule"]["partition"] == {"by": ["symbol"], "covers": ["*/USDT"]}
+    assert listed["rule"]["if"]["args"][1] == 2.0
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["price_spike", "--set", "pct=x"], "pct is a number"),
+    (["price_spike", "--set", "symbol=BTC/USDT"], "takes pct, window"),
+    (["arbitrage", "--covers", "*/USDT"], "not partitioned"),
+    (["price_spike", "--covers", "btc"], "bad cover 'btc'"),
+    (["no_such"], "no template 'no_such'"),
+])
+def test_template_mistakes_are_named(argv, words, capsys):
+    assert main(["rules", "template", *argv]) == 1
+    assert words in capsys.readouterr().err
+
+
+def test_template_prints_rule_text(capsys):
+    assert main(["rules", "template", "stat_arb", "--set", "entry=2.5"]) == 0
+    assert "IF abs(z) > 2.5 UNTIL abs(z) < 0.5 THEN STAT_ARB" in capsys.readouterr().out
