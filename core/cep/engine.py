@@ -28,7 +28,7 @@ from core.contracts.trade import Trade
 from . import nfa
 from .compiler import Compiled, Fn, Market, Unknown
 from .eventtime import Reorderer
-from .rules import Pattern, Rule, RuleError, load, symbols_of, to_json
+from .rules import Pattern, Rule, load, symbols_of, to_json
 from .rules.covers import matcher
 from .rules.tree import bind
 
@@ -117,8 +117,6 @@ class RuleEngine:
         A bad rule raises RuleError and leaves the rule that was there in place."""
         if rule is None:
             return self._remove(rule_id)
-        if not isinstance(rule, (Rule, dict, str)):
-            raise RuleError(f"a rule is text or a JSON object, got {type(rule).__name__}")
         checked = rule if isinstance(rule, Rule) else load(rule)
         current = self.rules.get(rule_id) or self.partitioned.get(rule_id)
         if current is not None and current.rule == checked:
