@@ -9,12 +9,11 @@ however long the range. The lake keeps no trades (lake/layout.py has no trades k
 """
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from functools import partial
-from operator import itemgetter
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
@@ -76,22 +75,21 @@ def partition_chunks(lake: Lake, partition: int, objects: list[TickObject], star
     for found in objects:
         ranges.setdefault(found.first, []).append(found)
     for first in sorted(ranges):
-        yield from _merge(lake, partition, [_Cursor(lake, o.path, first) for o in ranges[first]], start_ms, end_ms,
-                          symbols)
+        yield from _merge(partition, [_Cursor(lake, o.path, first) for o in ranges[first]], start_ms, end_ms, symbols)
 
 
 class _Cursor:
-    """One object read a row group at a time: the loaded row group's ticks that pass the filter, from `at` on."""
+    """One object read a row group at a time: the loaded row group's rows that pass the filter, from `at` on."""
 
     def __init__(self, lake: Lake, path: str, range_first: int) -> None:
-        self.lake, self.path = lake, path
+        self.path = path
         self.file = retrying(f"read {path}", lambda: pq.ParquetFile(lake.filesystem.open_input_file(path)))
         meta = self.file.metadata
         stats = meta.row_group(0).column(COLUMNS.index("kafka_offset")).statistics if meta.num_row_groups else None
         self.first = stats.min if stats is not None and stats.has_min_max else range_first
         self.group = 0
-        self.ticks: list[Tick] = []
-        self.offsets: list[int] = []
+        self.table = pa.schema([]).empty_table()
+        self.offsets = np.empty(0, np.int64)
         self.at = 0
         self.last = -1  # the last offset of the loaded row group, filtered out or not
 
@@ -106,14 +104,21 @@ class _Cursor:
         keep = pc.and_(pc.greater_equal(table.column("ts"), start_ms), pc.less(table.column("ts"), end_ms))
         if symbols is not None:
             keep = pc.and_(keep, pc.is_in(table.column("symbol"), value_set=pa.array(list(symbols), pa.string())))
-        table = table.filter(keep)
-        self.ticks = list(map(Tick, *(table.column(name).to_pylist() for name in Tick._fields)))
-        self.offsets = table.column("kafka_offset").to_pylist()
+        self.table = table.filter(keep)
+        self.offsets = self.table.column("kafka_offset").to_numpy()
         self.at = 0
         return True
 
+    def take(self, limit: int) -> pa.Table | None:
+        """Its rows at offsets up to `limit` not taken yet, if any."""
+        upto = int(np.searchsorted(self.offsets, limit, side="right"))
+        if upto <= self.at:
+            return None
+        rows, self.at = self.table.slice(self.at, upto - self.at), upto
+        return rows
 
-def _merge(lake: Lake, partition: int, pending: list[_Cursor], start_ms: int, end_ms: int,
+
+def _merge(partition: int, pending: list[_Cursor], start_ms: int, end_ms: int,
            symbols: Collection[str] | None) -> Iterator[Chunk]:
     """The objects' rows merged by offset. Each step takes every row up to the lowest last offset of the row groups
     loaded, once every object that may hold one is open: a row group's rows, of one object or several."""
@@ -133,17 +138,32 @@ def _merge(lake: Lake, partition: int, pending: list[_Cursor], start_ms: int, en
         while pending and pending[-1].first <= limit:
             open_next()
             limit = min(cursor.last for cursor in active)
-        runs = []
-        for cursor in active:
-            upto = bisect_right(cursor.offsets, limit, cursor.at)
-            if upto > cursor.at:
-                runs.append(list(zip(cursor.offsets[cursor.at:upto], cursor.ticks[cursor.at:upto])))
-                cursor.at = upto
+        runs = [rows for cursor in active if (rows := cursor.take(limit)) is not None]
         if runs:
-            rows = runs[0] if len(runs) == 1 else sorted((row for run in runs for row in run), key=itemgetter(0))
-            yield Chunk(partition, [tick for _, tick in rows], [offset for offset, _ in rows])
+            table = pa.concat_tables(runs)
+            if len(runs) > 1:
+                table = table.take(pc.sort_indices(table, [("kafka_offset", "ascending")]))
+            yield Chunk(partition, ticks_of(table), _values(table.column("kafka_offset")))
         active[:] = [cursor for cursor in active
                      if cursor.last > limit or cursor.load(start_ms, end_ms, symbols)]
+
+
+_tick = partial(tuple.__new__, Tick)  # Tick(*row) without the Python call of a NamedTuple's __new__
+
+
+def ticks_of(table: pa.Table) -> list[Tick]:
+    return list(map(_tick, zip(*(_values(table.column(name)) for name in Tick._fields))))
+
+
+def _values(column: pa.ChunkedArray) -> list:
+    """A column as Python values, through numpy: pyarrow's to_pylist makes a scalar of every value, ten times slower.
+    Strings go through a dictionary (a few venues and symbols), and a null float is None (ticks hold no NaN)."""
+    array = column.combine_chunks()
+    if pa.types.is_string(array.type):
+        encoded = pc.dictionary_encode(array)
+        return list(map(encoded.dictionary.to_pylist().__getitem__, encoded.indices.to_numpy().tolist()))
+    values = array.to_numpy(zero_copy_only=False).tolist()
+    return [None if value != value else value for value in values] if array.null_count else values
 
 
 class SignalFile:
