@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from core.contracts.tick import iso_ms, watermark_in
 from ingestion.sim.fx import fx_market
 from lake.reader import read_kind
 from lake.storage import open_lake
+from tests.e2e.test_rules_live import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -51,16 +51,6 @@ def market() -> list[dict]:
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return path
-
-
-def wait_for(condition, what: str, timeout: float = 120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def watermark_records_among_the_market(bootstrap: str) -> int:
@@ -117,7 +107,7 @@ def test_a_backtest_gives_the_signals_the_live_job_gave(start_stack, tmp_path):
         again, previous[0] = now is not None and now == previous[0], now
         return now if again else None
 
-    in_redis, in_lake = wait_for(settled, "the lake holding every tick and the rule signals Redis holds")
+    in_redis, in_lake = wait_for(settled, "the lake holding every tick and the rule signals Redis holds", 120)
     late = int(client.hget("ascep:counters", "rules:late_ticks") or 0)
     assert late > 0, "the market has ticks the live engine took as late"
 
