@@ -25,6 +25,7 @@ from lake.layout import HOUR_MS, SIGNAL_SCHEMA, TICKS, hour_partition, parse_obj
 from lake.storage import Lake, retrying
 
 COLUMNS = [*Tick._fields, "kafka_offset"]
+CHUNK_ROWS = 16_384  # ticks made Python objects at a time: a merge step may take a whole range's row groups
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,9 @@ def _merge(partition: int, pending: list[_Cursor], start_ms: int, end_ms: int,
             table = pa.concat_tables(runs)
             if len(runs) > 1:
                 table = table.take(pc.sort_indices(table, [("kafka_offset", "ascending")]))
-            yield Chunk(partition, ticks_of(table), _values(table.column("kafka_offset")))
+            for start in range(0, table.num_rows, CHUNK_ROWS):
+                rows = table.slice(start, CHUNK_ROWS)
+                yield Chunk(partition, ticks_of(rows), _values(rows.column("kafka_offset")))
         active[:] = [cursor for cursor in active
                      if cursor.last > limit or cursor.load(start_ms, end_ms, symbols)]
 
