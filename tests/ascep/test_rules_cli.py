@@ -58,16 +58,16 @@ def test_rules_test_prints_the_matches(tmp_path, capsys):
     assert "ticks.jsonl:3: skipped" in captured.err and "1 bad lines" in captured.err
 
 
-def write_lake(path, ticks: list[Tick]) -> str:
+def write_lake(uri, ticks: list[Tick], s3_endpoint: str | None = None) -> str:
     """A lake holding `ticks` on partition 0 of one topic incarnation, at offsets 0, 1, ..."""
     from lake.storage import open_lake
     from lake.writer import LakeWriter
 
-    writer = LakeWriter(open_lake(str(path)), topic_id="01a23131-4080-75e1-9f0a-df66b0ae3303")
+    writer = LakeWriter(open_lake(str(uri), s3_endpoint), topic_id="01a23131-4080-75e1-9f0a-df66b0ae3303")
     for offset, tick in enumerate(ticks):
         writer.add_ticks(0, offset, (tick,))
     writer.close()
-    return str(path)
+    return str(uri)
 
 
 SPREAD = 'IF price("EUR/USD") - price("USD/EUR") > 0.001 THEN WIDE'
@@ -126,6 +126,17 @@ def test_rules_backtest_says_what_is_wrong_with_its_input(tmp_path, capsys, argv
     except SystemExit as exit_:  # argparse refuses a bad --from / --to
         code = exit_.code
     assert code in (1, 2) and says in " ".join(capsys.readouterr().err.split())
+
+
+@pytest.mark.integration
+def test_rules_backtest_reads_an_s3_lake_at_the_configured_endpoint(s3, tmp_path, capsys, monkeypatch):
+    local = write_lake(tmp_path / "lake", LAKE_TICKS)
+    remote = write_lake(f"s3://{s3.new_bucket()}/lake", LAKE_TICKS, s3.endpoint)
+    assert main(["rules", "backtest", SPREAD, "--lake", local, *RANGE]) == 0
+    expected = capsys.readouterr().out
+    monkeypatch.setenv("ASCEP_S3_ENDPOINT", s3.endpoint)
+    assert main(["rules", "backtest", SPREAD, "--lake", remote, *RANGE]) == 0
+    assert capsys.readouterr().out == expected
 
 
 @pytest.mark.integration
