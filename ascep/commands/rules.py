@@ -181,7 +181,13 @@ def _backtest_rule(args) -> tuple[str, Rule] | None:
         rule = _load_rule(args, args.rule)
         return None if rule is None else (args.id or Path(args.rule).stem, rule)
     if not any(ch.isspace() for ch in args.rule):
-        rules = read_rules(_bootstrap(args), args.topic)
+        try:
+            bootstrap = _bootstrap(args)
+        except LookupError as exc:
+            print(f"ascep rules backtest: {args.rule!r} is no file, and the rules in force cannot be read: {exc}",
+                  file=sys.stderr)
+            return None
+        rules = read_rules(bootstrap, args.topic)
         if args.rule not in rules:
             print(f"ascep rules backtest: {args.rule!r} is neither a file nor the id of a rule in force on topic "
                   f"{args.topic!r} (in force: {', '.join(sorted(rules)) or 'none'})", file=sys.stderr)

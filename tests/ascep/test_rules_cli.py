@@ -118,9 +118,12 @@ def test_rules_backtest_writes_jsonl_or_parquet_and_takes_the_rule_id_from_the_f
     ([SPREAD, "--from", "2023-11-15", "--to", "2023-11-14T23:00:00+01:00"], "empty range: --to 2023-11-14T22:00"),
     ([SPREAD, "--from", "2023-11-16", "--to", "2023-11-17"], "holds no ticks from 2023-11-16T00:00:00.000Z to"),
     ([SPREAD, *RANGE, "--symbols", "XRP/USD"], "holds no ticks from 2023-11-14T22:13:20.000Z to"),
+    (["wide.rul", *RANGE], "'wide.rul' is no file, and the rules in force cannot be read: no kafka address"),
 ])
-def test_rules_backtest_says_what_is_wrong_with_its_input(tmp_path, capsys, argv, says):
+def test_rules_backtest_says_what_is_wrong_with_its_input(tmp_path, capsys, monkeypatch, argv, says):
     lake = write_lake(tmp_path / "lake", LAKE_TICKS)
+    monkeypatch.setenv("ASCEP_STATE_DIR", str(tmp_path / "no-stack"))  # no running `ascep up` to find Kafka by
+    monkeypatch.delenv("ASCEP_KAFKA", raising=False)
     try:
         code = main(["rules", "backtest", "--lake", lake, *argv])
     except SystemExit as exit_:  # argparse refuses a bad --from / --to
