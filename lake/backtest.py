@@ -3,9 +3,9 @@ signal states a backtest finds written to Parquet.
 
 Ticks come back per topic incarnation and partition, in Kafka offset order; core/cep/backtest.py orders them from
 there as the job does. A partition's objects are split by hour and venue, so its offsets are spread over several
-objects at once: they are merged by offset, each object opened only when the merge reaches its first offset (its
-Parquet statistics say which) and read one row group at a time. What is held is about a row group per venue,
-however long the range. The lake keeps no trades (lake/layout.py has no trades kind): a backtest sees ticks only.
+objects at once: they are merged by offset, an object's rows read only once the merge reaches its first offset (its
+Parquet statistics say which), one row group at a time. What is held is about a row group per venue, however long
+the range. The lake keeps no trades (lake/layout.py has no trades kind): a backtest sees ticks only.
 """
 from __future__ import annotations
 
