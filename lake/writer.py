@@ -126,7 +126,7 @@ class LakeWriter:
         self._add(TICKS, partition, offset, ticks)
 
     def add_signals(self, partition: int, offset: int, signals: Iterable[dict]) -> None:
-        """Every state of a signal is kept (open, peaks, close); `offset` is that of the tick that produced it."""
+        """Every state of a signal is kept (open, peaks, close); the job passes where it read them in `signals`."""
         self._add(SIGNALS, partition, offset, signals)
 
     def flush(self, partition: int, upto_offset: int) -> None:
