@@ -118,7 +118,8 @@ def symbols_in(signal: Signal) -> set[str]:
 
 
 class Tally:
-    """Signals by name and by symbol, each counted once whatever states it went through (open, closed)."""
+    """Signals by name and by symbol (a partitioned rule's by its key), each counted once whatever states it went
+    through (open, closed)."""
 
     def __init__(self) -> None:
         self.states = 0
@@ -136,4 +137,4 @@ class Tally:
             return
         self._seen.add(signal["id"])
         self.by_name[signal.get("name") or signal["type"]] += 1
-        self.by_symbol.update(symbols_in(signal))
+        self.by_symbol.update((signal["key"],) if "key" in signal else symbols_in(signal))  # a partitioned rule's key

@@ -138,3 +138,12 @@ def test_the_tally_counts_each_signal_once_by_name_and_by_the_symbols_it_names()
         tally.add(state)
     assert (tally.signals, tally.states) == (3, 4)
     assert tally.by_name == {"HIGH": 1, "TURN": 2} and tally.by_symbol == {"A/USD": 2, "B/USD": 2}
+
+
+def test_a_partitioned_rule_is_tallied_by_key():
+    from core.cep.backtest import Tally
+
+    tally = Tally()
+    for signal_id, key in (("a", "BTC/USDT"), ("a", "BTC/USDT"), ("b", "ETH/USDT@kraken")):
+        tally.add({"id": signal_id, "type": "rule", "name": "SPIKE", "legs": [], "key": key})
+    assert tally.by_symbol == {"BTC/USDT": 1, "ETH/USDT@kraken": 1} and tally.states == 3
