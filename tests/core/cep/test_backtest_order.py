@@ -144,6 +144,6 @@ def test_a_partitioned_rule_is_tallied_by_key():
     from core.cep.backtest import Tally
 
     tally = Tally()
-    for signal_id, key in (("a", "BTC/USDT"), ("a", "BTC/USDT"), ("b", "ETH/USDT@kraken")):
-        tally.add({"id": signal_id, "type": "rule", "name": "SPIKE", "legs": [], "key": key})
+    for ident, key in (("a", "BTC/USDT"), ("a", "BTC/USDT"), ("b", "ETH/USDT@kraken")):
+        tally.add({"id": ident, "type": "rule", "name": "SPIKE", "legs": [], "key": key})
     assert tally.by_symbol == {"BTC/USDT": 1, "ETH/USDT@kraken": 1} and tally.states == 3
