@@ -19,11 +19,14 @@ from core.settings import ArbitrageSettings
 
 TRIANGULAR, DIRECT, RULES = 1, 2, 4  # what a tick is for, in a bucket that runs several detectors
 COUNTED = 8  # set on one copy of each tick only, so that ticks detected are counted once (ascep:counters)
-FLAGS = {"triangular": TRIANGULAR, "direct": DIRECT, "rules": RULES}
+KEYED_RULES = 16  # for the partitioned rules, which run keyed by symbol; RULES: the rules over named symbols
+ROUTED = {"triangular": (TRIANGULAR,), "direct": (DIRECT,), "rules": (RULES, KEYED_RULES)}  # each flag its bucket
+FLAGS = {name: sum(flags) for name, flags in ROUTED.items()}
 
 
 class RuleRunner(Protocol):
-    def on_tick(self, tick: Tick, now_ms: int | None = None, source: str = ...) -> list[Signal]: ...
+    def on_ordered(self, event: Tick, now_ms: int, named: bool = ..., keyed: bool = ...,
+                   source: str = ...) -> list[Signal]: ...
 
 
 def bucket_of(key: str, buckets: int) -> int:
@@ -41,9 +44,10 @@ def flags_of(detectors: Iterable[str]) -> int:
 
 def routes(stamped: Iterable[tuple[int, Tick]], detectors: Iterable[str], buckets: int
            ) -> dict[int, list[tuple[int, Tick, int]]]:
-    """Which bucket gets each (order key, tick) and what for: triangular by venue, direct by pair, the rules
-    all in bucket 0. Every bucket is present, so every bucket hears every partition's watermark."""
-    wanted = [FLAGS[name] for name in detectors]
+    """Which bucket gets each (order key, tick) and what for: triangular by venue; direct, and partitioned
+    rules, by pair (a symbol's ticks all go to its pair's bucket: one copy serves both); the other rules all
+    in bucket 0. Every bucket is present, so every bucket hears every partition's watermark."""
+    wanted = [flag for name in detectors for flag in ROUTED[name]]
     out: dict[int, list[tuple[int, Tick, int]]] = {bucket: [] for bucket in range(buckets)}
     venue_buckets: dict[str, int] = {}
     pair_buckets: dict[str, int] = {}
@@ -54,7 +58,7 @@ def routes(stamped: Iterable[tuple[int, Tick]], detectors: Iterable[str], bucket
                 bucket = venue_buckets.get(tick.venue, -1)
                 if bucket < 0:
                     bucket = venue_buckets[tick.venue] = bucket_of(tick.venue, buckets)
-            elif flag == DIRECT:
+            elif flag == DIRECT or flag == KEYED_RULES:
                 bucket = pair_buckets.get(tick.symbol, -1)
                 if bucket < 0:
                     bucket = pair_buckets[tick.symbol] = bucket_of(pair_key(tick.symbol), buckets)
@@ -106,8 +110,8 @@ class Detection:
                 if signals:
                     out.extend(signals)
                 touched_pairs.append(key)
-            if flag & RULES and rules is not None:
-                signals = rules.on_tick(tick, now_ms, "ticks")
+            if flag & (RULES | KEYED_RULES) and rules is not None:
+                signals = rules.on_ordered(tick, now_ms, bool(flag & RULES), bool(flag & KEYED_RULES), "ticks")
                 if signals:
                     out.extend(signals)
         return out

@@ -1,12 +1,15 @@
-"""Where the job's readers are against the topics' ends: what health, a clean stop and the soak bench judge by.
+"""Progress: where the job's readers are against the topics' ends, and a command's progress line on a terminal.
 
 The readers and producers report through the Redis hashes PROGRESS and TOPIC_ENDS
 (core/contracts/redis_keys.py); this module holds the pure parts: when a reader reports, how
-producers' delivery reports become ends, and how the two hashes read back.
+producers' delivery reports become ends, and how the two hashes read back. ProgressLine is what
+long commands (`ascep replay`, `ascep rules backtest`) show while they run.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import TextIO
 
 import orjson
 
@@ -113,3 +116,29 @@ def behind(progress: dict[tuple[str, str, int], Progress], ends: dict[tuple[str,
                 if missing > 0:
                     out[f"{stage} {topic}:{partition}"] = missing
     return out
+
+
+class ProgressLine:
+    """One line on a terminal, rewritten in place at most every 0.25 s; silent when the stream is not a terminal,
+    so piped output stays clean (a command's summary is printed regardless)."""
+
+    def __init__(self, unit: str, stream: TextIO) -> None:
+        self.unit = unit
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self._next = 0.0
+        self._start = time.monotonic()
+
+    def update(self, count: int, fraction: float) -> None:
+        """`count` of the unit done so far, `fraction` (0 to 1) of the whole."""
+        now = time.monotonic()
+        if not self.enabled or now < self._next:
+            return
+        self._next = now + 0.25
+        rate = count / max(now - self._start, 1e-9)
+        self.stream.write(f"\r{count:,} {self.unit}  {rate:,.0f}/s  {100 * fraction:5.1f}%")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\033[K")

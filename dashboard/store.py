@@ -136,13 +136,30 @@ async def health_facts(now: int, ingest: list[dict[str, Any]], checkpoints: Path
 
 
 async def rule_stats() -> list[dict[str, Any]]:
-    """The job's per-rule counters, one dict per rule with its id, ordered by id."""
-    out = []
-    for rule_id, doc in sorted((k.decode(), v) for k, v in (await client().hgetall(keys.RULE_STATS)).items()):
-        stats = _decode(f"{keys.RULE_STATS} field {rule_id}", doc)
-        if stats is not None:
-            out.append({"rule_id": rule_id, **stats})
-    return out
+    """The job's per-rule counters, one dict per rule with its id, ordered by id: summed over the rule
+    engines of the detection buckets when the job is scaled out (each counts the keys routed to it)."""
+    redis = client()
+    names = [keys.RULE_STATS, *sorted([name.decode() async for name in redis.scan_iter(match=f"{keys.RULE_STATS}:*")])]
+    merged: dict[str, dict[str, Any]] = {}
+    for name in names:
+        for rule_id, doc in sorted((k.decode(), v) for k, v in (await redis.hgetall(name)).items()):
+            stats = _decode(f"{name} field {rule_id}", doc)
+            if stats is not None:
+                merged[rule_id] = _summed(merged.get(rule_id), stats)
+    return [{"rule_id": rule_id, **merged[rule_id]} for rule_id in sorted(merged)]
+
+
+def _summed(into: dict[str, Any] | None, stats: dict[str, Any]) -> dict[str, Any]:
+    """Counters add up; a version or an error is the first engine's that has one."""
+    if into is None:
+        return dict(stats)
+    for name, value in stats.items():
+        held = into.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and isinstance(held, (int, float)):
+            into[name] = held + value
+        elif held is None:
+            into[name] = value
+    return into
 
 
 def _number_or_text(raw: bytes) -> int | float | str:

@@ -16,3 +16,4 @@ class SinkBatch(NamedTuple):
     rule_stats: dict[str, Any] | None = None  # per rule: evaluations, matches, errors, time spent
     counters: dict[str, int] | None = None  # other running counts, e.g. late ticks
     rules_taken: dict[str, bytes | None] | None = None  # rules taken in force (JSON as published) or deleted (None)
+    rule_stats_part: int = 0  # the key whose engine counted rule_stats: each bucket counts its own share

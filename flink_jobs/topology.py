@@ -141,7 +141,7 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids:
     rules = "rules" in detectors
     rule_changes = None
     if rules:
-        rules_reader = RulesReader(kafka, RULES_TOPIC, 1000, RULES_FETCH_WAIT_MS, redis)
+        rules_reader = RulesReader(kafka, RULES_TOPIC, DEADLETTER_TOPIC, 1000, RULES_FETCH_WAIT_MS, redis)
         rule_changes = pulses("rules_pulse", 20, 1).process(rules_reader).name("read rules").broadcast(RULES_STATE)
 
     def host(sources: int) -> DetectionHost:

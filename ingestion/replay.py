@@ -17,6 +17,7 @@ from typing import NamedTuple, TextIO
 from core.clock import now_ms
 from core.contracts.tick import InvalidTick, Tick, decode_tick
 from core.contracts.trade import Trade
+from core.progress import ProgressLine
 from ingestion.producer import TickProducer
 from ingestion.recording import BadLine, Connection, Received, looks_like_recording, read_lines
 from ingestion.venues import VENUES, get_venue
@@ -173,30 +174,6 @@ class Pacer:
             time.sleep(delay)
 
 
-class Progress:
-    """One updating line on a terminal; silent otherwise (the summary line is printed regardless)."""
-
-    def __init__(self, total_bytes: int, stream: TextIO = sys.stderr) -> None:
-        self.total = max(total_bytes, 1)
-        self.stream = stream
-        self.enabled = stream.isatty()
-        self._next = 0.0
-        self._start = time.monotonic()
-
-    def update(self, count: int, offset: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or now < self._next:
-            return
-        self._next = now + 0.25
-        rate = count / max(now - self._start, 1e-9)
-        self.stream.write(f"\r{count:,} lines  {rate:,.0f}/s  {100 * offset / self.total:5.1f}%")
-        self.stream.flush()
-
-    def done(self) -> None:
-        if self.enabled:
-            self.stream.write("\r\033[K")
-
-
 def replay(path: str | Path, producer: TickProducer, speed: float | None = 1.0, stream: TextIO = sys.stderr,
            retime: bool = False) -> Summary:
     """With `retime`, ticks and trades are dated from now on (see retimed); that needs pacing: unpaced, a
@@ -205,7 +182,7 @@ def replay(path: str | Path, producer: TickProducer, speed: float | None = 1.0, 
     if retime and speed is None:
         raise ValueError("retiming needs a paced replay (a speed): unpaced, later ticks would be dated in the future")
     summary, pacer = Summary(), Pacer(speed)
-    progress = Progress(os.path.getsize(path), stream)
+    progress, size = ProgressLine("lines", stream), max(os.path.getsize(path), 1)
     start = time.monotonic()
     items = replay_items(path)
     if retime and speed is not None:
@@ -225,7 +202,7 @@ def replay(path: str | Path, producer: TickProducer, speed: float | None = 1.0, 
         summary.ignored += item.ignored is not None
         summary.ticks += len(item.ticks)
         summary.trades += len(item.trades)
-        progress.update(summary.lines, item.offset)
+        progress.update(summary.lines, item.offset / size)
     summary.undelivered = producer.flush()
     progress.done()
     summary.seconds = time.monotonic() - start

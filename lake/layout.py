@@ -7,8 +7,9 @@ broker restarted: offsets from 0 again) write beside the old objects (docs/lake.
 from __future__ import annotations
 
 import base64
+import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -87,7 +88,7 @@ def tick_row(partition: int, offset: int, tick: Tick) -> tuple[str, tuple, int]:
     return _tick_directory(tick.ts // HOUR_MS, tick.venue), (*tick, partition, offset), tick.ts
 
 
-def signal_row(partition: int, offset: int, signal: dict) -> tuple[str, tuple, int]:
+def signal_row(partition: int, offset: int, signal: Mapping[str, Any]) -> tuple[str, tuple, int]:
     """(Hive directory, row, event time); flattened columns for queries that do not unnest legs."""
     try:
         legs = [{"venue": leg["venue"], "symbol": leg["symbol"], "side": leg["side"], "price": float(leg["price"])}
@@ -137,6 +138,23 @@ def incarnation(topic_id: str) -> str:
 
 def object_name(incarnation: str, partition: int, first: int, last: int) -> str:
     return f"part-{incarnation}-p{partition:03d}-o{first:012d}-{last:012d}.parquet"
+
+
+OBJECT_NAME = re.compile(r"part-([a-z2-7]{26})-p(\d{3,})-o(\d{12,})-(\d{12,})\.parquet")
+
+
+def parse_object_name(name: str) -> tuple[str, int, int, int] | None:
+    """object_name() read back: (incarnation, partition, first, last), or None for a name it did not make."""
+    found = OBJECT_NAME.fullmatch(name)
+    if found is None:
+        return None
+    return found[1], int(found[2]), int(found[3]), int(found[4])
+
+
+def rows_table(schema: pa.Schema, rows: list[tuple]) -> pa.Table:
+    """Rows as row_of() makes them (in the schema's column order; at least one) -> a table of `schema`."""
+    columns = zip(*rows)
+    return pa.Table.from_arrays([pa.array(col, type=f.type) for col, f in zip(columns, schema)], schema=schema)
 
 
 def manifest_path(lake: Lake, kind: str, incarnation: str, partition: int, first: int) -> str:

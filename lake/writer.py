@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from core.contracts.tick import Tick
 from core.log import event
-from lake.layout import KINDS, SIGNALS, TICKS, incarnation, manifest_path, object_name
+from lake.layout import KINDS, SIGNALS, TICKS, incarnation, manifest_path, object_name, rows_table
 from lake.storage import Lake, get_object, parquet_bytes, put_object
 
 log = logging.getLogger(__name__)
@@ -90,9 +90,7 @@ class OpenRange:
 
     def take(self, directory: str) -> pa.Table:
         """All rows of `directory`, the pending ones moved into its table."""
-        columns = zip(*self.pending.pop(directory))
-        new = pa.Table.from_arrays([pa.array(col, type=f.type) for col, f in zip(columns, self.schema)],
-                                   schema=self.schema)
+        new = rows_table(self.schema, self.pending.pop(directory))
         old = self.tables.get(directory)
         table = new if old is None else pa.concat_tables([old, new]).combine_chunks()
         self.tables[directory] = table
@@ -128,7 +126,7 @@ class LakeWriter:
         self._add(TICKS, partition, offset, ticks)
 
     def add_signals(self, partition: int, offset: int, signals: Iterable[dict]) -> None:
-        """Every state of a signal is kept (open, peaks, close); `offset` is that of the tick that produced it."""
+        """Every state of a signal is kept (open, peaks, close); the job passes where it read them in `signals`."""
         self._add(SIGNALS, partition, offset, signals)
 
     def flush(self, partition: int, upto_offset: int) -> None:

@@ -1,13 +1,24 @@
-"""Rule engine throughput: ticks per second on one core with N active rules over M symbols.
+"""Rule engine throughput: ticks per second on one core with N active rules over M symbols; and a backtest's.
 
 The rules are a realistic mix from the built-in templates (cross-symbol conditions, trailing-window
-conditions, and pattern sequences), each reading one or two of the symbols, so a tick evaluates
-only the few rules that read its symbol, as in the job.
+conditions, and pattern sequences). With `--partitioned none` each reads one or two symbols, so a tick
+evaluates only the few rules that read its symbol, as in the job. With `disjoint`, every rule is a
+partitioned template covering its own share of the market (`B7/*`: the symbols of one base asset), so
+together they cover every symbol once; with `whole`, every rule covers the whole market, and each tick
+is evaluated by all of them. The engine's snapshot (what the job writes to state after each batch) is
+timed after each batch of `--batch` ticks: the entries the batch changed, taken and pickled as the job
+writes them to Flink state; and whole after the run, when every key has its state.
+The backtest figure is `ascep rules backtest`'s path: the same ticks written to a local Parquet lake
+first, then read back in the job's order and run through the first rule, timed from the read to the
+last signal.
 """
 from __future__ import annotations
 
 import random
+import shutil
+import tempfile
 import time
+import uuid
 
 from core.contracts.tick import Tick
 
@@ -17,6 +28,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--symbols", type=int, default=100)
     parser.add_argument("--ticks", type=int, default=300_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--partitioned", choices=("none", "disjoint", "whole"), default="none",
+                        help="rules over named symbols, or partitioned templates over shares of the market or all")
+    parser.add_argument("--batch", type=int, default=1_000,
+                        help="ticks per batch: after each, the changed state is taken and pickled, as the job does")
 
 
 def make_rules(count: int, symbols: list[str], rng: random.Random) -> dict[str, str]:
@@ -40,6 +55,27 @@ def make_rules(count: int, symbols: list[str], rng: random.Random) -> dict[str, 
     return rules
 
 
+def make_partitioned_rules(count: int, bases: int, whole: bool) -> dict[str, str]:
+    from core.cep import templates
+
+    rules = {}
+    for i in range(count):
+        covers = () if whole else f"B{i % bases}/*"
+        kind = i % 5
+        if kind == 0:
+            text = templates.volatility_burst(covers, ratio=3.0, short="10s", long="1m")
+        elif kind == 1:
+            text = templates.price_spike(covers, pct=2.0, window="10s")
+        elif kind == 2:
+            text = templates.spread_widening(covers, bps=30.0)
+        elif kind == 3:
+            text = templates.breakout(covers, window="1m", zscore=3.5)
+        else:
+            text = templates.trend_reversal(covers, up_pct=1.0, down_pct=1.0, window="10s", within="30s")
+        rules[f"rule{i}"] = text
+    return rules
+
+
 def make_ticks(count: int, symbols: list[str], rng: random.Random) -> list[Tick]:
     venues = ("binance", "kraken", "coinbase")
     prices = {s: 100.0 for s in symbols}
@@ -54,30 +90,83 @@ def make_ticks(count: int, symbols: list[str], rng: random.Random) -> list[Tick]
 
 
 def run(args) -> dict:
+    import pickle
+
     from core.cep.engine import RuleEngine
 
     rng = random.Random(args.seed)
-    symbols = [f"S{i}/USD" for i in range(args.symbols)]
+    quotes = 20  # the symbols are B<base>/Q<quote>: 20 quote assets per base
+    symbols = [f"B{i // quotes}/Q{i % quotes}" for i in range(args.symbols)]
+    bases = -(-args.symbols // quotes)
+    rules = (make_rules(args.rules, symbols, rng) if args.partitioned == "none"
+             else make_partitioned_rules(args.rules, bases, args.partitioned == "whole"))
     engine = RuleEngine()
-    for rule_id, text in make_rules(args.rules, symbols, rng).items():
+    for rule_id, text in rules.items():
         engine.apply(rule_id, text)
     ticks = make_ticks(args.ticks, symbols, rng)
     on_tick = engine.on_tick
-    signals = 0
+    signals, state_s, state_bytes = 0, 0.0, 0
+    batches = range(0, len(ticks), args.batch)
     started_cpu, started = time.process_time(), time.perf_counter()
-    for tick in ticks:
-        signals += len(on_tick(tick, tick.ts))
+    for start in batches:
+        for tick in ticks[start:start + args.batch]:
+            signals += len(on_tick(tick, tick.ts))
+        taken = time.perf_counter()
+        state_bytes += len(pickle.dumps(engine.take_changes(), protocol=pickle.HIGHEST_PROTOCOL))
+        state_s += time.perf_counter() - taken
     cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started
     stats = engine.stats().values()
     evaluations = sum(s["evaluations"] for s in stats)
+    snapshots = []
+    for _ in range(3):
+        started = time.perf_counter()
+        size = len(pickle.dumps(engine.snapshot(), protocol=pickle.HIGHEST_PROTOCOL))
+        snapshots.append(time.perf_counter() - started)
     return {
         "rules": args.rules,
+        "partitioned": args.partitioned,
+        "keys": sum(s.get("keys", 0) for s in stats),
         "symbols": args.symbols,
         "ticks": len(ticks),
-        "ticks_per_cpu_second": len(ticks) / cpu,
+        "ticks_per_cpu_second": len(ticks) / cpu,  # the state writes included
         "ticks_per_wall_second": len(ticks) / wall,
+        "ticks_per_second_without_state": len(ticks) / (wall - state_s),
+        "state_per_batch_ms": state_s / len(batches) * 1000,
+        "state_per_batch_bytes": state_bytes // len(batches),
         "rule_evaluations_per_tick": evaluations / len(ticks),
         "mean_evaluation_us": sum(s["time_ns"] for s in stats) / max(evaluations, 1) / 1000,
         "signals": signals,
         "errors": sum(s["errors"] for s in stats),
+        "whole_snapshot_ms": min(snapshots) * 1000,  # for comparison: what a batch would cost written whole
+        "whole_snapshot_bytes": size,
+        **backtest_rate(ticks, *next(iter(rules.items()))),
     }
+
+
+def backtest_rate(ticks: list[Tick], rule_id: str, rule: str) -> dict[str, float]:
+    """Ticks per CPU and per wall second of a backtest of `rule` over a local lake holding `ticks` (writing the lake
+    is not timed)."""
+    from core.cep.backtest import Backtest
+    from lake.backtest import tick_streams
+    from lake.storage import open_lake
+    from lake.writer import LakeWriter
+
+    scratch = tempfile.mkdtemp(prefix="ascep-backtest-bench-")
+    try:
+        lake = open_lake(scratch)
+        writer = LakeWriter(lake, topic_id=str(uuid.uuid4()), roll_seconds=1e9, roll_event_span_ms=10**12)
+        for offset, tick in enumerate(ticks):
+            writer.add_ticks(0, offset, (tick,))
+        writer.close()
+        started_cpu, started = time.process_time(), time.perf_counter()
+        [(_, streams)] = tick_streams(lake, ticks[0].ts, ticks[-1].ts + 1)
+        backtest = Backtest(rule_id, rule, streams)
+        for _ in backtest.run(streams):
+            pass
+        cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started
+        if backtest.ticks != len(ticks):
+            raise RuntimeError(f"the backtest read {backtest.ticks} ticks of the {len(ticks)} written")
+        return {"backtest_ticks_per_cpu_second": backtest.ticks / cpu,
+                "backtest_ticks_per_wall_second": backtest.ticks / wall}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -15,6 +15,6 @@ COMMANDS = {
     "job": "run the Flink job (local MiniCluster or a remote cluster)",
     "record": "record a venue's live WebSocket frames to a file, for replay",
     "replay": "replay a JSONL tick file or an exchange recording into Kafka",
-    "rules": "add, list, remove and test CEP rules (docs/rules.md)",
+    "rules": "add, list, remove, test and backtest CEP rules (docs/rules.md)",
     "up": "run broker, Redis, the Flink job and the dashboard on this machine",
 }

@@ -1,4 +1,6 @@
-"""`ascep rules add|list|rm|test`: manage the CEP rules the job runs, and try one offline.
+"""`ascep rules add|list|rm|test|template|backtest`: manage the CEP rules the job runs, start one from a
+template, and try one offline: on sample ticks (`test`), or over the ticks of the Parquet lake, as the job
+would have run it (`backtest`, core/cep/backtest.py).
 
 Rules live in the compacted Kafka topic `rules`: key = rule id, value = rule JSON, and a
 tombstone (null value) deletes. The job folds the same topic, so what `list` shows is what runs.
@@ -7,9 +9,11 @@ to a `rules` topic that lost them (the embedded broker keeps it in memory): repu
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,9 +23,11 @@ from core.settings import load_settings
 from core.stack_file import resolve
 
 if TYPE_CHECKING:
+    from core.cep.backtest import Found, Tally
     from core.cep.rules import Rule
 
 READ_TIMEOUT_S = 15.0
+EPOCH_MS = timedelta(milliseconds=1)
 
 
 def add_arguments(parser) -> None:
@@ -32,12 +38,26 @@ def add_arguments(parser) -> None:
         p.add_argument("--topic", default=RULES_TOPIC, help=f"rules topic (default {RULES_TOPIC})")
         return p
 
-    add = with_kafka(actions.add_parser("add", help="add or replace a rule"))
+    def with_template(p, required: bool):
+        p.add_argument("--covers", action="append", metavar="COVER",
+                       help='what a partitioned template runs for, e.g. "*/USDT", "BTC/*", "@binance" (repeatable; '
+                            'default: every symbol)')
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="a template parameter, e.g. pct=2 or window=30s (repeatable)")
+        return p
+
+    add = with_template(with_kafka(actions.add_parser("add", help="add or replace a rule")), False)
     source = add.add_mutually_exclusive_group(required=True)
     source.add_argument("file", nargs="?", help="rule file, text or JSON form")
     source.add_argument("--text", help="the rule itself, e.g. 'IF price(\"EUR/USD\") > 1.1 THEN HIGH'")
+    source.add_argument("--template", help="a built-in template (ascep rules template --list)")
     add.add_argument("--id", help="rule id (default: the file name without extension, or the signal name)")
     add.set_defaults(func=run_add)
+
+    template = with_template(actions.add_parser("template", help="print a built-in template as rule text"), True)
+    template.add_argument("name", nargs="?", help="the template; without it, --list")
+    template.add_argument("--list", action="store_true", help="the templates and their parameters")
+    template.set_defaults(func=run_template)
 
     ls = with_kafka(actions.add_parser("list", help="the rules in force"))
     ls.add_argument("--json", action="store_true", help="one JSON object per line instead of rule text")
@@ -53,32 +73,143 @@ def add_arguments(parser) -> None:
     test.add_argument("--out-of-orderness-ms", type=int, default=0)
     test.set_defaults(func=run_test)
 
+    backtest = with_kafka(actions.add_parser(
+        "backtest", help="run a rule over the ticks of the Parquet lake, as the job would have run it",
+        description="Runs a rule over the lake's ticks of a time range and prints the signals it would have given, "
+                    "with their counts and the time taken. The ticks go to the rule engine in the order the job gives "
+                    "them (event time, then venue and symbol; a tick behind the newest is late and not evaluated), so "
+                    "a backtest over the ticks a running job saw gives the signal ids the job gave. The lake holds "
+                    "ticks only, no trades: vwap() and volume() stay unknown. See docs/rules.md, \"Backtests\".",
+        epilog="--kafka and --topic are for RULE given as the id of a rule in force."))
+    backtest.add_argument("rule", metavar="RULE",
+                          help="a rule file (text or JSON form), the rule's text, or the id of a rule in force")
+    backtest.add_argument("--from", dest="start", metavar="T", type=instant, required=True,
+                          help="from this time on (ISO 8601, UTC unless it says otherwise: 2025-11-21, "
+                               "2025-11-21T04:40:00Z; or epoch milliseconds)")
+    backtest.add_argument("--to", dest="end", metavar="T", type=instant, required=True, help="up to, not including, T")
+    backtest.add_argument("--symbols", help="comma-separated BASE/QUOTE symbols: only their ticks are read (default: "
+                                            "all; the others then no longer count in what is late)")
+    backtest.add_argument("--out", metavar="FILE", type=Path,
+                          help="write the signal states to FILE.jsonl or FILE.parquet (the lake's signal columns) "
+                               "instead of printing them")
+    backtest.add_argument("--id", help="the rule id the signals carry, which their ids hash (default: the id given, "
+                                       "the file name without extension, or the signal name in lower case)")
+    backtest.add_argument("--lake", help="lake directory or s3://bucket/prefix (default: settings, then `ascep up`)")
+    backtest.set_defaults(func=run_backtest)
+
+
+def instant(text: str) -> int:
+    """--from / --to: ISO 8601 or epoch milliseconds -> epoch milliseconds."""
+    if text.isdigit():
+        if not 10**11 <= int(text) < 10**14:
+            raise argparse.ArgumentTypeError(f"{text!r} is not epoch milliseconds (13 digits for this century)")
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time: give ISO 8601 (2025-11-21, 2025-11-21T04:40:00Z) "
+                                         f"or epoch milliseconds") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // EPOCH_MS
+
 
 def _bootstrap(args) -> str:
     return resolve(load_settings(), "kafka", args.kafka)
 
 
-def _load_rule(args, text: str | None, path: str | None) -> Rule | None:
-    """The rule, or None after saying on stderr which file and where it is wrong."""
+def _load_rule(args, source: str, text: str | None = None) -> Rule | None:
+    """The rule in `text`, or without it in the file `source`; None after saying on stderr where it is wrong."""
     from core.cep.rules import RuleError, load
 
     try:
-        return load(text if text is not None else Path(path).read_text())
+        return load(text if text is not None else Path(source).read_text())
     except RuleError as exc:
-        print(f"ascep rules {args.action}: {path or '--text'}: {exc}", file=sys.stderr)
+        print(f"ascep rules {args.action}: {source}: {exc}", file=sys.stderr)
         return None
 
 
-def run_add(args) -> int:
-    rule = _load_rule(args, args.text, args.file)
+def _template_text(args) -> str | None:
+    """The template's rule text, or None after saying on stderr what was wrong with the request."""
+    import inspect
+
+    from core.cep.templates import TEMPLATES
+
+    make = TEMPLATES.get(args.template)
+    if make is None:
+        print(f"ascep rules {args.action}: no template {args.template!r}; templates: {', '.join(TEMPLATES)}",
+              file=sys.stderr)
+        return None
+    params = inspect.signature(make).parameters
+    values: dict[str, object] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or key not in params or key == "covers":
+            print(f"ascep rules {args.action}: --set {item!r}: {args.template} takes "
+                  f"{', '.join(p for p in params if p != 'covers')}", file=sys.stderr)
+            return None
+        try:
+            values[key] = float(value) if isinstance(params[key].default, float) else value
+        except ValueError:
+            print(f"ascep rules {args.action}: --set {item!r}: {key} is a number", file=sys.stderr)
+            return None
+    if args.covers:
+        if "covers" not in params:
+            print(f"ascep rules {args.action}: {args.template} is not partitioned; it takes no --covers",
+                  file=sys.stderr)
+            return None
+        values["covers"] = args.covers
+    try:
+        return make(**values)
+    except ValueError as exc:
+        print(f"ascep rules {args.action}: {args.template}: {exc}", file=sys.stderr)
+        return None
+
+
+def run_template(args) -> int:
+    import inspect
+
+    from core.cep.templates import TEMPLATES
+
+    if args.list or not args.name:
+        for name, make in TEMPLATES.items():
+            params = ", ".join(f"{p.name}={p.default!r}" for p in inspect.signature(make).parameters.values())
+            print(f"{name}({params})\n    {inspect.getdoc(make)}")
+        return 0
+    args.template = args.name
+    text = _template_text(args)
+    if text is None:
+        return 1
+    rule = _load_rule(args, f"--template {args.name}", text)
     if rule is None:
         return 1
-    from core.cep.rules import to_json
+    print(text)
+    return 0
+
+
+def run_add(args) -> int:
+    text = args.text
+    if args.template:
+        text = _template_text(args)
+        if text is None:
+            return 1
+    source = args.file or (f"--template {args.template}" if args.template else "--text")
+    rule = _load_rule(args, source, text)
+    if rule is None:
+        return 1
+    from core.cep.rule_records import rule_of
+    from core.cep.rules import RuleError, to_json
 
     rule_id = args.id or (Path(args.file).stem if args.file else rule.then.lower())
+    value = json.dumps(to_json(rule), separators=(",", ":")).encode()
+    try:
+        rule_of(value)  # as the job will judge the record: a rule too large for it is refused here, not dead-lettered
+    except RuleError as exc:
+        print(f"ascep rules add: {source}: {exc}", file=sys.stderr)
+        return 1
     bootstrap = _bootstrap(args)
     create_topics(bootstrap, {args.topic: 1}, compacted=(args.topic,))
-    _produce(bootstrap, args.topic, {rule_id: json.dumps(to_json(rule), separators=(",", ":")).encode()})
+    _produce(bootstrap, args.topic, {rule_id: value})
     print(f"rule {rule_id} added")
     return 0
 
@@ -110,7 +241,7 @@ def run_rm(args) -> int:
 def run_test(args) -> int:
     from core.cep.trial import TrialLimit, read_ticks, run_rule
 
-    rule = _load_rule(args, None, args.rule_file)
+    rule = _load_rule(args, args.rule_file)
     if rule is None:
         return 1
     with open(args.events_file, "rb") as events:
@@ -133,6 +264,116 @@ def run_test(args) -> int:
     print(f"{len(ticks)} ticks, {len(result['signals'])} signals, {len(result['late'])} late, "
           f"{len(result['timed_out'])} timed out, {len(problems)} bad lines", file=sys.stderr)
     return 0
+
+
+def _backtest_rule(args) -> tuple[str, Rule] | None:
+    """RULE as a file, else, with no space in it, as the id of a rule in force, else as rule text: (rule id, rule),
+    the id as `rules add` would give it. None after saying on stderr what is wrong."""
+    if Path(args.rule).is_file():
+        rule = _load_rule(args, args.rule)
+        return None if rule is None else (args.id or Path(args.rule).stem, rule)
+    if not any(ch.isspace() for ch in args.rule):
+        try:
+            bootstrap = _bootstrap(args)
+        except LookupError as exc:
+            print(f"ascep rules backtest: {args.rule!r} is no file, and the rules in force cannot be read: {exc}",
+                  file=sys.stderr)
+            return None
+        rules = read_rules(bootstrap, args.topic)
+        if args.rule not in rules:
+            print(f"ascep rules backtest: {args.rule!r} is neither a file nor the id of a rule in force on topic "
+                  f"{args.topic!r} (in force: {', '.join(sorted(rules)) or 'none'})", file=sys.stderr)
+            return None
+        return args.id or args.rule, rules[args.rule]
+    rule = _load_rule(args, "RULE", args.rule)
+    return None if rule is None else (args.id or rule.then.lower(), rule)
+
+
+class _JsonLines:
+    """Signal states, one JSON object a line, to a file or stdout."""
+
+    def __init__(self, out) -> None:
+        self.out = out
+
+    def add(self, found: Found) -> None:
+        self.out.write(json.dumps(found.signal) + "\n")
+
+    def close(self) -> None:
+        if self.out is not sys.stdout:
+            self.out.close()
+
+
+def _signal_output(path: Path | None):
+    if path is None:
+        return _JsonLines(sys.stdout)
+    if path.suffix == ".parquet":
+        from lake.backtest import SignalFile
+
+        return SignalFile(str(path))
+    if path.suffix == ".jsonl":
+        return _JsonLines(open(path, "w"))
+    raise ValueError(f"--out {path}: name a .jsonl or a .parquet file")
+
+
+def run_backtest(args) -> int:
+    from core.cep.backtest import Backtest, Tally
+    from core.contracts.tick import iso_ms
+    from core.progress import ProgressLine
+    from lake.backtest import tick_streams
+    from lake.storage import configured_lake
+
+    if args.end <= args.start:
+        print(f"ascep rules backtest: empty range: --to {iso_ms(args.end)} is not after --from {iso_ms(args.start)}",
+              file=sys.stderr)
+        return 1
+    chosen = _backtest_rule(args)
+    if chosen is None:
+        return 1
+    rule_id, rule = chosen
+    settings = load_settings()
+    lake = configured_lake(settings, args.lake)
+    symbols = {s.strip() for s in args.symbols.split(",") if s.strip()} if args.symbols else None
+    output = _signal_output(args.out)
+    began = time.perf_counter()
+    progress = ProgressLine("ticks", sys.stderr)
+    tally, ticks, partitions, late, stats = Tally(), 0, 0, 0, []
+    for _, streams in tick_streams(lake, args.start, args.end, symbols):
+        backtest = Backtest(rule_id, rule, streams, settings.job.out_of_orderness_ms, settings.rules)
+        for found in backtest.run(streams):
+            for item in found:
+                output.add(item)
+                tally.add(item.signal)
+            position = max(backtest.position, args.start)
+            progress.update(ticks + backtest.ticks, (position - args.start) / (args.end - args.start))
+        ticks, partitions, late = ticks + backtest.ticks, partitions + len(streams), late + backtest.engine.late_count
+        stats.append(backtest.engine.stats()[rule_id])
+    output.close()
+    progress.done()
+    seconds = time.perf_counter() - began
+    span = f"{iso_ms(args.start)} to {iso_ms(args.end)}"
+    if not ticks:
+        print(f"ascep rules backtest: the lake {lake.uri} holds no ticks from {span}"
+              f"{' of ' + ', '.join(sorted(symbols)) if symbols else ''}", file=sys.stderr)
+        return 1
+    print_summary(rule_id, span, lake.uri, ticks, partitions, seconds, late, stats, tally)
+    return 0
+
+
+def print_summary(rule_id: str, span: str, lake: str, ticks: int, partitions: int, seconds: float, late: int,
+                  stats: list[dict], tally: Tally) -> None:
+    """On stderr, so that the signals alone go to stdout."""
+    errors = sum(s["errors"] for s in stats)
+    last_error = next((s["last_error"] for s in reversed(stats) if s["last_error"]), None)
+    lines = [f"rule {rule_id} over {span} ({lake}): {ticks:,} ticks from {partitions} partition(s) in "
+             f"{seconds:.2f} s ({ticks / max(seconds, 1e-9):,.0f} ticks/s)",
+             f"{tally.signals:,} signals ({tally.states:,} states), {late:,} ticks late (behind the newest event time, "
+             f"not evaluated), {sum(s['timeouts'] for s in stats):,} partial matches timed out"
+             + (f", {errors:,} evaluation errors (last: {last_error})" if errors else "")]
+    for title, counts in (("by name", tally.by_name), ("by symbol", tally.by_symbol)):
+        if counts:
+            width = max(map(len, counts))
+            lines += [f"{title}:", *(f"  {key:<{width}}  {n:,}" for key, n in sorted(counts.items()))]
+    print("\n".join(lines), file=sys.stderr)
 
 
 def republish_kept(bootstrap: str, redis_url: str, topic: str = RULES_TOPIC) -> list[str]:
@@ -164,23 +405,28 @@ def _produce(bootstrap: str, topic: str, records: dict[str, bytes | None]) -> No
 
 
 def read_rules(bootstrap: str, topic: str) -> dict[str, Rule]:
-    """Fold the rules topic from the beginning: the latest value per key, tombstones remove."""
-    from core.cep.rules import RuleError, from_json
+    """Fold the rules topic from the beginning: the latest value per key, tombstones remove; a value the job
+    would reject (core/cep/rule_records.py) is named on stderr and skipped."""
+    from core.cep.rule_records import rule_of
+    from core.cep.rules import RuleError
 
     rules: dict[str, Rule] = {}
     for key, (offset, value) in read_records(bootstrap, topic).items():
         if value is None:
             continue
         try:
-            rules[key] = from_json(value)
+            rules[key] = rule_of(value)
         except RuleError as exc:
             print(f"rule {key!r} at offset {offset} is not valid and is skipped: {exc}", file=sys.stderr)
     return rules
 
 
 def read_records(bootstrap: str, topic: str) -> dict[str, tuple[int, bytes | None]]:
-    """Key -> (offset, value) of the newest record per key (value None: a tombstone), read to the end."""
+    """Rule id -> (offset, value) of the newest record per key (value None: a tombstone), read to the end."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+    from core.cep.rule_records import rule_id_of
+    from core.cep.rules import RuleError
 
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "ascep-rules-cli", "enable.auto.commit": False,
                          "enable.partition.eof": True})
@@ -207,8 +453,10 @@ def read_records(bootstrap: str, topic: str) -> dict[str, tuple[int, bytes | Non
                     ends.pop(msg.partition(), None)
                     continue
                 raise RuntimeError(f"reading topic {topic!r}: {msg.error()}")
-            key = msg.key().decode() if msg.key() else ""
-            records[key] = (msg.offset(), msg.value())
+            try:
+                records[rule_id_of(msg.key())] = (msg.offset(), msg.value())
+            except RuleError:
+                pass  # a key that names no rule id (the job dead-letters the record): a record of no rule
             if msg.offset() + 1 >= ends.get(msg.partition(), 0):
                 ends.pop(msg.partition(), None)
         return records

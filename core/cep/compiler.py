@@ -11,10 +11,26 @@ from collections.abc import Callable
 from typing import Any, assert_never
 
 from core.contracts.tick import Tick
+from core.contracts.trade import Trade
 
 from .nfa import events_of
-from .rules.tree import Abs, Binary, Expr, Number, Pattern, QuoteFn, Ref, Rule, StageValue, Unary, WindowFn
-from .windows import Trailing
+from .rules.tree import (
+    Abs,
+    Binary,
+    EventField,
+    EventIs,
+    Expr,
+    ExprWindow,
+    Number,
+    Pattern,
+    QuoteFn,
+    Ref,
+    Rule,
+    StageValue,
+    Unary,
+    WindowFn,
+)
+from .windows import Trailing, window_events
 
 Fn = Callable[[Any], Any]  # takes the partial match (None outside patterns)
 
@@ -44,20 +60,50 @@ QUOTE_FIELDS: dict[str, Callable[[Tick], float]] = {
 }
 
 
+def _no_value(event: Any) -> float:
+    raise Unknown
+
+
+# The fields of an event a rule can read, by kind: a trade has a price and a size, a quote a bid and an ask.
+TRADE_FIELDS: dict[str, Callable[[Trade], float]] = {
+    "price": lambda t: t.price, "size": lambda t: t.size, "ts": lambda t: float(t.ts)}
+EVENT_FIELDS: dict[str, tuple[Callable[[Any], float], Callable[[Any], float]]] = {
+    name: (QUOTE_FIELDS.get(name, _no_value), TRADE_FIELDS.get(name, _no_value))
+    for name in ("price", "bid", "ask", "spread", "spread_bps", "size", "ts")}
+
+
+def event_field(name: str) -> Callable[[Any], float]:
+    """An event's field whatever its kind; Unknown where the kind has none (a trade's bid, a quote's size)."""
+    of_quote, of_trade = EVENT_FIELDS[name]
+    return lambda event: of_quote(event) if type(event) is Tick else of_trade(event)
+
+
+def event_text(event: Tick | Trade, field: str) -> str:
+    if field == "kind":
+        return "quote" if type(event) is Tick else "trade"
+    return event.venue if field == "venue" else event.symbol
+
+
 class Market:
     """Latest quote per symbol (any venue and per venue) and the trailing windows rules read."""
 
     def __init__(self) -> None:
+        self.event: Any = None  # the event being evaluated (a Tick or a Trade), which event.price... reads
         self.quotes: dict[tuple[str, str | None], Tick] = {}
         # symbol -> [(venue or None, "quote" | "trade", window)], so a tick updates only what rules read
         self.series: dict[str, list[tuple[str | None, str, Trailing]]] = defaultdict(list)
         self._windows: dict[tuple, Trailing] = {}
         self._users: dict[tuple, int] = defaultdict(int)
+        self.venues_of: dict[str, list[str]] = {}  # symbol -> the venues it has quotes from
 
     def on_tick(self, tick: Tick) -> None:
+        self.event = tick
         quotes = self.quotes
+        at = (tick.symbol, tick.venue)
+        if at not in quotes:
+            self.venues_of.setdefault(tick.symbol, []).append(tick.venue)
         quotes[(tick.symbol, None)] = tick
-        quotes[(tick.symbol, tick.venue)] = tick
+        quotes[at] = tick
         series = self.series.get(tick.symbol)
         if series:
             price = (tick.bid + tick.ask) * 0.5
@@ -65,10 +111,12 @@ class Market:
                 if source == "quote" and (venue is None or venue == tick.venue):
                     window.add(tick.ts, price)
 
-    def on_trade(self, venue: str, symbol: str, price: float, size: float, ts: int) -> None:
-        for series_venue, source, window in self.series.get(symbol, ()):
+    def on_trade(self, trade: Trade) -> None:
+        self.event = trade
+        venue = trade.venue
+        for series_venue, source, window in self.series.get(trade.symbol, ()):
             if source == "trade" and (series_venue is None or series_venue == venue):
-                window.add(ts, price, size)
+                window.add(trade.ts, trade.price, trade.size)
 
     def window(self, symbol: str, venue: str | None, source: str, duration_ms: int, fn: str) -> Trailing:
         key = (symbol, venue, source, duration_ms)
@@ -91,29 +139,40 @@ class Market:
                 if not self.series[key[0]]:
                     del self.series[key[0]]
 
-    def snapshot(self) -> dict:
-        return {"quotes": [tuple(t) for (_, venue), t in self.quotes.items() if venue is not None],
-                "windows": [(key, w.snapshot()) for key, w in self._windows.items()]}
+    def symbols(self) -> set[str]:
+        return set(self.venues_of) | set(self.series)
 
-    def restore(self, snap: dict) -> None:
-        """Load quotes and window contents; windows are those the (already applied) rules registered."""
+    def symbol_snapshot(self, symbol: str) -> dict:
+        """One symbol's quotes and windows: what the job writes back for each symbol a batch touched."""
+        return {"quotes": [tuple(self.quotes[(symbol, venue)]) for venue in self.venues_of.get(symbol, ())],
+                "windows": [((symbol, venue, source, w.duration_ms), w.snapshot())
+                            for venue, source, w in self.series.get(symbol, ())]}
+
+    def restore_symbol(self, snap: dict) -> None:
+        """Load a symbol's quotes and window contents; windows are those the (already applied) rules registered."""
         for fields in sorted(snap["quotes"], key=lambda f: f[-1]):
             tick = Tick(*fields)
+            if (tick.symbol, tick.venue) not in self.quotes:
+                self.venues_of.setdefault(tick.symbol, []).append(tick.venue)
             self.quotes[(tick.symbol, None)] = tick
             self.quotes[(tick.symbol, tick.venue)] = tick
         for key, events in snap["windows"]:
             window = self._windows.get(tuple(key))
             if window is not None:
-                for ts, price, qty in events:
+                for ts, price, qty in window_events(events):
                     window.add(ts, price, qty)
 
 
 class Compiled:
-    """A rule's expressions as closures, plus what it reads (to release the windows with the rule)."""
+    """A rule's expressions as closures, plus what it reads (to release the windows with the rule).
+
+    Windows over an expression belong to the rule: feed() adds the expressions' values each time the
+    rule is evaluated, before its condition reads them."""
 
     def __init__(self, rule: Rule, market: Market) -> None:
         self.market = market
         self.window_keys: list[tuple] = []
+        self.own_windows: list[tuple[Fn, Trailing]] = []
         self.defines: dict[str, Fn] = {}
         self.define_uses_match: dict[str, bool] = {}
         for define in rule.defines:
@@ -121,6 +180,7 @@ class Compiled:
             self.defines[define.name] = self.expr(define.expr)
             self.define_uses_match[define.name] = self._uses_match
         self.condition = None if isinstance(rule.body, Pattern) else self.expr(rule.body)
+        self.until = None if rule.until is None else self.expr(rule.until)
 
     def expr(self, node: Expr) -> Fn:
         match node:
@@ -142,9 +202,18 @@ class Compiled:
                 a = self.expr(arg)
                 return lambda m: abs(a(m))
             case QuoteFn(fn=fn, symbol=symbol, venue=venue):
+                assert symbol is not None  # a partitioned rule is compiled bound to its key
                 return self._quote(fn, (symbol, venue))
             case WindowFn(fn=fn, symbol=symbol, venue=venue, window_ms=window_ms):
+                assert symbol is not None  # a partitioned rule is compiled bound to its key
                 return self._window(fn, symbol, venue, window_ms)
+            case ExprWindow(fn=fn, expr=inner, window_ms=window_ms):
+                return self._expr_window(fn, self.expr(inner), window_ms)
+            case EventField(field=number):
+                return self._event_field(number)
+            case EventIs(field=text, value=value):
+                market = self.market
+                return lambda m: event_text(market.event, text) == value
             case Ref(name=name):
                 self._uses_match = self._uses_match or self.define_uses_match[name]
                 return self.defines[name]
@@ -187,6 +256,39 @@ class Compiled:
             return field(tick)
         return quote
 
+    def _event_field(self, field: str) -> Fn:
+        market, read = self.market, event_field(field)
+        return lambda m: read(market.event)
+
+    def _expr_window(self, fn: str, inner: Fn, window_ms: int) -> Fn:
+        window = Trailing(window_ms, extremes=fn in ("high", "low"), returns=fn == "volatility")
+        reader = WINDOW_READERS[fn]
+        self.own_windows.append((inner, window))
+
+        def windowed(m):
+            value = reader(window)
+            if value is None:
+                raise Unknown
+            return value
+        return windowed
+
+    def feed(self, ts: int) -> None:
+        """Add each windowed expression's value now (none while it is Unknown)."""
+        for inner, window in self.own_windows:
+            try:
+                value = inner(None)
+            except Unknown:
+                continue
+            window.add(ts, value)
+
+    def own_snapshot(self) -> list:
+        return [window.snapshot() for _, window in self.own_windows]
+
+    def own_restore(self, snaps: list) -> None:
+        for (_, window), events in zip(self.own_windows, snaps):
+            for ts, price, qty in window_events(events):
+                window.add(ts, price, qty)
+
     def _window(self, fn: str, symbol: str, venue: str | None, window_ms: int) -> Fn:
         source = "trade" if fn in TRADE_FUNCTIONS else "quote"
         self.window_keys.append((symbol, venue, source, window_ms))
@@ -208,7 +310,7 @@ _REDUCERS: dict[str, Callable[[list[float]], float]] = {
 def _stage_value(stage: str, agg: str, field_name: str | None) -> Fn:
     if field_name is None:  # count(stage)
         return lambda m: float(len(events_of(m, stage)))
-    field, reduce = QUOTE_FIELDS[field_name], _REDUCERS[agg]
+    field, reduce = event_field(field_name), _REDUCERS[agg]
 
     def value(m):
         events = events_of(m, stage)

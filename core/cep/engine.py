@@ -7,23 +7,31 @@ stage first, so windows and patterns see event-time order; late ticks go to take
 
 An IF rule is an opportunity with a lifetime: a signal opens when its condition turns true and
 closes (same id) when it turns false. A PATTERN rule emits one closed signal per match.
+
+A partitioned rule (PARTITION BY symbol) runs once per key, each key with its own windows, partial
+matches and open signal, as FlinkCEP does after keyBy(): the engine binds the rule to a key when the
+key's first event comes (rules.tree.bind), so a key runs exactly the rule a user would write for it.
+Trades are events too: they feed volume and vwap windows and are evaluated like ticks.
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from core import clock
 from core.contracts.signal import Signal, signal_id
 from core.contracts.tick import Tick
+from core.contracts.trade import Trade
 from core.settings import RuleSettings
 
 from . import nfa
 from .compiler import Compiled, Fn, Market, Unknown
 from .eventtime import Reorderer
 from .rules import Pattern, Rule, load, symbols_of, to_json
+from .rules.covers import matcher
+from .rules.tree import bind
 
 END_OF_TIME = 2**62
 
@@ -38,17 +46,27 @@ class RuleStats:
     last_error: str | None = None
 
 
-@dataclass
+@dataclass(eq=False)  # identity: the engine keeps sets of the ones a batch touched
 class _Rule:
     rule_id: str
     rule: Rule
     compiled: Compiled
     symbols: frozenset[str]
-    evaluate: Callable[[_Rule, Tick, int], Sequence[Signal]]  # the engine's evaluator for this kind of rule
+    evaluate: Callable[[_Rule, Tick | Trade, int], Sequence[Signal]]  # the engine's evaluator for this kind of rule
     nfa: nfa.NFA | None = None
     open_signal: Signal | None = None
     stats: RuleStats = field(default_factory=RuleStats)
-    capped: bool = False  # its NFA dropped partial matches, and the host was told (take_capped)
+    key: str | None = None  # one key of a partitioned rule: "BTC/USDT", or "BTC/USDT@binance" by venue
+
+
+@dataclass
+class _Partitioned:
+    """A partitioned rule: one _Rule per key, all counting into the one RuleStats."""
+    rule_id: str
+    rule: Rule
+    covered: Callable[[str, str], bool]  # (symbol, venue) -> whether the rule runs for it
+    instances: dict[str, _Rule] = field(default_factory=dict)
+    stats: RuleStats = field(default_factory=RuleStats)
 
 
 def build_nfa(pattern: Pattern, conditions: Mapping[str, nfa.Condition], uses_match: Mapping[str, bool],
@@ -64,10 +82,14 @@ def build_nfa(pattern: Pattern, conditions: Mapping[str, nfa.Condition], uses_ma
         *caps)
 
 
-def _state(machine: nfa.NFA | None) -> dict[str, int]:
-    runs, events = machine.state() if machine is not None else (0, 0)
-    return {"partial_matches": runs, "events_held": events,
-            "partial_matches_dropped": machine.dropped if machine is not None else 0}
+def _state(units: Iterable[_Rule]) -> dict[str, int]:
+    """What a rule holds, over its keys: partial matches, the events they hold, and those its caps dropped."""
+    runs = events = dropped = 0
+    for unit in units:
+        if unit.nfa is not None:
+            held = unit.nfa.state()
+            runs, events, dropped = runs + held[0], events + held[1], dropped + unit.nfa.dropped
+    return {"partial_matches": runs, "events_held": events, "partial_matches_dropped": dropped}
 
 
 def _events_json(match: nfa.Match) -> dict[str, list[dict[str, Any]]]:
@@ -88,15 +110,21 @@ class RuleEngine:
                  max_side_output: int = 10_000, limits: RuleSettings | None = None) -> None:
         """Side outputs (late ticks, timed-out partial matches) hold at most max_side_output items
         between drains; beyond that they are only counted (late_count, per-rule timeouts). `limits` caps
-        each pattern's state (settings.rules; its defaults when None)."""
+        each pattern's state, per key of a partitioned rule (settings.rules; its defaults when None)."""
         self.market = Market()
         self.reorderer = Reorderer(out_of_orderness_ms, idle_timeout_ms, max_side_output)
-        self.rules: dict[str, _Rule] = {}
+        self.rules: dict[str, _Rule] = {}  # rules over named symbols
+        self.partitioned: dict[str, _Partitioned] = {}
         self._by_symbol: dict[str, list[_Rule]] = {}
+        self._everywhere: list[_Rule] = []  # rules that name no symbol (only event.…): they see every event
+        self._by_key: dict[tuple[str, str], list[_Rule]] = {}  # (symbol, venue) -> partitioned rules' instances
         self.timed_out: list[dict] = []  # timed-out partial matches; the host drains them with take_timeouts()
         self.max_side_output = max_side_output
+        self._json: dict[str, dict] = {}  # rule id -> the rule's JSON form, for the state
         self.limits = limits or RuleSettings()
-        self.newly_capped: list[str] = []  # rules that began dropping partial matches; drained by take_capped()
+        self._capped: set[str] = set()  # rules that dropped partial matches, the host told of each once
+        self.newly_capped: list[str] = []  # drained by take_capped()
+        self._forget_changes()
 
     # ------------------------------------------------------------ rules
 
@@ -109,33 +137,74 @@ class RuleEngine:
         if rule is None:
             return self._remove(rule_id)
         checked = rule if isinstance(rule, Rule) else load(rule)
-        current = self.rules.get(rule_id)
+        current = self.rules.get(rule_id) or self.partitioned.get(rule_id)
         if current is not None and current.rule == checked:
             return []
-        compiled = Compiled(checked, self.market)
-        symbols = frozenset(symbols_of(checked))
-        if isinstance(checked.body, Pattern):
-            conditions = {name: _as_condition(fn) for name, fn in compiled.defines.items()}
-            entry = _Rule(rule_id, checked, compiled, symbols, self._evaluate_pattern,
-                          build_nfa(checked.body, conditions, compiled.define_uses_match, self.limits))
-        else:
-            entry = _Rule(rule_id, checked, compiled, symbols, self._evaluate_condition)
+        if checked.partition is not None:
+            closed = self._remove(rule_id)
+            self.partitioned[rule_id] = _Partitioned(rule_id, checked, matcher(checked.partition.covers))
+            self._by_key.clear()
+            self._taken(rule_id, checked)
+            return closed
+        entry = self._compile(rule_id, checked, None, RuleStats())
         closed = self._remove(rule_id)
         self.rules[rule_id] = entry
+        self._taken(rule_id, checked)
+        self._touched_units.add(entry)
         for symbol in entry.symbols:
             self._by_symbol.setdefault(symbol, []).append(entry)
+        if not entry.symbols:
+            self._everywhere.append(entry)
         return closed
 
+    def _taken(self, rule_id: str, rule: Rule) -> None:
+        self._json[rule_id] = to_json(rule)
+        self._rules_changed = True
+
+    def _compile(self, rule_id: str, rule: Rule, key: str | None, stats: RuleStats) -> _Rule:
+        compiled = Compiled(rule, self.market)
+        symbols = frozenset(symbols_of(rule))
+        if isinstance(rule.body, Pattern):
+            conditions = {name: _as_condition(fn) for name, fn in compiled.defines.items()}
+            return _Rule(rule_id, rule, compiled, symbols, self._evaluate_pattern,
+                         build_nfa(rule.body, conditions, compiled.define_uses_match, self.limits), stats=stats,
+                         key=key)
+        return _Rule(rule_id, rule, compiled, symbols, self._evaluate_condition, stats=stats, key=key)
+
+    def _instance(self, part: _Partitioned, symbol: str, venue: str | None) -> _Rule:
+        """The rule as it runs for the key of (symbol, venue), bound on first use."""
+        by_venue = part.rule.partition is not None and part.rule.partition.by_venue
+        key = f"{symbol}@{venue}" if by_venue else symbol
+        instance = part.instances.get(key)
+        if instance is None:
+            bound = bind(part.rule, symbol, venue if by_venue else None)
+            instance = part.instances[key] = self._compile(part.rule_id, bound, key, part.stats)
+            self._touched_units.add(instance)
+        return instance
+
+    def _keyed(self, symbol: str, venue: str) -> list[_Rule]:
+        """The partitioned rules' instances an event of (symbol, venue) goes to; made before the event
+        reaches the market, so their windows hold it."""
+        found = self._by_key.get((symbol, venue))
+        if found is None:
+            found = self._by_key[(symbol, venue)] = [self._instance(part, symbol, venue)
+                                                     for part in self.partitioned.values()
+                                                     if part.covered(symbol, venue)]
+        return found
+
     def _remove(self, rule_id: str) -> list[Signal]:
+        self._capped.discard(rule_id)  # a new version is warned about afresh
+        if self._json.pop(rule_id, None) is not None:
+            self._rules_changed = True
+        part = self.partitioned.pop(rule_id, None)
+        if part is not None:
+            self._by_key.clear()
+            return [signal for instance in part.instances.values() for signal in self._retire(instance)]
         entry = self.rules.pop(rule_id, None)
         if entry is None:
             return []
-        closed = []
-        if entry.open_signal is not None:
-            at = max(self.reorderer.watermark + 1, entry.open_signal["updated_at"])
-            entry.open_signal.update({"status": "closed", "closed_at": at, "updated_at": at})
-            closed.append(entry.open_signal)
-        self.market.release(entry.compiled.window_keys)
+        closed = self._retire(entry)
+        self._everywhere = [r for r in self._everywhere if r is not entry]
         for symbol in entry.symbols:
             remaining = [r for r in self._by_symbol[symbol] if r is not entry]
             if remaining:
@@ -144,10 +213,28 @@ class RuleEngine:
                 del self._by_symbol[symbol]
         return closed
 
+    def _retire(self, entry: _Rule) -> list[Signal]:
+        """Release what a removed rule read; the signal it had open closes now."""
+        self.market.release(entry.compiled.window_keys)
+        self._touched_units.discard(entry)
+        self._removed.add(_unit_name(entry))
+        if entry.open_signal is None:
+            return []
+        at = max(self.reorderer.watermark + 1, entry.open_signal["updated_at"])
+        entry.open_signal.update({"status": "closed", "closed_at": at, "updated_at": at})
+        return [entry.open_signal]
+
+    def _units(self) -> list[_Rule]:
+        """Everything that evaluates: the rules over named symbols and every key of the partitioned ones."""
+        return [*self.rules.values(), *(i for part in self.partitioned.values() for i in part.instances.values())]
+
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per rule: its counters, and the state it holds (partial matches live, the events they hold) with
-        the partial matches its caps dropped."""
-        return {rule_id: {**vars(entry.stats), **_state(entry.nfa)} for rule_id, entry in self.rules.items()}
+        the partial matches its caps dropped, over all its keys."""
+        out = {rule_id: {**vars(entry.stats), **_state((entry,))} for rule_id, entry in self.rules.items()}
+        for rule_id, part in self.partitioned.items():
+            out[rule_id] = {**vars(part.stats), "keys": len(part.instances), **_state(part.instances.values())}
+        return out
 
     # ------------------------------------------------------------ events
 
@@ -158,30 +245,50 @@ class RuleEngine:
         released = self.reorderer.push(source, tick.ts, tick, now_ms)
         return self._process(released, now_ms) if released else []
 
-    def on_trade(self, trade: Any) -> None:
-        """Trades (anything with venue, symbol, price, size, ts) feed volume and vwap windows."""
-        self.market.on_trade(trade.venue, trade.symbol, trade.price, trade.size, trade.ts)
+    def on_trade(self, trade: Trade, now_ms: int | None = None, source: str = "stream") -> list[Signal]:
+        """A trade goes through the watermark with the ticks (give it the ticks' source when the caller has
+        ordered both already), feeds volume and vwap windows, and is evaluated as an event."""
+        now_ms = clock.now_ms() if now_ms is None else now_ms
+        released = self.reorderer.push(source, trade.ts, trade, now_ms)
+        return self._process(released, now_ms) if released else []
+
+    def on_ordered(self, event: Tick | Trade, now_ms: int, named: bool = True, keyed: bool = True,
+                   source: str = "stream") -> list[Signal]:
+        """For a host that has put ticks and trades in event-time order itself (the job's merge): no holding
+        back here. `named` and `keyed` say which rules the event is for, the rules over named symbols or the
+        partitioned ones, so that a host can run partitioned rules for some keys only (scaled out, a job
+        evaluates each symbol's keys in one bucket and the other rules in another)."""
+        if not self.reorderer.passes(source, event.ts, event, now_ms):
+            return []
+        return self._process((event,), now_ms, named, keyed)
+
+    @property
+    def has_rules(self) -> bool:
+        return bool(self.rules or self.partitioned)
 
     def advance(self, now_ms: int | None = None) -> list[Signal]:
         """Call on a processing-time timer: idle sources stop holding the watermark back."""
         now_ms = clock.now_ms() if now_ms is None else now_ms
         out = self._process(self.reorderer.advance(now_ms), now_ms)
         watermark = self.reorderer.watermark
-        for entry in self.rules.values():
+        for entry in self._units():
             if entry.nfa is not None:
-                self._record_timeouts(entry, entry.nfa.advance_time(watermark + 1))
+                timeouts = entry.nfa.advance_time(watermark + 1)
+                if timeouts:
+                    self._touched_units.add(entry)
+                    self._record_timeouts(entry, timeouts)
         return out
 
     def finish(self) -> list[Signal]:
         """End of input: release every held tick and time out every partial match (as Flink does when
         a bounded input ends and the watermark jumps to the end of time)."""
         out = self.advance(END_OF_TIME)
-        for entry in self.rules.values():
+        for entry in self._units():
             if entry.nfa is not None:
                 self._record_timeouts(entry, entry.nfa.advance_time(END_OF_TIME))
         return out
 
-    def take_late(self) -> list[Tick]:
+    def take_late(self) -> list[Tick | Trade]:
         return self.reorderer.take_late()
 
     @property
@@ -197,18 +304,31 @@ class RuleEngine:
         timed_out, self.timed_out = self.timed_out, []
         return timed_out
 
-    def _process(self, ticks: list[Tick], now_ms: int) -> list[Signal]:
+    def _process(self, events: Sequence[Tick | Trade], now_ms: int, named: bool = True,
+                 keyed: bool = True) -> list[Signal]:
         out: list[Signal] = []
-        market, by_symbol = self.market, self._by_symbol
+        market, partitioned = self.market, self.partitioned if keyed else None
+        by_symbol, everywhere = (self._by_symbol, self._everywhere) if named else ({}, [])
         perf_ns = time.perf_counter_ns
-        for tick in ticks:
-            market.on_tick(tick)
-            for entry in by_symbol.get(tick.symbol, ()):
+        touched_units, touched_symbols = self._touched_units, self._touched_symbols
+        for event in events:
+            symbol = event.symbol
+            touched_symbols.add(symbol)
+            instances = self._keyed(symbol, event.venue) if partitioned else ()
+            if isinstance(event, Tick):
+                market.on_tick(event)
+            else:
+                market.on_trade(event)
+            entries = by_symbol.get(symbol, ())
+            for entry in (entries if not (instances or everywhere) else [*entries, *everywhere, *instances]):
+                touched_units.add(entry)
                 stats = entry.stats
                 started = perf_ns()
                 stats.evaluations += 1
                 try:
-                    signals = entry.evaluate(entry, tick, now_ms)
+                    if entry.compiled.own_windows:
+                        entry.compiled.feed(event.ts)
+                    signals = entry.evaluate(entry, event, now_ms)
                     if signals:
                         out.extend(signals)
                 except Exception as exc:  # noqa: BLE001 - one bad rule must not stop the others
@@ -217,30 +337,35 @@ class RuleEngine:
                 stats.time_ns += perf_ns() - started
         return out
 
-    def _evaluate_condition(self, entry: _Rule, tick: Tick, now_ms: int) -> tuple[Signal, ...]:
-        condition = entry.compiled.condition
-        assert condition is not None  # IF rules have one
+    def _evaluate_condition(self, entry: _Rule, tick: Tick | Trade, now_ms: int) -> tuple[Signal, ...]:
+        compiled = entry.compiled
+        current = entry.open_signal
+        # closed, a signal opens when IF holds; open, it closes when IF stops holding (or, with UNTIL, when
+        # UNTIL holds: hysteresis, as a z-score that opens at 2 and closes at 0.5)
+        test = compiled.condition if current is None or compiled.until is None else compiled.until
+        assert test is not None  # IF rules have a condition
         try:
-            holds = condition(None)
+            holds = test(None)
         except Unknown:
             holds = False
-        current = entry.open_signal
-        if holds and current is None:
+        if current is None:
+            if not holds:
+                return ()
             entry.stats.matches += 1
             signal = self._signal(entry, tick.ts, now_ms)
             entry.open_signal = signal
             return (signal.copy(),)
-        if not holds and current is not None:
+        if holds != (compiled.until is None):
             entry.open_signal = None
             current.update({"status": "closed", "closed_at": tick.ts, "updated_at": tick.ts})
             return (current,)
         return ()
 
-    def _evaluate_pattern(self, entry: _Rule, tick: Tick, now_ms: int) -> list[Signal] | tuple[()]:
+    def _evaluate_pattern(self, entry: _Rule, tick: Tick | Trade, now_ms: int) -> list[Signal] | tuple[()]:
         assert entry.nfa is not None  # pattern rules have one
         matches, timeouts = entry.nfa.process(tick, tick.ts)
-        if entry.nfa.dropped and not entry.capped:
-            entry.capped = True
+        if entry.nfa.dropped and entry.rule_id not in self._capped:
+            self._capped.add(entry.rule_id)
             self.newly_capped.append(entry.rule_id)
         if timeouts:
             self._record_timeouts(entry, timeouts)
@@ -259,44 +384,117 @@ class RuleEngine:
         for partial in timeouts:
             entry.stats.timeouts += 1
             if len(self.timed_out) < self.max_side_output:
-                self.timed_out.append({"rule_id": entry.rule_id, "start_ts": partial.start_ts,
-                                       "last_ts": partial.end_ts, "events": _events_json(partial)})
+                timed_out = {"rule_id": entry.rule_id, "start_ts": partial.start_ts, "last_ts": partial.end_ts,
+                             "events": _events_json(partial)}
+                self.timed_out.append(timed_out if entry.key is None else {**timed_out, "key": entry.key})
 
     @staticmethod
     def _signal(entry: _Rule, event_time: int, now_ms: int) -> Signal:
-        name = entry.rule.then
-        return {"id": signal_id("rule", (entry.rule_id, name), event_time), "type": "rule", "legs": [],
-                "profit_bps": 0.0, "size": None, "event_time": event_time, "updated_at": event_time,
-                "closed_at": None, "status": "open", "detected_at": now_ms, "rule_id": entry.rule_id, "name": name}
+        name, key = entry.rule.then, entry.key
+        signal: Signal = {
+            "id": signal_id("rule", (entry.rule_id, name) if key is None else (entry.rule_id, name, key), event_time),
+            "type": "rule", "legs": [], "profit_bps": 0.0, "size": None, "event_time": event_time,
+            "updated_at": event_time, "closed_at": None, "status": "open", "detected_at": now_ms,
+            "rule_id": entry.rule_id, "name": name}
+        if key is not None:
+            signal["key"] = key
+        return signal
 
     # ------------------------------------------------------------ state
+    # The engine's state is a set of entries: the rules, the counters and watermark, each rule key's
+    # partial matches and open signal, each symbol's quotes and windows. take_changes() gives those a batch
+    # changed, which is all the job writes back after it (a market of 1,000 symbols is megabytes whole).
 
-    def snapshot(self) -> dict:
-        """Everything the engine knows, as plain picklable data (the job keeps it in Flink state); rules
-        in their JSON form, which restore() reads back."""
-        return {
-            "rules": {rid: to_json(e.rule) for rid, e in self.rules.items()},
-            "market": self.market.snapshot(),
-            "reorderer": self.reorderer.snapshot(),
-            "nfas": {rid: e.nfa.snapshot() for rid, e in self.rules.items() if e.nfa is not None},
-            "open": {rid: e.open_signal for rid, e in self.rules.items() if e.open_signal is not None},
-            "stats": {rid: vars(e.stats).copy() for rid, e in self.rules.items()},
-            "timed_out": list(self.timed_out),
-        }
+    def take_changes(self) -> tuple[dict[str, Any], list[str]]:
+        """The entries changed since the last call (or since restore), and the names of those to delete."""
+        entries: dict[str, Any] = {META: self._meta()}
+        if self._rules_changed:
+            entries[RULES] = dict(self._json)
+        for unit in self._touched_units:
+            entries[_unit_name(unit)] = _unit_snapshot(unit)
+        for symbol in self._touched_symbols:
+            entries[_symbol_name(symbol)] = self.market.symbol_snapshot(symbol)
+        removed = [name for name in self._removed if name not in entries]
+        self._forget_changes()
+        return entries, removed
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every entry, as plain picklable data; rules in their JSON form, which restore() reads back."""
+        entries: dict[str, Any] = {META: self._meta(), RULES: dict(self._json)}
+        for unit in self._units():
+            entries[_unit_name(unit)] = _unit_snapshot(unit)
+        for symbol in self.market.symbols():
+            entries[_symbol_name(symbol)] = self.market.symbol_snapshot(symbol)
+        return entries
+
+    def _meta(self) -> dict[str, Any]:
+        return {"reorderer": self.reorderer.snapshot(), "timed_out": list(self.timed_out),
+                "stats": {**{rid: vars(e.stats).copy() for rid, e in self.rules.items()},
+                          **{rid: vars(p.stats).copy() for rid, p in self.partitioned.items()}}}
+
+    def _forget_changes(self) -> None:
+        self._touched_units: set[_Rule] = set()
+        self._touched_symbols: set[str] = set()
+        self._removed: set[str] = set()
+        self._rules_changed = False
 
     @classmethod
-    def restore(cls, snap: dict, max_side_output: int = 10_000, limits: RuleSettings | None = None) -> RuleEngine:
+    def restore(cls, entries: Mapping[str, Any], max_side_output: int = 10_000,
+                limits: RuleSettings | None = None) -> RuleEngine:
+        """The engine from snapshot() or from every entry take_changes() gave, latest of each."""
+        meta = entries[META]
         engine = cls(max_side_output=max_side_output, limits=limits)
-        engine.reorderer = Reorderer.restore(snap["reorderer"])
-        for rule_id, rule in snap["rules"].items():
+        engine.reorderer = Reorderer.restore(meta["reorderer"])
+        for rule_id, rule in entries[RULES].items():
             engine.apply(rule_id, rule)
-        engine.market.restore(snap["market"])
+        units = []
+        for name, saved in entries.items():
+            if name.startswith(_UNIT):
+                rule_id, key = name[len(_UNIT):].split(_SEP)
+                part = engine.partitioned.get(rule_id)
+                unit = engine._instance(part, *_split_key(key)) if part and key else engine.rules.get(rule_id)
+                if unit is not None:
+                    units.append((unit, saved))
+        for name, saved in entries.items():  # after the instances: their windows must be there to fill
+            if name.startswith(_SYMBOL):
+                engine.market.restore_symbol(saved)
+        for unit, saved in units:
+            _unit_restore(unit, saved)
+        engine._capped = {unit.rule_id for unit in engine._units() if unit.nfa is not None and unit.nfa.dropped}
         for rule_id, entry in engine.rules.items():
-            if entry.nfa is not None and rule_id in snap["nfas"]:
-                entry.nfa.restore(snap["nfas"][rule_id])
-                entry.capped = entry.nfa.dropped > 0  # warned about before the restore
-            entry.open_signal = snap["open"].get(rule_id)
-            entry.stats = RuleStats(**snap["stats"].get(rule_id, {}))
-        engine.timed_out = list(snap["timed_out"])
+            entry.stats = RuleStats(**meta["stats"].get(rule_id, {}))
+        for rule_id, part in engine.partitioned.items():
+            part.stats.__dict__.update(meta["stats"].get(rule_id, {}))
+        engine.timed_out = list(meta["timed_out"])
+        engine._forget_changes()
         return engine
 
+
+META, RULES = "meta", "rules"
+_SEP = "\x1f"
+_UNIT, _SYMBOL = f"unit{_SEP}", f"symbol{_SEP}"
+
+
+def _unit_name(unit: _Rule) -> str:
+    return f"{_UNIT}{unit.rule_id}{_SEP}{unit.key or ''}"
+
+
+def _symbol_name(symbol: str) -> str:
+    return f"{_SYMBOL}{symbol}"
+
+
+def _split_key(key: str) -> tuple[str, str | None]:
+    symbol, _, venue = key.partition("@")
+    return symbol, venue or None
+
+
+def _unit_snapshot(unit: _Rule) -> dict:
+    return {"nfa": None if unit.nfa is None else unit.nfa.snapshot(), "open": unit.open_signal,
+            "own_windows": unit.compiled.own_snapshot()}
+
+
+def _unit_restore(unit: _Rule, saved: dict) -> None:
+    if unit.nfa is not None and saved["nfa"] is not None:
+        unit.nfa.restore(saved["nfa"])
+    unit.open_signal = saved["open"]
+    unit.compiled.own_restore(saved["own_windows"])

@@ -55,6 +55,20 @@ class Reorderer:
         heapq.heappush(heap, (ts, next(self._seq), event))
         return self.advance(now_ms)
 
+    def passes(self, source: Hashable, ts: int, event: Any, now_ms: int) -> bool:
+        """For events the caller has put in event-time order already: whether `event` is on time (the
+        watermark follows it), or late (set aside as push() would)."""
+        if ts <= self.watermark:
+            if len(self.late) < self.max_late:
+                self.late.append(event)
+            self.late_count += 1
+            return False
+        self._arrived[source] = now_ms
+        if ts > self._newest.get(source, NO_WATERMARK):
+            self._newest[source] = ts
+        self.watermark = max(self.watermark, ts - self.bound - 1)
+        return True
+
     def advance(self, now_ms: int) -> list[Any]:
         """Move the watermark as far as the sources allow at processing time `now_ms`."""
         active = [newest for source, newest in self._newest.items()

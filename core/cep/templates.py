@@ -1,54 +1,71 @@
 """Built-in rule templates: the common market conditions, as rule text with the numbers filled in.
 
 Each returns text in the rule language, so a template is only a starting point a user can read,
-copy and edit; it goes through the same parser as any rule.
+copy and edit; it goes through the same parser as any rule. The single-market ones are partitioned
+rules: one line switches them on for a whole market (`covers="*/USDT"`), or for one symbol.
 """
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .rules.lexer import DURATION_MS
+
+Covers = str | Sequence[str]
 
 
 def _q(symbol: str) -> str:
     return json.dumps(symbol)
 
 
-def price_spike(symbol: str = "BTC/USDT", pct: float = 1.0, window: str = "10s") -> str:
+def _partition(covers: Covers) -> str:
+    """The PARTITION line of a template that runs for every symbol its covers take (a symbol is a cover too)."""
+    listed = [covers] if isinstance(covers, str) else list(covers)
+    return "PARTITION BY symbol" + (" FOR " + ", ".join(map(_q, listed)) if listed else "") + "\n"
+
+
+def price_spike(covers: Covers = (), pct: float = 1.0, window: str = "10s") -> str:
     """The price moved more than pct% (either way) within the window."""
-    return f"IF abs(change_pct({_q(symbol)}, {window})) > {pct} THEN PRICE_SPIKE"
+    return f"{_partition(covers)}IF abs(change_pct({window})) > {pct} THEN PRICE_SPIKE"
 
 
-def volatility_burst(symbol: str = "BTC/USDT", ratio: float = 3.0, short: str = "30s", long: str = "10m") -> str:
+def volatility_burst(covers: Covers = (), ratio: float = 3.0, short: str = "30s", long: str = "10m") -> str:
     """Short-term volatility is several times the longer-term volatility."""
-    return (f"IF volatility({_q(symbol)}, {short}) > {ratio} * volatility({_q(symbol)}, {long}) "
-            f"THEN VOLATILITY_BURST")
+    return f"{_partition(covers)}IF volatility({short}) > {ratio} * volatility({long}) THEN VOLATILITY_BURST"
 
 
-def volume_surge(symbol: str = "BTC/USDT", ratio: float = 5.0, short: str = "1m", long: str = "30m") -> str:
+def volume_surge(covers: Covers = (), ratio: float = 5.0, short: str = "1m", long: str = "30m") -> str:
     """Traded volume over the short window, scaled to the long one, is several times the long window's."""
     scale = _ms(long) / _ms(short)
-    return f"IF volume({_q(symbol)}, {short}) * {scale!r} > {ratio} * volume({_q(symbol)}, {long}) THEN VOLUME_SURGE"
+    return f"{_partition(covers)}IF volume({short}) * {scale!r} > {ratio} * volume({long}) THEN VOLUME_SURGE"
 
 
-def trend_reversal(symbol: str = "BTC/USDT", up_pct: float = 1.0, down_pct: float = 0.5, window: str = "10s",
+def trend_reversal(covers: Covers = (), up_pct: float = 1.0, down_pct: float = 0.5, window: str = "10s",
                    within: str = "1m") -> str:
     """A rise followed by a fall, within a bounded time."""
-    return (f"DEFINE rise AS change_pct({_q(symbol)}, {window}) > {up_pct}\n"
-            f"DEFINE fall AS change_pct({_q(symbol)}, {window}) < -{down_pct}\n"
+    return (f"{_partition(covers)}"
+            f"DEFINE rise AS change_pct({window}) > {up_pct}\n"
+            f"DEFINE fall AS change_pct({window}) < -{down_pct}\n"
             f"PATTERN rise FOLLOWED BY fall WITHIN {within} AFTER MATCH SKIP PAST LAST EVENT\n"
             f"THEN TREND_REVERSAL")
 
 
-def breakout(symbol: str = "BTC/USDT", window: str = "15m", zscore: float = 3.0) -> str:
+def breakout(covers: Covers = (), window: str = "15m", zscore: float = 3.0) -> str:
     """The latest price sits far outside the window's recent range."""
-    return f"IF abs(zscore({_q(symbol)}, {window})) > {zscore} THEN BREAKOUT"
+    return f"{_partition(covers)}IF abs(zscore({window})) > {zscore} THEN BREAKOUT"
 
 
-def spread_widening(symbol: str = "BTC/USDT", bps: float = 20.0) -> str:
+def spread_widening(covers: Covers = (), bps: float = 20.0) -> str:
     """The quoted spread exceeds a threshold, in basis points of the mid price."""
-    return f"IF spread_bps({_q(symbol)}) > {bps} THEN SPREAD_WIDENING"
+    return f"{_partition(covers)}IF spread_bps() > {bps} THEN SPREAD_WIDENING"
+
+
+def stat_arb(first: str = "ETH/USDT", second: str = "BTC/USDT", window: str = "10m", entry: float = 2.0,
+             exit: float = 0.5) -> str:
+    """Pairs trading: the price ratio's z-score leaves its usual range (opens beyond `entry`) and the signal
+    stays open until the ratio comes back (closes inside `exit`)."""
+    return (f"DEFINE z AS zscore(price({_q(first)}) / price({_q(second)}), {window})\n"
+            f"IF abs(z) > {entry} UNTIL abs(z) < {exit} THEN STAT_ARB")
 
 
 def arbitrage(symbol: str = "BTC/USDT", buy_venue: str = "kraken", sell_venue: str = "binance",
@@ -70,5 +87,6 @@ TEMPLATES: dict[str, Callable[..., str]] = {
     "trend_reversal": trend_reversal,
     "breakout": breakout,
     "spread_widening": spread_widening,
+    "stat_arb": stat_arb,
     "arbitrage": arbitrage,
 }

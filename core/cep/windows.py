@@ -6,6 +6,7 @@ so every aggregate is kept incrementally as events enter and leave.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import deque
 
 
@@ -152,5 +153,15 @@ class Trailing:
     def low(self) -> float | None:
         return self.lows[0][1] if self.lows else None
 
-    def snapshot(self) -> list:
-        return [list(e[:3]) for e in self.events]
+    def snapshot(self) -> tuple[bytes, bytes, bytes]:
+        """The events as packed arrays (times, prices, quantities): the job writes windows to state after
+        every batch, and arrays pickle as a copy of memory where lists of lists pickle item by item."""
+        events = self.events
+        return (array("q", [e[0] for e in events]).tobytes(), array("d", [e[1] for e in events]).tobytes(),
+                array("d", [e[2] for e in events]).tobytes())
+
+
+def window_events(snapshot: tuple[bytes, bytes, bytes]) -> zip:
+    """(ts, price, qty) of each event of a Trailing.snapshot()."""
+    times, prices, quantities = (array(kind, raw) for kind, raw in zip("qdd", snapshot))
+    return zip(times, prices, quantities)

@@ -31,7 +31,13 @@ SIGNALS_STREAM = f"{PREFIX}:signals:stream"
 PRICES_INDEX = f"{PREFIX}:prices"
 COUNTERS = f"{PREFIX}:counters"
 LIVE_CHANNEL = f"{PREFIX}:live"
-RULE_STATS = f"{PREFIX}:rules:stats"
+RULE_STATS = f"{PREFIX}:rules:stats"  # and RULE_STATS:<bucket> for detection buckets other than 0
+
+
+def rule_stats_key(part: int) -> str:
+    """The hash of one rule engine's counters: the job has one per detection bucket when scaled out."""
+    return RULE_STATS if part == 0 else f"{RULE_STATS}:{part}"
+
 # Outlives the embedded broker's in-memory `rules` topic: `ascep up` re-publishes from it (docs/rules.md).
 RULES_IN_FORCE = f"{PREFIX}:rules:in_force"
 JOB = f"{PREFIX}:job"

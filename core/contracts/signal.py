@@ -34,6 +34,7 @@ class Signal(TypedDict, total=False):
     detected_at: int  # epoch ms by the wall clock, when first detected
     rule_id: str
     name: str  # rule signals: the rule's THEN name
+    key: str  # partitioned rule signals: the key that fired, "BTC/USDT" or "BTC/USDT@binance"
     events: dict[str, list[dict[str, Any]]]  # rule pattern matches: the ticks each stage took
 
 

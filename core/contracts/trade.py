@@ -17,6 +17,12 @@ class Trade:
     ts: int  # epoch ms, exchange time
     trade_id: str | None = None
 
+    def to_json_dict(self) -> dict[str, Any]:
+        """As on the `trades` topic, without the fields the venue did not give."""
+        return {name: value for name, value in (("venue", self.venue), ("symbol", self.symbol), ("price", self.price),
+                                                ("size", self.size), ("side", self.side), ("ts", self.ts),
+                                                ("trade_id", self.trade_id)) if value is not None}
+
 
 def make_trade(venue: str, symbol: str, price: Any, size: Any, side: str | None, ts: int,
                trade_id: Any = None) -> Trade:

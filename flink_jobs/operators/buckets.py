@@ -1,9 +1,10 @@
 """Detection buckets: triangular, direct and rule detection when `ticks` has several partitions.
 
 Every partition's reader sends each bucket its share of a batch (core/detection.py's routes: a venue's
-ticks to one bucket, a pair's to one, all to bucket 0 for the rules) with its watermark, even when the
-share is empty; the bucket merges the partitions in event-time order and detects (DetectionHost). The
-bucket count is fixed by job.detection_buckets, so state survives a change of parallelism.
+ticks to one bucket, a pair's, for direct detection and the partitioned rules of its symbols, to one, and
+all to bucket 0 for the other rules) with its watermark, even when the share is empty; the bucket merges
+the partitions in event-time order and detects (DetectionHost). The bucket count is fixed by
+job.detection_buckets, so state survives a change of parallelism.
 """
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ class Buckets(BucketDetection, KeyedProcessFunction):
 
 
 class BucketsWithRules(BucketDetection, KeyedBroadcastProcessFunction):
-    """Detection buckets that hear the rules' broadcast; bucket 0 evaluates them."""
+    """Detection buckets that hear the rules' broadcast: bucket 0 evaluates the rules over named symbols,
+    every bucket the partitioned rules for its symbols."""
 
     def process_broadcast_element(self, change, ctx):
         batch = self.host.on_change(change, ctx)

@@ -26,7 +26,8 @@ def _map_state(ctx: RuntimeContext, name: str):
 
 
 class DetectionHost:
-    """`sources`: the partitions merged on each key; `rules`: the rule host, on the key that has the rules."""
+    """`sources`: the partitions merged on each key; `rules`: the rule host (every key has an engine: the
+    ticks' flags say which of its rules a tick is for)."""
 
     def __init__(self, arbitrage: ArbitrageSettings, sources: int, idle_after_ms: int,
                  rules: RuleHost | None) -> None:
@@ -73,12 +74,11 @@ class DetectionHost:
         released, released_flags = merge.add(source, keys, ticks, flags, watermark)
         now = now_ms()
         signals: list[dict] = []
-        evaluates_rules = self.rules is not None and key == 0
         engine = None
-        if evaluates_rules and self.rules is not None:
-            engine = self.rules.engine_for(dict(ctx.get_broadcast_state(RULES_STATE).items()), signals)
+        if self.rules is not None:
+            engine = self.rules.engine_for(key, dict(ctx.get_broadcast_state(RULES_STATE).items()), signals)
         # no rules, nothing to evaluate: the engine's windows exist per rule (a rule added later starts afresh)
-        signals.extend(detection.run(released, released_flags, now, engine if engine and engine.rules else None))
+        signals.extend(detection.run(released, released_flags, now, engine if engine and engine.has_rules else None))
         quotes, venues, pairs = detection.take_changes()
         for name, entry in quotes.items():  # put_all wants a dict in thread mode, pairs in process mode
             self.quotes.put(name, entry)
@@ -94,7 +94,7 @@ class DetectionHost:
         self.order.update(merge.header())
         counts = self._counts(merge.late_count - late_before, released_flags)
         if engine is not None and self.rules is not None:
-            batch = self.rules.after_batch(engine, signals, now)
+            batch = self.rules.after_batch(key, engine, signals, now)
             if batch is not None:
                 return batch._replace(counters={**(batch.counters or {}), **counts} or None)
         if signals or counts:

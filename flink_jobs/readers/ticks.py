@@ -104,7 +104,8 @@ class TickReading(PartitionReading):
                                               self.turn)
                 if detected is not None:
                     batch = batch._replace(signals=batch.signals + detected.signals, rule_stats=detected.rule_stats,
-                                           counters=detected.counters, rules_taken=detected.rules_taken)
+                                           counters=detected.counters, rules_taken=detected.rules_taken,
+                                           rule_stats_part=detected.rule_stats_part)
             else:
                 for bucket, entries in routes(zip(keys, outcome.valid), self.detectors, self.buckets).items():
                     # plain tuples: pickled faster than named ones, and rebuilt into ticks by the bucket

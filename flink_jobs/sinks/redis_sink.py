@@ -107,15 +107,17 @@ class RedisSink:
         """Tells `ascep up` (and the health endpoint) that the job is running and can write."""
         self._retrying("job status", lambda: self.client.hset(keys.JOB, "started_at", now_ms()))
 
-    def write_rule_stats(self, stats: dict[str, dict]) -> None:
-        """Replaces the per-rule counters, so a deleted rule's counters disappear too."""
+    def write_rule_stats(self, stats: dict[str, dict], part: int = 0) -> None:
+        """Replaces one engine's per-rule counters (each detection bucket has its own: `part`), so a deleted
+        rule's counters disappear too."""
         docs = {rule_id: orjson.dumps(values) for rule_id, values in stats.items()}
+        name = keys.rule_stats_key(part)
 
         def run():
             pipe = self.client.pipeline(transaction=True)
-            pipe.delete(keys.RULE_STATS)
+            pipe.delete(name)
             if docs:
-                pipe.hset(keys.RULE_STATS, mapping=docs)
+                pipe.hset(name, mapping=docs)
             pipe.execute()
 
         self._retrying("rule stats", run)

@@ -48,7 +48,7 @@ class SignalWriter(FlatMapFunction):
             self.redis.raise_topic_ends(self.ends.take())
         self.redis.write_prices(batch.prices, batch.ticks, batch.deadletters, batch.counters)
         if batch.rule_stats is not None:
-            self.redis.write_rule_stats(batch.rule_stats)
+            self.redis.write_rule_stats(batch.rule_stats, batch.rule_stats_part)
         if batch.rules_taken:
             self.redis.write_rules_taken(batch.rules_taken)
         return ()

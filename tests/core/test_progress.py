@@ -1,9 +1,13 @@
-"""Progress reports: throttled, yet never late when a reader moves after a pause; ends only rise."""
+"""Progress reports: throttled, yet never late when a reader moves after a pause; ends only rise. The progress
+line: on a terminal only."""
 from __future__ import annotations
+
+import io
+import os
 
 import pytest
 
-from core.progress import Progress, ProgressClock, TopicEnds, behind, read_ends, read_progress
+from core.progress import Progress, ProgressClock, ProgressLine, TopicEnds, behind, read_ends, read_progress
 
 
 def test_a_reader_reports_on_its_first_poll_then_about_once_a_second():
@@ -47,3 +51,15 @@ def test_behind_counts_what_each_stage_still_has_to_reach():
     ends = {("ticks", 0): 10, ("signals", 0): 2}
     assert behind(progress, ends, {"read": ("ticks",), "lake": ("ticks", "signals")}) == \
         {"lake ticks:0": 6, "lake signals:0": 2}
+
+
+def test_the_progress_line_is_one_updating_line_on_a_terminal_and_silent_otherwise():
+    master, slave = os.openpty()
+    with os.fdopen(slave, "w") as terminal:
+        ProgressLine("lines", terminal).update(10, 0.25)
+    shown = os.read(master, 1000).decode()
+    os.close(master)
+    assert shown.startswith("\r10 lines") and shown.endswith(" 25.0%") and "\n" not in shown
+    piped = io.StringIO()
+    ProgressLine("lines", piped).update(10, 0.25)
+    assert piped.getvalue() == ""

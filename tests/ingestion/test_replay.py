@@ -1,9 +1,7 @@
 """The shared producer and `ascep replay` against a real broker: keys, partitions by symbol, dead letters, outages."""
 from __future__ import annotations
 
-import io
 import logging
-import os
 import time
 import zlib
 from collections import Counter
@@ -20,7 +18,7 @@ from core.contracts.topics import partition_for_symbol
 from core.contracts.trade import Trade
 from core.settings import JobSettings
 from ingestion.producer import TickProducer, Topics
-from ingestion.replay import Item, Pacer, Progress, replay_items, retimed
+from ingestion.replay import Item, Pacer, replay_items, retimed
 from ingestion.venues.base import Parsed
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "ETH/BTC", "SOL/USDT", "BNB/BTC", "XRP/USDT"]
@@ -230,18 +228,6 @@ def test_replay_retime_refuses_an_unpaced_replay(kafka, topic_prefix, recordings
     topics = Topics(*(topic_prefix + t for t in ("ticks", "trades", "deadletter")))
     assert replay_cli(kafka, topics, str(recordings / "BINANCE.ws.1.0"), "--retime", "--max") == 1
     assert "--retime dates ticks by the replay's pacing: with --max" in capsys.readouterr().err
-
-
-def test_progress_is_one_updating_line_on_a_terminal_and_silent_otherwise():
-    master, slave = os.openpty()
-    with os.fdopen(slave, "w") as terminal:
-        Progress(total_bytes=200, stream=terminal).update(10, 50)
-    shown = os.read(master, 1000).decode()
-    os.close(master)
-    assert shown.startswith("\r10 lines") and shown.endswith(" 25.0%") and "\n" not in shown
-    piped = io.StringIO()
-    Progress(total_bytes=200, stream=piped).update(10, 50)
-    assert piped.getvalue() == ""
 
 
 def test_the_producer_reports_topic_ends_from_its_delivery_reports(kafka, redis_url, topic_prefix):

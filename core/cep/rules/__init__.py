@@ -16,7 +16,8 @@ __all__ = ["ParseError", "Pattern", "Rule", "RuleError", "from_json", "load", "p
 
 
 def load(source: str | dict[str, Any]) -> Rule:
-    """A rule in either form: text, JSON text, or a decoded JSON object."""
-    if isinstance(source, dict) or source.lstrip().startswith("{"):
-        return from_json(source)
-    return parse(source)
+    """A rule in either form: text, JSON text, or a decoded JSON object. Anything else (a list, a number, null
+    from a decoded record) is refused by from_json with a RuleError, as a bad rule is."""
+    if isinstance(source, str) and not source.lstrip().startswith("{"):
+        return parse(source)
+    return from_json(source)

@@ -12,6 +12,8 @@ from typing import assert_never
 from core.contracts.tick import InvalidTick, parse_symbol
 
 from . import tree
+from .covers import FORM as COVER_FORM
+from .covers import is_cover
 from .lexer import KEYWORDS
 from .tree import error_at
 
@@ -71,6 +73,7 @@ class _Checker:
 
     def run(self) -> None:
         rule = self.rule
+        self.keys(rule)
         if isinstance(rule.body, tree.Pattern):
             self.stages = self.pattern_shape(rule.body)
         for define in rule.defines:
@@ -83,6 +86,32 @@ class _Checker:
             self.pattern_meaning(rule.body)
         else:
             self.expect("bool", rule.body, 0, None)
+        if rule.until is not None:
+            if isinstance(rule.body, tree.Pattern):
+                raise error_at("UNTIL closes an IF rule's signal; a PATTERN's signals close with their match",
+                               rule.until.at)
+            self.expect("bool", rule.until, 0, None)
+
+    @staticmethod
+    def keys(rule: tree.Rule) -> None:
+        """A partitioned rule reads only its key (so each key can run apart, on any worker); any other rule
+        names the symbols it reads."""
+        partition = rule.partition
+        if partition is not None:
+            for i, cover in enumerate(partition.covers):
+                if not isinstance(cover, str) or not is_cover(cover):
+                    raise error_at(f"bad cover {cover!r}: {COVER_FORM}", partition.at, f".covers[{i}]")
+        for expr in tree.expressions(rule):
+            for node in tree.walk(expr):
+                if not isinstance(node, (tree.QuoteFn, tree.WindowFn)):
+                    continue
+                if partition is not None and node.symbol is not None:
+                    keyed = f"{node.fn}({'' if isinstance(node, tree.QuoteFn) else '1m'})"
+                    raise error_at(f"a partitioned rule reads only its own key: write {keyed}, without "
+                                   f"{node.symbol!r}", node.at)
+                if partition is None and node.symbol is None:
+                    raise error_at(f"{node.fn} without a symbol reads a partitioned rule's key: name a symbol, or "
+                                   f"start the rule with PARTITION BY symbol", node.at)
 
     def pattern_shape(self, pattern: tree.Pattern) -> set[str]:
         names: set[str] = set()
@@ -154,6 +183,25 @@ class _Checker:
                 if window_ms <= 0:
                     raise error_at(WINDOW, node.at, ".window_ms")
                 return "num"
+            case tree.ExprWindow(fn=fn, expr=inner, window_ms=window_ms):
+                if fn not in tree.EXPRESSION_WINDOWS:
+                    raise error_at(f"{fn} reads trades and takes a symbol; over an expression use one of "
+                                   f"{', '.join(tree.EXPRESSION_WINDOWS)}", node.at)
+                if window_ms <= 0:
+                    raise error_at(WINDOW, node.at, ".window_ms")
+                if any(isinstance(n, (tree.StageValue, tree.Ref)) for n in tree.walk(inner)):
+                    raise error_at("a window's expression reads the market and the event, not names or stages",
+                                   node.at)
+                self.expect("num", inner, depth, define)
+                return "num"
+            case tree.EventField(field=field):
+                if field not in tree.EVENT_NUMBERS:
+                    raise error_at(f"unknown event field {field!r}; numbers are {', '.join(tree.EVENT_NUMBERS)}",
+                                   node.at)
+                return "num"
+            case tree.EventIs(field=field, value=value):
+                self.event_is(node, field, value)
+                return "bool"
             case tree.Ref():
                 return self.ref(node, define)
             case tree.StageValue(stage=stage, agg=agg, field=field):
@@ -165,6 +213,20 @@ class _Checker:
                     raise error_at(f"unknown field {field!r}; fields are {', '.join(tree.STAGE_FIELDS)}", node.at)
                 return "num"
         assert_never(node)
+
+    @staticmethod
+    def event_is(node: tree.EventIs, field: str, value: str) -> None:
+        if field not in tree.EVENT_TEXTS:
+            raise error_at(f"unknown event field {field!r}; compared with text: {', '.join(tree.EVENT_TEXTS)}",
+                           node.at)
+        if field == "kind" and value not in tree.EVENT_KINDS:
+            raise error_at(f"event.kind is {' or '.join(map(repr, tree.EVENT_KINDS))}, not {value!r}", node.at)
+        if field == "symbol":
+            split_symbol(value, node.at)
+            if "@" in value:
+                raise error_at("event.symbol is BASE/QUOTE; compare event.venue for the venue", node.at)
+        if field == "venue" and _VENUE.fullmatch(value) is None:
+            raise error_at(f"bad venue {value!r}: expected a lowercase venue name", node.at)
 
     def ref(self, node: tree.Ref, define: str | None) -> str:
         name = node.name

@@ -46,10 +46,21 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _json_kind(value: Any) -> str:
+    """What a decoded JSON value is, in JSON's words, for errors that say what came instead of an object."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    return "a string" if isinstance(value, str) else type(value).__name__  # the last: not from JSON at all
+
+
 def _rule(obj: Any) -> tree.Rule:
     if not isinstance(obj, dict):
-        raise RuleError("a rule must be a JSON object", "$")
-    unknown = set(obj) - {"version", "defines", "if", "pattern", "then"}
+        raise RuleError(f"a rule must be a JSON object, not {_json_kind(obj)}", "$")
+    unknown = set(obj) - {"version", "partition", "defines", "if", "until", "pattern", "then"}
     if unknown:
         raise RuleError(f"unknown keys {sorted(unknown)}", "$")
     if obj.get("version", tree.VERSION) != tree.VERSION:
@@ -65,7 +76,21 @@ def _rule(obj: Any) -> tree.Rule:
         raise RuleError("'defines' must be a list", "$.defines")
     pattern = _pattern(obj["pattern"]) if "pattern" in obj else None
     read = tuple(_define(define, f"$.defines[{i}]") for i, define in enumerate(defines))
-    return tree.Rule(read, pattern if pattern is not None else _expr(obj["if"], "$.if", 0), then, "$")
+    partition = _partition(obj["partition"]) if "partition" in obj else None
+    until = _expr(obj["until"], "$.until", 0) if "until" in obj else None
+    return tree.Rule(read, pattern if pattern is not None else _expr(obj["if"], "$.if", 0), then, "$", partition,
+                     until)
+
+
+def _partition(partition: Any) -> tree.Partition:
+    path = "$.partition"
+    if not isinstance(partition, dict) or set(partition) - {"by", "covers"} \
+            or partition.get("by") not in (["symbol"], ["symbol", "venue"], ["venue", "symbol"]):
+        raise RuleError('a partition is {"by": ["symbol"] or ["symbol", "venue"], "covers"?: ["*/USDT", ...]}', path)
+    covers = partition.get("covers", [])
+    if not isinstance(covers, list):
+        raise RuleError("'covers' must be a list of patterns such as \"*/USDT\"", path + ".covers")
+    return tree.Partition("venue" in partition["by"], tuple(covers), path)
 
 
 def _define(define: Any, path: str) -> tree.Define:
@@ -151,7 +176,21 @@ def _expr(node: Any, path: str, depth: int) -> tree.Expr:
         return tree.Ref(node["ref"], path)
     if "stage" in node:
         return _stage_value(node, path)
-    raise RuleError("expected an expression: a number or an object with op, fn, ref or stage", path)
+    if "event" in node:
+        return _event(node, path)
+    raise RuleError("expected an expression: a number or an object with op, fn, ref, stage or event", path)
+
+
+def _event(node: dict, path: str) -> tree.Expr:
+    field = node["event"]
+    if not isinstance(field, str) or set(node) - {"event", "is"} or (("is" in node) != (field in tree.EVENT_TEXTS)):
+        raise RuleError(f'an event field is {{"event": one of {list(tree.EVENT_NUMBERS)}}} or '
+                        f'{{"event": one of {list(tree.EVENT_TEXTS)}, "is": "..."}}', path)
+    if "is" not in node:
+        return tree.EventField(field, path)
+    if not isinstance(node["is"], str):
+        raise RuleError("'is' must be a string", path + ".is")
+    return tree.EventIs(field, node["is"], path)
 
 
 def _operation(node: dict, path: str, depth: int) -> tree.Expr:
@@ -180,13 +219,21 @@ def _function(node: dict, path: str, depth: int) -> tree.Expr:
     if fn not in tree.QUOTE_FUNCTIONS and fn not in tree.WINDOW_FUNCTIONS:
         raise RuleError(f"unknown function {fn!r}", path)
     windowed = fn in tree.WINDOW_FUNCTIONS
+    if windowed and "args" in node:  # over an expression
+        if set(node) != {"fn", "args", "window_ms"} or not isinstance(node["args"], list) or len(node["args"]) != 1:
+            raise RuleError(f"{fn} over an expression is {{\"fn\", \"args\": [expr], \"window_ms\"}}", path)
+        if not _is_count(node["window_ms"]):
+            raise RuleError(WINDOW, path + ".window_ms")
+        return tree.ExprWindow(fn, _expr(node["args"][0], path + ".args[0]", depth + 1), node["window_ms"], path)
     keys = {"fn", "symbol", "venue", "window_ms"} if windowed else {"fn", "symbol", "venue"}
-    if set(node) - keys or "symbol" not in node or (windowed and "window_ms" not in node):
-        raise RuleError(f"{fn} takes keys {sorted(keys)} (venue optional)", path)
-    symbol, venue = node["symbol"], node.get("venue")
-    if not isinstance(symbol, str) or "@" in symbol or not (venue is None or isinstance(venue, str)):
-        raise RuleError("'symbol' must be a string BASE/QUOTE and 'venue' a string", path)
-    symbol, venue = split_symbol(symbol if venue is None else f"{symbol}@{venue}", path, ".symbol")
+    if set(node) - keys or (windowed and "window_ms" not in node) or ("venue" in node and "symbol" not in node):
+        raise RuleError(f"{fn} takes keys {sorted(keys)} (symbol and venue optional; no symbol: a partitioned "
+                        f"rule's key)", path)
+    symbol, venue = node.get("symbol"), node.get("venue")
+    if symbol is not None:
+        if not isinstance(symbol, str) or "@" in symbol or not (venue is None or isinstance(venue, str)):
+            raise RuleError("'symbol' must be a string BASE/QUOTE and 'venue' a string", path)
+        symbol, venue = split_symbol(symbol if venue is None else f"{symbol}@{venue}", path, ".symbol")
     if not windowed:
         return tree.QuoteFn(fn, symbol, venue, path)
     if not _is_count(node["window_ms"]):
@@ -212,12 +259,18 @@ def _stage_value(node: dict, path: str) -> tree.StageValue:
 
 def to_json(rule: tree.Rule) -> dict[str, Any]:
     """The rule as the API and the `rules` topic store it."""
-    out: dict[str, Any] = {"version": tree.VERSION,
-                           "defines": [{"name": d.name, "expr": _expr_json(d.expr)} for d in rule.defines]}
+    out: dict[str, Any] = {"version": tree.VERSION}
+    if rule.partition is not None:
+        out["partition"] = {"by": ["symbol", "venue"] if rule.partition.by_venue else ["symbol"]}
+        if rule.partition.covers:
+            out["partition"]["covers"] = list(rule.partition.covers)
+    out["defines"] = [{"name": d.name, "expr": _expr_json(d.expr)} for d in rule.defines]
     if isinstance(rule.body, tree.Pattern):
         out["pattern"] = _pattern_json(rule.body)
     else:
         out["if"] = _expr_json(rule.body)
+    if rule.until is not None:
+        out["until"] = _expr_json(rule.until)
     out["then"] = rule.then
     return out
 
@@ -260,8 +313,16 @@ def _expr_json(node: tree.Expr) -> Any:
             return {"op": op, "args": [_expr_json(left), _expr_json(right)]}
         case tree.Abs(arg=arg):
             return {"fn": "abs", "args": [_expr_json(arg)]}
+        case tree.ExprWindow(fn=fn, expr=inner, window_ms=window_ms):
+            return {"fn": fn, "args": [_expr_json(inner)], "window_ms": window_ms}
+        case tree.EventField(field=field):
+            return {"event": field}
+        case tree.EventIs(field=field, value=value):
+            return {"event": field, "is": value}
         case tree.QuoteFn(fn=fn, symbol=symbol, venue=venue) | tree.WindowFn(fn=fn, symbol=symbol, venue=venue):
-            out: dict[str, Any] = {"fn": fn, "symbol": symbol}
+            out: dict[str, Any] = {"fn": fn}
+            if symbol is not None:
+                out["symbol"] = symbol
             if venue is not None:
                 out["venue"] = venue
             if isinstance(node, tree.WindowFn):

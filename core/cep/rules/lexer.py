@@ -10,7 +10,7 @@ from .tree import ParseError
 
 KEYWORDS = {"IF", "THEN", "AND", "OR", "NOT", "DEFINE", "AS", "PATTERN", "NEXT", "FOLLOWED", "BY", "ANY", "WITHIN",
             "AFTER", "MATCH", "NO", "SKIP", "TO", "PAST", "LAST", "EVENT", "FIRST", "GREEDY", "CONSECUTIVE", "ALLOW",
-            "COMBINATIONS", "BETWEEN", "EVENTS"}
+            "COMBINATIONS", "PARTITION", "FOR", "UNTIL", "BETWEEN", "EVENTS"}
 DURATION_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 

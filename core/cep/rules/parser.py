@@ -9,6 +9,8 @@ from typing import Any
 
 from . import tree
 from .checker import TOO_DEEP, check, split_symbol
+from .covers import FORM as COVER_FORM
+from .covers import is_cover
 from .lexer import Token, tokenize
 
 
@@ -58,6 +60,7 @@ class _Parser:
         return tok
 
     def rule(self) -> tree.Rule:
+        partition = self.partition() if self.at("KW", "PARTITION") else None
         defines = []
         while self.at("KW", "DEFINE"):
             start = self.expect("KW", "DEFINE")
@@ -65,8 +68,10 @@ class _Parser:
             self.expect("KW", "AS")
             defines.append(tree.Define(name.value, self.expr(), _at(start)))
         body: tree.Expr | tree.Pattern
+        until = None
         if self.accept("KW", "IF"):
             body = self.expr()
+            until = self.expr() if self.accept("KW", "UNTIL") else None
         elif self.at("KW", "PATTERN"):
             body = self.pattern()
         else:
@@ -75,7 +80,31 @@ class _Parser:
         then = self.expect("IDENT", what="a signal name after THEN").value
         if not self.at("EOF"):
             raise self.fail("expected the end of the rule after the signal name")
-        return tree.Rule(tuple(defines), body, then, tree.TextAt(1, 1))
+        return tree.Rule(tuple(defines), body, then, tree.TextAt(1, 1), partition, until)
+
+    def partition(self) -> tree.Partition:
+        start = self.expect("KW", "PARTITION")
+        self.expect("KW", "BY")
+        fields = [self.partition_field()]
+        while self.accept("OP", ","):
+            fields.append(self.partition_field())
+        if "symbol" not in fields or len(set(fields)) != len(fields):
+            raise tree.ParseError("PARTITION BY takes symbol, or symbol and venue", start.line, start.column)
+        covers = []
+        if self.accept("KW", "FOR"):
+            covers.append(self.expect("STR", what='a quoted cover such as "*/USDT" or "@binance"'))
+            while self.accept("OP", ","):
+                covers.append(self.expect("STR", what='a quoted cover such as "*/USDT" or "@binance"'))
+        for tok in covers:
+            if not is_cover(tok.value):
+                raise tree.ParseError(f"bad cover {tok.value!r}: {COVER_FORM}", tok.line, tok.column)
+        return tree.Partition("venue" in fields, tuple(tok.value for tok in covers), _at(start))
+
+    def partition_field(self) -> str:
+        tok = self.expect("IDENT", what="symbol or venue")
+        if tok.value not in ("symbol", "venue"):
+            raise self.fail("expected symbol or venue", tok)
+        return tok.value
 
     def pattern(self) -> tree.Pattern:
         start = self.expect("KW", "PATTERN")
@@ -231,6 +260,8 @@ class _Parser:
                 field = self.expect("IDENT", what="a field name (price, bid, ask, spread, ts)")
                 return tree.StageValue(tok.value, "last", field.value, _at(tok))
             return tree.Ref(tok.value, _at(tok))
+        if self.accept("KW", "EVENT"):
+            return self.event_field(tok)
         if tok.kind == "KW" and tok.value in ("FIRST", "LAST"):  # aggregates spelt like SKIP TO FIRST / LAST
             self.i += 1
             self.expect("OP", "(", what=f"'(': {tok.value.lower()}(stage.price)")
@@ -239,17 +270,40 @@ class _Parser:
             raise self.fail("a duration is only allowed as a window argument")
         raise self.fail("expected a number, a function call, a name or '('")
 
+    def event_field(self, start: Token) -> tree.Expr:
+        """event.price, or event.kind == "trade" (text fields are only compared with a quoted value)."""
+        self.expect("OP", ".", what="'.' and a field: event.price, event.kind")
+        fields = (*tree.EVENT_NUMBERS, *tree.EVENT_TEXTS)
+        field = self.expect("IDENT", what=f"an event field ({', '.join(fields)})")
+        if field.value in tree.EVENT_NUMBERS:
+            return tree.EventField(field.value, _at(start))
+        if field.value not in tree.EVENT_TEXTS:
+            raise self.fail(f"expected an event field ({', '.join(fields)})", field)
+        op = self.accept("OP", "==") or self.expect("OP", "!=", what=f"== or != after event.{field.value}")
+        value = self.expect("STR", what=f'a quoted value: event.{field.value} == "..."')
+        node: tree.Expr = tree.EventIs(field.value, value.value, _at(start))
+        return tree.Unary("not", node, _at(op)) if op.value == "!=" else node
+
     def call(self, fn: str, name: Token) -> tree.Expr:
         at = _at(name)
         node: tree.Expr
-        if fn in tree.QUOTE_FUNCTIONS or fn in tree.WINDOW_FUNCTIONS:
-            symbol, venue = self.symbol_arg()
-            if fn in tree.WINDOW_FUNCTIONS:
-                self.expect("OP", ",", what=f"',' and a window length: {fn}(\"BTC/USDT\", 1m)")
+        if fn in tree.QUOTE_FUNCTIONS:
+            if not (self.at("STR") or self.at("OP", ")")):
+                raise self.fail('expected a quoted symbol such as "BTC/USDT" (none: a partitioned rule\'s key)')
+            symbol, venue = self.symbol_arg() if self.at("STR") else (None, None)
+            node = tree.QuoteFn(fn, symbol, venue, at)
+        elif fn in tree.WINDOW_FUNCTIONS:
+            if self.at("STR") or self.at("DUR"):
+                symbol, venue = self.symbol_arg() if self.at("STR") else (None, None)
+                if symbol is not None:
+                    self.expect("OP", ",", what=f"',' and a window length: {fn}(\"BTC/USDT\", 1m)")
                 window_ms = self.expect("DUR", what="a window length such as 30s or 5m").value
                 node = tree.WindowFn(fn, symbol, venue, window_ms, at)
-            else:
-                node = tree.QuoteFn(fn, symbol, venue, at)
+            else:  # a window over an expression: zscore(price("ETH/USDT") / price("BTC/USDT"), 10m)
+                inner = self.expr()
+                self.expect("OP", ",", what=f"',' and a window length: {fn}(expression, 10m)")
+                window_ms = self.expect("DUR", what="a window length such as 30s or 5m").value
+                node = tree.ExprWindow(fn, inner, window_ms, at)
         elif fn == "count":
             node = tree.StageValue(self.expect("IDENT", what="a stage name").value, "count", None, at)
         elif fn in tree.STAGE_AGGREGATES:

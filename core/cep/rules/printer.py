@@ -13,10 +13,18 @@ _PRECEDENCE = {"or": 1, "and": 2, "not": 3, **dict.fromkeys(tree.COMPARISONS, 4)
 
 
 def to_text(rule: tree.Rule) -> str:
-    lines = [f"DEFINE {d.name} AS {_expr_text(d.expr)}" for d in rule.defines]
+    lines = [] if rule.partition is None else [_partition_text(rule.partition)]
+    lines += [f"DEFINE {d.name} AS {_expr_text(d.expr)}" for d in rule.defines]
     lines.append(_pattern_text(rule.body) if isinstance(rule.body, tree.Pattern) else f"IF {_expr_text(rule.body)}")
+    if rule.until is not None:
+        lines.append(f"UNTIL {_expr_text(rule.until)}")
     lines.append(f"THEN {rule.then}")
     return "\n".join(lines)
+
+
+def _partition_text(partition: tree.Partition) -> str:
+    text = "PARTITION BY symbol, venue" if partition.by_venue else "PARTITION BY symbol"
+    return text + (" FOR " + ", ".join(map(json.dumps, partition.covers)) if partition.covers else "")
 
 
 def _pattern_text(pattern: tree.Pattern) -> str:
@@ -81,7 +89,13 @@ def _expr_text(node: tree.Expr, parent: int = 0) -> str:
         case tree.QuoteFn(fn=fn, symbol=symbol, venue=venue):
             return f"{fn}({_symbol_text(symbol, venue)})"
         case tree.WindowFn(fn=fn, symbol=symbol, venue=venue, window_ms=window_ms):
-            return f"{fn}({_symbol_text(symbol, venue)}, {_duration_text(window_ms)})"
+            return f"{fn}({', '.join(filter(None, (_symbol_text(symbol, venue), _duration_text(window_ms))))})"
+        case tree.ExprWindow(fn=fn, expr=inner, window_ms=window_ms):
+            return f"{fn}({_expr_text(inner)}, {_duration_text(window_ms)})"
+        case tree.EventField(field=field):
+            return f"event.{field}"
+        case tree.EventIs(field=field, value=value):
+            return _grouped(f"event.{field} == {json.dumps(value)}", _PRECEDENCE["=="], parent)
         case tree.Ref(name=name):
             return name
         case tree.StageValue(stage=stage, agg="count"):
@@ -97,5 +111,8 @@ def _grouped(text: str, prec: int, parent: int) -> str:
     return f"({text})" if prec < parent else text
 
 
-def _symbol_text(symbol: str, venue: str | None) -> str:
+def _symbol_text(symbol: str | None, venue: str | None) -> str:
+    """The quoted symbol, or nothing for a partitioned rule's key."""
+    if symbol is None:
+        return ""
     return json.dumps(symbol if venue is None else f"{symbol}@{venue}")

@@ -6,7 +6,7 @@ takes no part in equality.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 VERSION = 1
@@ -14,7 +14,11 @@ VERSION = 1
 QUOTE_FUNCTIONS = ("price", "bid", "ask", "spread", "spread_bps")
 WINDOW_FUNCTIONS = ("vwap", "volume", "change_pct", "volatility", "stddev", "mean", "high", "low", "zscore")
 STAGE_AGGREGATES = ("first", "last", "min", "max", "avg", "sum")  # over a stage's events, plus count(stage)
-STAGE_FIELDS = ("price", "bid", "ask", "spread", "ts")
+STAGE_FIELDS = ("price", "bid", "ask", "spread", "size", "ts")
+EXPRESSION_WINDOWS = ("change_pct", "volatility", "stddev", "mean", "high", "low", "zscore")  # over any expression
+EVENT_NUMBERS = ("price", "bid", "ask", "size", "ts")  # event.price...: the current event's fields
+EVENT_TEXTS = ("kind", "venue", "symbol")  # event.kind == "trade"...
+EVENT_KINDS = ("quote", "trade")
 LOGICAL = ("and", "or")
 ARITHMETIC = ("+", "-", "*", "/")
 COMPARISONS = (">", ">=", "<", "<=", "==", "!=")
@@ -94,7 +98,7 @@ class Binary:
 @dataclass(frozen=True, slots=True)
 class QuoteFn:
     fn: str  # QUOTE_FUNCTIONS
-    symbol: str
+    symbol: str | None  # None: the key of a partitioned rule
     venue: str | None
     at: At = _at()
 
@@ -102,9 +106,33 @@ class QuoteFn:
 @dataclass(frozen=True, slots=True)
 class WindowFn:
     fn: str  # WINDOW_FUNCTIONS
-    symbol: str
+    symbol: str | None  # None: the key of a partitioned rule
     venue: str | None
     window_ms: int
+    at: At = _at()
+
+
+@dataclass(frozen=True, slots=True)
+class ExprWindow:
+    """A trailing window over any expression, fed each time the rule is evaluated: zscore(a / b, 10m)."""
+    fn: str  # EXPRESSION_WINDOWS
+    expr: Expr
+    window_ms: int
+    at: At = _at()
+
+
+@dataclass(frozen=True, slots=True)
+class EventField:
+    """A number of the event being evaluated, as FlinkCEP's where() sees it: event.price, event.size."""
+    field: str  # EVENT_NUMBERS
+    at: At = _at()
+
+
+@dataclass(frozen=True, slots=True)
+class EventIs:
+    """Whether the event being evaluated is of a kind, venue or symbol: event.kind == "trade"."""
+    field: str  # EVENT_TEXTS
+    value: str
     at: At = _at()
 
 
@@ -128,7 +156,7 @@ class StageValue:
     at: At = _at()
 
 
-Expr = Number | Unary | Binary | QuoteFn | WindowFn | Abs | Ref | StageValue
+Expr = Number | Unary | Binary | QuoteFn | WindowFn | ExprWindow | EventField | EventIs | Abs | Ref | StageValue
 
 
 def negate(operand: Expr, at: At = None) -> Expr:
@@ -176,29 +204,68 @@ class Pattern:
 
 
 @dataclass(frozen=True, slots=True)
+class Partition:
+    """PARTITION BY symbol [, venue] [FOR covers]: the rule runs once per key, as FlinkCEP after keyBy()."""
+    by_venue: bool = False  # the key is (symbol, venue) rather than the symbol on any venue
+    covers: tuple[str, ...] = ()  # patterns such as "*/USDT", "BTC/*", "@binance"; none: every symbol
+    at: At = _at()
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     defines: tuple[Define, ...]
     body: Expr | Pattern  # IF condition, or PATTERN
     then: str  # the signal name
     at: At = _at()
+    partition: Partition | None = None
+    until: Expr | None = None  # IF rules: the open signal closes when this holds, not when IF stops holding
+
+
+def children(node: Expr) -> tuple[Expr, ...]:
+    match node:
+        case Unary(operand=arg) | Abs(arg=arg) | ExprWindow(expr=arg):
+            return (arg,)
+        case Binary(left=left, right=right):
+            return (left, right)
+    return ()
+
+
+def expressions(rule: Rule) -> list[Expr]:
+    """The rule's top-level expressions: its defines' and its condition."""
+    return ([d.expr for d in rule.defines] + ([] if isinstance(rule.body, Pattern) else [rule.body])
+            + ([] if rule.until is None else [rule.until]))
+
+
+def walk(node: Expr):
+    """The node and everything under it."""
+    yield node
+    for child in children(node):
+        yield from walk(child)
 
 
 def symbols_of(rule: Rule) -> set[str]:
     """The symbols a rule reads, on any venue: a tick is evaluated only by the rules that read its symbol."""
-    found: set[str] = set()
+    return {node.symbol for expr in expressions(rule) for node in walk(expr)
+            if isinstance(node, (QuoteFn, WindowFn)) and node.symbol is not None}
 
-    def walk(node: Expr) -> None:
+
+def bind(rule: Rule, symbol: str, venue: str | None) -> Rule:
+    """A partitioned rule as the plain rule one of its keys runs: every function without a symbol reads
+    the key's. The result equals the rule a user would write for that one symbol."""
+    def bound(node: Expr) -> Expr:
         match node:
-            case QuoteFn(symbol=symbol) | WindowFn(symbol=symbol):
-                found.add(symbol)
-            case Unary(operand=arg) | Abs(arg=arg):
-                walk(arg)
+            case QuoteFn(symbol=None) | WindowFn(symbol=None):
+                return replace(node, symbol=symbol, venue=venue if node.venue is None else node.venue)
+            case Unary(operand=arg):
+                return replace(node, operand=bound(arg))
+            case Abs(arg=arg):
+                return replace(node, arg=bound(arg))
+            case ExprWindow(expr=arg):
+                return replace(node, expr=bound(arg))
             case Binary(left=left, right=right):
-                walk(left)
-                walk(right)
+                return replace(node, left=bound(left), right=bound(right))
+        return node
 
-    for define in rule.defines:
-        walk(define.expr)
-    if not isinstance(rule.body, Pattern):
-        walk(rule.body)
-    return found
+    defines = tuple(replace(d, expr=bound(d.expr)) for d in rule.defines)
+    body = rule.body if isinstance(rule.body, Pattern) else bound(rule.body)
+    return Rule(defines, body, rule.then, rule.at, None, None if rule.until is None else bound(rule.until))

@@ -96,6 +96,15 @@ def test_apply_none_deletes_and_a_bad_rule_keeps_the_old_one():
     engine.apply("gone", None)  # deleting what is not there is a no-op, like a repeated tombstone
 
 
+@pytest.mark.parametrize(("value", "kind"), [([], "an array"), (42, "a number"), (True, "true"), (1.5, "a number")])
+def test_a_decoded_record_that_is_not_an_object_is_a_rule_error_and_keeps_the_old_rule(value, kind):
+    engine = RuleEngine()
+    engine.apply("r", 'IF price("A/B") > 1 THEN X')
+    with pytest.raises(RuleError, match=f"^\\$: a rule must be a JSON object, not {kind}$"):
+        engine.apply("r", value)
+    assert feed(engine, [quote("A/B", 2, T0)])[0]["rule_id"] == "r"
+
+
 def test_window_rules_and_trades():
     engine = RuleEngine()
     engine.apply("spike", 'IF change_pct("BTC/USDT", 10s) > 1 THEN PRICE_SPIKE')
@@ -151,6 +160,25 @@ def test_a_pattern_without_within_stays_within_its_caps_over_100k_ticks():
     assert warned == ["r"]  # once per rule, for the host to log
     assert {k: engine.stats()["c"][k] for k in ("partial_matches", "events_held", "partial_matches_dropped")} == \
         {"partial_matches": 0, "events_held": 0, "partial_matches_dropped": 0}
+
+
+def test_the_caps_hold_per_key_of_a_partitioned_rule_and_its_stats_sum_them():
+    limits = RuleSettings(max_partial_matches=10)
+    engine = RuleEngine(limits=limits)
+    engine.apply("p", 'PARTITION BY symbol\nDEFINE up AS price() > 0\nDEFINE fall AS price() < 0\n'
+                      "PATTERN up FOLLOWED BY ANY fall THEN NEVER")
+    ticks = [quote(symbol, 1.0, T0 + i) for i in range(50) for symbol in ("A/B", "C/D")]
+    feed(engine, ticks[:60])
+    per_key = [len(unit.nfa.runs) for unit in engine.partitioned["p"].instances.values()]
+    assert len(per_key) == 2 and all(9 <= n <= 10 for n in per_key)  # each key its own NFA, its own cap
+    stats = engine.stats()["p"]
+    assert (stats["keys"], stats["partial_matches"], stats["events_held"]) == (2, sum(per_key), sum(per_key))
+    assert stats["partial_matches_dropped"] == 60 - sum(per_key)
+    assert engine.take_capped() == ["p"]
+    restored = RuleEngine.restore(pickle.loads(pickle.dumps(engine.snapshot())), limits=limits)
+    feed(restored, ticks[60:])
+    assert restored.take_capped() == []  # warned about before the restore
+    assert restored.stats()["p"]["partial_matches_dropped"] == 100 - restored.stats()["p"]["partial_matches"]
 
 
 def test_a_trial_stops_at_its_limits_or_when_cancelled():

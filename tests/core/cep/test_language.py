@@ -154,7 +154,8 @@ TOKENS = ['IF', 'THEN', 'AND', 'OR', 'NOT', 'DEFINE', 'AS', 'PATTERN', 'FOLLOWED
           'AFTER', 'MATCH', 'SKIP', 'PAST', 'LAST', 'EVENT', 'TO', 'FIRST', 'NO', 'GREEDY', 'CONSECUTIVE', 'BETWEEN',
           'EVENTS',
           'price', 'vwap', 'count', 'abs', 'a', 'b', 'a.price', '"BTC/USDT"', '"X/Y@v"', '1m', '30s', '0.5', '2',
-          '(', ')', ',', '+', '-', '*', '/', '>', '<=', '==', '{', '}', '?', '\n', '#c\n', '"', "'", '@', 'X']
+          '(', ')', ',', '+', '-', '*', '/', '>', '<=', '==', '{', '}', '?', '\n', '#c\n', '"', "'", '@', 'X',
+          'PARTITION', 'FOR', 'UNTIL', 'symbol', 'venue', 'event.kind', 'event.price', '"trade"', '"*/USDT"', 'price()']
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -210,26 +211,58 @@ def quote_calls(draw):
     return node
 
 
-numbers = st.recursive(
-    st.one_of(st.integers(0, 10**6), st.floats(0, 1e6, allow_nan=False), quote_calls()),
-    lambda inner: st.one_of(
-        st.builds(lambda op, a, b: {"op": op, "args": [a, b]}, st.sampled_from("+-*/"), inner, inner),
-        st.builds(lambda a: {"op": "neg", "args": [a]}, inner.filter(lambda n: isinstance(n, dict))),
-        st.builds(lambda a: {"fn": "abs", "args": [a]}, inner)),
-    max_leaves=8)
-conditions = st.recursive(
-    st.builds(lambda op, a, b: {"op": op, "args": [a, b]}, st.sampled_from([">", ">=", "<", "<=", "==", "!="]),
-              numbers, numbers),
-    lambda inner: st.one_of(
-        st.builds(lambda op, a, b: {"op": op, "args": [a, b]}, st.sampled_from(["and", "or"]), inner, inner),
-        st.builds(lambda a: {"op": "not", "args": [a]}, inner)),
-    max_leaves=6)
+@st.composite
+def key_calls(draw):
+    """A partitioned rule's calls: no symbol, the key's."""
+    fn = draw(st.sampled_from(["price", "bid", "spread_bps", "volume", "zscore", "change_pct"]))
+    return {"fn": fn, "window_ms": draw(durations)} if fn in ("volume", "zscore", "change_pct") else {"fn": fn}
+
+
+event_numbers = st.builds(lambda field: {"event": field}, st.sampled_from(["price", "bid", "ask", "size", "ts"]))
+event_tests = st.one_of(st.builds(lambda kind: {"event": "kind", "is": kind}, st.sampled_from(["quote", "trade"])),
+                        st.builds(lambda v: {"event": "venue", "is": v}, st.sampled_from(["binance", "kraken"])),
+                        st.builds(lambda s: {"event": "symbol", "is": s}, symbols))
+
+
+def numbers_of(calls):
+    return st.recursive(
+        st.one_of(st.integers(0, 10**6), st.floats(0, 1e6, allow_nan=False), calls, event_numbers),
+        lambda inner: st.one_of(
+            st.builds(lambda op, a, b: {"op": op, "args": [a, b]}, st.sampled_from("+-*/"), inner, inner),
+            st.builds(lambda a: {"op": "neg", "args": [a]}, inner.filter(lambda n: isinstance(n, dict))),
+            st.builds(lambda a: {"fn": "abs", "args": [a]}, inner),
+            st.builds(lambda fn, a, ms: {"fn": fn, "args": [a], "window_ms": ms},
+                      st.sampled_from(["zscore", "mean", "high"]), inner, durations)),
+        max_leaves=8)
+
+
+def conditions_of(calls):
+    numbers = numbers_of(calls)
+    return st.recursive(
+        st.one_of(st.builds(lambda op, a, b: {"op": op, "args": [a, b]},
+                            st.sampled_from([">", ">=", "<", "<=", "==", "!="]), numbers, numbers), event_tests),
+        lambda inner: st.one_of(
+            st.builds(lambda op, a, b: {"op": op, "args": [a, b]}, st.sampled_from(["and", "or"]), inner, inner),
+            st.builds(lambda a: {"op": "not", "args": [a]}, inner)),
+        max_leaves=6)
+
+
+conditions = conditions_of(quote_calls())
 
 
 @settings(max_examples=200, deadline=None)
-@given(conditions)
-def test_any_json_rule_survives_text_and_back(condition):
-    rule = {"version": 1, "defines": [], "if": condition, "then": "SIGNAL"}
+@given(conditions, st.one_of(st.none(), conditions))
+def test_any_json_rule_survives_text_and_back(condition, until):
+    rule = {"version": 1, "defines": [], "if": condition, "then": "SIGNAL", **({"until": until} if until else {})}
+    assert to_json(parse(to_text(from_json(rule)))) == rule
+
+
+@settings(max_examples=100, deadline=None)
+@given(conditions_of(key_calls()), st.sampled_from([["symbol"], ["symbol", "venue"]]),
+       st.lists(st.sampled_from(["*/USDT", "BTC/*", "@binance", "ETH/BTC@kraken", "*/*"]), max_size=3))
+def test_any_partitioned_json_rule_survives_text_and_back(condition, by, covers):
+    partition = {"by": by, **({"covers": covers} if covers else {})}
+    rule = {"version": 1, "partition": partition, "defines": [], "if": condition, "then": "SIGNAL"}
     assert to_json(parse(to_text(from_json(rule)))) == rule
 
 
@@ -252,7 +285,8 @@ json_values = st.recursive(
         st.lists(inner, max_size=4),
         st.dictionaries(st.sampled_from(["op", "args", "fn", "symbol", "venue", "window_ms", "ref", "stage", "agg",
                                          "field", "name", "expr", "link", "times", "stages", "skip", "strategy",
-                                         "within_ms", "within_type", "if", "then", "pattern", "defines", "version"]),
+                                         "within_ms", "within_type", "if", "then", "pattern", "defines", "version",
+                                         "event", "is", "partition", "by", "covers", "until"]),
                         inner, max_size=5)),
     max_leaves=25)
 

@@ -1,0 +1,195 @@
+"""The lake's side of `ascep rules backtest`: a time range's ticks back in the order the job read them, and the
+signal states a backtest finds written to Parquet.
+
+Ticks come back per topic incarnation and partition, in Kafka offset order; core/cep/backtest.py orders them from
+there as the job does. A partition's objects are split by hour and venue, so its offsets are spread over several
+objects at once: they are merged by offset, an object's rows read only once the merge reaches its first offset (its
+Parquet statistics say which), one row group at a time. What is held is about a row group per venue, however long
+the range. The lake keeps no trades (lake/layout.py has no trades kind): a backtest sees ticks only.
+"""
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from core.cep.backtest import Chunk, Found
+from core.contracts.tick import Tick
+from lake.layout import HOUR_MS, SIGNAL_SCHEMA, TICKS, hour_partition, parse_object_name, rows_table, signal_row
+from lake.storage import Lake, retrying
+
+COLUMNS = [*Tick._fields, "kafka_offset"]
+CHUNK_ROWS = 16_384  # ticks made Python objects at a time: a merge step may take a whole range's row groups
+
+
+@dataclass(frozen=True)
+class TickObject:
+    path: str
+    incarnation: str
+    partition: int
+    first: int  # the first offset of its range
+    hour: int  # of its directory, in hours since the epoch
+
+
+def tick_objects(lake: Lake, start_ms: int, end_ms: int) -> list[TickObject]:
+    """The tick objects of the hour directories [start_ms, end_ms) reaches, listed a day directory at a time."""
+    hours = {hour_partition(hour * HOUR_MS): hour for hour in range(start_ms // HOUR_MS, (end_ms - 1) // HOUR_MS + 1)}
+    base = lake.path(TICKS)
+    out = []
+    for day in sorted({directory.split("/")[0] for directory in hours}):
+        selector = pafs.FileSelector(f"{base}/{day}", recursive=True, allow_not_found=True)
+        for info in retrying(f"list {base}/{day}", partial(lake.filesystem.get_file_info, selector)):
+            parts = info.path[len(base) + 1:].split("/")
+            named = parse_object_name(parts[-1])
+            hour = hours.get("/".join(parts[:2]))
+            if info.type == pafs.FileType.File and named is not None and hour is not None:
+                out.append(TickObject(info.path, named[0], named[1], named[2], hour))
+    return out
+
+
+def tick_streams(lake: Lake, start_ms: int, end_ms: int, symbols: Collection[str] | None = None
+                 ) -> list[tuple[str, dict[int, Iterator[Chunk]]]]:
+    """Per topic incarnation (the one with the oldest hour first), per partition: its ticks in [start_ms, end_ms)
+    of `symbols` (None: all), in offset order, read as they are iterated."""
+    if lake.filesystem.get_file_info(lake.root).type == pafs.FileType.NotFound:
+        raise FileNotFoundError(f"no lake at {lake.uri}: nothing was written there (check --lake / ASCEP_LAKE)")
+    grouped: dict[str, dict[int, list[TickObject]]] = {}
+    for found in tick_objects(lake, start_ms, end_ms):
+        grouped.setdefault(found.incarnation, {}).setdefault(found.partition, []).append(found)
+    oldest = {incarnation: min(o.hour for objects in partitions.values() for o in objects)
+              for incarnation, partitions in grouped.items()}
+    return [(incarnation, {partition: partition_chunks(lake, partition, objects, start_ms, end_ms, symbols)
+                           for partition, objects in sorted(grouped[incarnation].items())})
+            for incarnation in sorted(grouped, key=lambda incarnation: (oldest[incarnation], incarnation))]
+
+
+def partition_chunks(lake: Lake, partition: int, objects: list[TickObject], start_ms: int, end_ms: int,
+                     symbols: Collection[str] | None) -> Iterator[Chunk]:
+    """One partition's ticks in offset order, range by range (ranges are disjoint spans of offsets)."""
+    ranges: dict[int, list[TickObject]] = {}
+    for found in objects:
+        ranges.setdefault(found.first, []).append(found)
+    for first in sorted(ranges):
+        yield from _merge(partition, [_Cursor(lake, o.path, first) for o in ranges[first]], start_ms, end_ms, symbols)
+
+
+class _Cursor:
+    """One object read a row group at a time: the loaded row group's rows that pass the filter, from `at` on."""
+
+    def __init__(self, lake: Lake, path: str, range_first: int) -> None:
+        self.path = path
+        self.file = retrying(f"read {path}", lambda: pq.ParquetFile(lake.filesystem.open_input_file(path)))
+        meta = self.file.metadata
+        stats = meta.row_group(0).column(COLUMNS.index("kafka_offset")).statistics if meta.num_row_groups else None
+        self.first = stats.min if stats is not None and stats.has_min_max else range_first
+        self.group = 0
+        self.table = pa.schema([]).empty_table()
+        self.offsets = np.empty(0, np.int64)
+        self.at = 0
+        self.last = -1  # the last offset of the loaded row group, filtered out or not
+
+    def load(self, start_ms: int, end_ms: int, symbols: Collection[str] | None) -> bool:
+        """The next row group; False, and the file closed, when there is none."""
+        if self.group >= self.file.metadata.num_row_groups:
+            self.file.close()
+            return False
+        table = retrying(f"read {self.path}", lambda: self.file.read_row_group(self.group, columns=COLUMNS))
+        self.group += 1
+        self.last = table.column("kafka_offset")[-1].as_py()
+        keep = pc.and_(pc.greater_equal(table.column("ts"), start_ms), pc.less(table.column("ts"), end_ms))
+        if symbols is not None:
+            keep = pc.and_(keep, pc.is_in(table.column("symbol"), value_set=pa.array(list(symbols), pa.string())))
+        self.table = table.filter(keep)
+        self.offsets = self.table.column("kafka_offset").to_numpy()
+        self.at = 0
+        return True
+
+    def take(self, limit: int) -> pa.Table | None:
+        """Its rows at offsets up to `limit` not taken yet, if any."""
+        upto = int(np.searchsorted(self.offsets, limit, side="right"))
+        if upto <= self.at:
+            return None
+        rows, self.at = self.table.slice(self.at, upto - self.at), upto
+        return rows
+
+
+def _merge(partition: int, pending: list[_Cursor], start_ms: int, end_ms: int,
+           symbols: Collection[str] | None) -> Iterator[Chunk]:
+    """The objects' rows merged by offset. Each step takes every row up to the lowest last offset of the row groups
+    loaded, once every object that may hold one is open: a row group's rows, of one object or several."""
+    pending.sort(key=lambda cursor: cursor.first, reverse=True)
+    active: list[_Cursor] = []
+
+    def open_next() -> None:
+        cursor = pending.pop()
+        if cursor.load(start_ms, end_ms, symbols):
+            active.append(cursor)
+
+    while pending or active:
+        if not active:
+            open_next()
+            continue
+        limit = min(cursor.last for cursor in active)
+        while pending and pending[-1].first <= limit:
+            open_next()
+            limit = min(cursor.last for cursor in active)
+        runs = [rows for cursor in active if (rows := cursor.take(limit)) is not None]
+        if runs:
+            table = pa.concat_tables(runs)
+            if len(runs) > 1:
+                table = table.take(pc.sort_indices(table, [("kafka_offset", "ascending")]))
+            for start in range(0, table.num_rows, CHUNK_ROWS):
+                rows = table.slice(start, CHUNK_ROWS)
+                yield Chunk(partition, ticks_of(rows), _values(rows.column("kafka_offset")))
+        active[:] = [cursor for cursor in active
+                     if cursor.last > limit or cursor.load(start_ms, end_ms, symbols)]
+
+
+_tick = partial(tuple.__new__, Tick)  # Tick(*row) without the Python call of a NamedTuple's __new__
+
+
+def ticks_of(table: pa.Table) -> list[Tick]:
+    return list(map(_tick, zip(*(_values(table.column(name)) for name in Tick._fields))))
+
+
+def _values(column: pa.ChunkedArray) -> list:
+    """A column as Python values, through numpy: pyarrow's to_pylist makes a scalar of every value, ten times slower.
+    Strings go through a dictionary (a few venues and symbols), and a null float is None (ticks hold no NaN)."""
+    array = column.combine_chunks()
+    if pa.types.is_string(array.type):
+        encoded = pc.dictionary_encode(array)
+        return list(map(encoded.dictionary.to_pylist().__getitem__, encoded.indices.to_numpy().tolist()))
+    values = array.to_numpy(zero_copy_only=False).tolist()
+    return [None if value != value else value for value in values] if array.null_count else values
+
+
+class SignalFile:
+    """Signal states into a local Parquet file of the lake's signal schema, so what reads the lake's signals reads
+    it too (lake.figures.FINAL_SIGNALS); its kafka_partition and kafka_offset are those of the tick that gave the
+    state. Written a row group every `row_group_rows` states, never held whole."""
+
+    def __init__(self, path: str, row_group_rows: int = 65_536) -> None:
+        self.writer = pq.ParquetWriter(path, SIGNAL_SCHEMA, compression="zstd")
+        self.row_group_rows = row_group_rows
+        self.rows: list[tuple] = []
+
+    def add(self, found: Found) -> None:
+        self.rows.append(signal_row(found.partition, found.offset, found.signal)[1])
+        if len(self.rows) >= self.row_group_rows:
+            self._write()
+
+    def close(self) -> None:
+        if self.rows:
+            self._write()
+        self.writer.close()
+
+    def _write(self) -> None:
+        self.writer.write_table(rows_table(SIGNAL_SCHEMA, self.rows))
+        self.rows = []
+

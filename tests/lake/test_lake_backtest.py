@@ -1,0 +1,121 @@
+"""The lake read back for a backtest: each partition's ticks of a time range in offset order, however they are split
+over hours, venues, offset ranges and row groups, a row group at a time; locally and on S3. The signals to Parquet."""
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+
+from core.cep.backtest import Found
+from lake.backtest import SignalFile, tick_streams
+from lake.layout import HOUR_MS, SIGNAL_SCHEMA
+from lake.storage import open_lake
+from lake.writer import LakeWriter
+from tests.lake import synthetic
+from tests.lake.synthetic import START_MS, STEP_MS, TOPIC_ID
+
+pytestmark = pytest.mark.integration
+
+OTHER_TOPIC_ID = "01a23131-4080-75e1-9f0a-df66b0ae3304"  # the topic created again: offsets from 0 again
+ROW_GROUP = 64
+LATE_MS = 600_000
+
+
+def logs(count: int = 2_400) -> dict[int, list[tuple[int, object]]]:
+    """(offset, tick) per partition; every 97th tick is ten minutes late, so offset order is not event-time order
+    and some late ticks land in the hour before their neighbours'."""
+    out: dict[int, list[tuple[int, object]]] = {}
+    for record in synthetic.records(count):
+        for tick in record.ticks:
+            if record.offset % 97 == 0:
+                tick = tick._replace(ts=tick.ts - LATE_MS)
+            out.setdefault(record.partition, []).append((record.offset, tick))
+    return out
+
+
+def write(lake, topic_id: str, written: dict[int, list[tuple[int, object]]]) -> None:
+    writer = LakeWriter(lake, topic_id=topic_id, tick_range=500, row_group_rows=ROW_GROUP, roll_seconds=1e9,
+                        roll_event_span_ms=10**12)
+    for partition, rows in written.items():
+        for offset, tick in rows:
+            writer.add_ticks(partition, offset, (tick,))
+        writer.flush(partition, rows[-1][0])
+
+
+def read_back(lake, start_ms: int, end_ms: int, symbols=None):
+    return [(incarnation, {p: list(chunks) for p, chunks in streams.items()})
+            for incarnation, streams in tick_streams(lake, start_ms, end_ms, symbols)]
+
+
+def flat(chunks) -> list[tuple[int, object]]:
+    return [row for chunk in chunks for row in zip(chunk.offsets, chunk.ticks)]
+
+
+@pytest.fixture(scope="module")
+def written() -> dict[int, list[tuple[int, object]]]:
+    return logs()
+
+
+@pytest.fixture(scope="module")
+def local_lake(written, tmp_path_factory):
+    lake = open_lake(str(tmp_path_factory.mktemp("lake")))
+    write(lake, TOPIC_ID, written)
+    return lake
+
+
+def test_each_partition_comes_back_in_offset_order_within_the_range(local_lake, written):
+    # from inside the first hour to inside the last: hours, venues, three offset ranges, row groups of 64
+    start, end = START_MS + 500 * STEP_MS, START_MS + 2_000 * STEP_MS
+    [(_, streams)] = read_back(local_lake, start, end)
+    assert sorted(streams) == [0, 1]
+    for partition, chunks in streams.items():
+        assert flat(chunks) == [(o, t) for o, t in written[partition] if start <= t.ts < end]
+        assert all(c.partition == partition for c in chunks)
+        assert max(len(c.ticks) for c in chunks) <= 3 * ROW_GROUP, "a step takes about a row group per venue"
+    late = [t for o, t in written[0] if o % 97 == 0 and start <= t.ts < end]
+    assert any(t.ts // HOUR_MS != (t.ts + LATE_MS) // HOUR_MS for t in late), "a late tick in the hour before"
+
+
+def test_only_the_symbols_asked_for_are_read(local_lake, written):
+    [(_, streams)] = read_back(local_lake, START_MS - HOUR_MS, START_MS + 10 * HOUR_MS, {"ETH/USDT"})
+    for partition, chunks in streams.items():
+        assert flat(chunks) == [(o, t) for o, t in written[partition] if t.symbol == "ETH/USDT"]
+
+
+def test_a_range_with_no_tick_object_is_empty(local_lake):
+    assert read_back(local_lake, START_MS - 10 * HOUR_MS, START_MS - 2 * HOUR_MS) == []
+
+
+def test_no_lake_there_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no lake at"):
+        tick_streams(open_lake(str(tmp_path / "none")), START_MS, START_MS + 1)
+
+
+def test_each_incarnation_of_the_topic_comes_back_on_its_own_the_oldest_first(tmp_path):
+    lake = open_lake(str(tmp_path / "lake"))
+    later = {0: [(offset, tick._replace(ts=tick.ts + 3 * HOUR_MS)) for offset, tick in logs(300)[0]]}
+    write(lake, OTHER_TOPIC_ID, later)
+    write(lake, TOPIC_ID, {0: logs(300)[0]})
+    found = read_back(lake, START_MS - HOUR_MS, START_MS + 6 * HOUR_MS)
+    assert [flat(streams[0]) for _, streams in found] == [logs(300)[0], later[0]]
+
+
+def test_an_s3_lake_reads_back_as_the_local_one(s3, local_lake, written):
+    lake = open_lake(f"s3://{s3.new_bucket()}/lake", s3.endpoint)
+    write(lake, TOPIC_ID, written)
+    start, end = START_MS - HOUR_MS, START_MS + 10 * HOUR_MS
+    assert read_back(lake, start, end) == read_back(local_lake, start, end)
+
+
+def test_signal_states_are_written_in_the_lakes_signal_schema(tmp_path):
+    path = tmp_path / "signals.parquet"
+    out = SignalFile(str(path), row_group_rows=2)
+    states = [synthetic.opening(0, offset) for offset in range(0, 250, 50)]
+    for offset, state in enumerate(states):
+        out.add(Found(state, 1, offset))
+    out.close()
+    table = pq.read_table(path)
+    assert table.schema.equals(SIGNAL_SCHEMA) and pq.ParquetFile(path).metadata.num_row_groups == 3
+    rows = table.to_pylist()
+    assert [r["id"] for r in rows] == [s["id"] for s in states]
+    assert [(r["kafka_partition"], r["kafka_offset"]) for r in rows] == [(1, o) for o in range(len(states))]
+
