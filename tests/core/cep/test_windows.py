@@ -68,7 +68,7 @@ def test_a_long_window_is_kept_in_segments_and_a_batch_rewrites_only_the_newest(
     window = Trailing(30 * 60_000)
     state: dict[int, tuple] = {}
     ts = 0
-    for batch in range(400):
+    for _batch in range(400):
         for _ in range(50):
             ts += 100
             window.add(ts, 100.0 + (ts % 7), 1.0)
