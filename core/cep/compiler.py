@@ -30,7 +30,7 @@ from .rules.tree import (
     Unary,
     WindowFn,
 )
-from .windows import Trailing, window_events
+from .windows import Trailing
 
 Fn = Callable[[Any], Any]  # takes the partial match (None outside patterns)
 
@@ -128,39 +128,38 @@ class Market:
         self._users[key] += 1
         return window
 
-    def release(self, keys: list[tuple]) -> None:
-        """Forget windows no rule reads any more."""
+    def release(self, keys: list[tuple]) -> list[tuple[tuple, Trailing]]:
+        """Forget windows no rule reads any more; returns them, with their keys."""
+        gone = []
         for key in keys:
             self._users[key] -= 1
             if self._users[key] <= 0:
                 del self._users[key]
                 window = self._windows.pop(key)
+                gone.append((key, window))
                 self.series[key[0]] = [s for s in self.series[key[0]] if s[2] is not window]
                 if not self.series[key[0]]:
                     del self.series[key[0]]
+        return gone
 
     def symbols(self) -> set[str]:
         return set(self.venues_of) | set(self.series)
 
-    def symbol_snapshot(self, symbol: str) -> dict:
-        """One symbol's quotes and windows: what the job writes back for each symbol a batch touched."""
-        return {"quotes": [tuple(self.quotes[(symbol, venue)]) for venue in self.venues_of.get(symbol, ())],
-                "windows": [((symbol, venue, source, w.duration_ms), w.snapshot())
-                            for venue, source, w in self.series.get(symbol, ())]}
+    def quotes_of(self, symbol: str) -> list[tuple]:
+        """A symbol's latest quote on each venue, as state."""
+        return [tuple(self.quotes[(symbol, venue)]) for venue in self.venues_of.get(symbol, ())]
 
-    def restore_symbol(self, snap: dict) -> None:
-        """Load a symbol's quotes and window contents; windows are those the (already applied) rules registered."""
-        for fields in sorted(snap["quotes"], key=lambda f: f[-1]):
+    def restore_quotes(self, quotes: list[tuple]) -> None:
+        for fields in sorted(quotes, key=lambda f: f[-1]):
             tick = Tick(*fields)
             if (tick.symbol, tick.venue) not in self.quotes:
                 self.venues_of.setdefault(tick.symbol, []).append(tick.venue)
             self.quotes[(tick.symbol, None)] = tick
             self.quotes[(tick.symbol, tick.venue)] = tick
-        for key, events in snap["windows"]:
-            window = self._windows.get(tuple(key))
-            if window is not None:
-                for ts, price, qty in window_events(events):
-                    window.add(ts, price, qty)
+
+    def windows(self) -> dict[tuple, Trailing]:
+        """The windows rules read, by (symbol, venue, "quote" | "trade", duration)."""
+        return self._windows
 
 
 class Compiled:
@@ -280,14 +279,6 @@ class Compiled:
             except Unknown:
                 continue
             window.add(ts, value)
-
-    def own_snapshot(self) -> list:
-        return [window.snapshot() for _, window in self.own_windows]
-
-    def own_restore(self, snaps: list) -> None:
-        for (_, window), events in zip(self.own_windows, snaps):
-            for ts, price, qty in window_events(events):
-                window.add(ts, price, qty)
 
     def _window(self, fn: str, symbol: str, venue: str | None, window_ms: int) -> Fn:
         source = "trade" if fn in TRADE_FUNCTIONS else "quote"

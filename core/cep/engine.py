@@ -32,6 +32,7 @@ from .eventtime import Reorderer
 from .rules import Pattern, Rule, load, symbols_of, to_json
 from .rules.covers import matcher
 from .rules.tree import bind
+from .windows import Trailing, packed, segment_ms
 
 END_OF_TIME = 2**62
 
@@ -151,6 +152,7 @@ class RuleEngine:
         self.rules[rule_id] = entry
         self._taken(rule_id, checked)
         self._touched_units.add(entry)
+        self._touched_symbols.update(entry.symbols)  # their latest quotes are state now
         for symbol in entry.symbols:
             self._by_symbol.setdefault(symbol, []).append(entry)
         if not entry.symbols:
@@ -215,7 +217,9 @@ class RuleEngine:
 
     def _retire(self, entry: _Rule) -> list[Signal]:
         """Release what a removed rule read; the signal it had open closes now."""
-        self.market.release(entry.compiled.window_keys)
+        gone = self.market.release(entry.compiled.window_keys)
+        self._forget_windows([(_window_name(key), window) for key, window in gone])
+        self._forget_windows([(_own_name(entry, i), w) for i, (_, w) in enumerate(entry.compiled.own_windows)])
         self._touched_units.discard(entry)
         self._removed.add(_unit_name(entry))
         if entry.open_signal is None:
@@ -311,26 +315,31 @@ class RuleEngine:
         by_symbol, everywhere = (self._by_symbol, self._everywhere) if named else ({}, [])
         perf_ns = time.perf_counter_ns
         touched_units, touched_symbols = self._touched_units, self._touched_symbols
+        series = market.series
         for event in events:
             symbol = event.symbol
-            touched_symbols.add(symbol)
             instances = self._keyed(symbol, event.venue) if partitioned else ()
             if isinstance(event, Tick):
                 market.on_tick(event)
             else:
                 market.on_trade(event)
             entries = by_symbol.get(symbol, ())
+            if entries or instances or symbol in series:  # a symbol no rule here reads is not kept in state
+                touched_symbols.add(symbol)
             for entry in (entries if not (instances or everywhere) else [*entries, *everywhere, *instances]):
-                touched_units.add(entry)
                 stats = entry.stats
                 started = perf_ns()
                 stats.evaluations += 1
                 try:
                     if entry.compiled.own_windows:
                         entry.compiled.feed(event.ts)
+                        touched_units.add(entry)
                     signals = entry.evaluate(entry, event, now_ms)
-                    if signals:
+                    if signals:  # an IF rule's state changes only when its signal opens or closes
                         out.extend(signals)
+                        touched_units.add(entry)
+                    elif entry.nfa is not None:
+                        touched_units.add(entry)
                 except Exception as exc:  # noqa: BLE001 - one bad rule must not stop the others
                     stats.errors += 1
                     stats.last_error = f"{type(exc).__name__}: {exc}"
@@ -401,9 +410,12 @@ class RuleEngine:
         return signal
 
     # ------------------------------------------------------------ state
-    # The engine's state is a set of entries: the rules, the counters and watermark, each rule key's
-    # partial matches and open signal, each symbol's quotes and windows. take_changes() gives those a batch
-    # changed, which is all the job writes back after it (a market of 1,000 symbols is megabytes whole).
+    # The engine's state is a set of entries: the rules; the counters and watermark; each rule key's partial
+    # matches and open signal; each symbol's latest quotes; each window in segments of event time.
+    # take_changes() gives those a batch changed, which is all the job writes back after it: a market of
+    # 1,000 symbols is megabytes whole, and a window of 30 minutes thousands of events, of which a batch
+    # adds a few. The quotes of a symbol no rule reads are not kept: after a restore, a rule added later
+    # reads such a symbol from its next tick on.
 
     def take_changes(self) -> tuple[dict[str, Any], list[str]]:
         """The entries changed since the last call (or since restore), and the names of those to delete."""
@@ -413,19 +425,40 @@ class RuleEngine:
         for unit in self._touched_units:
             entries[_unit_name(unit)] = _unit_snapshot(unit)
         for symbol in self._touched_symbols:
-            entries[_symbol_name(symbol)] = self.market.symbol_snapshot(symbol)
-        removed = [name for name in self._removed if name not in entries]
+            entries[_QUOTES + symbol] = self.market.quotes_of(symbol)
+        removed = self._removed
+        for name, window in self._windows(self._touched_units):
+            changed, gone = window.segment_changes()
+            for segment, events in changed.items():
+                entries[f"{name}{_SEP}{segment}"] = events
+            removed.update(f"{name}{_SEP}{segment}" for segment in gone)
+        out = [name for name in removed if name not in entries]
         self._forget_changes()
-        return entries, removed
+        return entries, out
 
     def snapshot(self) -> dict[str, Any]:
         """Every entry, as plain picklable data; rules in their JSON form, which restore() reads back."""
         entries: dict[str, Any] = {META: self._meta(), RULES: dict(self._json)}
-        for unit in self._units():
+        units = self._units()
+        for unit in units:
             entries[_unit_name(unit)] = _unit_snapshot(unit)
         for symbol in self.market.symbols():
-            entries[_symbol_name(symbol)] = self.market.symbol_snapshot(symbol)
+            entries[_QUOTES + symbol] = self.market.quotes_of(symbol)
+        for name, window in self._windows(units):
+            size = segment_ms(window.duration_ms)
+            segments: dict[int, list[list]] = {}
+            for event in window.events:
+                segments.setdefault(event[0] // size, []).append(event)
+            for segment, events in segments.items():
+                entries[f"{name}{_SEP}{segment}"] = packed(events)
         return entries
+
+    def _windows(self, units) -> list[tuple[str, Trailing]]:
+        """The market's windows and the windows over expressions of `units`, by their names in the state."""
+        found = [(_window_name(key), window) for key, window in self.market.windows().items()]
+        for unit in units:
+            found += [(_own_name(unit, i), window) for i, (_, window) in enumerate(unit.compiled.own_windows)]
+        return found
 
     def _meta(self) -> dict[str, Any]:
         return {"reorderer": self.reorderer.snapshot(), "timed_out": list(self.timed_out),
@@ -438,6 +471,10 @@ class RuleEngine:
         self._removed: set[str] = set()
         self._rules_changed = False
 
+    def _forget_windows(self, named: list[tuple[str, Trailing]]) -> None:
+        """Windows gone with their rule: their segments leave the state too."""
+        self._removed.update(f"{name}{_SEP}{segment}" for name, window in named for segment in window.segments)
+
     @classmethod
     def restore(cls, entries: Mapping[str, Any], max_side_output: int = 10_000,
                 limits: RuleSettings | None = None) -> RuleEngine:
@@ -447,7 +484,8 @@ class RuleEngine:
         engine.reorderer = Reorderer.restore(meta["reorderer"])
         for rule_id, rule in entries[RULES].items():
             engine.apply(rule_id, rule)
-        units = []
+        units: list[tuple[_Rule, dict]] = []
+        segments: dict[str, dict[int, tuple]] = {}
         for name, saved in entries.items():
             if name.startswith(_UNIT):
                 rule_id, key = name[len(_UNIT):].split(_SEP)
@@ -455,11 +493,16 @@ class RuleEngine:
                 unit = engine._instance(part, *_split_key(key)) if part and key else engine.rules.get(rule_id)
                 if unit is not None:
                     units.append((unit, saved))
-        for name, saved in entries.items():  # after the instances: their windows must be there to fill
-            if name.startswith(_SYMBOL):
-                engine.market.restore_symbol(saved)
+            elif name.startswith(_QUOTES):
+                engine.market.restore_quotes(saved)
+            elif name.startswith((_WINDOW, _OWN)):
+                window_name, _, segment = name.rpartition(_SEP)
+                segments.setdefault(window_name, {})[int(segment)] = saved
         for unit, saved in units:
             _unit_restore(unit, saved)
+        for name, window in engine._windows(engine._units()):  # after the instances, whose windows these are too
+            if name in segments:
+                window.restore_segments(segments[name])
         engine._capped = {unit.rule_id for unit in engine._units() if unit.nfa is not None and unit.nfa.dropped}
         for rule_id, entry in engine.rules.items():
             entry.stats = RuleStats(**meta["stats"].get(rule_id, {}))
@@ -472,15 +515,20 @@ class RuleEngine:
 
 META, RULES = "meta", "rules"
 _SEP = "\x1f"
-_UNIT, _SYMBOL = f"unit{_SEP}", f"symbol{_SEP}"
+_UNIT, _QUOTES, _WINDOW, _OWN = f"unit{_SEP}", f"quotes{_SEP}", f"window{_SEP}", f"own{_SEP}"
 
 
 def _unit_name(unit: _Rule) -> str:
     return f"{_UNIT}{unit.rule_id}{_SEP}{unit.key or ''}"
 
 
-def _symbol_name(symbol: str) -> str:
-    return f"{_SYMBOL}{symbol}"
+def _window_name(key: tuple) -> str:
+    symbol, venue, source, duration_ms = key
+    return f"{_WINDOW}{symbol}{_SEP}{venue or ''}{_SEP}{source}{_SEP}{duration_ms}"
+
+
+def _own_name(unit: _Rule, index: int) -> str:
+    return f"{_OWN}{unit.rule_id}{_SEP}{unit.key or ''}{_SEP}{index}"
 
 
 def _split_key(key: str) -> tuple[str, str | None]:
@@ -489,12 +537,10 @@ def _split_key(key: str) -> tuple[str, str | None]:
 
 
 def _unit_snapshot(unit: _Rule) -> dict:
-    return {"nfa": None if unit.nfa is None else unit.nfa.snapshot(), "open": unit.open_signal,
-            "own_windows": unit.compiled.own_snapshot()}
+    return {"nfa": None if unit.nfa is None else unit.nfa.snapshot(), "open": unit.open_signal}
 
 
 def _unit_restore(unit: _Rule, saved: dict) -> None:
     if unit.nfa is not None and saved["nfa"] is not None:
         unit.nfa.restore(saved["nfa"])
     unit.open_signal = saved["open"]
-    unit.compiled.own_restore(saved["own_windows"])

@@ -21,7 +21,7 @@ class Trailing:
     """
 
     __slots__ = ("duration_ms", "events", "ref", "sum_d", "sum_d2", "notional", "volume", "n_ret", "sum_r",
-                 "sum_r2", "highs", "lows", "evicted", "extremes", "returns")
+                 "sum_r2", "highs", "lows", "evicted", "extremes", "returns", "added_since", "segments")
 
     def __init__(self, duration_ms: int, extremes: bool = True, returns: bool = True) -> None:
         self.duration_ms = duration_ms
@@ -29,6 +29,8 @@ class Trailing:
         self.highs: deque[tuple[int, float]] = deque()
         self.lows: deque[tuple[int, float]] = deque()
         self.extremes, self.returns = extremes, returns
+        self.added_since: int | None = None  # the time of the first event added since segment_changes()
+        self.segments: deque[int] = deque()  # the segments the state holds (segment_changes), oldest first
         self._reset()
 
     def need(self, extremes: bool = False, returns: bool = False) -> None:
@@ -54,6 +56,8 @@ class Trailing:
             self._append(ts, price, qty)
 
     def add(self, ts: int, price: float, qty: float = 0.0) -> None:
+        if self.added_since is None:
+            self.added_since = ts
         self._append(ts, price, qty)
         cutoff = ts - self.duration_ms
         if self.events[0][0] <= cutoff:
@@ -92,6 +96,7 @@ class Trailing:
     def _evict(self, cutoff: int) -> None:
         """Drop events at or before `cutoff`: the window is (newest - duration, newest]."""
         events = self.events
+        left = 0.0
         while events and events[0][0] <= cutoff:
             ts, price, qty, r = events.popleft()
             d = price - self.ref
@@ -100,6 +105,7 @@ class Trailing:
             if qty:
                 self.notional -= price * qty
                 self.volume -= qty
+                left += qty
             if r is not None:
                 self.n_ret -= 1
                 self.sum_r -= r
@@ -107,6 +113,9 @@ class Trailing:
             self.evicted += 1
         if self.evicted >= len(events):
             self._recompute()
+        elif left and self.volume < 1e-6 * left:  # nearly all the volume left: the difference is mostly rounding
+            self.notional = sum(e[1] * e[2] for e in events)
+            self.volume = sum(e[2] for e in events)
         highs, lows = self.highs, self.lows
         while highs and highs[0][0] <= cutoff:
             highs.popleft()
@@ -156,9 +165,50 @@ class Trailing:
     def snapshot(self) -> tuple[bytes, bytes, bytes]:
         """The events as packed arrays (times, prices, quantities): the job writes windows to state after
         every batch, and arrays pickle as a copy of memory where lists of lists pickle item by item."""
-        events = self.events
-        return (array("q", [e[0] for e in events]).tobytes(), array("d", [e[1] for e in events]).tobytes(),
-                array("d", [e[2] for e in events]).tobytes())
+        return packed(self.events)
+
+
+    def segment_changes(self) -> tuple[dict[int, tuple[bytes, bytes, bytes]], list[int]]:
+        """The window as state, in segments of segment_ms(duration) by event time: the segments events were
+        added to since the last call (whole, packed as snapshot()), and those every event has left. A batch
+        then writes the newest segment or two, not the window: a 30-minute window holds thousands of events."""
+        if self.added_since is None:
+            return {}, []
+        size = segment_ms(self.duration_ms)
+        first_changed = self.added_since // size
+        self.added_since = None
+        changed: dict[int, list[list]] = {}
+        for event in reversed(self.events):
+            segment = event[0] // size
+            if segment < first_changed:
+                break
+            changed.setdefault(segment, []).append(event)
+        oldest = self.events[0][0] // size if self.events else first_changed
+        segments, gone = self.segments, []
+        while segments and segments[0] < oldest:
+            gone.append(segments.popleft())
+        for segment in sorted(changed):
+            if not segments or segment > segments[-1]:
+                segments.append(segment)
+        return {segment: packed(reversed(events)) for segment, events in changed.items()}, gone
+
+    def restore_segments(self, segments: dict[int, tuple[bytes, bytes, bytes]]) -> None:
+        """Add the events of the segments segment_changes() gave, oldest first."""
+        for segment in sorted(segments):
+            for ts, price, qty in window_events(segments[segment]):
+                self.add(ts, price, qty)
+            self.segments.append(segment)
+        self.added_since = None
+
+
+def segment_ms(duration_ms: int) -> int:
+    return max(250, duration_ms // 64)
+
+
+def packed(events) -> tuple[bytes, bytes, bytes]:
+    events = list(events)
+    return (array("q", [e[0] for e in events]).tobytes(), array("d", [e[1] for e in events]).tobytes(),
+            array("d", [e[2] for e in events]).tobytes())
 
 
 def window_events(snapshot: tuple[bytes, bytes, bytes]) -> zip:

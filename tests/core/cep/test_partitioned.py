@@ -197,7 +197,8 @@ def test_the_changes_of_each_batch_add_up_to_the_whole_state():
     events = market(5, 6_000)
     rules = {"spike": templates.price_spike(pct=0.4, window="2s"),
              "turn": templates.trend_reversal("*/USDT", up_pct=0.3, down_pct=0.3, window="2s", within="10s"),
-             "named": 'IF spread_bps("BTC/USDT") > 5 THEN WIDE'}
+             "named": 'IF spread_bps("BTC/USDT") > 5 THEN WIDE',
+             "pairs": templates.stat_arb("ETH/USDT", "BTC/USDT", window="20s", entry=1.5, exit=0.3)}
     whole = RuleEngine()
     for rule_id, text in rules.items():
         whole.apply(rule_id, text)
@@ -222,6 +223,6 @@ def test_the_changes_of_each_batch_add_up_to_the_whole_state():
             del state[name]
     assert not any("gone" in name for name in state)
     restored = RuleEngine.restore(pickle.loads(pickle.dumps(state)))
+    assert set(restored.snapshot()) == set(state)  # nothing left behind that should have been deleted
     got += run(restored, events[3_000:])
     assert [s["id"] for s in got] == [s["id"] for s in expected] and expected
-    assert set(state) <= set(restored.snapshot())

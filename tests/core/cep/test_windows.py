@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -59,3 +60,25 @@ def test_trailing_window_matches_brute_force_after_every_event(events, duration)
         assert close(window.total_volume(), exp["volume"])
         vwap = window.vwap()
         assert (vwap is None and not exp["volume"] > 1e-12) or close(vwap, exp["vwap"])
+
+
+def test_a_long_window_is_kept_in_segments_and_a_batch_rewrites_only_the_newest():
+    from core.cep.windows import segment_ms
+
+    window = Trailing(30 * 60_000)
+    state: dict[int, tuple] = {}
+    ts = 0
+    for _batch in range(400):
+        for _ in range(50):
+            ts += 100
+            window.add(ts, 100.0 + (ts % 7), 1.0)
+        changed, gone = window.segment_changes()
+        assert len(changed) <= 2  # 5 s of events: one segment of 28 s, or two across a boundary
+        state.update(changed)
+        for segment in gone:
+            del state[segment]
+    assert min(state) == window.events[0][0] // segment_ms(window.duration_ms)
+    restored = Trailing(30 * 60_000)
+    restored.restore_segments(state)
+    assert [e[:3] for e in restored.events] == [e[:3] for e in window.events]
+    assert restored.mean() == pytest.approx(window.mean()) and restored.volume == pytest.approx(window.volume)
