@@ -20,7 +20,7 @@ match the skip strategy discards runs, as in Flink's AfterMatchSkipStrategy.
 
 The state is bounded, which Flink leaves to WITHIN: past max_runs partial matches, or max_events
 events held (shared-buffer nodes, each counted once however many runs share it), the oldest runs
-are dropped until a tenth of each cap is free again, and counted in `dropped`. Without a bound,
+are dropped until a tenth of that cap is free again, and counted in `dropped`. Without a bound,
 `FOLLOWED BY ANY` with no WITHIN keeps a run per start event forever, and `x{1,} ALLOW COMBINATIONS`
 doubles its runs at every event.
 """
@@ -333,14 +333,14 @@ class NFA:
         return len(runs), len(seen)
 
     def _bound(self) -> None:
-        """Past a cap, drop the oldest runs until 90% of each cap is left. Counting the events held walks
-        them all, so it is done only when those held at the last count plus those taken since pass the cap;
-        they are then cut to 90%, and the next count is a tenth of the cap in taken events away."""
+        """Past a cap, drop the oldest runs until 90% of it is left. Counting the events held walks them all,
+        so it is done only when those held at the last count plus those taken since pass the cap; over 90%
+        of it, they are then cut to 90%, and the next count is a tenth of the cap in taken events away."""
         runs = sum(map(len, self.groups.values()))
         over_runs = self.max_runs is not None and runs > self.max_runs
         if not over_runs and (self.max_events is None or self._held + self._taken <= self.max_events):
             return
-        keep_runs = runs if self.max_runs is None else self.max_runs - self.max_runs // 10
+        keep_runs = self.max_runs - self.max_runs // 10 if over_runs and self.max_runs is not None else runs
         keep_events = None if self.max_events is None else self.max_events - self.max_events // 10
         kept: set[int] = set()
         seen: set[int] = set()

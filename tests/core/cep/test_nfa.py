@@ -219,6 +219,14 @@ def test_the_cap_on_partial_matches_drops_the_oldest_and_counts_them():
     assert sorted(m.events["a"][0] for m in found) == sorted(f"a{i}" for i in range(25 - live, 25))  # the newest
 
 
+def test_counting_the_events_held_drops_nothing_under_both_caps():
+    nfa = compile_pattern("a FOLLOWED BY ANY b", RuleSettings(max_partial_matches=10, max_events_held=12))
+    for i in range(10):
+        nfa.process(f"a{i}", i)
+    found, _ = nfa.process("b", 10)  # ten events taken for the matches pass the bound, but only ten are held
+    assert (len(found), nfa.dropped, nfa.state()) == (10, 0, (10, 10))
+
+
 def test_allow_combinations_stays_within_the_caps():
     limits = RuleSettings(max_partial_matches=1_000, max_events_held=3_000)
     nfa = compile_pattern("x{1,} ALLOW COMBINATIONS FOLLOWED BY y", limits)
