@@ -118,7 +118,8 @@ class RuleEngine:
         self.partitioned: dict[str, _Partitioned] = {}
         self._by_symbol: dict[str, list[_Rule]] = {}
         self._everywhere: list[_Rule] = []  # rules that name no symbol (only event.…): they see every event
-        self._by_key: dict[tuple[str, str], list[_Rule]] = {}  # (symbol, venue) -> partitioned rules' instances
+        # (symbol, venue, named, keyed) -> what an event of it evaluates; emptied whenever the rules change
+        self._targets: dict[tuple[str, str, bool, bool], tuple[_Rule, ...]] = {}
         self.timed_out: list[dict] = []  # timed-out partial matches; the host drains them with take_timeouts()
         self.max_side_output = max_side_output
         self._json: dict[str, dict] = {}  # rule id -> the rule's JSON form, for the state
@@ -144,7 +145,6 @@ class RuleEngine:
         if checked.partition is not None:
             closed = self._remove(rule_id)
             self.partitioned[rule_id] = _Partitioned(rule_id, checked, matcher(checked.partition.covers))
-            self._by_key.clear()
             self._taken(rule_id, checked)
             return closed
         entry = self._compile(rule_id, checked, None, RuleStats())
@@ -162,6 +162,7 @@ class RuleEngine:
     def _taken(self, rule_id: str, rule: Rule) -> None:
         self._json[rule_id] = to_json(rule)
         self._rules_changed = True
+        self._targets.clear()
 
     def _compile(self, rule_id: str, rule: Rule, key: str | None, stats: RuleStats) -> _Rule:
         compiled = Compiled(rule, self.market)
@@ -184,23 +185,28 @@ class RuleEngine:
             self._touched_units.add(instance)
         return instance
 
-    def _keyed(self, symbol: str, venue: str) -> list[_Rule]:
-        """The partitioned rules' instances an event of (symbol, venue) goes to; made before the event
-        reaches the market, so their windows hold it."""
-        found = self._by_key.get((symbol, venue))
+    def _targets_of(self, symbol: str, venue: str, named: bool, keyed: bool) -> tuple[_Rule, ...]:
+        """What an event of (symbol, venue) evaluates: the rules over its symbol, those over none, and the
+        instances of the partitioned rules that cover it, made before the event reaches the market so that
+        their windows hold it."""
+        found = self._targets.get((symbol, venue, named, keyed))
         if found is None:
-            found = self._by_key[(symbol, venue)] = [self._instance(part, symbol, venue)
-                                                     for part in self.partitioned.values()
-                                                     if part.covered(symbol, venue)]
+            found = (*(self._by_symbol.get(symbol, ()) if named else ()), *(self._everywhere if named else ()),
+                     *(self._keyed(symbol, venue) if keyed else ()))
+            self._targets[(symbol, venue, named, keyed)] = found
         return found
+
+    def _keyed(self, symbol: str, venue: str) -> list[_Rule]:
+        parts = self.partitioned.values()
+        return [self._instance(part, symbol, venue) for part in parts if part.covered(symbol, venue)]
 
     def _remove(self, rule_id: str) -> list[Signal]:
         self._capped.discard(rule_id)  # a new version is warned about afresh
         if self._json.pop(rule_id, None) is not None:
             self._rules_changed = True
+            self._targets.clear()
         part = self.partitioned.pop(rule_id, None)
         if part is not None:
-            self._by_key.clear()
             return [signal for instance in part.instances.values() for signal in self._retire(instance)]
         entry = self.rules.pop(rule_id, None)
         if entry is None:
@@ -311,22 +317,20 @@ class RuleEngine:
     def _process(self, events: Sequence[Tick | Trade], now_ms: int, named: bool = True,
                  keyed: bool = True) -> list[Signal]:
         out: list[Signal] = []
-        market, partitioned = self.market, self.partitioned if keyed else None
-        by_symbol, everywhere = (self._by_symbol, self._everywhere) if named else ({}, [])
+        market, targets_of = self.market, self._targets_of
         perf_ns = time.perf_counter_ns
         touched_units, touched_symbols = self._touched_units, self._touched_symbols
         series = market.series
         for event in events:
             symbol = event.symbol
-            instances = self._keyed(symbol, event.venue) if partitioned else ()
+            targets = targets_of(symbol, event.venue, named, keyed)
             if isinstance(event, Tick):
                 market.on_tick(event)
             else:
                 market.on_trade(event)
-            entries = by_symbol.get(symbol, ())
-            if entries or instances or symbol in series:  # a symbol no rule here reads is not kept in state
+            if targets or symbol in series:  # a symbol no rule here reads is not kept in state
                 touched_symbols.add(symbol)
-            for entry in (entries if not (instances or everywhere) else [*entries, *everywhere, *instances]):
+            for entry in targets:
                 stats = entry.stats
                 started = perf_ns()
                 stats.evaluations += 1

@@ -55,6 +55,28 @@ class Trailing:
         for ts, price, qty in events:
             self._append(ts, price, qty)
 
+    def _resum(self) -> None:
+        """The running sums afresh from the events, about the oldest price: the events, their returns and
+        high/low stay as they are, so this costs a fifth of _recompute (in a window of ten events it ran
+        every tenth add)."""
+        events = self.events
+        ref = events[0][1] if events else 0.0
+        sum_d = sum_d2 = notional = volume = sum_r = sum_r2 = 0.0
+        n_ret = 0
+        for _, price, qty, r in events:
+            d = price - ref
+            sum_d += d
+            sum_d2 += d * d
+            if qty:
+                notional += price * qty
+                volume += qty
+            if r is not None:
+                n_ret += 1
+                sum_r += r
+                sum_r2 += r * r
+        self.ref, self.sum_d, self.sum_d2, self.notional, self.volume = ref, sum_d, sum_d2, notional, volume
+        self.n_ret, self.sum_r, self.sum_r2, self.evicted = n_ret, sum_r, sum_r2, 0
+
     def add(self, ts: int, price: float, qty: float = 0.0) -> None:
         if self.added_since is None:
             self.added_since = ts
@@ -112,7 +134,7 @@ class Trailing:
                 self.sum_r2 -= r * r
             self.evicted += 1
         if self.evicted >= len(events):
-            self._recompute()
+            self._resum()
         elif left and self.volume < 1e-6 * left:  # nearly all the volume left: the difference is mostly rounding
             self.notional = sum(e[1] * e[2] for e in events)
             self.volume = sum(e[2] for e in events)
