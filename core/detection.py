@@ -2,8 +2,9 @@
 
 The job runs these in its tick reader when `ticks` has one partition, and in keyed buckets fed by
 every partition's reader when it has more; either way each sees the same ticks in the same order, so
-the signals are the same. Detection remembers which entries a batch changed, so the host writes back
-only those: a venue's quotes one by one, not the venue's whole state after every batch.
+the signals are the same. Trades come in the same order, for the rules only (their vwap and volume).
+Detection remembers which entries a batch changed, so the host writes back only those: a venue's
+quotes one by one, not the venue's whole state after every batch.
 """
 from __future__ import annotations
 
@@ -15,15 +16,19 @@ from core.arbitrage.direct import DirectDetector, PairState, pair_key
 from core.arbitrage.triangular import TriangularDetector, VenueState
 from core.contracts.signal import Signal
 from core.contracts.tick import Tick
+from core.contracts.trade import Trade
 from core.settings import ArbitrageSettings
 
 TRIANGULAR, DIRECT, RULES = 1, 2, 4  # what a tick is for, in a bucket that runs several detectors
 COUNTED = 8  # set on one copy of each tick only, so that ticks detected are counted once (ascep:counters)
 FLAGS = {"triangular": TRIANGULAR, "direct": DIRECT, "rules": RULES}
+RULES_BUCKET = 0  # the bucket that evaluates the rules, and so the one trades go to
 
 
 class RuleRunner(Protocol):
     def on_tick(self, tick: Tick, now_ms: int | None = None, source: str = ...) -> list[Signal]: ...
+
+    def on_trade(self, trade: Trade) -> None: ...
 
 
 def bucket_of(key: str, buckets: int) -> int:
@@ -42,7 +47,7 @@ def flags_of(detectors: Iterable[str]) -> int:
 def routes(stamped: Iterable[tuple[int, Tick]], detectors: Iterable[str], buckets: int
            ) -> dict[int, list[tuple[int, Tick, int]]]:
     """Which bucket gets each (order key, tick) and what for: triangular by venue, direct by pair, the rules
-    all in bucket 0. Every bucket is present, so every bucket hears every partition's watermark."""
+    all in RULES_BUCKET. Every bucket is present, so every bucket hears every partition's watermark."""
     wanted = [FLAGS[name] for name in detectors]
     out: dict[int, list[tuple[int, Tick, int]]] = {bucket: [] for bucket in range(buckets)}
     venue_buckets: dict[str, int] = {}
@@ -59,7 +64,7 @@ def routes(stamped: Iterable[tuple[int, Tick]], detectors: Iterable[str], bucket
                 if bucket < 0:
                     bucket = pair_buckets[tick.symbol] = bucket_of(pair_key(tick.symbol), buckets)
             else:
-                bucket = 0
+                bucket = RULES_BUCKET
             flags[bucket] = flags.get(bucket, 0) | flag
         counted = COUNTED
         for bucket, flag in flags.items():
@@ -80,13 +85,19 @@ class Detection:
         self.touched_quotes: list[Tick] = []  # ticks triangular took since take_changes(), duplicates and all
         self.touched_pairs: list[str] = []
 
-    def run(self, ticks: list[Tick], flags: Iterable[int], now_ms: int, rules: RuleRunner | None) -> list[Signal]:
-        """`flags` says, tick by tick, which detectors a tick is for; `rules` runs the rules, if any."""
+    def run(self, ticks: list[Tick | Trade], flags: Iterable[int], now_ms: int, rules: RuleRunner | None
+            ) -> list[Signal]:
+        """`flags` says, tick by tick, which detectors a tick is for; a trade is for the rules' windows only.
+        `rules` runs the rules, if any."""
         out: list[Signal] = []
         venues, pairs, pair_keys = self.venues, self.pairs, self.pair_keys
         triangular, direct = self.triangular.on_tick, self.direct.on_tick
         touched_quotes, touched_pairs = self.touched_quotes, self.touched_pairs
         for tick, flag in zip(ticks, flags):
+            if isinstance(tick, Trade):
+                if rules is not None:
+                    rules.on_trade(tick)
+                continue
             if flag & TRIANGULAR:
                 state = venues.get(tick.venue)
                 if state is None:
