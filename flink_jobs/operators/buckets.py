@@ -2,8 +2,9 @@
 
 Every partition's reader sends each bucket its share of a batch (core/detection.py's routes: a venue's
 ticks to one bucket, a pair's to one, all to bucket 0 for the rules) with its watermark, even when the
-share is empty; the bucket merges the partitions in event-time order and detects (DetectionHost). The
-bucket count is fixed by job.detection_buckets, so state survives a change of parallelism.
+share is empty, and bucket 0 the batch of `trades` with their watermark too; the bucket merges the
+partitions in event-time order and detects (DetectionHost). The bucket count is fixed by
+job.detection_buckets, so state survives a change of parallelism.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.functions import KeyedBroadcastProcessFunction
 
 from core.contracts.tick import Tick
+from core.contracts.trade import Trade
 from flink_jobs.operators.detection_host import DetectionHost
 
 
@@ -27,10 +29,16 @@ class BucketDetection:
         self.host.close()
 
     def process_element(self, share, ctx):
-        bucket, partition, watermark, entries = share
+        bucket, partition, watermark, entries, shared_trades = share
         keys = [entry[0] for entry in entries]
         ticks = [Tick(*entry[2:]) for entry in entries]
-        batch = self.host.on_batch(bucket, partition, keys, ticks, [entry[1] for entry in entries], watermark, ctx)
+        trades = None
+        if shared_trades is not None:  # flink_jobs/readers/ticks.py's shared_trades
+            trade_watermark, trade_entries = shared_trades
+            trades = ([entry[0] for entry in trade_entries], [Trade(*entry[1:]) for entry in trade_entries],
+                      trade_watermark)
+        batch = self.host.on_batch(bucket, partition, keys, ticks, [entry[1] for entry in entries], watermark, ctx,
+                                   trades)
         if batch is not None:
             yield batch
 
