@@ -2,8 +2,9 @@
 
 The job runs these in its tick reader when `ticks` has one partition, and in keyed buckets fed by
 every partition's reader when it has more; either way each sees the same ticks in the same order, so
-the signals are the same. Detection remembers which entries a batch changed, so the host writes back
-only those: a venue's quotes one by one, not the venue's whole state after every batch.
+the signals are the same. Trades come in the same order, for the rules only (their vwap and volume).
+Detection remembers which entries a batch changed, so the host writes back only those: a venue's
+quotes one by one, not the venue's whole state after every batch.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from core.arbitrage.direct import DirectDetector, PairState, pair_key
 from core.arbitrage.triangular import TriangularDetector, VenueState
 from core.contracts.signal import Signal
 from core.contracts.tick import Tick
+from core.contracts.trade import Trade
 from core.settings import ArbitrageSettings
 
 TRIANGULAR, DIRECT, RULES = 1, 2, 4  # what a tick is for, in a bucket that runs several detectors
@@ -22,10 +24,11 @@ COUNTED = 8  # set on one copy of each tick only, so that ticks detected are cou
 KEYED_RULES = 16  # for the partitioned rules, which run keyed by symbol; RULES: the rules over named symbols
 ROUTED = {"triangular": (TRIANGULAR,), "direct": (DIRECT,), "rules": (RULES, KEYED_RULES)}  # each flag its bucket
 FLAGS = {name: sum(flags) for name, flags in ROUTED.items()}
+RULES_BUCKET = 0  # the bucket that evaluates the rules over named symbols (and gets every trade for them)
 
 
 class RuleRunner(Protocol):
-    def on_ordered(self, event: Tick, now_ms: int, named: bool = ..., keyed: bool = ...,
+    def on_ordered(self, event: Tick | Trade, now_ms: int, named: bool = ..., keyed: bool = ...,
                    source: str = ...) -> list[Signal]: ...
 
 
@@ -46,7 +49,7 @@ def routes(stamped: Iterable[tuple[int, Tick]], detectors: Iterable[str], bucket
            ) -> dict[int, list[tuple[int, Tick, int]]]:
     """Which bucket gets each (order key, tick) and what for: triangular by venue; direct, and partitioned
     rules, by pair (a symbol's ticks all go to its pair's bucket: one copy serves both); the other rules all
-    in bucket 0. Every bucket is present, so every bucket hears every partition's watermark."""
+    in RULES_BUCKET. Every bucket is present, so every bucket hears every partition's watermark."""
     wanted = [flag for name in detectors for flag in ROUTED[name]]
     out: dict[int, list[tuple[int, Tick, int]]] = {bucket: [] for bucket in range(buckets)}
     venue_buckets: dict[str, int] = {}
@@ -63,12 +66,29 @@ def routes(stamped: Iterable[tuple[int, Tick]], detectors: Iterable[str], bucket
                 if bucket < 0:
                     bucket = pair_buckets[tick.symbol] = bucket_of(pair_key(tick.symbol), buckets)
             else:
-                bucket = 0
+                bucket = RULES_BUCKET
             flags[bucket] = flags.get(bucket, 0) | flag
         counted = COUNTED
         for bucket, flag in flags.items():
             out[bucket].append((key, tick, flag | counted))
             counted = 0
+    return out
+
+
+def trade_routes(stamped: Iterable[tuple[int, Trade]], buckets: int) -> dict[int, list[tuple[int, Trade, int]]]:
+    """Which bucket gets each (order key, trade): RULES_BUCKET for the rules over named symbols, the bucket of
+    its symbol's pair for the partitioned ones (as routes() sends ticks). Every bucket is present."""
+    out: dict[int, list[tuple[int, Trade, int]]] = {bucket: [] for bucket in range(buckets)}
+    pair_buckets: dict[str, int] = {}
+    for key, trade in stamped:
+        bucket = pair_buckets.get(trade.symbol, -1)
+        if bucket < 0:
+            bucket = pair_buckets[trade.symbol] = bucket_of(pair_key(trade.symbol), buckets)
+        if bucket == RULES_BUCKET:
+            out[bucket].append((key, trade, RULES | KEYED_RULES))
+        else:
+            out[RULES_BUCKET].append((key, trade, RULES))
+            out[bucket].append((key, trade, KEYED_RULES))
     return out
 
 
@@ -84,13 +104,21 @@ class Detection:
         self.touched_quotes: list[Tick] = []  # ticks triangular took since take_changes(), duplicates and all
         self.touched_pairs: list[str] = []
 
-    def run(self, ticks: list[Tick], flags: Iterable[int], now_ms: int, rules: RuleRunner | None) -> list[Signal]:
-        """`flags` says, tick by tick, which detectors a tick is for; `rules` runs the rules, if any."""
+    def run(self, ticks: list[Tick | Trade], flags: Iterable[int], now_ms: int, rules: RuleRunner | None
+            ) -> list[Signal]:
+        """`flags` says, tick by tick, which detectors a tick is for; a trade is for the rules only.
+        `rules` runs the rules, if any."""
         out: list[Signal] = []
         venues, pairs, pair_keys = self.venues, self.pairs, self.pair_keys
         triangular, direct = self.triangular.on_tick, self.direct.on_tick
         touched_quotes, touched_pairs = self.touched_quotes, self.touched_pairs
         for tick, flag in zip(ticks, flags):
+            if isinstance(tick, Trade):
+                if rules is not None:
+                    signals = rules.on_ordered(tick, now_ms, bool(flag & RULES), bool(flag & KEYED_RULES), "ticks")
+                    if signals:
+                        out.extend(signals)
+                continue
             if flag & TRIANGULAR:
                 state = venues.get(tick.venue)
                 if state is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC
+from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
 from core.settings import Settings
 from flink_jobs.rest_tls import RestTls
 
@@ -31,8 +31,9 @@ def topic_partitions(bootstrap: str, topic: str) -> int:
 
 
 def topics_read(settings: Settings, lake: str | None) -> tuple[str, ...]:
-    """The topics whose offsets the job's state holds: what a checkpoint is only valid against."""
-    return (TICKS_TOPIC, *((RULES_TOPIC,) if "rules" in settings.job.detectors else ()),
+    """The topics whose offsets the job's state holds: what a checkpoint is only valid against. The rules read
+    trades too (vwap, volume)."""
+    return (TICKS_TOPIC, *((RULES_TOPIC, TRADES_TOPIC) if "rules" in settings.job.detectors else ()),
             *((SIGNALS_TOPIC,) if lake else ()))
 
 
@@ -100,9 +101,9 @@ def flink_configuration(settings: Settings, checkpoint_dir: Path, restore: Path 
 def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids: dict[str, str],
           restore: Path | None = None, lake: str | None = None, ship_code: bool = False,
           rest_tls: RestTls | None = None):
-    """pulses -> tick reader (offsets, cross-exchange; with one partition every detector) -> [with several
-    partitions: detection buckets] -> Redis and the `signals` topic; with a lake, archivers copy `ticks` and
-    `signals` into Parquet.
+    """pulses -> tick reader (offsets, cross-exchange; with one partition every detector; with the rules, `trades`
+    too) -> [with several partitions: detection buckets] -> Redis and the `signals` topic; with a lake, archivers
+    copy `ticks` and `signals` into Parquet.
     `ids`: topic_ids() of topics_read(), which name the lake's objects; `rest_tls`: see flink_configuration."""
     from pyflink.common import Types
     from pyflink.datastream import StreamExecutionEnvironment
@@ -120,6 +121,12 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids:
     if unknown:
         raise ValueError(f"job.detectors: unknown {sorted(unknown)}; choose from triangular, direct, rules")
     partitions = topic_partitions(kafka, TICKS_TOPIC)
+    rules = "rules" in settings.job.detectors
+    trade_partitions = topic_partitions(kafka, TRADES_TOPIC) if rules else partitions
+    if trade_partitions != partitions:
+        raise RuntimeError(f"topic {TRADES_TOPIC!r} has {trade_partitions} partitions and {TICKS_TOPIC!r} "
+                           f"{partitions}: a partition's tick reader reads the same partition of both, so create "
+                           f"them alike (ascep up does)")
     conf = flink_configuration(settings, checkpoint_dir, restore, rest_tls)
     env = StreamExecutionEnvironment.get_execution_environment(conf)
     env.set_parallelism(settings.job.parallelism)
@@ -138,7 +145,6 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids:
 
     detectors = settings.job.detectors
     job = settings.job
-    rules = "rules" in detectors
     rule_changes = None
     if rules:
         rules_reader = RulesReader(kafka, RULES_TOPIC, DEADLETTER_TOPIC, 1000, RULES_FETCH_WAIT_MS, redis)
@@ -152,7 +158,8 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids:
     buckets = 0 if fused or not detectors else job.detection_buckets
     reader_class = TickReaderWithRules if fused and rules else TickReader
     reader = reader_class(kafka, TICKS_TOPIC, DEADLETTER_TOPIC, settings.arbitrage, job,
-                          host(1) if fused and detectors else None, buckets, redis_url=redis)
+                          host(1) if fused and detectors else None, buckets, redis_url=redis,
+                          trades_topic=TRADES_TOPIC if rules else None)
     tick_pulses = pulses("tick_pulse", job.pulse_per_second * partitions, partitions)
     ticks = (tick_pulses.connect(rule_changes) if reader_class is TickReaderWithRules else tick_pulses).process(reader)
     ticks.name("read ticks, detect" if fused else "read ticks, cross-exchange arbitrage")

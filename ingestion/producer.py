@@ -6,10 +6,11 @@
 - While the broker is down librdkafka keeps retrying; the error callback logs a structured warning each
   time, and a full local buffer blocks the caller (backpressure) instead of dropping data.
 - Closing (or leaving the `with` block) flushes; what could not be delivered is logged, never hidden.
-- Every partition of `ticks` it has left quiet for QUIET_S gets a watermark record (core/contracts/tick.py),
-  and every partition one when it closes: the job's event-time order then releases the ticks that wait for a
-  later one, and a partition no tick goes to holds nobody back, by event time kept in the log rather than by
-  a wall-clock timeout in the job (core/event_order.py).
+- Every partition of `ticks` and of `trades` it has left quiet for QUIET_S gets a watermark record
+  (core/contracts/tick.py), and every partition one when it closes: the job's event-time order then releases
+  the ticks that wait for a later one (or for the trades the rules read), and a partition nothing goes to
+  holds nobody back, by event time kept in the log rather than by a wall-clock timeout in the job
+  (core/event_order.py).
 - Given a Redis URL, it raises TOPIC_ENDS from its delivery reports (the embedded broker's watermarks are
   unreliable): about once a second while producing, and at close. Health and a clean stop read them.
 """
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 
 POLL_EVERY = 1_000  # serve delivery callbacks every this many messages
 POLL_EVERY_S = 0.1  # or after this long, so the ends reported stay fresh at low rates
-QUIET_S = 0.1  # no tick for this long: promise the newest event time to every partition (a watermark record)
+QUIET_S = 0.1  # nothing sent to a partition for this long: promise it the newest event time (a watermark record)
 
 
 @dataclass
@@ -79,9 +80,10 @@ class TickProducer:
         self._ends = TopicEnds()
         self._ends_reported_at = 0.0
         self._redis: redis.Redis | None = None
-        self._newest_ts: int | None = None  # the newest event time of a tick sent
-        self._promised: dict[int, int] = {}  # partition of ticks -> what its last watermark record promised
-        self._ticked_at: dict[int, float] = {}  # partition of ticks -> when a tick last went to it
+        self._newest_ts: int | None = None  # the newest event time of a tick or trade sent
+        self._promised_to: dict[str, int] = {}  # topic -> its partitions, which watermark records go to
+        self._promised: dict[tuple[str, int], int] = {}  # (topic, partition) -> what its last record promised
+        self._sent_at: dict[tuple[str, int], float] = {}  # (topic, partition) -> when a tick or trade last went
         self._quiet = threading.Event()
         self._watcher: threading.Thread | None = None
         if ends_to is not None:
@@ -109,42 +111,57 @@ class TickProducer:
         partition = partition_for_symbol(tick.symbol, self.partitions(topic))
         self._send(topic, orjson.dumps(tick.to_json_dict()), tick.key, partition)
         self.counts.ticks += 1
-        self._ticked_at[partition] = time.monotonic()
-        if self._newest_ts is None or tick.ts > self._newest_ts:
-            self._newest_ts = tick.ts
+        self._sent(topic, partition, tick.ts)
+
+    def trade(self, trade: Trade) -> None:
+        topic = self.topics.trades
+        partition = partition_for_symbol(trade.symbol, self.partitions(topic))
+        self._send(topic, orjson.dumps(trade), f"{trade.venue}:{trade.symbol}",  # a dataclass: orjson writes its fields
+                   partition)
+        self.counts.trades += 1
+        self._sent(topic, partition, trade.ts)
+
+    def _sent(self, topic: str, partition: int, ts: int) -> None:
+        self._sent_at[(topic, partition)] = time.monotonic()
+        if self._newest_ts is None or ts > self._newest_ts:
+            self._newest_ts = ts
         if self._watcher is None:
-            self._watcher = threading.Thread(target=self._watch_quiet, name="tick-watermarks", daemon=True)
+            self._promised_to = {name: self._partitions_if_any(name) for name in (self.topics.ticks,
+                                                                                  self.topics.trades)}
+            self._watcher = threading.Thread(target=self._watch_quiet, name="watermarks", daemon=True)
             self._watcher.start()
+
+    def _partitions_if_any(self, topic: str) -> int:
+        """0 for a topic the broker does not have (a stack with topics of other names): nobody reads it."""
+        try:
+            return self.partitions(topic)
+        except LookupError:
+            return 0
 
     def _watch_quiet(self) -> None:
         while not self._quiet.wait(QUIET_S / 2):
             self._promise(time.monotonic() - QUIET_S)
 
     def _promise(self, quiet_since: float | None = None) -> None:
-        """Watermark records to the partitions of `ticks` no tick went to since `quiet_since` (all, if None),
-        promising that none dated at or before the newest tick sent is to come from this producer there."""
+        """Watermark records to the partitions of `ticks` and `trades` nothing went to since `quiet_since` (all,
+        if None), promising that nothing dated at or before the newest tick or trade sent is to come from this
+        producer there."""
         if self._newest_ts is None:
             return
         # never past the clock: a tick dated 2100 (dead-lettered by the job) must not become a promise
         newest = min(self._newest_ts, int(time.time() * 1000))
-        topic = self.topics.ticks
         value = watermark_value(newest + 1)
         try:  # produce directly: this may run on the watcher thread, beside the caller's _send
-            for partition in range(self.partitions(topic)):
-                if self._promised.get(partition) == newest:
-                    continue
-                if quiet_since is not None and self._ticked_at.get(partition, 0.0) > quiet_since:
-                    continue
-                self._producer.produce(topic, value, "watermark", partition=partition)
-                self._promised[partition] = newest
+            for topic, partitions in self._promised_to.items():
+                for partition in range(partitions):
+                    if self._promised.get((topic, partition)) == newest:
+                        continue
+                    if quiet_since is not None and self._sent_at.get((topic, partition), 0.0) > quiet_since:
+                        continue
+                    self._producer.produce(topic, value, "watermark", partition=partition)
+                    self._promised[(topic, partition)] = newest
         except BufferError:  # the buffer is full, so ticks are flowing: the next look promises again
             return
-
-    def trade(self, trade: Trade) -> None:
-        topic = self.topics.trades
-        self._send(topic, orjson.dumps(trade), f"{trade.venue}:{trade.symbol}",  # a dataclass: orjson writes its fields
-                   partition_for_symbol(trade.symbol, self.partitions(topic)))
-        self.counts.trades += 1
 
     def deadletter(self, venue: str, reason: str, frame: str | bytes, received_ms: int,
                    source: str | None = None) -> None:

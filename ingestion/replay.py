@@ -1,4 +1,5 @@
-"""Replay a file into Kafka: JSONL of normalized ticks, or an exchange recording parsed by its venue's parser.
+"""Replay a file into Kafka: JSONL of normalized ticks and trades, or an exchange recording parsed by its venue's
+parser.
 
 The core (`replay_items`) turns a file into timed items with no I/O beyond reading it; the shell
 (`replay`) paces them and hands them to the shared producer. Nothing in the file is dropped silently:
@@ -15,8 +16,8 @@ from pathlib import Path
 from typing import NamedTuple, TextIO
 
 from core.clock import now_ms
-from core.contracts.tick import InvalidTick, Tick, decode_tick
-from core.contracts.trade import Trade
+from core.contracts.tick import InvalidTick, Tick, decode_json, tick_from_dict
+from core.contracts.trade import Trade, trade_from_dict
 from core.progress import ProgressLine
 from ingestion.producer import TickProducer
 from ingestion.recording import BadLine, Connection, Received, looks_like_recording, read_lines
@@ -75,11 +76,20 @@ def jsonl_items(path: Path, lines: _CountingLines) -> Iterator[Item]:
             yield Item(None, lines.offset, ignored="blank line")
             continue
         try:
-            tick = decode_tick(text)
+            line_item = jsonl_item(decode_json(text), lines.offset)
         except InvalidTick as exc:
             yield Item(None, lines.offset, deadletter=DeadLetter(JSONL_VENUE, str(exc), text, f"{path}:{number}", None))
         else:
-            yield Item(tick.ts, lines.offset, ticks=[tick])
+            yield line_item
+
+
+def jsonl_item(obj: object, offset: int) -> Item:
+    """A line with a `price` is a trade, as the `trades` topic holds it; any other a tick (docs/ticks.md)."""
+    if isinstance(obj, dict) and "price" in obj:
+        trade = trade_from_dict(obj)
+        return Item(trade.ts, offset, trades=[trade])
+    tick = tick_from_dict(obj)
+    return Item(tick.ts, offset, ticks=[tick])
 
 
 def recording_items(path: Path, lines: _CountingLines) -> Iterator[Item]:

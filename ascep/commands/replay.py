@@ -11,9 +11,9 @@ from core.stack_file import resolve, resolve_optional
 
 
 def add_arguments(parser) -> None:
-    parser.description = ("FILE is JSONL of normalized ticks or an exchange recording (detected from its first "
-                          "line). Bad lines and frames go to the dead-letter topic with file:line and the reason; "
-                          "the replay goes on.")
+    parser.description = ("FILE is JSONL of normalized ticks and trades (a line with a price is a trade) or an "
+                          "exchange recording (detected from its first line). Bad lines and frames go to the "
+                          "dead-letter topic with file:line and the reason; the replay goes on.")
     parser.add_argument("file", metavar="FILE")
     pace = parser.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=float, default=1.0,

@@ -2,16 +2,22 @@
 
 The job reads a partition in batches (one Flink element per batch, not per tick: PyFlink's
 per-record cost would otherwise cap throughput). Within a batch, ticks are applied in offset
-order, so the outputs depend only on the records, never on where batch boundaries fall.
+order, so the outputs depend only on the records, never on where batch boundaries fall. Trades,
+read beside the ticks for the rules, are checked here the same way (check_trades).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from core.arbitrage.cross_exchange import CrossExchangeDetector, SymbolState
 from core.contracts.signal import Signal
 from core.contracts.tick import InvalidTick, Tick, check_not_ahead, decode_tick, iso_ms, watermark_in
+from core.contracts.trade import Trade, decode_trade
+
+Record = tuple[int, bytes | None, int | None]  # offset, value, the record's timestamp or None
+R = TypeVar("R", Tick, Trade)
 
 
 @dataclass
@@ -36,14 +42,50 @@ def group_by(ticks: list[Tick], key_for: Callable[[Tick], str]) -> dict[str, lis
 
 
 @dataclass
-class BatchOutcome:
+class Checked(Generic[R]):
+    """A batch's records sorted out: the valid ones in offset order, dead letters, producers' promises."""
+
+    valid: list[R] = field(default_factory=list)
+    deadletters: list[DeadLetter] = field(default_factory=list)
+    # producers' watermark records: (how many valid records came before it, its promised event time)
+    watermarks: list[tuple[int, int]] = field(default_factory=list)
+
+    def refuse(self, error: InvalidTick, value: bytes | None, written_ms: int, skew_ms: int, partition: int,
+               offset: int) -> None:
+        """A record that is no valid tick or trade: a producer's watermark record, kept in order unless it is
+        dated too far ahead of when it was written (it would hold every later record back until that date),
+        or a dead letter with `error`."""
+        promised = watermark_in(value)
+        if promised is None:
+            self.deadletters.append(DeadLetter(str(error), value, partition, offset))
+        elif promised - written_ms > skew_ms:
+            self.deadletters.append(DeadLetter(
+                f"watermark record {iso_ms(promised)} is {promised - written_ms} ms after the record was written "
+                f"({iso_ms(written_ms)}): more than the {skew_ms} ms allowed (job.max_future_skew_ms)",
+                value, partition, offset))
+        else:
+            self.watermarks.append((len(self.valid), promised))
+
+
+@dataclass
+class BatchOutcome(Checked[Tick]):
     signals: list[Signal] = field(default_factory=list)
     latest: dict[str, Tick] = field(default_factory=dict)  # newest tick per venue:symbol in this batch
-    deadletters: list[DeadLetter] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)  # symbols whose detector state changed
-    valid: list[Tick] = field(default_factory=list)  # in offset order, for the detectors downstream
-    # producers' watermark records: (how many valid ticks came before it, its promised event time)
-    watermarks: list[tuple[int, int]] = field(default_factory=list)
+
+
+def check_trades(records: Iterable[Record], partition: int, now_ms: int, max_future_skew_ms: int) -> Checked[Trade]:
+    """A batch of `trades` records, decided as ticks are: a trade dated too far ahead of its record is
+    dead-lettered (it would carry its partition's order keys past every later trade), and so is a record
+    that is neither a trade nor a producer's watermark record."""
+    out: Checked[Trade] = Checked()
+    for offset, value, written_ms in records:
+        written = now_ms if written_ms is None else written_ms
+        try:
+            out.valid.append(check_not_ahead(decode_trade(value), written, max_future_skew_ms))
+        except InvalidTick as exc:
+            out.refuse(exc, value, written, max_future_skew_ms, partition, offset)
+    return out
 
 
 class TickBatchProcessor:
@@ -51,7 +93,7 @@ class TickBatchProcessor:
         self.detector = detector
         self.max_future_skew_ms = max_future_skew_ms
 
-    def process(self, records: Iterable[tuple[int, bytes | None, int | None]], partition: int,
+    def process(self, records: Iterable[Record], partition: int,
                 state_of: Callable[[str], SymbolState], now_ms: int) -> BatchOutcome:
         """`records` are (offset, value, the record's timestamp or None). A tick dated further ahead of its
         record's timestamp than the skew allows is dead-lettered before any state sees it; the record's
@@ -61,20 +103,11 @@ class TickBatchProcessor:
         on_tick = self.detector.on_tick
         skew = self.max_future_skew_ms
         for offset, value, written_ms in records:
+            written = now_ms if written_ms is None else written_ms
             try:
-                tick = check_not_ahead(decode_tick(value), now_ms if written_ms is None else written_ms, skew)
+                tick = check_not_ahead(decode_tick(value), written, skew)
             except InvalidTick as exc:
-                promised = watermark_in(value)
-                reference = now_ms if written_ms is None else written_ms
-                if promised is None:
-                    out.deadletters.append(DeadLetter(str(exc), value, partition, offset))
-                elif promised - reference > skew:  # it would hold every later tick back until that date
-                    out.deadletters.append(DeadLetter(
-                        f"watermark record {iso_ms(promised)} is {promised - reference} ms after the record was "
-                        f"written ({iso_ms(reference)}): more than the {skew} ms allowed (job.max_future_skew_ms)",
-                        value, partition, offset))
-                else:
-                    out.watermarks.append((len(out.valid), promised))
+                out.refuse(exc, value, written, skew, partition, offset)
                 continue
             out.valid.append(tick)
             out.latest[tick.key] = tick

@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from core.contracts.signal import Signal
 from core.contracts.tick import Tick
+from core.contracts.trade import Trade
 from core.event_order import NO_WATERMARK, EventTimeMerge, stamp_keys, watermark_of
 from core.settings import RuleSettings
 
@@ -103,11 +104,11 @@ class Backtest:
         """The event time every partition has been read up to."""
         return min(self.newest.values(), default=NO_WATERMARK)
 
-    def _evaluate(self, ticks: list[Tick], lineage: list[tuple[int, int]]) -> list[Found]:
-        on_tick = self.engine.on_tick
+    def _evaluate(self, ticks: list[Tick | Trade], lineage: list[tuple[int, int]]) -> list[Found]:
+        on_ordered = self.engine.on_ordered  # as the job's rule host: the merge has ordered them
         out = []
         for tick, (partition, offset) in zip(ticks, lineage):
-            for signal in on_tick(tick, tick.ts, SOURCE):  # processing time from the tick: the same on every run
+            for signal in on_ordered(tick, tick.ts, source=SOURCE):  # processing time from the tick: the same every run
                 out.append(Found(signal, partition, offset))
         return out
 

@@ -123,6 +123,7 @@ class RuleEngine:
         self.timed_out: list[dict] = []  # timed-out partial matches; the host drains them with take_timeouts()
         self.max_side_output = max_side_output
         self._json: dict[str, dict] = {}  # rule id -> the rule's JSON form, for the state
+        self._events_read: bool | None = None  # whether a rule tests the event itself; None: to work out
         self.limits = limits or RuleSettings()
         self._capped: set[str] = set()  # rules that dropped partial matches, the host told of each once
         self.newly_capped: list[str] = []  # drained by take_capped()
@@ -163,6 +164,7 @@ class RuleEngine:
         self._json[rule_id] = to_json(rule)
         self._rules_changed = True
         self._targets.clear()
+        self._events_read = None
 
     def _compile(self, rule_id: str, rule: Rule, key: str | None, stats: RuleStats) -> _Rule:
         compiled = Compiled(rule, self.market)
@@ -205,6 +207,7 @@ class RuleEngine:
         if self._json.pop(rule_id, None) is not None:
             self._rules_changed = True
             self._targets.clear()
+            self._events_read = None
         part = self.partitioned.pop(rule_id, None)
         if part is not None:
             return [signal for instance in part.instances.values() for signal in self._retire(instance)]
@@ -275,6 +278,13 @@ class RuleEngine:
     @property
     def has_rules(self) -> bool:
         return bool(self.rules or self.partitioned)
+
+    def reads_trades(self) -> bool:
+        """Whether a rule here reads trades: a window of them (vwap, volume) or the event itself (event.…),
+        which a trade may be. Only then need a host that orders events wait for trades."""
+        if self._events_read is None:
+            self._events_read = any(map(_reads_events, self._json.values()))
+        return self._events_read or self.market.reads_trades()
 
     def advance(self, now_ms: int | None = None) -> list[Signal]:
         """Call on a processing-time timer: idle sources stop holding the watermark back."""
@@ -533,6 +543,15 @@ def _window_name(key: tuple) -> str:
 
 def _own_name(unit: _Rule, index: int) -> str:
     return f"{_OWN}{unit.rule_id}{_SEP}{unit.key or ''}{_SEP}{index}"
+
+
+def _reads_events(rule_json: dict) -> bool:
+    """Whether a rule (its JSON form) tests the event itself: {"event": ...} anywhere in it."""
+    def walk(node: Any) -> bool:
+        if isinstance(node, dict):
+            return "event" in node or any(walk(value) for value in node.values())
+        return isinstance(node, list) and any(walk(value) for value in node)
+    return walk(rule_json)
 
 
 def _split_key(key: str) -> tuple[str, str | None]:

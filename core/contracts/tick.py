@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from math import isfinite
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import orjson
 
@@ -95,15 +95,19 @@ def watermark_in(value: bytes | None) -> int | None:
     return ts if type(ts) is int else None
 
 
-def decode_tick(value: bytes | str | None) -> Tick:
-    """A tick from one JSON record (a Kafka value, a JSONL line); InvalidTick says what is wrong."""
+def decode_json(value: bytes | str | None) -> Any:
+    """One JSON record (a Kafka value, a JSONL line); InvalidTick when it is none."""
     if value is None:
         raise InvalidTick("empty record (null value)")
     try:
-        obj = orjson.loads(value)
+        return orjson.loads(value)
     except orjson.JSONDecodeError as exc:
         raise InvalidTick(f"not JSON: {exc}") from None
-    return tick_from_dict(obj)
+
+
+def decode_tick(value: bytes | str | None) -> Tick:
+    """A tick from one JSON record (a Kafka value, a JSONL line); InvalidTick says what is wrong."""
+    return tick_from_dict(decode_json(value))
 
 
 _INF = float("inf")
@@ -138,12 +142,14 @@ def tick_from_dict(obj: Any) -> Tick:
 def _checked_tick_from_dict(obj: Any) -> Tick:
     if not isinstance(obj, dict):
         raise InvalidTick(f"a tick must be a JSON object, got {type(obj).__name__}")
-    venue = obj.get("venue")
+    return tick_from_values(parse_venue(obj.get("venue")), parse_symbol(obj.get("symbol")), obj.get("bid"),
+                            obj.get("ask"), obj.get("bid_size"), obj.get("ask_size"), obj.get("ts"))
+
+
+def parse_venue(venue: Any) -> str:
     if not isinstance(venue, str) or not venue or venue != venue.lower() or ":" in venue:
         raise InvalidTick("field 'venue' must be a non-empty lowercase string without ':'")
-    symbol = parse_symbol(obj.get("symbol"))
-    return tick_from_values(venue, symbol, obj.get("bid"), obj.get("ask"), obj.get("bid_size"), obj.get("ask_size"),
-                            obj.get("ts"))
+    return venue
 
 
 def tick_from_values(venue: str, symbol: str, bid: Any, ask: Any, bid_size: Any, ask_size: Any, ts: Any) -> Tick:
@@ -169,14 +175,24 @@ def tick_from_values(venue: str, symbol: str, bid: Any, ask: Any, bid_size: Any,
     return Tick(venue, symbol, bid, ask, bid_size, ask_size, epoch_ms(ts))
 
 
-def check_not_ahead(tick: Tick, reference_ms: int, max_ahead_ms: int) -> Tick:
-    """The tick, unless its event time is more than `max_ahead_ms` after `reference_ms` (when it was written):
-    one tick dated in the future would otherwise carry every watermark, and every later tick would be late."""
-    ahead = tick.ts - reference_ms
+class Timed(Protocol):
+    """A tick or a trade, as far as event time goes."""
+
+    @property
+    def ts(self) -> int: ...
+
+
+T = TypeVar("T", bound=Timed)
+
+
+def check_not_ahead(record: T, reference_ms: int, max_ahead_ms: int) -> T:
+    """The tick (or trade), unless its event time is more than `max_ahead_ms` after `reference_ms` (when it was
+    written): one dated in the future would otherwise carry every watermark, and every later one would be late."""
+    ahead = record.ts - reference_ms
     if ahead > max_ahead_ms:
-        raise InvalidTick(f"event time {iso_ms(tick.ts)} is {ahead} ms after the record was written "
+        raise InvalidTick(f"event time {iso_ms(record.ts)} is {ahead} ms after the record was written "
                           f"({iso_ms(reference_ms)}): more than the {max_ahead_ms} ms allowed (job.max_future_skew_ms)")
-    return tick
+    return record
 
 
 def iso_ms(ms: int) -> str:

@@ -2,8 +2,9 @@
 
 Every partition's reader sends each bucket its share of a batch (core/detection.py's routes: a venue's
 ticks to one bucket, a pair's, for direct detection and the partitioned rules of its symbols, to one, and
-all to bucket 0 for the other rules) with its watermark, even when the share is empty; the bucket merges
-the partitions in event-time order and detects (DetectionHost). The bucket count is fixed by
+all to bucket 0 for the other rules) with its watermark, even when the share is empty, and the batch of
+`trades` routed alike (core/detection.py's trade_routes) with their watermark; the bucket merges the
+partitions in event-time order and detects (DetectionHost). The bucket count is fixed by
 job.detection_buckets, so state survives a change of parallelism.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.functions import KeyedBroadcastProcessFunction
 
 from core.contracts.tick import Tick
+from core.contracts.trade import Trade
 from flink_jobs.operators.detection_host import DetectionHost
 
 
@@ -28,10 +30,16 @@ class BucketDetection:
         self.host.close()
 
     def process_element(self, share, ctx):
-        bucket, partition, watermark, entries = share
+        bucket, partition, watermark, entries, shared_trades = share
         keys = [entry[0] for entry in entries]
         ticks = [Tick(*entry[2:]) for entry in entries]
-        batch = self.host.on_batch(bucket, partition, keys, ticks, [entry[1] for entry in entries], watermark, ctx)
+        trades = None
+        if shared_trades is not None:  # flink_jobs/readers/ticks.py: (watermark, [(key, flags, *trade)])
+            trade_watermark, trade_entries = shared_trades
+            trades = ([entry[0] for entry in trade_entries], [Trade(*entry[2:]) for entry in trade_entries],
+                      [entry[1] for entry in trade_entries], trade_watermark)
+        batch = self.host.on_batch(bucket, partition, keys, ticks, [entry[1] for entry in entries], watermark, ctx,
+                                   trades)
         if batch is not None:
             yield batch
 

@@ -3,7 +3,9 @@
 A reader is keyed by partition, and a pulse stream gives each key a turn. On each turn it reads
 the next batch from the offset held in Flink keyed state and stores the new offset in the same
 call that emits the batch's results. A checkpoint therefore captures offsets and downstream state
-consistently, and a restore resumes exactly where the state says.
+consistently, and a restore resumes exactly where the state says. A reader may read the same
+partition of further topics on the same turns (the tick reader: `trades` beside `ticks`), each
+with its offset in keyed state.
 
 Each reader reports where it is to Redis (PROGRESS, per STAGE, topic and partition) about once a
 second: health and a clean stop compare that with the topics' ends.
@@ -40,26 +42,31 @@ class PartitionReading:
     STAGE = "read"  # its name in PROGRESS
 
     def __init__(self, bootstrap: str, topic: str, poll_batch: int, fetch_wait_ms: int,
-                 redis_url: str | None = None) -> None:
+                 redis_url: str | None = None, also: tuple[str, ...] = ()) -> None:
+        """`also`: topics read at the same partition number as `topic`, one consumer for all; handle() gets
+        their records after `topic`'s."""
         self.bootstrap = bootstrap
         self.topic = topic
+        self.topics = (topic, *also)
         self.poll_batch = poll_batch
         self.fetch_wait_ms = fetch_wait_ms
         self.redis_url = redis_url
 
     def open(self, ctx: RuntimeContext) -> None:
-        self.next_offset = ctx.get_state(ValueStateDescriptor("next_offset", Types.LONG()))
+        # `topic`'s under the name it always had, so that older checkpoints restore
+        self.next_offsets = [ctx.get_state(ValueStateDescriptor("next_offset" if i == 0 else f"next_offset {topic}",
+                                                                Types.LONG())) for i, topic in enumerate(self.topics)]
         self.consumers: dict[int, Consumer] = {}
         self.redis = RedisSink(self.redis_url) if self.redis_url else None
-        self.progress: dict[int, ProgressClock] = {}
+        self.progress: dict[tuple[str, int], ProgressClock] = {}
 
     def close(self) -> None:
         for consumer in self.consumers.values():
             consumer.close()
 
     def _consumer(self, partition: int) -> Consumer:
-        """One consumer per partition, positioned from keyed state when the operator (re)starts; a partition
-        with no offset in state yet is read from its beginning."""
+        """One consumer per partition (of every topic read), positioned from keyed state when the operator
+        (re)starts; a partition with no offset in state yet is read from its beginning."""
         consumer = self.consumers.get(partition)
         if consumer is None:
             consumer = Consumer({
@@ -67,37 +74,43 @@ class PartitionReading:
                 "fetch.wait.max.ms": self.fetch_wait_ms, "auto.offset.reset": "earliest",
                 "queued.max.messages.kbytes": 65536,
             })
-            offset = self.next_offset.value()
-            consumer.assign([TopicPartition(self.topic, partition, OFFSET_BEGINNING if offset is None else offset)])
+            offsets = [state.value() for state in self.next_offsets]
+            consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING if offset is None else offset)
+                             for topic, offset in zip(self.topics, offsets)])
             self.consumers[partition] = consumer
         return consumer
 
     def process_element(self, pulse, ctx):
         partition = ctx.get_current_key()
         self.turn = ctx  # what handle() may read besides the records: the broadcast rules, for one
-        records = []
+        read: dict[str, list] = {topic: [] for topic in self.topics}
         for message in self._consumer(partition).consume(self.poll_batch, timeout=0.002):
             error = message.error()
             if error is None:
-                records.append(message)
+                read[message.topic()].append(message)
             elif error.code() != KafkaError._PARTITION_EOF:
-                event(log, "kafka read error", logging.WARNING, topic=self.topic, partition=partition, error=str(error))
-        if records:
-            yield from self.handle(partition, records)
-        durable = self.make_durable(partition, records[-1].offset() if records else None)
-        if durable is not None:
-            self.next_offset.update(durable + 1)
-        if self.redis is not None:
-            report = self.progress.setdefault(partition, ProgressClock()).poll(self.next_offset.value() or 0, now_ms())
-            if report is not None:
-                self.redis.report_progress(progress_field(self.STAGE, self.topic, partition), report.to_json())
+                event(log, "kafka read error", logging.WARNING, topic=message.topic(), partition=partition,
+                      error=str(error))
+        batches = list(read.values())
+        if any(batches):
+            yield from self.handle(partition, *batches)
+        for topic, state, records in zip(self.topics, self.next_offsets, batches):
+            durable = self.make_durable(partition, records[-1].offset() if records else None)
+            if durable is not None:
+                state.update(durable + 1)
+            if self.redis is not None:
+                report = self.progress.setdefault((topic, partition), ProgressClock()).poll(state.value() or 0,
+                                                                                            now_ms())
+                if report is not None:
+                    self.redis.report_progress(progress_field(self.STAGE, topic, partition), report.to_json())
 
     def make_durable(self, partition: int, last_read: int | None) -> int | None:
-        """The offset up to which what was read is durable, so keyed state may advance to it. By default
-        the batch's results are emitted in the same call, which a checkpoint captures with the offset."""
+        """The offset up to which what was read of a topic is durable, so keyed state may advance to it. By
+        default the batch's results are emitted in the same call, which a checkpoint captures with the offset."""
         return last_read
 
-    def handle(self, partition: int, records: list):
+    def handle(self, partition: int, records: list, *more: list):
+        """`more`: the records of the topics `also` names, in that order."""
         raise NotImplementedError
 
 

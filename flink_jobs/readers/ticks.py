@@ -8,6 +8,10 @@ rule detection need ticks of many symbols, in event-time order (core/event_order
 - with one partition, they run here too, with no hop at all (the default: fastest);
 - with several, the reader stamps the ticks with order keys and sends them, with its watermark, to
   every detection bucket (flink_jobs/operators/buckets.py), which merges the partitions.
+
+With the rules on, the reader also reads the same partition of `trades` (partitioned by symbol with the
+same function), validates and stamps the trades alike, and hands them, with their own watermark, to
+whoever evaluates the rules (itself, or the rules' bucket), which merges them with the ticks.
 """
 from __future__ import annotations
 
@@ -19,11 +23,11 @@ from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.functions import KeyedBroadcastProcessFunction
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
-from core.arbitrage.batches import TickBatchProcessor
+from core.arbitrage.batches import Checked, TickBatchProcessor, check_trades
 from core.arbitrage.cross_exchange import CrossExchangeDetector, SymbolState
 from core.clock import now_ms
 from core.contracts.deadletter import deadletter_value
-from core.detection import flags_of, routes
+from core.detection import KEYED_RULES, RULES, flags_of, routes, trade_routes
 from core.event_order import NO_WATERMARK, stamp_keys, watermark_of
 from core.settings import ArbitrageSettings, JobSettings
 from flink_jobs.messages import SinkBatch
@@ -35,12 +39,16 @@ BUCKETS = OutputTag("detection buckets", Types.PICKLED_BYTE_ARRAY())
 
 
 class TickReading(PartitionReading):
-    """Reads `ticks`, dead-letters bad records with where they were, detects cross-exchange arbitrage, and
-    detects the rest in place (`host`) or hands the ticks to the detection buckets (`buckets` > 0)."""
+    """Reads `ticks` (and `trades_topic`, for the rules), dead-letters bad records with where they were, detects
+    cross-exchange arbitrage, and detects the rest in place (`host`) or hands the ticks and trades to the
+    detection buckets (`buckets` > 0)."""
 
     def __init__(self, bootstrap: str, topic: str, deadletter_topic: str, arbitrage: ArbitrageSettings,
-                 job: JobSettings, host: DetectionHost | None, buckets: int, redis_url: str | None = None) -> None:
-        super().__init__(bootstrap, topic, job.poll_batch, job.fetch_wait_ms, redis_url)
+                 job: JobSettings, host: DetectionHost | None, buckets: int, redis_url: str | None = None,
+                 trades_topic: str | None = None) -> None:
+        super().__init__(bootstrap, topic, job.poll_batch, job.fetch_wait_ms, redis_url,
+                         () if trades_topic is None else (trades_topic,))
+        self.trades_topic = trades_topic
         self.deadletter_topic = deadletter_topic
         self.arbitrage = arbitrage
         self.max_future_skew_ms = job.max_future_skew_ms
@@ -56,6 +64,7 @@ class TickReading(PartitionReading):
         gc.set_threshold(GC_THRESHOLD, 50, 1_000)
         self.symbols = ctx.get_map_state(MapStateDescriptor("symbols", Types.STRING(), Types.PICKLED_BYTE_ARRAY()))
         self.newest = ctx.get_state(ValueStateDescriptor("newest_event_time", Types.LONG()))
+        self.newest_trade = ctx.get_state(ValueStateDescriptor("newest_trade_time", Types.LONG()))
         self.processor = TickBatchProcessor(CrossExchangeDetector(self.arbitrage), self.max_future_skew_ms)
         self.cache: dict[int, dict[str, SymbolState]] = {}
         self.producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 20})
@@ -69,7 +78,7 @@ class TickReading(PartitionReading):
         if self.host is not None:
             self.host.close()
 
-    def handle(self, partition: int, records: list):
+    def handle(self, partition: int, records: list, trade_records: list = ()):
         cache = self.cache.setdefault(partition, {})
 
         def state_of(symbol: str) -> SymbolState:
@@ -83,34 +92,61 @@ class TickReading(PartitionReading):
                                          state_of, now_ms())
         for symbol in outcome.touched:  # put_all wants a dict in thread mode, pairs in process mode: put works in both
             self.symbols.put(symbol, cache[symbol])
-        received_ms = now_ms()
-        for dead in outcome.deadletters:
-            self.producer.produce(self.deadletter_topic, deadletter_value(
-                "job", dead.reason, dead.value or b"", received_ms, source="job", topic=self.topic, partition=partition,
-                offset=dead.offset), key=f"job:{partition}")
-        if outcome.deadletters:
-            self.producer.poll(0)
+        trades = None if self.trades_topic is None else check_trades(
+            [(m.offset(), m.value(), written_ms(m)) for m in trade_records], partition, now_ms(),
+            self.max_future_skew_ms)
+        self._deadletter(partition, self.topic, outcome)
+        counters = {}
+        if outcome.valid and not self.detectors:  # with no detector after cross-exchange, a tick read is detected
+            counters["detected"] = len(outcome.valid)
+        if trades is not None:
+            self._deadletter(partition, self.trades_topic, trades)
+            counters.update((name, n) for name, n in (("trades", len(trades.valid)),
+                                                      ("trades:deadletters", len(trades.deadletters))) if n)
         batch = SinkBatch(outcome.signals, list(outcome.latest.values()), len(outcome.valid), len(outcome.deadletters),
-                          # with no detector after cross-exchange, a tick read is a tick detected
-                          counters={"detected": len(outcome.valid)} if outcome.valid and not self.detectors else None)
-        if (outcome.valid or outcome.watermarks) and self.detectors:
-            before = self.newest.value()
-            keys, newest = stamp_keys(outcome.valid, NO_WATERMARK if before is None else before, self.bound_ms,
-                                      outcome.watermarks)
-            self.newest.update(newest)
-            watermark = watermark_of(newest, self.bound_ms)
+                          counters=counters or None)
+        news = outcome.valid or outcome.watermarks
+        traded = trades is not None and (trades.valid or trades.watermarks)
+        if (news or traded) and self.detectors:
+            keys, watermark = self._stamp(self.newest, outcome)
+            stamped_trades = None  # (order keys, trades, flags, watermark) for whoever evaluates the rules
+            if trades is not None:
+                trade_keys, trade_watermark = self._stamp(self.newest_trade, trades)
+                stamped_trades = (trade_keys, trades.valid, [RULES | KEYED_RULES] * len(trade_keys), trade_watermark)
             if self.host is not None:
                 detected = self.host.on_batch(partition, 0, keys, outcome.valid, [self.flags] * len(keys), watermark,
-                                              self.turn)
+                                              self.turn, stamped_trades)
                 if detected is not None:
                     batch = batch._replace(signals=batch.signals + detected.signals, rule_stats=detected.rule_stats,
-                                           counters=detected.counters, rules_taken=detected.rules_taken,
-                                           rule_stats_part=detected.rule_stats_part)
+                                           counters={**counters, **(detected.counters or {})} or None,
+                                           rules_taken=detected.rules_taken, rule_stats_part=detected.rule_stats_part)
             else:
+                traded_to = None if trades is None else trade_routes(zip(trade_keys, trades.valid), self.buckets)
                 for bucket, entries in routes(zip(keys, outcome.valid), self.detectors, self.buckets).items():
-                    # plain tuples: pickled faster than named ones, and rebuilt into ticks by the bucket
-                    yield BUCKETS, (bucket, partition, watermark, [(key, flags, *tick) for key, tick, flags in entries])
+                    # plain tuples: pickled faster than named ones, and rebuilt into ticks and trades by the bucket
+                    yield BUCKETS, (bucket, partition, watermark, [(key, flags, *tick) for key, tick, flags in entries],
+                                    None if traded_to is None else (trade_watermark, [
+                                        (key, flags, t.venue, t.symbol, t.price, t.size, t.side, t.ts, t.trade_id)
+                                        for key, t, flags in traded_to[bucket]]))
         yield batch
+
+    def _stamp(self, newest, checked: Checked) -> tuple[list[int], int]:
+        """Order keys of a batch's ticks or trades and the partition's watermark after them; `newest` is the keyed
+        state of the partition's newest event time, of ticks or of trades (core/event_order.py)."""
+        before = newest.value()
+        keys, after = stamp_keys(checked.valid, NO_WATERMARK if before is None else before, self.bound_ms,
+                                 checked.watermarks)
+        newest.update(after)
+        return keys, watermark_of(after, self.bound_ms)
+
+    def _deadletter(self, partition: int, topic: str, checked: Checked) -> None:
+        received_ms = now_ms()
+        for dead in checked.deadletters:
+            self.producer.produce(self.deadletter_topic, deadletter_value(
+                "job", dead.reason, dead.value or b"", received_ms, source="job", topic=topic, partition=partition,
+                offset=dead.offset), key=f"job:{partition}")
+        if checked.deadletters:
+            self.producer.poll(0)
 
 
 class TickReader(TickReading, KeyedProcessFunction):

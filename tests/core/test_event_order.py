@@ -1,5 +1,5 @@
-"""Event-time order across partitions: the same ticks give the same order, whatever the partition count,
-batch boundaries, interleaving of partitions, or snapshot and restore in between."""
+"""Event-time order across partitions: the same ticks (and trades) give the same order, whatever the partition
+count, batch boundaries, interleaving of partitions, or snapshot and restore in between."""
 from __future__ import annotations
 
 import random
@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.contracts.tick import Tick
-from core.event_order import NO_WATERMARK, EventTimeMerge, stamp_keys, watermark_of
+from core.contracts.trade import Trade
+from core.event_order import NO_WATERMARK, EventTimeMerge, Item, stamp_keys, watermark_of
 
 VENUES = ("binance", "kraken", "okx")
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "ETH/BTC", "SOL/USDT", "SOL/BTC")
@@ -25,23 +26,37 @@ def market(rng: random.Random, count: int, disorder_ms: int) -> list[Tick]:
     return ticks
 
 
-def read(ticks: list[Tick], partitions: int, rng: random.Random, bound_ms: int, idle_after_ms: int,
-         restore_every: int = 0) -> tuple[list[Tick], int]:
-    """Split by symbol into partitions, read them in random batches and random turns, merge; then end the
-    input with one later tick per partition. Returns what the merge released, in order, and late ticks."""
-    logs: list[list[Tick]] = [[] for _ in range(partitions)]
+def with_trades(rng: random.Random, ticks: list[Tick]) -> list[Item]:
+    """The ticks and, after about every third, a trade at the same time or a little later, as a venue sends them."""
+    out: list[Item] = []
     for tick in ticks:
-        logs[zlib.crc32(tick.symbol.encode()) % partitions].append(tick)
-    end = max(tick.ts for tick in ticks) + bound_ms + 1
+        out.append(tick)
+        if rng.random() < 0.3:
+            out.append(Trade(tick.venue, rng.choice(SYMBOLS), 1.05, 1.0, None, tick.ts + rng.randrange(0, 2)))
+    return out
+
+
+def read(items: list[Item], partitions: int, rng: random.Random, bound_ms: int, idle_after_ms: int,
+         restore_every: int = 0) -> tuple[list[Item], int]:
+    """Split by symbol into partitions of `ticks` and of `trades` (sources 0..p-1 and p..2p-1, as the job's host
+    merges them), read them in random batches and random turns, merge; then end the input with one later item
+    per partition. Returns what the merge released, in order, and late items."""
+    sources = 2 * partitions
+    logs: list[list[Item]] = [[] for _ in range(sources)]
+    for item in items:
+        topic = partitions if isinstance(item, Trade) else 0
+        logs[topic + zlib.crc32(item.symbol.encode()) % partitions].append(item)
+    end = max(item.ts for item in items) + bound_ms + 1
     for p, log in enumerate(logs):
-        log.append(Tick("end", f"END{p}/X", 1.0, 1.1, None, None, end))
-    positions, newest = [0] * partitions, [NO_WATERMARK] * partitions
-    merge = EventTimeMerge(partitions, idle_after_ms)
+        log.append(Tick("end", f"END{p}/X", 1.0, 1.1, None, None, end) if p < partitions
+                   else Trade("end", f"END{p}/X", 1.0, 1.0, None, end))
+    positions, newest = [0] * sources, [NO_WATERMARK] * sources
+    merge = EventTimeMerge(sources, idle_after_ms)
     store: dict = {}  # what a host keeps in keyed state: the held batches, written once, forgotten once
-    out: list[Tick] = []
+    out: list[Item] = []
     turns = 0
-    while any(positions[p] < len(logs[p]) for p in range(partitions)):
-        p = rng.randrange(partitions)
+    while any(positions[p] < len(logs[p]) for p in range(sources)):
+        p = rng.randrange(sources)
         if positions[p] >= len(logs[p]):
             continue
         batch = logs[p][positions[p]:positions[p] + rng.randrange(1, 40)]
@@ -73,6 +88,33 @@ def test_any_partition_count_and_interleaving_gives_the_one_partition_order(seed
     assert late_one == late_many == 0
     assert many == one
     assert one == sorted(ticks, key=lambda t: (t.ts, t.venue, t.symbol))  # stable: equal keys keep offset order
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32), partitions=st.integers(2, 4))
+def test_trades_take_their_event_time_place_among_the_ticks_first_at_the_same_millisecond(seed, partitions):
+    rng = random.Random(seed)
+    items = with_trades(rng, market(rng, 300, disorder_ms=0))
+    one, _ = read(items, 1, rng, bound_ms=1, idle_after_ms=0)  # a trade may be 1 ms behind the one before
+    many, late = read(items, partitions, rng, bound_ms=1, idle_after_ms=0, restore_every=rng.randrange(0, 5))
+    assert late == 0 and many == one
+    assert one == sorted(items, key=lambda i: (i.ts, isinstance(i, Tick), i.venue, i.symbol))
+
+
+def test_sources_not_waited_for_hold_nobody_back_and_count_again_at_once():
+    tick = Tick("kraken", "BTC/USD", 1.0, 1.1, None, None, 100)
+    merge = EventTimeMerge(2, idle_after_ms=0)  # source 0 a partition of ticks, 1 the same of trades
+    merge.waits_for = 1  # no rule reads trades
+    assert merge.add(0, [100, 101], [tick, tick._replace(ts=101)], [1, 1], 101) == ([tick], [1])
+    merge.waits_for = 2  # one does now: the trades' watermark (nothing promised yet) holds the ticks back
+    assert merge.add(0, [102], [tick._replace(ts=102)], [1], 102) == ([], [])
+    later = Trade("kraken", "BTC/USD", 1.05, 2.0, None, 101)
+    released, _ = merge.add(1, [101], [later], [0], 102)  # and a producer's promise of 102
+    assert released == [later, tick._replace(ts=101)]  # at the same millisecond the trade goes first
+    restored = EventTimeMerge.restore(merge.header(), merge.take_changes()[0].items(), sources=3)
+    assert restored.sources == restored.waits_for == 3 and restored.watermarks == [102, 102, NO_WATERMARK]
+    assert restored.add(0, [], [], [], 103) == restored.add(1, [], [], [], 103) == ([], [])  # the third: nothing yet
+    assert restored.add(2, [], [], [], 103)[0] == [tick._replace(ts=102)]
 
 
 def test_beyond_the_bound_a_tick_keeps_its_place_in_its_own_partition_and_is_never_late():

@@ -12,8 +12,10 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
+from confluent_kafka import Consumer, TopicPartition
 
 from ascep.services import free_port
+from flink_jobs.operators.rule_evaluator import rule_version
 
 
 class RunningStack:
@@ -59,6 +61,17 @@ class RunningStack:
             time.sleep(0.2)
         raise AssertionError(f"counter {name} reached {value}, expected {at_least}, after {timeout}s")
 
+    def add_rule(self, rule_id: str, text: str, timeout: float = 60) -> None:
+        """`ascep rules add`, then wait until the job has that version in force (its ascep:rules:stats say so)."""
+        result = self.cli("rules", "add", "--id", rule_id, "--text", text)
+        assert result.returncode == 0, result.stderr
+        version = rule_version(latest_rule_record(self.info["kafka"], rule_id))
+        client = self.redis()
+        deadline = time.monotonic() + timeout
+        while json.loads(client.hget("ascep:rules:stats", rule_id) or "{}").get("version") != version:
+            assert time.monotonic() < deadline, f"rule {rule_id} version {version} not in force after {timeout}s"
+            time.sleep(0.2)
+
     def stop(self) -> tuple[int, list[int]]:
         """SIGTERM, as Ctrl-C would; returns the exit code and the pids of descendants still alive."""
         children = psutil.Process(self.proc.pid).children(recursive=True)
@@ -66,6 +79,18 @@ class RunningStack:
         code = self.proc.wait(120)  # a clean stop waits for the lake first (up to 60 s)
         _gone, alive = psutil.wait_procs(children, timeout=15)
         return code, [p.pid for p in alive]
+
+
+def latest_rule_record(bootstrap: str, rule_id: str) -> bytes | None:
+    """The rule as the job receives it: the newest record of `rule_id` on the rules topic."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "rules-check"})
+    consumer.assign([TopicPartition("rules", 0, 0)])
+    value = None
+    for message in consumer.consume(1000, timeout=5):
+        if message.error() is None and message.key() == rule_id.encode():
+            value = message.value()
+    consumer.close()
+    return value
 
 
 @pytest.fixture

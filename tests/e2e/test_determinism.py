@@ -1,12 +1,13 @@
 """The same ticks give the same signals, whatever the partitions, the parallelism or a kill -9 on the way.
 
 One seeded FX market (ingestion/sim/fx.py: planted cross-exchange, triangular and direct opportunities on two
-venues and twenty symbols, so each of four partitions of `ticks` gets some) and one rule that reads three symbols,
+venues and twenty symbols, so each of four partitions of `ticks` gets some), trades of two of its symbols (in two
+partitions of `trades`), one rule that reads three symbols' quotes and one that reads both symbols' trades,
 replayed with `ascep replay --max` into a fresh broker and Redis for each configuration of the job (`ascep job
 run` with a lake): (partitions, parallelism) = (1, 1), where every detector runs in the tick reader, (4, 1) and
 (4, 2), where detection buckets merge the partitions in event-time order, and (4, 2) killed with kill -9 halfway
-and restored. The rule is published and a warm-up tick (of a symbol the rule does not read) replayed before the
-job starts; the market is replayed once the job shows the rule in force. What each run leaves is compared with
+and restored. The rules are published and a warm-up tick (of a symbol no rule reads) replayed before the job
+starts; the market is replayed once the job shows the rules in force. What each run leaves is compared with
 what (1, 1) leaves, minus `detected_at` (wall clock):
 
 - Redis: every signal of ascep:signals, as ascep:signal:<id> holds it (its newest state);
@@ -15,7 +16,7 @@ what (1, 1) leaves, minus `detected_at` (wall clock):
   state written last per id (a signal's states share its key, hence a partition of `signals`, so the highest
   offset is the last written) must be what Redis holds.
 
-The kill -9 run replays half the ticks, waits for a checkpoint completed after the job read them, replays the
+The kill -9 run replays half the market, waits for a checkpoint completed after the job read them, replays the
 other half and kills the job's process group as soon as it reads some of it, then restores it (`--restore`):
 it reads again what it read after the checkpoint and writes some signal states again.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -50,6 +52,10 @@ WARMUP = {"venue": "fx_ecn", "symbol": "AUD/USD", "bid": 0.6599, "ask": 0.6601, 
 RULE_ID = "eurjpy"
 RULE = ('DEFINE implied AS price("EUR/USD") * price("USD/JPY")\n'
         'IF abs(implied - price("EUR/JPY")) / price("EUR/JPY") * 10000 > 5 THEN EURJPY_MISPRICED')
+RULES = {RULE_ID: RULE,
+         "offvwap": 'IF abs(price("EUR/USD") - vwap("EUR/USD", 2s)) / price("EUR/USD") * 10000 '
+                    '> 1 + volume("USD/JPY", 1s) / 10 THEN EURUSD_OFF_VWAP'}
+TRADED = ("EUR/USD", "USD/JPY")  # in partitions 2 and 0 of four
 TYPES = {"cross_exchange", "triangular", "direct", "rule"}
 IGNORED = {"detected_at", "kafka_partition", "kafka_offset"}  # wall clock; where the lake's copy came from
 LAKE_DERIVED = {"symbol", "buy_venue", "sell_venue", "duration_ms"}  # columns the lake works out of the legs
@@ -60,9 +66,25 @@ JIT = "-XX:TieredStopAtLevel=1"
 MODE = os.environ.get("ASCEP_TEST_EXECUTION_MODE", "thread")  # Flink's Python execution mode for every job
 
 
-def market_ticks() -> list[dict]:
+def market_rows() -> list[dict]:
+    """The market's ticks and, after seven in ten of TRADED's, a trade near the mid 1 ms later, before the next
+    tick: no trade shares its millisecond, so no producer's watermark record (written where a replay happens to
+    pause) can raise its order key."""
     market = fx_market(seed=3, rate=200.0, opportunity_every_s=1.0, opportunity_duration_s=0.3)
-    return [t.to_json_dict() for t in itertools.islice(market.ticks(START_MS), TICKS)]
+    ticks = list(itertools.islice(market.ticks(START_MS), TICKS))
+    rng = random.Random(5)
+    rows = []
+    for tick, after in zip(ticks, ticks[1:]):
+        rows.append(tick.to_json_dict())
+        if tick.symbol in TRADED and after.ts - tick.ts >= 2 and rng.random() < 0.7:
+            price = round((tick.bid + tick.ask) / 2 * (1 + rng.gauss(0, 3e-4)), 6)
+            rows.append({"venue": tick.venue, "symbol": tick.symbol, "price": price, "ts": tick.ts + 1,
+                         "size": rng.choice([1.0, 2.0, 5.0]), "side": rng.choice(["buy", "sell"]), "trade_id": None})
+    return [*rows, ticks[-1].to_json_dict()]
+
+
+def ticks_in(rows: list[dict]) -> int:
+    return sum(1 for row in rows if "bid" in row)
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -141,15 +163,16 @@ class Run:
         raise AssertionError(f"{self.name}: timed out after {timeout:.0f} s waiting for {what}; see {self.logs}")
 
     def prepare(self, warmup: Path) -> None:
-        """Before the job starts: the warm-up tick (its symbol is not one the rule reads) and the rule."""
+        """Before the job starts: the warm-up tick (its symbol is not one a rule reads) and the rules."""
         self.replay(warmup)
-        self.cli("rules", "add", "--kafka", self.broker.address, "--id", RULE_ID, "--text", RULE)
+        for rule_id, text in RULES.items():
+            self.cli("rules", "add", "--kafka", self.broker.address, "--id", rule_id, "--text", text)
 
     def wait_ready(self) -> None:
-        """The job up, the warm-up tick read and the rule in force: the rule engine starts with the first tick it
-        sees and shows its rules in ascep:rules:stats, so the rule applies to every tick of the market."""
-        self.wait_for(lambda: self.counter("ticks") >= 1 and self.client.hexists("ascep:rules:stats", RULE_ID),
-                      "the job up, the warm-up tick read and the rule in force", timeout=240)
+        """The job up, the warm-up tick read and the rules in force: the rule engine starts with the first tick it
+        sees and shows its rules in ascep:rules:stats, so the rules apply to every tick of the market."""
+        self.wait_for(lambda: self.counter("ticks") >= 1 and set(self.client.hkeys("ascep:rules:stats")) == set(RULES),
+                      "the job up, the warm-up tick read and the rules in force", timeout=240)
 
     def wait_checkpoint_after(self, since: float) -> None:
         def taken() -> bool:
@@ -180,10 +203,11 @@ class Run:
     def lake_tick_count(self) -> int:
         return read_kind(open_lake(self.lake), "ticks", ["ts"]).num_rows
 
-    def settled(self, ticks: int) -> dict:
-        """Once the job read every tick: Redis and the lake, when the lake holds every tick and every signal Redis
-        holds, and two reads SETTLE_S apart agree."""
-        self.wait_for(lambda: self.counter("ticks") >= ticks, f"{ticks} ticks read")
+    def settled(self, ticks: int, trades: int) -> dict:
+        """Once the job read every tick and trade: Redis and the lake, when the lake holds every tick and every
+        signal Redis holds, and two reads SETTLE_S apart agree."""
+        self.wait_for(lambda: self.counter("ticks") >= ticks and self.counter("trades") >= trades,
+                      f"{ticks} ticks and {trades} trades read")
 
         def read():
             in_redis = self.redis_signals()
@@ -295,21 +319,22 @@ def within_run(name: str, found: dict) -> list[str]:
 
 def summary(name: str, found: dict, timing: str) -> str:
     types = Counter(s["type"] for s in found["redis"].values())
-    counters = {k: v for k, v in found["counters"].items() if k in ("ticks", "detect:late_ticks", "rules:late_ticks")}
+    counters = {k: v for k, v in found["counters"].items()
+                if k in ("ticks", "trades", "detect:late_ticks", "rules:late_ticks")}
     return (f"{name}: {len(found['redis'])} signals {dict(sorted(types.items()))}, "
             f"{sum(map(len, found['lake_states'].values()))} distinct states in {found['lake_rows']} lake rows, "
             f"counters {counters}; {timing}")
 
 
 def test_signals_are_the_same_for_every_partitioning_parallelism_and_a_kill_9(tmp_path):
-    ticks = market_ticks()
+    rows = market_rows()
     warmup = write_jsonl(tmp_path / "warmup.jsonl", [WARMUP])
-    whole = write_jsonl(tmp_path / "market.jsonl", ticks)
+    whole = write_jsonl(tmp_path / "market.jsonl", rows)
     # split where event time moves on: the first half's closing watermark record promises its newest time + 1
-    half = next(i for i in range(len(ticks) // 2, len(ticks)) if ticks[i]["ts"] > ticks[i - 1]["ts"])
-    first, second = (write_jsonl(tmp_path / f"{n}.jsonl", part) for n, part in (("first", ticks[:half]),
-                                                                                  ("second", ticks[half:])))
-    total = 1 + len(ticks)
+    half = next(i for i in range(len(rows) // 2, len(rows)) if rows[i]["ts"] > rows[i - 1]["ts"])
+    first, second = (write_jsonl(tmp_path / f"{n}.jsonl", part) for n, part in (("first", rows[:half]),
+                                                                                  ("second", rows[half:])))
+    total, trades, first_ticks = 1 + ticks_in(rows), len(rows) - ticks_in(rows), 1 + ticks_in(rows[:half])
     configurations = [(1, 1, False), (4, 1, False), (4, 2, False), (4, 2, True)]  # (partitions, parallelism, kill)
     results: list[tuple[str, dict]] = []
     report = []
@@ -325,18 +350,18 @@ def test_signals_are_the_same_for_every_partitioning_parallelism_and_a_kill_9(tm
     def check(run: Run, kill: bool) -> dict:
         if not kill:
             run.replay(whole)
-            return run.settled(total)
+            return run.settled(total, trades)
         run.replay(first)
-        run.wait_for(lambda: run.counter("ticks") >= 1 + half, "the first half read")
+        run.wait_for(lambda: run.counter("ticks") >= first_ticks, "the first half read")
         run.wait_checkpoint_after(time.time())
         # the second half under way when the job dies: the restored job reads again what it read after that
         # checkpoint, and writes again the signal states it wrote meanwhile
         rest = run.replay_in_background(second)
-        run.wait_for(lambda: run.counter("ticks") > 1 + half, "the job reading the second half")
+        run.wait_for(lambda: run.counter("ticks") > first_ticks, "the job reading the second half")
         run.kill_job()
         assert rest.wait(60) == 0, f"{run.name}: the replay of the second half failed; see {run.logs}"
         run.start_job()
-        return run.settled(total)
+        return run.settled(total, trades)
 
     try:
         # Each job starts while the one before it is checked: a job's start is most of a configuration's time.
@@ -358,6 +383,8 @@ def test_signals_are_the_same_for_every_partitioning_parallelism_and_a_kill_9(tm
             if index == 0:
                 types = {s["type"] for s in found["redis"].values()}
                 assert types == TYPES, f"the input must give every type of signal, got {types}"
+                fired = {s["rule_id"] for s in found["redis"].values() if s["type"] == "rule"}
+                assert fired == set(RULES), f"every rule must fire, got {fired}"
     finally:
         for run in runs:
             run.close()

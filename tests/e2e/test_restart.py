@@ -97,16 +97,16 @@ def test_restore_refuses_a_checkpoint_whose_topics_are_gone(start_stack, tmp_pat
     checkpoints = tmp_path / ".ascep" / "checkpoints"
     wait_for(lambda: list(checkpoints.glob("*/chk-*/_metadata")), "a completed checkpoint")
     recorded = json.loads((checkpoints / "topics.json").read_text())["runs"][-1]["topics"]
-    assert set(recorded) == {"ticks", "rules", "signals"}
+    assert set(recorded) == {"ticks", "rules", "trades", "signals"}
     stack.stop()
 
     again = subprocess.run([sys.executable, "-m", "ascep.cli", "up", "--restore", "--source", "none"], cwd=tmp_path,
                            env=stack.env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 1
-    assert "refused, its topics are gone: rules, signals, ticks" in again.stderr, again.stderr
+    assert "refused, its topics are gone: rules, signals, ticks, trades" in again.stderr, again.stderr
     assert "start without --restore" in again.stderr
 
-    create_topics(kafka, {"ticks": 1, "rules": 1}, compacted=("rules",))  # other topics of the same names
+    create_topics(kafka, {"ticks": 1, "trades": 1, "rules": 1}, compacted=("rules",))  # other topics, same names
     job = subprocess.run([sys.executable, "-m", "ascep.cli", "job", "run", "--restore", "--kafka", kafka,
                           "--redis", "redis://127.0.0.1:1/0"], cwd=tmp_path, env=stack.env,
                          capture_output=True, text=True, timeout=120)

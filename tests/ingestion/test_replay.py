@@ -61,18 +61,19 @@ def test_ticks_trades_and_dead_letters_land_keyed_and_partitioned_by_symbol(kafk
         producer.parsed("kraken", Parsed(ignored="heartbeat"), b'{"event":"heartbeat"}', TS + 2)
     assert (producer.counts.ticks, producer.counts.trades, producer.counts.deadletters) == (120, 1, 1)
 
-    records = consume_all(kafka, [topics.ticks, topics.trades, topics.deadletter], 126, promises=True)
+    records = consume_all(kafka, [topics.ticks, topics.trades, topics.deadletter], 130, promises=True)
     promises = [r for r in records if watermark_in(r.value()) is not None]
-    # closing promised every partition of ticks that nothing dated before the newest tick + 1 ms is to come
-    assert sorted((r.topic(), r.partition(), watermark_in(r.value())) for r in promises) == [
-        (topics.ticks, p, TS + 60) for p in range(4)]
+    # closing promised every partition of ticks and of trades that nothing dated before the newest tick + 1 ms
+    # is to come (a job whose rules read trades waits for both)
+    assert sorted((r.topic(), r.partition(), watermark_in(r.value())) for r in promises) == sorted(
+        (topic, p, TS + 60) for topic in (topics.ticks, topics.trades) for p in range(4))
     ticks = [r for r in records if r.topic() == topics.ticks and watermark_in(r.value()) is None]
-    assert len(ticks) == 120 and len(records) == 126
+    assert len(ticks) == 120 and len(records) == 130
     for record in ticks:
         value = orjson.loads(record.value())
         assert record.key().decode() == f"{value['venue']}:{value['symbol']}"
         assert record.partition() == partition_for_symbol(value["symbol"], 4)
-    (trade,) = [r for r in records if r.topic() == topics.trades]
+    (trade,) = [r for r in records if r.topic() == topics.trades and watermark_in(r.value()) is None]
     assert orjson.loads(trade.value()) == {"venue": "kraken", "symbol": "ETH/BTC", "price": 0.05, "size": 2.0,
                                            "side": "buy", "ts": TS, "trade_id": "7"}
     (dead,) = [r for r in records if r.topic() == topics.deadletter]
@@ -130,17 +131,23 @@ def test_replay_jsonl_with_bad_lines(kafka, topic_prefix, tmp_path, monkeypatch,
     bad = {3: ("{not json", "not JSON"),
            7: ('{"venue":"binance","symbol":"BTC/USDT","bid":2,"ask":1,"ts":1700000000000}', "crossed quote"),
            11: ('{"venue":"binance","symbol":"BTC/USDT","ask":1,"ts":1700000000000}', "missing field 'bid'"),
-           14: ('{"venue":"binance","symbol":"btc-usdt","bid":1,"ask":2,"ts":1700000000000}', "field 'symbol'")}
+           14: ('{"venue":"binance","symbol":"btc-usdt","bid":1,"ask":2,"ts":1700000000000}', "field 'symbol'"),
+           16: ('{"venue":"kraken","symbol":"ETH/BTC","price":0.05,"size":-1,"ts":1700000000000}', "field 'size'")}
     for number in sorted(bad):
         lines.insert(number - 1, bad[number][0])
     lines.insert(19, "")  # a blank line is ignored, not an error
+    trade = Trade("kraken", "ETH/BTC", 0.05, 2.0, "sell", TS + 5, "9")  # a line with a price is a trade
+    lines.append(orjson.dumps(trade).decode())
     path = tmp_path / "ticks.jsonl"
     path.write_text("\n".join(lines) + "\n")
 
     assert replay_cli(kafka, topics, str(path), "--max") == 0
-    assert f"replayed {path}: 18 ticks, 0 trades, 1 ignored, 4 deadletters in" in capsys.readouterr().err
+    assert f"replayed {path}: 18 ticks, 1 trades, 1 ignored, 5 deadletters in" in capsys.readouterr().err
 
-    records = consume_all(kafka, [topics.ticks, topics.deadletter], 22)
+    records = consume_all(kafka, [topics.ticks, topics.trades, topics.deadletter], 24)
+    (traded,) = [r for r in records if r.topic() == topics.trades]
+    assert orjson.loads(traded.value()) == orjson.loads(orjson.dumps(trade))
+    assert traded.partition() == partition_for_symbol("ETH/BTC", 3)
     ticks = [r for r in records if r.topic() == topics.ticks]
     assert sorted(orjson.loads(r.value())["ts"] for r in ticks) == sorted(t["ts"] for t in good)
     for record in ticks:
@@ -247,8 +254,9 @@ def test_the_producer_reports_topic_ends_from_its_delivery_reports(kafka, redis_
     assert sent == {0: 5, 1: 25}
     ends = {field.decode(): int(end) for field, end in client.hgetall(TOPIC_ENDS).items()
             if field.decode().startswith(topic_prefix)}
-    # and closing wrote one watermark record to each of the three partitions, which the ends count too
-    assert ends == {topic_end_field(topics.ticks, p): sent[p] + 1 for p in range(3)}
+    # and closing wrote one watermark record to each partition (of trades too), which the ends count too
+    assert ends == {**{topic_end_field(topics.ticks, p): sent[p] + 1 for p in range(3)},
+                    topic_end_field(topics.trades, 0): 1}
     client.hset(TOPIC_ENDS, topic_end_field(topics.ticks, 0), 10_000)  # ends are raised, never lowered
     with TickProducer(kafka, topics=topics, ends_to=redis_url) as producer:
         producer.tick(Tick("binance", "SOL/USDT", 1.0, 1.1, None, None, TS))  # partition 0 again: end 8

@@ -65,3 +65,24 @@ def test_a_producers_watermark_record_is_kept_in_order_and_one_dated_2100_is_dea
     assert "watermark record 2100-01-01T00:00:00.000Z" in outcome.deadletters[0].reason
     assert "job.max_future_skew_ms" in outcome.deadletters[0].reason
     assert "field 'venue'" in outcome.deadletters[1].reason  # not a promise: so checked as a tick, and not one
+
+
+def test_trades_are_checked_as_the_producer_writes_them_and_bad_ones_dead_lettered_with_their_reason():
+    from core.arbitrage.batches import check_trades
+    from core.contracts.tick import watermark_value
+    from core.contracts.trade import Trade
+
+    good = Trade("kraken", "ETH/BTC", 0.05, 2.0, "buy", WRITTEN, "7")
+    records = [(0, orjson.dumps(good), WRITTEN), (1, watermark_value(WRITTEN + 10), WRITTEN),
+               (2, orjson.dumps({**orjson.loads(orjson.dumps(good)), "size": -1}), WRITTEN),
+               (3, orjson.dumps(Trade("kraken", "ETH/BTC", 0.05, 1.0, None, YEAR_2100)), WRITTEN),
+               (4, orjson.dumps({**orjson.loads(orjson.dumps(good)), "side": "up"}), WRITTEN), (5, b"\x00", None),
+               (6, orjson.dumps(good), WRITTEN)]
+    checked = check_trades(records, 3, now_ms=WRITTEN, max_future_skew_ms=5_000)
+    assert checked.valid == [good, good]
+    assert checked.watermarks == [(1, WRITTEN + 10)]  # after the first trade, before the second
+    assert [(d.offset, d.partition) for d in checked.deadletters] == [(2, 3), (3, 3), (4, 3), (5, 3)]
+    size, ahead, side, garbage = (d.reason for d in checked.deadletters)
+    assert size == "field 'size' must be >= 0, got -1.0"
+    assert "2100-01-01T00:00:00.000Z" in ahead and "job.max_future_skew_ms" in ahead
+    assert side == "field 'side' must be 'buy', 'sell' or null, got 'up'" and garbage.startswith("not JSON")
