@@ -36,6 +36,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--rate", type=int, default=50, help="ticks/s produced (default 50, the simulator's)")
     parser.add_argument("--interval", type=float, default=60.0, help="seconds between printed lines (default 60)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--template", action="append", default=[], metavar="NAME",
+                        help="a built-in rule template to switch on for the whole market while it runs (repeatable)")
 
 
 def _say(message: str) -> None:
@@ -189,6 +191,15 @@ def stop_stack(up: subprocess.Popen) -> None:
             up.wait()
 
 
+def rule_evaluations(client) -> int:
+    """Evaluations counted by every rule engine of the job (one hash per detection bucket)."""
+    total = 0
+    for name in [keys.RULE_STATS, *client.scan_iter(match=f"{keys.RULE_STATS}:*")]:
+        for doc in client.hvals(name):
+            total += json.loads(doc).get("evaluations", 0)
+    return total
+
+
 def lake_behind(client) -> int | None:
     """How many `ticks` records the lake does not hold durably yet, from the archiver's progress against the
     topic's ends (records, not ticks: producers' watermark records count too); None before it reports."""
@@ -211,6 +222,13 @@ def run(args) -> dict:
     _say(f"soak: {args.minutes:g} min at {args.rate:,} ticks/s; stack in {work}")
     up, stack = _start_stack(work, port)
     client = redis.Redis.from_url(stack["redis"])
+    for name in args.template:  # through the CLI, as a user would
+        added = subprocess.run([sys.executable, "-m", "ascep.cli", "rules", "add", "--template", name, "--id", name],
+                               cwd=work, env=os.environ | {"ASCEP_STATE_DIR": str(work / ".ascep")},
+                               capture_output=True, text=True, timeout=120)
+        if added.returncode != 0:
+            stop_stack(up)
+            raise RuntimeError(f"could not add template {name}: {added.stderr.strip()}")
     latency = SignalLatency(client, since_ms=now_ms())
     producer = PacedProducer(stack["kafka"], args.rate, args.seed, ends_to=stack["redis"])
     memory: dict[str, list[tuple[float, float]]] = {}
@@ -221,7 +239,7 @@ def run(args) -> dict:
     producer.start()
     try:
         _say(f"{'min':>6} {'produced':>10} {'read':>10} {'lag':>8} {'lake lag':>9} {'p50 ms':>7} {'p99 ms':>7} "
-             f"{'health':>8}  RSS MB per process")
+             f"{'health':>8} {'rule evals':>10}  RSS MB per process")
         while (elapsed := time.monotonic() - started) < args.minutes * 60:
             time.sleep(min(args.interval, max(0.0, args.minutes * 60 - elapsed)))
             if up.poll() is not None:
@@ -237,13 +255,15 @@ def run(args) -> dict:
             status = health_status(stack["dashboard"])
             statuses.append(status)
             rss = resident_mb(up.pid)
+            evaluations = rule_evaluations(client)
             interval_latencies = latency.take()
             latencies.extend(interval_latencies)
             for name, mb in rss.items():
                 memory.setdefault(name, []).append((minute, mb))
             _say(f"{minute:6.1f} {produced:10,} {read:10,} {produced - read:8,} "
                  f"{'-' if lake_lag is None else f'{lake_lag:,}':>9} "
-                 f"{percentile(interval_latencies, 0.5):7.1f} {percentile(interval_latencies, 0.99):7.1f} {status:>8}  "
+                 f"{percentile(interval_latencies, 0.5):7.1f} {percentile(interval_latencies, 0.99):7.1f} {status:>8} "
+                 f"{evaluations:10,}  "
                  + " ".join(f"{name}={mb:.0f}" for name, mb in sorted(rss.items())))
         producer.stop.set()
         producer.join(60)
@@ -253,6 +273,7 @@ def run(args) -> dict:
                          "signals_opened": len(latency.seen), "latency_p50_ms": round(percentile(latencies, 0.5), 1),
                          "latency_p99_ms": round(percentile(latencies, 0.99), 1),
                          "intervals_not_ok": sum(status != "ok" for status in statuses),
+                         "rule_evaluations": rule_evaluations(client),
                          "cores": os.cpu_count()}
         for name, samples in sorted(memory.items()):
             half = [s for s in samples if s[0] >= args.minutes / 2]
