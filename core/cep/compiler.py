@@ -118,10 +118,6 @@ class Market:
             if source == "trade" and (series_venue is None or series_venue == venue):
                 window.add(trade.ts, trade.price, trade.size)
 
-    def reads_trades(self) -> bool:
-        """Whether a rule reads trades (vwap, volume): only then need the job's ticks wait for them."""
-        return any(source == "trade" for _, _, source, _ in self._windows)
-
     def window(self, symbol: str, venue: str | None, source: str, duration_ms: int, fn: str) -> Trailing:
         key = (symbol, venue, source, duration_ms)
         window = self._windows.get(key)

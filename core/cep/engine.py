@@ -27,7 +27,7 @@ from core.contracts.trade import Trade
 from core.settings import RuleSettings
 
 from . import nfa
-from .compiler import Compiled, Fn, Market, Unknown
+from .compiler import TRADE_FUNCTIONS, Compiled, Fn, Market, Unknown
 from .eventtime import Reorderer
 from .rules import Pattern, Rule, load, symbols_of, to_json
 from .rules.covers import matcher
@@ -123,7 +123,7 @@ class RuleEngine:
         self.timed_out: list[dict] = []  # timed-out partial matches; the host drains them with take_timeouts()
         self.max_side_output = max_side_output
         self._json: dict[str, dict] = {}  # rule id -> the rule's JSON form, for the state
-        self._events_read: bool | None = None  # whether a rule tests the event itself; None: to work out
+        self._trades_read: bool | None = None  # whether a rule reads trades; None: to work out
         self.limits = limits or RuleSettings()
         self._capped: set[str] = set()  # rules that dropped partial matches, the host told of each once
         self.newly_capped: list[str] = []  # drained by take_capped()
@@ -164,7 +164,7 @@ class RuleEngine:
         self._json[rule_id] = to_json(rule)
         self._rules_changed = True
         self._targets.clear()
-        self._events_read = None
+        self._trades_read = None
 
     def _compile(self, rule_id: str, rule: Rule, key: str | None, stats: RuleStats) -> _Rule:
         compiled = Compiled(rule, self.market)
@@ -207,7 +207,7 @@ class RuleEngine:
         if self._json.pop(rule_id, None) is not None:
             self._rules_changed = True
             self._targets.clear()
-            self._events_read = None
+            self._trades_read = None
         part = self.partitioned.pop(rule_id, None)
         if part is not None:
             return [signal for instance in part.instances.values() for signal in self._retire(instance)]
@@ -281,10 +281,11 @@ class RuleEngine:
 
     def reads_trades(self) -> bool:
         """Whether a rule here reads trades: a window of them (vwap, volume) or the event itself (event.…),
-        which a trade may be. Only then need a host that orders events wait for trades."""
-        if self._events_read is None:
-            self._events_read = any(map(_reads_events, self._json.values()))
-        return self._events_read or self.market.reads_trades()
+        which a trade may be. Only then need a host that orders events wait for trades. Judged on the rules,
+        not the market's windows: a partitioned rule has none until its key's first event."""
+        if self._trades_read is None:
+            self._trades_read = any(map(_reads_trades, self._json.values()))
+        return self._trades_read
 
     def advance(self, now_ms: int | None = None) -> list[Signal]:
         """Call on a processing-time timer: idle sources stop holding the watermark back."""
@@ -545,11 +546,12 @@ def _own_name(unit: _Rule, index: int) -> str:
     return f"{_OWN}{unit.rule_id}{_SEP}{unit.key or ''}{_SEP}{index}"
 
 
-def _reads_events(rule_json: dict) -> bool:
-    """Whether a rule (its JSON form) tests the event itself: {"event": ...} anywhere in it."""
+def _reads_trades(rule_json: dict) -> bool:
+    """Whether a rule (its JSON form) reads trades: a vwap or volume window, or the event itself."""
     def walk(node: Any) -> bool:
         if isinstance(node, dict):
-            return "event" in node or any(walk(value) for value in node.values())
+            return ("event" in node or node.get("fn") in TRADE_FUNCTIONS
+                    or any(walk(value) for value in node.values()))
         return isinstance(node, list) and any(walk(value) for value in node)
     return walk(rule_json)
 

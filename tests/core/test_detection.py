@@ -26,8 +26,8 @@ def test_a_trade_feeds_the_rules_windows_where_it_stands_in_the_stream_and_nothi
 def test_the_engine_says_whether_a_rule_reads_trades_so_the_job_waits_for_them_only_then():
     engine = RuleEngine()
     engine.apply("high", 'IF price("BTC/USDT") > 100 THEN HIGH')
-    assert not engine.market.reads_trades()
+    assert not engine.reads_trades()
     engine.apply("surge", 'IF volume("BTC/USDT", 1m) > 10 THEN SURGE')
-    assert engine.market.reads_trades()
+    assert engine.reads_trades()
     engine.apply("surge", None)
-    assert not engine.market.reads_trades()
+    assert not engine.reads_trades()

@@ -50,12 +50,9 @@ def expected_states(items: list[Tick | Trade]) -> dict[str, tuple]:
     engine = RuleEngine()
     engine.apply("surge", SURGE)
     states = {}
-    for item in items:
-        if isinstance(item, Trade):
-            engine.on_trade(item)
-        else:
-            for signal in engine.on_tick(item, now_ms=0):
-                states[signal["id"]] = (signal["status"], signal["event_time"], signal["closed_at"])
+    for item in items:  # trades are events as ticks are: a trade can open or close the rule's signal
+        for signal in engine.on_ordered(item, now_ms=0):
+            states[signal["id"]] = (signal["status"], signal["event_time"], signal["closed_at"])
     return states
 
 

@@ -226,3 +226,16 @@ def test_the_changes_of_each_batch_add_up_to_the_whole_state():
     assert set(restored.snapshot()) == set(state)  # nothing left behind that should have been deleted
     got += run(restored, events[3_000:])
     assert [s["id"] for s in got] == [s["id"] for s in expected] and expected
+
+
+def test_an_engine_says_whether_it_reads_trades_before_any_key_has_come():
+    """The job's merge waits for trades only while a rule reads them: a partitioned rule has no window
+    until its key's first event, so the rules themselves say."""
+    engine = RuleEngine()
+    engine.apply("spike", templates.price_spike("*/USDT"))
+    assert not engine.reads_trades()
+    engine.apply("surge", templates.volume_surge("*/USDT"))
+    assert engine.reads_trades()
+    engine.apply("surge", None)
+    engine.apply("whale", 'IF event.kind == "trade" AND event.size > 100 THEN WHALE')
+    assert engine.reads_trades()
