@@ -35,45 +35,32 @@ def add_arguments(parser) -> None:
 
 
 def make_rules(count: int, symbols: list[str], rng: random.Random) -> dict[str, str]:
-    from core.cep import templates
-
     rules = {}
     for i in range(count):
         a, b = rng.sample(symbols, 2)
         kind = i % 5
-        if kind == 0:
-            text = f'IF price("{a}") - price("{b}") > 0.5 THEN SPREAD_{i}'
-        elif kind == 1:
-            text = templates.price_spike(a, pct=2.0, window="10s")
-        elif kind == 2:
-            text = templates.spread_widening(a, bps=30.0)
-        elif kind == 3:
-            text = templates.breakout(a, window="1m", zscore=3.5)
-        else:
-            text = templates.trend_reversal(a, up_pct=1.0, down_pct=1.0, window="10s", within="30s")
-        rules[f"rule{i}"] = text
+        rules[f"rule{i}"] = (f'IF price("{a}") - price("{b}") > 0.5 THEN SPREAD_{i}' if kind == 0
+                             else template_mix(kind, a))
     return rules
 
 
 def make_partitioned_rules(count: int, bases: int, whole: bool) -> dict[str, str]:
+    return {f"rule{i}": template_mix(i % 5, () if whole else f"B{i % bases}/*") for i in range(count)}
+
+
+def template_mix(kind: int, covers: str | tuple) -> str:
+    """One of five templates over what `covers` says (one symbol, a cover, or every symbol)."""
     from core.cep import templates
 
-    rules = {}
-    for i in range(count):
-        covers = () if whole else f"B{i % bases}/*"
-        kind = i % 5
-        if kind == 0:
-            text = templates.volatility_burst(covers, ratio=3.0, short="10s", long="1m")
-        elif kind == 1:
-            text = templates.price_spike(covers, pct=2.0, window="10s")
-        elif kind == 2:
-            text = templates.spread_widening(covers, bps=30.0)
-        elif kind == 3:
-            text = templates.breakout(covers, window="1m", zscore=3.5)
-        else:
-            text = templates.trend_reversal(covers, up_pct=1.0, down_pct=1.0, window="10s", within="30s")
-        rules[f"rule{i}"] = text
-    return rules
+    if kind == 0:
+        return templates.volatility_burst(covers, ratio=3.0, short="10s", long="1m")
+    if kind == 1:
+        return templates.price_spike(covers, pct=2.0, window="10s")
+    if kind == 2:
+        return templates.spread_widening(covers, bps=30.0)
+    if kind == 3:
+        return templates.breakout(covers, window="1m", zscore=3.5)
+    return templates.trend_reversal(covers, up_pct=1.0, down_pct=1.0, window="10s", within="30s")
 
 
 def make_ticks(count: int, symbols: list[str], rng: random.Random) -> list[Tick]:

@@ -261,15 +261,8 @@ class Compiled:
 
     def _expr_window(self, fn: str, inner: Fn, window_ms: int) -> Fn:
         window = Trailing(window_ms, extremes=fn in ("high", "low"), returns=fn == "volatility")
-        reader = WINDOW_READERS[fn]
         self.own_windows.append((inner, window))
-
-        def windowed(m):
-            value = reader(window)
-            if value is None:
-                raise Unknown
-            return value
-        return windowed
+        return _reading(WINDOW_READERS[fn], window)
 
     def feed(self, ts: int) -> None:
         """Add each windowed expression's value now (none while it is Unknown)."""
@@ -283,14 +276,16 @@ class Compiled:
     def _window(self, fn: str, symbol: str, venue: str | None, window_ms: int) -> Fn:
         source = "trade" if fn in TRADE_FUNCTIONS else "quote"
         self.window_keys.append((symbol, venue, source, window_ms))
-        window, reader = self.market.window(symbol, venue, source, window_ms, fn), WINDOW_READERS[fn]
+        return _reading(WINDOW_READERS[fn], self.market.window(symbol, venue, source, window_ms, fn))
 
-        def windowed(m):
-            value = reader(window)
-            if value is None:
-                raise Unknown
-            return value
-        return windowed
+
+def _reading(reader: Callable[[Trailing], float | None], window: Trailing) -> Fn:
+    def windowed(m):
+        value = reader(window)
+        if value is None:
+            raise Unknown
+        return value
+    return windowed
 
 
 _REDUCERS: dict[str, Callable[[list[float]], float]] = {

@@ -22,6 +22,7 @@ class RunningStack:
     def __init__(self, workdir: Path, proc: subprocess.Popen, port: int, env: dict) -> None:
         self.workdir, self.proc, self.port, self.env = workdir, proc, port, env
         self.info: dict = {}
+        self.replayed = 0  # lines replay_lines() sent
 
     @property
     def url(self) -> str:
@@ -49,6 +50,16 @@ class RunningStack:
 
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.info["redis"], decode_responses=True)
+
+    def replay_lines(self, lines: list[str], counter: str = "ticks") -> None:
+        """JSONL lines through `ascep replay --max`; returns once the job's `counter` has counted every line
+        sent so far."""
+        path = self.workdir / f"replayed{self.replayed}.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        result = self.cli("replay", str(path), "--max")
+        assert result.returncode == 0, result.stderr
+        self.replayed += len(lines)
+        self.wait_counter(counter, self.replayed)
 
     def wait_counter(self, name: str, at_least: int, timeout: float = 120) -> int:
         client = self.redis()

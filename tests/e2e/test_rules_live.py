@@ -25,19 +25,12 @@ def wait_for(condition, what: str, timeout: float = 60):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_rule_added_changed_and_deleted_while_the_job_runs(start_stack, tmp_path):
+def test_rule_added_changed_and_deleted_while_the_job_runs(start_stack):
     stack = start_stack("--source", "none")
     client = stack.redis()
-    sent = 0
 
     def replay(*lines: str) -> None:
-        nonlocal sent
-        path = tmp_path / f"batch{sent}.jsonl"
-        path.write_text("\n".join(lines) + "\n")
-        result = stack.cli("replay", str(path), "--max")
-        assert result.returncode == 0, result.stderr
-        sent += len(lines)
-        stack.wait_counter("ticks", sent)
+        stack.replay_lines(list(lines))
 
     def rule_signals() -> dict[int, dict]:
         found = {}

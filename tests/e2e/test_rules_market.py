@@ -10,6 +10,7 @@ import pytest
 
 from core.arbitrage.direct import pair_key
 from core.detection import bucket_of
+from tests.e2e.test_rules_live import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -23,30 +24,13 @@ def quote(symbol: str, price: float, dt: int, venue: str = "binance") -> str:
                        "ts": T0 + dt})
 
 
-def wait_for(condition, what: str, timeout: float = 90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def test_a_partitioned_template_fires_on_the_covered_symbols_only(start_stack, tmp_path):
+def test_a_partitioned_template_fires_on_the_covered_symbols_only(start_stack):
     stack = start_stack("--source", "none", env={"ASCEP_JOB__PARTITIONS": "4", "ASCEP_JOB__PARALLELISM": "2",
                                                  "ASCEP_JOB__DETECTION_BUCKETS": str(BUCKETS)})
     client = stack.redis()
-    sent = 0
 
     def replay(lines: list[str]) -> None:
-        nonlocal sent
-        path = tmp_path / f"batch{sent}.jsonl"
-        path.write_text("\n".join(lines) + "\n")
-        result = stack.cli("replay", str(path), "--max")
-        assert result.returncode == 0, result.stderr
-        sent += len(lines)
-        stack.wait_counter("detected", sent)
+        stack.replay_lines(lines, counter="detected")
 
     replay([quote("ETH/USDT", 1.0, 0)])  # the job is up and detecting
     result = stack.cli("rules", "add", "--template", "price_spike", "--covers", "*/USDT", "--set", "pct=2",
