@@ -94,8 +94,10 @@ def health_status(dashboard: str) -> str:
 
 
 class SignalLatency:
-    """Tick->signal latency of signals opened since `since_ms`: the moment Redis publishes a signal minus the
-    event time of the tick that opened it, as `ascep bench pipeline` measures it."""
+    """Tick->signal latency of signals opened since `since_ms`: the moment Redis publishes a signal's first
+    state minus the event time of the tick that made it (`updated_at`), as `ascep bench pipeline` measures
+    it. A pattern's match arrives closed, made by its last event: its `event_time` is its first, up to its
+    WITHIN earlier."""
 
     def __init__(self, client, since_ms: int) -> None:
         self.pubsub = client.pubsub()
@@ -118,7 +120,7 @@ class SignalLatency:
             if signal["event_time"] >= self.since_ms and signal["id"] not in self.seen:
                 self.seen.add(signal["id"])
                 with self.lock:
-                    self.window.append(time.time() * 1000 - signal["event_time"])
+                    self.window.append(time.time() * 1000 - signal["updated_at"])
 
     def take(self) -> list[float]:
         with self.lock:
