@@ -118,8 +118,8 @@ class RuleEngine:
         self.partitioned: dict[str, _Partitioned] = {}
         self._by_symbol: dict[str, list[_Rule]] = {}
         self._everywhere: list[_Rule] = []  # rules that name no symbol (only event.…): they see every event
-        # (symbol, venue, named, keyed) -> what an event of it evaluates; emptied whenever the rules change
-        self._targets: dict[tuple[str, str, bool, bool], tuple[_Rule, ...]] = {}
+        # (named, keyed) -> (symbol, venue) -> what an event of it evaluates; emptied whenever the rules change
+        self._targets: dict[tuple[bool, bool], dict[tuple[str, str], tuple[_Rule, ...]]] = {}
         self.timed_out: list[dict] = []  # timed-out partial matches; the host drains them with take_timeouts()
         self.max_side_output = max_side_output
         self._json: dict[str, dict] = {}  # rule id -> the rule's JSON form, for the state
@@ -191,11 +191,9 @@ class RuleEngine:
         """What an event of (symbol, venue) evaluates: the rules over its symbol, those over none, and the
         instances of the partitioned rules that cover it, made before the event reaches the market so that
         their windows hold it."""
-        found = self._targets.get((symbol, venue, named, keyed))
-        if found is None:
-            found = (*(self._by_symbol.get(symbol, ()) if named else ()), *(self._everywhere if named else ()),
-                     *(self._keyed(symbol, venue) if keyed else ()))
-            self._targets[(symbol, venue, named, keyed)] = found
+        found = (*(self._by_symbol.get(symbol, ()) if named else ()), *(self._everywhere if named else ()),
+                 *(self._keyed(symbol, venue) if keyed else ()))
+        self._targets.setdefault((named, keyed), {})[(symbol, venue)] = found
         return found
 
     def _keyed(self, symbol: str, venue: str) -> list[_Rule]:
@@ -329,12 +327,15 @@ class RuleEngine:
                  keyed: bool = True) -> list[Signal]:
         out: list[Signal] = []
         market, targets_of = self.market, self._targets_of
+        known = self._targets.setdefault((named, keyed), {})
         perf_ns = time.perf_counter_ns
         touched_units, touched_symbols = self._touched_units, self._touched_symbols
         series = market.series
         for event in events:
             symbol = event.symbol
-            targets = targets_of(symbol, event.venue, named, keyed)
+            targets = known.get((symbol, event.venue))
+            if targets is None:
+                targets = targets_of(symbol, event.venue, named, keyed)
             if isinstance(event, Tick):
                 market.on_tick(event)
             else:
