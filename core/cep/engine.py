@@ -498,7 +498,7 @@ class RuleEngine:
         meta = entries[META]
         engine = cls(max_side_output=max_side_output, limits=limits)
         engine.reorderer = Reorderer.restore(meta["reorderer"])
-        for rule_id, rule in entries[RULES].items():
+        for rule_id, rule in entries.get(RULES, {}).items():  # an engine that never had a rule wrote none
             engine.apply(rule_id, rule)
         units: list[tuple[_Rule, dict]] = []
         segments: dict[str, dict[int, tuple]] = {}

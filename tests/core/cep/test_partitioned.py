@@ -239,3 +239,16 @@ def test_an_engine_says_whether_it_reads_trades_before_any_key_has_come():
     engine.apply("surge", None)
     engine.apply("whale", 'IF event.kind == "trade" AND event.size > 100 THEN WHALE')
     assert engine.reads_trades()
+
+
+def test_an_engine_that_never_had_a_rule_restores_from_its_changes():
+    """The job writes an engine's changes after every batch, rules or none: a restore must read them back
+    (it raised KeyError: 'rules', and the job failed for good; tests/faults/test_recovery.py caught it)."""
+    engine = RuleEngine()
+    engine.on_tick(Tick("v", "BTC/USDT", 1, 2, None, None, T0), now_ms=0)
+    changed, removed = engine.take_changes()
+    restored = RuleEngine.restore(changed)
+    assert restored.has_rules is False and removed == []
+    restored.apply("wide", templates.spread_widening(bps=1))
+    assert [s["key"] for s in restored.on_tick(Tick("v", "BTC/USDT", 1, 2, None, None, T0 + 1), now_ms=0)] == [
+        "BTC/USDT"]
