@@ -32,7 +32,7 @@ from .eventtime import Reorderer
 from .rules import Pattern, Rule, load, symbols_of, to_json
 from .rules.covers import matcher
 from .rules.tree import bind
-from .windows import Trailing, packed, segment_ms
+from .windows import Trailing
 
 END_OF_TIME = 2**62
 
@@ -461,12 +461,8 @@ class RuleEngine:
         for symbol in self.market.symbols():
             entries[_QUOTES + symbol] = self.market.quotes_of(symbol)
         for name, window in self._windows(units):
-            size = segment_ms(window.duration_ms)
-            segments: dict[int, list[list]] = {}
-            for event in window.events:
-                segments.setdefault(event[0] // size, []).append(event)
-            for segment, events in segments.items():
-                entries[f"{name}{_SEP}{segment}"] = packed(events)
+            for segment, events in window.all_segments().items():
+                entries[f"{name}{_SEP}{segment}"] = events
         return entries
 
     def _windows(self, units) -> list[tuple[str, Trailing]]:

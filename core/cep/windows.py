@@ -184,10 +184,14 @@ class Trailing:
     def low(self) -> float | None:
         return self.lows[0][1] if self.lows else None
 
-    def snapshot(self) -> tuple[bytes, bytes, bytes]:
-        """The events as packed arrays (times, prices, quantities): the job writes windows to state after
-        every batch, and arrays pickle as a copy of memory where lists of lists pickle item by item."""
-        return packed(self.events)
+    def all_segments(self) -> dict[int, tuple[bytes, bytes, bytes]]:
+        """Every segment of the window, as segment_changes() gives the changed ones (and without touching
+        what it tracks)."""
+        size = segment_ms(self.duration_ms)
+        segments: dict[int, list[list]] = {}
+        for event in self.events:
+            segments.setdefault(event[0] // size, []).append(event)
+        return {segment: packed(events) for segment, events in segments.items()}
 
 
     def segment_changes(self) -> tuple[dict[int, tuple[bytes, bytes, bytes]], list[int]]:
@@ -228,12 +232,14 @@ def segment_ms(duration_ms: int) -> int:
 
 
 def packed(events) -> tuple[bytes, bytes, bytes]:
+    """Events as packed arrays (times, prices, quantities): arrays pickle as a copy of memory where lists
+    of lists pickle item by item, and the job writes windows to state after every batch."""
     events = list(events)
     return (array("q", [e[0] for e in events]).tobytes(), array("d", [e[1] for e in events]).tobytes(),
             array("d", [e[2] for e in events]).tobytes())
 
 
 def window_events(snapshot: tuple[bytes, bytes, bytes]) -> zip:
-    """(ts, price, qty) of each event of a Trailing.snapshot()."""
+    """(ts, price, qty) of each event of a segment packed()."""
     times, prices, quantities = (array(kind, raw) for kind, raw in zip("qdd", snapshot))
     return zip(times, prices, quantities)
