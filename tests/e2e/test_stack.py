@@ -87,6 +87,8 @@ def test_the_flink_rest_api_listens_on_this_machine_only_and_answers_no_client_w
             secure.request(method, path, body=body)
             answer = secure.getresponse()
             raise AssertionError(f"{method} {path} over TLS without a client certificate got {answer.status}")
+        except ssl.SSLEOFError:  # the server closed before its alert was read (seen under load): no answer either
+            pass
         except ssl.SSLError as refused:
             assert "alert" in str(refused) and "certificate" in str(refused), refused
         except (ConnectionResetError, BrokenPipeError):  # the alert raced our request
