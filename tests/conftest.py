@@ -18,6 +18,17 @@ from ascep.services import create_topics, free_port, start_broker, start_redis
 RECORDINGS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "exchange-recordings"
 
 
+SLOW_FIRST = ("tests/faults/", "tests/e2e/")  # where the minutes-long tests are, the longest first
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """The fault and end-to-end tests first: with two workers (./dev test), the long ones then start early and
+    the many short ones fill the gaps at the end, instead of one long test starting last."""
+    def rank(item) -> int:
+        return next((i for i, where in enumerate(SLOW_FIRST) if item.nodeid.startswith(where)), len(SLOW_FIRST))
+    items.sort(key=rank)
+
+
 @pytest.fixture(scope="session")
 def service_logs(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("service-logs")
