@@ -23,6 +23,7 @@ from ascep.services import create_topics, free_port, start_broker, start_redis
 from core.arbitrage.cross_exchange import CrossExchangeDetector
 from core.arbitrage.direct import DirectDetector
 from core.arbitrage.triangular import TriangularDetector
+from core.contracts import redis_keys
 from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
 from core.settings import ArbitrageSettings
 from ingestion.sim.market import SimulatedMarket
@@ -100,6 +101,13 @@ class Run:
         except redis.ConnectionError:
             return 0
 
+    def job_started_at(self) -> str | None:
+        """When the running job last said it can write (its signal writer opened): it is up, past any restore."""
+        try:
+            return self.client().hget(redis_keys.JOB, "started_at")
+        except redis.ConnectionError:
+            return None
+
     def redis_ids(self) -> set[str]:
         return set(self.client().zrange("ascep:signals", 0, -1))
 
@@ -148,21 +156,31 @@ def test_kill_9_five_times_during_a_replay(ticks_file, tmp_path):
     path, ticks = ticks_file
     expected = undisturbed_signal_ids(ticks)
     assert len(expected) > 20, "the input must hold opportunities for the test to mean anything"
+    # The market in two parts: the first paced over ~100 s while the job is killed, the rest only after the fifth
+    # kill, so every kill falls during the replay (one paced replay ended after the first kill or two, and each
+    # later start then waited out its 90 s deadline for a tick to count).
+    first, rest = tmp_path / "first.jsonl", tmp_path / "rest.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    first.write_bytes(b"".join(lines[:TICKS * 5 // 6]))
+    rest.write_bytes(b"".join(lines[TICKS * 5 // 6:]))
     run = Run(tmp_path, str(tmp_path / "lake"))
     try:
-        replay = replay_in_background(run, path, speed=1.0)  # ~30 s of market time
+        replay = replay_in_background(run, first, speed=0.25)
         run.start_job()
         chooser = random.Random(11)
         for _ in range(5):
-            # let it get going (it has read ticks since this start), then kill it at a random point
-            seen = run.ticks_seen()
+            # let it get going (it is up and has read ticks since this start, while any arrive), then kill it at a
+            # random point
+            seen, announced = run.ticks_seen(), run.job_started_at()
             deadline = time.monotonic() + 90
-            while run.ticks_seen() <= seen and time.monotonic() < deadline:
+            while (run.job_started_at() == announced or run.ticks_seen() <= seen and replay.poll() is None) \
+                    and time.monotonic() < deadline:
                 time.sleep(0.2)
             time.sleep(chooser.uniform(0.5, 4.0))
             run.kill_job()
             run.start_job()
-        assert replay.wait(120) == 0
+        assert replay.wait(240) == 0
+        assert replay_in_background(run, rest, speed=1.0).wait(120) == 0
         assert_nothing_lost_nothing_duplicated(run, expected)
         assert run.starts == 6
     finally:
