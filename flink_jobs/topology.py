@@ -9,21 +9,26 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from clients.kafka import describe, kafka_config
 from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
-from core.settings import Settings
+from core.settings import KafkaSecuritySettings, Settings
 from flink_jobs.rest_tls import RestTls
 
 JOB_NAME = "ascep-signals"
 # What a cluster's Python workers need of this repository: the core and the Flink wiring, nothing above.
-PACKAGES = ("core", "lake", "flink_jobs")
+PACKAGES = ("core", "lake", "clients", "flink_jobs")
 # A rule change may take half a second longer to land; every fetch costs the embedded broker (job.fetch_wait_ms).
 RULES_FETCH_WAIT_MS = 500
 
 
-def topic_partitions(bootstrap: str, topic: str) -> int:
+def topic_partitions(bootstrap: str, security: KafkaSecuritySettings, topic: str) -> int:
+    from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=15)
+    try:
+        metadata = AdminClient(kafka_config(bootstrap, security)).list_topics(topic, timeout=15)
+    except KafkaException as exc:
+        raise RuntimeError(f"Kafka at {describe(bootstrap, security)}: {exc.args[0].str()}") from None
     found = metadata.topics.get(topic)
     if found is None or found.error is not None or not found.partitions:
         raise RuntimeError(f"topic {topic!r} not found on {bootstrap}: create it first (ascep up does)")
@@ -37,22 +42,22 @@ def topics_read(settings: Settings, lake: str | None) -> tuple[str, ...]:
             *((SIGNALS_TOPIC,) if lake else ()))
 
 
-def topic_ids(bootstrap: str, topics: tuple[str, ...]) -> dict[str, str]:
+def topic_ids(bootstrap: str, security: KafkaSecuritySettings, topics: tuple[str, ...]) -> dict[str, str]:
     """Topic name -> the UUID the broker gave it when it created it: a topic created again gets another one."""
     import uuid
 
     from confluent_kafka import KafkaException, TopicCollection
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept until the results are in: they need its handle
+    admin = AdminClient(kafka_config(bootstrap, security))  # kept until the results are in: they need its handle
     found = admin.describe_topics(TopicCollection(list(topics)))
     ids = {}
     for name, future in found.items():
         try:
             topic_id = future.result(15).topic_id
         except KafkaException as exc:
-            raise RuntimeError(f"topic {name!r} not found on {bootstrap}: create it first (ascep up does): "
-                               f"{exc.args[0].str()}") from None
+            raise RuntimeError(f"topic {name!r} not found on {describe(bootstrap, security)}: create it first "
+                               f"(ascep up does): {exc.args[0].str()}") from None
         bits = (topic_id.get_most_significant_bits() % 2**64) << 64 | topic_id.get_least_significant_bits() % 2**64
         ids[name] = str(uuid.UUID(int=bits))
     return ids
@@ -120,9 +125,10 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids:
     unknown = set(settings.job.detectors) - {"triangular", "direct", "rules"}
     if unknown:
         raise ValueError(f"job.detectors: unknown {sorted(unknown)}; choose from triangular, direct, rules")
-    partitions = topic_partitions(kafka, TICKS_TOPIC)
+    security = settings.kafka_security  # the operators carry it and build their clients where they run
+    partitions = topic_partitions(kafka, security, TICKS_TOPIC)
     rules = "rules" in settings.job.detectors
-    trade_partitions = topic_partitions(kafka, TRADES_TOPIC) if rules else partitions
+    trade_partitions = topic_partitions(kafka, security, TRADES_TOPIC) if rules else partitions
     if trade_partitions != partitions:
         raise RuntimeError(f"topic {TRADES_TOPIC!r} has {trade_partitions} partitions and {TICKS_TOPIC!r} "
                            f"{partitions}: a partition's tick reader reads the same partition of both, so create "
@@ -147,17 +153,17 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids:
     job = settings.job
     rule_changes = None
     if rules:
-        rules_reader = RulesReader(kafka, RULES_TOPIC, DEADLETTER_TOPIC, 1000, RULES_FETCH_WAIT_MS, redis)
+        rules_reader = RulesReader(kafka, security, RULES_TOPIC, DEADLETTER_TOPIC, 1000, RULES_FETCH_WAIT_MS, redis)
         rule_changes = pulses("rules_pulse", 20, 1).process(rules_reader).name("read rules").broadcast(RULES_STATE)
 
     def host(sources: int) -> DetectionHost:
         return DetectionHost(settings.arbitrage, sources, job.idle_after_ms,
-                             RuleHost(kafka, DEADLETTER_TOPIC, settings.rules) if rules else None)
+                             RuleHost(kafka, security, DEADLETTER_TOPIC, settings.rules) if rules else None)
 
     fused = partitions == 1  # every detector in the reader: no hop at all
     buckets = 0 if fused or not detectors else job.detection_buckets
     reader_class = TickReaderWithRules if fused and rules else TickReader
-    reader = reader_class(kafka, TICKS_TOPIC, DEADLETTER_TOPIC, settings.arbitrage, job,
+    reader = reader_class(kafka, security, TICKS_TOPIC, DEADLETTER_TOPIC, settings.arbitrage, job,
                           host(1) if fused and detectors else None, buckets, redis_url=redis,
                           trades_topic=TRADES_TOPIC if rules else None)
     tick_pulses = pulses("tick_pulse", job.pulse_per_second * partitions, partitions)
@@ -170,15 +176,15 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids:
         detected = (shares.connect(rule_changes) if rules else shares).process(bucket_class(host(partitions)))
         outputs.append(detected.name("detect triangular, direct, rules in event-time order"))
     merged = outputs[0].union(*outputs[1:]) if len(outputs) > 1 else outputs[0]
-    merged.flat_map(SignalWriter(redis, kafka)).name("write to Redis and the signals topic")
+    merged.flat_map(SignalWriter(redis, kafka, security)).name("write to Redis and the signals topic")
     if lake:
         options = settings.lake_options
         writer_options = {"tick_range": options.tick_range, "signal_range": options.signal_range,
                           "row_group_rows": options.row_group_rows}
         for kind, topic in (("ticks", TICKS_TOPIC), ("signals", SIGNALS_TOPIC)):
-            archiver = LakeArchiver(kafka, topic, ids[topic], kind, lake, settings.s3_endpoint, writer_options,
-                                    options.flush_every_s, job.poll_batch, options.fetch_wait_ms,
+            archiver = LakeArchiver(kafka, security, topic, ids[topic], kind, lake, settings.s3_endpoint,
+                                    writer_options, options.flush_every_s, job.poll_batch, options.fetch_wait_ms,
                                     job.max_future_skew_ms, redis)
-            count = topic_partitions(kafka, topic)
+            count = topic_partitions(kafka, security, topic)
             pulses(f"{kind}_archive_pulse", 20 * count, count).process(archiver).name(f"archive {kind} to the lake")
     return env
