@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clients.kafka import describe, kafka_config
+from clients.kafka import kafka_config, unreachable
 from core.settings import KafkaSecuritySettings
 
 
@@ -153,7 +153,7 @@ def create_topics(bootstrap: str, security: KafkaSecuritySettings, partitions: d
     try:
         existing = set(admin.list_topics(timeout=10).topics)
     except KafkaException as exc:
-        raise ServiceError(f"Kafka at {describe(bootstrap, security)}: {exc.args[0].str()}") from None
+        raise ServiceError(unreachable(bootstrap, security, exc.args[0].str())) from None
     wanted = [NewTopic(name, num_partitions=n, replication_factor=1,
                        config={"cleanup.policy": "compact"} if name in compacted else {})
               for name, n in partitions.items() if name not in existing]

@@ -75,3 +75,10 @@ def describe(bootstrap: str, security: KafkaSecuritySettings) -> str:
     """Where and how, for error messages: a client that cannot connect says which protocol it tried."""
     return f"{bootstrap} ({KAFKA_SECURITY_ENV}PROTOCOL={security.protocol}" + (
         f", SASL {security.sasl_mechanism})" if security.sasl_mechanism else ")")
+
+
+def unreachable(bootstrap: str, security: KafkaSecuritySettings, reason: str) -> str:
+    """The error of a client that got no answer: librdkafka says only "transport failure" when the port
+    speaks another protocol, so the message says which one each MSK port speaks."""
+    return (f"Kafka at {describe(bootstrap, security)}: {reason}. Does the port speak that protocol? MSK's: "
+            f"9092 plaintext, 9094 ssl, 9096 sasl_ssl SCRAM-SHA-512, 9098 sasl_ssl OAUTHBEARER (IAM)")

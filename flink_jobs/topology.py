@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from clients.kafka import describe, kafka_config
+from clients.kafka import describe, kafka_config, unreachable
 from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
 from core.settings import KafkaSecuritySettings, Settings
 from flink_jobs.rest_tls import RestTls
@@ -28,7 +28,7 @@ def topic_partitions(bootstrap: str, security: KafkaSecuritySettings, topic: str
     try:
         metadata = AdminClient(kafka_config(bootstrap, security)).list_topics(topic, timeout=15)
     except KafkaException as exc:
-        raise RuntimeError(f"Kafka at {describe(bootstrap, security)}: {exc.args[0].str()}") from None
+        raise RuntimeError(unreachable(bootstrap, security, exc.args[0].str())) from None
     found = metadata.topics.get(topic)
     if found is None or found.error is not None or not found.partitions:
         raise RuntimeError(f"topic {topic!r} not found on {bootstrap}: create it first (ascep up does)")
@@ -63,25 +63,29 @@ def topic_ids(bootstrap: str, security: KafkaSecuritySettings, topics: tuple[str
     return ids
 
 
-def flink_configuration(settings: Settings, checkpoint_dir: Path, restore: Path | None,
+def flink_configuration(settings: Settings, checkpoint_dir: Path | None, restore: Path | None,
                         rest_tls: RestTls | None = None):
     """`rest_tls`: mutual TLS on the local MiniCluster's REST API (None when a cluster's client runs the build:
-    that cluster's own security applies, and these options would only reconfigure the client)."""
+    that cluster's own security applies, and these options would only reconfigure the client).
+    `checkpoint_dir` None: the service running the job (Managed Flink) owns checkpoints, restarts, the Python
+    interpreter and the cluster's network options, so only what is the job's own is set."""
     from pyflink.common import Configuration
 
     conf = Configuration()
-    conf.set_string("python.executable", sys.executable)
-    conf.set_string("python.client.executable", sys.executable)
     conf.set_string("python.execution-mode", settings.job.execution_mode)
-    conf.set_string("execution.checkpointing.interval", f"{settings.job.checkpoint_interval_ms}ms")
-    conf.set_string("execution.checkpointing.dir", checkpoint_dir.resolve().as_uri())
-    conf.set_string("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
-    conf.set_string("execution.checkpointing.num-retained", "3")
     # Barriers overtake the buffered pulses and batches: aligned, a checkpoint at 10,000 ticks/s waited behind
     # them for 60-156 s; unaligned, 0.1-15 s (README, "Figures"). The buffers are stored with the checkpoint.
     conf.set_string("execution.checkpointing.unaligned.enabled", "true")
     conf.set_string("python.fn-execution.bundle.time", "5")  # ms: flush results quickly, keeps latency low
     conf.set_string("pipeline.name", JOB_NAME)
+    if checkpoint_dir is None:
+        return conf
+    conf.set_string("python.executable", sys.executable)
+    conf.set_string("python.client.executable", sys.executable)
+    conf.set_string("execution.checkpointing.interval", f"{settings.job.checkpoint_interval_ms}ms")
+    conf.set_string("execution.checkpointing.dir", checkpoint_dir.resolve().as_uri())
+    conf.set_string("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
+    conf.set_string("execution.checkpointing.num-retained", "3")
     # The local MiniCluster answers this machine only: its REST API, and the BLOB server, which binds
     # jobmanager.bind-host. The REST API takes no jar uploads. (Flink 2.3 has no setting that turns off
     # cancellation over REST: web.cancel.enable only hides the web UI's button; hence rest_tls.)
@@ -103,13 +107,14 @@ def flink_configuration(settings: Settings, checkpoint_dir: Path, restore: Path 
     return conf
 
 
-def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids: dict[str, str],
+def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path | None, ids: dict[str, str],
           restore: Path | None = None, lake: str | None = None, ship_code: bool = False,
           rest_tls: RestTls | None = None):
     """pulses -> tick reader (offsets, cross-exchange; with one partition every detector; with the rules, `trades`
     too) -> [with several partitions: detection buckets] -> Redis and the `signals` topic; with a lake, archivers
     copy `ticks` and `signals` into Parquet.
-    `ids`: topic_ids() of topics_read(), which name the lake's objects; `rest_tls`: see flink_configuration."""
+    `ids`: topic_ids() of topics_read(), which name the lake's objects; `rest_tls`: see flink_configuration;
+    `checkpoint_dir` None: on Managed Flink (flink_jobs/application.py), whose parallelism is the service's too."""
     from pyflink.common import Types
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import StreamTableEnvironment
@@ -135,7 +140,8 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids:
                            f"them alike (ascep up does)")
     conf = flink_configuration(settings, checkpoint_dir, restore, rest_tls)
     env = StreamExecutionEnvironment.get_execution_environment(conf)
-    env.set_parallelism(settings.job.parallelism)
+    if checkpoint_dir is not None:
+        env.set_parallelism(settings.job.parallelism)
     if ship_code:  # a cluster's workers may not have our code
         root = Path(__file__).resolve().parents[1]
         for package in PACKAGES:
