@@ -5,9 +5,14 @@ real librdkafka clients, and the MSK IAM token through AWS's real signer (signin
 """
 from __future__ import annotations
 
+import ast
 import base64
 import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -15,7 +20,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from pydantic import ValidationError
 
-from ascep.services import ServiceError, create_topics
+from ascep.services import ServiceError, create_topics, free_port
 from clients.kafka import MskIamToken, kafka_config
 from core.settings import KafkaSecuritySettings, Settings
 
@@ -110,3 +115,28 @@ def test_tls_against_a_plaintext_broker_fails_clearly(kafka):
                                            r"Does the port speak that protocol\?"):
         create_topics(kafka, security, {"never-made": 1})
     assert time.monotonic() - started < 20  # an error, not a hang
+
+
+def test_the_embedded_broker_is_not_given_a_secured_client(tmp_path):
+    env = {**os.environ, "ASCEP_STATE_DIR": str(tmp_path), "ASCEP_KAFKA_SECURITY__PROTOCOL": "ssl"}
+    env.pop("ASCEP_KAFKA", None)
+    result = subprocess.run([sys.executable, "-m", "ascep.cli", "up", "--port", str(free_port())], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "ASCEP_KAFKA_SECURITY__PROTOCOL=ssl but no Kafka is given" in result.stderr
+
+
+def test_every_kafka_client_of_the_product_is_built_by_kafka_config():
+    """A client made from a config of its own would connect in plaintext whatever the settings say."""
+    root = Path(__file__).resolve().parents[2]
+    stray = []
+    for package in ("core", "lake", "clients", "ingestion", "flink_jobs", "dashboard", "ascep"):
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                name = getattr(node, "func", None)
+                name = getattr(name, "id", getattr(name, "attr", None))
+                if isinstance(node, ast.Call) and name in ("Producer", "Consumer", "AdminClient"):
+                    made_by = node.args[0] if node.args else None
+                    if not (isinstance(made_by, ast.Call) and getattr(made_by.func, "id", None) == "kafka_config"):
+                        stray.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert stray == []
