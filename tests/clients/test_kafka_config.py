@@ -84,6 +84,24 @@ def test_msk_iam_signs_a_token_for_the_region(monkeypatch):
     clients_accept(config)
 
 
+def test_msk_iam_without_the_signer_fails_at_once_saying_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "aws_msk_iam_sasl_signer", None)  # as if the extra `aws` were not installed
+    with pytest.raises(ValueError, match=r"needs the package aws-msk-iam-sasl-signer-python: "
+                                         r"pip install 'ascep\[aws\]'"):
+        kafka_config("b:9098", KafkaSecuritySettings(**IAM))
+
+
+def test_ascep_config_masks_the_secrets(tmp_path):
+    env = {**os.environ, "ASCEP_REDIS": "rediss://:the-token@cache:6379/0", **{
+        f"ASCEP_KAFKA_SECURITY__{name.upper()}": value for name, value in SCRAM.items()}}
+    printed = subprocess.run([sys.executable, "-m", "ascep.cli", "config"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=60)
+    shown = json.loads(printed.stdout)
+    assert shown["redis"] == "rediss://:***@cache:6379/0"
+    assert shown["kafka_security"]["sasl_password"] == "**********"
+    assert "the-token" not in printed.stdout and "s3cret-pw" not in printed.stdout
+
+
 @pytest.mark.parametrize("values, message", [
     ({"protocol": "tls"}, "ASCEP_KAFKA_SECURITY__PROTOCOL='tls' is not one of plaintext, ssl, sasl_ssl"),
     ({"protocol": "sasl_ssl"}, "ASCEP_KAFKA_SECURITY__PROTOCOL=sasl_ssl needs ASCEP_KAFKA_SECURITY__SASL_MECHANISM"),
