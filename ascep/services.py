@@ -17,6 +17,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from clients.kafka import kafka_config, unreachable
+from core.settings import KafkaSecuritySettings
+
 
 class ServiceError(RuntimeError):
     """A service could not start or died: the message says which one and why."""
@@ -140,12 +143,17 @@ def start_redis(log_dir: Path, port: int | None = None, data_dir: Path | None = 
     return service
 
 
-def create_topics(bootstrap: str, partitions: dict[str, int], compacted: tuple[str, ...] = ()) -> None:
+def create_topics(bootstrap: str, security: KafkaSecuritySettings, partitions: dict[str, int],
+                  compacted: tuple[str, ...] = ()) -> None:
     """Create topics that do not exist yet; an existing topic is left as it is."""
+    from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    existing = set(admin.list_topics(timeout=10).topics)
+    admin = AdminClient(kafka_config(bootstrap, security))
+    try:
+        existing = set(admin.list_topics(timeout=10).topics)
+    except KafkaException as exc:
+        raise ServiceError(unreachable(bootstrap, security, exc.args[0].str())) from None
     wanted = [NewTopic(name, num_partitions=n, replication_factor=1,
                        config={"cleanup.policy": "compact"} if name in compacted else {})
               for name, n in partitions.items() if name not in existing]

@@ -32,12 +32,13 @@ from ascep.services import (
     start_redis,
     wait_for_port,
 )
+from clients.kafka import EMBEDDED
 from core.clock import now_ms
 from core.contracts.redis_keys import PROGRESS, TOPIC_ENDS
 from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
 from core.progress import behind, read_ends, read_progress
 from core.settings import Settings
-from core.stack_file import StateDirInUse, claim_state_dir, clear_stack, write_stack
+from core.stack_file import StateDirInUse, claim_state_dir, clear_stack, redacted, redis_address, write_stack
 from flink_jobs.launcher import python_env, restore_point
 from flink_jobs.topology import topic_ids, topics_read
 
@@ -54,8 +55,9 @@ def check_java() -> None:
 
 
 def ensure_topics(kafka: str, settings: Settings) -> None:
-    create_topics(kafka, {TICKS_TOPIC: settings.job.partitions, TRADES_TOPIC: settings.job.partitions,
-                          SIGNALS_TOPIC: settings.job.partitions, DEADLETTER_TOPIC: 1, RULES_TOPIC: 1},
+    partitions = settings.job.partitions
+    create_topics(kafka, settings.kafka_security, {TICKS_TOPIC: partitions, TRADES_TOPIC: partitions,
+                                                   SIGNALS_TOPIC: partitions, DEADLETTER_TOPIC: 1, RULES_TOPIC: 1},
                   compacted=(RULES_TOPIC,))
 
 
@@ -182,7 +184,7 @@ class Stack:
     def embedded_unless_given(self, name: str, address: str | None, start, what: str, say) -> str:
         """The given address, or that of an embedded service started (and later stopped) here."""
         if address is not None:
-            say(f"{name:<9} {address}  (given)")
+            say(f"{name:<9} {redacted(address)}  (given)")
             return address
         service = start(self.log_dir)
         self.services.append(service)
@@ -226,6 +228,11 @@ def _run(settings: Settings, kafka: str | None, redis: str | None, port: int, so
     if port_in_use(port, settings.dashboard.host):
         raise ServiceError(f"dashboard port {port} is already in use: pass --port or stop what listens there")
     source_command(source, kafka="", redis="")  # a bad --source fails here, before anything starts
+    if kafka is None and settings.kafka_security != EMBEDDED:
+        raise ServiceError(f"ASCEP_KAFKA_SECURITY__PROTOCOL={settings.kafka_security.protocol} but no Kafka is given "
+                           f"(ASCEP_KAFKA or --kafka): the embedded broker speaks plaintext only")
+    if redis is not None:
+        redis = redis_address(redis, settings.redis_ca_file)
     stack = Stack(settings, log_dir)
     stop_requests = 0
 
@@ -244,7 +251,7 @@ def _run(settings: Settings, kafka: str | None, redis: str | None, port: int, so
             f"embedded, append-only file in {state_dir / 'redis'}", say)
         if new_broker:
             forget_offsets(redis)
-        republished = republish_kept(kafka, redis)
+        republished = republish_kept(kafka, settings.kafka_security, redis)
         if republished:
             say(f"rules     {', '.join(republished)} re-published from Redis to the `{RULES_TOPIC}` topic")
         lake = settings.lake or str((state_dir / "lake").resolve())
@@ -252,7 +259,7 @@ def _run(settings: Settings, kafka: str | None, redis: str | None, port: int, so
         job_argv = [sys.executable, "-m", "ascep.cli", "job", "run", "--kafka", kafka, "--redis", redis, "--lake", lake,
                     "--checkpoints", checkpoints]
         if restore:  # refused here, before the job starts, when the checkpoint's topics are gone
-            ids = topic_ids(kafka, topics_read(settings, lake))
+            ids = topic_ids(kafka, settings.kafka_security, topics_read(settings, lake))
             checkpoint = restore_point(Path(checkpoints), "latest", ids)
             job_argv += ["--restore", str(checkpoint)] if checkpoint else []
         job = stack.child("flink-job", job_argv, "local MiniCluster")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args, get_origin
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 # Taker fees at the entry tier of each venue's public schedule, in basis points.
@@ -153,13 +153,76 @@ class RuleSettings(BaseModel):
     trial_max_signals: int = Field(default=100_000, ge=1)
 
 
+KAFKA_SECURITY_ENV = "ASCEP_KAFKA_SECURITY__"
+
+
+class KafkaSecuritySettings(BaseModel):
+    """How every Kafka client connects (docs/configuration.md, "Kafka security"); clients.kafka turns it into
+    librdkafka options. The errors name the environment variables: that is how deployments set these."""
+
+    model_config = {"extra": "forbid"}
+
+    protocol: Literal["plaintext", "ssl", "sasl_ssl"] = "plaintext"
+    sasl_mechanism: Literal["SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    msk_iam_region: str | None = None  # with OAUTHBEARER: tokens from the MSK IAM signer, for this AWS region
+    sasl_username: str | None = None  # SCRAM
+    sasl_password: SecretStr | None = None  # SCRAM; never printed by `ascep config`
+    ca_file: Path | None = None  # a private CA for ssl / sasl_ssl; None: the system's CAs
+
+    @field_validator("protocol", "sasl_mechanism", mode="before")
+    @classmethod
+    def _known(cls, value: Any, info: Any) -> Any:
+        """Case-insensitive (MSK's documents write SASL_SSL), with the choices named in the error."""
+        if not isinstance(value, str):
+            return value
+        choices = {"protocol": ("plaintext", "ssl", "sasl_ssl"),
+                   "sasl_mechanism": ("SCRAM-SHA-512", "OAUTHBEARER")}[info.field_name]
+        found = next((choice for choice in choices if choice.lower() == value.lower()), None)
+        if found is None:
+            raise ValueError(f"{KAFKA_SECURITY_ENV}{info.field_name.upper()}={value!r} is not one of "
+                             f"{', '.join(choices)}")
+        return found
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KafkaSecuritySettings:
+        env = KAFKA_SECURITY_ENV
+        sasl = self.protocol == "sasl_ssl"
+        scram = self.sasl_mechanism == "SCRAM-SHA-512"
+        oauth = self.sasl_mechanism == "OAUTHBEARER"
+        problems = [
+            (sasl and self.sasl_mechanism is None, f"{env}PROTOCOL=sasl_ssl needs {env}SASL_MECHANISM "
+                                                   f"(SCRAM-SHA-512 or OAUTHBEARER)"),
+            (not sasl and self.sasl_mechanism is not None, f"{env}SASL_MECHANISM is set but {env}PROTOCOL is "
+                                                            f"{self.protocol}, not sasl_ssl"),
+            (oauth and not self.msk_iam_region, f"{env}SASL_MECHANISM=OAUTHBEARER needs {env}MSK_IAM_REGION "
+                                                f"(the MSK cluster's AWS region): its tokens come from MSK IAM"),
+            (not oauth and self.msk_iam_region is not None, f"{env}MSK_IAM_REGION is set but {env}SASL_MECHANISM "
+                                                            f"is not OAUTHBEARER"),
+            (scram and not self.sasl_username, f"{env}SASL_MECHANISM=SCRAM-SHA-512 needs {env}SASL_USERNAME"),
+            (scram and (self.sasl_password is None or not self.sasl_password.get_secret_value()),
+             f"{env}SASL_MECHANISM=SCRAM-SHA-512 needs {env}SASL_PASSWORD"),
+            (not scram and (self.sasl_username is not None or self.sasl_password is not None),
+             f"{env}SASL_USERNAME and {env}SASL_PASSWORD are for SCRAM-SHA-512 only"),
+            (self.protocol == "plaintext" and self.ca_file is not None,
+             f"{env}CA_FILE is set but {env}PROTOCOL is plaintext"),
+        ]
+        wrong = [message for failed, message in problems if failed]
+        if wrong:
+            raise ValueError("; ".join(wrong))
+        return self
+
+
 class Settings(BaseSettings):
     """Every external service can be given by address; None means `ascep up` starts an embedded one."""
 
-    model_config = SettingsConfigDict(env_prefix="ASCEP_", env_nested_delimiter="__", extra="forbid")
+    # An error names the setting and why, without its input: that may hold the Kafka password or Redis's token.
+    model_config = SettingsConfigDict(env_prefix="ASCEP_", env_nested_delimiter="__", extra="forbid",
+                                      hide_input_in_errors=True)
 
     kafka: str | None = None  # bootstrap servers, host:port[,host:port]
-    redis: str | None = None  # redis://host:port/db
+    redis: str | None = None  # redis://host:port/db, or rediss://:TOKEN@host:port/db for TLS with an auth token
+    redis_ca_file: Path | None = None  # a private CA for rediss:// (core.stack_file.resolve adds it to the URL)
+    kafka_security: KafkaSecuritySettings = Field(default_factory=KafkaSecuritySettings)
     flink: str | None = None  # JobManager REST address host:port; None runs the local MiniCluster
     s3_endpoint: str | None = None  # for MinIO and other S3-compatible services
     lake: str | None = None  # local directory or s3://bucket/prefix for Parquet
@@ -171,6 +234,12 @@ class Settings(BaseSettings):
     lake_options: LakeSettings = Field(default_factory=LakeSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     rules: RuleSettings = Field(default_factory=RuleSettings)
+
+    @model_validator(mode="after")
+    def _redis_ca_with_tls(self) -> Settings:
+        if self.redis_ca_file is not None and self.redis is not None and not self.redis.startswith("rediss://"):
+            raise ValueError("ASCEP_REDIS_CA_FILE is set but ASCEP_REDIS is not a rediss:// (TLS) URL")
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -188,6 +257,41 @@ class Settings(BaseSettings):
                 raise FileNotFoundError(f"ASCEP_CONFIG names {config_file!r}, which is not a file")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
+
+
+class UnknownSetting(ValueError):
+    """An ASCEP_* name that sets no field of Settings."""
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((found for arg in get_args(annotation) if (found := _model_in(arg)) is not None), None)
+
+
+def check_env_name(name: str) -> None:
+    """Raises UnknownSetting unless the environment variable `name` sets a field of Settings (a key of a map
+    field included: ASCEP_ARBITRAGE__TAKER_FEES_BPS__KRAKEN). Environment variables nobody reads are ignored
+    by pydantic, so a deployment that passes settings by name (Managed Flink's properties, ECS) checks them
+    here rather than run with a misspelt one silently left at its default."""
+    if not name.upper().startswith("ASCEP_"):
+        raise UnknownSetting(f"{name}: not a setting (settings are named ASCEP_...)")
+    model: type[BaseModel] | None = Settings
+    parts = name[len("ASCEP_"):].lower().split("__")
+    for i, part in enumerate(parts):
+        field = model.model_fields.get(part) if model is not None else None
+        if field is None:
+            raise UnknownSetting(f"{name}: {part!r} is not a setting" + (
+                f" of {'.'.join(parts[:i])}" if i else "") + " (docs/configuration.md lists them)")
+        model = _model_in(field.annotation)
+        if model is None:
+            is_map = get_origin(field.annotation) is dict
+            if len(parts) - i - 1 > (1 if is_map else 0):
+                raise UnknownSetting(f"{name}: {'.'.join(parts[:i + 1])} has no field {parts[i + 1]!r}")
+            return
+    if model is not None:
+        raise UnknownSetting(f"{name}: {'.'.join(parts)} is a group of settings; name one of its fields "
+                             f"({', '.join(model.model_fields)}) or give the group as JSON")
 
 
 def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:

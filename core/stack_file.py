@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from core.settings import Settings
 
@@ -73,12 +74,43 @@ def running_stack(state_dir: Path) -> dict[str, Any]:
     return stack
 
 
+def redis_address(url: str, ca_file: Path | None) -> str:
+    """`url` as every Redis client is given it. redis-py's from_url (and so channels_redis, which takes URLs)
+    reads connection options from the query string, so one string carries all a client needs, through the
+    job's operators, subprocess arguments and the channel layer's config. A rediss:// URL gets
+    ASCEP_REDIS_CA_FILE as its `ssl_ca_certs`, and `ssl_check_hostname=true` unless it says otherwise:
+    redis-py 5 checks the certificate's chain but not, by default, that it names the host."""
+    if not url.startswith("rediss://"):
+        if ca_file is not None:
+            raise ValueError(f"ASCEP_REDIS_CA_FILE is set but the Redis URL {redacted(url)} is not rediss:// (TLS)")
+        return url
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("ssl_check_hostname", "true")
+    if ca_file is not None:
+        if not ca_file.is_file():
+            raise FileNotFoundError(f"ASCEP_REDIS_CA_FILE names {str(ca_file)!r}, which is not a file")
+        query["ssl_ca_certs"] = str(ca_file.resolve())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def redacted(url: str) -> str:
+    """`url` with its password (Redis's auth token) replaced, for logs and messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
 def resolve(settings: Settings, service: str, flag: str | None = None) -> str:
-    """Address of `service` ("kafka", "redis", "lake"): flag, settings, then the running stack."""
+    """Address of `service` ("kafka", "redis", "lake"): flag, settings, then the running stack; Redis's
+    with its CA (redis_address)."""
     value = flag or getattr(settings, service, None) or running_stack(settings.state_dir).get(service)
     if not value:
         raise LookupError(f"no {service} address: start `ascep up`, or pass --{service} / set ASCEP_{service.upper()}")
-    return str(value)
+    return redis_address(str(value), settings.redis_ca_file) if service == "redis" else str(value)
 
 
 def resolve_optional(settings: Settings, service: str, flag: str | None = None) -> str | None:

@@ -121,7 +121,7 @@ def run(settings: Settings, kafka: str, redis: str, lake: str | None = None, res
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("FLINK_LOG_DIR", str((settings.state_dir / "logs").resolve()))
     os.environ["PATH"] = python_env()["PATH"]
-    ids = topic_ids(kafka, topics_read(settings, lake))
+    ids = topic_ids(kafka, settings.kafka_security, topics_read(settings, lake))
     restore_path = restore_point(checkpoint_dir, restore, ids)
     if flink:
         job_args = ["--kafka", kafka, "--redis", redis, "--checkpoints", str(checkpoint_dir)]

@@ -9,21 +9,26 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from clients.kafka import describe, kafka_config, unreachable
 from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
-from core.settings import Settings
+from core.settings import KafkaSecuritySettings, Settings
 from flink_jobs.rest_tls import RestTls
 
 JOB_NAME = "ascep-signals"
 # What a cluster's Python workers need of this repository: the core and the Flink wiring, nothing above.
-PACKAGES = ("core", "lake", "flink_jobs")
+PACKAGES = ("core", "lake", "clients", "flink_jobs")
 # A rule change may take half a second longer to land; every fetch costs the embedded broker (job.fetch_wait_ms).
 RULES_FETCH_WAIT_MS = 500
 
 
-def topic_partitions(bootstrap: str, topic: str) -> int:
+def topic_partitions(bootstrap: str, security: KafkaSecuritySettings, topic: str) -> int:
+    from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=15)
+    try:
+        metadata = AdminClient(kafka_config(bootstrap, security)).list_topics(topic, timeout=15)
+    except KafkaException as exc:
+        raise RuntimeError(unreachable(bootstrap, security, exc.args[0].str())) from None
     found = metadata.topics.get(topic)
     if found is None or found.error is not None or not found.partitions:
         raise RuntimeError(f"topic {topic!r} not found on {bootstrap}: create it first (ascep up does)")
@@ -37,46 +42,50 @@ def topics_read(settings: Settings, lake: str | None) -> tuple[str, ...]:
             *((SIGNALS_TOPIC,) if lake else ()))
 
 
-def topic_ids(bootstrap: str, topics: tuple[str, ...]) -> dict[str, str]:
+def topic_ids(bootstrap: str, security: KafkaSecuritySettings, topics: tuple[str, ...]) -> dict[str, str]:
     """Topic name -> the UUID the broker gave it when it created it: a topic created again gets another one."""
     import uuid
 
     from confluent_kafka import KafkaException, TopicCollection
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept until the results are in: they need its handle
+    admin = AdminClient(kafka_config(bootstrap, security))  # kept until the results are in: they need its handle
     found = admin.describe_topics(TopicCollection(list(topics)))
     ids = {}
     for name, future in found.items():
         try:
             topic_id = future.result(15).topic_id
         except KafkaException as exc:
-            raise RuntimeError(f"topic {name!r} not found on {bootstrap}: create it first (ascep up does): "
-                               f"{exc.args[0].str()}") from None
+            raise RuntimeError(f"topic {name!r} not found on {describe(bootstrap, security)}: create it first "
+                               f"(ascep up does): {exc.args[0].str()}") from None
         bits = (topic_id.get_most_significant_bits() % 2**64) << 64 | topic_id.get_least_significant_bits() % 2**64
         ids[name] = str(uuid.UUID(int=bits))
     return ids
 
 
-def flink_configuration(settings: Settings, checkpoint_dir: Path, restore: Path | None,
+def flink_configuration(settings: Settings, checkpoint_dir: Path | None, restore: Path | None,
                         rest_tls: RestTls | None = None):
     """`rest_tls`: mutual TLS on the local MiniCluster's REST API (None when a cluster's client runs the build:
-    that cluster's own security applies, and these options would only reconfigure the client)."""
+    that cluster's own security applies, and these options would only reconfigure the client).
+    `checkpoint_dir` None: the service running the job (Managed Flink) owns checkpoints, restarts, the Python
+    interpreter and the cluster's network options, so only what is the job's own is set."""
     from pyflink.common import Configuration
 
     conf = Configuration()
-    conf.set_string("python.executable", sys.executable)
-    conf.set_string("python.client.executable", sys.executable)
     conf.set_string("python.execution-mode", settings.job.execution_mode)
-    conf.set_string("execution.checkpointing.interval", f"{settings.job.checkpoint_interval_ms}ms")
-    conf.set_string("execution.checkpointing.dir", checkpoint_dir.resolve().as_uri())
-    conf.set_string("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
-    conf.set_string("execution.checkpointing.num-retained", "3")
     # Barriers overtake the buffered pulses and batches: aligned, a checkpoint at 10,000 ticks/s waited behind
     # them for 60-156 s; unaligned, 0.1-15 s (README, "Figures"). The buffers are stored with the checkpoint.
     conf.set_string("execution.checkpointing.unaligned.enabled", "true")
     conf.set_string("python.fn-execution.bundle.time", "5")  # ms: flush results quickly, keeps latency low
     conf.set_string("pipeline.name", JOB_NAME)
+    if checkpoint_dir is None:
+        return conf
+    conf.set_string("python.executable", sys.executable)
+    conf.set_string("python.client.executable", sys.executable)
+    conf.set_string("execution.checkpointing.interval", f"{settings.job.checkpoint_interval_ms}ms")
+    conf.set_string("execution.checkpointing.dir", checkpoint_dir.resolve().as_uri())
+    conf.set_string("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
+    conf.set_string("execution.checkpointing.num-retained", "3")
     # The local MiniCluster answers this machine only: its REST API, and the BLOB server, which binds
     # jobmanager.bind-host. The REST API takes no jar uploads. (Flink 2.3 has no setting that turns off
     # cancellation over REST: web.cancel.enable only hides the web UI's button; hence rest_tls.)
@@ -98,13 +107,14 @@ def flink_configuration(settings: Settings, checkpoint_dir: Path, restore: Path 
     return conf
 
 
-def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids: dict[str, str],
+def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path | None, ids: dict[str, str],
           restore: Path | None = None, lake: str | None = None, ship_code: bool = False,
           rest_tls: RestTls | None = None):
     """pulses -> tick reader (offsets, cross-exchange; with one partition every detector; with the rules, `trades`
     too) -> [with several partitions: detection buckets] -> Redis and the `signals` topic; with a lake, archivers
     copy `ticks` and `signals` into Parquet.
-    `ids`: topic_ids() of topics_read(), which name the lake's objects; `rest_tls`: see flink_configuration."""
+    `ids`: topic_ids() of topics_read(), which name the lake's objects; `rest_tls`: see flink_configuration;
+    `checkpoint_dir` None: on Managed Flink (flink_jobs/application.py), whose parallelism is the service's too."""
     from pyflink.common import Types
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import StreamTableEnvironment
@@ -120,16 +130,18 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids:
     unknown = set(settings.job.detectors) - {"triangular", "direct", "rules"}
     if unknown:
         raise ValueError(f"job.detectors: unknown {sorted(unknown)}; choose from triangular, direct, rules")
-    partitions = topic_partitions(kafka, TICKS_TOPIC)
+    security = settings.kafka_security  # the operators carry it and build their clients where they run
+    partitions = topic_partitions(kafka, security, TICKS_TOPIC)
     rules = "rules" in settings.job.detectors
-    trade_partitions = topic_partitions(kafka, TRADES_TOPIC) if rules else partitions
+    trade_partitions = topic_partitions(kafka, security, TRADES_TOPIC) if rules else partitions
     if trade_partitions != partitions:
         raise RuntimeError(f"topic {TRADES_TOPIC!r} has {trade_partitions} partitions and {TICKS_TOPIC!r} "
                            f"{partitions}: a partition's tick reader reads the same partition of both, so create "
                            f"them alike (ascep up does)")
     conf = flink_configuration(settings, checkpoint_dir, restore, rest_tls)
     env = StreamExecutionEnvironment.get_execution_environment(conf)
-    env.set_parallelism(settings.job.parallelism)
+    if checkpoint_dir is not None:
+        env.set_parallelism(settings.job.parallelism)
     if ship_code:  # a cluster's workers may not have our code
         root = Path(__file__).resolve().parents[1]
         for package in PACKAGES:
@@ -147,17 +159,17 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids:
     job = settings.job
     rule_changes = None
     if rules:
-        rules_reader = RulesReader(kafka, RULES_TOPIC, DEADLETTER_TOPIC, 1000, RULES_FETCH_WAIT_MS, redis)
+        rules_reader = RulesReader(kafka, security, RULES_TOPIC, DEADLETTER_TOPIC, 1000, RULES_FETCH_WAIT_MS, redis)
         rule_changes = pulses("rules_pulse", 20, 1).process(rules_reader).name("read rules").broadcast(RULES_STATE)
 
     def host(sources: int) -> DetectionHost:
         return DetectionHost(settings.arbitrage, sources, job.idle_after_ms,
-                             RuleHost(kafka, DEADLETTER_TOPIC, settings.rules) if rules else None)
+                             RuleHost(kafka, security, DEADLETTER_TOPIC, settings.rules) if rules else None)
 
     fused = partitions == 1  # every detector in the reader: no hop at all
     buckets = 0 if fused or not detectors else job.detection_buckets
     reader_class = TickReaderWithRules if fused and rules else TickReader
-    reader = reader_class(kafka, TICKS_TOPIC, DEADLETTER_TOPIC, settings.arbitrage, job,
+    reader = reader_class(kafka, security, TICKS_TOPIC, DEADLETTER_TOPIC, settings.arbitrage, job,
                           host(1) if fused and detectors else None, buckets, redis_url=redis,
                           trades_topic=TRADES_TOPIC if rules else None)
     tick_pulses = pulses("tick_pulse", job.pulse_per_second * partitions, partitions)
@@ -170,15 +182,15 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path, ids:
         detected = (shares.connect(rule_changes) if rules else shares).process(bucket_class(host(partitions)))
         outputs.append(detected.name("detect triangular, direct, rules in event-time order"))
     merged = outputs[0].union(*outputs[1:]) if len(outputs) > 1 else outputs[0]
-    merged.flat_map(SignalWriter(redis, kafka)).name("write to Redis and the signals topic")
+    merged.flat_map(SignalWriter(redis, kafka, security)).name("write to Redis and the signals topic")
     if lake:
         options = settings.lake_options
         writer_options = {"tick_range": options.tick_range, "signal_range": options.signal_range,
                           "row_group_rows": options.row_group_rows}
         for kind, topic in (("ticks", TICKS_TOPIC), ("signals", SIGNALS_TOPIC)):
-            archiver = LakeArchiver(kafka, topic, ids[topic], kind, lake, settings.s3_endpoint, writer_options,
-                                    options.flush_every_s, job.poll_batch, options.fetch_wait_ms,
+            archiver = LakeArchiver(kafka, security, topic, ids[topic], kind, lake, settings.s3_endpoint,
+                                    writer_options, options.flush_every_s, job.poll_batch, options.fetch_wait_ms,
                                     job.max_future_skew_ms, redis)
-            count = topic_partitions(kafka, topic)
+            count = topic_partitions(kafka, security, topic)
             pulses(f"{kind}_archive_pulse", 20 * count, count).process(archiver).name(f"archive {kind} to the lake")
     return env

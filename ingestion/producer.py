@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from clients.kafka import kafka_config
 from core.contracts.deadletter import deadletter_value
 from core.contracts.redis_keys import RAISE_ENDS, TOPIC_ENDS
 from core.contracts.tick import Tick, watermark_value
@@ -32,6 +33,7 @@ from core.contracts.topics import DEADLETTER_TOPIC, TICKS_TOPIC, TRADES_TOPIC, p
 from core.contracts.trade import Trade
 from core.log import event
 from core.progress import REPORT_EVERY_MS, TopicEnds
+from core.settings import KafkaSecuritySettings
 from ingestion.venues.base import Parsed
 
 if TYPE_CHECKING:
@@ -67,7 +69,8 @@ DEFAULT_LINGER_MS = 100
 
 
 class TickProducer:
-    def __init__(self, bootstrap: str, *, topics: Topics | None = None, buffer_messages: int = 100_000,
+    def __init__(self, bootstrap: str, security: KafkaSecuritySettings, *, topics: Topics | None = None,
+                 buffer_messages: int = 100_000,
                  linger_ms: int = DEFAULT_LINGER_MS, config: dict[str, Any] | None = None,
                  ends_to: str | None = None) -> None:
         """`ends_to`: a Redis URL to report the topics' ends to (TOPIC_ENDS), or None."""
@@ -90,8 +93,7 @@ class TickProducer:
             import redis  # here, not on top: only producers that report ends need it (`ascep ingest --help` is light)
 
             self._redis = redis.Redis.from_url(ends_to, socket_timeout=2, socket_connect_timeout=2)
-        self._producer = Producer({
-            "bootstrap.servers": bootstrap,
+        self._producer = Producer(kafka_config(bootstrap, security, {
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": linger_ms,
@@ -103,7 +105,7 @@ class TickProducer:
             "on_delivery": self._on_delivery,
             "error_cb": self._on_error,
             **(config or {}),
-        })
+        }))
 
     # --- producing -------------------------------------------------------------------------
     def tick(self, tick: Tick) -> None:

@@ -14,6 +14,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from ascep.services import create_topics, free_port, start_broker, start_redis
+from clients.kafka import EMBEDDED
 
 RECORDINGS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "exchange-recordings"
 
@@ -58,7 +59,7 @@ def topic_prefix() -> str:
 @pytest.fixture
 def make_topics(kafka):
     def _make(partitions: dict[str, int], compacted: tuple[str, ...] = ()) -> None:
-        create_topics(kafka, partitions, compacted)
+        create_topics(kafka, EMBEDDED, partitions, compacted)
     return _make
 
 

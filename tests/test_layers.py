@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("core", "lake", "ingestion", "flink_jobs", "dashboard", "ascep")
+PACKAGES = ("core", "lake", "clients", "ingestion", "flink_jobs", "dashboard", "ascep")
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 
@@ -46,6 +46,8 @@ def test_the_tree_keeps_every_layer_contract(copy_of_the_tree):
     ("ingestion/producer.py", "import dashboard.views", "ingestion.producer -> dashboard.views"),
     ("core/contracts/signal.py", "from core.cep import engine", "core.contracts.signal -> core.cep.engine"),
     ("core/arbitrage/direct.py", "import pyflink", "core.arbitrage.direct -> pyflink"),
+    ("clients/kafka.py", "import lake.writer", "clients.kafka -> lake.writer"),
+    ("core/settings.py", "from clients import kafka", "core.settings -> clients.kafka"),
 ])
 def test_an_import_up_a_layer_fails(copy_of_the_tree, tmp_path, module, statement, broken):
     tree = tmp_path / "tree"

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import orjson
 
+from clients.kafka import EMBEDDED
+from core.settings import KafkaSecuritySettings, load_settings
 from ingestion.venues import get_venue
 from ingestion.venues.binance import DEFAULT_SYMBOLS
 
@@ -69,14 +71,14 @@ def parse_rate(venue_name: str, frames: list[bytes], serialize: bool, rounds: in
     return rate(len(frames), best)
 
 
-def produce_rate(bootstrap: str, frames: list[bytes]) -> float:
+def produce_rate(bootstrap: str, security: KafkaSecuritySettings, frames: list[bytes]) -> float:
     from ascep.services import create_topics
     from ingestion.producer import TickProducer, Topics
 
     topics = Topics(*(f"bench-{time.time_ns()}-{name}" for name in ("ticks", "trades", "deadletter")))
-    create_topics(bootstrap, {topics.ticks: 2, topics.trades: 2, topics.deadletter: 1})
+    create_topics(bootstrap, security, {topics.ticks: 2, topics.trades: 2, topics.deadletter: 1})
     venue = get_venue("binance")
-    with TickProducer(bootstrap, topics=topics) as producer:
+    with TickProducer(bootstrap, security, topics=topics) as producer:
         producer.partitions(topics.ticks)  # metadata lookup outside the timed loop
         start = time.perf_counter()
         for frame in frames:
@@ -97,13 +99,15 @@ def run(args) -> dict:
         "kraken v2 ticker parse+serialize frames/s": parse_rate("kraken", kraken_frames(args.frames // 4), True),
     }
     if args.kafka:
-        figures["binance parse+produce frames/s (given broker)"] = produce_rate(args.kafka, binance)
+        security = load_settings().kafka_security
+        figures["binance parse+produce frames/s (given broker)"] = produce_rate(args.kafka, security, binance)
     elif args.broker:
         from ascep.services import start_broker
 
         broker = start_broker(Path(tempfile.mkdtemp(prefix="ascep-bench-")))
         try:
-            figures["binance parse+produce frames/s (embedded broker)"] = produce_rate(broker.address, binance)
+            rate = produce_rate(broker.address, EMBEDDED, binance)
+            figures["binance parse+produce frames/s (embedded broker)"] = rate
         finally:
             broker.stop()
     figures["frames per measurement"] = args.frames

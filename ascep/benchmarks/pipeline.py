@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 from ascep.benchmarks.soak import SignalLatency, percentile
 from ascep.services import FlinkCluster, flink_rest, start_broker, start_flink_cluster, start_redis
+from clients.kafka import EMBEDDED
 from core.clock import now_ms
 from core.contracts import redis_keys as keys
 from core.settings import load_settings
@@ -278,7 +279,7 @@ def _preload(bootstrap: str, count: int, seed: int, market_kind: str = "sim") ->
     rate = 50_000.0
     market = _market(market_kind, seed, rate)
     sent = 0
-    with TickProducer(bootstrap, buffer_messages=500_000, linger_ms=5) as producer:
+    with TickProducer(bootstrap, EMBEDDED, buffer_messages=500_000, linger_ms=5) as producer:
         for tick in market.ticks(now_ms() - int(count / rate * 1000)):
             producer.tick(tick)
             sent += 1
@@ -303,7 +304,7 @@ def _produce_live(bootstrap: str, ticks: list, seconds: float) -> tuple[int, flo
 
     sent = 0
     clock = time.time
-    with TickProducer(bootstrap, buffer_messages=500_000, linger_ms=5) as producer:
+    with TickProducer(bootstrap, EMBEDDED, buffer_messages=500_000, linger_ms=5) as producer:
         start = clock()
         for tick in ticks:
             now = clock()

@@ -23,6 +23,7 @@ from pathlib import Path
 import orjson
 
 from ascep.services import free_port
+from clients.kafka import EMBEDDED
 from core.clock import now_ms
 from core.contracts import redis_keys as keys
 from core.contracts.topics import TICKS_TOPIC
@@ -153,7 +154,7 @@ class PacedProducer(threading.Thread):
         try:
             market = SimulatedMarket(seed=self.seed, rate=float(self.rate), opportunity_every_s=2.0,
                                      opportunity_duration_s=0.5)
-            with TickProducer(self.bootstrap, buffer_messages=500_000, ends_to=self.ends_to) as producer:
+            with TickProducer(self.bootstrap, EMBEDDED, buffer_messages=500_000, ends_to=self.ends_to) as producer:
                 for tick in paced(market.ticks(now_ms()), self.stop):
                     producer.tick(tick)
                     self.sent, self.failed = producer.counts.ticks - producer.counts.failed, producer.counts.failed

@@ -11,6 +11,7 @@ COMMANDS = {
     "bench": "run a benchmark and print its figures",
     "config": "print the settings in force, after the file and the environment",
     "dashboard": "serve the live dashboard and its JSON API",
+    "deploy": "build what a deployment needs: the Managed Flink application zip",
     "ingest": "stream ticks into Kafka from a simulated market or a live venue",
     "job": "run the Flink job (local MiniCluster or a remote cluster)",
     "record": "record a venue's live WebSocket frames to a file, for replay",

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from core.settings import load_settings
+from core.stack_file import redacted
 
 
 def add_arguments(parser) -> None:
@@ -11,5 +12,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    print(json.dumps(load_settings().model_dump(mode="json"), indent=2))
+    """Secrets shown masked: the Kafka password as pydantic prints a SecretStr, Redis's token as ***."""
+    settings = load_settings().model_dump(mode="json")
+    if settings["redis"]:
+        settings["redis"] = redacted(settings["redis"])
+    print(json.dumps(settings, indent=2))
     return 0

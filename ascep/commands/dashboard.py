@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ascep.services import port_in_use
 from core.settings import load_settings
-from core.stack_file import resolve
+from core.stack_file import redacted, resolve
 
 
 def add_arguments(parser) -> None:
@@ -26,6 +26,6 @@ def run(args) -> int:
     redis_url = resolve(settings, "redis", args.redis)
     if port_in_use(port, host):
         raise RuntimeError(f"port {port} on {host} is already in use; pass --port")
-    print(f"dashboard on http://{host}:{port}/ (redis {redis_url}); Ctrl-C to stop", flush=True)
+    print(f"dashboard on http://{host}:{port}/ (redis {redacted(redis_url)}); Ctrl-C to stop", flush=True)
     serve(host, port, redis_url, args.lake, args.checkpoints)
     return 0

@@ -90,8 +90,9 @@ def run_simulated(args) -> int:
     settings = load_settings()
     bootstrap = resolve(settings, "kafka", args.kafka)
     # Planted opportunities are sized to beat the fees the detectors will charge.
-    sent = run(bootstrap, rate=args.rate, seed=args.seed, stop_event=stop_on_signals(args.duration),
-               market=args.source, topic=args.topic, ends_to=resolve_optional(settings, "redis", args.redis),
+    sent = run(bootstrap, settings.kafka_security, rate=args.rate, seed=args.seed,
+               stop_event=stop_on_signals(args.duration), market=args.source, topic=args.topic,
+               ends_to=resolve_optional(settings, "redis", args.redis),
                opportunity_every_s=args.every, opportunity_duration_s=args.hold, fees=settings.arbitrage)
     print(f"sent {sent} ticks to {args.topic} at {bootstrap}")
     return 0
@@ -112,7 +113,7 @@ def run_venue(args) -> int:
     if redis_url:
         publish_to_redis(metrics, redis_url, stop)
     try:
-        with TickProducer(bootstrap, ends_to=redis_url) as producer:
+        with TickProducer(bootstrap, settings.kafka_security, ends_to=redis_url) as producer:
             run_connector(venue, venue.symbols, producer, stop, url=args.url, metrics=metrics,
                           watchdog_s=args.watchdog)
     finally:
@@ -137,7 +138,8 @@ def run_poller(args) -> int:
     settings = load_settings()
     bootstrap = resolve(settings, "kafka", args.kafka)
     pairs = [p.strip() for p in args.pairs.split(",") if p.strip()]
-    with TickProducer(bootstrap, ends_to=resolve_optional(settings, "redis", args.redis)) as producer:
+    ends_to = resolve_optional(settings, "redis", args.redis)
+    with TickProducer(bootstrap, settings.kafka_security, ends_to=ends_to) as producer:
         poller = FxPoller(key, pairs, producer, url=args.url,
                           limits=((args.per_minute, 60.0), (args.per_day, 86_400.0)))
         poller.run(stop_on_signals(args.duration))

@@ -51,8 +51,10 @@ def run(args) -> int:
     # SIGTERM (how `ascep up` stops its source) as Ctrl-C: leaving the `with` block flushes and reports the ends.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     partitions = settings.job.partitions
-    create_topics(kafka, {topics.ticks: partitions, topics.trades: partitions, topics.deadletter: 1})
-    with TickProducer(kafka, topics=topics, ends_to=resolve_optional(settings, "redis", args.redis)) as producer:
+    security = settings.kafka_security
+    create_topics(kafka, security, {topics.ticks: partitions, topics.trades: partitions, topics.deadletter: 1})
+    ends_to = resolve_optional(settings, "redis", args.redis)
+    with TickProducer(kafka, security, topics=topics, ends_to=ends_to) as producer:
         summary = replay(args.file, producer, None if args.max else args.speed, retime=args.retime)
     print(summary.line(args.file), file=sys.stderr)
     if producer.counts.failed or summary.undelivered:

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ascep.services import create_topics
+from clients.kafka import kafka_config
 from core.contracts.topics import RULES_TOPIC
-from core.settings import load_settings
+from core.settings import KafkaSecuritySettings, load_settings
 from core.stack_file import resolve
 
 if TYPE_CHECKING:
@@ -114,8 +115,9 @@ def instant(text: str) -> int:
     return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // EPOCH_MS
 
 
-def _bootstrap(args) -> str:
-    return resolve(load_settings(), "kafka", args.kafka)
+def _kafka(args) -> tuple[str, KafkaSecuritySettings]:
+    settings = load_settings()
+    return resolve(settings, "kafka", args.kafka), settings.kafka_security
 
 
 def _load_rule(args, source: str, text: str | None = None) -> Rule | None:
@@ -207,9 +209,9 @@ def run_add(args) -> int:
     except RuleError as exc:
         print(f"ascep rules add: {source}: {exc}", file=sys.stderr)
         return 1
-    bootstrap = _bootstrap(args)
-    create_topics(bootstrap, {args.topic: 1}, compacted=(args.topic,))
-    _produce(bootstrap, args.topic, {rule_id: value})
+    bootstrap, security = _kafka(args)
+    create_topics(bootstrap, security, {args.topic: 1}, compacted=(args.topic,))
+    _produce(bootstrap, security, args.topic, {rule_id: value})
     print(f"rule {rule_id} added")
     return 0
 
@@ -217,7 +219,7 @@ def run_add(args) -> int:
 def run_list(args) -> int:
     from core.cep.rules import to_json, to_text
 
-    rules = read_rules(_bootstrap(args), args.topic)
+    rules = read_rules(*_kafka(args), args.topic)
     for rule_id, rule in sorted(rules.items()):
         if args.json:
             print(json.dumps({"id": rule_id, "rule": to_json(rule)}))
@@ -229,11 +231,11 @@ def run_list(args) -> int:
 
 
 def run_rm(args) -> int:
-    bootstrap = _bootstrap(args)
-    if args.id not in read_rules(bootstrap, args.topic):
+    bootstrap, security = _kafka(args)
+    if args.id not in read_rules(bootstrap, security, args.topic):
         print(f"ascep rules rm: no rule {args.id!r}", file=sys.stderr)
         return 1
-    _produce(bootstrap, args.topic, {args.id: None})
+    _produce(bootstrap, security, args.topic, {args.id: None})
     print(f"rule {args.id} removed")
     return 0
 
@@ -274,12 +276,12 @@ def _backtest_rule(args) -> tuple[str, Rule] | None:
         return None if rule is None else (args.id or Path(args.rule).stem, rule)
     if not any(ch.isspace() for ch in args.rule):
         try:
-            bootstrap = _bootstrap(args)
+            kafka = _kafka(args)
         except LookupError as exc:
             print(f"ascep rules backtest: {args.rule!r} is no file, and the rules in force cannot be read: {exc}",
                   file=sys.stderr)
             return None
-        rules = read_rules(bootstrap, args.topic)
+        rules = read_rules(*kafka, args.topic)
         if args.rule not in rules:
             print(f"ascep rules backtest: {args.rule!r} is neither a file nor the id of a rule in force on topic "
                   f"{args.topic!r} (in force: {', '.join(sorted(rules)) or 'none'})", file=sys.stderr)
@@ -376,7 +378,8 @@ def print_summary(rule_id: str, span: str, lake: str, ticks: int, partitions: in
     print("\n".join(lines), file=sys.stderr)
 
 
-def republish_kept(bootstrap: str, redis_url: str, topic: str = RULES_TOPIC) -> list[str]:
+def republish_kept(bootstrap: str, security: KafkaSecuritySettings, redis_url: str, topic: str = RULES_TOPIC
+                   ) -> list[str]:
     """Publishes every rule the job had in force (Redis) whose id the topic holds no record of, not even a
     tombstone: a fresh broker holds none, and on a broker that kept the topic, the topic stays the truth (a rule
     deleted while the job was down stays deleted). Returns the ids published."""
@@ -385,18 +388,18 @@ def republish_kept(bootstrap: str, redis_url: str, topic: str = RULES_TOPIC) -> 
     from core.contracts.redis_keys import RULES_IN_FORCE
 
     kept = redis.Redis.from_url(redis_url, socket_timeout=10).hgetall(RULES_IN_FORCE)
-    held = read_records(bootstrap, topic)
+    held = read_records(bootstrap, security, topic)
     missing = {rule_id.decode(): value for rule_id, value in kept.items() if rule_id.decode() not in held}
     if missing:
-        _produce(bootstrap, topic, missing)
+        _produce(bootstrap, security, topic, missing)
     return sorted(missing)
 
 
-def _produce(bootstrap: str, topic: str, records: dict[str, bytes | None]) -> None:
+def _produce(bootstrap: str, security: KafkaSecuritySettings, topic: str, records: dict[str, bytes | None]) -> None:
     from confluent_kafka import Producer
 
     errors = []
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    producer = Producer(kafka_config(bootstrap, security, {"enable.idempotence": True}))
     for key, value in records.items():
         producer.produce(topic, key=key.encode(), value=value,
                          on_delivery=lambda err, msg: errors.append(err) if err else None)
@@ -404,14 +407,14 @@ def _produce(bootstrap: str, topic: str, records: dict[str, bytes | None]) -> No
         raise RuntimeError(f"could not write to topic {topic!r} on {bootstrap}: {errors[0] if errors else 'timeout'}")
 
 
-def read_rules(bootstrap: str, topic: str) -> dict[str, Rule]:
+def read_rules(bootstrap: str, security: KafkaSecuritySettings, topic: str) -> dict[str, Rule]:
     """Fold the rules topic from the beginning: the latest value per key, tombstones remove; a value the job
     would reject (core/cep/rule_records.py) is named on stderr and skipped."""
     from core.cep.rule_records import rule_of
     from core.cep.rules import RuleError
 
     rules: dict[str, Rule] = {}
-    for key, (offset, value) in read_records(bootstrap, topic).items():
+    for key, (offset, value) in read_records(bootstrap, security, topic).items():
         if value is None:
             continue
         try:
@@ -421,15 +424,15 @@ def read_rules(bootstrap: str, topic: str) -> dict[str, Rule]:
     return rules
 
 
-def read_records(bootstrap: str, topic: str) -> dict[str, tuple[int, bytes | None]]:
+def read_records(bootstrap: str, security: KafkaSecuritySettings, topic: str) -> dict[str, tuple[int, bytes | None]]:
     """Rule id -> (offset, value) of the newest record per key (value None: a tombstone), read to the end."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
     from core.cep.rule_records import rule_id_of
     from core.cep.rules import RuleError
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "ascep-rules-cli", "enable.auto.commit": False,
-                         "enable.partition.eof": True})
+    consumer = Consumer(kafka_config(bootstrap, security, {"group.id": "ascep-rules-cli", "enable.auto.commit": False,
+                                                            "enable.partition.eof": True}))
     try:
         metadata = consumer.list_topics(topic, timeout=READ_TIMEOUT_S).topics.get(topic)
         if metadata is None or metadata.error is not None:

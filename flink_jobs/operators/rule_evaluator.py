@@ -25,11 +25,12 @@ from pyflink.common import Types
 from pyflink.datastream import RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
+from clients.kafka import kafka_config
 from core.cep.engine import RuleEngine
 from core.cep.rule_records import Rejected, check_change, rejected_value, rule_of
 from core.clock import now_ms
 from core.log import event
-from core.settings import RuleSettings
+from core.settings import KafkaSecuritySettings, RuleSettings
 from flink_jobs.messages import SinkBatch
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,10 @@ class RuleHost:
     """Rule engines, one per key of the operator hosting them. Rules arrive on a broadcast stream and apply
     at once to every engine of this task, without a restart."""
 
-    def __init__(self, deadletter_bootstrap: str, deadletter_topic: str, limits: RuleSettings,
-                 stats_every_s: float = 1.0) -> None:
+    def __init__(self, deadletter_bootstrap: str, security: KafkaSecuritySettings, deadletter_topic: str,
+                 limits: RuleSettings, stats_every_s: float = 1.0) -> None:
         self.bootstrap = deadletter_bootstrap
+        self.security = security
         self.deadletter_topic = deadletter_topic
         self.limits = limits  # settings.rules: the caps on each pattern's state
         self.stats_every_s = stats_every_s
@@ -61,7 +63,7 @@ class RuleHost:
         self.versions: dict[object, dict[str, str]] = {}  # key -> rule id -> digest of the rule as received
         self.versions_changed: set = set()  # keys whose versions keyed state has not been told yet
         self.taken: dict[str, bytes | None] = {}  # rules taken in force or deleted since the last batch out
-        self.producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 20})
+        self.producer = Producer(kafka_config(self.bootstrap, self.security, {"linger.ms": 20}))
         self.stats_due: dict[object, float] = {}
 
     def close(self) -> None:

@@ -19,10 +19,12 @@ from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
+from clients.kafka import kafka_config
 from core.clock import now_ms
 from core.contracts.redis_keys import progress_field
 from core.log import event
 from core.progress import ProgressClock
+from core.settings import KafkaSecuritySettings
 from flink_jobs.sinks.redis_sink import RedisSink
 
 log = logging.getLogger(__name__)
@@ -41,11 +43,12 @@ class PartitionReading:
 
     STAGE = "read"  # its name in PROGRESS
 
-    def __init__(self, bootstrap: str, topic: str, poll_batch: int, fetch_wait_ms: int,
+    def __init__(self, bootstrap: str, security: KafkaSecuritySettings, topic: str, poll_batch: int, fetch_wait_ms: int,
                  redis_url: str | None = None, also: tuple[str, ...] = ()) -> None:
         """`also`: topics read at the same partition number as `topic`, one consumer for all; handle() gets
         their records after `topic`'s."""
         self.bootstrap = bootstrap
+        self.security = security
         self.topic = topic
         self.topics = (topic, *also)
         self.poll_batch = poll_batch
@@ -69,11 +72,10 @@ class PartitionReading:
         (re)starts; a partition with no offset in state yet is read from its beginning."""
         consumer = self.consumers.get(partition)
         if consumer is None:
-            consumer = Consumer({
-                "bootstrap.servers": self.bootstrap, "group.id": "ascep-job", "enable.auto.commit": False,
-                "fetch.wait.max.ms": self.fetch_wait_ms, "auto.offset.reset": "earliest",
-                "queued.max.messages.kbytes": 65536,
-            })
+            consumer = Consumer(kafka_config(self.bootstrap, self.security, {
+                "group.id": "ascep-job", "enable.auto.commit": False, "fetch.wait.max.ms": self.fetch_wait_ms,
+                "auto.offset.reset": "earliest", "queued.max.messages.kbytes": 65536,
+            }))
             offsets = [state.value() for state in self.next_offsets]
             consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING if offset is None else offset)
                              for topic, offset in zip(self.topics, offsets)])

@@ -6,8 +6,10 @@ from pyflink.common import Types
 from pyflink.datastream import RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor
 
+from clients.kafka import kafka_config
 from core.cep.rule_records import Rejected, judge, rejected_value
 from core.clock import now_ms
+from core.settings import KafkaSecuritySettings
 from flink_jobs.readers.kafka_partition import PartitionReader
 
 
@@ -18,16 +20,16 @@ class RulesReader(PartitionReader):
 
     STAGE = "rules"
 
-    def __init__(self, bootstrap: str, topic: str, deadletter_topic: str, poll_batch: int, fetch_wait_ms: int,
-                 redis_url: str | None = None) -> None:
-        super().__init__(bootstrap, topic, poll_batch, fetch_wait_ms, redis_url)
+    def __init__(self, bootstrap: str, security: KafkaSecuritySettings, topic: str, deadletter_topic: str,
+                 poll_batch: int, fetch_wait_ms: int, redis_url: str | None = None) -> None:
+        super().__init__(bootstrap, security, topic, poll_batch, fetch_wait_ms, redis_url)
         self.deadletter_topic = deadletter_topic
 
     def open(self, ctx: RuntimeContext) -> None:
         super().open(ctx)
         # the ids this reader passed on and has not seen deleted since: what a tombstone may delete
         self.rule_ids = ctx.get_map_state(MapStateDescriptor("rule_ids", Types.STRING(), Types.BOOLEAN()))
-        self.producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 20})
+        self.producer = Producer(kafka_config(self.bootstrap, self.security, {"linger.ms": 20}))
 
     def close(self) -> None:
         super().close()

@@ -23,13 +23,14 @@ from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.functions import KeyedBroadcastProcessFunction
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
+from clients.kafka import kafka_config
 from core.arbitrage.batches import Checked, TickBatchProcessor, check_trades
 from core.arbitrage.cross_exchange import CrossExchangeDetector, SymbolState
 from core.clock import now_ms
 from core.contracts.deadletter import deadletter_value
 from core.detection import KEYED_RULES, RULES, flags_of, routes, trade_routes
 from core.event_order import NO_WATERMARK, stamp_keys, watermark_of
-from core.settings import ArbitrageSettings, JobSettings
+from core.settings import ArbitrageSettings, JobSettings, KafkaSecuritySettings
 from flink_jobs.messages import SinkBatch
 from flink_jobs.operators.detection_host import DetectionHost
 from flink_jobs.readers.kafka_partition import PartitionReading, written_ms
@@ -43,10 +44,10 @@ class TickReading(PartitionReading):
     cross-exchange arbitrage, and detects the rest in place (`host`) or hands the ticks and trades to the
     detection buckets (`buckets` > 0)."""
 
-    def __init__(self, bootstrap: str, topic: str, deadletter_topic: str, arbitrage: ArbitrageSettings,
-                 job: JobSettings, host: DetectionHost | None, buckets: int, redis_url: str | None = None,
-                 trades_topic: str | None = None) -> None:
-        super().__init__(bootstrap, topic, job.poll_batch, job.fetch_wait_ms, redis_url,
+    def __init__(self, bootstrap: str, security: KafkaSecuritySettings, topic: str, deadletter_topic: str,
+                 arbitrage: ArbitrageSettings, job: JobSettings, host: DetectionHost | None, buckets: int,
+                 redis_url: str | None = None, trades_topic: str | None = None) -> None:
+        super().__init__(bootstrap, security, topic, job.poll_batch, job.fetch_wait_ms, redis_url,
                          () if trades_topic is None else (trades_topic,))
         self.trades_topic = trades_topic
         self.deadletter_topic = deadletter_topic
@@ -67,7 +68,7 @@ class TickReading(PartitionReading):
         self.newest_trade = ctx.get_state(ValueStateDescriptor("newest_trade_time", Types.LONG()))
         self.processor = TickBatchProcessor(CrossExchangeDetector(self.arbitrage), self.max_future_skew_ms)
         self.cache: dict[int, dict[str, SymbolState]] = {}
-        self.producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 20})
+        self.producer = Producer(kafka_config(self.bootstrap, self.security, {"linger.ms": 20}))
         self.flags = flags_of(self.detectors)
         if self.host is not None:
             self.host.open(ctx)

@@ -17,6 +17,7 @@ import orjson
 from core.clock import now_ms
 from core.contracts.tick import InvalidTick, check_not_ahead, decode_tick
 from core.log import event
+from core.settings import KafkaSecuritySettings
 from flink_jobs.readers.kafka_partition import PartitionReader, written_ms
 from lake.layout import SIGNALS, TICKS
 from lake.storage import open_lake
@@ -28,12 +29,12 @@ log = logging.getLogger(__name__)
 class LakeArchiver(PartitionReader):
     STAGE = "lake"  # its PROGRESS `next` is the offset up to which the lake is durable
 
-    def __init__(self, bootstrap: str, topic: str, topic_id: str, kind: str, lake_uri: str, s3_endpoint: str | None,
-                 lake_options: dict, flush_every_s: float, poll_batch: int, fetch_wait_ms: int,
-                 max_future_skew_ms: int, redis_url: str | None = None) -> None:
+    def __init__(self, bootstrap: str, security: KafkaSecuritySettings, topic: str, topic_id: str, kind: str,
+                 lake_uri: str, s3_endpoint: str | None, lake_options: dict, flush_every_s: float, poll_batch: int,
+                 fetch_wait_ms: int, max_future_skew_ms: int, redis_url: str | None = None) -> None:
         if kind not in (TICKS, SIGNALS):
             raise ValueError(f"unknown lake kind {kind!r}")
-        super().__init__(bootstrap, topic, poll_batch, fetch_wait_ms, redis_url)
+        super().__init__(bootstrap, security, topic, poll_batch, fetch_wait_ms, redis_url)
         self.topic_id = topic_id
         self.kind = kind
         self.lake_uri = lake_uri

@@ -21,6 +21,7 @@ from core.contracts import redis_keys as keys
 from core.contracts.signal import public_view
 from core.contracts.tick import Tick
 from core.log import event
+from core.stack_file import redacted
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,8 +65,8 @@ class RedisSink:
 
     def _retrying(self, what: str, fn: Callable[[], T]) -> T:
         def warn(exc: BaseException, delay: float) -> None:
-            event(log, "redis unavailable, retrying", logging.WARNING, what=what, url=self.url, error=str(exc),
-                  retry_in_s=delay)
+            event(log, "redis unavailable, retrying", logging.WARNING, what=what, url=redacted(self.url),
+                  error=str(exc), retry_in_s=delay)
         transient = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
         return retry_forever(fn, transient, self.backoff, warn)
 
@@ -101,7 +102,8 @@ class RedisSink:
         try:
             self.client.hset(keys.PROGRESS, field, doc)
         except redis.RedisError as exc:
-            event(log, "could not report progress", logging.WARNING, field=field, url=self.url, error=str(exc))
+            event(log, "could not report progress", logging.WARNING, field=field, url=redacted(self.url),
+                  error=str(exc))
 
     def announce_job(self) -> None:
         """Tells `ascep up` (and the health endpoint) that the job is running and can write."""

@@ -10,18 +10,21 @@ from __future__ import annotations
 import orjson
 from pyflink.datastream import FlatMapFunction, RuntimeContext
 
+from clients.kafka import kafka_config
 from core.contracts.signal import public_view
 from core.contracts.topics import SIGNALS_TOPIC
 from core.progress import TopicEnds
+from core.settings import KafkaSecuritySettings
 from flink_jobs.sinks.redis_sink import RedisSink
 
 
 class SignalWriter(FlatMapFunction):
     """Writes each batch's signals to Redis and the `signals` topic, its prices and counters to Redis."""
 
-    def __init__(self, redis_url: str, kafka: str) -> None:
+    def __init__(self, redis_url: str, kafka: str, security: KafkaSecuritySettings) -> None:
         self.redis_url = redis_url
         self.kafka = kafka
+        self.security = security
 
     def open(self, ctx: RuntimeContext) -> None:
         from confluent_kafka import Producer
@@ -29,8 +32,9 @@ class SignalWriter(FlatMapFunction):
         self.redis = RedisSink(self.redis_url)
         self.redis.announce_job()
         self.ends = TopicEnds()
-        self.producer = Producer({"bootstrap.servers": self.kafka, "enable.idempotence": True, "acks": "all",
-                                  "linger.ms": 10, "message.timeout.ms": 0, "on_delivery": self._delivered})
+        self.producer = Producer(kafka_config(self.kafka, self.security, {
+            "enable.idempotence": True, "acks": "all", "linger.ms": 10, "message.timeout.ms": 0,
+            "on_delivery": self._delivered}))
 
     def _delivered(self, err, msg) -> None:
         if err is None:

@@ -14,6 +14,7 @@ from core.clock import now_ms
 from core.contracts.tick import Tick
 from core.contracts.topics import TICKS_TOPIC
 from core.log import event
+from core.settings import KafkaSecuritySettings
 from ingestion.producer import TickProducer, Topics
 
 from .fx import fx_market
@@ -35,8 +36,9 @@ def paced(ticks: Iterator[Tick], stop: threading.Event, clock: Callable[[], floa
         yield tick
 
 
-def run(bootstrap: str, rate: float = 50.0, seed: int = 0, stop_event: threading.Event | None = None,
-        market: str = "sim", topic: str = TICKS_TOPIC, ends_to: str | None = None, **options) -> int:
+def run(bootstrap: str, security: KafkaSecuritySettings, rate: float = 50.0, seed: int = 0,
+        stop_event: threading.Event | None = None, market: str = "sim", topic: str = TICKS_TOPIC,
+        ends_to: str | None = None, **options) -> int:
     """Produce the `market` ("sim" or "fx") until `stop_event` is set; return how many ticks were sent.
 
     `ends_to` is a Redis URL for the topic ends (TickProducer); `options` go to the market (opportunity_every_s,
@@ -47,7 +49,7 @@ def run(bootstrap: str, rate: float = 50.0, seed: int = 0, stop_event: threading
     stop = stop_event or threading.Event()
     simulated = MARKETS[market](seed=seed, rate=rate, **options)
     event(log, "simulated market started", market=market, rate=rate, seed=seed, topic=topic)
-    with TickProducer(bootstrap, topics=Topics(ticks=topic), ends_to=ends_to) as producer:
+    with TickProducer(bootstrap, security, topics=Topics(ticks=topic), ends_to=ends_to) as producer:
         for tick in paced(simulated.ticks(now_ms()), stop):
             producer.tick(tick)
         left = producer.flush(10)

@@ -38,6 +38,7 @@ import pytest
 import redis
 
 from ascep.services import create_topics, start_broker, start_redis
+from clients.kafka import EMBEDDED
 from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
 from ingestion.sim.fx import fx_market
 from lake.layout import SIGNAL_SCHEMA
@@ -112,7 +113,8 @@ class Run:
         self.broker = start_broker(self.logs)
         self.redis = start_redis(self.logs)
         counts = {TICKS_TOPIC: partitions, TRADES_TOPIC: partitions, SIGNALS_TOPIC: partitions}
-        create_topics(self.broker.address, {**counts, DEADLETTER_TOPIC: 1, RULES_TOPIC: 1}, compacted=(RULES_TOPIC,))
+        create_topics(self.broker.address, EMBEDDED, {**counts, DEADLETTER_TOPIC: 1, RULES_TOPIC: 1},
+                      compacted=(RULES_TOPIC,))
         self.env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],
                     "ASCEP_STATE_DIR": str(workdir / ".ascep"), "ASCEP_JOB__PARTITIONS": str(partitions),
                     "ASCEP_JOB__PARALLELISM": str(parallelism), "ASCEP_JOB__EXECUTION_MODE": mode,

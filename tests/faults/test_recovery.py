@@ -20,6 +20,7 @@ import pytest
 import redis
 
 from ascep.services import create_topics, free_port, start_broker, start_redis
+from clients.kafka import EMBEDDED
 from core.arbitrage.cross_exchange import CrossExchangeDetector
 from core.arbitrage.direct import DirectDetector
 from core.arbitrage.triangular import TriangularDetector
@@ -69,8 +70,8 @@ class Run:
         self.redis_port = free_port()
         self.redis_dir = redis_dir
         self.redis = start_redis(self.logs, self.redis_port, redis_dir)
-        create_topics(self.broker.address, {TICKS_TOPIC: 1, TRADES_TOPIC: 1, SIGNALS_TOPIC: 1, DEADLETTER_TOPIC: 1,
-                                            RULES_TOPIC: 1}, compacted=(RULES_TOPIC,))
+        create_topics(self.broker.address, EMBEDDED, {TICKS_TOPIC: 1, TRADES_TOPIC: 1, SIGNALS_TOPIC: 1,
+                                                      DEADLETTER_TOPIC: 1, RULES_TOPIC: 1}, compacted=(RULES_TOPIC,))
         self.env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],
                     "ASCEP_STATE_DIR": str(workdir / ".ascep"), "ASCEP_JOB__CHECKPOINT_INTERVAL_MS": "1000",
                     "ASCEP_LAKE_OPTIONS__FLUSH_EVERY_S": "2", **(extra_env or {})}

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from ascep.services import free_port
+from clients.kafka import EMBEDDED
 from core.backoff import Backoff
 from core.contracts.tick import tick_from_dict
 from ingestion.connection import Connection, Connector, SequenceTracker
@@ -33,7 +34,7 @@ class Ingest:
 
     def __init__(self, venue_name: str, url: str, kafka: str, topics: Topics, **options) -> None:
         self.venue = get_venue(venue_name, any_symbol=True)
-        self.producer = TickProducer(kafka, topics=topics)
+        self.producer = TickProducer(kafka, EMBEDDED, topics=topics)
         self.connector = Connector(self.venue, self.producer)
         self.stop = threading.Event()
         connection = Connection(venue_name, url, self.venue.subscribe_messages(["BTC/USD"]), self.connector,

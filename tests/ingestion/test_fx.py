@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from ascep.services import free_port
+from clients.kafka import EMBEDDED
 from core.contracts.tick import tick_from_dict
 from ingestion.fx_poller import FxPoller, PollError, RateLimited, TokenBucket, parse_exchange_rate
 from ingestion.producer import TickProducer, Topics
@@ -123,7 +124,7 @@ def test_poller_keeps_to_the_limit_and_produces_real_rates(kafka, topics):
     api = AlphaVantage()
     stop = threading.Event()
     try:
-        with TickProducer(kafka, topics=topics) as producer:
+        with TickProducer(kafka, EMBEDDED, topics=topics) as producer:
             poller = FxPoller("demo-key", ["EUR/USD", "USD/JPY", "EUR/CHF"], producer, url=api.url,
                               limits=[(3, 1.0)])
             threading.Timer(2.2, stop.set).start()
@@ -145,7 +146,7 @@ def test_a_limit_reply_stops_the_requests_until_the_budget_refills(kafka, topics
     api = AlphaVantage(allowed=1)
     stop = threading.Event()
     try:
-        with TickProducer(kafka, topics=topics) as producer:
+        with TickProducer(kafka, EMBEDDED, topics=topics) as producer:
             poller = FxPoller("demo-key", ["EUR/USD", "GBP/USD"], producer, url=api.url, limits=[(5, 1.0)])
             threading.Timer(1.0, stop.set).start()
             poller.run(stop)

@@ -12,6 +12,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from ascep.cli import main
 from ascep.services import create_topics, start_broker
+from clients.kafka import EMBEDDED
 from core.clock import now_ms
 from core.contracts.tick import Tick, watermark_in
 from core.contracts.topics import partition_for_symbol
@@ -51,8 +52,8 @@ def test_partition_for_symbol_is_crc32_mod_partitions_and_ignores_venue():
 
 def test_ticks_trades_and_dead_letters_land_keyed_and_partitioned_by_symbol(kafka, topic_prefix):
     topics = Topics(*(topic_prefix + t for t in ("ticks", "trades", "deadletter")))
-    create_topics(kafka, {topics.ticks: 4, topics.trades: 4, topics.deadletter: 1})
-    with TickProducer(kafka, topics=topics) as producer:
+    create_topics(kafka, EMBEDDED, {topics.ticks: 4, topics.trades: 4, topics.deadletter: 1})
+    with TickProducer(kafka, EMBEDDED, topics=topics) as producer:
         for i, symbol in enumerate(SYMBOLS * 10):
             for venue in ("binance", "kraken"):
                 producer.tick(Tick(venue, symbol, 100.0, 100.5 + i, 1.0, None, TS + i))
@@ -83,15 +84,15 @@ def test_ticks_trades_and_dead_letters_land_keyed_and_partitioned_by_symbol(kafk
 
 def test_dead_letter_frame_is_cut_to_64_kib(kafka, topic_prefix):
     topics = Topics(*(topic_prefix + t for t in ("ticks", "trades", "deadletter")))
-    create_topics(kafka, {topics.deadletter: 1})
-    with TickProducer(kafka, topics=topics) as producer:
+    create_topics(kafka, EMBEDDED, {topics.deadletter: 1})
+    with TickProducer(kafka, EMBEDDED, topics=topics) as producer:
         producer.deadletter("binance", "oversized frame", b"x" * 100_000, TS)
     (record,) = consume_all(kafka, [topics.deadletter], 1)
     assert len(orjson.loads(record.value())["frame"]) == 64 * 1024
 
 
 def test_missing_topic_is_a_clear_error(kafka, topic_prefix):
-    with TickProducer(kafka, topics=Topics(ticks=topic_prefix + "absent")) as producer:
+    with TickProducer(kafka, EMBEDDED, topics=Topics(ticks=topic_prefix + "absent")) as producer:
         with pytest.raises(LookupError, match="absent' does not exist"):
             producer.tick(Tick("binance", "BTC/USDT", 1.0, 2.0, None, None, TS))
 
@@ -99,8 +100,8 @@ def test_missing_topic_is_a_clear_error(kafka, topic_prefix):
 def test_broker_outage_keeps_messages_buffered_and_warns(tmp_path, caplog):
     broker = start_broker(tmp_path)
     try:
-        create_topics(broker.address, {"ticks": 2})
-        producer = TickProducer(broker.address, config={"reconnect.backoff.max.ms": 200})
+        create_topics(broker.address, EMBEDDED, {"ticks": 2})
+        producer = TickProducer(broker.address, EMBEDDED, config={"reconnect.backoff.max.ms": 200})
         producer.tick(Tick("binance", "BTC/USDT", 1.0, 2.0, None, None, TS))
         assert producer.flush(10) == 0
     finally:
@@ -245,9 +246,9 @@ def test_the_producer_reports_topic_ends_from_its_delivery_reports(kafka, redis_
 
     topics = Topics(ticks=f"{topic_prefix}ticks", trades=f"{topic_prefix}trades",
                     deadletter=f"{topic_prefix}deadletter")
-    create_topics(kafka, {topics.ticks: 3, topics.trades: 1, topics.deadletter: 1})
+    create_topics(kafka, EMBEDDED, {topics.ticks: 3, topics.trades: 1, topics.deadletter: 1})
     client = redis.Redis.from_url(redis_url)
-    with TickProducer(kafka, topics=topics, ends_to=redis_url) as producer:
+    with TickProducer(kafka, EMBEDDED, topics=topics, ends_to=redis_url) as producer:
         for n in range(30):
             producer.tick(Tick("binance", SYMBOLS[n % 6], 1.0, 1.1, None, None, TS + n))
     sent = Counter(partition_for_symbol(SYMBOLS[n % 6], 3) for n in range(30))
@@ -258,6 +259,6 @@ def test_the_producer_reports_topic_ends_from_its_delivery_reports(kafka, redis_
     assert ends == {**{topic_end_field(topics.ticks, p): sent[p] + 1 for p in range(3)},
                     topic_end_field(topics.trades, 0): 1}
     client.hset(TOPIC_ENDS, topic_end_field(topics.ticks, 0), 10_000)  # ends are raised, never lowered
-    with TickProducer(kafka, topics=topics, ends_to=redis_url) as producer:
+    with TickProducer(kafka, EMBEDDED, topics=topics, ends_to=redis_url) as producer:
         producer.tick(Tick("binance", "SOL/USDT", 1.0, 1.1, None, None, TS))  # partition 0 again: end 8
     assert int(client.hget(TOPIC_ENDS, topic_end_field(topics.ticks, 0))) == 10_000

@@ -8,6 +8,7 @@ import threading
 import orjson
 import pytest
 
+from clients.kafka import EMBEDDED
 from core.arbitrage.cross_exchange import CrossExchangeDetector, SymbolState
 from core.contracts.tick import tick_from_dict
 from core.settings import ArbitrageSettings
@@ -172,7 +173,7 @@ def test_runner_streams_the_seeded_market_to_kafka_paced_to_the_clock(kafka, top
     make_topics({topic: 1})
     stop = threading.Event()
     threading.Timer(2.0, stop.set).start()
-    sent = run(kafka, rate=200, seed=9, stop_event=stop, topic=topic)
+    sent = run(kafka, EMBEDDED, rate=200, seed=9, stop_event=stop, topic=topic)
     assert 250 < sent < 550
     consumer = Consumer({"bootstrap.servers": kafka, "group.id": topic, "enable.auto.commit": False})
     consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
