@@ -11,7 +11,7 @@ import re
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,9 @@ class Module:
     files: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
+    @cache
     def read(cls, path: Path) -> Module:
+        """Parsed once per directory: module calls read the modules they call again."""
         module = cls(path)
         for tf in sorted([*path.glob("*.tf"), *path.glob("*.tfvars.example")]):
             try:
@@ -178,7 +180,7 @@ class Module:
 
 
 def modules_under(root: Path) -> list[Module]:
-    return [Module.read(path) for path in sorted({tf.parent for tf in root.rglob("*.tf")})
+    return [Module.read(path.resolve()) for path in sorted({tf.parent for tf in root.rglob("*.tf")})
             if ".terraform" not in path.parts]
 
 
