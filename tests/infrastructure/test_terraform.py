@@ -188,20 +188,25 @@ def test_the_topics_are_those_the_product_creates(modules, monkeypatch):
         assert topic["partitions"] == expected, f"partitions of {name}"
 
 
-def test_each_connector_is_an_ascep_ingest_command(modules):
+def test_each_task_runs_an_ascep_command(modules):
+    """The ECS tasks' commands (the image's entry point is `ascep`) parse as the CLI's: the dashboard, rules,
+    and `ingest <venue>` for each connector of each environment, a venue of ingestion/venues."""
     from ascep.cli import build_parser
     from ingestion.venues import VENUES
 
-    ecs = (INFRA / "modules/ecs/main.tf").read_text()
-    assert 'command  = ["ingest", venue]' in ecs and 'command  = ["dashboard"]' in ecs
+    commands = [re.findall(r'"([^"]*)"|(\w+)', listed) for listed in
+                re.findall(r"command\s*=\s*\[([^\]]*)\]", (INFRA / "modules/ecs/main.tf").read_text())]
+    assert len(commands) == 3, f"expected the dashboard's, the rules task's and the connectors' commands: {commands}"
     parser = build_parser()
     for env in ENVIRONMENTS:
         connectors = [unquote(c) for c in modules[f"environments/{env}"].files["main.tf"]["module"][0]
                       ['"ascep"']["connectors"]]
         assert connectors and set(connectors) <= set(VENUES), f"{env}: {connectors} against {sorted(VENUES)}"
         for venue in connectors:
-            assert parser.parse_args(["ingest", venue]).venue == venue
-    assert parser.parse_args(["dashboard"]).command == "dashboard"
+            for command in commands:
+                # a bare word is the connector loop's variable: `ingest <venue>`
+                argv = [literal or venue for literal, _ in command]
+                assert parser.parse_args(argv).command == argv[0], argv
 
 
 def test_the_flink_application(modules):

@@ -38,6 +38,16 @@ output "ecs_cluster" {
   value       = module.ascep.ecs_cluster
 }
 
+output "rules_task" {
+  description = "Task definition of `ascep rules` (README, \"Deploy\", step 7)."
+  value       = module.ascep.rules_task
+}
+
+output "rules_task_network" {
+  description = "Subnets and security group of a rules task."
+  value       = module.ascep.rules_task_network
+}
+
 output "alarm_topic_arn" {
   description = "SNS topic of the alarms."
   value       = module.ascep.alarm_topic_arn

@@ -1,13 +1,14 @@
-# The product image on Fargate: the dashboard behind the ALB, and one service per live connector. Tasks
-# run in private subnets with no public address, get their settings as ASCEP_* environment variables, and
-# ASCEP_REDIS (which holds the auth token) from Secrets Manager.
+# The product image on Fargate: the dashboard behind the ALB, one service per live connector, and a task
+# definition without a service for `ascep rules` (run as one-off tasks). Tasks run in private subnets with
+# no public address, get their settings as ASCEP_* environment variables, and ASCEP_REDIS (which holds the
+# auth token) from Secrets Manager.
 
 data "aws_partition" "current" {}
 
 locals {
   partition = data.aws_partition.current.partition
   image     = "${aws_ecr_repository.ascep.repository_url}:${var.image_tag}"
-  services = merge(
+  tasks = merge(
     {
       dashboard = {
         command  = ["dashboard"]
@@ -16,6 +17,15 @@ locals {
         cpu      = 512
         memory   = 1024
         port     = var.dashboard_port
+      }
+      # `aws ecs run-task ... --overrides` with the command, e.g. ["rules", "add", "--template", ...]
+      rules = {
+        command  = ["rules", "list"]
+        settings = var.connector_settings # the same Kafka settings
+        role     = "rules"
+        cpu      = 256
+        memory   = 512
+        port     = null
       }
     },
     { for venue in var.connectors : "connector-${venue}" => {
@@ -27,6 +37,7 @@ locals {
       port     = null
     } },
   )
+  services = { for key, task in local.tasks : key => task if key != "rules" }
 }
 
 resource "aws_ecr_repository" "ascep" {
@@ -92,7 +103,7 @@ data "aws_iam_policy_document" "execution" {
   statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = [for key in keys(local.services) : "${var.log_group_arns["ecs-${key}"]}:*"]
+    resources = [for key in keys(local.tasks) : "${var.log_group_arns["ecs-${key}"]}:*"]
   }
   statement {
     sid       = "RedisUrl"
@@ -113,7 +124,7 @@ resource "aws_iam_role_policy" "execution" {
 }
 
 resource "aws_iam_role" "task" {
-  for_each           = toset(["dashboard", "connectors"])
+  for_each           = toset(["dashboard", "connectors", "rules"])
   name               = "${var.name}-${each.key}"
   assume_role_policy = data.aws_iam_policy_document.assume.json
 }
@@ -161,17 +172,40 @@ data "aws_iam_policy_document" "connectors" {
   }
 }
 
+# `ascep rules` reads and writes the compacted rules topic (add, list, rm), and nothing else.
+data "aws_iam_policy_document" "rules" {
+  statement {
+    sid       = "ConnectToMsk"
+    actions   = ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster", "kafka-cluster:WriteDataIdempotently"]
+    resources = [var.msk_cluster_arn]
+  }
+  statement {
+    sid       = "RulesTopic"
+    actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData", "kafka-cluster:WriteData"]
+    resources = ["${var.msk_topic_arn_prefix}/rules"]
+  }
+  statement {
+    sid       = "ConsumerGroup"
+    actions   = ["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"]
+    resources = ["${var.msk_group_arn_prefix}/ascep-rules-cli"]
+  }
+}
+
 resource "aws_iam_role_policy" "task" {
-  for_each = { dashboard = data.aws_iam_policy_document.dashboard.json, connectors = data.aws_iam_policy_document.connectors.json }
-  name     = "ascep-${each.key}"
-  role     = aws_iam_role.task[each.key].id
-  policy   = each.value
+  for_each = {
+    dashboard  = data.aws_iam_policy_document.dashboard.json
+    connectors = data.aws_iam_policy_document.connectors.json
+    rules      = data.aws_iam_policy_document.rules.json
+  }
+  name   = "ascep-${each.key}"
+  role   = aws_iam_role.task[each.key].id
+  policy = each.value
 }
 
 # -- tasks and services ------------------------------------------------------------------------------
 
 resource "aws_ecs_task_definition" "this" {
-  for_each                 = local.services
+  for_each                 = local.tasks
   family                   = "${var.name}-${each.key}"
   requires_compatibilities = ["FARGATE"]
   network_mode             = "awsvpc"

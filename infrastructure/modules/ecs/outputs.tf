@@ -23,7 +23,7 @@ output "target_group_arn_suffix" {
   value       = aws_lb_target_group.dashboard.arn_suffix
 }
 
-output "services" {
-  description = "Names of the ECS services: dashboard and connector-<venue>."
-  value       = keys(local.services)
+output "rules_task" {
+  description = "Task definition family of `ascep rules` (aws ecs run-task with a command override)."
+  value       = aws_ecs_task_definition.this["rules"].family
 }

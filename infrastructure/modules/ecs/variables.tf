@@ -36,7 +36,7 @@ variable "dashboard_settings" {
 
 variable "connector_settings" {
   type        = map(string)
-  description = "ASCEP settings of the connector tasks, by environment variable name."
+  description = "ASCEP settings of the connector tasks and the rules task, by environment variable name."
 }
 
 variable "redis_url_secret_arn" {
@@ -76,7 +76,7 @@ variable "kms_key_arn" {
 
 variable "log_group_names" {
   type        = map(string)
-  description = "Log groups by key: ecs-<service> for each service, and waf."
+  description = "Log groups by key: ecs-<task> for the dashboard, each connector and rules, and waf."
 }
 
 variable "log_group_arns" {
@@ -107,6 +107,11 @@ variable "msk_cluster_arn" {
 variable "msk_topic_arn_prefix" {
   type        = string
   description = "ARN prefix of the cluster's topics (<prefix>/<topic>)."
+}
+
+variable "msk_group_arn_prefix" {
+  type        = string
+  description = "ARN prefix of the cluster's consumer groups (`ascep rules list` reads as ascep-rules-cli)."
 }
 
 variable "deletion_protection" {

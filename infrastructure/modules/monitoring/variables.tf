@@ -20,7 +20,7 @@ variable "log_retention_days" {
 
 variable "ecs_services" {
   type        = list(string)
-  description = "ECS services that get a log group each: the dashboard and every live connector."
+  description = "ECS tasks that get a log group each: the dashboard, rules and every live connector."
 }
 
 variable "connectors" {

@@ -128,6 +128,7 @@ module "ecs" {
   lake_prefix          = module.storage.lake_prefix
   msk_cluster_arn      = module.msk.cluster_arn
   msk_topic_arn_prefix = module.msk.topic_arn_prefix
+  msk_group_arn_prefix = module.msk.group_arn_prefix
   deletion_protection  = var.deletion_protection
 }
 
@@ -162,7 +163,7 @@ module "monitoring" {
   region                    = var.region
   kms_key_arn               = module.kms.key_arn
   log_retention_days        = var.log_retention_days
-  ecs_services              = concat(["dashboard"], [for venue in var.connectors : "connector-${venue}"])
+  ecs_services              = concat(["dashboard", "rules"], [for venue in var.connectors : "connector-${venue}"])
   connectors                = var.connectors
   alarm_emails              = var.alarm_emails
   metric_namespace          = local.metric_namespace

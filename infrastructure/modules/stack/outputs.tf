@@ -38,6 +38,16 @@ output "ecs_cluster" {
   value       = module.ecs.cluster_name
 }
 
+output "rules_task" {
+  description = "Task definition of `ascep rules`, for one-off ECS tasks."
+  value       = module.ecs.rules_task
+}
+
+output "rules_task_network" {
+  description = "Subnets and security group a rules task runs with (it reaches MSK)."
+  value       = { subnets = module.network.private_subnet_ids, security_group = module.network.security_group_ids["connectors"] }
+}
+
 output "alarm_topic_arn" {
   description = "SNS topic of the alarms (subscribe chat or paging to it)."
   value       = module.monitoring.alarm_topic_arn
