@@ -7,7 +7,7 @@ locals {
   # public /24s at the bottom of the range, private /20s above them
   public_cidrs  = [for i in range(var.az_count) : cidrsubnet(var.cidr, 8, i)]
   private_cidrs = [for i in range(var.az_count) : cidrsubnet(var.cidr, 4, i + 1)]
-  # the private subnets of a zone without its own NAT gateway use the first one
+  # a zone without a NAT gateway of its own routes through the last one
   nat_index = [for i in range(var.az_count) : min(i, var.nat_gateways - 1)]
   interface_services = var.interface_endpoints ? toset([
     "ecr.api", "ecr.dkr", "logs", "monitoring", "secretsmanager", "sts",
