@@ -156,6 +156,12 @@ class Module:
         return sorted({f"{self.path.name}/{file}: {kind}.{name}" for file, (kind, name) in self.references()
                        if (kind, name) not in self.declared})
 
+    def unused(self) -> list[str]:
+        """Variables, locals and data sources that nothing in the module refers to: dead code."""
+        referred = {name for _, name in self.references()}
+        return sorted(f"{self.path.name}: {kind}.{name}" for kind, name in self.declared
+                      if kind in ("var", "local", "data") and (kind, name) not in referred)
+
     def module_calls(self) -> Iterator[tuple[str, dict, Path]]:
         for _, labels, body in self.each("module"):
             yield labels[0], body, (self.path / unquote(body["source"])).resolve()

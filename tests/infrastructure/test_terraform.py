@@ -57,6 +57,11 @@ def test_every_reference_is_declared(modules):
     assert not problems, "references to nothing declared in their module:\n" + "\n".join(problems)
 
 
+def test_nothing_declared_is_unused(modules):
+    problems = [p for m in modules.values() for p in m.unused()]
+    assert not problems, "declared and never used:\n" + "\n".join(problems)
+
+
 def test_module_calls_pass_declared_and_required_inputs(modules):
     problems = [p for m in modules.values() for p in call_problems(m)]
     assert not problems, "\n".join(problems)
@@ -104,7 +109,7 @@ def test_every_ascep_name_is_a_setting(modules, monkeypatch):
 
 def test_the_checker_finds_mistakes(tmp_path):
     """The reads above fail on what they look for: a reference to nothing, a bad module call, a variable
-    without a description, a name that is no setting."""
+    without a description, a local nothing uses, a name that is no setting."""
     child = tmp_path / "child"
     child.mkdir()
     (child / "main.tf").write_text('variable "needed" {\n  type = string\n}\n\n'
@@ -117,6 +122,11 @@ def test_the_checker_finds_mistakes(tmp_path):
         'resource "aws_sqs_queue" "q" {\n  name = "${var.missing}-${aws_sns_topic.nowhere.name}"\n}\n')
     found = Module.read(parent)
     assert found.undeclared() == ["parent/main.tf: aws_sns_topic.nowhere", "parent/main.tf: var.missing"]
+    assert Module.read(child).unused() == []
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    (lonely / "main.tf").write_text('locals {\n  forgotten = 1\n}\n')
+    assert Module.read(lonely).unused() == ["lonely: local.forgotten"]
     assert call_problems(found) == [
         "parent: module c passes 'unknown', which child does not declare",
         "parent: module c leaves out 'needed', which child requires",

@@ -3,11 +3,8 @@
 # no public address, get their settings as ASCEP_* environment variables, and ASCEP_REDIS (which holds the
 # auth token) from Secrets Manager.
 
-data "aws_partition" "current" {}
-
 locals {
-  partition = data.aws_partition.current.partition
-  image     = "${aws_ecr_repository.ascep.repository_url}:${var.image_tag}"
+  image = "${aws_ecr_repository.ascep.repository_url}:${var.image_tag}"
   tasks = merge(
     {
       dashboard = {

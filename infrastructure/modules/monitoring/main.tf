@@ -189,7 +189,7 @@ resource "aws_cloudwatch_metric_alarm" "signals_stale" {
   namespace           = var.metric_namespace
   metric_name         = var.freshness_metric
   statistic           = "Minimum"
-  period              = 900
+  period              = 1800 # two runs of the Lambda's 15-minute schedule: one late run is no alarm
   evaluation_periods  = 1
   comparison_operator = "GreaterThanThreshold"
   threshold           = var.no_signals_minutes * 60
@@ -250,7 +250,6 @@ resource "aws_cloudwatch_metric_alarm" "maintenance_errors" {
 # -- dashboard ---------------------------------------------------------------------------------------
 
 locals {
-  flink_dims = { Application = var.flink_application_name }
   topic_rate = { for topic in ["ticks", "signals"] : topic => "SUM(SEARCH('{AWS/Kafka,\"Broker ID\",\"Cluster Name\",Topic} MetricName=\"MessagesInPerSec\" \"Cluster Name\"=\"${var.msk_cluster_name}\" Topic=\"${topic}\"', 'Average', 60))" }
   widgets = [
     {
