@@ -18,7 +18,7 @@ from typing import Any
 import hcl2
 from pydantic import BaseModel
 
-from core.settings import Settings
+from core.settings import Settings, UnknownSetting, check_env_name
 
 # What `ref.name` means outside the declarations of a module: iteration and meta names, not declarations.
 NOT_DECLARATIONS = {"each", "count", "path", "terraform", "self"}
@@ -214,35 +214,26 @@ def variable_problems(module: Module) -> list[str]:
     return problems
 
 
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    """The pydantic model an annotation holds (through Optional), or None."""
-    candidates = typing.get_args(annotation) or (annotation,)
-    return next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-
-
-def _is_mapping(annotation: Any) -> bool:
-    return any(typing.get_origin(c) is dict or c is dict for c in (typing.get_args(annotation) or (annotation,))
-               ) or typing.get_origin(annotation) is dict
-
-
 def setting_problem(name: str) -> str | None:
-    """Why `name` is not an environment variable of a Settings field (prefix ASCEP_, nested with __), or None.
-    Read from the model's fields, so a setting added or renamed there is known here at once."""
+    """Why `name` is not an environment variable of a Settings field, or None: the product's own check
+    (core.settings.check_env_name), which the Managed Flink entry point applies to its properties too."""
+    try:
+        check_env_name(name)
+    except UnknownSetting as exc:
+        return str(exc)
+    return None
+
+
+def placeholder_for(name: str) -> str | None:
+    """A value for a setting the Terraform passes by reference (a variable, a resource attribute), so that the
+    literal ones can be checked together: a string setting gets a string, anything else is left out."""
     parts = name.removeprefix("ASCEP_").lower().split("__")
-    model: type[BaseModel] = Settings
-    for depth, part in enumerate(parts):
-        fields = model.model_fields
-        if part not in fields:
-            where = "Settings" if depth == 0 else f"the {'__'.join(parts[:depth]).upper()} group"
-            return f"{name}: {part!r} is not a field of {where} (fields: {', '.join(sorted(fields))})"
-        annotation = fields[part].annotation
-        rest = parts[depth + 1:]
-        if not rest:
-            return None
-        if _is_mapping(annotation):
-            return None  # a key of a dict setting, e.g. ASCEP_ARBITRAGE__TAKER_FEES_BPS__BINANCE
-        nested = _model_of(annotation)
-        if nested is None:
-            return f"{name}: {part!r} is a plain setting and has no field {rest[0]!r}"
-        model = nested
+    model: Any = Settings
+    for part in parts:
+        annotation = model.model_fields[part].annotation
+        nested = [c for c in (typing.get_args(annotation) or (annotation,)) if isinstance(c, type)
+                  and issubclass(c, BaseModel)]
+        if not nested:
+            return "placeholder" if str in (typing.get_args(annotation) or (annotation,)) else None
+        model = nested[0]
     return None

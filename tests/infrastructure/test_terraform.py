@@ -19,6 +19,7 @@ from tests.infrastructure.terraform_code import (
     Module,
     call_problems,
     modules_under,
+    placeholder_for,
     setting_problem,
     unquote,
     variable_problems,
@@ -98,9 +99,11 @@ def test_every_ascep_name_is_a_setting(modules, monkeypatch):
         monkeypatch.delenv(name)
     for path, names in passed.items():
         literals = {name: value for name, value in names.items() if value is not None}
+        by_reference = {name: placeholder_for(name) for name, value in names.items() if value is None}
         with monkeypatch.context() as env:
-            for name, value in literals.items():
-                env.setenv(name, value)
+            for name, value in {**by_reference, **literals}.items():
+                if value is not None:
+                    env.setenv(name, value)
             try:
                 Settings()
             except ValueError as exc:
@@ -134,9 +137,9 @@ def test_the_checker_finds_mistakes(tmp_path):
     assert variable_problems(Module.read(child)) == ["child: variable needed has no description"]
     assert setting_problem("ASCEP_KAFKA") is None
     assert setting_problem("ASCEP_ARBITRAGE__TAKER_FEES_BPS__BINANCE") is None
-    assert "'no_such' is not a field of Settings" in setting_problem("ASCEP_NO_SUCH__THING")
-    assert "'nope' is not a field of the JOB group" in setting_problem("ASCEP_JOB__NOPE")
-    assert "plain setting" in setting_problem("ASCEP_KAFKA__HOST")
+    assert "'no_such' is not a setting" in setting_problem("ASCEP_NO_SUCH__THING")
+    assert "'nope' is not a setting of job" in setting_problem("ASCEP_JOB__NOPE")
+    assert "kafka has no field 'host'" in setting_problem("ASCEP_KAFKA__HOST")
 
 
 def glue_type(arrow: pa.DataType) -> str:
@@ -186,7 +189,7 @@ def test_the_topics_are_those_the_product_creates(modules, monkeypatch):
     from core.settings import Settings
 
     created = {}
-    monkeypatch.setattr(ascep.stack, "create_topics", lambda _, partitions, compacted: created.update(
+    monkeypatch.setattr(ascep.stack, "create_topics", lambda _, _security, partitions, compacted: created.update(
         partitions=partitions, compacted=compacted))
     ascep.stack.ensure_topics("unused:9092", Settings(job={"partitions": 7}))
     topics = modules["modules/msk"].locals["topics"]
