@@ -142,10 +142,14 @@ def start_redis(log_dir: Path, port: int | None = None, data_dir: Path | None = 
 
 def create_topics(bootstrap: str, partitions: dict[str, int], compacted: tuple[str, ...] = ()) -> None:
     """Create topics that do not exist yet; an existing topic is left as it is."""
+    from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    existing = set(admin.list_topics(timeout=10).topics)
+    try:
+        existing = set(admin.list_topics(timeout=10).topics)
+    except KafkaException as exc:
+        raise ServiceError(f"Kafka at {bootstrap}: could not list its topics ({exc.args[0].str()})") from None
     wanted = [NewTopic(name, num_partitions=n, replication_factor=1,
                        config={"cleanup.policy": "compact"} if name in compacted else {})
               for name, n in partitions.items() if name not in existing]
