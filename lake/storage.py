@@ -39,14 +39,15 @@ class Lake:
         return "/".join([self.root, *parts]) if self.root else "/".join(parts)
 
 
-def open_lake(uri: str, s3_endpoint: str | None = None) -> Lake:
+def open_lake(uri: str, s3_endpoint: str | None = None, allow_bucket_creation: bool = False) -> Lake:
     """`/path/to/lake` or `s3://bucket/prefix`; credentials come from the usual AWS environment."""
     if uri.startswith("s3://"):
         parsed = urlparse(uri)
         if not parsed.netloc:
             raise ValueError(f"lake {uri!r} names no bucket: use s3://bucket/prefix")
         options: dict = {"connect_timeout": 2, "request_timeout": 10,
-                         "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=2)}
+                         "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=2),
+                         "allow_bucket_creation": allow_bucket_creation}
         if s3_endpoint:
             endpoint = s3_endpoint if "://" in s3_endpoint else f"http://{s3_endpoint}"
             ep = urlparse(endpoint)
@@ -68,6 +69,19 @@ def configured_lake(settings: Settings, flag: str | None = None) -> Lake:
     except LookupError:
         endpoint = None  # AWS itself, or a local lake
     return open_lake(address, endpoint)
+
+
+def ensure_bucket(uri: str, s3_endpoint: str | None = None) -> bool:
+    """Creates the bucket of an s3:// lake when it does not exist, and says whether it did: for a fresh S3-compatible
+    store (`ascep prepare`). On AWS the bucket comes from Terraform and is found. Nothing else creates buckets."""
+    lake = open_lake(uri, s3_endpoint, allow_bucket_creation=True)
+    if lake.is_local:
+        raise ValueError(f"lake {uri!r} is a local directory: only an s3:// lake has a bucket")
+    bucket = lake.root.split("/", 1)[0]
+    if lake.filesystem.get_file_info(bucket).type != pafs.FileType.NotFound:
+        return False
+    lake.filesystem.create_dir(bucket)
+    return True
 
 
 STORAGE_BACKOFF = Backoff(initial_s=0.1, max_s=5.0, jitter=False)

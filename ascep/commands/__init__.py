@@ -14,6 +14,7 @@ COMMANDS = {
     "deploy": "build what a deployment needs: the Managed Flink application zip",
     "ingest": "stream ticks into Kafka from a simulated market or a live venue",
     "job": "run the Flink job (local MiniCluster or a remote cluster)",
+    "prepare": "create the topics, and the lake's bucket on a fresh S3 store, on services given by address",
     "record": "record a venue's live WebSocket frames to a file, for replay",
     "replay": "replay a JSONL tick file or an exchange recording into Kafka",
     "rules": "add, list, remove, test and backtest CEP rules (docs/rules.md)",
