@@ -23,10 +23,9 @@ from compose_testing import (
     services,
 )
 from jsonschema.validators import validator_for
-from pydantic import BaseModel
 
 from ascep.cli import build_parser
-from core.settings import Settings
+from core.settings import UnknownSetting, check_env_name
 
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 
@@ -60,20 +59,11 @@ def test_every_product_service_runs_an_ascep_command_that_exists(name):
 
 
 def known_setting(env_name: str) -> bool:
-    """ASCEP_A__B names the field b of the model in field a of Settings (pydantic-settings' nesting)."""
-    model: type[BaseModel] = Settings
-    parts = env_name.removeprefix("ASCEP_").lower().split("__")
-    for depth, part in enumerate(parts):
-        field = model.model_fields.get(part)
-        if field is None:
-            return False
-        annotation = field.annotation
-        if depth == len(parts) - 1:
-            return True
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
-        else:
-            return getattr(annotation, "__origin__", None) is dict  # a mapping field takes any key
+    """The product's own check (core.settings.check_env_name), as the Terraform's test and Managed Flink use."""
+    try:
+        check_env_name(env_name)
+    except UnknownSetting:
+        return False
     return True
 
 
