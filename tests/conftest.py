@@ -19,7 +19,8 @@ from clients.kafka import EMBEDDED
 RECORDINGS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "exchange-recordings"
 
 
-SLOW_FIRST = ("tests/faults/", "tests/infrastructure/", "tests/e2e/", "tests/deploy/")  # where the minutes-long tests are, the longest first
+# where the minutes-long tests are, the longest first
+SLOW_FIRST = ("tests/faults/", "tests/infrastructure/", "tests/e2e/", "tests/deploy/")
 
 
 def pytest_collection_modifyitems(items) -> None:
