@@ -355,6 +355,14 @@ def test_the_count_of_dropped_partial_matches_survives_a_restore():
     assert (restored.dropped, restored.state()) == (nfa.dropped, nfa.state()) and nfa.dropped > 0
 
 
+def test_partial_matches_saved_before_the_states_of_flinkcep_are_dropped_and_counted():
+    nfa = compile_pattern("a FOLLOWED BY b")
+    node = (None, "a", 1, "a1", 0)
+    nfa.restore({"seq": 1, "dropped": 2, "runs": [(0, 1, node, 0, True, ())]})  # (stage, count, ...) of old
+    assert (nfa.runs, nfa.dropped, nfa.seq) == ([], 3, 1)
+    assert nfa.process("b2", 1)[0] == []
+
+
 # --- iterative conditions read the partial match
 
 def test_iterative_condition_sees_earlier_events():
