@@ -79,8 +79,8 @@ def build_nfa(pattern: Pattern, conditions: Mapping[str, nfa.Condition], uses_ma
     return nfa.NFA(nfa.Pattern(
         [nfa.Stage(s.name, conditions[s.name], s.link, s.low, s.high, s.optional, s.greedy, s.inner, uses_match[s.name])
          for s in pattern.stages],
-        pattern.within_ms, ("no_skip", None) if skip is None else (skip.strategy, skip.stage), pattern.within_type),
-        *caps)
+        pattern.within_ms, ("no_skip", None) if skip is None else (skip.strategy, skip.stage), pattern.within_type,
+        pattern.emit_at_once), *caps)
 
 
 def _state(units: Iterable[_Rule]) -> dict[str, int]:
@@ -292,20 +292,29 @@ class RuleEngine:
         watermark = self.reorderer.watermark
         for entry in self._units():
             if entry.nfa is not None:
-                timeouts = entry.nfa.advance_time(watermark + 1)
-                if timeouts:
-                    self._touched_units.add(entry)
-                    self._record_timeouts(entry, timeouts)
+                out.extend(self._advance_pattern(entry, watermark + 1, now_ms))
         return out
 
     def finish(self) -> list[Signal]:
         """End of input: release every held tick and time out every partial match (as Flink does when
-        a bounded input ends and the watermark jumps to the end of time)."""
+        a bounded input ends and the watermark jumps to the end of time), which lets out the matches
+        held back for them."""
         out = self.advance(END_OF_TIME)
         for entry in self._units():
             if entry.nfa is not None:
-                self._record_timeouts(entry, entry.nfa.advance_time(END_OF_TIME))
+                out.extend(self._advance_pattern(entry, END_OF_TIME, now_ms=END_OF_TIME))
         return out
+
+    def _advance_pattern(self, entry: _Rule, ts: int, now_ms: int) -> list[Signal]:
+        """Event time has reached ts for a pattern: its timed-out partial matches, and the signals of the
+        matches they held back."""
+        assert entry.nfa is not None  # pattern rules have one
+        matches, timeouts = entry.nfa.advance_time(ts)
+        if not matches and not timeouts:
+            return []
+        self._touched_units.add(entry)
+        self._record_timeouts(entry, timeouts)
+        return self._match_signals(entry, matches, now_ms)
 
     def take_late(self) -> list[Tick | Trade]:
         return self.reorderer.take_late()
@@ -394,8 +403,9 @@ class RuleEngine:
             self.newly_capped.append(entry.rule_id)
         if timeouts:
             self._record_timeouts(entry, timeouts)
-        if not matches:
-            return ()
+        return self._match_signals(entry, matches, now_ms) if matches else ()
+
+    def _match_signals(self, entry: _Rule, matches: list[nfa.Match], now_ms: int) -> list[Signal]:
         out = []
         for match in matches:
             entry.stats.matches += 1

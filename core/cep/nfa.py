@@ -1,28 +1,34 @@
-"""Pattern sequences with FlinkCEP's semantics, run by an NFA over partial matches.
+"""Pattern sequences with FlinkCEP 2.3's semantics, run on the automaton FlinkCEP's NFACompiler builds.
 
-A pattern is a list of stages. Each positive stage is a position the NFA can wait at, with a count
-of events taken so far; negated stages (NOT NEXT / NOT FOLLOWED BY) are guards on entering the
-next positive stage. A partial match ("run") is a position plus the events taken so far, kept as
-a linked list so runs that branch from one another share their prefix (Flink's shared buffer).
+A pattern is a list of stages. It is compiled, as FlinkCEP's NFACompiler compiles it (for patterns
+without groups or UNTIL), into states with transitions: TAKE the event into a target state, IGNORE it
+(let it pass) into a target state, or PROCEED to another state without consuming it, each under a
+condition: a conjunction of stage conditions and their negations. So a repeated or optional stage
+that let an event pass waits in a state of its own that can only take its next event or let more
+pass (FlinkCEP's ignore states: it cannot move on before it takes again); NOT NEXT / NOT FOLLOWED BY
+become transitions into a stop state, which ends every branch of the partial match that reaches it;
+GREEDY adds "and not the loop's condition" to the transitions of the state after the loop.
 
-For each event, every run looks at the positions it can reach without consuming anything (its
-epsilon closure: past optional stages and loops that reached their minimum) and, at each:
-- TAKE the event if the stage's condition holds (conditions may read the run's earlier events),
-- IGNORE it according to contiguity: strict (NEXT, CONSECUTIVE) never ignores, relaxed
-  (FOLLOWED BY, the default inside loops) ignores events the stage does not take, non-deterministic
-  (FOLLOWED BY ANY, ALLOW COMBINATIONS) ignores any event, branching off a run that skips it.
-A run whose next step can reach the end of the pattern after a TAKE is a match; a run that can take
-nothing more after it is done and dropped, as Flink drops a computation state that reached the final
-state, so only runs still pending can time out. WITHIN bounds a run from its first event (FlinkCEP's
-WithinType.FIRST_AND_LAST) or, between events (PREVIOUS_AND_CURRENT), from its last: at
-ts >= that + within the run times out and is reported as a timed-out partial match. After each
-match the skip strategy discards runs, as in Flink's AfterMatchSkipStrategy.
+A partial match ("run") is a state plus the events taken so far, kept as a linked list so runs that
+branch from one another share their prefix (Flink's shared buffer). For each event every run follows
+its state's decision graph (PROCEED transitions whose condition holds, then the TAKE and IGNORE
+transitions there), as NFA.computeNextStates does. A TAKE whose target state reaches the final state
+by PROCEED transitions that hold for the event completes a match. WITHIN bounds a run from its first
+event (FlinkCEP's WithinType.FIRST_AND_LAST) or, between events (PREVIOUS_AND_CURRENT), from its last:
+at ts >= that + within the run times out and is reported as a timed-out partial match.
 
-The state is bounded, which Flink leaves to WITHIN: past max_runs partial matches, or max_events
-events held (shared-buffer nodes, each counted once however many runs share it), the oldest runs
-are dropped until a tenth of that cap is free again, and counted in `dropped`. Without a bound,
-`FOLLOWED BY ANY` with no WITHIN keeps a run per start event forever, and `x{1,} ALLOW COMBINATIONS`
-doubles its runs at every event.
+Completed matches go through the skip strategy in the order of their first event, as in
+NFA.processMatchesAccordingToSkipStrategy: each one emitted discards the runs and the other completed
+matches it skips past. Under a strategy other than NO SKIP, a match is held back while a run that
+started earlier is still alive, since that run may still complete a match that would discard it; it
+is emitted when that run has matched, failed or timed out (WITHIN bounds the wait). `emit_at_once`
+emits every match as it completes, the strategy pruning only among those and the runs after them.
+
+The state is bounded, which Flink leaves to WITHIN: past max_runs partial matches (held-back matches
+count as well), or max_events events held (shared-buffer nodes, each counted once however many runs
+share it), the oldest are dropped until a tenth of that cap is free again, and counted in `dropped`.
+Without a bound, `FOLLOWED BY ANY` with no WITHIN keeps a run per start event forever, and
+`x{1,} ALLOW COMBINATIONS` doubles its runs at every event.
 """
 from __future__ import annotations
 
@@ -38,6 +44,7 @@ Node = tuple
 SKIP_STRATEGIES = ("no_skip", "skip_to_next", "skip_past_last_event", "skip_to_first", "skip_to_last")
 NEGATIONS = ("not_next", "not_followed_by")
 WITHIN_TYPES = ("first_and_last", "previous_and_current")
+TAKE, IGNORE, PROCEED = 0, 1, 2
 
 
 def events_of(node: Node | None, stage: str | None = None) -> list[Any]:
@@ -89,17 +96,16 @@ class Pattern:
     within_ms: int | None = None
     skip: tuple[str, str | None] = ("no_skip", None)  # strategy, and the stage skip_to_first/last name
     within_type: str = "first_and_last"  # WITHIN_TYPES: from the first event, or from the one before
+    emit_at_once: bool = False  # do not hold matches back for runs that started earlier
 
 
 @dataclass(slots=True)
 class Run:
-    stage: int  # index into the positive stages
-    count: int  # events taken at that stage (capped at its minimum for unbounded stages)
+    state: int  # index into NFA.states
     node: Node | None
     start_ts: int
-    fresh: bool  # the last event this run saw was one it took: NOT NEXT guards look at this event
-    violated: frozenset  # guards broken since the last take
     since: int  # what WITHIN counts from: start_ts, or between events the ts of the run's last event
+    first: int  # sequence number of the run's first event: runs and matches are ordered by it, as in Flink
 
 
 @dataclass
@@ -109,15 +115,207 @@ class Match:
     end_ts: int
 
 
-@dataclass
-class _Positive:
-    stage: Stage
-    next_guards: list[Stage] = field(default_factory=list)  # NOT NEXT stages just before it
-    follow_guards: list[Stage] = field(default_factory=list)  # NOT FOLLOWED BY stages just before it
+Literal = tuple[Stage, bool]  # the stage's condition holds (True) or does not (False)
 
 
-FINAL = -1
-_NONE: frozenset = frozenset()
+@dataclass(eq=False)
+class State:
+    name: str  # the stage whose events it takes
+    kind: str = "normal"  # normal, final, or stop (a NOT stage's event was seen: the branch ends)
+    edges: list[list] = field(default_factory=list)  # [action, target State, tuple of Literals]
+    index: int = 0
+
+
+class _Compiler:
+    """FlinkCEP's NFACompiler.NFAFactoryCompiler for patterns without groups or UNTIL, method for method
+    (createMiddleStates, convertPattern, createTimesState, createSingletonState, createLooping,
+    copyWithoutTransitiveNots, addStopStates, addStopStateToLooping, updateWithGreedyCondition); the
+    states are built from the last stage back to the first."""
+
+    def __init__(self, stages: list[Stage]) -> None:
+        self.stages = stages
+        self.states: list[State] = []
+        self.stops: dict[str, State] = {}
+        self.cur = 0  # the stage being converted
+
+    def compile(self) -> State:
+        sink = self.new("", "final")
+        for cur in range(len(self.stages) - 1, 0, -1):
+            self.cur = cur
+            stage = self.stages[cur]
+            if stage.link == "not_next":  # NOT NEXT is a state of its own, before the next stage's
+                state = self.new(stage.name)
+                state.edges.append([PROCEED, sink, ((stage, False),)])
+                state.edges.append([PROCEED, self.stop(stage), ((stage, True),)])
+                sink = state
+            elif stage.link != "not_followed_by":  # NOT FOLLOWED BY: stop transitions on the states around it
+                sink = self.convert(sink)
+        self.cur = 0
+        return self.convert(sink)
+
+    def new(self, name: str, kind: str = "normal") -> State:
+        state = State(name, kind, index=len(self.states))
+        self.states.append(state)
+        return state
+
+    def stop(self, stage: Stage) -> State:
+        state = self.stops.get(stage.name)
+        if state is None:
+            state = self.stops[stage.name] = self.new(stage.name, "stop")
+            state.edges.append([TAKE, state, ((stage, True),)])
+        return state
+
+    def nots(self) -> list[Stage]:
+        """getCurrentNotCondition: the NOT FOLLOWED BY stages before this one, back through optional stages."""
+        out, j = [], self.cur
+        while j > 0 and (self.stages[j - 1].optional or self.stages[j - 1].link == "not_followed_by"):
+            j -= 1
+            if self.stages[j].link == "not_followed_by":
+                out.append(self.stages[j])
+        return out
+
+    def add_stops(self, state: State) -> None:
+        for guard in self.nots():
+            state.edges.append([PROCEED, self.stop(guard), ((guard, True),)])
+
+    def stop_to_looping(self, state: State) -> None:
+        if self.cur + 1 < len(self.stages) and self.stages[self.cur + 1].link == "not_followed_by":
+            guard = self.stages[self.cur + 1]
+            state.edges.append([PROCEED, self.stop(guard), ((guard, True),)])
+
+    @staticmethod
+    def ignore(stage: Stage, contiguity: str | None) -> tuple[Literal, ...] | None:
+        """The condition to let an event pass: none when strict, any event for ANY, else one the stage does not take."""
+        if contiguity in ("followed_by_any", "any"):
+            return ()
+        if contiguity in ("followed_by", "relaxed"):
+            return ((stage, False),)
+        return None
+
+    def convert(self, sink: State) -> State:
+        stage = self.stages[self.cur]
+        if stage.high is None:
+            last = self.times(self.looping(self.copy_without_nots(sink)), sink, stage.low, stage.low)
+        elif (stage.low, stage.high) != (1, 1):
+            last = self.times(sink, sink, stage.low, stage.high)
+        else:
+            last = self.singleton(sink, sink, self.ignore(stage, stage.link), stage.optional)
+        self.add_stops(last)
+        return last
+
+    def times(self, sink: State, proceed: State, low: int, high: int) -> State:
+        stage = self.stages[self.cur]
+        inner = self.ignore(stage, stage.inner)
+        if stage.greedy and low != high:
+            self.greedy(sink, stage)
+        last = sink
+        for _ in range(low, high):
+            last = self.singleton(last, proceed, inner, True)
+            self.stop_to_looping(last)
+        for _ in range(low - 1):
+            last = self.singleton(last, None, inner, False)
+            self.stop_to_looping(last)
+        return self.singleton(last, proceed, self.ignore(stage, stage.link), stage.optional)
+
+    def singleton(self, sink: State, proceed: State | None, ignore: tuple[Literal, ...] | None,
+                  optional: bool) -> State:
+        stage = self.stages[self.cur]
+        take = ((stage, True),)
+        state = self.new(stage.name)
+        target = self.copy_without_nots(sink)
+        state.edges.append([TAKE, target, take])
+        if optional:
+            state.edges.append([PROCEED, proceed, ()])
+        if ignore is not None:
+            if optional:  # having let an event pass, an optional stage can no longer be skipped
+                waiting = self.new(stage.name)
+                waiting.edges.append([TAKE, target, take])
+                waiting.edges.append([IGNORE, waiting, ignore])
+                self.add_stops(waiting)
+            else:
+                waiting = state
+            state.edges.append([IGNORE, waiting, ignore])
+        return state
+
+    def looping(self, sink: State) -> State:
+        stage = self.stages[self.cur]
+        take = ((stage, True),)
+        loop = self.new(stage.name)
+        loop.edges.append([PROCEED, sink, ()])
+        if stage.greedy:
+            self.greedy(sink, stage)
+        loop.edges.append([TAKE, loop, take])
+        self.stop_to_looping(loop)
+        inner = self.ignore(stage, stage.inner)
+        if inner is not None:  # having let an event pass, the loop takes again before it can move on
+            waiting = self.new(stage.name)
+            waiting.edges.append([TAKE, loop, take])
+            waiting.edges.append([IGNORE, waiting, inner])
+            loop.edges.append([IGNORE, waiting, inner])
+            self.stop_to_looping(waiting)
+        return loop
+
+    @staticmethod
+    def greedy(state: State, stage: Stage) -> None:
+        """updateWithGreedyCondition: what follows a greedy loop acts only on events the loop does not take."""
+        for edge in state.edges:
+            edge[2] = edge[2] + ((stage, False),)
+
+    def copy_without_nots(self, sink: State) -> State:
+        """After an optional stage takes an event, the NOT FOLLOWED BY before it no longer applies."""
+        nots = self.nots()
+        if not nots or not self.stages[self.cur].optional:
+            return sink
+        return self._copy(sink, {guard.name for guard in nots})
+
+    def _copy(self, state: State, nots: set[str]) -> State:
+        copy = self.new(state.name, state.kind)
+        for action, target, cond in state.edges:
+            if action == PROCEED:
+                if target.kind == "stop":
+                    if target.name in nots:
+                        continue
+                else:
+                    target = self._copy(target, nots)
+                copy.edges.append([action, target, cond])
+            else:
+                copy.edges.append([action, copy if target is state else target, cond])
+        return copy
+
+
+def _decisions(state: State) -> list[tuple[int, State, tuple[Literal, ...], str]]:
+    """The TAKE and IGNORE transitions a run at `state` can use, in the order NFA.createDecisionGraph finds
+    them, each with its condition and those of the PROCEED transitions on the way, and the stage of the
+    state it leaves from (the stage an event it takes goes to)."""
+    out: list[tuple[int, State, tuple[Literal, ...], str]] = []
+    stack: list[tuple[State, tuple[Literal, ...]]] = [(state, ())]
+    while stack:
+        current, path = stack.pop()
+        for action, target, cond in current.edges:
+            if action == PROCEED:
+                stack.append((target, path + cond))
+            else:
+                out.append((action, target, path + cond, current.name))
+    return out
+
+
+def _final_paths(state: State) -> list[tuple[Literal, ...]]:
+    """The conditions under which PROCEED transitions lead from `state` to the final state."""
+    out: list[tuple[Literal, ...]] = []
+    stack: list[tuple[State, tuple[Literal, ...]]] = [(state, ())]
+    while stack:
+        current, path = stack.pop()
+        if current.kind == "final":
+            out.append(path)
+            continue
+        for action, target, cond in current.edges:
+            if action == PROCEED:
+                stack.append((target, path + cond))
+    return out
+
+
+# action, target, condition, the target's kind, the stage taking the event, and (TAKE) the conditions to complete
+_Decision = tuple[int, int, tuple[Literal, ...], str, str, list[tuple[Literal, ...]]]
 
 
 class NFA:
@@ -137,69 +335,41 @@ class NFA:
         self._held = 0  # events the runs held when last counted; with those taken since, a bound on what they hold
         self._taken = 0
         self.skip, self.skip_stage = skip, skip_stage
-        self.positives: list[_Positive] = []
-        pending: list[Stage] = []
-        for stage in stages:
-            if stage.link in NEGATIONS:
-                pending.append(stage)
-                continue
-            pos = _Positive(stage)
-            for guard in pending:
-                (pos.next_guards if guard.link == "not_next" else pos.follow_guards).append(guard)
-            pending = []
-            self.positives.append(pos)
-        self._closures: dict[tuple[int, int], tuple[list[tuple[int, int, tuple[int, ...]]], bool]] = {}
+        self.hold_back = skip != "no_skip" and not pattern.emit_at_once
+        self._stage_index = {stage.name: i for i, stage in enumerate(stages)}
+        compiler = _Compiler(stages)
+        self.start = compiler.compile().index
+        self.states = compiler.states
+        # per state: its decisions, with the target's index and kind and, for a TAKE, when it completes a match
+        self._plans: list[list[_Decision]] = [
+            [(action, target.index, cond, target.kind, name, _final_paths(target) if action == TAKE else [])
+             for action, target, cond, name in _decisions(state)] for state in self.states]
+        self._stops = [any(d[3] == "stop" for d in plan) for plan in self._plans]
         # when the first stage is plain (no match to read, not optional), it alone decides if a run starts
-        first = self.positives[0].stage
-        self._first = first if len(self.closure(0, 0)[0]) == 1 and not first.uses_match else None
-        # positions where a run can only take the stage's event or, relaxed, keep waiting: the hot path
-        self._waiting: dict[tuple[int, int], Stage] = {}
-        for i, pos in enumerate(self.positives):
-            stage = pos.stage
-            for k in range(stage.high if stage.high is not None else stage.low + 1):
-                contiguity = stage.link if k == 0 else stage.inner
-                if len(self.closure(i, k)[0]) == 1 and not self.closure(i, k)[1] and \
-                        contiguity in ("followed_by", "relaxed", "followed_by_any", "any") and (i, k) != (0, 0):
-                    self._waiting[(i, k)] = stage
-        # positions a run that just took can leave only to the end: the match is emitted and the run is done
-        self._done = {(i, pos.stage.high) for i, pos in enumerate(self.positives) if pos.stage.high is not None
-                      and [j for j, _, _ in self.closure(i, pos.stage.high)[0]] == [i, FINAL]}
-        # runs grouped by position, so a group waiting for an event that is not its stage's moves on whole
-        self.groups: dict[tuple[int, int], list[Run]] = {}
-        self.oldest: dict[tuple[int, int], int] = {}  # per group: the earliest time WITHIN counts from
+        takes = [d[2] for d in self._plans[self.start] if d[0] == TAKE]
+        first = stages[0]
+        self._first = first if len(takes) == 1 and _only(takes[0], first, True) and not first.uses_match else None
+        # states where a run can only take its stage's event or let it pass and stay: the hot path
+        self._waiting: dict[int, Stage] = {}
+        for state, plan in zip(self.states, self._plans, strict=True):
+            if state.index == self.start or len(plan) != 2:
+                continue
+            take = next((d[2] for d in plan if d[0] == TAKE), None)
+            stay = next((d[2] for d in plan if d[0] == IGNORE and d[1] == state.index), None)
+            if take is not None and stay is not None and len(take) == 1 and take[0][1] and \
+                    (stay == () or _only(stay, take[0][0], False)):
+                self._waiting[state.index] = take[0][0]
+        # runs grouped by state, so a group waiting for an event that is not its stage's moves on whole
+        self.groups: dict[int, list[Run]] = {}
+        self.oldest: dict[int, int] = {}  # per group: the earliest time WITHIN counts from
+        self.held: list[tuple[Node, int]] = []  # completed matches held back for an earlier run: (node, start_ts)
         self.seq = 0
-
-    # ------------------------------------------------------------ static structure
-
-    def closure(self, i: int, k: int) -> tuple[list[tuple[int, int, tuple[int, ...]]], bool]:
-        """Positions (stage, count, guarded stages crossed) reachable from (i, k) without an event,
-        and whether any of them is guarded."""
-        key = (i, k)
-        found = self._closures.get(key)
-        if found is None:
-            guarded = k == 0 and bool(self.positives[i].next_guards or self.positives[i].follow_guards)
-            crossed: tuple[int, ...] = (i,) if guarded else ()  # a run waiting at a guarded stage is still before it
-            positions = [(i, k, crossed)]
-            while i != FINAL:
-                stage = self.positives[i].stage
-                if not (k >= stage.low or (k == 0 and stage.optional)):
-                    break
-                i, k = (i + 1 if i + 1 < len(self.positives) else FINAL), 0
-                if i != FINAL and (self.positives[i].next_guards or self.positives[i].follow_guards):
-                    crossed = crossed + (i,)
-                positions.append((i, k, crossed))
-            found = self._closures[key] = (positions, bool(crossed))
-        return found
-
-    def completes(self, i: int, k: int) -> bool:
-        """Does a run that just took its k-th event at stage i reach the end (no guard in between)?"""
-        return any(j == FINAL and not crossed for j, _, crossed in self.closure(i, k)[0])
 
     # ------------------------------------------------------------ processing
 
     def process(self, event: Any, ts: int) -> tuple[list[Match], list[Match]]:
         """Feed one event (in event-time order); return (matches, timed-out partial matches)."""
-        timeouts = self.advance_time(ts) if self.oldest else []
+        released, timeouts = self.advance_time(ts) if self.oldest else ([], [])
         self.seq += 1
         seq = self.seq
         cache: dict[int, bool] = {}
@@ -220,7 +390,7 @@ class NFA:
         first = self._first
         starts = first is None or holds(first, None)
         if not active and not starts:
-            return [], timeouts  # the common case: nothing this event can change
+            return released, timeouts  # the common case: nothing this event can change
         successors: list[Run] = []
         completed: list[tuple[Node, int]] = []
         for key in active:
@@ -231,14 +401,12 @@ class NFA:
                 else:
                     self._step(run, event, ts, seq, holds, successors, completed)
         if starts:
-            self._step(Run(0, 0, None, ts, False, _NONE, ts), event, ts, seq, holds, successors, completed,
-                       from_start=True)
+            self._step(Run(self.start, None, ts, ts, seq), event, ts, seq, holds, successors, completed, True)
         groups = {key: group for key, group in self.groups.items() if key not in active}
         oldest = {key: self.oldest[key] for key in groups}
         carried = set(groups)
-        # No two runs share a position and events: a run leaves at most one successor that keeps its events.
         for run in successors:
-            key = (run.stage, run.count)
+            key = run.state
             group = groups.get(key)
             if group is None:
                 groups[key] = [run]
@@ -251,9 +419,12 @@ class NFA:
                 if run.since < oldest[key]:
                     oldest[key] = run.since
         self.groups, self.oldest = groups, oldest
-        matches = self._apply_skips(completed)
-        self._bound()
-        return matches, timeouts
+        if completed:
+            self.held.extend(completed)
+        matches = self._release() if self.held else []
+        if self._bound() and self.held:
+            matches += self._release()
+        return released + matches, timeouts
 
     @property
     def runs(self) -> list[Run]:
@@ -267,54 +438,50 @@ class NFA:
 
     def _step(self, run: Run, event: Any, ts: int, seq: int, holds, successors: list[Run],
               completed: list[tuple[Node, int]], from_start: bool = False) -> None:
-        positives = self.positives
-        violated = run.violated
-        closure, guarded = self.closure(run.stage, run.count)
-        if guarded:  # which guards does this event break, for the stages the run could proceed to?
-            for _, _, crossed in closure:
-                for g in crossed:
-                    if g in violated:
-                        continue
-                    pos = positives[g]
-                    if any(holds(guard, run.node) for guard in pos.follow_guards) or \
-                            (run.fresh and any(holds(guard, run.node) for guard in pos.next_guards)):
-                        violated = violated | {g}
-        ignored = from_start  # the start state never keeps a run alive: a new one starts at every event
-        for i, k, crossed in closure:
-            if i == FINAL or (crossed and any(g in violated for g in crossed)):
-                break
-            stage = positives[i].stage
-            high = stage.high
-            taken = (high is None or k < high) and holds(stage, run.node)
-            if taken:
-                count = k + 1 if high is not None or k < stage.low else k
-                node = (run.node, stage.name, seq, event, ts)
-                self._taken += 1
-                start_ts = ts if run.node is None else run.start_ts
-                if (i, count) not in self._done:
-                    successors.append(Run(i, count, node, start_ts, True, _NONE, start_ts if self.from_first else ts))
-                if self.completes(i, count):
-                    completed.append((node, start_ts))
-            if not ignored and (high is None or k < high):  # a full stage only passes events on
-                contiguity = stage.link if k == 0 else stage.inner
-                if contiguity in ("followed_by_any", "any") or (contiguity in ("followed_by", "relaxed") and not taken):
-                    # the first position that lets the event pass keeps the run; the later ones are in its closure
-                    if (i, k) == (run.stage, run.count) and not run.fresh and violated is run.violated:
-                        successors.append(run)  # unchanged: the common case of a run waiting
-                    else:
-                        successors.append(Run(i, k, run.node, run.start_ts, False, violated, run.since))
-                    ignored = True
-            if taken and stage.greedy:
-                break  # a greedy loop takes the event rather than letting a later stage have it
+        """NFA.computeNextStates for one run: follow its decisions that hold for the event."""
+        node = run.node
+        values: dict[int, bool] = {}
 
-    def advance_time(self, ts: int) -> list[Match]:
+        def true(cond: tuple[Literal, ...]) -> bool:
+            for stage, positive in cond:
+                value = values.get(id(stage))
+                if value is None:
+                    value = values[id(stage)] = holds(stage, node)
+                if value is not positive:
+                    return False
+            return True
+
+        stops = self._stops[run.state]
+        out = [] if stops else successors  # with a stop in reach, the branches are kept only if none reaches it
+        stopped = False
+        for action, target, cond, kind, name, finals in self._plans[run.state]:
+            if not true(cond):
+                continue
+            if action == IGNORE:
+                if not from_start:  # the start state never keeps a run alive: a new one starts at every event
+                    out.append(run if target == run.state else Run(target, node, run.start_ts, run.since, run.first))
+                continue
+            if kind == "stop":
+                stopped = True
+                continue
+            taken = (node, name, seq, event, ts)
+            self._taken += 1
+            start_ts = ts if node is None else run.start_ts
+            if kind == "final" or any(true(path) for path in finals):
+                completed.append((taken, start_ts))
+            if kind != "final":
+                out.append(Run(target, taken, start_ts, start_ts if self.from_first else ts, run.first))
+        if stops and not stopped:
+            successors.extend(out)
+
+    def advance_time(self, ts: int) -> tuple[list[Match], list[Match]]:
         """Time out runs that can no longer finish WITHIN their window (or take their next event within it,
-        between events); report each partial match once."""
+        between events), reporting each partial match once; return (the matches this lets out, the timeouts)."""
         if self.within_ms is None or not self.oldest:
-            return []
+            return [], []
         limit = ts - self.within_ms
         if min(self.oldest.values()) > limit:
-            return []
+            return [], []
         timed_out, seen = [], set()
         expired = [(r.start_ts, r.node) for r in self.runs if r.since <= limit and r.node is not None]
         for start_ts, node in sorted(expired, key=lambda e: (e[0], e[1][2])):
@@ -322,62 +489,77 @@ class NFA:
                 seen.add(id(node))
                 timed_out.append(Match(match_dict(node), start_ts, node[4]))
         self._keep(lambda r: r.since > limit)
-        return timed_out
+        return (self._release() if self.held else []), timed_out
 
     def state(self) -> tuple[int, int]:
-        """(partial matches, events they hold): what the rule's stats report."""
+        """(partial matches, events they hold): what the rule's stats report. Held-back matches count too."""
         seen: set[int] = set()
-        runs = self.runs
-        for run in runs:
-            seen.update(_unseen(run.node, seen))
-        return len(runs), len(seen)
+        nodes = [run.node for run in self.runs] + [node for node, _ in self.held]
+        for node in nodes:
+            seen.update(_unseen(node, seen))
+        return len(nodes), len(seen)
 
-    def _bound(self) -> None:
-        """Past a cap, drop the oldest runs until 90% of it is left. Counting the events held walks them all,
-        so it is done only when those held at the last count plus those taken since pass the cap; over 90%
-        of it, they are then cut to 90%, and the next count is a tenth of the cap in taken events away."""
-        runs = sum(map(len, self.groups.values()))
+    def _bound(self) -> bool:
+        """Past a cap, drop the oldest runs and held-back matches until 90% of it is left; whether any were
+        dropped. Counting the events held walks them all, so it is done only when those held at the last count
+        plus those taken since pass the cap; over 90% of it, they are then cut to 90%, and the next count is a
+        tenth of the cap in taken events away."""
+        runs = sum(map(len, self.groups.values())) + len(self.held)
         over_runs = self.max_runs is not None and runs > self.max_runs
         if not over_runs and (self.max_events is None or self._held + self._taken <= self.max_events):
-            return
+            return False
         keep_runs = self.max_runs - self.max_runs // 10 if over_runs and self.max_runs is not None else runs
         keep_events = None if self.max_events is None else self.max_events - self.max_events // 10
         kept: set[int] = set()
         seen: set[int] = set()
-        for run in sorted(self.runs, key=lambda r: r.start_ts, reverse=True):  # newest first
-            unseen = _unseen(run.node, seen)
+        items = [(run.start_ts, run.node, id(run)) for run in self.runs] + \
+                [(start_ts, node, id(node)) for node, start_ts in self.held]
+        for _, node, ident in sorted(items, key=lambda item: item[0], reverse=True):  # newest first
+            unseen = _unseen(node, seen)
             if len(kept) == keep_runs or (keep_events is not None and len(seen) + len(unseen) > keep_events):
                 break
             seen.update(unseen)
-            kept.add(id(run))
+            kept.add(ident)
         self._held, self._taken = len(seen), 0
-        if len(kept) < runs:
-            self.dropped += runs - len(kept)
-            self._keep(lambda r: id(r) in kept)
+        if len(kept) == runs:
+            return False
+        self.dropped += runs - len(kept)
+        self._keep(lambda r: id(r) in kept)
+        self.held = [(node, start_ts) for node, start_ts in self.held if id(node) in kept]
+        return True
 
-    def _apply_skips(self, completed: list[tuple[Node, int]]) -> list[Match]:
-        if not completed:
-            return []
-        completed.sort(key=lambda c: (_first_seq(c[0]), c[0][2], _length(c[0])))
+    def _release(self) -> list[Match]:
+        """Emit completed matches in the order of their first event, each pruning by the skip strategy the runs
+        and other matches it skips past; under hold-back stop at one a run that started earlier may still prune."""
+        held = self.held
+        if len(held) > 1:
+            held.sort(key=self._order)
         matches: list[Match] = []
-        discarded: list[tuple[int, int]] = []  # [from, to) ranges of first-event sequence numbers
-        seen = set()
-        for node, start_ts in completed:
+        while held:
+            node, start_ts = held[0]
             first = _first_seq(node)
-            if any(lo <= first < hi for lo, hi in discarded) or id(node) in seen:
-                continue
-            seen.add(id(node))
-            events = match_dict(node)
-            matches.append(Match(events, start_ts, node[4]))
+            if self.hold_back and any(r.first < first for group in self.groups.values() for r in group):
+                break
+            del held[0]
+            matches.append(Match(match_dict(node), start_ts, node[4]))
             bound = self._skip_bound(node, first)
             if bound is not None:
-                discarded.append((first, bound))
-        if discarded:
-            self._keep(lambda r: not any(lo <= _first_seq(r.node) < hi for lo, hi in discarded))
+                self._keep(lambda r, lo=first, hi=bound: not lo <= r.first < hi)
+                held[:] = [(n, t) for n, t in held if not first <= _first_seq(n) < bound]
         return matches
 
+    def _order(self, held: tuple[Node, int]) -> tuple[int, list[tuple[int, int]]]:
+        """Flink orders matches by their first event; among those with the same one, the branch that took an
+        event at an earlier stage (or, at the same stage, took an earlier event) came first in its decision graph."""
+        index = self._stage_index
+        path = [(index[n[1]], n[2]) for n in _nodes(held[0])]
+        path.reverse()
+        return path[0][1], path
+
     def _skip_bound(self, node: Node, first: int) -> int | None:
-        """Runs whose first event's sequence number lies in [first, bound) are discarded."""
+        """Runs and matches whose first event's sequence number lies in [first, bound) are discarded: Flink prunes
+        those that began up to the match's first or last event, or before its stage's first or last one (none
+        began before the match's first event when it is emitted, but with emit_at_once those are kept)."""
         if self.skip == "skip_to_next":
             return first + 1
         if self.skip == "skip_past_last_event":
@@ -392,16 +574,28 @@ class NFA:
 
     def snapshot(self) -> dict:
         return {"seq": self.seq, "dropped": self.dropped,
-                "runs": [(r.stage, r.count, r.node, r.start_ts, r.fresh, tuple(r.violated)) for r in self.runs]}
+                "runs": [(r.state, r.node, r.start_ts) for r in self.runs], "held": list(self.held)}
 
     def restore(self, snap: dict) -> None:
+        """Partial matches saved by the engine before it ran FlinkCEP's states (six-field runs) cannot be placed
+        in them: they are dropped and counted."""
         self.seq, self.dropped = snap["seq"], snap.get("dropped", 0)  # snapshots before the caps have no count
         self.groups, self.oldest = {}, {}
-        for s, c, n, t, f, v in snap["runs"]:
-            run = Run(s, c, n, t, f, frozenset(v), t if self.from_first or n is None else n[4])
-            self.groups.setdefault((s, c), []).append(run)
-            self.oldest[(s, c)] = min(run.since, self.oldest.get((s, c), run.since))
+        for saved in snap["runs"]:
+            if len(saved) != 3:
+                self.dropped += 1
+                continue
+            s, n, t = saved
+            run = Run(s, n, t, t if self.from_first else n[4], _first_seq(n))
+            self.groups.setdefault(s, []).append(run)
+            self.oldest[s] = min(run.since, self.oldest.get(s, run.since))
+        self.held = list(snap.get("held", ()))
         self._held, self._taken = self.state()[1], 0
+
+
+def _only(cond: tuple[Literal, ...], stage: Stage, positive: bool) -> bool:
+    """Whether the condition is exactly that stage's condition holding (or not)."""
+    return len(cond) == 1 and cond[0][0] is stage and cond[0][1] is positive
 
 
 def _nodes(node: Node | None) -> Iterator[Node]:
@@ -417,7 +611,3 @@ def _unseen(node: Node | None, seen: set[int]) -> list[int]:
         out.append(id(node))
         node = node[0]
     return out
-
-
-def _length(node: Node) -> int:
-    return sum(1 for _ in _nodes(node))

@@ -115,7 +115,7 @@ class _Checker:
 
     def pattern_shape(self, pattern: tree.Pattern) -> set[str]:
         names: set[str] = set()
-        for stage in pattern.stages:
+        for previous, stage in zip((None, *pattern.stages), pattern.stages, strict=False):
             if not is_name(stage.name):
                 raise error_at(STAGE_NAME, stage.at, ".name")
             if stage.name in names:
@@ -129,6 +129,14 @@ class _Checker:
                 raise error_at("a negated stage cannot have a quantifier", stage.at)
             if (stage.greedy or stage.inner != "relaxed") and not looping:
                 raise error_at("GREEDY, CONSECUTIVE and ALLOW COMBINATIONS apply to a repeated stage", stage.at)
+            if previous is not None and previous.optional and stage.link in tree.NEGATED_LINKS:
+                raise error_at(f"{tree.LINKS[stage.link]} cannot follow the optional stage {previous.name!r}: "
+                               "FlinkCEP does not support an optional path to a NOT condition; write two rules, "
+                               "one with the optional stage and one without it", stage.at)
+            if previous is not None and previous.greedy and stage.optional:
+                raise error_at(f"the optional stage {stage.name!r} cannot follow the GREEDY stage "
+                               f"{previous.name!r}: FlinkCEP does not support an optional stage after a greedy one",
+                               stage.at)
         last = pattern.stages[-1]
         if last.link in tree.NEGATED_LINKS:
             raise error_at("a pattern cannot end with a negated stage", last.at)
@@ -141,6 +149,9 @@ class _Checker:
         skip = pattern.skip
         if skip is not None and skip.stage is not None and skip.stage not in names:
             raise error_at(f"skip names stage {skip.stage!r}, which is not in the pattern", skip.at, ".stage")
+        if pattern.emit_at_once and (skip is None or skip.strategy == "no_skip"):
+            raise error_at("EMIT AT ONCE applies to a skip strategy other than NO SKIP, whose matches are never "
+                           "held back", pattern.at, ".emit_at_once")
         return names
 
     def pattern_meaning(self, pattern: tree.Pattern) -> None:

@@ -103,9 +103,9 @@ def _define(define: Any, path: str) -> tree.Define:
 
 def _pattern(pattern: Any) -> tree.Pattern:
     path = "$.pattern"
-    if not isinstance(pattern, dict) or set(pattern) - {"stages", "within_ms", "within_type", "skip"}:
+    if not isinstance(pattern, dict) or set(pattern) - {"stages", "within_ms", "within_type", "skip", "emit_at_once"}:
         raise RuleError("a pattern is {\"stages\": [...], \"within_ms\"?: int, \"within_type\"?: str, "
-                        "\"skip\"?: {...}}", path)
+                        "\"skip\"?: {...}, \"emit_at_once\"?: bool}", path)
     stages = pattern.get("stages")
     if not isinstance(stages, list) or not stages:
         raise RuleError("a pattern needs at least one stage", path + ".stages")
@@ -117,7 +117,10 @@ def _pattern(pattern: Any) -> tree.Pattern:
         raise RuleError(WITHIN_TYPE, path + ".within_type")
     read = tuple(_stage(stage, i, f"{path}.stages[{i}]") for i, stage in enumerate(stages))
     skip = _skip(pattern["skip"], path + ".skip") if "skip" in pattern else None
-    return tree.Pattern(read, within, within_type, skip, path)
+    emit_at_once = pattern.get("emit_at_once", False)
+    if not isinstance(emit_at_once, bool):
+        raise RuleError("'emit_at_once' must be true or false", path + ".emit_at_once")
+    return tree.Pattern(read, within, within_type, skip, path, emit_at_once)
 
 
 def _stage(stage: Any, i: int, path: str) -> tree.Stage:
@@ -285,6 +288,8 @@ def _pattern_json(pattern: tree.Pattern) -> dict[str, Any]:
         out["skip"] = {"strategy": pattern.skip.strategy}
         if pattern.skip.stage is not None:
             out["skip"]["stage"] = pattern.skip.stage
+    if pattern.emit_at_once:
+        out["emit_at_once"] = True
     return out
 
 

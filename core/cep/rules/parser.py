@@ -13,6 +13,8 @@ from .covers import FORM as COVER_FORM
 from .covers import is_cover
 from .lexer import Token, tokenize
 
+EMIT_AT_ONCE = ("EMIT", "AT", "ONCE")
+
 
 def parse(text: str) -> tree.Rule:
     """Text -> checked rule. Raises ParseError naming line and column."""
@@ -119,11 +121,12 @@ class _Parser:
         if within is not None and self.accept("KW", "BETWEEN"):
             self.expect("KW", "EVENTS", what="EVENTS: WITHIN 5s BETWEEN EVENTS")
             within_type = "previous_and_current"
-        skip = None
+        skip, emit_at_once = None, False
         if self.accept("KW", "AFTER"):
             self.expect("KW", "MATCH")
             skip = self.skip()
-        return tree.Pattern(tuple(stages), within, within_type, skip, _at(start))
+            emit_at_once = self.emit_at_once()
+        return tree.Pattern(tuple(stages), within, within_type, skip, _at(start), emit_at_once)
 
     def link(self) -> str | None:
         if self.accept("KW", "NEXT"):
@@ -188,6 +191,17 @@ class _Parser:
             raise self.fail("expected NEXT, FIRST or LAST after SKIP TO")
         stage = self.expect("IDENT", what="a stage name").value
         return tree.Skip(f"skip_to_{which.value.lower()}", stage, _at(start))
+
+    def emit_at_once(self) -> bool:
+        """EMIT AT ONCE after the skip strategy; its words are not reserved (they may name a DEFINE)."""
+        for i, word in enumerate(EMIT_AT_ONCE):
+            tok = self.tok
+            if tok.kind != "IDENT" or tok.text.upper() != word:
+                if i == 0:
+                    return False
+                raise self.fail(f"expected {word}: EMIT AT ONCE")
+            self.i += 1
+        return True
 
     # expressions, loosest binding first
     @contextmanager

@@ -41,6 +41,8 @@ def _pattern_text(pattern: tree.Pattern) -> str:
     skip = pattern.skip
     if skip is not None:
         text += f" AFTER MATCH {tree.SKIPS[skip.strategy]}" + (f" {skip.stage}" if skip.stage is not None else "")
+    if pattern.emit_at_once:
+        text += " EMIT AT ONCE"
     return text
 
 

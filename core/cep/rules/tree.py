@@ -201,6 +201,7 @@ class Pattern:
     within_type: str = "first_and_last"  # WITHIN_TYPES
     skip: Skip | None = None  # None and Skip("no_skip") mean the same, but the rule keeps what was written
     at: At = _at()
+    emit_at_once: bool = False  # EMIT AT ONCE: no match is held back for a partial match that began before it
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,6 +140,24 @@ def test_a_pattern_rule_emits_one_signal_per_match_and_reports_timeouts():
     assert result["stats"]["timeouts"] >= 1
 
 
+def test_a_held_back_match_becomes_a_signal_when_the_earlier_partial_match_times_out():
+    rule = """
+    DEFINE up AS price("BTC/USDT") > 100
+    DEFINE down AS price("BTC/USDT") < 95
+    PATTERN up FOLLOWED BY ANY down WITHIN 1s AFTER MATCH SKIP TO LAST up
+    THEN REVERSAL"""
+    ticks = [quote("BTC/USDT", p, T0 + i * 100) for i, p in enumerate([101, 102, 90])]
+    for ends in (lambda e: e.finish(),  # the end of input times every partial match out
+                 lambda e: feed(e, [quote("BTC/USDT", 100, T0 + 1_000)])):  # or a tick 1 s after the first up
+        engine = RuleEngine()
+        engine.apply("rev", rule)
+        [first] = feed(engine, ticks)  # up at +100 with down waits: up at +0 may still take a later down
+        assert (first["event_time"], first["closed_at"]) == (T0, T0 + 200)
+        [held] = ends(engine)
+        assert (held["event_time"], held["closed_at"], held["status"]) == (T0 + 100, T0 + 200, "closed")
+        assert engine.stats()["rev"]["matches"] == 2
+
+
 def test_a_pattern_without_within_stays_within_its_caps_over_100k_ticks():
     # unbounded, every tick starts a partial match that waits forever for a fall that never comes
     limits = RuleSettings(max_partial_matches=1_000, max_events_held=5_000)

@@ -88,6 +88,21 @@ def test_first_and_last_read_a_stage_though_they_are_also_keywords():
     assert to_json(from_json(rule)) == rule and to_json(parse(to_text(from_json(rule)))) == rule
 
 
+def test_emit_at_once_survives_text_json_and_back_and_its_words_stay_names():
+    text = ('DEFINE emit AS price("A/B") > 1\nDEFINE once AS price("A/B") < 1\n'
+            "PATTERN emit FOLLOWED BY ANY once AFTER MATCH SKIP TO LAST emit EMIT AT ONCE THEN X")
+    rule = parse(text)
+    assert rule.body.emit_at_once and to_json(rule)["pattern"]["emit_at_once"] is True
+    assert to_text(rule).endswith("AFTER MATCH SKIP TO LAST emit EMIT AT ONCE\nTHEN X")
+    assert from_json(to_json(rule)) == rule and parse(to_text(rule)) == rule
+    assert not parse(text.replace(" EMIT AT ONCE", "")).body.emit_at_once
+    with pytest.raises(RuleError, match=r"\$\.pattern\.emit_at_once: 'emit_at_once' must be true or false"):
+        from_json({**to_json(rule), "pattern": {**to_json(rule)["pattern"], "emit_at_once": "yes"}})
+
+
+_ABCD = "".join(f'DEFINE {name} AS price("A/B") > 1\n' for name in ("a", "b", "c", "d"))
+
+
 @pytest.mark.parametrize("text, line, column, words", [
     ('IF price("EUR/USD") > THEN X', 1, 23, "expected a number"),
     ('IF price("EUR/USD") >\n  1 THEN', 2, 9, "signal name"),
@@ -104,6 +119,15 @@ def test_first_and_last_read_a_stage_though_they_are_also_keywords():
     ('IF price("A/B") > 1 @ THEN X', 1, 21, "unexpected character"),
     ('DEFINE a AS price("A/B") > 1\nPATTERN a WITHIN 5s BETWEEN THEN X', 2, 29, "expected EVENTS"),
     ('DEFINE a AS price("A/B") > 1\nPATTERN a BETWEEN EVENTS THEN X', 2, 11, "expected THEN"),
+    # what FlinkCEP's Pattern API refuses: an optional stage right before a NOT, or right after a greedy one
+    (_ABCD + "PATTERN a{2,3} FOLLOWED BY b* NOT NEXT c FOLLOWED BY d THEN X", 5, 40, "optional path to a NOT"),
+    (_ABCD + "PATTERN a FOLLOWED BY c? NOT FOLLOWED BY d FOLLOWED BY b THEN X", 5, 42,
+     "cannot follow the optional stage 'c'"),
+    (_ABCD + "PATTERN a+ GREEDY NEXT b* THEN X", 5, 24, "optional stage after a greedy one"),
+    (_ABCD + "PATTERN a{2,} GREEDY FOLLOWED BY b? THEN X", 5, 34, "cannot follow the GREEDY stage 'a'"),
+    (_ABCD + "PATTERN a AFTER MATCH NO SKIP EMIT AT ONCE THEN X", 5, 1, "other than NO SKIP"),
+    (_ABCD + "PATTERN a EMIT AT ONCE THEN X", 5, 11, "expected THEN"),
+    (_ABCD + "PATTERN a AFTER MATCH SKIP TO NEXT EMIT ONCE THEN X", 5, 41, "expected AT"),
 ])
 def test_errors_name_line_and_column(text, line, column, words):
     with pytest.raises(ParseError) as err:
@@ -303,12 +327,15 @@ def test_fuzz_json_gives_a_rule_or_a_rule_error(value):
 
 @st.composite
 def pattern_rules(draw):
-    """A valid PATTERN rule in canonical JSON: defaults left out, as to_json prints it."""
+    """A valid PATTERN rule in canonical JSON: defaults left out, as to_json prints it. As FlinkCEP, no NOT
+    stage right after an optional one, and no optional stage right after a greedy one."""
     count = draw(st.integers(1, 4))
-    stages = []
+    stages: list[dict] = []
     for i in range(count):
         stage: dict = {"name": f"s{i}"}
-        link = None if i == 0 else draw(st.sampled_from(sorted(LINKS) if i < count - 1 else
+        previous = stages[-1] if stages else {}
+        negated = i < count - 1 and not previous.get("optional")
+        link = None if i == 0 else draw(st.sampled_from(sorted(LINKS) if negated else
                                                         sorted(set(LINKS) - set(NEGATED_LINKS))))
         if link is not None:
             stage["link"] = link
@@ -322,7 +349,7 @@ def pattern_rules(draw):
                 inner = draw(st.sampled_from(sorted(INNER)))
                 if inner != "relaxed":
                     stage["inner"] = inner
-            if draw(st.booleans()):
+            if not previous.get("greedy") and draw(st.booleans()):
                 stage["optional"] = True
         stages.append(stage)
     assume(any(not s.get("optional") for s in stages if s.get("link") not in NEGATED_LINKS))
@@ -337,6 +364,8 @@ def pattern_rules(draw):
         pattern["skip"] = {"strategy": strategy}
         if strategy in TARGETED_SKIPS:
             pattern["skip"]["stage"] = draw(st.sampled_from([s["name"] for s in stages]))
+        if strategy != "no_skip" and draw(st.booleans()):
+            pattern["emit_at_once"] = True
     condition = {"op": ">", "args": [{"fn": "price", "symbol": "A/B"}, 1]}
     return {"version": 1, "defines": [{"name": s["name"], "expr": condition} for s in stages], "pattern": pattern,
             "then": "SIGNAL"}
