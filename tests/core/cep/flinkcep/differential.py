@@ -42,6 +42,7 @@ from typing import Any
 
 from core.cep.engine import build_nfa
 from core.cep.rules import Pattern, RuleError, parse
+from core.cep.rules.parser import _Parser
 from core.cep.rules.tree import INNER, LINKS, NEGATED_LINKS, SKIPS, TARGETED_SKIPS
 
 HERE = Path(__file__).resolve().parent
@@ -135,9 +136,11 @@ class Case:
     def from_text(pattern: str, events: str) -> Case:
         """A case from a PATTERN the engine reads (stage names are kinds, or a kind and a number) and
         events `0:a 1:x` (ts = id) or `0:a@5 1:x@7`."""
-        body = _pattern(pattern, tuple(sorted(set(re.findall(r"\b[a-z]\w*", pattern)))))
-        if isinstance(body, str):
-            raise ValueError(f"{pattern!r}: {body}")
+        names = sorted(set(re.findall(r"\b[a-z]\w*", pattern)))
+        # read, not checked: a regression case may be one the rule language refuses (as FlinkCEP does)
+        rule = _Parser("".join(f"DEFINE {n} AS 1 > 0\n" for n in names) + f"PATTERN {pattern} THEN T").rule()
+        body = rule.body
+        assert isinstance(body, Pattern)
         stages = tuple(Stage(s.name.rstrip("0123456789"), s.link, s.low, s.high, s.optional, s.greedy, s.inner)
                        for s in body.stages)
         parsed = []
@@ -207,7 +210,9 @@ def run_engine(case: Case) -> Outcome:
         found, timed_out = nfa.process((i, kind), ts)
         matches += produced(found)
         timeouts += produced(timed_out)
-    timeouts += produced(nfa.advance_time(END_OF_TIME))
+    released, timed_out = nfa.advance_time(END_OF_TIME)  # as FlinkCEP's last watermark: held-back matches too
+    matches += produced(released)
+    timeouts += produced(timed_out)
     return Outcome(matches=tuple(matches), timeouts=tuple(timeouts))
 
 
