@@ -16,13 +16,3 @@ def maintenance():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-class LambdaContext:
-    """What the Lambda runtime passes as `context`, as far as the handler reads it."""
-
-    def __init__(self, remaining_ms: int = 900_000) -> None:
-        self.remaining_ms = remaining_ms
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
