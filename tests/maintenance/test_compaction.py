@@ -4,13 +4,24 @@ replay of the compacted ranges. On a local lake (the same code; faster): a write
 ranges not finished yet, and an object rewritten while it is merged."""
 from __future__ import annotations
 
+import time
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from lake import maintenance as lake_maintenance
 from lake.backtest import tick_streams
-from lake.layout import HOUR_MS, SIGNALS, TICKS, covering_name, incarnation, object_name, parse_object_name
+from lake.layout import (
+    HOUR_MS,
+    SIGNALS,
+    TICKS,
+    covering_name,
+    hour_partition,
+    incarnation,
+    object_name,
+    parse_object_name,
+)
 from lake.maintenance import compact
 from lake.reader import lake_report, read_kind
 from lake.storage import get_object, list_files, open_lake, parquet_bytes, put_object
@@ -197,3 +208,15 @@ def test_an_object_rewritten_while_it_is_merged_is_left_for_the_next_run(records
     inc, partition, first, last = parse_object_name(name)
     assert name in names and covering_name([n for n in names if n != name], inc, partition, first, last) is None, \
         "no merged object covers the rewritten one"
+
+
+def test_hours_inside_the_grace_and_runs_out_of_time_are_left_alone(records, tmp_path):
+    lake = new_lake(None, records, local=tmp_path)
+    written = parquet_keys(lake)
+    second_hour = hour_partition(START_MS + HOUR_MS)
+    report = compact(lake, START_MS + 2 * HOUR_MS, GRACE_MS, LOOKBACK_MS, 2**26, row_group_rows=131_072)
+    assert report.merged and all(k in written for k in parquet_keys(lake) if second_hour in k), \
+        "the hour that ended less than the grace ago is as the writer left it"
+    assert {k for k in written if second_hour in k} <= parquet_keys(lake)
+    late = compact(lake, NOW_MS, GRACE_MS, LOOKBACK_MS, 2**26, row_group_rows=131_072, deadline=time.monotonic() - 1)
+    assert late.out_of_time and late.merged == 0
