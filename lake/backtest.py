@@ -10,7 +10,6 @@ the range. The lake keeps no trades (lake/layout.py has no trades kind): a backt
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -21,36 +20,19 @@ import pyarrow.parquet as pq
 
 from core.cep.backtest import Chunk, Found
 from core.contracts.tick import Tick
-from lake.layout import HOUR_MS, SIGNAL_SCHEMA, TICKS, hour_partition, parse_object_name, rows_table, signal_row
+from lake.layout import SIGNAL_SCHEMA, TICKS, redundant_objects, rows_table, signal_row
+from lake.objects import Listed, list_objects
 from lake.storage import Lake, retrying
 
 COLUMNS = [*Tick._fields, "kafka_offset"]
 CHUNK_ROWS = 16_384  # ticks made Python objects at a time: a merge step may take a whole range's row groups
 
 
-@dataclass(frozen=True)
-class TickObject:
-    path: str
-    incarnation: str
-    partition: int
-    first: int  # the first offset of its range
-    hour: int  # of its directory, in hours since the epoch
-
-
-def tick_objects(lake: Lake, start_ms: int, end_ms: int) -> list[TickObject]:
-    """The tick objects of the hour directories [start_ms, end_ms) reaches, listed a day directory at a time."""
-    hours = {hour_partition(hour * HOUR_MS): hour for hour in range(start_ms // HOUR_MS, (end_ms - 1) // HOUR_MS + 1)}
-    base = lake.path(TICKS)
-    out = []
-    for day in sorted({directory.split("/")[0] for directory in hours}):
-        selector = pafs.FileSelector(f"{base}/{day}", recursive=True, allow_not_found=True)
-        for info in retrying(f"list {base}/{day}", partial(lake.filesystem.get_file_info, selector)):
-            parts = info.path[len(base) + 1:].split("/")
-            named = parse_object_name(parts[-1])
-            hour = hours.get("/".join(parts[:2]))
-            if info.type == pafs.FileType.File and named is not None and hour is not None:
-                out.append(TickObject(info.path, named[0], named[1], named[2], hour))
-    return out
+def tick_objects(lake: Lake, start_ms: int, end_ms: int) -> list[Listed]:
+    """The tick objects of the hour directories [start_ms, end_ms) reaches, but those a compacted object covers."""
+    found = list_objects(lake, TICKS, start_ms, end_ms)
+    redundant = redundant_objects(o.path for o in found)
+    return [o for o in found if o.path not in redundant]
 
 
 def tick_streams(lake: Lake, start_ms: int, end_ms: int, symbols: Collection[str] | None = None
@@ -59,7 +41,7 @@ def tick_streams(lake: Lake, start_ms: int, end_ms: int, symbols: Collection[str
     of `symbols` (None: all), in offset order, read as they are iterated."""
     if lake.filesystem.get_file_info(lake.root).type == pafs.FileType.NotFound:
         raise FileNotFoundError(f"no lake at {lake.uri}: nothing was written there (check --lake / ASCEP_LAKE)")
-    grouped: dict[str, dict[int, list[TickObject]]] = {}
+    grouped: dict[str, dict[int, list[Listed]]] = {}
     for found in tick_objects(lake, start_ms, end_ms):
         grouped.setdefault(found.incarnation, {}).setdefault(found.partition, []).append(found)
     oldest = {incarnation: min(o.hour for objects in partitions.values() for o in objects)
@@ -69,14 +51,20 @@ def tick_streams(lake: Lake, start_ms: int, end_ms: int, symbols: Collection[str
             for incarnation in sorted(grouped, key=lambda incarnation: (oldest[incarnation], incarnation))]
 
 
-def partition_chunks(lake: Lake, partition: int, objects: list[TickObject], start_ms: int, end_ms: int,
+def partition_chunks(lake: Lake, partition: int, objects: list[Listed], start_ms: int, end_ms: int,
                      symbols: Collection[str] | None) -> Iterator[Chunk]:
-    """One partition's ticks in offset order, range by range (ranges are disjoint spans of offsets)."""
-    ranges: dict[int, list[TickObject]] = {}
-    for found in objects:
-        ranges.setdefault(found.first, []).append(found)
-    for first in sorted(ranges):
-        yield from _merge(partition, [_Cursor(lake, o.path, first) for o in ranges[first]], start_ms, end_ms, symbols)
+    """One partition's ticks in offset order, a span of offsets at a time. Objects whose offsets overlap (those of
+    one range, in several directories, and a compacted one beside them in another) are merged in one span; spans
+    are disjoint, so they go one after another."""
+    spans: list[list[Listed]] = []
+    reach = -1  # the last offset of the span so far
+    for found in sorted(objects, key=lambda o: o.first):
+        if found.first > reach:
+            spans.append([])
+        spans[-1].append(found)
+        reach = max(reach, found.last)
+    for span in spans:
+        yield from _merge(partition, [_Cursor(lake, o.path, o.first) for o in span], start_ms, end_ms, symbols)
 
 
 class _Cursor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -149,6 +149,55 @@ def parse_object_name(name: str) -> tuple[str, int, int, int] | None:
     if found is None:
         return None
     return found[1], int(found[2]), int(found[3]), int(found[4])
+
+
+def redundant_objects(paths: Iterable[str]) -> set[str]:
+    """The objects of `paths` that another object of the same directory, incarnation and partition covers (its
+    offset range holds theirs). Only compaction makes such a cover (lake/maintenance.py), from ranges the writer
+    had completed, so it holds every row of what it covers: what it left behind, or a replaying job wrote again, is
+    redundant, and readers skip it so that each row is read once. Names object_name() did not make are never
+    redundant."""
+    spans: dict[tuple[str, str, int], list[tuple[int, int, str]]] = {}
+    for path in paths:
+        directory, _, name = path.rpartition("/")
+        named = parse_object_name(name)
+        if named is not None:
+            spans.setdefault((directory, named[0], named[1]), []).append((named[2], -named[3], path))
+    out = set()
+    for group in spans.values():
+        reach = -1  # the furthest last offset of the objects starting at or before this one
+        for _first, negative_last, path in sorted(group):
+            if -negative_last <= reach:
+                out.add(path)
+            reach = max(reach, -negative_last)
+    return out
+
+
+def covering_name(names: Iterable[str], incarnation: str, partition: int, first: int, last: int) -> str | None:
+    """Among the object names of one directory, the one that holds offsets [first, last] of that incarnation's
+    partition, if any: where a range's rows are once compaction has merged its own object into a larger one."""
+    for name in names:
+        named = parse_object_name(name)
+        if named is not None and named[:2] == (incarnation, partition) and named[2] <= first and last <= named[3]:
+            return name
+    return None
+
+
+HOUR_DIRECTORY = re.compile(r"(?:^|/)dt=(\d{4}-\d{2}-\d{2})/hour=(\d{2})(?:/|$)")
+
+
+def directory_hour(directory: str) -> int | None:
+    """hour_partition() read back: the hour (since the epoch) of a directory holding dt=.../hour=..., else None."""
+    found = HOUR_DIRECTORY.search(directory)
+    if found is None:
+        return None
+    moment = datetime.strptime(f"{found[1]} {found[2]}", "%Y-%m-%d %H").replace(tzinfo=UTC)
+    return int(moment.timestamp()) // 3600
+
+
+def hour_directories(start_ms: int, end_ms: int) -> dict[str, int]:
+    """The hour directories (dt=.../hour=...) that event times in [start_ms, end_ms) fall in, with their hours."""
+    return {_hour_directory(hour): hour for hour in range(start_ms // HOUR_MS, (end_ms - 1) // HOUR_MS + 1)}
 
 
 def rows_table(schema: pa.Schema, rows: list[tuple]) -> pa.Table:

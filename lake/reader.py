@@ -8,7 +8,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from lake.figures import TICK_COLUMNS, report
-from lake.layout import KINDS, SIGNALS, TICKS
+from lake.layout import KINDS, SIGNALS, TICKS, redundant_objects
 from lake.storage import Lake, retrying
 
 
@@ -21,6 +21,10 @@ def read_kind(lake: Lake, kind: str, columns: list[str] | None = None) -> pa.Tab
         if lake.filesystem.get_file_info(base).type == pafs.FileType.NotFound:
             return schema.empty_table().select(columns or schema.names)
         dataset = ds.dataset(base, filesystem=lake.filesystem, format="parquet", schema=schema)
+        redundant = redundant_objects(dataset.files)
+        if redundant:  # left behind by compaction, or written again by a replay: a compacted object holds them
+            dataset = ds.dataset([path for path in dataset.files if path not in redundant],
+                                 filesystem=lake.filesystem, format="parquet", schema=schema)
         return dataset.to_table(columns=columns)
     return retrying(f"read {kind}", read)
 

@@ -120,6 +120,23 @@ def get_object(lake: Lake, path: str) -> bytes | None:
     return retrying(f"get {path}", read)
 
 
+def list_files(lake: Lake, path: str) -> list[pafs.FileInfo]:
+    """The files under `path`, however deep; none when it does not exist."""
+    selector = pafs.FileSelector(path, recursive=True, allow_not_found=True)
+    found = retrying(f"list {path}", lambda: lake.filesystem.get_file_info(selector))
+    return [info for info in found if info.type == pafs.FileType.File]
+
+
+def delete_file(lake: Lake, path: str) -> None:
+    """Gone already (another run deleted it) counts as done."""
+    def delete():
+        try:
+            lake.filesystem.delete_file(path)
+        except FileNotFoundError:
+            pass
+    retrying(f"delete {path}", delete)
+
+
 def parquet_bytes(table: pa.Table, row_group_rows: int) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd", row_group_size=row_group_rows)

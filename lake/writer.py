@@ -31,8 +31,8 @@ import pyarrow.parquet as pq
 
 from core.contracts.tick import Tick
 from core.log import event
-from lake.layout import KINDS, SIGNALS, TICKS, incarnation, manifest_path, object_name, rows_table
-from lake.storage import Lake, get_object, parquet_bytes, put_object
+from lake.layout import KINDS, SIGNALS, TICKS, covering_name, incarnation, manifest_path, object_name, rows_table
+from lake.storage import Lake, get_object, list_files, parquet_bytes, put_object
 
 log = logging.getLogger(__name__)
 
@@ -185,16 +185,31 @@ class LakeWriter:
         raw = get_object(self.lake, manifest_path(self.lake, kind, self.incarnation, partition, first))
         if raw is None:
             return current
+        name = object_name(self.incarnation, partition, first, last)
+        offsets = pc.field("kafka_offset")
         for directory in json.loads(raw)["objects"]:
-            data = get_object(self.lake, self.lake.path(directory, object_name(self.incarnation, partition, first,
-                                                                               last)))
+            data = get_object(self.lake, self.lake.path(directory, name))
+            if data is None:  # compacted since: its rows are in an object named by a larger span
+                data = self._compacted(directory, partition, first, last)
             if data is None:
                 raise RuntimeError(f"lake manifest for {kind} partition {partition} offsets {first}-{last} lists "
                                    f"{directory}, which is missing: the lake was changed by hand")
-            current.keep(directory, pq.read_table(pa.BufferReader(data)).filter(pc.field("kafka_offset") < offset))
+            rows = pq.read_table(pa.BufferReader(data)).filter((offsets >= first) & (offsets < offset))
+            current.keep(directory, rows)
         event(log, "lake writer resumed a range", kind=kind, partition=partition, first=first, offset=offset,
               rows=sum(t.num_rows for t in current.tables.values()))
         return current
+
+    def _compacted(self, directory: str, partition: int, first: int, last: int) -> bytes | None:
+        """The object compaction merged the range into, listed again if a later compaction replaced it meanwhile."""
+        while True:
+            names = [info.path.rpartition("/")[2] for info in list_files(self.lake, self.lake.path(directory))]
+            found = covering_name(names, self.incarnation, partition, first, last)
+            if found is None:
+                return None
+            data = get_object(self.lake, self.lake.path(directory, found))
+            if data is not None:
+                return data
 
     def _roll_if_due(self, kind: str, partition: int, current: OpenRange) -> None:
         span = current.pending_span

@@ -1,0 +1,85 @@
+"""What the maintenance Lambda's zip must hold. The handler, with the project's code copied beside it as build.py
+copies it, compacts a lake in a process where every import but the standard library, the Lambda runtime's boto3,
+the managed layer's pyarrow and numpy, and what requirements.txt pins (at the versions tested here) fails, as it
+would in the Lambda. The zip's wheels come from PyPI, so the build itself is not run here."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+from core.contracts.tick import Tick
+from lake.storage import open_lake
+from lake.writer import LakeWriter
+from tests.lake.synthetic import TOPIC_ID
+
+HERE = Path(__file__).resolve().parents[2] / "infrastructure" / "lambda" / "maintenance"
+RUNTIME = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"}  # python3.12 runtime
+LAYER = {"pyarrow", "numpy"}  # AWS SDK for pandas managed layer
+PINNED = {"orjson": {"orjson"}, "pydantic": {"pydantic", "pydantic_core", "annotated_types", "typing_extensions",
+                                             "typing_inspection"},
+          "pydantic-settings": {"pydantic_settings", "dotenv"}}
+
+IN_THE_LAMBDA = """
+import json, sys
+zip_dir, allowed = sys.argv[1], {"handler", "core", "lake", *sys.argv[2].split(",")}
+
+class NotInTheLambda:
+    def find_spec(self, name, path=None, target=None):
+        top = name.partition(".")[0]
+        if not (top in allowed or top in sys.stdlib_module_names or top.startswith("_")):
+            raise ModuleNotFoundError(f"No module named {name!r} in the Lambda", name=name)
+
+sys.meta_path.insert(0, NotInTheLambda())
+sys.path.insert(0, zip_dir)
+import handler
+
+class Context:
+    def get_remaining_time_in_millis(self):
+        return 900_000
+
+result = handler.handler({"actions": ["compact"]}, Context())
+print(json.dumps({"result": result, "files": {name: getattr(sys.modules[name], "__file__", "")
+                                              for name in ("handler", "core", "lake")}}))
+"""
+
+
+def write_small_lake(root: Path) -> None:
+    """Twelve small ranges of ticks three hours ago: a closed hour."""
+    lake = open_lake(str(root))
+    writer = LakeWriter(lake, topic_id=TOPIC_ID, tick_range=10)
+    start = int(time.time() * 1000) - 3 * 3_600_000
+    for offset in range(120):
+        writer.add_ticks(0, offset, (Tick("binance", "BTC/USDT", 100.0, 100.1, 1.0, 1.0, start + offset * 1_000),))
+    writer.flush(0, 119)
+
+
+def test_the_zip_holds_what_the_handler_needs_beside_the_runtime_and_the_layer(tmp_path):
+    spec = importlib.util.spec_from_file_location("maintenance_build", HERE / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    zip_dir = tmp_path / "zip"
+    zip_dir.mkdir()
+    build.copy_sources(zip_dir)
+    write_small_lake(tmp_path / "lake")
+    allowed = RUNTIME | LAYER | set().union(*PINNED.values())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASCEP_", "MAINTENANCE_"))}
+    result = subprocess.run([sys.executable, "-I", "-c", IN_THE_LAMBDA, str(zip_dir), ",".join(sorted(allowed))],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                            env={**env, "ASCEP_LAKE": str(tmp_path / "lake")})
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.splitlines()[-1])
+    assert all(file.startswith(str(zip_dir)) for file in out["files"].values()), out["files"]
+    assert out["result"]["compact"]["merged"] == 1 and out["result"]["compact"]["sources_deleted"] == 12
+
+
+def test_the_pinned_requirements_are_the_versions_tested_here():
+    pins = dict(line.split("==") for line in (HERE / "requirements.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    assert set(pins) == set(PINNED)
+    assert {name: version(name) for name in pins} == pins
