@@ -306,3 +306,20 @@ def test_checkov():
                    if not (c.get("check_result") or {}).get("suppress_comment", "").strip()]
     assert not unexplained, f"skips without a reason: {unexplained}"
     assert results["passed_checks"], "checkov passed nothing: did it read the code?"
+
+
+def test_every_maintenance_name_is_a_setting_of_the_lambda(modules):
+    """The maintenance Lambda refuses an unknown MAINTENANCE_* variable at every invocation, so the names the
+    Terraform passes it must be fields of its MaintenanceSettings."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "maintenance_handler", ROOT / "infrastructure" / "lambda" / "maintenance" / "handler.py")
+    assert spec is not None and spec.loader is not None
+    handler = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(handler)
+    known = {handler.PREFIX + name.upper() for name in handler.MaintenanceSettings.model_fields}
+    passed = {name for m in modules.values() for text in m.files.values()
+              for name in re.findall(r"\bMAINTENANCE_[A-Z_]+\b", str(text))}
+    assert "MAINTENANCE_FLINK_APPLICATION" in passed
+    assert passed <= known, f"not settings of the maintenance Lambda: {sorted(passed - known)}"

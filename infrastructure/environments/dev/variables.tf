@@ -65,7 +65,7 @@ variable "start_job" {
 variable "maintenance_package" {
   type        = string
   description = "Local zip of infrastructure/lambda/maintenance/ (README, \"The maintenance Lambda\")."
-  default     = "../../../build/maintenance.zip"
+  default     = "../../../build/lambda/maintenance.zip"
 }
 
 variable "maintenance_layers" {

@@ -130,11 +130,11 @@ resource "aws_cloudwatch_metric_alarm" "job_counter" {
 
 resource "aws_cloudwatch_metric_alarm" "lag_growing" {
   alarm_name          = "${var.name}-lag-growing"
-  alarm_description   = "The job's unread records are above ${var.lag_alarm_records} and grew in each of three periods. No data counts: the metric comes from the maintenance Lambda."
+  alarm_description   = "The job's unread records are above ${var.lag_alarm_records} and grew in each of three periods. Nothing publishes the metric yet (infrastructure/README.md), so no data is not an alarm."
   evaluation_periods  = 3
   comparison_operator = "GreaterThanOrEqualToThreshold"
   threshold           = 1
-  treat_missing_data  = "breaching"
+  treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm
   ok_actions          = local.alarm
   metric_query {

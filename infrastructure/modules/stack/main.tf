@@ -147,13 +147,12 @@ module "maintenance" {
   lake_prefix           = module.storage.lake_prefix
   flink_application_arn = module.flink.application_arn
   metric_namespace      = local.metric_namespace
+  # the handler's settings (MaintenanceSettings in infrastructure/lambda/maintenance/handler.py); it publishes
+  # local.freshness_metric, the name it has in the handler
   environment = {
     ASCEP_LAKE                    = module.storage.lake_uri
-    ASCEP_REDIS                   = module.elasticache.url
     MAINTENANCE_FLINK_APPLICATION = local.flink_name
     MAINTENANCE_METRIC_NAMESPACE  = local.metric_namespace
-    MAINTENANCE_FRESHNESS_METRIC  = local.freshness_metric
-    MAINTENANCE_LAG_METRIC        = local.lag_metric
   }
 }
 
