@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from ascep.services import create_topics
+from clients.kafka import EMBEDDED
 from flink_jobs.launcher import StaleCheckpoint, check_restorable, record_topics
 from lake.layout import TICKS
 from lake.reader import read_kind
@@ -106,7 +107,8 @@ def test_restore_refuses_a_checkpoint_whose_topics_are_gone(start_stack, tmp_pat
     assert "refused, its topics are gone: rules, signals, ticks, trades" in again.stderr, again.stderr
     assert "start without --restore" in again.stderr
 
-    create_topics(kafka, {"ticks": 1, "trades": 1, "rules": 1}, compacted=("rules",))  # other topics, same names
+    # other topics, same names
+    create_topics(kafka, EMBEDDED, {"ticks": 1, "trades": 1, "rules": 1}, compacted=("rules",))
     job = subprocess.run([sys.executable, "-m", "ascep.cli", "job", "run", "--restore", "--kafka", kafka,
                           "--redis", "redis://127.0.0.1:1/0"], cwd=tmp_path, env=stack.env,
                          capture_output=True, text=True, timeout=120)

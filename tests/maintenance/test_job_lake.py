@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from ascep.services import create_topics, start_broker, start_redis
 from ascep.stack import drain
+from clients.kafka import EMBEDDED, kafka_config
 from core.contracts.tick import decode_tick
 from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
 from flink_jobs.topology import topic_ids
@@ -58,7 +59,7 @@ def job_lake(s3, tmp_path_factory):
            "ASCEP_LAKE_OPTIONS__FLUSH_EVERY_S": "1",
            **{f"ASCEP_LAKE_OPTIONS__{k.upper()}": str(v) for k, v in LAKE_OPTIONS.items()}}
     try:
-        create_topics(broker.address, PARTITIONS, compacted=(RULES_TOPIC,))
+        create_topics(broker.address, EMBEDDED, PARTITIONS, compacted=(RULES_TOPIC,))
         market_file(work / "market.jsonl")
         replay = subprocess.run([sys.executable, "-m", "ascep.cli", "replay", str(work / "market.jsonl"), "--kafka",
                                  broker.address, "--redis", server.address, "--max"], env=env, capture_output=True,
@@ -100,7 +101,7 @@ def compact_with_the_handler(maintenance, monkeypatch, lake_uri: str, endpoint: 
 def replay_into_the_lake(lake, bootstrap: str) -> None:
     """What the job's lake archivers do with every record of `ticks` and `signals`, from offset 0."""
     ids = topic_ids(bootstrap, (TICKS_TOPIC, SIGNALS_TOPIC))
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "lake-replay", "enable.auto.commit": False})
+    consumer = Consumer(kafka_config(bootstrap, EMBEDDED, {"group.id": "lake-replay", "enable.auto.commit": False}))
     for topic in (TICKS_TOPIC, SIGNALS_TOPIC):
         writer = LakeWriter(lake, topic_id=ids[topic], **LAKE_OPTIONS)
         for partition in range(PARTITIONS[topic]):
