@@ -14,8 +14,10 @@ branch from one another share their prefix (Flink's shared buffer). For each eve
 its state's decision graph (PROCEED transitions whose condition holds, then the TAKE and IGNORE
 transitions there), as NFA.computeNextStates does. A TAKE whose target state reaches the final state
 by PROCEED transitions that hold for the event completes a match. WITHIN bounds a run from its first
-event (FlinkCEP's WithinType.FIRST_AND_LAST) or, between events (PREVIOUS_AND_CURRENT), from its last:
-at ts >= that + within the run times out and is reported as a timed-out partial match.
+event (FlinkCEP's WithinType.FIRST_AND_LAST) or, between events (PREVIOUS_AND_CURRENT), from its last,
+the latter only while it waits at a state FlinkCEP gives the window to (that of a stage without
+quantifier, or of a NOT NEXT): at ts >= that + within the run times out and is reported as a timed-out
+partial match. Time advances once per timestamp, before its first event, as in CepOperator.
 
 Completed matches go through the skip strategy in the order of their first event, as in
 NFA.processMatchesAccordingToSkipStrategy: each one emitted discards the runs and the other completed
@@ -124,6 +126,7 @@ class State:
     kind: str = "normal"  # normal, final, or stop (a NOT stage's event was seen: the branch ends)
     edges: list[list] = field(default_factory=list)  # [action, target State, tuple of Literals]
     index: int = 0
+    timed: bool = False  # WITHIN ... BETWEEN EVENTS bounds a run waiting here (FlinkCEP's windowTimes has its name)
 
 
 class _Compiler:
@@ -145,6 +148,7 @@ class _Compiler:
             stage = self.stages[cur]
             if stage.link == "not_next":  # NOT NEXT is a state of its own, before the next stage's
                 state = self.new(stage.name)
+                state.timed = True
                 state.edges.append([PROCEED, sink, ((stage, False),)])
                 state.edges.append([PROCEED, self.stop(stage), ((stage, True),)])
                 sink = state
@@ -222,6 +226,8 @@ class _Compiler:
         stage = self.stages[self.cur]
         take = ((stage, True),)
         state = self.new(stage.name)
+        # createState(..., isTake=true) puts a between-events window on a stage without quantifier only
+        state.timed = (stage.low, stage.high) == (1, 1)
         target = self.copy_without_nots(sink)
         state.edges.append([TAKE, target, take])
         if optional:
@@ -314,8 +320,10 @@ def _final_paths(state: State) -> list[tuple[Literal, ...]]:
     return out
 
 
-# action, target, condition, the target's kind, the stage taking the event, and (TAKE) the conditions to complete
-_Decision = tuple[int, int, tuple[Literal, ...], str, str, list[tuple[Literal, ...]]]
+# action, target, condition, the target's kind, the stage taking the event, (TAKE) the conditions to complete,
+# and whether WITHIN bounds a run at the target
+_Decision = tuple[int, int, tuple[Literal, ...], str, str, list[tuple[Literal, ...]], bool]
+NEVER = 2**63  # the `since` of a run WITHIN does not bound
 
 
 class NFA:
@@ -342,8 +350,8 @@ class NFA:
         self.states = compiler.states
         # per state: its decisions, with the target's index and kind and, for a TAKE, when it completes a match
         self._plans: list[list[_Decision]] = [
-            [(action, target.index, cond, target.kind, name, _final_paths(target) if action == TAKE else [])
-             for action, target, cond, name in _decisions(state)] for state in self.states]
+            [(action, target.index, cond, target.kind, name, _final_paths(target) if action == TAKE else [],
+              self._timed(target)) for action, target, cond, name in _decisions(state)] for state in self.states]
         self._stops = [any(d[3] == "stop" for d in plan) for plan in self._plans]
         # when the first stage is plain (no match to read, not optional), it alone decides if a run starts
         takes = [d[2] for d in self._plans[self.start] if d[0] == TAKE]
@@ -364,12 +372,21 @@ class NFA:
         self.oldest: dict[int, int] = {}  # per group: the earliest time WITHIN counts from
         self.held: list[tuple[Node, int]] = []  # completed matches held back for an earlier run: (node, start_ts)
         self.seq = 0
+        self.now: int | None = None  # the time last advanced to
+
+    def _timed(self, state: State) -> bool:
+        """Whether WITHIN bounds a run at the state: from the first event at every state, between events only
+        at those FlinkCEP looks the window up for (NFA.advanceTime finds it by state name in windowTimes)."""
+        return self.within_ms is not None and (self.from_first or state.timed)
 
     # ------------------------------------------------------------ processing
 
     def process(self, event: Any, ts: int) -> tuple[list[Match], list[Match]]:
         """Feed one event (in event-time order); return (matches, timed-out partial matches)."""
-        released, timeouts = self.advance_time(ts) if self.oldest else ([], [])
+        # as CepOperator, time advances once per timestamp, before its first event: an event cannot time out a
+        # run that another event of the same timestamp let through
+        released, timeouts = self.advance_time(ts) if self.oldest and (self.now is None or ts > self.now) \
+            else ([], [])
         self.seq += 1
         seq = self.seq
         cache: dict[int, bool] = {}
@@ -454,12 +471,17 @@ class NFA:
         stops = self._stops[run.state]
         out = [] if stops else successors  # with a stop in reach, the branches are kept only if none reaches it
         stopped = False
-        for action, target, cond, kind, name, finals in self._plans[run.state]:
+        for action, target, cond, kind, name, finals, timed in self._plans[run.state]:
             if not true(cond):
                 continue
             if action == IGNORE:
-                if not from_start:  # the start state never keeps a run alive: a new one starts at every event
-                    out.append(run if target == run.state else Run(target, node, run.start_ts, run.since, run.first))
+                if from_start:  # the start state never keeps a run alive: a new one starts at every event
+                    continue
+                if target == run.state:
+                    out.append(run)
+                else:  # letting an event pass keeps the time of the last one taken
+                    since = (run.start_ts if self.from_first else node[4]) if timed else NEVER
+                    out.append(Run(target, node, run.start_ts, since, run.first))
                 continue
             if kind == "stop":
                 stopped = True
@@ -470,13 +492,16 @@ class NFA:
             if kind == "final" or any(true(path) for path in finals):
                 completed.append((taken, start_ts))
             if kind != "final":
-                out.append(Run(target, taken, start_ts, start_ts if self.from_first else ts, run.first))
+                since = (start_ts if self.from_first else ts) if timed else NEVER
+                out.append(Run(target, taken, start_ts, since, run.first))
         if stops and not stopped:
             successors.extend(out)
 
     def advance_time(self, ts: int) -> tuple[list[Match], list[Match]]:
         """Time out runs that can no longer finish WITHIN their window (or take their next event within it,
         between events), reporting each partial match once; return (the matches this lets out, the timeouts)."""
+        if self.now is None or ts > self.now:
+            self.now = ts
         if self.within_ms is None or not self.oldest:
             return [], []
         limit = ts - self.within_ms
@@ -573,20 +598,22 @@ class NFA:
     # ------------------------------------------------------------ state
 
     def snapshot(self) -> dict:
-        return {"seq": self.seq, "dropped": self.dropped,
+        return {"seq": self.seq, "dropped": self.dropped, "now": self.now,
                 "runs": [(r.state, r.node, r.start_ts) for r in self.runs], "held": list(self.held)}
 
     def restore(self, snap: dict) -> None:
         """Partial matches saved by the engine before it ran FlinkCEP's states (six-field runs) cannot be placed
         in them: they are dropped and counted."""
         self.seq, self.dropped = snap["seq"], snap.get("dropped", 0)  # snapshots before the caps have no count
+        self.now = snap.get("now")
         self.groups, self.oldest = {}, {}
         for saved in snap["runs"]:
             if len(saved) != 3:
                 self.dropped += 1
                 continue
             s, n, t = saved
-            run = Run(s, n, t, t if self.from_first else n[4], _first_seq(n))
+            since = (t if self.from_first else n[4]) if self._timed(self.states[s]) else NEVER
+            run = Run(s, n, t, since, _first_seq(n))
             self.groups.setdefault(s, []).append(run)
             self.oldest[s] = min(run.since, self.oldest.get(s, run.since))
         self.held = list(snap.get("held", ()))
