@@ -140,8 +140,6 @@ class _Checker:
         last = pattern.stages[-1]
         if last.link in tree.NEGATED_LINKS:
             raise error_at("a pattern cannot end with a negated stage", last.at)
-        if all(s.optional for s in pattern.stages if s.link not in tree.NEGATED_LINKS):
-            raise error_at("a pattern needs at least one stage that is not optional", pattern.at, ".stages")
         if pattern.within_ms is not None and pattern.within_ms <= 0:
             raise error_at(WITHIN, pattern.at, ".within_ms")
         if pattern.within_type != "first_and_last" and pattern.within_ms is None:

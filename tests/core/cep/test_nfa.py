@@ -285,6 +285,11 @@ def test_skip_to_next_discards_other_matches_starting_with_the_same_event():
     # GREEDY: what follows the loop acts only on events the loop does not take, so a2 ends the branch of a0
     ("a+ GREEDY CONSECUTIVE FOLLOWED BY b", "a x a b", ["a2 b3"]),
     ("a+ GREEDY FOLLOWED BY b", "a a b", ["a0 a1 b2", "a1 b2"]),
+    # every stage optional: FlinkCEP accepts it, and a match still needs an event
+    ("a?", "a x a", ["a0", "a2"]),
+    ("a*", "a a", ["a0", "a0 a1", "a1"]),
+    ("a? FOLLOWED BY b?", "a b x b", ["a0", "a0 b1", "b1", "b3"]),
+    ("a* AFTER MATCH SKIP PAST LAST EVENT", "a a a", ["a0", "a1", "a2"]),
 ])
 def test_flinkcep_answers(pattern, events, expected):
     assert sorted(flink_run(pattern, events)) == expected
