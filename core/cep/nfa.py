@@ -123,7 +123,9 @@ Literal = tuple[Stage, bool]  # the stage's condition holds (True) or does not (
 @dataclass(eq=False)
 class State:
     name: str  # the stage whose events it takes
-    kind: str = "normal"  # normal, final, or stop (a NOT stage's event was seen: the branch ends)
+    # normal, final, stop (a NOT stage's event was seen: the branch ends), or pending (a trailing NOT FOLLOWED
+    # BY: a run here is a match once WITHIN has passed without the NOT stage's event)
+    kind: str = "normal"
     edges: list[list] = field(default_factory=list)  # [action, target State, tuple of Literals]
     index: int = 0
     timed: bool = False  # WITHIN ... BETWEEN EVENTS bounds a run waiting here (FlinkCEP's windowTimes has its name)
@@ -141,7 +143,7 @@ class _Compiler:
         self.stops: dict[str, State] = {}
         self.cur = 0  # the stage being converted
 
-    def compile(self) -> State:
+    def compile(self, within: bool) -> State:
         sink = self.new("", "final")
         for cur in range(len(self.stages) - 1, 0, -1):
             self.cur = cur
@@ -149,10 +151,19 @@ class _Compiler:
             if stage.link == "not_next":  # NOT NEXT is a state of its own, before the next stage's
                 state = self.new(stage.name)
                 state.timed = True
-                state.edges.append([PROCEED, sink, ((stage, False),)])
+                # at the end, the event after is let pass into the final state: the match completes on it
+                state.edges.append([IGNORE if sink.kind == "final" else PROCEED, sink, ((stage, False),)])
                 state.edges.append([PROCEED, self.stop(stage), ((stage, True),)])
                 sink = state
-            elif stage.link != "not_followed_by":  # NOT FOLLOWED BY: stop transitions on the states around it
+            elif stage.link == "not_followed_by":
+                if sink.kind == "final" and within:  # at the end: wait in a pending state for WITHIN to pass
+                    state = self.new(stage.name, "pending")
+                    state.timed = True
+                    state.edges.append([PROCEED, self.stop(stage), ((stage, True),)])
+                    state.edges.append([IGNORE, state, ((stage, False),)])
+                    sink = state
+                # elsewhere: stop transitions on the states around it
+            else:
                 sink = self.convert(sink)
         self.cur = 0
         return self.convert(sink)
@@ -329,8 +340,10 @@ NEVER = 2**63  # the `since` of a run WITHIN does not bound
 class NFA:
     def __init__(self, pattern: Pattern, max_runs: int | None = None, max_events: int | None = None) -> None:
         stages = pattern.stages
-        if not stages or stages[0].link in NEGATIONS or stages[-1].link in NEGATIONS:
-            raise ValueError("a pattern needs a positive first and last stage")
+        if not stages or stages[0].link in NEGATIONS:
+            raise ValueError("a pattern needs a positive first stage")
+        if stages[-1].link == "not_followed_by" and pattern.within_ms is None:
+            raise ValueError("a pattern can end with NOT FOLLOWED BY only with a WITHIN")
         skip, skip_stage = pattern.skip
         if skip not in SKIP_STRATEGIES or (skip in ("skip_to_first", "skip_to_last")) != (skip_stage is not None):
             raise ValueError(f"bad skip strategy {pattern.skip!r}")
@@ -346,7 +359,7 @@ class NFA:
         self.hold_back = skip != "no_skip" and not pattern.emit_at_once
         self._stage_index = {stage.name: i for i, stage in enumerate(stages)}
         compiler = _Compiler(stages)
-        self.start = compiler.compile().index
+        self.start = compiler.compile(pattern.within_ms is not None).index
         self.states = compiler.states
         # per state: its decisions, with the target's index and kind and, for a TAKE, when it completes a match
         self._plans: list[list[_Decision]] = [
@@ -479,6 +492,8 @@ class NFA:
                     continue
                 if target == run.state:
                     out.append(run)
+                elif kind == "final":  # a trailing NOT NEXT: the event after is not the NOT stage's
+                    completed.append((node, run.start_ts))
                 else:  # letting an event pass keeps the time of the last one taken
                     since = (run.start_ts if self.from_first else node[4]) if timed else NEVER
                     out.append(Run(target, node, run.start_ts, since, run.first))
@@ -508,7 +523,17 @@ class NFA:
         if min(self.oldest.values()) > limit:
             return [], []
         timed_out, seen = [], set()
-        expired = [(r.start_ts, r.node) for r in self.runs if r.since <= limit and r.node is not None]
+        expired = []
+        for key, group in self.groups.items():
+            if self.oldest[key] > limit:
+                continue
+            pending = self.states[key].kind == "pending"  # WITHIN passed without the NOT stage's event: a match
+            for r in group:
+                if r.since <= limit and r.node is not None:
+                    if pending:
+                        self.held.append((r.node, r.start_ts))
+                    else:
+                        expired.append((r.start_ts, r.node))
         for start_ts, node in sorted(expired, key=lambda e: (e[0], e[1][2])):
             if id(node) not in seen:
                 seen.add(id(node))

@@ -113,7 +113,7 @@ _ABCD = "".join(f'DEFINE {name} AS price("A/B") > 1\n' for name in ("a", "b", "c
     ('IF price("A/B") + 1 THEN X', 1, 17, "expected a condition"),
     ('IF 1 < 2 < 3 THEN X', 1, 10, "do not chain"),
     ('DEFINE a AS price("A/B") > 1\nPATTERN a FOLLOWED BY b THEN X', 2, 23, "not DEFINEd"),
-    ('DEFINE a AS price("A/B") > 1\nPATTERN a NOT NEXT a2 THEN X', 2, 20, "cannot end with a negated"),
+    ('DEFINE a AS price("A/B") > 1\nPATTERN a NOT FOLLOWED BY a2 THEN X', 2, 27, "NOT FOLLOWED BY only with a WITHIN"),
     ('IF spike.price > 1 THEN X', 1, 4, "no PATTERN"),
     ('IF price("A/B") > 1 THEN X extra', 1, 28, "end of the rule"),
     ('IF price("A/B") > 1 @ THEN X', 1, 21, "unexpected character"),

@@ -132,6 +132,33 @@ def test_not_followed_by_forbids_any_event_before_the_next_stage():
     assert matches(pattern, ["a", "d", "b", "c"]) == ["a b"]
 
 
+@pytest.mark.parametrize("pattern, events, expected, timed_out", [
+    # FlinkCEP 2.3: a trailing NOT NEXT lets the next event pass into the final state, so the match completes
+    # on the next event that is not the NOT stage's; at the end of input it is still waiting (a timeout with WITHIN)
+    ("a NOT NEXT b", "a@0 b@1", [], []),
+    ("a NOT NEXT b", "a@0 x@1 a@2 a@3", ["a0", "a2"], []),
+    ("a+ NOT NEXT b", "a@0 a@1 x@2", ["a0", "a0 a1", "a1"], []),
+    ("a NOT NEXT b WITHIN 2ms", "a@0", [], ["a0"]),
+    # a trailing NOT FOLLOWED BY waits in a pending state: the match completes when WITHIN passes without b
+    ("a NOT FOLLOWED BY b WITHIN 2ms", "a@0 x@1 x@5", ["a0"], []),
+    ("a NOT FOLLOWED BY b WITHIN 2ms", "a@0 b@1", [], []),
+    ("a NOT FOLLOWED BY b WITHIN 2ms BETWEEN EVENTS", "a@0 x@1 a@1 x@5", ["a0", "a2"], []),
+    ("a+ NOT FOLLOWED BY b WITHIN 3ms", "a@0 a@1 b@2", [], []),
+    ("a FOLLOWED BY c NOT NEXT b WITHIN 5ms AFTER MATCH SKIP PAST LAST EVENT", "a@0 a@1 c@2 x@3", ["a0 c2"], []),
+])
+def test_a_pattern_may_end_with_a_negation(pattern, events, expected, timed_out):
+    assert flink_outcome(pattern, events) == (tuple(expected), tuple(timed_out))
+
+
+def test_a_trailing_not_followed_by_completes_when_its_window_passes():
+    nfa = compile_pattern("a NOT FOLLOWED BY b WITHIN 10ms")
+    nfa.process("a1", 0)
+    assert nfa.process("x", 9) == ([], [])
+    [match], [] = nfa.advance_time(10)
+    assert match.events == {"a": ["a1"]} and (match.start_ts, match.end_ts) == (0, 0)
+    assert nfa.runs == []
+
+
 def test_not_followed_by_after_a_loop_also_ends_the_loop():
     # FlinkCEP's loop states carry the stop transition of the NOT FOLLOWED BY after them (addStopStateToLooping)
     assert matches("a+ NOT FOLLOWED BY c FOLLOWED BY b", ["a1", "c", "a2", "b"]) == ["a2 b"]
