@@ -492,7 +492,9 @@ class NFA:
                     continue
                 if target == run.state:
                     out.append(run)
-                elif kind == "final":  # a trailing NOT NEXT: the event after is not the NOT stage's
+                    continue
+                assert node is not None  # only the start state's run has taken nothing
+                if kind == "final":  # a trailing NOT NEXT: the event after is not the NOT stage's
                     completed.append((node, run.start_ts))
                 else:  # letting an event pass keeps the time of the last one taken
                     since = (run.start_ts if self.from_first else node[4]) if timed else NEVER
