@@ -14,8 +14,10 @@ branch from one another share their prefix (Flink's shared buffer). For each eve
 its state's decision graph (PROCEED transitions whose condition holds, then the TAKE and IGNORE
 transitions there), as NFA.computeNextStates does. A TAKE whose target state reaches the final state
 by PROCEED transitions that hold for the event completes a match. WITHIN bounds a run from its first
-event (FlinkCEP's WithinType.FIRST_AND_LAST) or, between events (PREVIOUS_AND_CURRENT), from its last:
-at ts >= that + within the run times out and is reported as a timed-out partial match.
+event (FlinkCEP's WithinType.FIRST_AND_LAST) or, between events (PREVIOUS_AND_CURRENT), from its last,
+the latter only while it waits at a state FlinkCEP gives the window to (that of a stage without
+quantifier, or of a NOT NEXT): at ts >= that + within the run times out and is reported as a timed-out
+partial match. Time advances once per timestamp, before its first event, as in CepOperator.
 
 Completed matches go through the skip strategy in the order of their first event, as in
 NFA.processMatchesAccordingToSkipStrategy: each one emitted discards the runs and the other completed
@@ -121,9 +123,12 @@ Literal = tuple[Stage, bool]  # the stage's condition holds (True) or does not (
 @dataclass(eq=False)
 class State:
     name: str  # the stage whose events it takes
-    kind: str = "normal"  # normal, final, or stop (a NOT stage's event was seen: the branch ends)
+    # normal, final, stop (a NOT stage's event was seen: the branch ends), or pending (a trailing NOT FOLLOWED
+    # BY: a run here is a match once WITHIN has passed without the NOT stage's event)
+    kind: str = "normal"
     edges: list[list] = field(default_factory=list)  # [action, target State, tuple of Literals]
     index: int = 0
+    timed: bool = False  # WITHIN ... BETWEEN EVENTS bounds a run waiting here (FlinkCEP's windowTimes has its name)
 
 
 class _Compiler:
@@ -138,17 +143,27 @@ class _Compiler:
         self.stops: dict[str, State] = {}
         self.cur = 0  # the stage being converted
 
-    def compile(self) -> State:
+    def compile(self, within: bool) -> State:
         sink = self.new("", "final")
         for cur in range(len(self.stages) - 1, 0, -1):
             self.cur = cur
             stage = self.stages[cur]
             if stage.link == "not_next":  # NOT NEXT is a state of its own, before the next stage's
                 state = self.new(stage.name)
-                state.edges.append([PROCEED, sink, ((stage, False),)])
+                state.timed = True
+                # at the end, the event after is let pass into the final state: the match completes on it
+                state.edges.append([IGNORE if sink.kind == "final" else PROCEED, sink, ((stage, False),)])
                 state.edges.append([PROCEED, self.stop(stage), ((stage, True),)])
                 sink = state
-            elif stage.link != "not_followed_by":  # NOT FOLLOWED BY: stop transitions on the states around it
+            elif stage.link == "not_followed_by":
+                if sink.kind == "final" and within:  # at the end: wait in a pending state for WITHIN to pass
+                    state = self.new(stage.name, "pending")
+                    state.timed = True
+                    state.edges.append([PROCEED, self.stop(stage), ((stage, True),)])
+                    state.edges.append([IGNORE, state, ((stage, False),)])
+                    sink = state
+                # elsewhere: stop transitions on the states around it
+            else:
                 sink = self.convert(sink)
         self.cur = 0
         return self.convert(sink)
@@ -222,6 +237,8 @@ class _Compiler:
         stage = self.stages[self.cur]
         take = ((stage, True),)
         state = self.new(stage.name)
+        # createState(..., isTake=true) puts a between-events window on a stage without quantifier only
+        state.timed = (stage.low, stage.high) == (1, 1)
         target = self.copy_without_nots(sink)
         state.edges.append([TAKE, target, take])
         if optional:
@@ -314,15 +331,19 @@ def _final_paths(state: State) -> list[tuple[Literal, ...]]:
     return out
 
 
-# action, target, condition, the target's kind, the stage taking the event, and (TAKE) the conditions to complete
-_Decision = tuple[int, int, tuple[Literal, ...], str, str, list[tuple[Literal, ...]]]
+# action, target, condition, the target's kind, the stage taking the event, (TAKE) the conditions to complete,
+# and whether WITHIN bounds a run at the target
+_Decision = tuple[int, int, tuple[Literal, ...], str, str, list[tuple[Literal, ...]], bool]
+NEVER = 2**63  # the `since` of a run WITHIN does not bound
 
 
 class NFA:
     def __init__(self, pattern: Pattern, max_runs: int | None = None, max_events: int | None = None) -> None:
         stages = pattern.stages
-        if not stages or stages[0].link in NEGATIONS or stages[-1].link in NEGATIONS:
-            raise ValueError("a pattern needs a positive first and last stage")
+        if not stages or stages[0].link in NEGATIONS:
+            raise ValueError("a pattern needs a positive first stage")
+        if stages[-1].link == "not_followed_by" and pattern.within_ms is None:
+            raise ValueError("a pattern can end with NOT FOLLOWED BY only with a WITHIN")
         skip, skip_stage = pattern.skip
         if skip not in SKIP_STRATEGIES or (skip in ("skip_to_first", "skip_to_last")) != (skip_stage is not None):
             raise ValueError(f"bad skip strategy {pattern.skip!r}")
@@ -338,12 +359,12 @@ class NFA:
         self.hold_back = skip != "no_skip" and not pattern.emit_at_once
         self._stage_index = {stage.name: i for i, stage in enumerate(stages)}
         compiler = _Compiler(stages)
-        self.start = compiler.compile().index
+        self.start = compiler.compile(pattern.within_ms is not None).index
         self.states = compiler.states
         # per state: its decisions, with the target's index and kind and, for a TAKE, when it completes a match
         self._plans: list[list[_Decision]] = [
-            [(action, target.index, cond, target.kind, name, _final_paths(target) if action == TAKE else [])
-             for action, target, cond, name in _decisions(state)] for state in self.states]
+            [(action, target.index, cond, target.kind, name, _final_paths(target) if action == TAKE else [],
+              self._timed(target)) for action, target, cond, name in _decisions(state)] for state in self.states]
         self._stops = [any(d[3] == "stop" for d in plan) for plan in self._plans]
         # when the first stage is plain (no match to read, not optional), it alone decides if a run starts
         takes = [d[2] for d in self._plans[self.start] if d[0] == TAKE]
@@ -364,12 +385,21 @@ class NFA:
         self.oldest: dict[int, int] = {}  # per group: the earliest time WITHIN counts from
         self.held: list[tuple[Node, int]] = []  # completed matches held back for an earlier run: (node, start_ts)
         self.seq = 0
+        self.now: int | None = None  # the time last advanced to
+
+    def _timed(self, state: State) -> bool:
+        """Whether WITHIN bounds a run at the state: from the first event at every state, between events only
+        at those FlinkCEP looks the window up for (NFA.advanceTime finds it by state name in windowTimes)."""
+        return self.within_ms is not None and (self.from_first or state.timed)
 
     # ------------------------------------------------------------ processing
 
     def process(self, event: Any, ts: int) -> tuple[list[Match], list[Match]]:
         """Feed one event (in event-time order); return (matches, timed-out partial matches)."""
-        released, timeouts = self.advance_time(ts) if self.oldest else ([], [])
+        # as CepOperator, time advances once per timestamp, before its first event: an event cannot time out a
+        # run that another event of the same timestamp let through
+        released, timeouts = self.advance_time(ts) if self.oldest and (self.now is None or ts > self.now) \
+            else ([], [])
         self.seq += 1
         seq = self.seq
         cache: dict[int, bool] = {}
@@ -454,12 +484,21 @@ class NFA:
         stops = self._stops[run.state]
         out = [] if stops else successors  # with a stop in reach, the branches are kept only if none reaches it
         stopped = False
-        for action, target, cond, kind, name, finals in self._plans[run.state]:
+        for action, target, cond, kind, name, finals, timed in self._plans[run.state]:
             if not true(cond):
                 continue
             if action == IGNORE:
-                if not from_start:  # the start state never keeps a run alive: a new one starts at every event
-                    out.append(run if target == run.state else Run(target, node, run.start_ts, run.since, run.first))
+                if from_start:  # the start state never keeps a run alive: a new one starts at every event
+                    continue
+                if target == run.state:
+                    out.append(run)
+                    continue
+                assert node is not None  # only the start state's run has taken nothing
+                if kind == "final":  # a trailing NOT NEXT: the event after is not the NOT stage's
+                    completed.append((node, run.start_ts))
+                else:  # letting an event pass keeps the time of the last one taken
+                    since = (run.start_ts if self.from_first else node[4]) if timed else NEVER
+                    out.append(Run(target, node, run.start_ts, since, run.first))
                 continue
             if kind == "stop":
                 stopped = True
@@ -470,20 +509,33 @@ class NFA:
             if kind == "final" or any(true(path) for path in finals):
                 completed.append((taken, start_ts))
             if kind != "final":
-                out.append(Run(target, taken, start_ts, start_ts if self.from_first else ts, run.first))
+                since = (start_ts if self.from_first else ts) if timed else NEVER
+                out.append(Run(target, taken, start_ts, since, run.first))
         if stops and not stopped:
             successors.extend(out)
 
     def advance_time(self, ts: int) -> tuple[list[Match], list[Match]]:
         """Time out runs that can no longer finish WITHIN their window (or take their next event within it,
         between events), reporting each partial match once; return (the matches this lets out, the timeouts)."""
+        if self.now is None or ts > self.now:
+            self.now = ts
         if self.within_ms is None or not self.oldest:
             return [], []
         limit = ts - self.within_ms
         if min(self.oldest.values()) > limit:
             return [], []
         timed_out, seen = [], set()
-        expired = [(r.start_ts, r.node) for r in self.runs if r.since <= limit and r.node is not None]
+        expired = []
+        for key, group in self.groups.items():
+            if self.oldest[key] > limit:
+                continue
+            pending = self.states[key].kind == "pending"  # WITHIN passed without the NOT stage's event: a match
+            for r in group:
+                if r.since <= limit and r.node is not None:
+                    if pending:
+                        self.held.append((r.node, r.start_ts))
+                    else:
+                        expired.append((r.start_ts, r.node))
         for start_ts, node in sorted(expired, key=lambda e: (e[0], e[1][2])):
             if id(node) not in seen:
                 seen.add(id(node))
@@ -573,20 +625,22 @@ class NFA:
     # ------------------------------------------------------------ state
 
     def snapshot(self) -> dict:
-        return {"seq": self.seq, "dropped": self.dropped,
+        return {"seq": self.seq, "dropped": self.dropped, "now": self.now,
                 "runs": [(r.state, r.node, r.start_ts) for r in self.runs], "held": list(self.held)}
 
     def restore(self, snap: dict) -> None:
         """Partial matches saved by the engine before it ran FlinkCEP's states (six-field runs) cannot be placed
         in them: they are dropped and counted."""
         self.seq, self.dropped = snap["seq"], snap.get("dropped", 0)  # snapshots before the caps have no count
+        self.now = snap.get("now")
         self.groups, self.oldest = {}, {}
         for saved in snap["runs"]:
             if len(saved) != 3:
                 self.dropped += 1
                 continue
             s, n, t = saved
-            run = Run(s, n, t, t if self.from_first else n[4], _first_seq(n))
+            since = (t if self.from_first else n[4]) if self._timed(self.states[s]) else NEVER
+            run = Run(s, n, t, since, _first_seq(n))
             self.groups.setdefault(s, []).append(run)
             self.oldest[s] = min(run.since, self.oldest.get(s, run.since))
         self.held = list(snap.get("held", ()))

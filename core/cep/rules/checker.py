@@ -138,10 +138,10 @@ class _Checker:
                                f"{previous.name!r}: FlinkCEP does not support an optional stage after a greedy one",
                                stage.at)
         last = pattern.stages[-1]
-        if last.link in tree.NEGATED_LINKS:
-            raise error_at("a pattern cannot end with a negated stage", last.at)
-        if all(s.optional for s in pattern.stages if s.link not in tree.NEGATED_LINKS):
-            raise error_at("a pattern needs at least one stage that is not optional", pattern.at, ".stages")
+        if last.link == "not_followed_by" and pattern.within_ms is None:
+            raise error_at("a pattern can end with NOT FOLLOWED BY only with a WITHIN (FlinkCEP: NotFollowedBy is "
+                           "not supported without windowTime as a last part of a Pattern); end it with NOT NEXT or "
+                           "add a WITHIN", last.at)
         if pattern.within_ms is not None and pattern.within_ms <= 0:
             raise error_at(WITHIN, pattern.at, ".within_ms")
         if pattern.within_type != "first_and_last" and pattern.within_ms is None:

@@ -158,6 +158,23 @@ def test_a_held_back_match_becomes_a_signal_when_the_earlier_partial_match_times
         assert engine.stats()["rev"]["matches"] == 2
 
 
+def test_a_pattern_ending_in_a_negation_signals_once_the_negation_holds():
+    defines = 'DEFINE up AS price("BTC/USDT") > 100\nDEFINE down AS price("BTC/USDT") < 95\n'
+    engine = RuleEngine()
+    engine.apply("held", defines + "PATTERN up NOT FOLLOWED BY down WITHIN 1s THEN HELD")
+    engine.apply("next", defines + "PATTERN up NOT NEXT down THEN NO_DROP")
+    assert feed(engine, [quote("BTC/USDT", 101, T0)]) == []
+    # the tick after up is not a fall: NOT NEXT holds on it; NOT FOLLOWED BY still waits for its window
+    [no_drop] = feed(engine, [quote("BTC/USDT", 99, T0 + 500)])
+    assert (no_drop["name"], no_drop["event_time"], no_drop["closed_at"], no_drop["detected_at"]) == \
+        ("NO_DROP", T0, T0, T0 + 500)
+    [held] = feed(engine, [quote("BTC/USDT", 99, T0 + 1_000)])  # 1 s without a fall
+    assert (held["name"], held["event_time"], held["closed_at"], held["detected_at"]) == ("HELD", T0, T0, T0 + 1_000)
+    # a fall within the second ends both partial matches of the up at +2000
+    assert feed(engine, [quote("BTC/USDT", 101, T0 + 2_000), quote("BTC/USDT", 90, T0 + 2_100)]) == []
+    assert engine.finish() == []
+
+
 def test_a_pattern_without_within_stays_within_its_caps_over_100k_ticks():
     # unbounded, every tick starts a partial match that waits forever for a fall that never comes
     limits = RuleSettings(max_partial_matches=1_000, max_events_held=5_000)

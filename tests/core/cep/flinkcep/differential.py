@@ -568,7 +568,7 @@ def random_case(rng: random.Random) -> Case:
             stages.append(_negated(rng))
         link = None if i == 0 else rng.choice(("next", "followed_by", "followed_by", "followed_by_any"))
         stages.append(_positive(rng, link))
-    if rng.random() < 0.04:  # the engine refuses a pattern that ends in a negation; FlinkCEP may not
+    if rng.random() < 0.04:  # a trailing negation: FlinkCEP refuses NOT FOLLOWED BY there without WITHIN
         stages.append(_negated(rng))
     within = rng.randint(1, 8) if rng.random() < 0.6 else None
     skip = rng.choice(("no_skip", "no_skip", "skip_to_next", "skip_past_last_event", "skip_to_first", "skip_to_last"))
