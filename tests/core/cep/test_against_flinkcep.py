@@ -1,9 +1,12 @@
 """The CEP NFA against the real FlinkCEP 2.3 of the apache-flink wheel (tests/core/cep/flinkcep/differential.py).
 
-Every run checks the fixed regression cases and 300 random patterns from a seed it prints; set
-ASCEP_FLINKCEP_SEED to rerun one, and ASCEP_FLINKCEP_ALLOW=emit_at_once to allow FlinkCEP's hold-back
-of matches under a skip strategy (for an engine that emits at once). FlinkCEP runs in one JVM for the
-module; the runner is compiled with javac, so without a JDK these tests are skipped.
+Every run checks the fixed regression cases and 2,000 random patterns from a seed it prints: seed 1
+unless ASCEP_FLINKCEP_SEED names another, or `random` for a new one. The default is fixed because one
+class of disagreement is left (docs/rules.md, "Checked against FlinkCEP"): which of two tied matches a
+skip strategy keeps, about 1 random pattern in 2,500, so a new seed each run would fail now and then
+rather than on a change. ASCEP_FLINKCEP_ALLOW=emit_at_once allows FlinkCEP's hold-back of matches under a
+skip strategy (for an engine that emits at once). FlinkCEP runs in one JVM for the module; the runner is
+compiled with javac, so without a JDK these tests are skipped.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import pytest
 from tests.core.cep.flinkcep import differential as diff
 
 pytestmark = pytest.mark.integration
-RANDOM_PATTERNS = 300
+RANDOM_PATTERNS = 2000
 ALSO_AS_A_JOB = 20  # of them, also run as a real Flink job to check the direct NFA drive
 
 
@@ -32,10 +35,10 @@ def flinkcep():
 
 @pytest.fixture(scope="module")
 def seed() -> int:
-    given = os.environ.get("ASCEP_FLINKCEP_SEED", "")
-    if given and not given.isdigit():
-        pytest.fail(f"ASCEP_FLINKCEP_SEED must be a whole number, got {given!r}")
-    value = int(given) if given else random.randrange(2**32)
+    given = os.environ.get("ASCEP_FLINKCEP_SEED", "1")
+    if given != "random" and not given.isdigit():
+        pytest.fail(f"ASCEP_FLINKCEP_SEED must be a whole number or random, got {given!r}")
+    value = random.randrange(2**32) if given == "random" else int(given)
     print(f"ASCEP_FLINKCEP_SEED={value}")
     return value
 
