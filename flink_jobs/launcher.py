@@ -123,11 +123,11 @@ def run(settings: Settings, kafka: str, redis: str, lake: str | None = None, res
     os.environ["PATH"] = python_env()["PATH"]
     ids = topic_ids(kafka, settings.kafka_security, topics_read(settings, lake))
     restore_path = restore_point(checkpoint_dir, restore, ids)
-    if flink:
+    ship_code = bool(os.environ.get(SUBMITTED_BY_FLINK_CLI))
+    if flink and not ship_code:  # the script `flink run` starts builds the job here (ASCEP_FLINK reaches it too)
         job_args = ["--kafka", kafka, "--redis", redis, "--checkpoints", str(checkpoint_dir)]
         return submit_to_cluster(flink, job_args + (["--lake", lake] if lake else []), restore_path)
     record_topics(checkpoint_dir, ids, now_ms())
-    ship_code = bool(os.environ.get(SUBMITTED_BY_FLINK_CLI))
     if settings.job.execution_mode == "thread" and not ship_code:
         # On the MiniCluster PyFlink starts a "loopback" worker pool in this process for process-mode workers,
         # listening on every interface; thread mode runs the Python code inside the JVM and never uses it.
