@@ -1,4 +1,5 @@
-"""`ascep job run --flink` submits the job to a real standalone Flink cluster (pyflink/bin), not a MiniCluster."""
+"""`ascep job run` with a cluster given (ASCEP_FLINK or --flink) submits the job to a real standalone Flink
+cluster (pyflink/bin), not a MiniCluster."""
 from __future__ import annotations
 
 import json
@@ -43,10 +44,12 @@ def test_job_runs_on_a_standalone_cluster(standalone_cluster, tmp_path):
         settings.job.partitions = 1
         ensure_topics(broker.address, settings)
         env = {**python_env(), "ASCEP_STATE_DIR": str(tmp_path / ".ascep")}
+        # the cluster given by the setting, not --flink (the compose test passes that): the script `flink run`
+        # starts inherits ASCEP_FLINK and once submitted itself again instead of building the job
         submit = subprocess.run([sys.executable, "-m", "ascep.cli", "job", "run",
-                                 "--flink", f"127.0.0.1:{standalone_cluster}",
                                  "--kafka", broker.address, "--redis", store.address],
-                                env=env, capture_output=True, text=True, timeout=180)
+                                env={**env, "ASCEP_FLINK": f"127.0.0.1:{standalone_cluster}"},
+                                capture_output=True, text=True, timeout=180)
         assert submit.returncode == 0, submit.stdout + submit.stderr
         assert "Job has been submitted with JobID" in submit.stdout
         jobs = rest(standalone_cluster, "/jobs/overview")["jobs"]
