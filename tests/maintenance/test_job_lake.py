@@ -100,7 +100,7 @@ def compact_with_the_handler(maintenance, monkeypatch, lake_uri: str, endpoint: 
 
 def replay_into_the_lake(lake, bootstrap: str) -> None:
     """What the job's lake archivers do with every record of `ticks` and `signals`, from offset 0."""
-    ids = topic_ids(bootstrap, (TICKS_TOPIC, SIGNALS_TOPIC))
+    ids = topic_ids(bootstrap, EMBEDDED, (TICKS_TOPIC, SIGNALS_TOPIC))
     consumer = Consumer(kafka_config(bootstrap, EMBEDDED, {"group.id": "lake-replay", "enable.auto.commit": False}))
     for topic in (TICKS_TOPIC, SIGNALS_TOPIC):
         writer = LakeWriter(lake, topic_id=ids[topic], **LAKE_OPTIONS)
