@@ -20,7 +20,7 @@ DEBUG = False
 _bound_to_all = ASCEP_SETTINGS.dashboard.host in ("0.0.0.0", "::", "")
 ALLOWED_HOSTS = ["*"] if _bound_to_all else ["localhost", "127.0.0.1", "[::1]", ASCEP_SETTINGS.dashboard.host]
 
-INSTALLED_APPS = ["channels", "django.contrib.staticfiles", "dashboard"]
+INSTALLED_APPS = ["channels", "django.contrib.staticfiles", "ninja", "dashboard"]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -45,7 +45,7 @@ def api(dashboard):
     def get(path: str, expect: int = 200):
         response = requests.get(dashboard + path, timeout=10)
         assert response.status_code == expect, f"GET {path}: {response.status_code} {response.text}"
-        assert response.headers["content-type"] == "application/json"
+        assert response.headers["content-type"].startswith("application/json")
         return response.json()
     return get
 

@@ -66,14 +66,14 @@ def test_unknown_signal_is_404(api, sink):
 
 
 @pytest.mark.parametrize("limit, message", [
-    ("abc", "query parameter 'limit' must be an integer from 1 to 1000, got 'abc'"),
-    ("2.5", "query parameter 'limit' must be an integer from 1 to 1000, got '2.5'"),
-    ("0", "query parameter 'limit' must be from 1 to 1000, got 0"),
-    ("1001", "query parameter 'limit' must be from 1 to 1000, got 1001"),
-    ("-3", "query parameter 'limit' must be from 1 to 1000, got -3"),
+    ("abc", "query parameter 'limit': Input should be a valid integer"),
+    ("2.5", "query parameter 'limit': Input should be a valid integer"),
+    ("0", "query parameter 'limit': Input should be greater than or equal to 1"),
+    ("1001", "query parameter 'limit': Input should be less than or equal to 1000"),
+    ("-3", "query parameter 'limit': Input should be greater than or equal to 1"),
 ])
 def test_bad_limit_is_400_naming_the_parameter(api, sink, limit, message):
-    assert api(f"/api/signals?limit={limit}", expect=400) == {"error": message}
+    assert api(f"/api/signals?limit={limit}", expect=400)["error"].startswith(message)
 
 
 def test_prices_are_the_latest_tick_per_venue_and_symbol(api, sink):
