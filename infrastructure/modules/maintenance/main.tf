@@ -38,21 +38,6 @@ data "aws_iam_policy_document" "this" {
     resources = ["${var.log_group_arn}:*"]
   }
   statement {
-    sid       = "ListTheLake"
-    actions   = ["s3:ListBucket"]
-    resources = [var.lake_bucket_arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.lake_prefix}/*", var.lake_prefix]
-    }
-  }
-  statement {
-    sid       = "CompactTheLake"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
-    resources = ["${var.lake_bucket_arn}/${var.lake_prefix}/*"]
-  }
-  statement {
     sid       = "BucketKeyAndEnvironment"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [var.kms_key_arn]
@@ -114,6 +99,12 @@ resource "aws_iam_role_policy" "this" {
   policy = data.aws_iam_policy_document.this.json
 }
 
+# Compaction rewrites the lake's objects: the storage module's write policy.
+resource "aws_iam_role_policy_attachment" "lake" {
+  role       = aws_iam_role.this.name
+  policy_arn = var.lake_write_policy_arn
+}
+
 resource "aws_sqs_queue" "dead_letters" {
   name                      = "${var.name}-dead-letters"
   kms_master_key_id         = var.kms_key_arn
@@ -158,7 +149,7 @@ resource "aws_lambda_function" "this" {
     target_arn = aws_sqs_queue.dead_letters.arn
   }
 
-  depends_on = [aws_iam_role_policy.this]
+  depends_on = [aws_iam_role_policy.this, aws_iam_role_policy_attachment.lake]
 }
 
 resource "aws_cloudwatch_event_rule" "schedule" {

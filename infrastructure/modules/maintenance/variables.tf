@@ -73,14 +73,9 @@ variable "log_group_arn" {
   description = "Its ARN."
 }
 
-variable "lake_bucket_arn" {
+variable "lake_write_policy_arn" {
   type        = string
-  description = "The lake's bucket: compaction lists, reads, writes and deletes there."
-}
-
-variable "lake_prefix" {
-  type        = string
-  description = "The lake's folder in it."
+  description = "The storage module's write policy of the lake, which compaction needs."
 }
 
 variable "flink_application_arn" {

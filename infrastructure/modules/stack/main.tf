@@ -97,8 +97,7 @@ module "flink" {
   log_group_arn              = module.monitoring.log_group_arns["flink"]
   log_stream_arn             = module.monitoring.flink_log_stream_arn
   kms_key_arn                = module.kms.key_arn
-  lake_bucket_arn            = module.storage.lake_bucket_arn
-  lake_prefix                = module.storage.lake_prefix
+  lake_write_policy_arn      = module.storage.lake_policy_arns["write"]
   msk_cluster_arn            = module.msk.cluster_arn
   msk_topic_arn_prefix       = module.msk.topic_arn_prefix
   msk_group_arn_prefix       = module.msk.group_arn_prefix
@@ -124,8 +123,7 @@ module "ecs" {
   log_group_names      = module.monitoring.log_group_names
   log_group_arns       = module.monitoring.log_group_arns
   logs_bucket          = module.storage.logs_bucket
-  lake_bucket_arn      = module.storage.lake_bucket_arn
-  lake_prefix          = module.storage.lake_prefix
+  lake_read_policy_arn = module.storage.lake_policy_arns["read"]
   msk_cluster_arn      = module.msk.cluster_arn
   msk_topic_arn_prefix = module.msk.topic_arn_prefix
   msk_group_arn_prefix = module.msk.group_arn_prefix
@@ -143,8 +141,7 @@ module "maintenance" {
   kms_key_arn           = module.kms.key_arn
   log_group_name        = module.monitoring.log_group_names["maintenance"]
   log_group_arn         = module.monitoring.log_group_arns["maintenance"]
-  lake_bucket_arn       = module.storage.lake_bucket_arn
-  lake_prefix           = module.storage.lake_prefix
+  lake_write_policy_arn = module.storage.lake_policy_arns["write"]
   flink_application_arn = module.flink.application_arn
   metric_namespace      = local.metric_namespace
   # the handler's settings (MaintenanceSettings in infrastructure/lambda/maintenance/handler.py); it publishes
