@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard import views
+from dashboard import pages, views
 
 urlpatterns = [
     path("", views.index, name="index"),
@@ -14,6 +14,8 @@ urlpatterns = [
     path("api/rules/<str:rule_id>/test", views.rule_test),
     path("analytics", views.analytics_page, name="analytics"),
     path("api/analytics", views.analytics_api),
+    path("rules", pages.rules_page, name="rules"),
+    path("signals/<str:signal_id>", pages.signal_page, name="signal"),
 ]
 
 handler404 = views.not_found
