@@ -158,6 +158,30 @@ def test_the_rule_editor_highlights_the_rule_language(browser, dashboard):
     assert errors == []
 
 
+def test_the_signals_table_fits_its_card_at_1440_px(browser, dashboard, sink, make_signal, tmp_path):
+    now = now_ms()
+    sink.write_prices([Tick(venue, symbol, bid, bid + 1.5, 1.0, 1.0, now)
+                       for venue in ("binance", "coinbase", "kraken")
+                       for symbol, bid in (("BTC/USDT", 97_010.5), ("ETH/USDT", 3_412.55))], 6, 0)
+    sink.write_signals([make_signal((buy, 96_991.5), (sell, 97_020.1), 2.95, now - i * 1_000, symbol=symbol)
+                        for i, (buy, sell, symbol) in enumerate((("coinbase", "binance", "BTC/USDT"),
+                                                                 ("kraken", "coinbase", "ETH/USDT")))])
+    sink.write_rule_stats({"widening": {"evaluations": 1_234_567, "matches": 3, "errors": 2, "time_ns": 5_555_555,
+                                        "last_error": "division by zero", "version": "0f0f0f0f0f0f0f0f"}})
+    page, errors = watched_page(browser, 1440, 1000)
+    page.goto(dashboard + "/")
+    expect(page.locator("#signals tbody tr")).to_have_count(2)
+    expect(page.locator("#rules tbody tr")).to_have_count(1)
+
+    card = page.locator("section", has=page.locator("#signals"))
+    widths = card.evaluate("s => [s.scrollWidth, s.clientWidth]")
+    assert widths[0] <= widths[1], f"the signals table overflows its card: {widths}"
+    opened, inside = page.locator("#signals th").last.bounding_box(), card.bounding_box()
+    assert opened["x"] + opened["width"] <= inside["x"] + inside["width"]
+    page.screenshot(path=tmp_path / "live-1440.png", full_page=True)
+    assert errors == []
+
+
 @pytest.fixture
 def strict_browser(browser):
     """A Chromium of its own: a document served by a route counts as public, and the default one would then
