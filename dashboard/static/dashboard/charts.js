@@ -197,7 +197,7 @@
     const { x, counts } = histogram(profits);
     return { series: [{ label: "signals", stroke: PALETTE[0], fill: "rgba(47, 91, 211, 0.35)",
                         paths: uPlot.paths.bars({ size: [0.9, 80] }), points: { show: false }, value: fixed(0) }],
-             data: [x, counts] };
+             data: [x, counts.map((n) => n || null)] }; // an empty bin draws no bar, not a line at 0
   }
 
   function setUpLive(root) {
