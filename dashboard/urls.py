@@ -1,12 +1,14 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from dashboard import views
+from dashboard import pages, views
 from dashboard.api import api
 
 urlpatterns = [
     path("", views.index, name="index"),
     path("analytics", views.analytics_page, name="analytics"),
+    path("rules", pages.rules_page, name="rules"),
+    path("signals/<str:signal_id>", pages.signal_page, name="signal"),
     path("api/", api.urls),
     # The browsable API description (django-ninja's Swagger UI, served from its own static files).
     path("docs", RedirectView.as_view(url="/api/docs", permanent=False)),
