@@ -52,8 +52,9 @@ data "aws_iam_policy_document" "this" {
   statement {
     sid = "RestartTheJob"
     actions = [
-      "kinesisanalytics:DescribeApplication", "kinesisanalytics:ListApplicationSnapshots",
-      "kinesisanalytics:StartApplication", "kinesisanalytics:StopApplication",
+      "kinesisanalytics:DescribeApplication", "kinesisanalytics:ListApplicationOperations",
+      "kinesisanalytics:ListApplicationSnapshots", "kinesisanalytics:StartApplication",
+      "kinesisanalytics:StopApplication",
     ]
     resources = [var.flink_application_arn]
   }
