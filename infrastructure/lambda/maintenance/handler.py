@@ -171,7 +171,9 @@ def publish_lag(cloudwatch, redis_client: redis.Redis, namespace: str, now_ms: i
     without a figure (core.progress.unread_by_stage says why, and so does the log): the lag alarm must say what
     no data means."""
     with redis_client.pipeline(transaction=False) as pipe:
-        raw_progress, raw_ends = pipe.hgetall(PROGRESS).hgetall(TOPIC_ENDS).execute()
+        pipe.hgetall(PROGRESS)
+        pipe.hgetall(TOPIC_ENDS)
+        raw_progress, raw_ends = pipe.execute()
     unread, unknown = unread_by_stage(read_progress(raw_progress), read_ends(raw_ends))
     if unknown:
         event(log, "consumer lag not published for some stages", logging.WARNING, why=unknown,
