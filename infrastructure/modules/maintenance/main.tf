@@ -1,6 +1,7 @@
 # The maintenance Lambda (its code: infrastructure/lambda/maintenance/, handler handler.handler) on an
 # EventBridge schedule: it compacts the small objects of closed hour partitions, restarts the Flink
-# application from its latest snapshot when it has failed, and publishes the age of the newest signal.
+# application from its latest snapshot when it has failed, and publishes the age of the newest signal and
+# the job's consumer lag (read from ElastiCache, whose URL is in a Secrets Manager secret).
 # One run at a time (reserved concurrency 1): two compactions of one hour must not race.
 
 data "aws_partition" "current" {}
@@ -37,21 +38,28 @@ data "aws_iam_policy_document" "this" {
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${var.log_group_arn}:*"]
   }
+  # the environment's key encrypts the function's variables, the lake (SSE-KMS) and the Redis URL's secret
   statement {
-    sid       = "BucketKeyAndEnvironment"
+    sid       = "TheEnvironmentsKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [var.kms_key_arn]
   }
   statement {
+    sid       = "ReadTheRedisUrl"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.redis_url_secret_arn]
+  }
+  statement {
     sid = "RestartTheJob"
     actions = [
-      "kinesisanalytics:DescribeApplication", "kinesisanalytics:ListApplicationSnapshots",
-      "kinesisanalytics:StartApplication", "kinesisanalytics:StopApplication",
+      "kinesisanalytics:DescribeApplication", "kinesisanalytics:ListApplicationOperations",
+      "kinesisanalytics:ListApplicationSnapshots", "kinesisanalytics:StartApplication",
+      "kinesisanalytics:StopApplication",
     ]
     resources = [var.flink_application_arn]
   }
   statement {
-    sid       = "PublishFreshness"
+    sid       = "PublishFreshnessAndLag"
     actions   = ["cloudwatch:PutMetricData"]
     resources = ["*"]
     condition {
@@ -114,7 +122,7 @@ resource "aws_sqs_queue" "dead_letters" {
 resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_272:the package is built and uploaded by the same apply that deploys it; there is no separate signing step to trust
   function_name                  = var.name
-  description                    = "ASCEP maintenance: lake compaction, Flink restart, signal freshness"
+  description                    = "ASCEP maintenance: lake compaction, Flink restart, signal freshness, consumer lag"
   role                           = aws_iam_role.this.arn
   runtime                        = var.runtime
   handler                        = "handler.handler"
@@ -127,8 +135,9 @@ resource "aws_lambda_function" "this" {
   reserved_concurrent_executions = 1
   kms_key_arn                    = var.kms_key_arn
 
+  # the secret this role may read is the one the handler is told to (MaintenanceSettings.redis_url_secret)
   environment {
-    variables = var.environment
+    variables = merge(var.environment, { MAINTENANCE_REDIS_URL_SECRET = var.redis_url_secret_arn })
   }
 
   vpc_config {
@@ -155,7 +164,7 @@ resource "aws_lambda_function" "this" {
 resource "aws_cloudwatch_event_rule" "schedule" {
   name                = var.name
   description         = "Runs ${var.name}"
-  schedule_expression = var.schedule
+  schedule_expression = var.every_minutes == 1 ? "rate(1 minute)" : "rate(${var.every_minutes} minutes)"
 }
 
 resource "aws_cloudwatch_event_target" "lambda" {
