@@ -25,14 +25,13 @@ from ascep.commands.rules import republish_kept
 from ascep.services import (
     Service,
     ServiceError,
-    create_topics,
     port_in_use,
     spawn,
     start_broker,
     start_redis,
     wait_for_port,
 )
-from clients.kafka import EMBEDDED
+from clients.kafka import EMBEDDED, create_topics
 from core.clock import now_ms
 from core.contracts.redis_keys import PROGRESS, TOPIC_ENDS
 from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
