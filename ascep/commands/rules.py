@@ -343,10 +343,10 @@ def _signal_output(path: Path | None):
 
 
 def run_backtest(args) -> int:
-    from core.cep.backtest import Backtest, Tally
+    from core.cep.backtest import Tally
     from core.contracts.tick import iso_ms
     from core.progress import ProgressLine
-    from lake.backtest import tick_streams
+    from lake.backtest import RangeBacktest
     from lake.storage import configured_lake
 
     if args.end <= args.start:
@@ -363,26 +363,24 @@ def run_backtest(args) -> int:
     output = _signal_output(args.out)
     began = time.perf_counter()
     progress = ProgressLine("ticks", sys.stderr)
-    tally, ticks, partitions, late, stats = Tally(), 0, 0, 0, []
-    for _, streams in tick_streams(lake, args.start, args.end, symbols):
-        backtest = Backtest(rule_id, rule, streams, settings.job.out_of_orderness_ms, settings.rules)
-        for found in backtest.run(streams):
-            for item in found:
-                output.add(item)
-                tally.add(item.signal)
-            position = max(backtest.position, args.start)
-            progress.update(ticks + backtest.ticks, (position - args.start) / (args.end - args.start))
-        ticks, partitions, late = ticks + backtest.ticks, partitions + len(streams), late + backtest.engine.late_count
-        stats.append(backtest.engine.stats()[rule_id])
+    tally = Tally()
+    backtest = RangeBacktest(lake, rule_id, rule, args.start, args.end, symbols, settings.job.out_of_orderness_ms,
+                             settings.rules)
+    for found in backtest.run():
+        for item in found:
+            output.add(item)
+            tally.add(item.signal)
+        progress.update(backtest.ticks_read, backtest.done)
     output.close()
     progress.done()
     seconds = time.perf_counter() - began
     span = f"{iso_ms(args.start)} to {iso_ms(args.end)}"
-    if not ticks:
+    if not backtest.ticks:
         print(f"ascep rules backtest: the lake {lake.uri} holds no ticks from {span}"
               f"{' of ' + ', '.join(sorted(symbols)) if symbols else ''}", file=sys.stderr)
         return 1
-    print_summary(rule_id, span, lake.uri, ticks, partitions, seconds, late, stats, tally)
+    print_summary(rule_id, span, lake.uri, backtest.ticks, backtest.partitions, seconds, backtest.late,
+                  backtest.stats, tally)
     return 0
 
 
