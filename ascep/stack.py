@@ -265,7 +265,8 @@ def _run(settings: Settings, kafka: str | None, redis: str | None, port: int, so
         say(f"lake      {lake}")
         dashboard = stack.child("dashboard", [sys.executable, "-m", "ascep.cli", "dashboard",
                                               "--host", settings.dashboard.host, "--port", str(port),
-                                              "--redis", redis, "--lake", lake, "--checkpoints", checkpoints])
+                                              "--redis", redis, "--kafka", kafka, "--lake", lake,
+                                              "--checkpoints", checkpoints])
         wait_for_port(port, dashboard.proc, "dashboard", timeout=60, host=settings.dashboard.host)
         url = f"http://{settings.dashboard.host}:{port}"
         say(f"dashboard {url}")

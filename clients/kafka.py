@@ -89,12 +89,12 @@ class KafkaUnavailable(RuntimeError):
 
 
 def create_topics(bootstrap: str, security: KafkaSecuritySettings, partitions: dict[str, int],
-                  compacted: tuple[str, ...] = ()) -> None:
-    """Create topics that do not exist yet; an existing topic is left as it is."""
+                  compacted: tuple[str, ...] = (), options: dict[str, Any] | None = None) -> None:
+    """Create topics that do not exist yet; an existing topic is left as it is. `options`: the admin client's."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient(kafka_config(bootstrap, security))
+    admin = AdminClient(kafka_config(bootstrap, security, options))
     try:
         existing = set(admin.list_topics(timeout=10).topics)
     except KafkaException as exc:

@@ -19,6 +19,9 @@ from core.contracts.topics import RULES_TOPIC
 from core.settings import KafkaSecuritySettings
 
 TIMEOUT_S = 15.0
+# librdkafka's own log would print a line per reconnect attempt (every 50 ms while a broker is away); what went
+# wrong reaches the caller as KafkaUnavailable instead.
+QUIET = {"log_level": 0}
 
 
 class Folded(NamedTuple):
@@ -52,9 +55,9 @@ class RulesTopic:
         """Produces the records (None: a tombstone) to the topic, created compacted if it is not there yet."""
         from confluent_kafka import KafkaException, Producer
 
-        create_topics(self.bootstrap, self.security, {self.topic: 1}, compacted=(self.topic,))
+        create_topics(self.bootstrap, self.security, {self.topic: 1}, compacted=(self.topic,), options=QUIET)
         errors = []
-        producer = Producer(kafka_config(self.bootstrap, self.security, {"enable.idempotence": True}))
+        producer = Producer(kafka_config(self.bootstrap, self.security, {"enable.idempotence": True, **QUIET}))
         try:
             for key, value in records.items():
                 producer.produce(self.topic, key=key.encode(), value=value,
@@ -84,7 +87,7 @@ class RulesTopic:
         from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
         consumer = Consumer(kafka_config(self.bootstrap, self.security, {
-            "group.id": "ascep-rules-reader", "enable.auto.commit": False, "enable.partition.eof": True}))
+            "group.id": "ascep-rules-reader", "enable.auto.commit": False, "enable.partition.eof": True, **QUIET}))
         try:
             try:
                 metadata = consumer.list_topics(self.topic, timeout=self.timeout_s).topics.get(self.topic)
