@@ -43,6 +43,7 @@ RULE_ID_WORDS = "1 to 128 letters, digits and . _ : @ -, starting with a letter 
 RESERVED_IDS = frozenset({"check", "templates", "stats"})  # paths of their own under /api/rules/
 DEFAULT_MINUTES = 15
 MILLIS_PER_MINUTE = 60_000
+END_OF_TIME_MS = 253_402_300_800_000  # 10000-01-01: times are ISO 8601 too, whose years have four digits
 
 
 class RuleEntry(Schema):
@@ -153,8 +154,8 @@ class BacktestRequest(Schema):
     text: str | None = Field(None, max_length=64 * 1024,
                              description="the rule to try; without it, the rule on the topic with this id")
     minutes: int | None = Field(None, ge=1, le=10**7, description=f"the last N minutes (default {DEFAULT_MINUTES})")
-    start: int | None = Field(None, alias="from", ge=0, lt=2**53, description="epoch ms")
-    end: int | None = Field(None, alias="to", ge=1, lt=2**53, description="epoch ms, not included")
+    start: int | None = Field(None, alias="from", ge=0, lt=END_OF_TIME_MS, description="epoch ms")
+    end: int | None = Field(None, alias="to", ge=1, lt=END_OF_TIME_MS, description="epoch ms, not included")
     model_config = {"populate_by_name": True}
 
 
@@ -336,7 +337,8 @@ async def rule_backtest(request, rule_id: str, body: BacktestRequest):
     (trial_max_minutes of range, trial_time_budget_ms, trial_max_signals): past one, 400 or 422 naming it."""
     limits = settings.ASCEP_SETTINGS.rules
     end = body.end if body.end is not None else now_ms()
-    start = body.start if body.start is not None else end - (body.minutes or DEFAULT_MINUTES) * MILLIS_PER_MINUTE
+    start = body.start if body.start is not None else max(
+        0, end - (body.minutes or DEFAULT_MINUTES) * MILLIS_PER_MINUTE)
     if start >= end:
         raise HttpError(400, f"empty range: 'to' {iso_ms(end)} is not after 'from' {iso_ms(start)}")
     if end - start > limits.trial_max_minutes * MILLIS_PER_MINUTE:
