@@ -62,7 +62,7 @@ values = ["st-spread"]
             "--request-timeout", "30", "--no-color", "--report", "junit", "--report-dir", str(tmp_path)]
     if api_token is not None:
         argv += ["--header", f"Authorization: Bearer {api_token}"]
-    run = subprocess.run(argv, capture_output=True, text=True, timeout=300,
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path,  # its cache goes there
                          env={**os.environ, "SCHEMATHESIS_HOOKS": ""})
     print(run.stdout[-6_000:])  # the summary and its warnings, shown with -s or on a failure
     assert run.returncode == 0, f"schemathesis (seed {seed}) found problems:\n{run.stdout[-20_000:]}\n{run.stderr}"
