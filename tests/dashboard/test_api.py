@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 
 import pytest
 import requests
@@ -117,7 +118,10 @@ def test_health_is_down_with_a_503_while_the_job_stalls_with_input_waiting(api, 
     report(sink, 50, 100, still_s=20)
     health = api("/api/health", expect=503)
     assert health["status"] == "down"
-    assert health["reasons"] == ["the tick reader of ticks:0 is stalled: 50 records wait and it has not moved for 20 s"]
+    # 20 s when written, a second more when the request is slow on a loaded machine
+    [reason] = health["reasons"]
+    assert re.fullmatch(r"the tick reader of ticks:0 is stalled: 50 records wait and it has not moved for 2[01] s",
+                        reason), reason
     reader = next(r for r in health["job"]["readers"] if r["stage"] == "read")
     assert (reader["topic"], reader["next"], reader["end"], reader["lag"]) == ("ticks", 50, 100, 50)
 
