@@ -14,7 +14,7 @@
 | ascep:job | hash | `started_at` (epoch ms) of the running job's sink: `ascep up` waits for it |
 | ascep:progress | hash | `<stage>:<topic>:<partition>` -> JSON `{"next", "advanced_at", "polled_at"}` (below) |
 | ascep:topic:ends | hash | `<topic>:<partition>` -> offset after the newest record producers had acknowledged |
-| ascep:latency:<writer> | hash (expires) | stage -> JSON histogram of that writer's latencies over the last minute (below) |
+| ascep:latency:<writer> | hash (expires) | stage -> JSON histogram of a writer's latencies in the last minute (below) |
 | ascep:live | pub/sub channel | every price and signal update, for the dashboard (below) |
 
 `ascep:progress` says where each of the job's readers is, per stage: `read` (the tick reader), `rules`
