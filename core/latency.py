@@ -37,7 +37,9 @@ STAGES = (
           "time, so ingest_kafka is inside it)"),
     Stage("job", "job", "job",
           "the tick reader's poll to the sink taking the batch: validation and detection, and the hops between"),
-    Stage("job_redis", "job", "Redis", "the sink taking a batch to its Redis writes done (prices, signals, PUBLISH)"),
+    Stage("job_redis", "job", "Redis",
+          "the sink taking a batch to its writes done: prices, signals and their PUBLISH in Redis (and a batch's "
+          "signals acknowledged on the signals topic)"),
     Stage("redis_websocket", "Redis", "WebSocket",
           "the sink's PUBLISH on ascep:live to the dashboard relaying it to its sockets (price coalescing included)"),
 )
