@@ -27,8 +27,8 @@ watermarks are unreliable) with RAISE_ENDS, so it is raised, never lowered. `asc
 when it starts an embedded broker: offsets start again at 0 there.
 
 `ascep:latency:<writer>` is written about once a second by each writer of stage latencies: `ingest:<host>:<pid>`
-(a producer: exchange_ingest, ingest_kafka), `job:read:<subtask>` (the tick reader: kafka_job) and
-`job:sink:<subtask>` (the sink: job, job_redis). Each field is a stage, its value
+(a producer: exchange_ingest, ingest_kafka), `job:read:<host>:<pid>:<n>` (a tick reader: kafka_job) and
+`job:sink:<host>:<pid>:<n>` (a sink: job, job_redis). Each field is a stage, its value
 `{"at": epoch ms, "count": n, "bins": [[bin, count], ...]}` (core/latency.py); the hash expires LATENCY_TTL_S after
 its writer's last report, and /api/latency leaves out a summary older than a minute.
 `ascep:live` messages are `{"kind": "prices" | "signal", "published_at": epoch ms, "data": ...}`: `published_at` is

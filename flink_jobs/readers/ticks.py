@@ -36,6 +36,7 @@ from core.settings import ArbitrageSettings, JobSettings, KafkaSecuritySettings
 from flink_jobs.messages import SinkBatch
 from flink_jobs.operators.detection_host import DetectionHost
 from flink_jobs.readers.kafka_partition import PartitionReading, written_ms
+from flink_jobs.sinks.redis_sink import latency_writer
 
 GC_THRESHOLD = 100_000
 READ_SAMPLES = 8  # records of a batch whose Kafka timestamps give the Kafka -> job latency, each standing for its share
@@ -76,7 +77,7 @@ class TickReading(PartitionReading):
         if self.host is not None:
             self.host.open(ctx)
         self.latency = StageLatencies(("kafka_job",))
-        self.latency_writer = f"job:read:{ctx.get_index_of_this_subtask()}"
+        self.latency_writer = latency_writer("read")
 
     def process_element(self, pulse, ctx):
         yield from super().process_element(pulse, ctx)

@@ -10,7 +10,10 @@ WebSocket latency (dashboard/latency.py).
 """
 from __future__ import annotations
 
+import itertools
 import logging
+import os
+import socket
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
@@ -55,6 +58,15 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', 'signal', doc)
 redis.call('PUBLISH', KEYS[5], '{"kind":"signal","published_at":' .. ARGV[10] .. ',"data":' .. doc .. '}')
 return 1
 """
+
+
+_writers = itertools.count()
+
+
+def latency_writer(role: str) -> str:
+    """A name of its own for one operator instance's latencies (ascep:latency:job:<role>:<host>:<pid>:<n>): PyFlink's
+    thread mode cannot tell a function its subtask index (Flink 2 moved it off the RuntimeContext)."""
+    return f"job:{role}:{socket.gethostname()}:{os.getpid()}:{next(_writers)}"
 
 
 class RedisSink:

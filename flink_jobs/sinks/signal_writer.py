@@ -20,7 +20,7 @@ from core.contracts.topics import SIGNALS_TOPIC
 from core.latency import StageLatencies
 from core.progress import TopicEnds
 from core.settings import KafkaSecuritySettings
-from flink_jobs.sinks.redis_sink import RedisSink
+from flink_jobs.sinks.redis_sink import RedisSink, latency_writer
 
 
 class SignalWriter(FlatMapFunction):
@@ -41,7 +41,7 @@ class SignalWriter(FlatMapFunction):
             "enable.idempotence": True, "acks": "all", "linger.ms": 10, "message.timeout.ms": 0,
             "on_delivery": self._delivered}))
         self.latency = StageLatencies(("job", "job_redis"))
-        self.latency_writer = f"job:sink:{ctx.get_index_of_this_subtask()}"
+        self.latency_writer = latency_writer("sink")
 
     def _delivered(self, err, msg) -> None:
         if err is None:
