@@ -166,7 +166,8 @@ def test_a_stalled_job_is_down_in_services_as_in_health(api, sink):
 
 @pytest.fixture(scope="module")
 def probing_dashboard(kafka, dashboard_redis, service_logs, tmp_path_factory):
-    """A dashboard told where the broker is, with a lake that has been written to."""
+    """A dashboard of this module's own (the session's has the browser tests' pages open), told where the broker
+    is, with a lake that has been written to."""
     lake_dir = tmp_path_factory.mktemp("written-lake")
     writer = LakeWriter(open_lake(str(lake_dir)), topic_id=str(uuid.uuid4()))
     writer.add_ticks(0, 0, [Tick("kraken", "BTC/USDT", 1.0, 1.1, None, None, now_ms())])
@@ -248,8 +249,9 @@ def open_sockets_become(dashboard: str, count: int) -> None:
         time.sleep(0.1)
 
 
-def test_metrics_count_open_websockets_and_what_the_relay_forwards(dashboard, sink):
-    open_sockets_become(dashboard, 0)  # another test's socket may still be closing
+def test_metrics_count_open_websockets_and_what_the_relay_forwards(probing_dashboard, sink):
+    dashboard = probing_dashboard
+    open_sockets_become(dashboard, 0)
     with connect(dashboard.replace("http://", "ws://") + "/ws/live", origin=dashboard, proxy=None,
                  open_timeout=10) as socket:
         assert orjson.loads(socket.recv(timeout=10))["kind"] == "snapshot"
