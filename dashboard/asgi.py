@@ -15,9 +15,10 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from django.urls import path  # noqa: E402
 
 from dashboard.live import LiveConsumer  # noqa: E402
+from dashboard.metrics import count_websockets  # noqa: E402
 
 application = ProtocolTypeRouter({
     # Django serves its own few static files; nothing to build or collect.
     "http": ASGIStaticFilesHandler(django_http),
-    "websocket": AllowedHostsOriginValidator(URLRouter([path("ws/live", LiveConsumer.as_asgi())])),
+    "websocket": count_websockets(AllowedHostsOriginValidator(URLRouter([path("ws/live", LiveConsumer.as_asgi())]))),
 })

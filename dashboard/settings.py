@@ -22,6 +22,7 @@ ALLOWED_HOSTS = ["*"] if _bound_to_all else ["localhost", "127.0.0.1", "[::1]", 
 
 INSTALLED_APPS = ["channels", "django.contrib.staticfiles", "ninja", "dashboard"]
 MIDDLEWARE = [
+    "dashboard.metrics.RequestMetrics",  # first: it times the others too
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

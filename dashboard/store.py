@@ -16,6 +16,7 @@ from django.conf import settings
 
 from core.contracts import redis_keys as keys
 from core.health import Checkpoint, Connector, HealthFacts
+from core.latency import Histogram, read_summary
 from core.log import event
 from core.progress import Progress, read_ends, read_progress
 from core.stack_file import latest_checkpoint
@@ -207,3 +208,22 @@ async def ingest_metrics() -> list[dict[str, Any]]:
         pipe.hgetall(name)
     snapshots = await pipe.execute() if names else []
     return [{k.decode(): _number_or_text(v) for k, v in snapshot.items()} for snapshot in snapshots if snapshot]
+
+
+async def latency_summaries() -> dict[str, dict[str, tuple[int, Histogram]]]:
+    """writer -> stage -> (at, histogram) of every latency writer's hash (core/latency.py); an entry that does not
+    read is skipped with a warning naming it. Found by a scan, as the connectors' hashes are."""
+    prefix = keys.latency_key("")
+    names = sorted([k.decode() async for k in client().scan_iter(match=f"{prefix}*", count=SCAN_BATCH)])
+    pipe = client().pipeline(transaction=False)
+    for name in names:
+        pipe.hgetall(name)
+    out: dict[str, dict[str, tuple[int, Histogram]]] = {}
+    for name, fields in zip(names, await pipe.execute() if names else []):
+        for stage, doc in fields.items():
+            try:
+                out.setdefault(name.removeprefix(prefix), {})[stage.decode()] = read_summary(
+                    f"{name} field {stage.decode()}", doc)
+            except ValueError as exc:
+                event(log, "skipped unreadable entry", logging.WARNING, error=str(exc))
+    return out

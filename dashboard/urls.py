@@ -3,6 +3,7 @@ from django.views.generic import RedirectView
 
 from dashboard import pages, views
 from dashboard.api import api
+from dashboard.metrics import metrics_view
 
 urlpatterns = [
     path("", views.index, name="index"),
@@ -12,6 +13,8 @@ urlpatterns = [
     path("api/", api.urls),
     # The browsable API description (django-ninja's Swagger UI, served from its own static files).
     path("docs", RedirectView.as_view(url="/api/docs", permanent=False)),
+    # Prometheus's exposition of this process, a plain view: not part of the JSON API or its schema.
+    path("metrics", metrics_view, name="metrics"),
 ]
 
 handler404 = views.not_found

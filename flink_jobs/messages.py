@@ -17,3 +17,4 @@ class SinkBatch(NamedTuple):
     counters: dict[str, int] | None = None  # other running counts, e.g. late ticks
     rules_taken: dict[str, bytes | None] | None = None  # rules taken in force (JSON as published) or deleted (None)
     rule_stats_part: int = 0  # the key whose engine counted rule_stats: each bucket counts its own share
+    read_at: float | None = None  # epoch ms the tick reader polled the records this batch comes of (core/latency.py)

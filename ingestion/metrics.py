@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from core.clock import now_ms
 from core.contracts.redis_keys import ingest_key
 from core.log import event
 from ingestion.venues.base import Parsed
@@ -137,18 +138,22 @@ def serve_prometheus(metrics: list[ConnectorMetrics], port: int, host: str = "12
 
 
 def publish_to_redis(metrics: ConnectorMetrics, redis_url: str, stop: threading.Event, every_s: float = 1.0,
-                     expire_s: int = 15) -> threading.Thread:
-    """Write the snapshot to the venue's hash every `every_s`; the hash expires when the connector dies."""
+                     expire_s: int = 15, address: str | None = None) -> threading.Thread:
+    """Write the snapshot to the venue's hash every `every_s`, with `heartbeat_ms` (when it was written: a connector
+    that gets no frame still beats) and the stream's `url` (`address`) for /api/services; the hash expires when the
+    connector dies."""
     import redis
 
     client = redis.Redis.from_url(redis_url)
     key = ingest_key(metrics.venue)
+    where = {} if address is None else {"url": address}
 
     def loop() -> None:
         while True:
             try:
+                snapshot = {**metrics.snapshot(), **where, "heartbeat_ms": now_ms()}
                 with client.pipeline() as pipe:
-                    pipe.delete(key).hset(key, mapping=metrics.snapshot()).expire(key, expire_s).execute()
+                    pipe.delete(key).hset(key, mapping=snapshot).expire(key, expire_s).execute()
             except redis.RedisError as exc:
                 event(log, "could not publish ingest metrics", logging.WARNING, venue=metrics.venue, error=str(exc))
             if stop.wait(every_s):

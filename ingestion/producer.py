@@ -13,10 +13,15 @@
   (core/event_order.py).
 - Given a Redis URL, it raises TOPIC_ENDS from its delivery reports (the embedded broker's watermarks are
   unreliable): about once a second while producing, and at close. Health and a clean stop read them.
+  With the same cadence it writes its stage latencies (core/latency.py) to ascep:latency:ingest:<host>:<pid>:
+  exchange -> ingest for ticks given with their receive time, ingest -> Kafka (produce() to the broker's ack,
+  from one delivery report in DELIVERY_SAMPLE). Without Redis it records none: nobody would see them.
 """
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,10 +32,11 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 
 from clients.kafka import kafka_config
 from core.contracts.deadletter import deadletter_value
-from core.contracts.redis_keys import RAISE_ENDS, TOPIC_ENDS
+from core.contracts.redis_keys import LATENCY_TTL_S, RAISE_ENDS, TOPIC_ENDS, latency_key
 from core.contracts.tick import Tick, watermark_value
 from core.contracts.topics import DEADLETTER_TOPIC, TICKS_TOPIC, TRADES_TOPIC, partition_for_symbol
 from core.contracts.trade import Trade
+from core.latency import StageLatencies
 from core.log import event
 from core.progress import REPORT_EVERY_MS, TopicEnds
 from core.settings import KafkaSecuritySettings
@@ -44,6 +50,7 @@ log = logging.getLogger(__name__)
 POLL_EVERY = 1_000  # serve delivery callbacks every this many messages
 POLL_EVERY_S = 0.1  # or after this long, so the ends reported stay fresh at low rates
 QUIET_S = 0.1  # nothing sent to a partition for this long: promise it the newest event time (a watermark record)
+DELIVERY_SAMPLE = 8  # one delivery report in this many gives an ingest -> Kafka latency, standing for them all
 
 
 @dataclass
@@ -89,10 +96,14 @@ class TickProducer:
         self._sent_at: dict[tuple[str, int], float] = {}  # (topic, partition) -> when a tick or trade last went
         self._quiet = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._latency: StageLatencies | None = None
+        self._delivered = 0
         if ends_to is not None:
             import redis  # here, not on top: only producers that report ends need it (`ascep ingest --help` is light)
 
             self._redis = redis.Redis.from_url(ends_to, socket_timeout=2, socket_connect_timeout=2)
+            self._latency = StageLatencies(("exchange_ingest", "ingest_kafka"))
+            self._latency_key = latency_key(f"ingest:{socket.gethostname()}:{os.getpid()}")
         self._producer = Producer(kafka_config(bootstrap, security, {
             "enable.idempotence": True,
             "acks": "all",
@@ -108,9 +119,13 @@ class TickProducer:
         }))
 
     # --- producing -------------------------------------------------------------------------
-    def tick(self, tick: Tick) -> None:
+    def tick(self, tick: Tick, received_ms: int | None = None) -> None:
+        """`received_ms`: when the tick came from its exchange, for the exchange -> ingest latency; None for a tick
+        whose event time is not an exchange's clock of now (a replayed file)."""
         topic = self.topics.ticks
         partition = partition_for_symbol(tick.symbol, self.partitions(topic))
+        if received_ms is not None and self._latency is not None:
+            self._latency.add("exchange_ingest", received_ms - tick.ts, received_ms / 1000)
         self._send(topic, orjson.dumps(tick.to_json_dict()), tick.key, partition)
         self.counts.ticks += 1
         self._sent(topic, partition, tick.ts)
@@ -173,7 +188,7 @@ class TickProducer:
     def parsed(self, venue: str, parsed: Parsed, frame: str | bytes, received_ms: int) -> None:
         """Route everything one frame became; an ignored frame produces nothing."""
         for tick in parsed.ticks:
-            self.tick(tick)
+            self.tick(tick, received_ms)
         for trade in parsed.trades:
             self.trade(trade)
         if parsed.deadletter is not None:
@@ -221,25 +236,40 @@ class TickProducer:
             self._polled_at = time.monotonic()
             self._producer.poll(0)
             if time.monotonic() - self._ends_reported_at >= REPORT_EVERY_MS / 1000:
-                self._report_ends()
+                self._report()
 
-    def _report_ends(self) -> None:
-        """Best effort: Redis away costs a warning, never a tick (the next report carries the ends again)."""
+    def _report(self) -> None:
+        """The ends and the latencies. Best effort: Redis away costs a warning, never a tick (the next report carries
+        the ends again)."""
         self._ends_reported_at = time.monotonic()
         ends = self._ends.take()
-        if self._redis is None or not ends:
+        if self._redis is None:
             return
         import redis
 
-        try:
-            self._redis.eval(RAISE_ENDS, 1, TOPIC_ENDS, *(value for item in ends.items() for value in item))
-        except redis.RedisError as exc:
-            self._ends.not_reported(ends)
-            event(log, "could not report topic ends", logging.WARNING, error=str(exc))
+        if ends:
+            try:
+                self._redis.eval(RAISE_ENDS, 1, TOPIC_ENDS, *(value for item in ends.items() for value in item))
+            except redis.RedisError as exc:
+                self._ends.not_reported(ends)
+                event(log, "could not report topic ends", logging.WARNING, error=str(exc))
+        docs = self._latency.report(time.time() * 1000) if self._latency is not None else {}
+        if docs:
+            try:
+                self._redis.pipeline(transaction=False).hset(self._latency_key, mapping=docs).expire(
+                    self._latency_key, LATENCY_TTL_S).execute()
+            except redis.RedisError as exc:
+                event(log, "could not report latencies", logging.WARNING, error=str(exc))
 
     def _on_delivery(self, err: KafkaError | None, msg) -> None:
         if err is None:
             self._ends.delivered(msg.topic(), msg.partition(), msg.offset())
+            self._delivered += 1
+            if self._latency is not None and self._delivered % DELIVERY_SAMPLE == 0:
+                took_s = msg.latency()
+                if took_s is not None:
+                    now_s = time.time()
+                    self._latency.add("ingest_kafka", took_s * 1000, now_s, DELIVERY_SAMPLE)
             return
         self.counts.failed += 1
         if len(self.counts.errors) < 10:
@@ -259,7 +289,7 @@ class TickProducer:
         many are still undelivered."""
         self._promise()
         left = self._producer.flush(timeout)
-        self._report_ends()
+        self._report()
         return left
 
     def close(self, timeout: float = 30.0) -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lake.layout import hour_directories, parse_object_name
+import pyarrow.fs as pafs
+
+from lake.layout import MANIFESTS, hour_directories, parse_object_name
 from lake.storage import Lake, list_files
 
 
@@ -37,3 +39,15 @@ def list_objects(lake: Lake, kind: str, start_ms: int, end_ms: int) -> list[List
             if named is not None and hour is not None:
                 out.append(Listed(info.path, directory, hour, *named, info.size, int(info.mtime.timestamp())))
     return out
+
+
+def newest_write(lake: Lake) -> tuple[str, int] | None:
+    """(path, epoch ms) of the lake's newest write, or None when nothing was written: the writer rewrites a range's
+    manifest with every object it writes, so the newest manifest dates it, and the manifests are few. One listing,
+    not retried (OSError when the store does not answer): a probe, which must not block as the job's writes do."""
+    selector = pafs.FileSelector(lake.path(MANIFESTS), recursive=True, allow_not_found=True)
+    files = [info for info in lake.filesystem.get_file_info(selector) if info.type == pafs.FileType.File]
+    if not files:
+        return None
+    newest = max(files, key=lambda info: info.mtime)
+    return newest.path, int(newest.mtime.timestamp() * 1000)

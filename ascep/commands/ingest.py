@@ -111,7 +111,7 @@ def run_venue(args) -> int:
     stop = stop_on_signals(args.duration)
     http = serve_prometheus([metrics], args.metrics_port) if args.metrics_port else None
     if redis_url:
-        publish_to_redis(metrics, redis_url, stop)
+        publish_to_redis(metrics, redis_url, stop, address=args.url or venue.stream_url(venue.symbols))
     try:
         with TickProducer(bootstrap, settings.kafka_security, ends_to=redis_url) as producer:
             run_connector(venue, venue.symbols, producer, stop, url=args.url, metrics=metrics,

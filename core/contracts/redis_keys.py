@@ -14,7 +14,8 @@
 | ascep:job | hash | `started_at` (epoch ms) of the running job's sink: `ascep up` waits for it |
 | ascep:progress | hash | `<stage>:<topic>:<partition>` -> JSON `{"next", "advanced_at", "polled_at"}` (below) |
 | ascep:topic:ends | hash | `<topic>:<partition>` -> offset after the newest record producers had acknowledged |
-| ascep:live | pub/sub channel | every price and signal update, for the dashboard |
+| ascep:latency:<writer> | hash (expires) | stage -> JSON histogram of a writer's latencies in the last minute (below) |
+| ascep:live | pub/sub channel | every price and signal update, for the dashboard (below) |
 
 `ascep:progress` says where each of the job's readers is, per stage: `read` (the tick reader), `rules`
 (the rules reader), `lake` (the two archivers, whose `next` is the offset up to which the lake is
@@ -26,6 +27,14 @@ watermarks are unreliable) with RAISE_ENDS, so it is raised, never lowered. `asc
 when it starts an embedded broker: offsets start again at 0 there. Besides the dashboard's health, the
 maintenance Lambda reads both, for the consumer lag it publishes to CloudWatch (the job commits no Kafka
 offsets).
+
+`ascep:latency:<writer>` is written about once a second by each writer of stage latencies: `ingest:<host>:<pid>`
+(a producer: exchange_ingest, ingest_kafka), `job:read:<host>:<pid>:<n>` (a tick reader: kafka_job) and
+`job:sink:<host>:<pid>:<n>` (a sink: job, job_redis). Each field is a stage, its value
+`{"at": epoch ms, "count": n, "bins": [[bin, count], ...]}` (core/latency.py); the hash expires LATENCY_TTL_S after
+its writer's last report, and /api/latency leaves out a summary older than a minute.
+`ascep:live` messages are `{"kind": "prices" | "signal", "published_at": epoch ms, "data": ...}`: `published_at` is
+when the sink published it, for the Redis -> WebSocket latency (docs/observability.md).
 """
 PREFIX = "ascep"
 SIGNALS_INDEX = f"{PREFIX}:signals"
@@ -46,6 +55,8 @@ JOB = f"{PREFIX}:job"
 # The embedded broker's watermark offsets are unreliable, so producers report the offsets their deliveries got.
 PROGRESS = f"{PREFIX}:progress"
 TOPIC_ENDS = f"{PREFIX}:topic:ends"
+LATENCY = f"{PREFIX}:latency"
+LATENCY_TTL_S = 90  # a little over the minute /api/latency looks at
 SIGNALS_KEPT = 10_000
 # KEYS[1] = TOPIC_ENDS, ARGV = field, offset, field, offset, ...: each field raised to its offset, never lowered.
 RAISE_ENDS = """
@@ -69,6 +80,11 @@ def price_key(venue: str, symbol: str) -> str:
 def ingest_key(venue: str) -> str:
     """Redis hash with the latest metrics snapshot of a venue's connector."""
     return f"{PREFIX}:ingest:{venue}"
+
+
+def latency_key(writer: str) -> str:
+    """Redis hash of one writer's stage latencies (core/latency.py)."""
+    return f"{LATENCY}:{writer}"
 
 
 def progress_field(stage: str, topic: str, partition: int) -> str:

@@ -3,7 +3,7 @@ and its browsable page (/docs) are generated, so the description can never drift
 
 Every error is {"error": message, ...details}: a 4xx names what was wrong with the request, a 503 which
 service is away (Redis, or Kafka for the rules). One router per area: signals.py (signals, prices, stats),
-rules.py, system.py (health, config), analytics.py.
+rules.py, system.py (health, config, services, latency), analytics.py.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from clients.kafka import KafkaUnavailable
 from dashboard.api import analytics, rules, signals, system
 from dashboard.api.common import ApiError, OrjsonRenderer, error_response, validation_message
+from dashboard.metrics import REDIS_ERRORS, route_of
 
 api = NinjaAPI(title="ASCEP dashboard API", version="1", renderer=OrjsonRenderer(), urls_namespace="api",
                description="Signals, prices, rules and health of an ASCEP deployment. Errors are "
@@ -32,6 +33,7 @@ def _invalid(request, exc: ValidationError):
 @api.exception_handler(RedisError)
 def _redis_away(request, exc: RedisError):
     """Redis down is the one failure the dashboard expects: a 503 naming it, not a stack trace."""
+    REDIS_ERRORS.labels(route_of(request)).inc()
     return error_response(503, f"redis unavailable: {exc}")
 
 

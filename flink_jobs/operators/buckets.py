@@ -30,7 +30,8 @@ class BucketDetection:
         self.host.close()
 
     def process_element(self, share, ctx):
-        bucket, partition, watermark, entries, shared_trades = share
+        # a share taken in flight by a checkpoint of an older job has no read time
+        bucket, partition, watermark, entries, shared_trades, *read_at = share
         keys = [entry[0] for entry in entries]
         ticks = [Tick(*entry[2:]) for entry in entries]
         trades = None
@@ -41,7 +42,7 @@ class BucketDetection:
         batch = self.host.on_batch(bucket, partition, keys, ticks, [entry[1] for entry in entries], watermark, ctx,
                                    trades)
         if batch is not None:
-            yield batch
+            yield batch._replace(read_at=read_at[0] if read_at else None)
 
 
 class Buckets(BucketDetection, KeyedProcessFunction):

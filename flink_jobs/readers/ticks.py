@@ -16,6 +16,7 @@ whoever evaluates the rules (itself, or the rules' bucket), which merges them wi
 from __future__ import annotations
 
 import gc
+import time
 
 from confluent_kafka import Producer
 from pyflink.common import Types
@@ -30,12 +31,15 @@ from core.clock import now_ms
 from core.contracts.deadletter import deadletter_value
 from core.detection import KEYED_RULES, RULES, flags_of, routes, trade_routes
 from core.event_order import NO_WATERMARK, stamp_keys, watermark_of
+from core.latency import StageLatencies
 from core.settings import ArbitrageSettings, JobSettings, KafkaSecuritySettings
 from flink_jobs.messages import SinkBatch
 from flink_jobs.operators.detection_host import DetectionHost
 from flink_jobs.readers.kafka_partition import PartitionReading, written_ms
+from flink_jobs.sinks.redis_sink import latency_writer
 
 GC_THRESHOLD = 100_000
+READ_SAMPLES = 8  # records of a batch whose Kafka timestamps give the Kafka -> job latency, each standing for its share
 BUCKETS = OutputTag("detection buckets", Types.PICKLED_BYTE_ARRAY())
 
 
@@ -72,6 +76,16 @@ class TickReading(PartitionReading):
         self.flags = flags_of(self.detectors)
         if self.host is not None:
             self.host.open(ctx)
+        self.latency = StageLatencies(("kafka_job",))
+        self.latency_writer = latency_writer("read")
+
+    def process_element(self, pulse, ctx):
+        yield from super().process_element(pulse, ctx)
+        now = time.time() * 1000
+        if self.redis is not None and self.latency.due(now):
+            docs = self.latency.report(now)
+            if docs:
+                self.redis.report_latency(self.latency_writer, docs)
 
     def close(self) -> None:
         super().close()
@@ -89,8 +103,10 @@ class TickReading(PartitionReading):
                 cache[symbol] = state
             return state
 
-        outcome = self.processor.process([(m.offset(), m.value(), written_ms(m)) for m in records], partition,
-                                         state_of, now_ms())
+        read_at = time.time() * 1000
+        read = [(m.offset(), m.value(), written_ms(m)) for m in records]
+        self._sample(read, read_at)
+        outcome = self.processor.process(read, partition, state_of, int(read_at))
         for symbol in outcome.touched:  # put_all wants a dict in thread mode, pairs in process mode: put works in both
             self.symbols.put(symbol, cache[symbol])
         trades = None if self.trades_topic is None else check_trades(
@@ -105,7 +121,7 @@ class TickReading(PartitionReading):
             counters.update((name, n) for name, n in (("trades", len(trades.valid)),
                                                       ("trades:deadletters", len(trades.deadletters))) if n)
         batch = SinkBatch(outcome.signals, list(outcome.latest.values()), len(outcome.valid), len(outcome.deadletters),
-                          counters=counters or None)
+                          counters=counters or None, read_at=read_at)
         news = outcome.valid or outcome.watermarks
         traded = trades is not None and (trades.valid or trades.watermarks)
         if (news or traded) and self.detectors:
@@ -128,8 +144,16 @@ class TickReading(PartitionReading):
                     yield BUCKETS, (bucket, partition, watermark, [(key, flags, *tick) for key, tick, flags in entries],
                                     None if traded_to is None else (trade_watermark, [
                                         (key, flags, t.venue, t.symbol, t.price, t.size, t.side, t.ts, t.trade_id)
-                                        for key, t, flags in traded_to[bucket]]))
+                                        for key, t, flags in traded_to[bucket]]), read_at)
         yield batch
+
+    def _sample(self, read: list, read_at: float) -> None:
+        """Kafka -> job: the poll minus the record's timestamp, for READ_SAMPLES records spread over the batch."""
+        step = max(1, len(read) // READ_SAMPLES)
+        now_s = read_at / 1000
+        for _, _, written in read[::step]:
+            if written is not None:
+                self.latency.add("kafka_job", read_at - written, now_s, step)
 
     def _stamp(self, newest, checked: Checked) -> tuple[list[int], int]:
         """Order keys of a batch's ticks or trades and the partition's watermark after them; `newest` is the keyed

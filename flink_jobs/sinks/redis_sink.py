@@ -5,10 +5,15 @@ restart re-sends signal states; the Lua script below applies a state only if it 
 newer than the stored one (by updated_at, then closed-after-open, then profit), and keeps the
 first detected_at. So the dashboard never shows one opportunity twice or goes backwards.
 While Redis is unreachable, writes retry with backoff and block: the job backs up, nothing drops.
+Every message on ascep:live carries `published_at` (epoch ms), from which the dashboard measures the Redis ->
+WebSocket latency (dashboard/latency.py).
 """
 from __future__ import annotations
 
+import itertools
 import logging
+import os
+import socket
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
@@ -50,9 +55,18 @@ if excess >= 100 then  -- keep the newest ARGV[8] signals; trim in chunks, not o
   redis.call('ZREMRANGEBYRANK', KEYS[2], 0, excess - 1)
 end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', 'signal', doc)
-redis.call('PUBLISH', KEYS[5], '{"kind":"signal","data":' .. doc .. '}')
+redis.call('PUBLISH', KEYS[5], '{"kind":"signal","published_at":' .. ARGV[10] .. ',"data":' .. doc .. '}')
 return 1
 """
+
+
+_writers = itertools.count()
+
+
+def latency_writer(role: str) -> str:
+    """A name of its own for one operator instance's latencies (ascep:latency:job:<role>:<host>:<pid>:<n>): PyFlink's
+    thread mode cannot tell a function its subtask index (Flink 2 moved it off the RuntimeContext)."""
+    return f"job:{role}:{socket.gethostname()}:{os.getpid()}:{next(_writers)}"
 
 
 class RedisSink:
@@ -73,13 +87,14 @@ class RedisSink:
     def write_signals(self, signals: Iterable[dict]) -> int:
         """Upsert each signal state; returns how many changed what Redis holds."""
         pipe_args = []
+        published_at = now_ms()
         for signal in signals:
             doc = orjson.dumps(public_view(signal)).decode()
             pipe_args.append(([keys.signal_key(signal["id"]), keys.SIGNALS_INDEX, keys.SIGNALS_STREAM, keys.COUNTERS,
                                keys.LIVE_CHANNEL],
                               [doc, signal["updated_at"], 1 if signal["status"] == "closed" else 0,
                                repr(float(signal["profit_bps"])), signal["event_time"], signal["type"], signal["id"],
-                               keys.SIGNALS_KEPT, keys.signal_key("")]))
+                               keys.SIGNALS_KEPT, keys.signal_key(""), published_at]))
         if not pipe_args:
             return 0
 
@@ -103,6 +118,15 @@ class RedisSink:
             self.client.hset(keys.PROGRESS, field, doc)
         except redis.RedisError as exc:
             event(log, "could not report progress", logging.WARNING, field=field, url=redacted(self.url),
+                  error=str(exc))
+
+    def report_latency(self, writer: str, docs: dict[str, bytes]) -> None:
+        """One writer's stage latencies (core/latency.py); monitoring only, like report_progress."""
+        name = keys.latency_key(writer)
+        try:
+            self.client.pipeline(transaction=False).hset(name, mapping=docs).expire(name, keys.LATENCY_TTL_S).execute()
+        except redis.RedisError as exc:
+            event(log, "could not report latencies", logging.WARNING, writer=writer, url=redacted(self.url),
                   error=str(exc))
 
     def announce_job(self) -> None:
@@ -152,7 +176,8 @@ class RedisSink:
             if docs:
                 pipe.mset(docs)
                 pipe.sadd(keys.PRICES_INDEX, *newest)
-                pipe.publish(keys.LIVE_CHANNEL, b'{"kind":"prices","data":[' + b",".join(docs.values()) + b"]}")
+                pipe.publish(keys.LIVE_CHANNEL, b'{"kind":"prices","published_at":%d,"data":[%b]}'
+                             % (now_ms(), b",".join(docs.values())))
             if ticks_seen:
                 pipe.hincrby(keys.COUNTERS, "ticks", ticks_seen)
             if deadletters:

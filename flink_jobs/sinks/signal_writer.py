@@ -4,8 +4,12 @@ Signals go to Redis for the live view and to the Kafka topic `signals`, from whi
 archiver writes their history; both writes are keyed by signal id, so repeats are harmless.
 A batch's signals are acknowledged by the broker before the batch is done, and their offsets raise
 TOPIC_ENDS: so a clean stop, comparing the lake with the ends, never misses the newest signals.
+Each batch gives the latencies of two stages (core/latency.py), weighed by the ticks and signals it holds: job
+(the reader's poll to here) and job_redis (here to the Redis writes done).
 """
 from __future__ import annotations
+
+import time
 
 import orjson
 from pyflink.datastream import FlatMapFunction, RuntimeContext
@@ -13,9 +17,10 @@ from pyflink.datastream import FlatMapFunction, RuntimeContext
 from clients.kafka import kafka_config
 from core.contracts.signal import public_view
 from core.contracts.topics import SIGNALS_TOPIC
+from core.latency import StageLatencies
 from core.progress import TopicEnds
 from core.settings import KafkaSecuritySettings
-from flink_jobs.sinks.redis_sink import RedisSink
+from flink_jobs.sinks.redis_sink import RedisSink, latency_writer
 
 
 class SignalWriter(FlatMapFunction):
@@ -35,6 +40,8 @@ class SignalWriter(FlatMapFunction):
         self.producer = Producer(kafka_config(self.kafka, self.security, {
             "enable.idempotence": True, "acks": "all", "linger.ms": 10, "message.timeout.ms": 0,
             "on_delivery": self._delivered}))
+        self.latency = StageLatencies(("job", "job_redis"))
+        self.latency_writer = latency_writer("sink")
 
     def _delivered(self, err, msg) -> None:
         if err is None:
@@ -44,6 +51,19 @@ class SignalWriter(FlatMapFunction):
         self.producer.flush(30)
 
     def flat_map(self, batch):
+        taken_at = time.time() * 1000
+        self._write(batch)
+        weight = batch.ticks + len(batch.signals)
+        if weight:
+            done_at = time.time() * 1000
+            if batch.read_at is not None:
+                self.latency.add("job", taken_at - batch.read_at, done_at / 1000, weight)
+            self.latency.add("job_redis", done_at - taken_at, done_at / 1000, weight)
+            if self.latency.due(done_at):
+                self.redis.report_latency(self.latency_writer, self.latency.report(done_at))
+        return ()
+
+    def _write(self, batch) -> None:
         if batch.signals:
             self.redis.write_signals(batch.signals)
             for signal in batch.signals:
@@ -55,4 +75,3 @@ class SignalWriter(FlatMapFunction):
             self.redis.write_rule_stats(batch.rule_stats, batch.rule_stats_part)
         if batch.rules_taken:
             self.redis.write_rules_taken(batch.rules_taken)
-        return ()

@@ -51,7 +51,7 @@ def run(bootstrap: str, security: KafkaSecuritySettings, rate: float = 50.0, see
     event(log, "simulated market started", market=market, rate=rate, seed=seed, topic=topic)
     with TickProducer(bootstrap, security, topics=Topics(ticks=topic), ends_to=ends_to) as producer:
         for tick in paced(simulated.ticks(now_ms()), stop):
-            producer.tick(tick)
+            producer.tick(tick, now_ms())  # the simulated exchange's clock is ours: its latency is the pacing's
         left = producer.flush(10)
     if left or producer.counts.failed:
         raise RuntimeError(f"Kafka at {bootstrap} did not take {left + producer.counts.failed} of "

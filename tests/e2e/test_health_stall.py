@@ -1,5 +1,6 @@
 """Health that tells the truth, on a whole `ascep up` stack: ok while ticks flow, down within 30 s once the
-job stops while the source goes on producing, ok again when it resumes; `ascep up` says so, once each."""
+job stops while the source goes on producing, ok again when it resumes; `ascep up` says so, once each. While
+ticks flow, /api/latency has every stage up to Redis and /api/services every component up."""
 from __future__ import annotations
 
 import json
@@ -37,6 +38,25 @@ def wait_health(stack, status: str, timeout: float) -> tuple[float, int, dict]:
         time.sleep(1)
 
 
+def get_json(stack, path: str) -> dict:
+    with urllib.request.urlopen(f"{stack.url}{path}", timeout=10) as reply:
+        return json.load(reply)
+
+
+MEASURED_STAGES = ("exchange_ingest", "ingest_kafka", "kafka_job", "job", "job_redis")  # redis_websocket: the relay's
+
+
+def wait_latency(stack, timeout: float) -> dict[str, dict]:
+    """/api/latency's stages once every stage the simulator and the job measure has samples."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = {row["stage"]: row for row in get_json(stack, "/api/latency")["stages"]}
+        if all(rows[stage]["count"] > 0 for stage in MEASURED_STAGES):
+            return rows
+        assert time.monotonic() < deadline, f"stages without samples after {timeout}s: {rows}"
+        time.sleep(1)
+
+
 def job_process_group(stack) -> int:
     """The `flink-job` child of `ascep up` (ascep job run and its JVM) leads its own process group."""
     for child in psutil.Process(stack.proc.pid).children():
@@ -54,6 +74,18 @@ def test_health_is_ok_while_ticks_flow_and_down_while_the_job_is_stopped(start_s
     assert readers["read", "ticks"]["status"] == "ok" and readers["read", "ticks"]["end"] > 0
     assert {venue["status"] for venue in health["venues"].values()} == {"ok"} and len(health["venues"]) >= 3
     assert health["checkpoint"]["status"] == "ok" and health["checkpoint"]["id"] is not None
+
+    rows = wait_latency(stack, timeout=30)
+    for stage in MEASURED_STAGES:
+        assert 0 <= rows[stage]["p50_ms"] <= rows[stage]["p99_ms"] < 30_000, rows[stage]
+    assert [w.split(":")[:2] for w in rows["kafka_job"]["writers"] + rows["job_redis"]["writers"]] == [
+        ["job", "read"], ["job", "sink"]]
+    assert rows["exchange_ingest"]["writers"][0].startswith("ingest:")
+    print("latency p50/p99 ms: " + ", ".join(f"{s} {rows[s]['p50_ms']}/{rows[s]['p99_ms']}" for s in MEASURED_STAGES))
+    found = {entry["name"]: entry for entry in get_json(stack, "/api/services")["services"]}
+    assert {name: found[name]["status"] for name in ("broker", "redis", "job", "lake", "dashboard")} == dict.fromkeys(
+        ("broker", "redis", "job", "lake", "dashboard"), "up"), found
+    assert (found["broker"]["address"], found["lake"]["address"]) == (stack.info["kafka"], stack.info["lake"])
 
     group = job_process_group(stack)
     client = stack.redis()
