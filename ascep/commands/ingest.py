@@ -9,8 +9,10 @@ from core.settings import load_settings
 from core.stack_file import resolve, resolve_optional
 from ingestion.venues import VENUES
 
-SIMULATED = {"sim": "a simulated crypto market with planted opportunities",
-             "fx": "a simulated FX market with planted opportunities"}
+# name -> (help, default ticks per second in all)
+SIMULATED = {"sim": ("a simulated crypto market with planted opportunities", 50.0),
+             "fx": ("a simulated FX market with planted opportunities (the only one with direct arbitrage)", 50.0),
+             "sim+fx": ("both in one stream, each at half the rate: what `ascep up` feeds by default", 100.0)}
 
 
 def add_arguments(parser) -> None:
@@ -19,9 +21,9 @@ def add_arguments(parser) -> None:
     from ingestion.sim.fx import FX_PAIRS
 
     sources = parser.add_subparsers(dest="source", metavar="SOURCE", required=True)
-    for name, help_text in SIMULATED.items():
+    for name, (help_text, rate) in SIMULATED.items():
         source = sources.add_parser(name, help=help_text)
-        source.add_argument("--rate", type=float, default=50.0, help="ticks per second (default 50)")
+        source.add_argument("--rate", type=float, default=rate, help=f"ticks per second in all (default {rate:g})")
         source.add_argument("--seed", type=int, default=0, help="same seed, same market (default 0)")
         source.add_argument("--every", type=float, default=20.0,
                             help="seconds between planted opportunities, 0 for none (default 20)")

@@ -15,6 +15,7 @@ from core.settings import ArbitrageSettings
 from ingestion.sim import run
 from ingestion.sim.fx import fx_market, inverse
 from ingestion.sim.market import SimulatedMarket
+from ingestion.sim.merged import MergedMarkets, crypto_and_fx
 
 START = 1_700_000_000_000
 FEES = ArbitrageSettings()
@@ -164,6 +165,22 @@ def test_fx_direct_dislocation_pays_both_ways_round():
             assert {plant.symbol, inverse(plant.symbol)} == {tick.symbol, inverse(tick.symbol)}
             paid.add(plant)
     assert len(market.planted) >= 15 and set(market.planted[:-1]) <= paid
+
+
+def test_the_default_source_is_both_markets_each_as_it_is_alone_merged_in_event_time():
+    merged = crypto_and_fx(seed=3, rate=200)
+    ticks = [t for t in itertools.takewhile(lambda t: t.ts < START + 60_000, merged.ticks(START))]
+    assert all(a.ts <= b.ts for a, b in zip(ticks, ticks[1:]))
+    crypto = [t for t in ticks if not t.venue.startswith("fx_")]
+    fx = [t for t in ticks if t.venue.startswith("fx_")]
+    assert crypto == take(SimulatedMarket(seed=3, rate=100), len(crypto))
+    assert fx == take(fx_market(seed=3, rate=100), len(fx))
+    assert len(crypto) == pytest.approx(len(fx), rel=0.1)
+    kinds = {plant.kind for plant in merged.planted}
+    assert "direct" in kinds and kinds <= {"cross_exchange", "triangular", "direct"}
+    assert [p.start_ms for p in merged.planted] == sorted(p.start_ms for p in merged.planted)
+    with pytest.raises(ValueError, match="at least one market"):
+        MergedMarkets([])
 
 
 def test_runner_streams_the_seeded_market_to_kafka_paced_to_the_clock(kafka, topic_prefix, make_topics):
