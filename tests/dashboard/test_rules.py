@@ -10,12 +10,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from dashboard_testing import served
 
 from ascep.services import start_dashboard
 from core.cep.trial import run_rule
 from core.contracts.redis_keys import RULE_STATS, ingest_key
-from core.contracts.signal import public_view, signal_id
+from core.contracts.signal import signal_id
 from core.contracts.tick import Tick
+from core.contracts.times import iso_ms
 
 pytestmark = pytest.mark.integration
 
@@ -135,18 +137,19 @@ def test_rule_signals_are_served_unchanged(api, sink):
     sink.write_signals(signals)
     reopened = signals[2]
     assert reopened["id"] == signal_id("rule", ("wide", "WIDE"), T0 + 2000)
-    assert api(f"/api/signals/{reopened['id']}") == public_view(signals[3])  # its latest state: closed
+    assert api(f"/api/signals/{reopened['id']}") == served(signals[3])  # its latest state: closed
     listed = api("/api/signals")["signals"]
-    assert listed == [public_view(signals[3]), public_view(signals[1])]
+    assert listed == [served(signals[3]), served(signals[1])]
 
 
 def test_health_lists_the_connectors_ingest_metrics(api, sink):
     sink.client.hset(ingest_key("kraken"), mapping={"venue": "kraken", "connected": 1, "ticks": 30,
-                                                     "ticks_per_s": 2.5, "lag_ms": 41.2})
+                                                     "ticks_per_s": 2.5, "lag_ms": 41.2, "last_frame_ms": T0})
     sink.client.hset(ingest_key("binance"), mapping={"venue": "binance", "connected": 0, "ticks": 0})
     assert api("/api/health")["ingest"] == [
         {"venue": "binance", "connected": 0, "ticks": 0},
-        {"venue": "kraken", "connected": 1, "ticks": 30, "ticks_per_s": 2.5, "lag_ms": 41.2},
+        {"venue": "kraken", "connected": 1, "ticks": 30, "ticks_per_s": 2.5, "lag_ms": 41.2, "last_frame_ms": T0,
+         "last_frame_ms_iso": iso_ms(T0)},
     ]
 
 

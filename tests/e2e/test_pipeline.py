@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from core.clock import now_ms
 from core.contracts.signal import route_of, signal_id
+from core.contracts.times import signal_document
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -182,7 +183,7 @@ def test_planted_opportunities_reach_redis_and_the_websocket(start_stack, tmp_pa
     with urllib.request.urlopen(f"{stack.url}/api/signals?limit=10") as response:
         api = json.loads(response.read())["signals"]
     assert [s["id"] for s in api] == sorted(expected, key=lambda i: -expected[i]["event_time"])  # newest first
-    assert {s["id"]: s for s in api} == stored
+    assert {s["id"]: s for s in api} == {i: signal_document(s) for i, s in stored.items()}  # with ISO times
 
     deadline = time.monotonic() + 15
     while live.final_signal_states() != stored and time.monotonic() < deadline:
