@@ -28,6 +28,9 @@ def add_arguments(parser) -> None:
         source.add_argument("--every", type=float, default=20.0,
                             help="seconds between planted opportunities, 0 for none (default 20)")
         source.add_argument("--hold", type=float, default=3.0, help="seconds a planted opportunity lasts (default 3)")
+        source.add_argument("--no-widenings", dest="widenings", action="store_false",
+                            help="no spread widenings (by default one quote's spread widens 4-8x for --hold seconds "
+                                 "halfway between two plants)")
         source.add_argument("--topic", default=TICKS_TOPIC, help=f"topic to produce to (default {TICKS_TOPIC})")
         add_run_options(source)
         source.add_argument("--kafka", help="Kafka bootstrap servers (default: settings, then the running `ascep up`)")
@@ -95,7 +98,8 @@ def run_simulated(args) -> int:
     sent = run(bootstrap, settings.kafka_security, rate=args.rate, seed=args.seed,
                stop_event=stop_on_signals(args.duration), market=args.source, topic=args.topic,
                ends_to=resolve_optional(settings, "redis", args.redis),
-               opportunity_every_s=args.every, opportunity_duration_s=args.hold, fees=settings.arbitrage)
+               opportunity_every_s=args.every, opportunity_duration_s=args.hold, fees=settings.arbitrage,
+               spread_widenings=args.widenings)
     print(f"sent {sent} ticks to {args.topic} at {bootstrap}")
     return 0
 

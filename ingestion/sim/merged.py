@@ -13,7 +13,7 @@ from operator import attrgetter
 from core.contracts.tick import Tick
 
 from .fx import fx_market
-from .market import Plant, SimulatedMarket
+from .market import Plant, SimulatedMarket, Widening
 
 
 class MergedMarkets:
@@ -30,9 +30,14 @@ class MergedMarkets:
     def planted(self) -> list[Plant]:
         return sorted((plant for market in self.markets for plant in market.planted), key=attrgetter("start_ms"))
 
+    @property
+    def widenings(self) -> list[Widening]:
+        return sorted((w for market in self.markets for w in market.widenings), key=attrgetter("start_ms"))
 
-def crypto_and_fx(seed: int = 0, rate: float = 100.0, **options) -> MergedMarkets:
-    """The crypto and the FX market, each at half of `rate` (ticks per second in all); `options` go to both
-    (SimulatedMarket's opportunity_every_s, opportunity_duration_s, fees, ...)."""
-    return MergedMarkets([SimulatedMarket(seed=seed, rate=rate / 2, **options),
-                          fx_market(seed=seed, rate=rate / 2, **options)])
+
+def crypto_and_fx(seed: int = 0, rate: float = 100.0, spread_widenings: bool = True, **options) -> MergedMarkets:
+    """The crypto and the FX market, each at half of `rate` (ticks per second in all), with spread widenings
+    between their plants unless told otherwise; `options` go to both (SimulatedMarket's opportunity_every_s,
+    opportunity_duration_s, fees, ...)."""
+    return MergedMarkets([SimulatedMarket(seed=seed, rate=rate / 2, spread_widenings=spread_widenings, **options),
+                          fx_market(seed=seed, rate=rate / 2, spread_widenings=spread_widenings, **options)])
