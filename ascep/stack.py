@@ -26,14 +26,13 @@ from ascep.commands.rules import republish_kept
 from ascep.services import (
     Service,
     ServiceError,
-    create_topics,
     port_in_use,
     spawn,
     start_broker,
     start_redis,
     wait_for_port,
 )
-from clients.kafka import EMBEDDED
+from clients.kafka import EMBEDDED, create_topics
 from core.clock import now_ms
 from core.contracts.redis_keys import PROGRESS, TOPIC_ENDS
 from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
@@ -150,7 +149,8 @@ def drain(redis_url: str, say, stop_now: Callable[[], bool], timeout_s: float = 
             say(f"WARNING   cannot tell what the job has read ({exc}): stopping without waiting")
             return False
         left = behind(progress, ends)
-        behind_by = ", ".join(f"{where} by {count}" for where, count in left.items())
+        behind_by = ", ".join(f"{stage} {topic}:{partition} by {count}"
+                              for (stage, topic, partition), count in left.items())
         state = ({key: p.next for key, p in progress.items()}, ends)
         settled_since = None if left else (settled_since if state == seen else now)
         seen = state
@@ -267,7 +267,8 @@ def _run(settings: Settings, kafka: str | None, redis: str | None, port: int, so
         say(f"lake      {lake}")
         dashboard = stack.child("dashboard", [sys.executable, "-m", "ascep.cli", "dashboard",
                                               "--host", settings.dashboard.host, "--port", str(port),
-                                              "--redis", redis, "--lake", lake, "--checkpoints", checkpoints])
+                                              "--redis", redis, "--kafka", kafka, "--lake", lake,
+                                              "--checkpoints", checkpoints])
         wait_for_port(port, dashboard.proc, "dashboard", timeout=60, host=settings.dashboard.host)
         url = f"http://{settings.dashboard.host}:{port}"
         say(f"dashboard {url}")

@@ -20,7 +20,7 @@ DEBUG = False
 _bound_to_all = ASCEP_SETTINGS.dashboard.host in ("0.0.0.0", "::", "")
 ALLOWED_HOSTS = ["*"] if _bound_to_all else ["localhost", "127.0.0.1", "[::1]", ASCEP_SETTINGS.dashboard.host]
 
-INSTALLED_APPS = ["channels", "django.contrib.staticfiles", "dashboard"]
+INSTALLED_APPS = ["channels", "django.contrib.staticfiles", "ninja", "dashboard"]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -29,7 +29,9 @@ MIDDLEWARE = [
 ROOT_URLCONF = "dashboard.urls"
 ASGI_APPLICATION = "dashboard.asgi.application"
 DATABASES: dict = {}
-TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True, "OPTIONS": {}}]
+# The request in templates: base.html reads its CSP nonce (request.csp_nonce) and the URL's name from it.
+TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True,
+              "OPTIONS": {"context_processors": ["django.template.context_processors.request"]}}]
 STATIC_URL = "/static/"
 # POST /api/rules/<id>/test takes its ticks in the body: room for about 200,000 of them.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024 * 1024

@@ -1,19 +1,17 @@
 from django.urls import path
+from django.views.generic import RedirectView
 
-from dashboard import views
+from dashboard import pages, views
+from dashboard.api import api
 
 urlpatterns = [
     path("", views.index, name="index"),
-    path("api/signals", views.signals),
-    path("api/signals/<str:signal_id>", views.signal_detail),
-    path("api/prices", views.prices),
-    path("api/stats", views.stats),
-    path("api/health", views.health),
-    path("api/config", views.config),
-    path("api/rules", views.rules),
-    path("api/rules/<str:rule_id>/test", views.rule_test),
     path("analytics", views.analytics_page, name="analytics"),
-    path("api/analytics", views.analytics_api),
+    path("rules", pages.rules_page, name="rules"),
+    path("signals/<str:signal_id>", pages.signal_page, name="signal"),
+    path("api/", api.urls),
+    # The browsable API description (django-ninja's Swagger UI, served from its own static files).
+    path("docs", RedirectView.as_view(url="/api/docs", permanent=False)),
 ]
 
 handler404 = views.not_found

@@ -108,7 +108,7 @@ def test_the_gap_threshold_is_a_query_parameter(lake_dashboard):
     assert {row["venue"]: row["gaps"] for row in wide["ticks_by_venue"]} == {venue: 0 for venue in TICK_TIMES}
     bad = requests.get(lake_dashboard + "/api/analytics?gap_seconds=soon", timeout=10)
     assert bad.status_code == 400
-    assert bad.json()["error"] == "query parameter 'gap_seconds' must be a number of seconds > 0, got 'soon'"
+    assert bad.json()["error"].startswith("query parameter 'gap_seconds': Input should be a valid number")
 
 
 def test_no_lake_is_404_saying_so(dashboard):

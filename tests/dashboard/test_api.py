@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -67,14 +70,14 @@ def test_unknown_signal_is_404(api, sink):
 
 
 @pytest.mark.parametrize("limit, message", [
-    ("abc", "query parameter 'limit' must be an integer from 1 to 1000, got 'abc'"),
-    ("2.5", "query parameter 'limit' must be an integer from 1 to 1000, got '2.5'"),
-    ("0", "query parameter 'limit' must be from 1 to 1000, got 0"),
-    ("1001", "query parameter 'limit' must be from 1 to 1000, got 1001"),
-    ("-3", "query parameter 'limit' must be from 1 to 1000, got -3"),
+    ("abc", "query parameter 'limit': Input should be a valid integer"),
+    ("2.5", "query parameter 'limit': Input should be a valid integer"),
+    ("0", "query parameter 'limit': Input should be greater than or equal to 1"),
+    ("1001", "query parameter 'limit': Input should be less than or equal to 1000"),
+    ("-3", "query parameter 'limit': Input should be greater than or equal to 1"),
 ])
 def test_bad_limit_is_400_naming_the_parameter(api, sink, limit, message):
-    assert api(f"/api/signals?limit={limit}", expect=400) == {"error": message}
+    assert api(f"/api/signals?limit={limit}", expect=400)["error"].startswith(message)
 
 
 def test_prices_are_the_latest_tick_per_venue_and_symbol(api, sink):
@@ -118,10 +121,16 @@ def report(sink, next_offset: int, end: int, still_s: float) -> None:
 
 
 def test_health_is_down_with_a_503_while_the_job_stalls_with_input_waiting(api, sink):
+    began = time.monotonic()
     report(sink, 50, 100, still_s=20)
     health = api("/api/health", expect=503)
+    took_s = time.monotonic() - began
     assert health["status"] == "down"
-    assert health["reasons"] == ["the tick reader of ticks:0 is stalled: 50 records wait and it has not moved for 20 s"]
+    # 20 s when written, and as many seconds more as the request took on a loaded machine
+    [reason] = health["reasons"]
+    moved = re.fullmatch(r"the tick reader of ticks:0 is stalled: 50 records wait and it has not moved for (\d+) s",
+                         reason)
+    assert moved and 20 <= int(moved[1]) <= 20 + math.ceil(took_s), reason
     reader = next(r for r in health["job"]["readers"] if r["stage"] == "read")
     assert (reader["topic"], reader["next"], reader["end"], reader["lag"]) == ("ticks", 50, 100, 50)
 

@@ -1,0 +1,51 @@
+"""The dashboard's JSON API on django-ninja: typed views from which the OpenAPI 3 schema (/api/openapi.json)
+and its browsable page (/docs) are generated, so the description can never drift from the code.
+
+Every error is {"error": message, ...details}: a 4xx names what was wrong with the request, a 503 which
+service is away (Redis, or Kafka for the rules). One router per area: signals.py (signals, prices, stats),
+rules.py, system.py (health, config), analytics.py.
+"""
+from __future__ import annotations
+
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from redis.exceptions import RedisError
+
+from clients.kafka import KafkaUnavailable
+from dashboard.api import analytics, rules, signals, system
+from dashboard.api.common import ApiError, OrjsonRenderer, error_response, validation_message
+
+api = NinjaAPI(title="ASCEP dashboard API", version="1", renderer=OrjsonRenderer(), urls_namespace="api",
+               description="Signals, prices, rules and health of an ASCEP deployment. Errors are "
+                           '`{"error": message}`; times are epoch milliseconds with an ISO 8601 twin (`*_iso`).')
+api.add_router("", signals.router)
+api.add_router("", rules.router)
+api.add_router("", system.router)
+api.add_router("", analytics.router)
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request, exc: ValidationError):
+    return error_response(400, validation_message(exc.errors), problems=exc.errors)
+
+
+@api.exception_handler(RedisError)
+def _redis_away(request, exc: RedisError):
+    """Redis down is the one failure the dashboard expects: a 503 naming it, not a stack trace."""
+    return error_response(503, f"redis unavailable: {exc}")
+
+
+@api.exception_handler(KafkaUnavailable)
+def _kafka_away(request, exc: KafkaUnavailable):
+    """The rules live on the Kafka topic: without it they can be neither read nor written."""
+    return error_response(503, f"kafka unavailable: {exc}")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    return error_response(exc.status_code, str(exc), **(exc.details if isinstance(exc, ApiError) else {}))
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request, exc: AuthenticationError):
+    return error_response(401, "log in first, or send an API token: Authorization: Bearer <token>")
