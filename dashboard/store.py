@@ -90,7 +90,7 @@ async def signal_states(signal_id: str, scan: int) -> list[dict[str, Any]]:
             doc = fields.get(b"signal", b"")
             if needle in doc and (state := _decode(f"{keys.SIGNALS_STREAM} entry {entry_id.decode()}", doc)):
                 if state.get("id") == signal_id:
-                    states.append(state)
+                    states.append(signal_document(state))
         read += len(page)
         if len(page) < 1000:
             break
