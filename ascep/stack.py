@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ascep.commands.ingest import SIMULATED
 from ascep.commands.rules import republish_kept
 from ascep.services import (
     Service,
@@ -81,14 +82,14 @@ def source_command(source: str, kafka: str, redis: str) -> list[str] | None:
     cli = [sys.executable, "-m", "ascep.cli"]
     if source == "none":
         return None
-    if source == "sim":
-        return [*cli, "ingest", "sim", "--kafka", kafka, "--redis", redis]
+    if source in SIMULATED:
+        return [*cli, "ingest", source, "--kafka", kafka, "--redis", redis]
     if source.startswith("replay:"):
         path = Path(source.removeprefix("replay:"))
         if not path.is_file():
             raise ServiceError(f"--source {source}: no such file {path}")
         return [*cli, "replay", str(path.resolve()), "--kafka", kafka, "--redis", redis]
-    raise ServiceError(f"--source {source!r}: expected sim, replay:FILE or none")
+    raise ServiceError(f"--source {source!r}: expected {', '.join(SIMULATED)}, replay:FILE or none")
 
 
 def forget_offsets(redis_url: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from core.contracts.times import iso_ms, iso_or_none
 from core.progress import STAGE_TOPICS, Progress
 from core.settings import HealthSettings
 
@@ -121,7 +122,7 @@ def assess(facts: HealthFacts, limits: HealthSettings) -> Assessment:
     venues = {}
     for venue, ts in sorted(facts.newest_tick.items()):
         age_ms = facts.now - ts
-        venues[venue] = {"newest_tick": ts, "age_s": _seconds(age_ms), "status": "ok"}
+        venues[venue] = {"newest_tick": ts, "newest_tick_iso": iso_ms(ts), "age_s": _seconds(age_ms), "status": "ok"}
         if age_ms > max_age_ms:
             venues[venue]["status"] = verdict.add("degraded", f"the newest tick of {venue} is "
                                                               f"{_seconds(age_ms):.0f} s old")
@@ -129,6 +130,7 @@ def assess(facts: HealthFacts, limits: HealthSettings) -> Assessment:
     for venue, connector in sorted(facts.connectors.items()):
         frame_age = None if connector.last_frame_ms is None else facts.now - connector.last_frame_ms
         row: dict[str, Any] = {"connected": connector.connected, "last_frame": connector.last_frame_ms,
+                               "last_frame_iso": iso_or_none(connector.last_frame_ms),
                                "age_s": None if frame_age is None else _seconds(frame_age), "status": "ok"}
         if not connector.connected:
             row["status"] = verdict.add("degraded", f"the {venue} connector is disconnected")
@@ -138,6 +140,9 @@ def assess(facts: HealthFacts, limits: HealthSettings) -> Assessment:
         connectors[venue] = row
     checkpoint = _checkpoint(facts, limits, verdict)
     job_status = max((r["status"] for r in readers), key=RANK.__getitem__, default="ok")
-    components = {"job": {"status": job_status, "started_at": facts.job_started_at, "readers": readers},
-                  "venues": venues, "connectors": connectors, "checkpoint": checkpoint}
+    job = {"status": job_status, "started_at": facts.job_started_at,
+           "started_at_iso": iso_or_none(facts.job_started_at), "readers": readers}
+    # server_time: the clock every age here is measured against.
+    components = {"job": job, "venues": venues, "connectors": connectors, "checkpoint": checkpoint,
+                  "server_time": facts.now, "server_time_iso": iso_ms(facts.now)}
     return Assessment(verdict.status, verdict.reasons, components)

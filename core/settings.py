@@ -6,7 +6,9 @@ by ``ASCEP_CONFIG`` (or ``--config``), then the defaults below. docs/configurati
 """
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, get_args, get_origin
 
@@ -294,6 +296,55 @@ def check_env_name(name: str) -> None:
     if model is not None:
         raise UnknownSetting(f"{name}: {'.'.join(parts)} is a group of settings; name one of its fields "
                              f"({', '.join(model.model_fields)}) or give the group as JSON")
+
+
+SettingPath = tuple[str, ...]
+
+
+def setting_paths(model: type[BaseModel] = Settings, prefix: SettingPath = ()) -> list[SettingPath]:
+    """Every setting that holds a value (a number, a string, a list, a map), as its path of field names."""
+    paths: list[SettingPath] = []
+    for name, field in model.model_fields.items():
+        group = _model_in(field.annotation)
+        paths += setting_paths(group, (*prefix, name)) if group is not None else [(*prefix, name)]
+    return paths
+
+
+def env_name(path: SettingPath) -> str:
+    return "ASCEP_" + "__".join(path).upper()
+
+
+def _holds(tree: Any, path: SettingPath) -> bool:
+    for name in path:
+        if not isinstance(tree, dict) or name not in tree:
+            return False
+        tree = tree[name]
+    return True
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def setting_source(path: SettingPath, env: Mapping[str, str], file_values: Mapping[str, Any]) -> str | None:
+    """Which source gave the setting at `path` its value, strongest first as Settings reads them: the environment
+    variable that sets it (itself, a key of its map, or a group of settings given as JSON: ASCEP_JOB='{...}'),
+    "file" (the TOML file's values, `file_values`), or None for its default. Names are case-insensitive."""
+    names = {name.upper(): value for name, value in env.items()}
+    own = env_name(path)
+    if own in names:
+        return own
+    keys = sorted(name for name in names if name.startswith(own + "__"))
+    if keys:
+        return ", ".join(keys)
+    for depth in range(len(path) - 1, 0, -1):
+        group = env_name(path[:depth])
+        if group in names and _holds(_json_or_none(names[group]), path[depth:]):
+            return group
+    return "file" if _holds(file_values, path) else None
 
 
 def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from core.settings import Settings
+from core.settings import SettingPath, Settings, setting_paths, setting_source
 
 STACK_FILE = "stack.json"
 LOCK_FILE = "stack.lock"
@@ -119,3 +120,47 @@ def resolve_optional(settings: Settings, service: str, flag: str | None = None) 
         return resolve(settings, service, flag)
     except LookupError:
         return None
+
+
+class InForce(NamedTuple):
+    """One setting as `ascep config` shows it."""
+
+    name: str  # dotted: arbitrage.min_profit_bps
+    value: Any  # as JSON has it, secrets masked
+    source: str  # default, env ASCEP_..., file PATH, or running stack PATH (pid N)
+
+
+# What a running `ascep up` gives the other commands when neither the environment nor the file does (resolve).
+FROM_STACK = ("kafka", "redis", "lake", "s3_endpoint")
+
+
+def _from_stack(stack: Mapping[str, Any]) -> dict[SettingPath, Any]:
+    given: dict[SettingPath, Any] = {(name,): stack[name] for name in FROM_STACK if stack.get(name)}
+    if stack.get("dashboard"):
+        dashboard = urlsplit(str(stack["dashboard"]))
+        given.update({("dashboard", "host"): dashboard.hostname, ("dashboard", "port"): dashboard.port})
+    return given
+
+
+def settings_in_force(settings: Settings, env: Mapping[str, str], file_values: Mapping[str, Any],
+                      config_file: str | None, stack: Mapping[str, Any]) -> list[InForce]:
+    """Every setting with its value and where that came from, as the commands see it: the environment, then the
+    file (`file_values`, read from `config_file`), then the running stack (`stack`, running_stack()'s) for the
+    addresses it gives, then the default. The Kafka password and Redis's token stay masked."""
+    values = settings.model_dump(mode="json")
+    stack_given = _from_stack(stack)
+    at_stack = f"running stack {settings.state_dir / STACK_FILE} (pid {stack.get('pid')})"
+    shown = []
+    for path in setting_paths():
+        value: Any = values
+        for name in path:
+            value = value[name]
+        found = setting_source(path, env, file_values)
+        if found is None and path in stack_given:
+            value, source = stack_given[path], at_stack
+        else:
+            source = "default" if found is None else f"file {config_file}" if found == "file" else f"env {found}"
+        if path == ("redis",) and value:
+            value = redacted(str(value))
+        shown.append(InForce(".".join(path), value, source))
+    return shown

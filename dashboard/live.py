@@ -2,7 +2,8 @@
 
 One relay per process subscribes to ascep:live, however many browsers are open. Prices can come
 thousands a second, so the relay coalesces them (newest tick per venue:symbol) and forwards at
-most one prices message per PRICE_FLUSH_S; signals are rare and go through at once.
+most one prices message per PRICE_FLUSH_S; signals are rare and go through at once. Both leave with the
+ISO times the JSON API gives (core/contracts/times.py), as the snapshot does.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.backoff import Backoff
 from core.contracts import redis_keys as keys
+from core.contracts.times import signal_document, tick_document
 from core.log import event
 from dashboard import store
 
@@ -88,17 +90,18 @@ class LiveRelay:
                 return
             if kind != "signal":
                 raise ValueError(f"unknown kind {kind!r}")
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            shown = {**update, "data": signal_document(update["data"])}
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             self.skipped += 1
             event(log, "skipped malformed live message", logging.WARNING, channel=keys.LIVE_CHANNEL,
                   error=f"{type(exc).__name__}: {exc}", message=data[:200].decode(errors="replace"))
             return
-        await self._send(data.decode())
+        await self._send(orjson.dumps(shown).decode())
 
     async def _flush_prices_later(self) -> None:
         await asyncio.sleep(self.flush_s)
         ticks, self._pending_prices, self._flush_task = list(self._pending_prices.values()), {}, None
-        await self._send(orjson.dumps({"kind": "prices", "data": ticks}).decode())
+        await self._send(orjson.dumps({"kind": "prices", "data": [tick_document(t) for t in ticks]}).decode())
 
     async def _send(self, text: str) -> None:
         await self._layer.group_send(GROUP, {"type": "live.message", "text": text})

@@ -8,18 +8,20 @@ from collections.abc import Iterable
 import numpy as np
 
 PERCENTILES = (50, 90, 95, 99)
+DECIMALS = 3  # of a mean or percentile, as lake/figures.py gives them: 36.646, not 36.64645839999999
 # Bucket edges in basis points: readable at a glance, and fine where most signals sit (a few bps).
 PROFIT_EDGES_BPS = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0)
 
 
 def distribution(values: list[float]) -> dict:
-    """min/mean/max and percentiles (linear interpolation); nulls when there is nothing to summarise."""
+    """min/mean/max and percentiles (linear interpolation); nulls when there is nothing to summarise. min and
+    max are values given; the others are computed, and rounded."""
     if not values:
         return {"count": 0, "min": None, "mean": None, "max": None, **{f"p{p}": None for p in PERCENTILES}}
     array = np.asarray(values, dtype=float)
     cuts = np.percentile(array, PERCENTILES)
-    return {"count": len(values), "min": float(array.min()), "mean": float(array.mean()), "max": float(array.max()),
-            **{f"p{p}": float(c) for p, c in zip(PERCENTILES, cuts)}}
+    return {"count": len(values), "min": float(array.min()), "mean": round(float(array.mean()), DECIMALS),
+            "max": float(array.max()), **{f"p{p}": round(float(c), DECIMALS) for p, c in zip(PERCENTILES, cuts)}}
 
 
 def histogram(values: Iterable[float], edges: tuple[float, ...] = PROFIT_EDGES_BPS) -> list[dict]:

@@ -1,7 +1,8 @@
-"""Reads what the Flink job's RedisSink writes (key layout in ascep/redis_keys.py); never writes it.
+"""Reads what the Flink job's RedisSink writes (key layout in core/contracts/redis_keys.py); never writes it.
 
 A stored document that does not decode is skipped with a warning naming its key, so one bad
-entry cannot blank the whole dashboard.
+entry cannot blank the whole dashboard. Documents leave here with `<field>_iso` beside their epoch-ms
+times (core/contracts/times.py), so every view serves the same.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import redis.asyncio as aioredis
 from django.conf import settings
 
 from core.contracts import redis_keys as keys
+from core.contracts.times import iso_or_none, signal_document, tick_document, with_iso
 from core.health import Checkpoint, Connector, HealthFacts
 from core.latency import Histogram, read_summary
 from core.log import event
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 
 _client: aioredis.Redis | None = None
 SCAN_BATCH = 4 * keys.SIGNALS_KEPT
+INGEST_TIMES = ("last_frame_ms", "heartbeat_ms")  # the epoch-ms fields of a connector's metrics snapshot (ingestion/metrics.py)
 
 
 class UnreadableDocument(ValueError):
@@ -54,13 +57,14 @@ def _decode_all(names: list[str], docs: list[bytes | None]) -> list[dict[str, An
     return [decoded for name, doc in zip(names, docs) if (decoded := _decode(name, doc)) is not None]
 
 
-async def latest_signals(limit: int) -> list[dict[str, Any]]:
-    """Newest first by event_time (the index score)."""
+async def latest_signals(limit: int, readable: bool = True) -> list[dict[str, Any]]:
+    """Newest first by event_time (the index score); `readable`: with the ISO times (figures need none)."""
     ids = [i.decode() for i in await client().zrevrange(keys.SIGNALS_INDEX, 0, limit - 1)]
     if not ids:
         return []
     names = [keys.signal_key(i) for i in ids]
-    return _decode_all(names, await client().mget(names))
+    signals = _decode_all(names, await client().mget(names))
+    return [signal_document(s) for s in signals] if readable else signals
 
 
 async def one_signal(signal_id: str) -> dict[str, Any] | None:
@@ -69,7 +73,7 @@ async def one_signal(signal_id: str) -> dict[str, Any] | None:
     if doc is None:
         return None
     try:
-        return orjson.loads(doc)
+        return signal_document(orjson.loads(doc))
     except orjson.JSONDecodeError as exc:
         raise UnreadableDocument(f"stored document {key} is not valid JSON: {exc}") from None
 
@@ -87,7 +91,7 @@ async def signal_states(signal_id: str, scan: int) -> list[dict[str, Any]]:
             doc = fields.get(b"signal", b"")
             if needle in doc and (state := _decode(f"{keys.SIGNALS_STREAM} entry {entry_id.decode()}", doc)):
                 if state.get("id") == signal_id:
-                    states.append(state)
+                    states.append(signal_document(state))
         read += len(page)
         if len(page) < 1000:
             break
@@ -102,7 +106,7 @@ async def prices() -> list[dict[str, Any]]:
         return []
     names = [keys.price_key(*pair.split(":", 1)) for pair in pairs]
     ticks = _decode_all(names, await client().mget(names))
-    return sorted(ticks, key=lambda t: (t["symbol"], t["venue"]))
+    return sorted((tick_document(t) for t in ticks), key=lambda t: (t["symbol"], t["venue"]))
 
 
 async def counters() -> dict[str, int]:
@@ -116,8 +120,9 @@ async def overview() -> dict[str, int | None]:
     pipe.scard(keys.PRICES_INDEX)
     pipe.zrevrange(keys.SIGNALS_INDEX, 0, 0, withscores=True)
     signals_stored, prices_stored, newest = await pipe.execute()
+    newest_time = int(newest[0][1]) if newest else None
     return {"signals_stored": signals_stored, "prices_stored": prices_stored,
-            "newest_signal_event_time": int(newest[0][1]) if newest else None}
+            "newest_signal_event_time": newest_time, "newest_signal_event_time_iso": iso_or_none(newest_time)}
 
 
 def _readable(read, raw: dict[bytes, bytes]) -> dict:
@@ -207,7 +212,8 @@ async def ingest_metrics() -> list[dict[str, Any]]:
     for name in names:
         pipe.hgetall(name)
     snapshots = await pipe.execute() if names else []
-    return [{k.decode(): _number_or_text(v) for k, v in snapshot.items()} for snapshot in snapshots if snapshot]
+    return [with_iso({k.decode(): _number_or_text(v) for k, v in snapshot.items()}, INGEST_TIMES)
+            for snapshot in snapshots if snapshot]
 
 
 async def latency_summaries() -> dict[str, dict[str, tuple[int, Histogram]]]:

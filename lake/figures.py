@@ -12,6 +12,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from core.contracts.times import with_iso
+
 TICK_COLUMNS = ["venue", "ts"]  # all the figures need from the tick rows
 PERCENTILES = (0.5, 0.9, 0.99)
 PROFIT_EDGES_BPS = (1, 2, 5, 10, 20, 50, 100)  # histogram bucket bounds: [.., 1), [1, 2), ..., [100, ..)
@@ -90,13 +92,13 @@ def detection_latency(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 def tick_activity(con: duckdb.DuckDBPyConnection, gap_ms: int) -> list[dict[str, Any]]:
     """Ticks per venue and its silences: a gap is more than `gap_ms` between consecutive ticks of the venue."""
-    return _rows(con, """
+    return [with_iso(row, ("first_ts", "last_ts")) for row in _rows(con, """
         WITH spaced AS (SELECT venue, ts, ts - lag(ts) OVER (PARTITION BY venue ORDER BY ts) AS since FROM ticks)
         SELECT venue, count(*) AS ticks, min(ts) AS first_ts, max(ts) AS last_ts,
                count(*) FILTER (WHERE since > $1) AS gaps,
                coalesce(max(since) FILTER (WHERE since > $1), 0) AS longest_gap_ms,
                coalesce(sum(since) FILTER (WHERE since > $1), 0) AS gap_time_ms
-        FROM spaced GROUP BY venue ORDER BY venue""", gap_ms)
+        FROM spaced GROUP BY venue ORDER BY venue""", gap_ms)]
 
 
 def ticks_by_hour(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

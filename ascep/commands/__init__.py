@@ -9,7 +9,7 @@ are imported in the function that runs. tests/ascep/test_cli_startup.py checks e
 COMMANDS = {
     "analytics": "signal and tick figures over the Parquet lake",
     "bench": "run a benchmark and print its figures",
-    "config": "print the settings in force, after the file and the environment",
+    "config": "print every setting in force and where it came from (environment, file, running stack, default)",
     "dashboard": "serve the live dashboard and its JSON API",
     "deploy": "build what a deployment needs: the Managed Flink application zip",
     "ingest": "stream ticks into Kafka from a simulated market or a live venue",

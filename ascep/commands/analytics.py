@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core.contracts.times import ISO_SUFFIX
 from core.settings import load_settings
 
 CSV_TABLES = ("signals_by_hour", "ticks_by_venue", "ticks_by_hour")
@@ -38,11 +39,12 @@ def run(args) -> int:
 
 
 def _table(title: str, rows: list[dict[str, Any]]) -> None:
+    """Times in ISO only: an epoch-ms column with its `_iso` beside it is left to the JSON and CSV."""
     print(f"\n{title}")
     if not rows:
         print("  (none)")
         return
-    names = list(rows[0])
+    names = [n for n in rows[0] if n + ISO_SUFFIX not in rows[0]]
     cells = [[_cell(row[n]) for n in names] for row in rows]
     widths = [max(len(n), *(len(c[i]) for c in cells)) for i, n in enumerate(names)]
     print("  " + "  ".join(n.ljust(w) for n, w in zip(names, widths)))

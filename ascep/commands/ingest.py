@@ -9,8 +9,10 @@ from core.settings import load_settings
 from core.stack_file import resolve, resolve_optional
 from ingestion.venues import VENUES
 
-SIMULATED = {"sim": "a simulated crypto market with planted opportunities",
-             "fx": "a simulated FX market with planted opportunities"}
+# name -> (help, default ticks per second in all)
+SIMULATED = {"sim": ("a simulated crypto market with planted opportunities", 50.0),
+             "fx": ("a simulated FX market with planted opportunities (the only one with direct arbitrage)", 50.0),
+             "sim+fx": ("both in one stream, each at half the rate: what `ascep up` feeds by default", 100.0)}
 
 
 def add_arguments(parser) -> None:
@@ -19,13 +21,16 @@ def add_arguments(parser) -> None:
     from ingestion.sim.fx import FX_PAIRS
 
     sources = parser.add_subparsers(dest="source", metavar="SOURCE", required=True)
-    for name, help_text in SIMULATED.items():
+    for name, (help_text, rate) in SIMULATED.items():
         source = sources.add_parser(name, help=help_text)
-        source.add_argument("--rate", type=float, default=50.0, help="ticks per second (default 50)")
+        source.add_argument("--rate", type=float, default=rate, help=f"ticks per second in all (default {rate:g})")
         source.add_argument("--seed", type=int, default=0, help="same seed, same market (default 0)")
         source.add_argument("--every", type=float, default=20.0,
                             help="seconds between planted opportunities, 0 for none (default 20)")
         source.add_argument("--hold", type=float, default=3.0, help="seconds a planted opportunity lasts (default 3)")
+        source.add_argument("--no-widenings", dest="widenings", action="store_false",
+                            help="no spread widenings (by default one quote's spread widens 4-8x for --hold seconds "
+                                 "halfway between two plants)")
         source.add_argument("--topic", default=TICKS_TOPIC, help=f"topic to produce to (default {TICKS_TOPIC})")
         add_run_options(source)
         source.add_argument("--kafka", help="Kafka bootstrap servers (default: settings, then the running `ascep up`)")
@@ -93,7 +98,8 @@ def run_simulated(args) -> int:
     sent = run(bootstrap, settings.kafka_security, rate=args.rate, seed=args.seed,
                stop_event=stop_on_signals(args.duration), market=args.source, topic=args.topic,
                ends_to=resolve_optional(settings, "redis", args.redis),
-               opportunity_every_s=args.every, opportunity_duration_s=args.hold, fees=settings.arbitrage)
+               opportunity_every_s=args.every, opportunity_duration_s=args.hold, fees=settings.arbitrage,
+               spread_widenings=args.widenings)
     print(f"sent {sent} ticks to {args.topic} at {bootstrap}")
     return 0
 

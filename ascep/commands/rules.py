@@ -344,7 +344,7 @@ def _signal_output(path: Path | None):
 
 def run_backtest(args) -> int:
     from core.cep.backtest import Tally
-    from core.contracts.tick import iso_ms
+    from core.contracts.times import iso_ms
     from core.progress import ProgressLine
     from lake.backtest import RangeBacktest
     from lake.storage import configured_lake

@@ -13,7 +13,8 @@ from typing import Generic, TypeVar
 
 from core.arbitrage.cross_exchange import CrossExchangeDetector, SymbolState
 from core.contracts.signal import Signal
-from core.contracts.tick import InvalidTick, Tick, check_not_ahead, decode_tick, iso_ms, watermark_in
+from core.contracts.tick import InvalidTick, Tick, check_not_ahead, decode_tick, watermark_in
+from core.contracts.times import iso_ms
 from core.contracts.trade import Trade, decode_trade
 
 Record = tuple[int, bytes | None, int | None]  # offset, value, the record's timestamp or None

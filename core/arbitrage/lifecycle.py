@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from core.contracts.signal import Leg, Signal, SignalType, signal_id
 
+SIZE_DIGITS = 12  # significant: a size is a product of rates, whose last digits are float noise (604311.9715212162)
+
+
+def _size(size: float | None) -> float | None:
+    return None if size is None else float(f"{size:.{SIZE_DIGITS}g}")
+
 
 class OpportunityBook:
     """The open signal of each route: it holds the opportunity's peak, which is all an update is judged by."""
@@ -24,14 +30,14 @@ class OpportunityBook:
         if current is None:
             current = {
                 "id": signal_id(signal_type, route, event_time), "type": signal_type, "legs": legs,
-                "profit_bps": round(profit_bps, 6), "size": size, "event_time": event_time,
+                "profit_bps": round(profit_bps, 6), "size": _size(size), "event_time": event_time,
                 "updated_at": event_time, "closed_at": None, "status": "open", "detected_at": now_ms,
             }
             self.open[route] = current
             return current.copy()
         rounded = round(profit_bps, 6)  # compared as stored: a gain below the stored precision is no new peak
         if rounded > current["profit_bps"]:
-            current.update({"legs": legs, "profit_bps": rounded, "size": size, "updated_at": event_time})
+            current.update({"legs": legs, "profit_bps": rounded, "size": _size(size), "updated_at": event_time})
             return current.copy()
         return None
 

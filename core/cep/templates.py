@@ -3,6 +3,9 @@
 Each returns text in the rule language, so a template is only a starting point a user can read,
 copy and edit; it goes through the same parser as any rule. The single-market ones are partitioned
 rules: one line switches them on for a whole market (`covers="*/USDT"`), or for one symbol.
+With its defaults each fires within minutes on `ascep up`'s default source, the simulated crypto and FX
+markets (tests/core/cep/test_examples_fire.py), except volume_surge, which reads trades: the simulated
+markets quote and do not trade.
 """
 from __future__ import annotations
 
@@ -18,10 +21,12 @@ def _q(symbol: str) -> str:
     return json.dumps(symbol)
 
 
-def _partition(covers: Covers) -> str:
-    """The PARTITION line of a template that runs for every symbol its covers take (a symbol is a cover too)."""
+def _partition(covers: Covers, by_venue: bool = False) -> str:
+    """The PARTITION line of a template that runs for every symbol (on each venue apart, `by_venue`) its covers
+    take (a symbol is a cover too)."""
     listed = [covers] if isinstance(covers, str) else list(covers)
-    return "PARTITION BY symbol" + (" FOR " + ", ".join(map(_q, listed)) if listed else "") + "\n"
+    return ("PARTITION BY symbol, venue" if by_venue else "PARTITION BY symbol") + (
+        " FOR " + ", ".join(map(_q, listed)) if listed else "") + "\n"
 
 
 def price_spike(covers: Covers = (), pct: float = 1.0, window: str = "10s") -> str:
@@ -29,8 +34,9 @@ def price_spike(covers: Covers = (), pct: float = 1.0, window: str = "10s") -> s
     return f"{_partition(covers)}IF abs(change_pct({window})) > {pct} THEN PRICE_SPIKE"
 
 
-def volatility_burst(covers: Covers = (), ratio: float = 3.0, short: str = "30s", long: str = "10m") -> str:
-    """Short-term volatility is several times the longer-term volatility."""
+def volatility_burst(covers: Covers = (), ratio: float = 3.0, short: str = "10s", long: str = "5m") -> str:
+    """Short-term volatility is several times the longer-term volatility. One burst in both windows can show
+    at most sqrt(long / short) times the long window's: 30s against 10m needed 4.5 minutes of data to reach 3."""
     return f"{_partition(covers)}IF volatility({short}) > {ratio} * volatility({long}) THEN VOLATILITY_BURST"
 
 
@@ -56,8 +62,9 @@ def breakout(covers: Covers = (), window: str = "15m", zscore: float = 3.0) -> s
 
 
 def spread_widening(covers: Covers = (), bps: float = 20.0) -> str:
-    """The quoted spread exceeds a threshold, in basis points of the mid price."""
-    return f"{_partition(covers)}IF spread_bps() > {bps} THEN SPREAD_WIDENING"
+    """A venue's quoted spread exceeds a threshold, in basis points of the mid price: keyed by symbol and venue,
+    so one venue's wide quote is one signal while it lasts, whatever the other venues quote meanwhile."""
+    return f"{_partition(covers, by_venue=True)}IF spread_bps() > {bps} THEN SPREAD_WIDENING"
 
 
 def stat_arb(first: str = "ETH/USDT", second: str = "BTC/USDT", window: str = "10m", entry: float = 2.0,
@@ -68,11 +75,11 @@ def stat_arb(first: str = "ETH/USDT", second: str = "BTC/USDT", window: str = "1
             f"IF abs(z) > {entry} UNTIL abs(z) < {exit} THEN STAT_ARB")
 
 
-def arbitrage(symbol: str = "BTC/USDT", buy_venue: str = "kraken", sell_venue: str = "binance",
+def arbitrage(covers: Covers = (), buy_venue: str = "kraken", sell_venue: str = "binance",
               bps: float = 10.0) -> str:
-    """One venue's bid beats another's ask by more than the threshold (before fees)."""
-    sell, buy = _q(f"{symbol}@{sell_venue}"), _q(f"{symbol}@{buy_venue}")
-    return f"IF (bid({sell}) - ask({buy})) / ask({buy}) * 10000 > {bps} THEN ARBITRAGE"
+    """One venue's bid beats another's ask by more than the threshold (before fees), for every symbol covered."""
+    sell, buy = _q(f"@{sell_venue}"), _q(f"@{buy_venue}")
+    return f"{_partition(covers)}IF (bid({sell}) - ask({buy})) / ask({buy}) * 10000 > {bps} THEN ARBITRAGE"
 
 
 def _ms(duration: str) -> int:

@@ -6,11 +6,12 @@ accepts, and a bad one is rejected with the same reason wherever it is caught.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from math import isfinite
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 import orjson
+
+from core.contracts.times import iso_ms
 
 
 class Tick(NamedTuple):
@@ -193,10 +194,6 @@ def check_not_ahead(record: T, reference_ms: int, max_ahead_ms: int) -> T:
         raise InvalidTick(f"event time {iso_ms(record.ts)} is {ahead} ms after the record was written "
                           f"({iso_ms(reference_ms)}): more than the {max_ahead_ms} ms allowed (job.max_future_skew_ms)")
     return record
-
-
-def iso_ms(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def epoch_ms(ts: Any, field: str = "ts") -> int:

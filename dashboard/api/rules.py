@@ -28,7 +28,7 @@ from core.cep.rules import ParseError, Rule, RuleError, load, to_text
 from core.cep.templates import TEMPLATES
 from core.cep.trial import TrialCancelled, TrialLimit, run_rule
 from core.clock import now_ms
-from core.contracts.tick import iso_ms
+from core.contracts.times import iso_ms, signal_document, tick_document
 from core.stack_file import resolve
 from dashboard import lake_reads, store
 from dashboard.analytics import NoLake
@@ -325,7 +325,9 @@ async def rule_test(request, rule_id: str):
                                      limits=settings.ASCEP_SETTINGS.rules)
     except RuleError as exc:
         raise _bad_rule(exc) from None
-    return json_response({"rule_id": rule_id, "ticks": len(ticks), **result})
+    return json_response({"rule_id": rule_id, "ticks": len(ticks), **result,
+                          "signals": [signal_document(s) for s in result["signals"]],
+                          "late": [tick_document(t) for t in result["late"]]})
 
 
 @router.post("/rules/{rule_id}/backtest", response={200: BacktestResult, 400: Error, 404: Error, 422: Error,
@@ -360,7 +362,8 @@ async def rule_backtest(request, rule_id: str, body: BacktestRequest):
                                      settings.ASCEP_SETTINGS.job.out_of_orderness_ms, limits)
     except NoLake as exc:
         raise HttpError(404, str(exc)) from None
-    return {"rule_id": rule_id, **result, "from": start, "to": end, "from_iso": iso_ms(start), "to_iso": iso_ms(end)}
+    return {"rule_id": rule_id, **result, "signals": [signal_document(s) for s in result["signals"]],
+            "from": start, "to": end, "from_iso": iso_ms(start), "to_iso": iso_ms(end)}
 
 
 async def _off_the_loop(call: Callable[..., dict[str, Any]], *args: Any, **kwargs: Any) -> dict[str, Any]:

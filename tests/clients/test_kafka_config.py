@@ -94,12 +94,16 @@ def test_msk_iam_without_the_signer_fails_at_once_saying_what_to_install(monkeyp
 def test_ascep_config_masks_the_secrets(tmp_path):
     env = {**os.environ, "ASCEP_REDIS": "rediss://:the-token@cache:6379/0", **{
         f"ASCEP_KAFKA_SECURITY__{name.upper()}": value for name, value in SCRAM.items()}}
-    printed = subprocess.run([sys.executable, "-m", "ascep.cli", "config"], cwd=tmp_path, env=env,
+    printed = subprocess.run([sys.executable, "-m", "ascep.cli", "config", "--json"], cwd=tmp_path, env=env,
                              capture_output=True, text=True, timeout=60)
-    shown = json.loads(printed.stdout)
+    shown = json.loads(printed.stdout)["settings"]
     assert shown["redis"] == "rediss://:***@cache:6379/0"
     assert shown["kafka_security"]["sasl_password"] == "**********"
     assert "the-token" not in printed.stdout and "s3cret-pw" not in printed.stdout
+    table = subprocess.run([sys.executable, "-m", "ascep.cli", "config"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=60).stdout
+    assert "rediss://:***@cache:6379/0" in table and "**********" in table
+    assert "the-token" not in table and "s3cret-pw" not in table
 
 
 @pytest.mark.parametrize("values, message", [

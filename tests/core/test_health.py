@@ -32,9 +32,16 @@ def test_a_stack_that_keeps_up_is_ok_with_every_component_reported():
     readers = {(r["stage"], r["topic"]): r for r in result.components["job"]["readers"]}
     assert readers["read", "ticks"]["lag"] == 0 and readers["lake", "ticks"]["lag"] == 20
     assert readers["rules", "rules"]["lag"] is None  # no end reported for rules: judged by its polls only
-    assert result.components["venues"]["kraken"] == {"newest_tick": NOW - 2_000, "age_s": 2.0, "status": "ok"}
+    assert result.components["venues"]["kraken"] == {"newest_tick": NOW - 2_000,
+                                                     "newest_tick_iso": "2027-01-15T07:59:58.000Z",
+                                                     "age_s": 2.0, "status": "ok"}
     assert result.components["checkpoint"] == {"status": "ok", "id": 41, "age_s": 1.5}
-    assert result.components["connectors"]["binance"]["age_s"] == 0.3
+    assert result.components["connectors"]["binance"] == {"connected": True, "last_frame": NOW - 300,
+                                                          "last_frame_iso": "2027-01-15T07:59:59.700Z",
+                                                          "age_s": 0.3, "status": "ok"}
+    assert (result.components["server_time"], result.components["server_time_iso"]) == (
+        NOW, "2027-01-15T08:00:00.000Z")
+    assert result.components["job"]["started_at_iso"] == "2027-01-15T07:50:00.000Z"
 
 
 def test_a_reader_that_stopped_moving_while_input_waits_is_down():

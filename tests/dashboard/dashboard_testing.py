@@ -5,10 +5,12 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from ascep.services import start_dashboard
-from core.contracts.signal import Signal, route_of, signal_id
+from core.contracts.signal import Signal, public_view, route_of, signal_id
 from core.contracts.tick import Tick
+from core.contracts.times import signal_document
 
 # A database of its own on the shared test Redis, so flushing it between tests touches nobody else.
 DASHBOARD_DB = 9
@@ -27,6 +29,11 @@ def cross_exchange_signal(buy: tuple[str, float], sell: tuple[str, float], profi
             "updated_at": event_time + (closed_after_ms or 0),
             "closed_at": event_time + closed_after_ms if closed else None,
             "status": "closed" if closed else "open", "detected_at": event_time + detected_after_ms}
+
+
+def served(signal: Signal) -> dict[str, Any]:
+    """A signal as the JSON API serves it: no null fields (the sink drops them), each time also in ISO 8601."""
+    return signal_document(public_view(signal))
 
 
 # The lake of the dashboard with a broker (conftest's rules_dashboard), written once: FX ticks a backtest reads,

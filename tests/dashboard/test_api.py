@@ -6,16 +6,17 @@ import math
 import os
 import re
 import time
+from datetime import UTC, datetime
 
 import pytest
 import requests
-from dashboard_testing import MIN_PROFIT_BPS
+from dashboard_testing import MIN_PROFIT_BPS, served
+from float_noise import default_market_signals, noisy_floats
 
 from ascep.commands import dashboard as dashboard_command
 from ascep.services import free_port, start_dashboard
 from core.clock import now_ms
 from core.contracts.redis_keys import progress_field, signal_key, topic_end_field
-from core.contracts.signal import public_view
 from core.contracts.tick import Tick
 from core.progress import Progress
 from core.settings import Settings
@@ -30,9 +31,9 @@ def test_signals_are_listed_newest_first_and_limited(api, sink, make_signal):
     assert sink.write_signals(written) == 3
     newest_first = sorted(written, key=lambda s: -s["event_time"])
 
-    assert api("/api/signals") == {"signals": [public_view(s) for s in newest_first]}
-    assert api("/api/signals?limit=2") == {"signals": [public_view(s) for s in newest_first[:2]]}
-    assert api("/api/signals?limit=1000")["signals"] == [public_view(s) for s in newest_first]
+    assert api("/api/signals") == {"signals": [served(s) for s in newest_first]}
+    assert api("/api/signals?limit=2") == {"signals": [served(s) for s in newest_first[:2]]}
+    assert api("/api/signals?limit=1000")["signals"] == [served(s) for s in newest_first]
 
 
 def test_the_default_limit_is_100(api, sink, make_signal):
@@ -44,7 +45,7 @@ def test_the_default_limit_is_100(api, sink, make_signal):
 def test_one_signal_follows_its_lifecycle(api, sink, make_signal):
     opened = make_signal(("okx", 50.0), ("bybit", 50.2), 20.0, T0, detected_after_ms=7)
     sink.write_signals([opened])
-    assert api(f"/api/signals/{opened['id']}") == public_view(opened)
+    assert api(f"/api/signals/{opened['id']}") == served(opened)
 
     closed = {**make_signal(("okx", 50.0), ("bybit", 50.2), 20.0, T0, detected_after_ms=99, closed_after_ms=1500)}
     sink.write_signals([closed])
@@ -58,7 +59,7 @@ def test_an_unreadable_stored_signal_is_named_and_the_others_still_served(api, s
     sink.write_signals([broken, intact])
     sink.client.set(signal_key(broken["id"]), b'{"id": "trunc')  # what a torn write would leave
 
-    assert api("/api/signals") == {"signals": [public_view(intact)]}
+    assert api("/api/signals") == {"signals": [served(intact)]}
     error = api(f"/api/signals/{broken['id']}", expect=500)["error"]
     assert error.startswith(f"stored document {signal_key(broken['id'])} is not valid JSON: ")
     assert api("/api/stats")["signals"] == 1
@@ -87,9 +88,10 @@ def test_prices_are_the_latest_tick_per_venue_and_symbol(api, sink):
     sink.write_prices([newer, eth], 2, 0)
 
     assert api("/api/prices") == {"prices": [
-        newer.to_json_dict(),
-        Tick("kraken", "BTC/USDT", 100.2, 100.4, None, None, T0 + 1).to_json_dict(),
-        eth.to_json_dict(),
+        {**newer.to_json_dict(), "ts_iso": "2025-11-21T04:40:00.002Z"},
+        {**Tick("kraken", "BTC/USDT", 100.2, 100.4, None, None, T0 + 1).to_json_dict(),
+         "ts_iso": "2025-11-21T04:40:00.001Z"},
+        {**eth.to_json_dict(), "ts_iso": "2025-11-21T04:40:00.003Z"},
     ]}
 
 
@@ -103,8 +105,10 @@ def test_health_reports_counters_and_sizes(api, sink, make_signal):
     assert health["redis"]["reachable"] is True
     assert health["counters"] == {"ticks": 40, "deadletters": 3, "signals:cross_exchange": 4}
     assert (health["signals_stored"], health["prices_stored"]) == (4, 1)
-    assert health["newest_signal_event_time"] == T0 + 3
+    assert (health["newest_signal_event_time"], health["newest_signal_event_time_iso"]) == (
+        T0 + 3, "2025-11-21T04:40:00.003Z")
     assert health["venues"]["okx"]["newest_tick"] == now
+    assert health["server_time_iso"] == iso_of(health["server_time"])
     assert health["checkpoint"] == {"status": "unknown"}  # this dashboard was not told where checkpoints are
 
 
@@ -202,3 +206,25 @@ def test_dashboard_command_refuses_a_busy_port(dashboard):
     args = argparse.Namespace(host="127.0.0.1", port=busy_port, redis="redis://127.0.0.1:1/0")
     with pytest.raises(RuntimeError, match=f"port {busy_port} on 127.0.0.1 is already in use"):
         dashboard_command.run(args)
+
+
+def iso_of(epoch_ms: int) -> str:
+    """Worked out apart from core/contracts/times.py, by the standard library's own clock arithmetic."""
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def test_every_time_is_also_iso_and_no_figure_carries_float_noise(api, sink):
+    signals = default_market_signals()
+    sink.write_signals(signals)
+    sink.write_prices([Tick("binance", "BTC/USDT", 60_000.1, 60_000.2, 0.3, 0.1, T0 + 7)], 1, 0)
+    served_signals = api("/api/signals?limit=1000")["signals"]
+    assert len(served_signals) == len({s["id"] for s in signals})
+    for shown in served_signals:
+        times = [name for name in ("event_time", "updated_at", "closed_at", "detected_at") if name in shown]
+        assert {"event_time", "updated_at", "detected_at"} <= set(times)
+        assert {name: shown[f"{name}_iso"] for name in times} == {name: iso_of(shown[name]) for name in times}
+    assert api(f"/api/signals/{served_signals[0]['id']}") == served_signals[0]
+    assert noisy_floats(served_signals) == []
+    assert noisy_floats(api("/api/stats")) == []
+    price, = api("/api/prices")["prices"]
+    assert price["ts_iso"] == iso_of(T0 + 7) == "2025-11-21T04:40:00.007Z"

@@ -5,13 +5,14 @@ import json
 import time
 
 import pytest
+from dashboard_testing import served
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from ascep.services import start_dashboard, start_redis
 from core.contracts.redis_keys import LIVE_CHANNEL
-from core.contracts.signal import public_view
 from core.contracts.tick import Tick
+from core.contracts.times import tick_document
 from dashboard.live import PRICE_FLUSH_S
 from flink_jobs.sinks.redis_sink import RedisSink
 
@@ -27,6 +28,11 @@ def live(dashboard):
     return open_socket
 
 
+def shown(tick: Tick) -> dict:
+    """A tick as the socket carries it: with its time also in ISO 8601."""
+    return tick_document(tick.to_json_dict())
+
+
 def receive(socket, kind: str) -> dict:
     """The next message of `kind`; other kinds may come between (a price batch before a signal)."""
     while True:
@@ -39,7 +45,7 @@ def prices_until(socket, last: Tick) -> list[dict]:
     """The ticks of the first prices message carrying `last`."""
     while True:
         data = receive(socket, "prices")["data"]
-        if last.to_json_dict() in data:
+        if shown(last) in data:
             return data
 
 
@@ -65,17 +71,17 @@ def test_snapshot_then_live_signal_and_prices(live, sink, make_signal):
 
     with live() as socket:
         assert json.loads(socket.recv(timeout=10)) == {
-            "kind": "snapshot", "prices": [tick.to_json_dict()], "signals": [public_view(before)]}
+            "kind": "snapshot", "prices": [shown(tick)], "signals": [served(before)]}
 
         after = make_signal(("okx", 100.0), ("binance", 100.6), 20.0, T0 + 500)
         sink.write_signals([after])
-        assert receive(socket, "signal")["data"] == public_view(after)
+        assert receive(socket, "signal")["data"] == served(after)
 
         newer_tick = Tick("kraken", "BTC/USDT", 100.1, 100.2, None, None, T0 + 600)
         sink.write_prices([newer_tick], 1, 0)
         # The relay may still hold the pre-connect tick in the same flush window; kraken's is there once, as written.
         kraken = [t for t in prices_until(socket, newer_tick) if (t["venue"], t["symbol"]) == ("kraken", "BTC/USDT")]
-        assert kraken == [newer_tick.to_json_dict()]
+        assert kraken == [shown(newer_tick)]
 
 
 def test_price_bursts_are_coalesced_to_the_newest_tick(live, sink):
@@ -97,7 +103,7 @@ def test_price_bursts_are_coalesced_to_the_newest_tick(live, sink):
     # at most elapsed / PRICE_FLUSH_S + 1 of them (+50 ms for the relay running late): 1 when the burst is quick.
     windows = int((elapsed + 0.05) / PRICE_FLUSH_S) + 1
     assert 1 <= len(ours) <= windows, f"{len(ours)} prices messages for {len(burst)} ticks written in {elapsed:.3f} s"
-    newest = {(t.venue, t.symbol): t.to_json_dict() for t in burst}
+    newest = {(t.venue, t.symbol): shown(t) for t in burst}
     for data in ours:
         assert len(data) == len({(t["venue"], t["symbol"]) for t in data}), "a venue:symbol given twice in a message"
     assert {(t["venue"], t["symbol"]): t for t in ours[-1]} == newest, "the last message is not the newest tick of each"
@@ -127,7 +133,7 @@ def test_sockets_survive_a_redis_restart(service_logs, make_signal):
             receive(socket, "snapshot")
             signal = make_signal(("okx", 10.0), ("kraken", 10.2), 8.0, T0)
             RedisSink(redis_server.address).write_signals([signal])
-            assert receive(socket, "signal")["data"] == public_view(signal)
+            assert receive(socket, "signal")["data"] == served(signal)
     finally:
         server.stop()
         redis_server.stop()
@@ -142,5 +148,5 @@ def test_malformed_live_messages_are_skipped_and_later_ones_still_arrive(live, s
             sink.client.publish(LIVE_CHANNEL, garbage)
         signal = make_signal(("bybit", 20.0), ("okx", 20.1), 6.0, T0)
         sink.write_signals([signal])
-        assert receive(socket, "signal")["data"] == public_view(signal)
+        assert receive(socket, "signal")["data"] == served(signal)
     assert api("/api/health")["live_relay"]["skipped"] == skipped_before + 3

@@ -16,11 +16,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from dashboard_testing import cross_exchange_signal
+from dashboard_testing import cross_exchange_signal, served
 from websockets.sync.client import connect
 
 from ascep.services import ServiceError, free_port, redis_server_binary, start_dashboard, wait_for_port
-from core.contracts.signal import public_view
 from core.settings import Settings
 from core.stack_file import redacted, redis_address, resolve
 from flink_jobs.sinks.redis_sink import RedisSink
@@ -113,15 +112,15 @@ def test_the_job_sink_and_the_dashboard_work_over_tls(tls_redis, service_logs, m
     try:
         response = requests.get(server.address + "/api/signals", timeout=10)
         assert response.status_code == 200, response.text
-        assert response.json()["signals"] == [public_view(before)]
+        assert response.json()["signals"] == [served(before)]
         ws = server.address.replace("http://", "ws://") + "/ws/live"
         with connect(ws, origin=server.address, proxy=None, open_timeout=10) as socket:
-            assert json.loads(socket.recv(timeout=10))["signals"] == [public_view(before)]  # the snapshot
+            assert json.loads(socket.recv(timeout=10))["signals"] == [served(before)]  # the snapshot
             after = cross_exchange_signal(("okx", 100.0), ("binance", 100.6), 20.0, T0 + 500)
             sink.write_signals([after])  # published over TLS, relayed by the dashboard's own TLS subscription
             while (message := json.loads(socket.recv(timeout=10)))["kind"] != "signal":
                 pass
-            assert message["data"] == public_view(after)
+            assert message["data"] == served(after)
     finally:
         server.stop()
     assert TOKEN not in server.log_path.read_text()

@@ -10,12 +10,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from dashboard_testing import served
 
 from ascep.services import start_dashboard
 from core.cep.trial import run_rule
 from core.contracts.redis_keys import RULE_STATS, ingest_key
-from core.contracts.signal import public_view, signal_id
+from core.contracts.signal import signal_id
 from core.contracts.tick import Tick
+from core.contracts.times import iso_ms, signal_document
 
 pytestmark = pytest.mark.integration
 
@@ -43,9 +45,10 @@ def test_a_rule_is_tried_on_posted_ticks(dashboard):
     assert {(s["type"], s["rule_id"], s["name"]) for s in result["signals"]} == {("rule", "wide", "WIDE")}
     assert result["stats"]["evaluations"] == 4 and result["stats"]["matches"] == 2
     assert result["ticks"] == 4 and result["late"] == [] and result["timed_out"] == []
-    # The same answer as the function `ascep rules test` calls, but for the run time.
+    # The same answer as the function `ascep rules test` calls, but for the run time, with ISO times beside.
     expected = run_rule(WIDE, TICKS, rule_id="wide")
-    assert result["signals"] == expected["signals"]
+    assert result["signals"] == [signal_document(s) for s in expected["signals"]]
+    assert result["signals"][0]["event_time_iso"] == iso_ms(T0)
 
 
 def test_the_json_form_and_jsonl_ticks_give_the_same_signals(dashboard):
@@ -66,7 +69,8 @@ def test_a_pattern_match_carries_its_events(dashboard):
     assert (match["name"], match["status"], match["event_time"], match["closed_at"]) == \
         ("WIDENING", "closed", T0, T0 + 1)
     assert match["legs"] == [] and match["profit_bps"] == 0.0
-    assert match["events"] == {"wide": [widening[0]], "wider": [widening[1]]}
+    assert match["events"] == {"wide": [{**widening[0], "ts_iso": iso_ms(T0)}],
+                               "wider": [{**widening[1], "ts_iso": iso_ms(T0 + 1)}]}
 
 
 def test_a_bad_rule_is_400_with_line_and_column(dashboard):
@@ -135,18 +139,19 @@ def test_rule_signals_are_served_unchanged(api, sink):
     sink.write_signals(signals)
     reopened = signals[2]
     assert reopened["id"] == signal_id("rule", ("wide", "WIDE"), T0 + 2000)
-    assert api(f"/api/signals/{reopened['id']}") == public_view(signals[3])  # its latest state: closed
+    assert api(f"/api/signals/{reopened['id']}") == served(signals[3])  # its latest state: closed
     listed = api("/api/signals")["signals"]
-    assert listed == [public_view(signals[3]), public_view(signals[1])]
+    assert listed == [served(signals[3]), served(signals[1])]
 
 
 def test_health_lists_the_connectors_ingest_metrics(api, sink):
     sink.client.hset(ingest_key("kraken"), mapping={"venue": "kraken", "connected": 1, "ticks": 30,
-                                                     "ticks_per_s": 2.5, "lag_ms": 41.2})
+                                                     "ticks_per_s": 2.5, "lag_ms": 41.2, "last_frame_ms": T0})
     sink.client.hset(ingest_key("binance"), mapping={"venue": "binance", "connected": 0, "ticks": 0})
     assert api("/api/health")["ingest"] == [
         {"venue": "binance", "connected": 0, "ticks": 0},
-        {"venue": "kraken", "connected": 1, "ticks": 30, "ticks_per_s": 2.5, "lag_ms": 41.2},
+        {"venue": "kraken", "connected": 1, "ticks": 30, "ticks_per_s": 2.5, "lag_ms": 41.2, "last_frame_ms": T0,
+         "last_frame_ms_iso": iso_ms(T0)},
     ]
 
 

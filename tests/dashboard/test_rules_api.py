@@ -16,6 +16,7 @@ from dashboard_testing import (
     SPREAD,
     cross_exchange_signal,
     serve_dashboard,
+    served,
 )
 
 from ascep.cli import main
@@ -23,7 +24,7 @@ from ascep.services import free_port
 from core.cep.rule_records import record_value, rule_version
 from core.cep.rules import parse, to_json, to_text
 from core.cep.templates import TEMPLATES
-from core.contracts.signal import public_view
+from core.contracts.times import iso_ms
 
 pytestmark = pytest.mark.integration
 
@@ -138,7 +139,8 @@ def test_the_templates_are_listed_with_their_parameters_and_text(rules_dashboard
     assert spike["partitioned"] is True and spike["text"] == TEMPLATES["price_spike"]()
     assert spike["params"] == [{"name": "covers", "default": []}, {"name": "pct", "default": 1.0},
                                {"name": "window", "default": "10s"}]
-    assert listed["arbitrage"]["partitioned"] is False and listed["arbitrage"]["doc"].startswith("One venue's bid")
+    assert listed["arbitrage"]["partitioned"] is True and listed["arbitrage"]["doc"].startswith("One venue's bid")
+    assert listed["stat_arb"]["partitioned"] is False
     for template in listed.values():
         assert call(rules_dashboard, "POST", "/api/rules/check", {"text": template["text"]})["ok"], template["name"]
 
@@ -148,6 +150,7 @@ def test_a_backtest_over_the_lake_gives_the_signals_the_job_would_have(rules_das
     result = call(rules_dashboard, "POST", f"/api/rules/{rule_id}/backtest", {"text": SPREAD, **span})
     assert [(s["status"], s["event_time"] - FX_T0) for s in result["signals"]] == [("open", 5), ("closed", 5),
                                                                                   ("open", 20)]
+    assert result["signals"][0]["event_time_iso"] == "2023-11-14T22:13:20.005Z"
     assert {s["rule_id"] for s in result["signals"]} == {rule_id}
     assert (result["ticks"], result["late"], result["timed_out"], result["partitions"]) == (len(FX_TICKS), 1, 0, 1)
     assert (result["from"], result["to"], result["from_iso"]) == (FX_T0, FX_T0 + 60_000, "2023-11-14T22:13:20.000Z")
@@ -201,9 +204,9 @@ def test_a_signal_history_is_every_state_the_job_wrote_oldest_first(rules_dashbo
     for state in (opened, other, peak, closed):
         sink.write_signals([state])
     history = call(rules_dashboard, "GET", f"/api/signals/{opened['id']}/history")
-    assert history["states"] == [public_view(s) for s in (opened, peak, closed)]
-    assert history["signal"] == public_view(closed)
-    assert call(rules_dashboard, "GET", f"/api/signals/{other['id']}/history")["states"] == [public_view(other)]
+    assert history["states"] == [served(s) for s in (opened, peak, closed)]
+    assert history["signal"] == served(closed)
+    assert call(rules_dashboard, "GET", f"/api/signals/{other['id']}/history")["states"] == [served(other)]
     assert call(rules_dashboard, "GET", "/api/signals/nope/history", expect=404)["error"] == "no signal with id 'nope'"
 
 
@@ -213,7 +216,7 @@ def test_quotes_are_the_legs_ticks_from_30_s_before_to_30_s_after(rules_dashboar
     quotes = call(rules_dashboard, "GET", f"/api/signals/{signal['id']}/quotes")
     expected = sorted((t for t in QUOTE_TICKS if t.venue in ("binance", "kraken") and t.symbol == "BTC/USDT"
                        and QUOTES_T0 - 30_000 <= t.ts <= QUOTES_T0 + 31_000), key=lambda t: (t.ts, t.venue))
-    assert quotes["ticks"] == [t.to_json_dict() for t in expected]
+    assert quotes["ticks"] == [{**t.to_json_dict(), "ts_iso": iso_ms(t.ts)} for t in expected]
     assert [t["ts"] - QUOTES_T0 for t in quotes["ticks"]] == [-20_000, 0, 500, 1_000, 2_000, 2_500, 31_000]
     assert (quotes["markets"], quotes["from"], quotes["to"], quotes["truncated"]) == (
         ["binance:BTC/USDT", "kraken:BTC/USDT"], QUOTES_T0 - 30_000, QUOTES_T0 + 31_001, False)

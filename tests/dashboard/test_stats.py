@@ -1,6 +1,8 @@
 """The summary figures, as plain functions."""
 from __future__ import annotations
 
+from float_noise import default_market_signals, noisy_floats
+
 from dashboard.stats import PROFIT_EDGES_BPS, distribution, histogram, signal_stats
 
 
@@ -41,3 +43,15 @@ def test_an_unreadable_signal_is_left_out_and_named():
     stats = signal_stats([good, {"id": "b2", "type": "direct", "status": "open", "profit_bps": "lots"}])
     assert stats["signals"] == 1 and stats["by_status"] == {"closed": 1}
     assert stats["unreadable"] == {"count": 1, "examples": ["b2: ValueError could not convert string to float: 'lots'"]}
+
+
+def test_computed_figures_are_rounded_and_given_values_kept():
+    figures = distribution([36.646458, 36.646459, 36.646461])
+    assert (figures["min"], figures["max"]) == (36.646458, 36.646461)
+    assert figures["mean"] == 36.646 and figures["p50"] == 36.646
+
+
+def test_the_figures_of_the_default_markets_signals_carry_no_float_noise():
+    stats = signal_stats(default_market_signals())
+    assert stats["signals"] > 100 and stats["unreadable"]["count"] == 0
+    assert noisy_floats(stats) == []

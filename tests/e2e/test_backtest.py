@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from core.contracts.tick import iso_ms, watermark_in
+from core.contracts.tick import watermark_in
+from core.contracts.times import iso_ms
 from ingestion.sim.fx import fx_market
 from lake.reader import read_kind
 from lake.storage import open_lake

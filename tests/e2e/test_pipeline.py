@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from core.clock import now_ms
 from core.contracts.signal import route_of, signal_id
+from core.contracts.times import signal_document
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -182,12 +183,13 @@ def test_planted_opportunities_reach_redis_and_the_websocket(start_stack, tmp_pa
     with urllib.request.urlopen(f"{stack.url}/api/signals?limit=10") as response:
         api = json.loads(response.read())["signals"]
     assert [s["id"] for s in api] == sorted(expected, key=lambda i: -expected[i]["event_time"])  # newest first
-    assert {s["id"]: s for s in api} == stored
+    shown = {i: signal_document(s) for i, s in stored.items()}  # with ISO times, on the API and the socket alike
+    assert {s["id"]: s for s in api} == shown
 
     deadline = time.monotonic() + 15
-    while live.final_signal_states() != stored and time.monotonic() < deadline:
+    while live.final_signal_states() != shown and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert live.final_signal_states() == stored
+    assert live.final_signal_states() == shown
     assert live.messages[0]["kind"] == "snapshot"
 
     # The replay's own dead letters name the file and line; the job's names the partition and offset.

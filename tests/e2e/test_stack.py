@@ -9,6 +9,7 @@ import ssl
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import psutil
 
@@ -23,6 +24,19 @@ def test_a_second_stack_on_the_same_state_directory_is_refused(start_stack, tmp_
     assert f"is in use by another `ascep up` (pid {stack.proc.pid})" in second.stderr
     assert stack.proc.poll() is None, "the first stack must go on"
     assert json.loads((tmp_path / ".ascep" / "stack.json").read_text())["kafka"] == stack.info["kafka"]
+
+
+def test_ascep_config_shows_the_running_stacks_addresses_and_port_and_where_they_come_from(start_stack, tmp_path):
+    stack = start_stack("--source", "none")
+    done = subprocess.run([sys.executable, "-m", "ascep.cli", "config", "--json"], cwd=tmp_path, env=stack.env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    at_stack = f"running stack {Path('.ascep') / 'stack.json'} (pid {stack.proc.pid})"
+    assert (shown["settings"]["kafka"], shown["sources"]["kafka"]) == (stack.info["kafka"], at_stack)
+    assert (shown["settings"]["dashboard"]["port"], shown["sources"]["dashboard.port"]) == (stack.port, at_stack)
+    assert shown["sources"]["redis"] == shown["sources"]["lake"] == at_stack
+    assert shown["sources"]["job.partitions"] == "default"
 
 
 def flink_rest_sockets(stack) -> list:

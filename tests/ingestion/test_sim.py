@@ -15,6 +15,7 @@ from core.settings import ArbitrageSettings
 from ingestion.sim import run
 from ingestion.sim.fx import fx_market, inverse
 from ingestion.sim.market import SimulatedMarket
+from ingestion.sim.merged import MergedMarkets, crypto_and_fx
 
 START = 1_700_000_000_000
 FEES = ArbitrageSettings()
@@ -104,9 +105,10 @@ def cycle_profit_bps(book, venue: str, symbols: list[str]) -> float:
     return best
 
 
-def test_planted_cross_exchange_opportunities_are_found_and_nothing_else():
+@pytest.mark.parametrize("widenings", [False, True])
+def test_planted_cross_exchange_opportunities_are_found_and_nothing_else(widenings):
     market = SimulatedMarket(seed=11, rate=100, opportunity_every_s=10, opportunity_duration_s=2,
-                             kinds=["cross_exchange"])
+                             kinds=["cross_exchange"], spread_widenings=widenings)
     detector, states, opened = CrossExchangeDetector(FEES), {}, []
     for tick in take(market, 30_000):
         for signal in detector.on_tick(states.setdefault(tick.symbol, SymbolState()), tick, 0):
@@ -121,6 +123,31 @@ def test_planted_cross_exchange_opportunities_are_found_and_nothing_else():
         assert found[0]["profit_bps"] == pytest.approx(plant.profit_bps, abs=6)
     stray = [s for s in opened if not in_plant(market, s["event_time"])]
     assert not stray
+
+
+def spread_bps(tick) -> float:
+    return (tick.ask - tick.bid) / mid(tick) * 10_000
+
+
+def test_spread_widenings_widen_one_quote_at_a_time_halfway_between_plants():
+    market = SimulatedMarket(seed=2, rate=200, spread_widenings=True)
+    ticks = list(itertools.takewhile(lambda t: t.ts < START + 200_000, market.ticks(START)))
+    assert [w.start_ms - START for w in market.widenings] == [10_000 + 20_000 * i for i in range(10)]
+    assert all(w.end_ms - w.start_ms == 3_000 and 4 <= w.factor <= 8 for w in market.widenings)
+    usual: dict = {}
+    for tick in ticks:
+        if not any(w.start_ms <= tick.ts < w.end_ms + 200 for w in market.widenings):
+            usual.setdefault((tick.venue, tick.symbol), []).append(spread_bps(tick))
+    for widening in market.widenings:
+        key = (widening.venue, widening.symbol)
+        inside = [spread_bps(t) for t in ticks if (t.venue, t.symbol) == key and widening.start_ms + 200 <= t.ts
+                  < widening.end_ms]
+        assert inside and min(inside) > 2.5 * max(usual[key]), widening  # 4x at least, jitter 1.5x at most
+    calm = list(itertools.takewhile(lambda t: t.ts < START + 200_000, SimulatedMarket(seed=2, rate=200).ticks(START)))
+    assert [(t.venue, t.symbol, t.ts, t.bid_size) for t in ticks] == [(t.venue, t.symbol, t.ts, t.bid_size)
+                                                                      for t in calm]  # the same market but spreads
+    with pytest.raises(ValueError, match="at most half of opportunity_every_s"):
+        SimulatedMarket(spread_widenings=True, opportunity_every_s=4, opportunity_duration_s=3)
 
 
 def test_planted_triangles_pay_only_while_planted():
@@ -164,6 +191,23 @@ def test_fx_direct_dislocation_pays_both_ways_round():
             assert {plant.symbol, inverse(plant.symbol)} == {tick.symbol, inverse(tick.symbol)}
             paid.add(plant)
     assert len(market.planted) >= 15 and set(market.planted[:-1]) <= paid
+
+
+def test_the_default_source_is_both_markets_each_as_it_is_alone_merged_in_event_time():
+    merged = crypto_and_fx(seed=3, rate=200)
+    ticks = [t for t in itertools.takewhile(lambda t: t.ts < START + 180_000, merged.ticks(START))]
+    assert all(a.ts <= b.ts for a, b in zip(ticks, ticks[1:]))
+    crypto = [t for t in ticks if not t.venue.startswith("fx_")]
+    fx = [t for t in ticks if t.venue.startswith("fx_")]
+    assert crypto == take(SimulatedMarket(seed=3, rate=100, spread_widenings=True), len(crypto))
+    assert fx == take(fx_market(seed=3, rate=100, spread_widenings=True), len(fx))
+    assert len(merged.widenings) == 18 and {w.venue for w in merged.widenings} & {"fx_ecn", "fx_dealer"}
+    assert len(crypto) == pytest.approx(len(fx), rel=0.1)
+    kinds = {plant.kind for plant in merged.planted}
+    assert "direct" in kinds and kinds <= {"cross_exchange", "triangular", "direct"}
+    assert [p.start_ms for p in merged.planted] == sorted(p.start_ms for p in merged.planted)
+    with pytest.raises(ValueError, match="at least one market"):
+        MergedMarkets([])
 
 
 def test_runner_streams_the_seeded_market_to_kafka_paced_to_the_clock(kafka, topic_prefix, make_topics):

@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
+from float_noise import noisy_floats
 
 from ascep.cli import main
 from lake.storage import open_lake
@@ -42,6 +43,10 @@ def hour_of(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:00Z")
 
 
+def iso_of(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+
+
 def expected_figures() -> dict:
     finals = synthetic.final_states(COUNT)
     records = synthetic.records(COUNT)
@@ -56,9 +61,10 @@ def expected_figures() -> dict:
     for venue in synthetic.VENUES:
         stamps = sorted(t.ts for r in records for t in r.ticks if t.venue == venue)
         gaps = [b - a for a, b in zip(stamps, stamps[1:]) if b - a > GAP_SECONDS * 1000]
-        ticks_by_venue[venue] = {"venue": venue, "ticks": len(stamps), "first_ts": stamps[0], "last_ts": stamps[-1],
-                                 "gaps": len(gaps), "longest_gap_ms": max(gaps, default=0),
-                                 "gap_time_ms": sum(gaps)}
+        ticks_by_venue[venue] = {"venue": venue, "ticks": len(stamps), "first_ts": stamps[0],
+                                 "first_ts_iso": iso_of(stamps[0]), "last_ts": stamps[-1],
+                                 "last_ts_iso": iso_of(stamps[-1]), "gaps": len(gaps),
+                                 "longest_gap_ms": max(gaps, default=0), "gap_time_ms": sum(gaps)}
     closed = [s for s in finals if s["status"] == "closed"]
     return {
         "finals": finals,
@@ -111,6 +117,8 @@ def test_figures_match_the_input(local_lake, capsys, tmp_path):
     assert {v["venue"]: v for v in figures["ticks_by_venue"]} == expected["ticks_by_venue"]
     assert expected["ticks_by_venue"]["kraken"]["gaps"] >= 1 and expected["ticks_by_venue"]["binance"]["gaps"] == 0
 
+    assert noisy_floats(figures) == []
+
     out = tmp_path / "out"
     assert json.loads((out / "report.json").read_text()) == figures
     assert (out / "analytics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -127,6 +135,11 @@ def test_tables_are_printed(local_lake, capsys):
     for title in ("signals opened per hour", "net profit (bps)", "opportunity duration (ms)",
                   "detection latency", "ticks per venue"):
         assert title in out
+    venues = expected_figures()["ticks_by_venue"].values()
+    header = next(line.split() for line in out.splitlines() if line.strip().startswith("venue"))
+    assert header[:4] == ["venue", "ticks", "first_ts_iso", "last_ts_iso"]  # times as a person reads them
+    for row in venues:
+        assert row["first_ts_iso"] in out and row["last_ts_iso"] in out and str(row["first_ts"]) not in out
 
 
 def test_s3_lake_gives_the_same_figures(s3, local_lake, capsys, monkeypatch):

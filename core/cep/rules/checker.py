@@ -60,6 +60,17 @@ def split_symbol(text: str, at: tree.At, key: str = "") -> tuple[str, str | None
     return symbol, venue or None
 
 
+def split_argument(text: str, at: tree.At, key: str = "") -> tuple[str | None, str | None]:
+    """A function's quoted argument: a symbol as split_symbol takes it, or "@venue" alone (symbol None), which a
+    rule partitioned by symbol reads as its key on that venue."""
+    if not text.startswith("@"):
+        return split_symbol(text, at, key)
+    if _VENUE.fullmatch(text[1:]) is None:
+        raise error_at(f"bad venue in {text!r}: expected a venue name of lowercase ASCII letters, digits and _ "
+                       "after '@'", at, key)
+    return None, text[1:]
+
+
 def check(rule: tree.Rule) -> None:
     """Raise RuleError (ParseError for a parsed rule) unless `rule` means something."""
     _Checker(rule).run()
@@ -94,8 +105,8 @@ class _Checker:
 
     @staticmethod
     def keys(rule: tree.Rule) -> None:
-        """A partitioned rule reads only its key (so each key can run apart, on any worker); any other rule
-        names the symbols it reads."""
+        """A partitioned rule reads only its key (so each key can run apart, on any worker): its symbol, on any
+        venue or a named one ("@binance") when it is keyed by symbol; any other rule names the symbols it reads."""
         partition = rule.partition
         if partition is not None:
             for i, cover in enumerate(partition.covers):
@@ -112,6 +123,9 @@ class _Checker:
                 if partition is None and node.symbol is None:
                     raise error_at(f"{node.fn} without a symbol reads a partitioned rule's key: name a symbol, or "
                                    f"start the rule with PARTITION BY symbol", node.at)
+                if partition is not None and partition.by_venue and node.venue is not None:
+                    raise error_at(f"a rule partitioned by symbol and venue reads only its key's venue: "
+                                   f"{node.fn}(\"@{node.venue}\") needs PARTITION BY symbol", node.at)
 
     def pattern_shape(self, pattern: tree.Pattern) -> set[str]:
         names: set[str] = set()

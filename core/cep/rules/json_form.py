@@ -22,6 +22,7 @@ from .checker import (
     WITHIN_TYPE,
     check,
     is_identifier,
+    split_argument,
     split_symbol,
 )
 from .tree import RuleError
@@ -229,14 +230,17 @@ def _function(node: dict, path: str, depth: int) -> tree.Expr:
             raise RuleError(WINDOW, path + ".window_ms")
         return tree.ExprWindow(fn, _expr(node["args"][0], path + ".args[0]", depth + 1), node["window_ms"], path)
     keys = {"fn", "symbol", "venue", "window_ms"} if windowed else {"fn", "symbol", "venue"}
-    if set(node) - keys or (windowed and "window_ms" not in node) or ("venue" in node and "symbol" not in node):
+    if set(node) - keys or (windowed and "window_ms" not in node):
         raise RuleError(f"{fn} takes keys {sorted(keys)} (symbol and venue optional; no symbol: a partitioned "
-                        f"rule's key)", path)
+                        f"rule's key, on the venue if one is given)", path)
     symbol, venue = node.get("symbol"), node.get("venue")
+    bad_symbol = symbol is not None and (not isinstance(symbol, str) or "@" in symbol)
+    if bad_symbol or not (venue is None or isinstance(venue, str)):
+        raise RuleError("'symbol' must be a string BASE/QUOTE and 'venue' a string", path)
     if symbol is not None:
-        if not isinstance(symbol, str) or "@" in symbol or not (venue is None or isinstance(venue, str)):
-            raise RuleError("'symbol' must be a string BASE/QUOTE and 'venue' a string", path)
         symbol, venue = split_symbol(symbol if venue is None else f"{symbol}@{venue}", path, ".symbol")
+    elif venue is not None:
+        symbol, venue = split_argument(f"@{venue}", path, ".venue")
     if not windowed:
         return tree.QuoteFn(fn, symbol, venue, path)
     if not _is_count(node["window_ms"]):

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from . import tree
-from .checker import TOO_DEEP, check, split_symbol
+from .checker import TOO_DEEP, check, split_argument
 from .covers import FORM as COVER_FORM
 from .covers import is_cover
 from .lexer import Token, tokenize
@@ -308,8 +308,9 @@ class _Parser:
             node = tree.QuoteFn(fn, symbol, venue, at)
         elif fn in tree.WINDOW_FUNCTIONS:
             if self.at("STR") or self.at("DUR"):
-                symbol, venue = self.symbol_arg() if self.at("STR") else (None, None)
-                if symbol is not None:
+                named = self.at("STR")
+                symbol, venue = self.symbol_arg() if named else (None, None)
+                if named:
                     self.expect("OP", ",", what=f"',' and a window length: {fn}(\"BTC/USDT\", 1m)")
                 window_ms = self.expect("DUR", what="a window length such as 30s or 5m").value
                 node = tree.WindowFn(fn, symbol, venue, window_ms, at)
@@ -332,6 +333,6 @@ class _Parser:
         self.expect("OP", ")", what="')'")
         return node
 
-    def symbol_arg(self) -> tuple[str, str | None]:
+    def symbol_arg(self) -> tuple[str | None, str | None]:
         tok = self.expect("STR", what='a quoted symbol such as "BTC/USDT" or "BTC/USDT@binance"')
-        return split_symbol(tok.value, _at(tok))
+        return split_argument(tok.value, _at(tok))

@@ -114,7 +114,7 @@ def _grouped(text: str, prec: int, parent: int) -> str:
 
 
 def _symbol_text(symbol: str | None, venue: str | None) -> str:
-    """The quoted symbol, or nothing for a partitioned rule's key."""
+    """The quoted symbol; for a partitioned rule's key nothing, or its venue ("@binance")."""
     if symbol is None:
-        return ""
+        return "" if venue is None else json.dumps(f"@{venue}")
     return json.dumps(symbol if venue is None else f"{symbol}@{venue}")

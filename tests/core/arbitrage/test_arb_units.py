@@ -164,7 +164,7 @@ def test_depth_sizes_by_vwap_profit():
     state = states.setdefault("X/Y", detector.State())
     detector.on_tick(state, buy, 0, depth_for(buy, [(99.9, 1.0)], asks))
     signal, = detector.on_tick(state, sell, 0, depth_for(sell, bids, [(100.6, 1.0)]))
-    assert signal["size"] == size
+    assert signal["size"] == pytest.approx(size, rel=1e-11)  # to 12 significant digits, as signals carry sizes
     later = sell._replace(ts=T + 1)  # no depth with it: b falls back to its top of book, 1.5 at 100.5
     assert detector.on_tick(state, later, 0) == []  # the same profit is no new peak: its size shows at the next
     peak, = detector.on_tick(state, later._replace(bid=100.55, ts=T + 2), 0)

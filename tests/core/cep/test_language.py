@@ -376,3 +376,33 @@ def test_any_json_pattern_survives_text_and_back(rule):
     text = to_text(from_json(rule))
     assert to_json(parse(text)) == rule
     assert to_text(parse(text)) == text
+
+
+def test_a_rule_keyed_by_symbol_names_a_venue_of_its_key_with_at_venue():
+    rule = parse('PARTITION BY symbol\nIF bid("@binance") - ask("@kraken") > change_pct("@kraken", 10s) THEN X')
+    gap = to_json(rule)["if"]["args"][0]["args"]
+    assert gap == [{"fn": "bid", "venue": "binance"}, {"fn": "ask", "venue": "kraken"}]
+    assert to_json(rule)["if"]["args"][1] == {"fn": "change_pct", "venue": "kraken", "window_ms": 10_000}
+    assert parse(to_text(rule)) == rule and from_json(to_json(rule)) == rule
+    assert 'bid("@binance")' in to_text(rule)
+
+
+@pytest.mark.parametrize("text, words", [
+    ('PARTITION BY symbol, venue\nIF bid("@binance") > 1 THEN X', "reads only its key's venue"),
+    ('IF bid("@binance") > 1 THEN X', "start the rule with PARTITION BY symbol"),
+    ('PARTITION BY symbol\nIF bid("@Binance") > 1 THEN X', "bad venue in '@Binance'"),
+    ('PARTITION BY symbol\nIF bid("@") > 1 THEN X', "bad venue"),
+])
+def test_a_venue_alone_is_for_rules_keyed_by_symbol_only(text, words):
+    with pytest.raises(ParseError, match=re.escape(words)):
+        parse(text)
+
+
+def test_a_json_venue_alone_is_checked_as_the_text_one():
+    rule = {"version": 1, "partition": {"by": ["symbol"]}, "defines": [],
+            "if": {"op": ">", "args": [{"fn": "bid", "venue": "Bad"}, 1]}, "then": "X"}
+    with pytest.raises(RuleError, match=r"\$\.if\.args\[0\]\.venue: bad venue"):
+        from_json(rule)
+    with pytest.raises(RuleError, match="reads only its key's venue"):
+        from_json({**rule, "partition": {"by": ["symbol", "venue"]},
+                   "if": {"op": ">", "args": [{"fn": "bid", "venue": "kraken"}, 1]}})

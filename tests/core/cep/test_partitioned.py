@@ -21,7 +21,8 @@ VENUES = ["binance", "kraken"]
 PARTITIONED = [
     templates.price_spike(pct=0.4, window="2s"),
     templates.breakout(window="5s", zscore=1.5),
-    templates.spread_widening(bps=12.0),
+    "PARTITION BY symbol\nIF spread_bps() > 12.0 THEN WIDE",
+    templates.arbitrage(bps=5.0),  # reads the key's symbol on two venues
     templates.trend_reversal(up_pct=0.3, down_pct=0.3, window="2s", within="10s"),
     templates.volume_surge(ratio=1.5, short="1s", long="10s"),
     "PARTITION BY symbol\nDEFINE up AS event.price > first(up.price) OR count(up) == 0\n"
@@ -77,15 +78,20 @@ def test_a_partitioned_rule_gives_exactly_the_signals_of_one_rule_per_symbol(tex
     assert keyed.stats()["r"]["keys"] == len({e.symbol for e in events})
 
 
+def wide(covers: str = "", bps: float = 5) -> str:
+    """A partitioned rule by symbol: any venue's spread over `bps`."""
+    return f"PARTITION BY symbol{' FOR ' + covers if covers else ''}\nIF spread_bps() > {bps} THEN WIDE"
+
+
 def test_covers_choose_the_symbols_and_venues_a_rule_runs_for():
     engine = RuleEngine()
-    engine.apply("usdt", templates.spread_widening("*/USDT", bps=5))
-    engine.apply("btc", templates.spread_widening("BTC/*", bps=5))
-    engine.apply("kraken", templates.spread_widening(["@kraken", "EUR/USD@binance"], bps=5))
-    wide = [Tick(venue, symbol, 99.0, 101.0, None, None, T0 + i)
+    engine.apply("usdt", wide('"*/USDT"'))
+    engine.apply("btc", wide('"BTC/*"'))
+    engine.apply("kraken", wide('"@kraken", "EUR/USD@binance"'))
+    quotes = [Tick(venue, symbol, 99.0, 101.0, None, None, T0 + i)
             for i, (venue, symbol) in enumerate([("binance", "BTC/USDT"), ("binance", "ETH/BTC"), ("kraken", "EUR/USD"),
                                                  ("binance", "EUR/USD"), ("binance", "SOL/USDT")])]
-    fired = {(s["rule_id"], s["key"]) for s in run(engine, wide) if s["status"] == "open"}
+    fired = {(s["rule_id"], s["key"]) for s in run(engine, quotes) if s["status"] == "open"}
     assert fired == {("usdt", "BTC/USDT"), ("usdt", "SOL/USDT"), ("btc", "BTC/USDT"),
                      ("kraken", "EUR/USD")}
 
@@ -179,7 +185,7 @@ def test_a_restored_engine_continues_every_key_exactly():
 
 def test_removing_a_partitioned_rule_closes_the_signal_of_every_key():
     engine = RuleEngine()
-    engine.apply("wide", templates.spread_widening(bps=5))
+    engine.apply("wide", wide())
     opened = run(engine, [Tick("v", symbol, 99, 101, None, None, T0) for symbol in SYMBOLS[:3]])
     closed = engine.apply("wide", None)
     assert sorted(s["key"] for s in closed) == sorted(SYMBOLS[:3]) and all(s["status"] == "closed" for s in closed)
@@ -211,7 +217,7 @@ def test_the_changes_of_each_batch_add_up_to_the_whole_state():
         engine.apply(rule_id, text)
     for start in range(0, 3_000, 250):  # batches
         if start == 1_000:
-            engine.apply("gone", templates.spread_widening(bps=1))
+            engine.apply("gone", wide(bps=1))
         if start == 1_500:
             engine.apply("gone", None)  # (what it closes is not in `whole`'s signals)
         for event in events[start:start + 250]:
@@ -249,6 +255,31 @@ def test_an_engine_that_never_had_a_rule_restores_from_its_changes():
     changed, removed = engine.take_changes()
     restored = RuleEngine.restore(changed)
     assert restored.has_rules is False and removed == []
-    restored.apply("wide", templates.spread_widening(bps=1))
+    restored.apply("wide", wide(bps=1))
     assert [s["key"] for s in restored.on_tick(Tick("v", "BTC/USDT", 1, 2, None, None, T0 + 1), now_ms=0)] == [
         "BTC/USDT"]
+
+
+def test_a_rule_keyed_by_symbol_reads_its_key_on_a_named_venue():
+    engine = RuleEngine()
+    engine.apply("arb", templates.arbitrage(bps=10))  # kraken's ask under binance's bid, for every symbol
+    ticks = [Tick("binance", "BTC/USDT", 100.00, 100.01, None, None, T0),
+             Tick("kraken", "BTC/USDT", 99.80, 99.85, None, None, T0 + 1),  # 16 bps under binance's bid
+             Tick("kraken", "ETH/USDT", 10.0, 10.01, None, None, T0 + 2),  # no binance quote of ETH: unknown
+             Tick("kraken", "BTC/USDT", 99.99, 100.0, None, None, T0 + 3)]  # back
+    signals = run(engine, ticks)
+    assert [(s["key"], s["status"], s["event_time"]) for s in signals] == [
+        ("BTC/USDT", "open", T0 + 1), ("BTC/USDT", "closed", T0 + 1)]
+
+
+def test_the_spread_widening_template_keeps_each_venue_apart():
+    """One venue's wide quote is one signal while it lasts, however the other venues quote meanwhile."""
+    engine = RuleEngine()
+    engine.apply("wide", templates.spread_widening(bps=20))
+    ticks = [Tick("kraken", "BTC/USDT", 99.0, 101.0, None, None, T0),  # 200 bps
+             Tick("binance", "BTC/USDT", 99.99, 100.0, None, None, T0 + 1),
+             Tick("kraken", "BTC/USDT", 99.5, 100.5, None, None, T0 + 2),
+             Tick("binance", "BTC/USDT", 99.99, 100.0, None, None, T0 + 3),
+             Tick("kraken", "BTC/USDT", 99.99, 100.0, None, None, T0 + 4)]
+    assert [(s["key"], s["status"], s.get("closed_at")) for s in run(engine, ticks)] == [
+        ("BTC/USDT@kraken", "open", None), ("BTC/USDT@kraken", "closed", T0 + 4)]
