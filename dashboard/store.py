@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 _client: aioredis.Redis | None = None
 SCAN_BATCH = 4 * keys.SIGNALS_KEPT
-INGEST_TIMES = ("last_frame_ms", "heartbeat_ms")  # the epoch-ms fields of a connector's metrics snapshot (ingestion/metrics.py)
+# the epoch-ms fields of a connector's metrics snapshot (ingestion/metrics.py)
+INGEST_TIMES = ("last_frame_ms", "heartbeat_ms")
 
 
 class UnreadableDocument(ValueError):
