@@ -2,11 +2,14 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from dashboard import views
+from dashboard.accounts import views as accounts
 from dashboard.api import api
 
 urlpatterns = [
     path("", views.index, name="index"),
     path("analytics", views.analytics_page, name="analytics"),
+    path("accounts/login", accounts.login, name="login"),
+    path("accounts/logout", accounts.logout, name="logout"),
     path("api/", api.urls),
     # The browsable API description (django-ninja's Swagger UI, served from its own static files).
     path("docs", RedirectView.as_view(url="/api/docs", permanent=False)),

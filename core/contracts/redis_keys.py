@@ -15,6 +15,7 @@
 | ascep:progress | hash | `<stage>:<topic>:<partition>` -> JSON `{"next", "advanced_at", "polled_at"}` (below) |
 | ascep:topic:ends | hash | `<topic>:<partition>` -> offset after the newest record producers had acknowledged |
 | ascep:live | pub/sub channel | every price and signal update, for the dashboard |
+| ascep:ratelimit:<name>:<who> | string (expires) | the dashboard's count of one rate limit's requests in its window |
 
 `ascep:progress` says where each of the job's readers is, per stage: `read` (the tick reader), `rules`
 (the rules reader), `lake` (the two archivers, whose `next` is the offset up to which the lake is
@@ -54,6 +55,11 @@ for i = 1, #ARGV, 2 do
 end
 return 0
 """
+
+
+def rate_limit_key(name: str, who: str) -> str:
+    """`who` is "user:<id>" or "ip:<address>" (dashboard/access.py); the key lives as long as its window."""
+    return f"{PREFIX}:ratelimit:{name}:{who}"
 
 
 def signal_key(signal_id: str) -> str:

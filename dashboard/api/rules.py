@@ -14,6 +14,7 @@ from core.cep.rules import ParseError, RuleError
 from core.cep.trial import TrialLimit, run_rule
 from dashboard import store
 from dashboard.api.common import Document, Error, error_response, json_response
+from dashboard.ratelimit import limited
 from dashboard.rule_trial import BadRequest, trial_input
 
 router = Router(tags=["rules"])
@@ -50,8 +51,11 @@ async def rules(request):
     return {"rules": await store.rule_stats()}
 
 
-@router.post("/rules/{rule_id}/test", response={200: TrialResult, 400: Error, 413: Error, 422: Error},
+# Compute only, nothing written: READ, like `ascep rules test` that anyone may run; rate-limited, since a trial
+# may spend seconds of CPU.
+@router.post("/rules/{rule_id}/test", response={200: TrialResult, 400: Error, 413: Error, 422: Error, 429: Error},
              openapi_extra=_described_body(TrialRequest), summary="The signals a rule would give on posted ticks")
+@limited("rule_test")
 async def rule_test(request, rule_id: str):
     """run_rule, as `ascep rules test`, under the same limits (settings.rules): past one, 422 naming it."""
     try:

@@ -1,10 +1,12 @@
-"""What the control room watches: health of the whole pipeline, and the detection settings in force."""
+"""What the control room watches: health of the whole pipeline, the detection settings in force, who is asking,
+and a ping for load balancers."""
 from __future__ import annotations
 
 import time
 
 from django.conf import settings
-from ninja import Router
+from ninja import Router, Schema
+from pydantic import Field
 from redis.exceptions import RedisError
 
 from core.clock import now_ms
@@ -41,3 +43,21 @@ async def health(request):
 @router.get("/config", response=Document, summary="The arbitrage settings in force")
 def config(request):
     return settings.ASCEP_SETTINGS.arbitrage.model_dump(mode="json")
+
+
+class Me(Schema):
+    name: str = Field(description='the user\'s name; "" when not logged in')
+    role: str = Field(description="editor, viewer or anonymous")
+    via: str = Field(description="token, session or anonymous")
+
+
+@router.get("/me", response=Me, summary="Who the request is from, and its role")
+async def me(request):
+    return {"name": request.auth.name, "role": request.auth.role, "via": request.auth.via}
+
+
+# Open to all: a load balancer's health check, which has no credentials; /api/health may need them, and goes
+# "down" with the job, when the dashboard is needed most.
+@router.get("/ping", auth=None, response=Document, summary="The dashboard serves (no credentials needed)")
+async def ping(request):
+    return {"ok": True}
