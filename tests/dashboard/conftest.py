@@ -5,10 +5,9 @@ import json
 
 import pytest
 import requests
-from dashboard_testing import DASHBOARD_DB, MIN_PROFIT_BPS, cross_exchange_signal
+from dashboard_testing import DASHBOARD_DB, MIN_PROFIT_BPS, cross_exchange_signal, start_open_dashboard
 from playwright.sync_api import sync_playwright
 
-from ascep.services import start_dashboard
 from flink_jobs.sinks.redis_sink import RedisSink
 
 
@@ -21,7 +20,7 @@ def dashboard_redis(redis_url) -> str:
 def dashboard(dashboard_redis, service_logs, tmp_path_factory) -> str:
     """Base URL of the dashboard; its lake is a directory nothing was written to."""
     unwritten_lake = tmp_path_factory.mktemp("no-lake") / "lake"
-    server = start_dashboard(dashboard_redis, service_logs, env={"ASCEP_ARBITRAGE__MIN_PROFIT_BPS": MIN_PROFIT_BPS,
+    server = start_open_dashboard(dashboard_redis, service_logs, env={"ASCEP_ARBITRAGE__MIN_PROFIT_BPS": MIN_PROFIT_BPS,
                                                                  "ASCEP_LAKE": str(unwritten_lake)})
     yield server.address
     server.stop()

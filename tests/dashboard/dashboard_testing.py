@@ -1,11 +1,29 @@
 """Helpers shared by the dashboard tests (a module of its own: conftest is not importable by name)."""
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
+from ascep.services import Service, start_dashboard
 from core.contracts.signal import Signal, route_of, signal_id
 
 # A database of its own on the shared test Redis, so flushing it between tests touches nobody else.
 DASHBOARD_DB = 9
 MIN_PROFIT_BPS = "2.5"  # an override the server must pick up from its environment
+
+
+# Anyone may read, as on `ascep up`'s stack (most tests read without logging in), and the rate limits are out of
+# the way: every test's anonymous requests count against one address. test_security.py tests both.
+OPEN = {"ASCEP_DASHBOARD__ANONYMOUS_READ": "true",
+        **{f"ASCEP_DASHBOARD__RATE_LIMITS__{name}": "1000000/1s" for name in ("LOGIN", "RULE_WRITE", "RULE_TEST",
+                                                                           "BACKTEST")}}
+
+
+def start_open_dashboard(redis_url: str, log_dir: Path, env: dict[str, str] | None = None, **options) -> Service:
+    """An OPEN dashboard with a state directory (accounts database, secret key) of its own; `env` may say
+    otherwise."""
+    state_dir = tempfile.mkdtemp(prefix="state-", dir=log_dir)
+    return start_dashboard(redis_url, log_dir, env={**OPEN, "ASCEP_STATE_DIR": state_dir, **(env or {})}, **options)
 
 
 def cross_exchange_signal(buy: tuple[str, float], sell: tuple[str, float], profit_bps: float, event_time: int,
