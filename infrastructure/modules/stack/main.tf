@@ -20,10 +20,14 @@ locals {
     ASCEP_LAKE            = module.storage.lake_uri
     ASCEP_JOB__PARTITIONS = tostring(var.partitions)
   })
+  # Reading needs a login (or an API token); the ALB ends TLS and is the one proxy whose X-Forwarded-* to believe.
   dashboard_settings = merge(var.settings, {
-    ASCEP_LAKE            = module.storage.lake_uri
-    ASCEP_DASHBOARD__HOST = "0.0.0.0"
-    ASCEP_DASHBOARD__PORT = tostring(local.dashboard_port)
+    ASCEP_LAKE                      = module.storage.lake_uri
+    ASCEP_DASHBOARD__HOST           = "0.0.0.0"
+    ASCEP_DASHBOARD__PORT           = tostring(local.dashboard_port)
+    ASCEP_DASHBOARD__ANONYMOUS_READ = "false"
+    ASCEP_DASHBOARD__HTTPS          = "true"
+    ASCEP_DASHBOARD__PROXY_COUNT    = "1"
   })
   connector_settings = merge(var.settings, local.kafka)
   freshness_metric   = "SignalAgeSeconds"
