@@ -145,7 +145,10 @@ def start_redis(log_dir: Path, port: int | None = None, data_dir: Path | None = 
 
 def create_topics(bootstrap: str, security: KafkaSecuritySettings, partitions: dict[str, int],
                   compacted: tuple[str, ...] = ()) -> None:
-    """Create topics that do not exist yet; an existing topic is left as it is."""
+    """Create topics that do not exist yet; an existing topic is left as it is.
+
+    Replication is the broker's default.replication.factor (-1, KIP-464): 1 on the embedded broker, 3 on a
+    three-zone MSK cluster, so topics made by `ascep prepare` survive a broker's loss where the cluster allows."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -154,7 +157,7 @@ def create_topics(bootstrap: str, security: KafkaSecuritySettings, partitions: d
         existing = set(admin.list_topics(timeout=10).topics)
     except KafkaException as exc:
         raise ServiceError(unreachable(bootstrap, security, exc.args[0].str())) from None
-    wanted = [NewTopic(name, num_partitions=n, replication_factor=1,
+    wanted = [NewTopic(name, num_partitions=n, replication_factor=-1,
                        config={"cleanup.policy": "compact"} if name in compacted else {})
               for name, n in partitions.items() if name not in existing]
     for name, fut in admin.create_topics(wanted, operation_timeout=10).items() if wanted else []:

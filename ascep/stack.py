@@ -180,7 +180,8 @@ def drain(redis_url: str, say, stop_now: Callable[[], bool], timeout_s: float = 
             say(f"WARNING   cannot tell what the job has read ({exc}): stopping without waiting")
             return False
         left = behind(progress, ends)
-        behind_by = ", ".join(f"{where} by {count}" for where, count in left.items())
+        behind_by = ", ".join(f"{stage} {topic}:{partition} by {count}"
+                              for (stage, topic, partition), count in left.items())
         state = ({key: p.next for key, p in progress.items()}, ends)
         settled_since = None if left else (settled_since if state == seen else now)
         seen = state

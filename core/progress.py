@@ -13,7 +13,13 @@ from typing import TextIO
 
 import orjson
 
-from core.contracts.redis_keys import parse_progress_field, parse_topic_end_field, topic_end_field
+from core.contracts.redis_keys import (
+    PROGRESS,
+    TOPIC_ENDS,
+    parse_progress_field,
+    parse_topic_end_field,
+    topic_end_field,
+)
 from core.contracts.topics import SIGNALS_TOPIC, TICKS_TOPIC
 
 REPORT_EVERY_MS = 1_000
@@ -104,9 +110,9 @@ def read_ends(raw: dict[str, bytes | str]) -> dict[tuple[str, int], int]:
 
 
 def behind(progress: dict[tuple[str, str, int], Progress], ends: dict[tuple[str, int], int],
-           stages: dict[str, tuple[str, ...]] = STAGE_TOPICS) -> dict[str, int]:
-    """Records each (stage, topic) of `stages` (stage -> topics) still has to reach the topics' ends, by
-    "stage topic:partition"; a stage that never reported a partition is behind by its whole end."""
+           stages: dict[str, tuple[str, ...]] = STAGE_TOPICS) -> dict[tuple[str, str, int], int]:
+    """Records each (stage, topic, partition) of `stages` (stage -> topics) still has to reach the topics' ends;
+    a stage that never reported a partition is behind by its whole end."""
     out = {}
     for (topic, partition), end in sorted(ends.items()):
         for stage, topics in stages.items():
@@ -114,8 +120,26 @@ def behind(progress: dict[tuple[str, str, int], Progress], ends: dict[tuple[str,
                 reported = progress.get((stage, topic, partition))
                 missing = end - (reported.next if reported else 0)
                 if missing > 0:
-                    out[f"{stage} {topic}:{partition}"] = missing
+                    out[(stage, topic, partition)] = missing
     return out
+
+
+def unread_by_stage(progress: dict[tuple[str, str, int], Progress], ends: dict[tuple[str, int], int],
+                    stages: dict[str, tuple[str, ...]] = STAGE_TOPICS) -> tuple[dict[str, int], dict[str, str]]:
+    """(records each stage has not read yet, summed over its topics' partitions; why each other stage has no
+    figure). A stage that never reported a place has none rather than its topics' whole ends: the job has not
+    run there, or runs without that stage (no lake); nor has one whose topics have no reported end, which
+    would read as nothing unread."""
+    left = behind(progress, ends, stages)
+    unread, unknown = {}, {}
+    for stage, topics in stages.items():
+        if not any(s == stage and topic in topics for s, topic, _ in progress):
+            unknown[stage] = f"stage {stage} reported no place on {', '.join(topics)} in {PROGRESS}"
+        elif not any(topic in topics for topic, _ in ends):
+            unknown[stage] = f"no producer reported an end of {', '.join(topics)} in {TOPIC_ENDS}"
+        else:
+            unread[stage] = sum(count for (s, _, _), count in left.items() if s == stage)
+    return unread, unknown
 
 
 class ProgressLine:

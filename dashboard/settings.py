@@ -81,6 +81,8 @@ ROOT_URLCONF = "dashboard.urls"
 ASGI_APPLICATION = "dashboard.asgi.application"
 DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The request in templates: base.html reads its CSP nonce (request.csp_nonce) and the URL's name from it, and
+# the account corner (dashboard/_account.html) who is logged in (request.principal).
 TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True,
               "OPTIONS": {"context_processors": ["django.template.context_processors.request"]}}]
 STATIC_URL = "/static/"

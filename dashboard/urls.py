@@ -1,13 +1,15 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from dashboard import views
+from dashboard import pages, views
 from dashboard.accounts import views as accounts
 from dashboard.api import api
 
 urlpatterns = [
     path("", views.index, name="index"),
     path("analytics", views.analytics_page, name="analytics"),
+    path("rules", pages.rules_page, name="rules"),
+    path("signals/<str:signal_id>", pages.signal_page, name="signal"),
     path("accounts/login", accounts.login, name="login"),
     path("accounts/logout", accounts.logout, name="logout"),
     path("api/", api.urls),

@@ -24,7 +24,9 @@ epoch ms it last moved, `polled_at` the epoch ms of its latest poll. Readers wri
 second, at once on their first poll and when they move after a pause (core/progress.py).
 `ascep:topic:ends` is written by the producers from their delivery reports (the embedded broker's
 watermarks are unreliable) with RAISE_ENDS, so it is raised, never lowered. `ascep up` deletes both
-when it starts an embedded broker: offsets start again at 0 there.
+when it starts an embedded broker: offsets start again at 0 there. Besides the dashboard's health, the
+maintenance Lambda reads both, for the consumer lag it publishes to CloudWatch (the job commits no Kafka
+offsets).
 """
 PREFIX = "ascep"
 SIGNALS_INDEX = f"{PREFIX}:signals"

@@ -23,16 +23,16 @@ def _next(request: HttpRequest) -> str:
     return settings.LOGIN_REDIRECT_URL
 
 
-def _page(request: HttpRequest, status: int = 200, error: str = "", **extra) -> HttpResponse:
+def _page(request: HttpRequest, status: int = 200, error: str = "") -> HttpResponse:
     return render(request, "accounts/login.html", {"next": _next(request), "error": error,
-                                                   "username": request.POST.get("username", ""), **extra},
-                  status=status)
+                                                   "username": request.POST.get("username", "")}, status=status)
 
 
 @require_http_methods(["GET", "POST"])
 async def login(request: HttpRequest) -> HttpResponse:
+    request.principal = await page_principal(request)  # for the header's account corner
     if request.method == "GET":
-        return _page(request, principal=await page_principal(request))
+        return _page(request)
     address = client_address(request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR"))
     try:
         await hit("login", f"ip:{address}")

@@ -7,7 +7,16 @@ import os
 
 import pytest
 
-from core.progress import Progress, ProgressClock, ProgressLine, TopicEnds, behind, read_ends, read_progress
+from core.progress import (
+    Progress,
+    ProgressClock,
+    ProgressLine,
+    TopicEnds,
+    behind,
+    read_ends,
+    read_progress,
+    unread_by_stage,
+)
 
 
 def test_a_reader_reports_on_its_first_poll_then_about_once_a_second():
@@ -50,7 +59,28 @@ def test_behind_counts_what_each_stage_still_has_to_reach():
     progress = {("read", "ticks", 0): Progress(10, 0, 0), ("lake", "ticks", 0): Progress(4, 0, 0)}
     ends = {("ticks", 0): 10, ("signals", 0): 2}
     assert behind(progress, ends, {"read": ("ticks",), "lake": ("ticks", "signals")}) == \
-        {"lake ticks:0": 6, "lake signals:0": 2}
+        {("lake", "ticks", 0): 6, ("lake", "signals", 0): 2}
+
+
+def test_the_unread_records_of_a_stage_are_summed_over_its_topics_partitions():
+    stages = {"read": ("ticks",), "lake": ("ticks", "signals")}
+    progress = {("read", "ticks", 0): Progress(10, 0, 0), ("read", "ticks", 1): Progress(3, 0, 0),
+                ("lake", "ticks", 0): Progress(4, 0, 0), ("rules", "rules", 0): Progress(1, 0, 0)}
+    # ticks:2 has an end but no reader's place yet: all of it is unread; a place beyond the end is nothing unread
+    ends = {("ticks", 0): 10, ("ticks", 1): 8, ("ticks", 2): 7, ("signals", 0): 2}
+    assert unread_by_stage(progress, ends, stages) == ({"read": 0 + 5 + 7, "lake": 6 + 8 + 7 + 2}, {})
+    assert unread_by_stage({("read", "ticks", 0): Progress(12, 0, 0)}, {("ticks", 0): 10}, stages) == \
+        ({"read": 0}, {"lake": "stage lake reported no place on ticks, signals in ascep:progress"})
+
+
+def test_a_stage_without_a_place_or_without_ends_has_no_figure_and_says_why():
+    stages = {"read": ("ticks",)}
+    assert unread_by_stage({}, {("ticks", 0): 10}, stages) == \
+        ({}, {"read": "stage read reported no place on ticks in ascep:progress"})
+    assert unread_by_stage({("read", "signals", 0): Progress(1, 0, 0)}, {("ticks", 0): 10}, stages)[0] == {}, \
+        "a place on another topic is no place on the stage's"
+    assert unread_by_stage({("read", "ticks", 0): Progress(3, 0, 0)}, {("signals", 0): 4}, stages) == \
+        ({}, {"read": "no producer reported an end of ticks in ascep:topic:ends"})
 
 
 def test_the_progress_line_is_one_updating_line_on_a_terminal_and_silent_otherwise():

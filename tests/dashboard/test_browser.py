@@ -77,7 +77,7 @@ def test_rule_signals_and_rule_counters_are_shown(browser, dashboard, sink, tmp_
     expect(page.locator("#rules tbody tr")).to_have_count(2)
     page.screenshot(path=tmp_path / "dashboard-rules.png", full_page=True)
 
-    page.click("header nav a")
+    page.click("header nav >> text=Analytics")
     expect(page.locator("#no-lake")).to_contain_text("nothing was written there")
     assert errors == []
 

@@ -308,18 +308,44 @@ def test_checkov():
     assert results["passed_checks"], "checkov passed nothing: did it read the code?"
 
 
-def test_every_maintenance_name_is_a_setting_of_the_lambda(modules):
-    """The maintenance Lambda refuses an unknown MAINTENANCE_* variable at every invocation, so the names the
-    Terraform passes it must be fields of its MaintenanceSettings."""
+@pytest.fixture(scope="module")
+def handler():
+    """The maintenance Lambda's handler module, from its file (`lambda` is a keyword: no package)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
         "maintenance_handler", ROOT / "infrastructure" / "lambda" / "maintenance" / "handler.py")
     assert spec is not None and spec.loader is not None
-    handler = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(handler)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_maintenance_name_is_a_setting_of_the_lambda(modules, handler):
+    """The maintenance Lambda refuses an unknown MAINTENANCE_* variable at every invocation, so the names the
+    Terraform passes it must be fields of its MaintenanceSettings."""
     known = {handler.PREFIX + name.upper() for name in handler.MaintenanceSettings.model_fields}
     passed = {name for m in modules.values() for text in m.files.values()
               for name in re.findall(r"\bMAINTENANCE_[A-Z_]+\b", str(text))}
     assert "MAINTENANCE_FLINK_APPLICATION" in passed
     assert passed <= known, f"not settings of the maintenance Lambda: {sorted(passed - known)}"
+
+
+def test_the_alarms_watch_what_the_maintenance_lambda_publishes(modules, handler):
+    """The metric names the stack gives the alarms are the handler's, the lag alarm's dimension is one it
+    publishes (a stage of core.progress), and both alarms' periods follow the Lambda's schedule."""
+    from core.progress import STAGE_TOPICS
+
+    stack, monitoring = modules["modules/stack"], modules["modules/monitoring"]
+    assert unquote(stack.locals["freshness_metric"]) == handler.FRESHNESS_METRIC
+    assert unquote(stack.locals["lag_metric"]) == handler.LAG_METRIC
+    alarms = {labels[1]: body for _, labels, body in monitoring.each("resource")
+              if labels[0] == "aws_cloudwatch_metric_alarm"}
+    (lag,) = [query["metric"][0] for query in alarms["lag_growing"]["metric_query"] if "metric" in query]
+    assert {name: unquote(value) for name, value in lag["dimensions"].items()} == {handler.STAGE_DIMENSION: "read"}
+    assert "read" in STAGE_TOPICS and lag["metric_name"] == "${var.lag_metric}"
+    assert lag["period"] == "${var.maintenance_minutes * 60}"
+    assert alarms["signals_stale"]["period"] == "${2 * var.maintenance_minutes * 60}"
+    calls = {labels[0]: body for _, labels, body in stack.each("module")}
+    assert calls["maintenance"]["every_minutes"] == calls["monitoring"]["maintenance_minutes"] == \
+        "${local.maintenance_minutes}"

@@ -150,15 +150,20 @@ def test_no_recent_signal_publishes_nothing(maintenance, s3, monkeypatch):
 
 def test_actions_come_from_the_event_or_from_what_is_configured(maintenance, monkeypatch):
     monkeypatch.delenv("MAINTENANCE_FLINK_APPLICATION", raising=False)
+    monkeypatch.delenv("MAINTENANCE_REDIS_URL_SECRET", raising=False)
     settings = maintenance.maintenance_settings()
     assert maintenance.requested_actions({"source": "aws.events"}, settings) == ["freshness", "compact"]
     with pytest.raises(ValueError, match="asks for 'restart' but MAINTENANCE_FLINK_APPLICATION is not set"):
         maintenance.requested_actions({"actions": ["restart"]}, settings)
-    with pytest.raises(ValueError, match=r"event 'actions' must be a list of restart, freshness, compact; got \['x"):
+    with pytest.raises(ValueError, match="asks for 'lag' but MAINTENANCE_REDIS_URL_SECRET is not set"):
+        maintenance.requested_actions({"actions": ["freshness", "lag"]}, settings)
+    with pytest.raises(ValueError, match=r"event 'actions' must be a list of restart, freshness, lag, compact; "
+                                         r"got \['x"):
         maintenance.requested_actions({"actions": ["x"]}, settings)
     monkeypatch.setenv("MAINTENANCE_FLINK_APPLICATION", APP)
+    monkeypatch.setenv("MAINTENANCE_REDIS_URL_SECRET", "arn:aws:secretsmanager:us-east-1:123456789012:secret:url")
     settings = maintenance.maintenance_settings()
-    assert maintenance.requested_actions({}, settings) == ["restart", "freshness", "compact"]
+    assert maintenance.requested_actions({}, settings) == ["restart", "freshness", "lag", "compact"]
     assert maintenance.requested_actions({"actions": ["compact", "restart"]}, settings) == ["restart", "compact"]
 
 

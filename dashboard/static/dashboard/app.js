@@ -18,9 +18,7 @@ let signalsDirty = false;
 let renderScheduled = false;
 
 const $ = (selector) => document.querySelector(selector);
-const numberFormat = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 8 });
-const sizeFormat = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 6 });
-const countFormat = new Intl.NumberFormat("en-US");
+const { numberFormat, sizeFormat, countFormat, formatDuration } = window.Ascep;
 
 function cell(row, className) {
   const td = row.insertCell();
@@ -30,14 +28,6 @@ function cell(row, className) {
 
 function spreadBps(tick) {
   return ((tick.ask - tick.bid) / ((tick.ask + tick.bid) / 2)) * 1e4;
-}
-
-function formatDuration(ms) {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60000) return `${(ms / 1000).toFixed(1)} s`;
-  if (ms < 3600000) return `${(ms / 60000).toFixed(1)} min`;
-  if (ms < 86400000) return `${(ms / 3600000).toFixed(1)} h`;
-  return `${(ms / 86400000).toFixed(1)} d`;
 }
 
 function scheduleRender() {
@@ -179,7 +169,10 @@ function signalRow(signal, isNew) {
   const row = document.createElement("tr");
   row.dataset.id = signal.id;
   if (isNew) row.className = "new";
-  cell(row).textContent = signal.type.replaceAll("_", "-");
+  const link = document.createElement("a");
+  link.href = `/signals/${encodeURIComponent(signal.id)}`;
+  link.textContent = signal.type.replaceAll("_", "-");
+  cell(row).appendChild(link);
   if (signal.type === "rule") ruleCell(cell(row, "route"), signal);
   else routeCell(cell(row, "route"), signal.legs || []);
   // A rule says that something happened, not how to trade it: its profit of 0 means "none", not "break-even".
@@ -249,6 +242,7 @@ async function refreshRules() {
 // ---- connection ---------------------------------------------------------
 
 function takePrices(ticks) {
+  window.AscepCharts.onTicks(ticks);
   for (const tick of ticks) {
     const key = `${tick.venue}:${tick.symbol}`;
     const known = prices.get(key);
@@ -259,6 +253,7 @@ function takePrices(ticks) {
 }
 
 function takeSignal(signal) {
+  window.AscepCharts.onSignal(signal);
   const known = signals.get(signal.id);
   if (known && known.updated_at > signal.updated_at) return;
   signals.set(signal.id, signal);
@@ -337,6 +332,12 @@ async function refreshCounters() {
   }
   showStatus();
 }
+
+// A click anywhere on a signal's row opens its page (the type cell's link, for the keyboard).
+$("#signals tbody").addEventListener("click", (event) => {
+  const row = event.target.closest("tr[data-id]");
+  if (row && !event.target.closest("a")) location.assign(row.querySelector("a").href);
+});
 
 connect();
 refreshCounters();

@@ -126,35 +126,6 @@ resource "aws_iam_role" "task" {
   assume_role_policy = data.aws_iam_policy_document.assume.json
 }
 
-# The dashboard reads the lake for /analytics; nothing else.
-data "aws_iam_policy_document" "dashboard" {
-  statement {
-    sid       = "ListTheLake"
-    actions   = ["s3:ListBucket"]
-    resources = [var.lake_bucket_arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.lake_prefix}/*", var.lake_prefix]
-    }
-  }
-  statement {
-    sid       = "ReadTheLake"
-    actions   = ["s3:GetObject"]
-    resources = ["${var.lake_bucket_arn}/${var.lake_prefix}/*"]
-  }
-  statement {
-    sid       = "BucketKey"
-    actions   = ["kms:Decrypt"]
-    resources = [var.kms_key_arn]
-    condition {
-      test     = "StringLike"
-      variable = "kms:ViaService"
-      values   = ["s3.*.amazonaws.com"]
-    }
-  }
-}
-
 # The connectors write ticks and trades, and what they cannot parse to deadletter.
 data "aws_iam_policy_document" "connectors" {
   statement {
@@ -188,9 +159,14 @@ data "aws_iam_policy_document" "rules" {
   }
 }
 
+# The dashboard reads the lake for /analytics (the storage module's read policy), and nothing else.
+resource "aws_iam_role_policy_attachment" "dashboard_lake" {
+  role       = aws_iam_role.task["dashboard"].name
+  policy_arn = var.lake_read_policy_arn
+}
+
 resource "aws_iam_role_policy" "task" {
   for_each = {
-    dashboard  = data.aws_iam_policy_document.dashboard.json
     connectors = data.aws_iam_policy_document.connectors.json
     rules      = data.aws_iam_policy_document.rules.json
   }

@@ -89,14 +89,9 @@ variable "logs_bucket" {
   description = "Bucket of the ALB's access logs (under alb/)."
 }
 
-variable "lake_bucket_arn" {
+variable "lake_read_policy_arn" {
   type        = string
-  description = "The lake's bucket, which the dashboard's analytics read."
-}
-
-variable "lake_prefix" {
-  type        = string
-  description = "The lake's folder in it."
+  description = "The storage module's read policy of the lake, for the dashboard's analytics."
 }
 
 variable "msk_cluster_arn" {

@@ -72,7 +72,7 @@ locals {
   url = "rediss://:${local.token}@${aws_elasticache_replication_group.this.primary_endpoint_address}:6379/0"
 }
 
-# ECS tasks take ASCEP_REDIS from this secret.
+# ECS tasks take ASCEP_REDIS from this secret; the maintenance Lambda reads it (MAINTENANCE_REDIS_URL_SECRET).
 resource "aws_secretsmanager_secret_version" "url" {
   secret_id     = aws_secretsmanager_secret.this["url"].id
   secret_string = local.url

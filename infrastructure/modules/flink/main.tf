@@ -16,7 +16,6 @@ locals {
     ASCEP_JOB__PARALLELISM            = tostring(var.parallelism)
     ASCEP_JOB__CHECKPOINT_INTERVAL_MS = tostring(var.checkpoint_interval_ms)
   })
-  lake_objects = "${var.lake_bucket_arn}/${var.lake_prefix}/*"
 }
 
 data "aws_iam_policy_document" "assume" {
@@ -39,7 +38,7 @@ resource "aws_iam_role" "this" {
   assume_role_policy = data.aws_iam_policy_document.assume.json
 }
 
-# Least privilege: its zip, the lake's folder, the topics it reads and writes, its log stream, and the
+# Least privilege: its zip, the lake (the storage module's write policy), the topics it reads and writes, its log stream, and the
 # network interfaces the service makes in the VPC.
 data "aws_iam_policy_document" "this" {
   statement {
@@ -48,23 +47,8 @@ data "aws_iam_policy_document" "this" {
     resources = ["${var.artifacts_bucket_arn}/${var.application_key}"]
   }
   statement {
-    sid       = "ListTheLake"
-    actions   = ["s3:ListBucket"]
-    resources = [var.lake_bucket_arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.lake_prefix}/*", var.lake_prefix]
-    }
-  }
-  statement {
-    sid       = "WriteTheLake"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
-    resources = [local.lake_objects]
-  }
-  statement {
-    sid       = "BucketKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    sid       = "ZipKey"
+    actions   = ["kms:Decrypt"]
     resources = [var.kms_key_arn]
     condition {
       test     = "StringLike"
@@ -129,6 +113,11 @@ resource "aws_iam_role_policy" "this" {
   name   = "ascep-job"
   role   = aws_iam_role.this.id
   policy = data.aws_iam_policy_document.this.json
+}
+
+resource "aws_iam_role_policy_attachment" "lake" {
+  role       = aws_iam_role.this.name
+  policy_arn = var.lake_write_policy_arn
 }
 
 resource "aws_kinesisanalyticsv2_application" "this" {

@@ -114,14 +114,9 @@ variable "kms_key_arn" {
   description = "Key of the buckets' SSE-KMS encryption."
 }
 
-variable "lake_bucket_arn" {
+variable "lake_write_policy_arn" {
   type        = string
-  description = "The lake's bucket."
-}
-
-variable "lake_prefix" {
-  type        = string
-  description = "The lake's folder in it: the job writes only there."
+  description = "The storage module's write policy of the lake, which the job's archivers need."
 }
 
 variable "msk_cluster_arn" {

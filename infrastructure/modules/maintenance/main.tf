@@ -1,6 +1,7 @@
 # The maintenance Lambda (its code: infrastructure/lambda/maintenance/, handler handler.handler) on an
 # EventBridge schedule: it compacts the small objects of closed hour partitions, restarts the Flink
-# application from its latest snapshot when it has failed, and publishes the age of the newest signal.
+# application from its latest snapshot when it has failed, and publishes the age of the newest signal and
+# the job's consumer lag (read from ElastiCache, whose URL is in a Secrets Manager secret).
 # One run at a time (reserved concurrency 1): two compactions of one hour must not race.
 
 data "aws_partition" "current" {}
@@ -37,36 +38,28 @@ data "aws_iam_policy_document" "this" {
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${var.log_group_arn}:*"]
   }
+  # the environment's key encrypts the function's variables, the lake (SSE-KMS) and the Redis URL's secret
   statement {
-    sid       = "ListTheLake"
-    actions   = ["s3:ListBucket"]
-    resources = [var.lake_bucket_arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.lake_prefix}/*", var.lake_prefix]
-    }
-  }
-  statement {
-    sid       = "CompactTheLake"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
-    resources = ["${var.lake_bucket_arn}/${var.lake_prefix}/*"]
-  }
-  statement {
-    sid       = "BucketKeyAndEnvironment"
+    sid       = "TheEnvironmentsKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [var.kms_key_arn]
   }
   statement {
+    sid       = "ReadTheRedisUrl"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.redis_url_secret_arn]
+  }
+  statement {
     sid = "RestartTheJob"
     actions = [
-      "kinesisanalytics:DescribeApplication", "kinesisanalytics:ListApplicationSnapshots",
-      "kinesisanalytics:StartApplication", "kinesisanalytics:StopApplication",
+      "kinesisanalytics:DescribeApplication", "kinesisanalytics:ListApplicationOperations",
+      "kinesisanalytics:ListApplicationSnapshots", "kinesisanalytics:StartApplication",
+      "kinesisanalytics:StopApplication",
     ]
     resources = [var.flink_application_arn]
   }
   statement {
-    sid       = "PublishFreshness"
+    sid       = "PublishFreshnessAndLag"
     actions   = ["cloudwatch:PutMetricData"]
     resources = ["*"]
     condition {
@@ -114,6 +107,12 @@ resource "aws_iam_role_policy" "this" {
   policy = data.aws_iam_policy_document.this.json
 }
 
+# Compaction rewrites the lake's objects: the storage module's write policy.
+resource "aws_iam_role_policy_attachment" "lake" {
+  role       = aws_iam_role.this.name
+  policy_arn = var.lake_write_policy_arn
+}
+
 resource "aws_sqs_queue" "dead_letters" {
   name                      = "${var.name}-dead-letters"
   kms_master_key_id         = var.kms_key_arn
@@ -123,7 +122,7 @@ resource "aws_sqs_queue" "dead_letters" {
 resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_272:the package is built and uploaded by the same apply that deploys it; there is no separate signing step to trust
   function_name                  = var.name
-  description                    = "ASCEP maintenance: lake compaction, Flink restart, signal freshness"
+  description                    = "ASCEP maintenance: lake compaction, Flink restart, signal freshness, consumer lag"
   role                           = aws_iam_role.this.arn
   runtime                        = var.runtime
   handler                        = "handler.handler"
@@ -136,8 +135,9 @@ resource "aws_lambda_function" "this" {
   reserved_concurrent_executions = 1
   kms_key_arn                    = var.kms_key_arn
 
+  # the secret this role may read is the one the handler is told to (MaintenanceSettings.redis_url_secret)
   environment {
-    variables = var.environment
+    variables = merge(var.environment, { MAINTENANCE_REDIS_URL_SECRET = var.redis_url_secret_arn })
   }
 
   vpc_config {
@@ -158,13 +158,13 @@ resource "aws_lambda_function" "this" {
     target_arn = aws_sqs_queue.dead_letters.arn
   }
 
-  depends_on = [aws_iam_role_policy.this]
+  depends_on = [aws_iam_role_policy.this, aws_iam_role_policy_attachment.lake]
 }
 
 resource "aws_cloudwatch_event_rule" "schedule" {
   name                = var.name
   description         = "Runs ${var.name}"
-  schedule_expression = var.schedule
+  schedule_expression = var.every_minutes == 1 ? "rate(1 minute)" : "rate(${var.every_minutes} minutes)"
 }
 
 resource "aws_cloudwatch_event_target" "lambda" {

@@ -25,10 +25,14 @@ variable "layers" {
   default     = []
 }
 
-variable "schedule" {
-  type        = string
-  description = "EventBridge schedule expression of the runs."
-  default     = "rate(15 minutes)"
+variable "every_minutes" {
+  type        = number
+  description = "Minutes between runs (EventBridge rate); the alarms on what it publishes take their periods from it."
+  default     = 15
+  validation {
+    condition     = var.every_minutes >= 1 && floor(var.every_minutes) == var.every_minutes
+    error_message = "every_minutes must be a whole number of minutes, at least 1."
+  }
 }
 
 variable "timeout_s" {
@@ -53,6 +57,11 @@ variable "subnet_ids" {
   description = "Private subnets (it reaches ElastiCache)."
 }
 
+variable "redis_url_secret_arn" {
+  type        = string
+  description = "Secrets Manager secret whose value is the ElastiCache rediss:// URL with the token (the elasticache module's url_secret_arn), encrypted with kms_key_arn: the lag action reads it."
+}
+
 variable "security_group_id" {
   type        = string
   description = "Security group of the function."
@@ -60,7 +69,7 @@ variable "security_group_id" {
 
 variable "kms_key_arn" {
   type        = string
-  description = "Key of the environment variables, the dead-letter queue and the lake's SSE-KMS."
+  description = "Key of the environment variables, the dead-letter queue, the lake's SSE-KMS and the Redis URL's secret."
 }
 
 variable "log_group_name" {
@@ -73,14 +82,9 @@ variable "log_group_arn" {
   description = "Its ARN."
 }
 
-variable "lake_bucket_arn" {
+variable "lake_write_policy_arn" {
   type        = string
-  description = "The lake's bucket: compaction lists, reads, writes and deletes there."
-}
-
-variable "lake_prefix" {
-  type        = string
-  description = "The lake's folder in it."
+  description = "The storage module's write policy of the lake, which compaction needs."
 }
 
 variable "flink_application_arn" {
@@ -90,5 +94,5 @@ variable "flink_application_arn" {
 
 variable "metric_namespace" {
   type        = string
-  description = "The only CloudWatch namespace it may publish to (the freshness metric)."
+  description = "The only CloudWatch namespace it may publish to (the freshness and lag metrics)."
 }

@@ -128,13 +128,17 @@ resource "aws_cloudwatch_metric_alarm" "job_counter" {
   }
 }
 
+# The maintenance Lambda publishes the lag once a run (one data point a period); the tick reader's stage is
+# what signals wait on. Missing data is left out of the evaluation: a run that published nothing is an alarm
+# of its own (maintenance-errors when it failed, signals-stale when it did not run, job-down when the job
+# never reported its place).
 resource "aws_cloudwatch_metric_alarm" "lag_growing" {
   alarm_name          = "${var.name}-lag-growing"
-  alarm_description   = "The job's unread records are above ${var.lag_alarm_records} and grew in each of three periods. Nothing publishes the metric yet (infrastructure/README.md), so no data is not an alarm."
+  alarm_description   = "The job's tick reader has at least ${var.lag_alarm_records} unread records of ticks (${var.lag_metric}, Stage=read, which the maintenance Lambda publishes every ${var.maintenance_minutes} minutes from the readers' places and the topic ends in Redis), and the figure grew at each of the last three runs. No data (INSUFFICIENT_DATA) means no figure: the Lambda failed (maintenance-errors: Redis unreachable or its token refused, or the secret unreadable), did not run (signals-stale), or Redis holds no place of the tick reader or no end of ticks; the Lambda's log says which."
   evaluation_periods  = 3
   comparison_operator = "GreaterThanOrEqualToThreshold"
   threshold           = 1
-  treat_missing_data  = "notBreaching"
+  treat_missing_data  = "missing"
   alarm_actions       = local.alarm
   ok_actions          = local.alarm
   metric_query {
@@ -147,8 +151,9 @@ resource "aws_cloudwatch_metric_alarm" "lag_growing" {
     metric {
       namespace   = var.metric_namespace
       metric_name = var.lag_metric
+      dimensions  = { Stage = "read" }
       stat        = "Maximum"
-      period      = 300
+      period      = var.maintenance_minutes * 60
     }
   }
 }
@@ -189,7 +194,7 @@ resource "aws_cloudwatch_metric_alarm" "signals_stale" {
   namespace           = var.metric_namespace
   metric_name         = var.freshness_metric
   statistic           = "Minimum"
-  period              = 1800 # two runs of the Lambda's 15-minute schedule: one late run is no alarm
+  period              = 2 * var.maintenance_minutes * 60 # two runs of the Lambda: one late run is no alarm
   evaluation_periods  = 1
   comparison_operator = "GreaterThanThreshold"
   threshold           = var.no_signals_minutes * 60
@@ -234,7 +239,7 @@ resource "aws_cloudwatch_metric_alarm" "connector_stopped" {
 
 resource "aws_cloudwatch_metric_alarm" "maintenance_errors" {
   alarm_name          = "${var.name}-maintenance-errors"
-  alarm_description   = "The maintenance Lambda failed (compaction, restart or freshness)."
+  alarm_description   = "The maintenance Lambda failed (compaction, restart, freshness or lag: then the lag alarm has no data)."
   namespace           = "AWS/Lambda"
   metric_name         = "Errors"
   dimensions          = { FunctionName = var.maintenance_function_name }
@@ -269,9 +274,10 @@ locals {
       ]
     },
     {
-      title = "Consumer lag (unread records) and age of the newest signal"
+      title = "Consumer lag (unread records: tick reader, lake) and age of the newest signal"
       metrics = [
-        [var.metric_namespace, var.lag_metric, { stat = "Maximum" }],
+        [var.metric_namespace, var.lag_metric, "Stage", "read", { stat = "Maximum" }],
+        [var.metric_namespace, var.lag_metric, "Stage", "lake", { stat = "Maximum" }],
         [var.metric_namespace, var.freshness_metric, { stat = "Minimum", yAxis = "right" }],
       ]
     },

@@ -46,7 +46,7 @@ variable "freshness_metric" {
 
 variable "lag_metric" {
   type        = string
-  description = "Metric in metric_namespace with the records the job has not read yet (the job commits no Kafka offsets, so MSK's own lag metrics stay empty for it)."
+  description = "Metric the maintenance Lambda publishes in metric_namespace, by dimension Stage: the records a stage of the job has not read yet (the job commits no Kafka offsets, so MSK's own lag metrics stay empty for it); the alarm watches Stage=read, the tick reader."
 }
 
 variable "msk_cluster_name" {
@@ -89,6 +89,11 @@ variable "maintenance_function_name" {
   description = "The maintenance Lambda, whose errors alarm too."
 }
 
+variable "maintenance_minutes" {
+  type        = number
+  description = "Minutes between the maintenance Lambda's runs, each of which publishes the freshness and lag metrics: the periods of their alarms."
+}
+
 variable "no_signals_minutes" {
   type        = number
   description = "Alarm when no signal state has been written to the signals topic for this long."
@@ -103,6 +108,6 @@ variable "connector_silent_minutes" {
 
 variable "lag_alarm_records" {
   type        = number
-  description = "The lag alarm needs at least this many unread records, growing for three periods of five minutes."
+  description = "The lag alarm needs at least this many unread records of the tick reader, growing at three runs of the maintenance Lambda in a row."
   default     = 10000
 }

@@ -199,7 +199,8 @@ locals {
     flink_redis        = { group = "flink", port = 6379, peer = "redis", cidr = null, s3 = false }
     flink_s3           = { group = "flink", port = 443, peer = null, cidr = null, s3 = true }
     maintenance_redis  = { group = "maintenance", port = 6379, peer = "redis", cidr = null, s3 = false }
-    # the Managed Flink and CloudWatch APIs, which have no endpoint here
+    # the Managed Flink API, which has no endpoint here, and CloudWatch and Secrets Manager (their endpoints,
+    # or the NAT)
     maintenance_https = { group = "maintenance", port = 443, peer = null, cidr = "0.0.0.0/0", s3 = false }
   }
 }

@@ -101,8 +101,7 @@ module "flink" {
   log_group_arn              = module.monitoring.log_group_arns["flink"]
   log_stream_arn             = module.monitoring.flink_log_stream_arn
   kms_key_arn                = module.kms.key_arn
-  lake_bucket_arn            = module.storage.lake_bucket_arn
-  lake_prefix                = module.storage.lake_prefix
+  lake_write_policy_arn      = module.storage.lake_policy_arns["write"]
   msk_cluster_arn            = module.msk.cluster_arn
   msk_topic_arn_prefix       = module.msk.topic_arn_prefix
   msk_group_arn_prefix       = module.msk.group_arn_prefix
@@ -128,12 +127,16 @@ module "ecs" {
   log_group_names      = module.monitoring.log_group_names
   log_group_arns       = module.monitoring.log_group_arns
   logs_bucket          = module.storage.logs_bucket
-  lake_bucket_arn      = module.storage.lake_bucket_arn
-  lake_prefix          = module.storage.lake_prefix
+  lake_read_policy_arn = module.storage.lake_policy_arns["read"]
   msk_cluster_arn      = module.msk.cluster_arn
   msk_topic_arn_prefix = module.msk.topic_arn_prefix
   msk_group_arn_prefix = module.msk.group_arn_prefix
   deletion_protection  = var.deletion_protection
+}
+
+# The maintenance Lambda publishes its metrics at every run: the alarms on them take their periods from this.
+locals {
+  maintenance_minutes = 15
 }
 
 module "maintenance" {
@@ -142,17 +145,19 @@ module "maintenance" {
   package_path          = var.maintenance_package
   artifacts_bucket      = module.storage.artifacts_bucket
   layers                = var.maintenance_layers
+  every_minutes         = local.maintenance_minutes
   subnet_ids            = module.network.private_subnet_ids
   security_group_id     = module.network.security_group_ids["maintenance"]
   kms_key_arn           = module.kms.key_arn
   log_group_name        = module.monitoring.log_group_names["maintenance"]
   log_group_arn         = module.monitoring.log_group_arns["maintenance"]
-  lake_bucket_arn       = module.storage.lake_bucket_arn
-  lake_prefix           = module.storage.lake_prefix
+  lake_write_policy_arn = module.storage.lake_policy_arns["write"]
   flink_application_arn = module.flink.application_arn
+  redis_url_secret_arn  = module.elasticache.url_secret_arn
   metric_namespace      = local.metric_namespace
-  # the handler's settings (MaintenanceSettings in infrastructure/lambda/maintenance/handler.py); it publishes
-  # local.freshness_metric, the name it has in the handler
+  # the handler's settings (MaintenanceSettings in infrastructure/lambda/maintenance/handler.py; the module adds
+  # MAINTENANCE_REDIS_URL_SECRET); it publishes local.freshness_metric and local.lag_metric (by Stage), the
+  # names they have in the handler
   environment = {
     ASCEP_LAKE                    = module.storage.lake_uri
     MAINTENANCE_FLINK_APPLICATION = local.flink_name
@@ -180,4 +185,5 @@ module "monitoring" {
   alb_arn_suffix            = module.ecs.alb_arn_suffix
   target_group_arn_suffix   = module.ecs.target_group_arn_suffix
   maintenance_function_name = local.maintenance_name
+  maintenance_minutes       = local.maintenance_minutes
 }

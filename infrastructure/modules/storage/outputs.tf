@@ -37,3 +37,8 @@ output "glue_database" {
   description = "Glue database of the ticks and signals tables."
   value       = aws_glue_catalog_database.lake.name
 }
+
+output "lake_policy_arns" {
+  description = "ARNs of the managed policies `read` and `write` of the lake, for the roles to attach."
+  value       = { for access, policy in aws_iam_policy.lake : access => policy.arn }
+}
