@@ -325,6 +325,7 @@ def test_the_pages_pass_their_csp_in_chromium(browser, dashboard):
     page.add_init_script(WATCH_CSP)
     try:
         for path, ready in (("/", "#status:not(.connecting)"), ("/analytics", "#no-lake"),
+                            ("/rules", "#editor .cm-editor"), ("/signals/none", "#signal-summary"),
                             ("/docs", ".swagger-ui .info"), ("/accounts/login", "form.login")):
             page.goto(dashboard + path)
             page.wait_for_selector(ready, timeout=15_000)
