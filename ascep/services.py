@@ -17,9 +17,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clients.kafka import kafka_config, unreachable
-from core.settings import KafkaSecuritySettings
-
 
 class ServiceError(RuntimeError):
     """A service could not start or died: the message says which one and why."""
@@ -141,31 +138,6 @@ def start_redis(log_dir: Path, port: int | None = None, data_dir: Path | None = 
     if data_dir is None:
         service._cleanup.append(lambda: shutil.rmtree(folder, ignore_errors=True))
     return service
-
-
-def create_topics(bootstrap: str, security: KafkaSecuritySettings, partitions: dict[str, int],
-                  compacted: tuple[str, ...] = ()) -> None:
-    """Create topics that do not exist yet; an existing topic is left as it is.
-
-    Replication is the broker's default.replication.factor (-1, KIP-464): 1 on the embedded broker, 3 on a
-    three-zone MSK cluster, so topics made by `ascep prepare` survive a broker's loss where the cluster allows."""
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient(kafka_config(bootstrap, security))
-    try:
-        existing = set(admin.list_topics(timeout=10).topics)
-    except KafkaException as exc:
-        raise ServiceError(unreachable(bootstrap, security, exc.args[0].str())) from None
-    wanted = [NewTopic(name, num_partitions=n, replication_factor=-1,
-                       config={"cleanup.policy": "compact"} if name in compacted else {})
-              for name, n in partitions.items() if name not in existing]
-    for name, fut in admin.create_topics(wanted, operation_timeout=10).items() if wanted else []:
-        try:
-            fut.result(15)
-        except Exception as exc:  # noqa: BLE001 - name the topic in the error
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise ServiceError(f"could not create topic {name!r} on {bootstrap}: {exc}") from exc
 
 
 def start_dashboard(redis_url: str, log_dir: Path, host: str = "127.0.0.1", port: int | None = None,

@@ -25,14 +25,13 @@ from ascep.commands.rules import republish_kept
 from ascep.services import (
     Service,
     ServiceError,
-    create_topics,
     port_in_use,
     spawn,
     start_broker,
     start_redis,
     wait_for_port,
 )
-from clients.kafka import EMBEDDED
+from clients.kafka import EMBEDDED, create_topics
 from core.clock import now_ms
 from core.contracts.redis_keys import PROGRESS, TOPIC_ENDS
 from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
@@ -300,7 +299,8 @@ def _run(settings: Settings, kafka: str | None, redis: str | None, port: int, so
         first_password = first_login()
         dashboard = stack.child("dashboard", [sys.executable, "-m", "ascep.cli", "dashboard",
                                               "--host", settings.dashboard.host, "--port", str(port),
-                                              "--redis", redis, "--lake", lake, "--checkpoints", checkpoints,
+                                              "--redis", redis, "--kafka", kafka, "--lake", lake,
+                                              "--checkpoints", checkpoints,
                                               "--anonymous-read" if anonymous_read else "--no-anonymous-read"])
         wait_for_port(port, dashboard.proc, "dashboard", timeout=60, host=settings.dashboard.host)
         url = f"http://{settings.dashboard.host}:{port}"

@@ -82,3 +82,32 @@ def unreachable(bootstrap: str, security: KafkaSecuritySettings, reason: str) ->
     speaks another protocol, so the message says which one each MSK port speaks."""
     return (f"Kafka at {describe(bootstrap, security)}: {reason}. Does the port speak that protocol? MSK's: "
             f"9092 plaintext, 9094 ssl, 9096 sasl_ssl SCRAM-SHA-512, 9098 sasl_ssl OAUTHBEARER (IAM)")
+
+
+class KafkaUnavailable(RuntimeError):
+    """No answer from the broker, or it refused a topic: the message says which broker and why."""
+
+
+def create_topics(bootstrap: str, security: KafkaSecuritySettings, partitions: dict[str, int],
+                  compacted: tuple[str, ...] = (), options: dict[str, Any] | None = None) -> None:
+    """Create topics that do not exist yet; an existing topic is left as it is. `options`: the admin client's.
+
+    Replication is the broker's default.replication.factor (-1, KIP-464): 1 on the embedded broker, 3 on a
+    three-zone MSK cluster, so topics made by `ascep prepare` survive a broker's loss where the cluster allows."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient(kafka_config(bootstrap, security, options))
+    try:
+        existing = set(admin.list_topics(timeout=10).topics)
+    except KafkaException as exc:
+        raise KafkaUnavailable(unreachable(bootstrap, security, exc.args[0].str())) from None
+    wanted = [NewTopic(name, num_partitions=n, replication_factor=-1,
+                       config={"cleanup.policy": "compact"} if name in compacted else {})
+              for name, n in partitions.items() if name not in existing]
+    for name, fut in admin.create_topics(wanted, operation_timeout=10).items() if wanted else []:
+        try:
+            fut.result(15)
+        except Exception as exc:  # noqa: BLE001 - name the topic in the error
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise KafkaUnavailable(f"could not create topic {name!r} on {bootstrap}: {exc}") from exc

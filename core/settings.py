@@ -233,6 +233,8 @@ class RuleSettings(BaseModel):
     # FOLLOWED BY ANY match per partial match per tick: 1.75 GB in 27 s), with an error naming the limit.
     trial_time_budget_ms: int = Field(default=10_000, ge=1)
     trial_max_signals: int = Field(default=100_000, ge=1)
+    # POST /api/rules/<id>/backtest reads at most this much of the lake's time (under the two limits above too).
+    trial_max_minutes: int = Field(default=24 * 60, ge=1)
 
 
 KAFKA_SECURITY_ENV = "ASCEP_KAFKA_SECURITY__"

@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 
 from lake.reader import lake_report
-from lake.storage import configured_lake
+from lake.storage import Lake, configured_lake
 
 BAR_WIDTH = 160  # px of the longest bar in a histogram row
 
@@ -15,12 +15,16 @@ class NoLake(LookupError):
     """No lake address is configured, or nothing was written there yet; the message says which."""
 
 
-def lake_figures(gap_ms: int) -> dict[str, Any]:
+def dashboard_lake() -> Lake:
     """Resolved per request: a lake that `ascep up` or the job creates later shows up without a restart."""
     try:
-        lake = configured_lake(settings.ASCEP_SETTINGS)
+        return configured_lake(settings.ASCEP_SETTINGS)
     except LookupError as exc:
         raise NoLake(f"no lake configured: {exc}") from None
+
+
+def lake_figures(gap_ms: int) -> dict[str, Any]:
+    lake = dashboard_lake()
     try:
         return lake_report(lake, gap_ms)
     except FileNotFoundError as exc:

@@ -8,18 +8,21 @@ from core.log import configure_logging
 
 
 def serve(host: str, port: int, redis_url: str, lake: str | None = None, checkpoints: str | None = None,
-          anonymous_read: bool | None = None) -> None:
+          kafka: str | None = None, anonymous_read: bool | None = None) -> None:
     """Blocks until stopped. Quiet: only errors reach stderr (JSON lines, see core.log).
 
     `lake` (a directory or s3://bucket/prefix) is what /analytics reads; without it the settings
     and the running stack say where the lake is. `checkpoints` is the job's checkpoint folder, whose
-    newest checkpoint /api/health reports. `anonymous_read` overrides dashboard.anonymous_read.
+    newest checkpoint /api/health reports. `kafka` is the broker of the `rules` topic /api/rules reads and writes;
+    without it, the settings and the running stack say. `anonymous_read` overrides dashboard.anonymous_read.
     The accounts database is migrated before the first request."""
     os.environ["ASCEP_REDIS"] = redis_url
     if anonymous_read is not None:
         os.environ["ASCEP_DASHBOARD__ANONYMOUS_READ"] = str(anonymous_read).lower()
     if lake:
         os.environ["ASCEP_LAKE"] = lake
+    if kafka:
+        os.environ["ASCEP_KAFKA"] = kafka
     if checkpoints:
         os.environ["ASCEP_DASHBOARD__CHECKPOINTS"] = checkpoints
     os.environ["ASCEP_DASHBOARD__HOST"] = host

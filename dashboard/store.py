@@ -74,6 +74,27 @@ async def one_signal(signal_id: str) -> dict[str, Any] | None:
         raise UnreadableDocument(f"stored document {key} is not valid JSON: {exc}") from None
 
 
+async def signal_states(signal_id: str, scan: int) -> list[dict[str, Any]]:
+    """Every state of the signal that the bounded stream `ascep:signals:stream` still holds, oldest first: the
+    stream's newest `scan` entries are read, a page at a time, and a state is decoded only when its bytes name
+    the signal's id."""
+    needle = orjson.dumps({"id": signal_id})[1:-1]  # "id":"<id>", as the sink's orjson wrote it
+    states: list[dict[str, Any]] = []
+    newest, read = b"+", 0
+    while read < scan:
+        page = await client().xrevrange(keys.SIGNALS_STREAM, max=newest, min="-", count=min(1000, scan - read))
+        for entry_id, fields in page:
+            doc = fields.get(b"signal", b"")
+            if needle in doc and (state := _decode(f"{keys.SIGNALS_STREAM} entry {entry_id.decode()}", doc)):
+                if state.get("id") == signal_id:
+                    states.append(state)
+        read += len(page)
+        if len(page) < 1000:
+            break
+        newest = b"(" + page[-1][0]
+    return states[::-1]
+
+
 async def prices() -> list[dict[str, Any]]:
     """Latest tick per venue:symbol, ordered by symbol then venue so one symbol's venues sit together."""
     pairs = sorted(p.decode() for p in await client().smembers(keys.PRICES_INDEX))

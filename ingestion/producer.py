@@ -199,7 +199,7 @@ class TickProducer:
                 return len(meta.partitions)
             if meta is not None and meta.error is not None and meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
                 raise LookupError(f"topic {topic!r} does not exist on {self.bootstrap}; create it "
-                                  "(`ascep up` or ascep.services.create_topics) before producing")
+                                  "(`ascep up` or clients.kafka.create_topics) before producing")
             event(log, "topic metadata not ready, retrying", logging.WARNING, bootstrap=self.bootstrap, topic=topic,
                   error=str(meta.error) if meta is not None else "no metadata")
             time.sleep(0.5)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -18,8 +19,10 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from core.cep.backtest import Chunk, Found
+from core.cep.backtest import Backtest, Chunk, Found
+from core.cep.rules import Rule
 from core.contracts.tick import Tick
+from core.settings import RuleSettings
 from lake.layout import SIGNAL_SCHEMA, TICKS, redundant_objects, rows_table, signal_row
 from lake.objects import Listed, list_objects
 from lake.storage import Lake, retrying
@@ -49,6 +52,47 @@ def tick_streams(lake: Lake, start_ms: int, end_ms: int, symbols: Collection[str
     return [(incarnation, {partition: partition_chunks(lake, partition, objects, start_ms, end_ms, symbols)
                            for partition, objects in sorted(grouped[incarnation].items())})
             for incarnation in sorted(grouped, key=lambda incarnation: (oldest[incarnation], incarnation))]
+
+
+class RangeBacktest:
+    """One rule over the lake's ticks of [start_ms, end_ms): a Backtest per topic incarnation, one after another,
+    as `ascep rules backtest` and the dashboard's POST /api/rules/<id>/backtest run it. `bound_ms` and `limits`
+    are the job's (job.out_of_orderness_ms, settings.rules). The counts grow as run() is iterated."""
+
+    def __init__(self, lake: Lake, rule_id: str, rule: Rule, start_ms: int, end_ms: int,
+                 symbols: Collection[str] | None = None, bound_ms: int = 0, limits: RuleSettings | None = None) -> None:
+        self.lake, self.rule_id, self.rule = lake, rule_id, rule
+        self.start_ms, self.end_ms, self.symbols = start_ms, end_ms, symbols
+        self.bound_ms, self.limits = bound_ms, limits
+        self.ticks = self.partitions = self.late = 0
+        self.stats: list[dict[str, Any]] = []  # each incarnation's engine counters for the rule
+        self._current: Backtest | None = None
+
+    def run(self) -> Iterator[list[Found]]:
+        """What each step found; FileNotFoundError when nothing was ever written to the lake."""
+        for _, streams in tick_streams(self.lake, self.start_ms, self.end_ms, self.symbols):
+            self._current = backtest = Backtest(self.rule_id, self.rule, streams, self.bound_ms, self.limits)
+            yield from backtest.run(streams)
+            self._current = None
+            self.ticks += backtest.ticks
+            self.partitions += len(streams)
+            self.late += backtest.engine.late_count
+            self.stats.append(backtest.engine.stats()[self.rule_id])
+
+    @property
+    def ticks_read(self) -> int:
+        """Ticks read so far, those of the incarnation under way included."""
+        return self.ticks + (self._current.ticks if self._current else 0)
+
+    @property
+    def done(self) -> float:
+        """How far through the range the read is, from 0 to 1."""
+        position = max(self._current.position, self.start_ms) if self._current else self.start_ms
+        return (position - self.start_ms) / (self.end_ms - self.start_ms)
+
+    @property
+    def timeouts(self) -> int:
+        return sum(s["timeouts"] for s in self.stats)
 
 
 def partition_chunks(lake: Lake, partition: int, objects: list[Listed], start_ms: int, end_ms: int,

@@ -13,8 +13,8 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from ascep.services import create_topics, free_port, start_broker, start_redis
-from clients.kafka import EMBEDDED
+from ascep.services import free_port, start_broker, start_redis
+from clients.kafka import EMBEDDED, create_topics
 
 RECORDINGS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "exchange-recordings"
 

@@ -72,7 +72,7 @@ def parse_rate(venue_name: str, frames: list[bytes], serialize: bool, rounds: in
 
 
 def produce_rate(bootstrap: str, security: KafkaSecuritySettings, frames: list[bytes]) -> float:
-    from ascep.services import create_topics
+    from clients.kafka import create_topics
     from ingestion.producer import TickProducer, Topics
 
     topics = Topics(*(f"bench-{time.time_ns()}-{name}" for name in ("ticks", "trades", "deadletter")))

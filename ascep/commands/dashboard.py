@@ -14,6 +14,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--redis", help="redis://host:port/db the job writes to (default: settings, then `ascep up`)")
     parser.add_argument("--lake", help="lake directory or s3://bucket/prefix for /analytics "
                                        "(default: settings, then `ascep up`)")
+    parser.add_argument("--kafka", help="bootstrap servers of the `rules` topic /api/rules reads and writes "
+                                        "(default: settings, then `ascep up`)")
     parser.add_argument("--checkpoints", help="the job's checkpoint folder, for the newest checkpoint in "
                                               "/api/health (default: settings dashboard.checkpoints; none: unknown)")
     parser.add_argument("--anonymous-read", action=argparse.BooleanOptionalAction, default=None,
@@ -32,5 +34,5 @@ def run(args) -> int:
     if port_in_use(port, host):
         raise RuntimeError(f"port {port} on {host} is already in use; pass --port")
     print(f"dashboard on http://{host}:{port}/ (redis {redacted(redis_url)}); Ctrl-C to stop", flush=True)
-    serve(host, port, redis_url, args.lake, args.checkpoints, args.anonymous_read)
+    serve(host, port, redis_url, args.lake, args.checkpoints, args.kafka, args.anonymous_read)
     return 0

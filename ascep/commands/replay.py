@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ascep.services import create_topics
+from clients.kafka import create_topics
 from core.contracts.topics import DEADLETTER_TOPIC, TICKS_TOPIC, TRADES_TOPIC
 from core.settings import load_settings
 from core.stack_file import resolve, resolve_optional

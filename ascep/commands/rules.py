@@ -1,9 +1,11 @@
-"""`ascep rules add|list|rm|test|template|backtest`: manage the CEP rules the job runs, start one from a
-template, and try one offline: on sample ticks (`test`), or over the ticks of the Parquet lake, as the job
-would have run it (`backtest`, core/cep/backtest.py).
+"""`ascep rules add|list|rm|enable|disable|test|template|backtest`: manage the CEP rules the job runs, start
+one from a template, and try one offline: on sample ticks (`test`), or over the ticks of the Parquet lake, as
+the job would have run it (`backtest`, core/cep/backtest.py).
 
 Rules live in the compacted Kafka topic `rules`: key = rule id, value = rule JSON, and a
-tombstone (null value) deletes. The job folds the same topic, so what `list` shows is what runs.
+tombstone (null value) deletes; a disabled rule stays there with `"enabled": false`, and the job runs none of it.
+The job folds the same topic, so what `list` shows is what runs. The topic is read and written through
+clients/rules_topic.py, as the dashboard's /api/rules does.
 The job also mirrors the rules it took in force into Redis, from which `ascep up` re-publishes them
 to a `rules` topic that lost them (the embedded broker keeps it in memory): republish_kept().
 """
@@ -17,17 +19,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ascep.services import create_topics
-from clients.kafka import kafka_config
+from clients.rules_topic import RulesTopic
 from core.contracts.topics import RULES_TOPIC
 from core.settings import KafkaSecuritySettings, load_settings
 from core.stack_file import resolve
 
 if TYPE_CHECKING:
     from core.cep.backtest import Found, Tally
+    from core.cep.rule_records import RuleRecord
     from core.cep.rules import Rule
 
-READ_TIMEOUT_S = 15.0
 EPOCH_MS = timedelta(milliseconds=1)
 
 
@@ -53,6 +54,7 @@ def add_arguments(parser) -> None:
     source.add_argument("--text", help="the rule itself, e.g. 'IF price(\"EUR/USD\") > 1.1 THEN HIGH'")
     source.add_argument("--template", help="a built-in template (ascep rules template --list)")
     add.add_argument("--id", help="rule id (default: the file name without extension, or the signal name)")
+    add.add_argument("--disabled", action="store_true", help="write it disabled: listed, not run (enable it later)")
     add.set_defaults(func=run_add)
 
     template = with_template(actions.add_parser("template", help="print a built-in template as rule text"), True)
@@ -60,13 +62,19 @@ def add_arguments(parser) -> None:
     template.add_argument("--list", action="store_true", help="the templates and their parameters")
     template.set_defaults(func=run_template)
 
-    ls = with_kafka(actions.add_parser("list", help="the rules in force"))
+    ls = with_kafka(actions.add_parser("list", help="the rules on the topic, disabled ones marked"))
     ls.add_argument("--json", action="store_true", help="one JSON object per line instead of rule text")
     ls.set_defaults(func=run_list)
 
     rm = with_kafka(actions.add_parser("rm", help="delete a rule"))
     rm.add_argument("id")
     rm.set_defaults(func=run_rm)
+
+    for action, enabled in (("enable", True), ("disable", False)):
+        switch = with_kafka(actions.add_parser(action, help=f"{action} a rule: the job {'runs' if enabled else 'stops'}"
+                                                            f" it, and it stays listed"))
+        switch.add_argument("id")
+        switch.set_defaults(func=run_switch, enabled=enabled)
 
     test = actions.add_parser("test", help="print the signals a rule would produce on recorded ticks (no job needed)")
     test.add_argument("rule_file", help="rule file, text or JSON form")
@@ -115,9 +123,17 @@ def instant(text: str) -> int:
     return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // EPOCH_MS
 
 
-def _kafka(args) -> tuple[str, KafkaSecuritySettings]:
+def _topic(args) -> RulesTopic:
     settings = load_settings()
-    return resolve(settings, "kafka", args.kafka), settings.kafka_security
+    return RulesTopic(resolve(settings, "kafka", args.kafka), settings.kafka_security, args.topic)
+
+
+def read_rules(topic: RulesTopic) -> dict[str, RuleRecord]:
+    """The topic folded; a record the job would reject is named on stderr and skipped."""
+    folded = topic.fold()
+    for rule_id, (offset, reason) in sorted(folded.invalid.items()):
+        print(f"rule {rule_id!r} at offset {offset} is not valid and is skipped: {reason}", file=sys.stderr)
+    return folded.rules
 
 
 def _load_rule(args, source: str, text: str | None = None) -> Rule | None:
@@ -199,44 +215,53 @@ def run_add(args) -> int:
     rule = _load_rule(args, source, text)
     if rule is None:
         return 1
-    from core.cep.rule_records import rule_of
-    from core.cep.rules import RuleError, to_json
+    from core.cep.rules import RuleError
 
     rule_id = args.id or (Path(args.file).stem if args.file else rule.then.lower())
-    value = json.dumps(to_json(rule), separators=(",", ":")).encode()
     try:
-        rule_of(value)  # as the job will judge the record: a rule too large for it is refused here, not dead-lettered
-    except RuleError as exc:
+        record = _topic(args).put(rule_id, rule, enabled=not args.disabled)
+    except RuleError as exc:  # as the job will judge the record: a rule too large for it is refused here
         print(f"ascep rules add: {source}: {exc}", file=sys.stderr)
         return 1
-    bootstrap, security = _kafka(args)
-    create_topics(bootstrap, security, {args.topic: 1}, compacted=(args.topic,))
-    _produce(bootstrap, security, args.topic, {rule_id: value})
-    print(f"rule {rule_id} added")
+    print(f"rule {rule_id} added{' disabled' if args.disabled else ''} (version {record.version})")
     return 0
 
 
 def run_list(args) -> int:
     from core.cep.rules import to_json, to_text
 
-    rules = read_rules(*_kafka(args), args.topic)
-    for rule_id, rule in sorted(rules.items()):
+    rules = read_rules(_topic(args))
+    for rule_id, record in sorted(rules.items()):
         if args.json:
-            print(json.dumps({"id": rule_id, "rule": to_json(rule)}))
+            print(json.dumps({"id": rule_id, "rule": to_json(record.rule), "enabled": record.enabled,
+                              "version": record.version}))
         else:
-            print(f"# {rule_id}\n{to_text(rule)}\n")
+            print(f"# {rule_id}{'' if record.enabled else ' (disabled)'}\n{to_text(record.rule)}\n")
     if not rules and not args.json:
         print("no rules", file=sys.stderr)
     return 0
 
 
 def run_rm(args) -> int:
-    bootstrap, security = _kafka(args)
-    if args.id not in read_rules(bootstrap, security, args.topic):
+    topic = _topic(args)
+    if args.id not in read_rules(topic):
         print(f"ascep rules rm: no rule {args.id!r}", file=sys.stderr)
         return 1
-    _produce(bootstrap, security, args.topic, {args.id: None})
+    topic.delete(args.id)
     print(f"rule {args.id} removed")
+    return 0
+
+
+def run_switch(args) -> int:
+    """enable / disable: the rule written again with the flag; one already so is left alone."""
+    topic = _topic(args)
+    record = read_rules(topic).get(args.id)
+    if record is None:
+        print(f"ascep rules {args.action}: no rule {args.id!r}", file=sys.stderr)
+        return 1
+    if record.enabled != args.enabled:
+        record = topic.put(args.id, record.rule, enabled=args.enabled)
+    print(f"rule {args.id} {args.action}d (version {record.version})")
     return 0
 
 
@@ -276,17 +301,17 @@ def _backtest_rule(args) -> tuple[str, Rule] | None:
         return None if rule is None else (args.id or Path(args.rule).stem, rule)
     if not any(ch.isspace() for ch in args.rule):
         try:
-            kafka = _kafka(args)
+            topic = _topic(args)
         except LookupError as exc:
             print(f"ascep rules backtest: {args.rule!r} is no file, and the rules in force cannot be read: {exc}",
                   file=sys.stderr)
             return None
-        rules = read_rules(*kafka, args.topic)
+        rules = read_rules(topic)
         if args.rule not in rules:
             print(f"ascep rules backtest: {args.rule!r} is neither a file nor the id of a rule in force on topic "
                   f"{args.topic!r} (in force: {', '.join(sorted(rules)) or 'none'})", file=sys.stderr)
             return None
-        return args.id or args.rule, rules[args.rule]
+        return args.id or args.rule, rules[args.rule].rule
     rule = _load_rule(args, "RULE", args.rule)
     return None if rule is None else (args.id or rule.then.lower(), rule)
 
@@ -318,10 +343,10 @@ def _signal_output(path: Path | None):
 
 
 def run_backtest(args) -> int:
-    from core.cep.backtest import Backtest, Tally
+    from core.cep.backtest import Tally
     from core.contracts.tick import iso_ms
     from core.progress import ProgressLine
-    from lake.backtest import tick_streams
+    from lake.backtest import RangeBacktest
     from lake.storage import configured_lake
 
     if args.end <= args.start:
@@ -338,26 +363,24 @@ def run_backtest(args) -> int:
     output = _signal_output(args.out)
     began = time.perf_counter()
     progress = ProgressLine("ticks", sys.stderr)
-    tally, ticks, partitions, late, stats = Tally(), 0, 0, 0, []
-    for _, streams in tick_streams(lake, args.start, args.end, symbols):
-        backtest = Backtest(rule_id, rule, streams, settings.job.out_of_orderness_ms, settings.rules)
-        for found in backtest.run(streams):
-            for item in found:
-                output.add(item)
-                tally.add(item.signal)
-            position = max(backtest.position, args.start)
-            progress.update(ticks + backtest.ticks, (position - args.start) / (args.end - args.start))
-        ticks, partitions, late = ticks + backtest.ticks, partitions + len(streams), late + backtest.engine.late_count
-        stats.append(backtest.engine.stats()[rule_id])
+    tally = Tally()
+    backtest = RangeBacktest(lake, rule_id, rule, args.start, args.end, symbols, settings.job.out_of_orderness_ms,
+                             settings.rules)
+    for found in backtest.run():
+        for item in found:
+            output.add(item)
+            tally.add(item.signal)
+        progress.update(backtest.ticks_read, backtest.done)
     output.close()
     progress.done()
     seconds = time.perf_counter() - began
     span = f"{iso_ms(args.start)} to {iso_ms(args.end)}"
-    if not ticks:
+    if not backtest.ticks:
         print(f"ascep rules backtest: the lake {lake.uri} holds no ticks from {span}"
               f"{' of ' + ', '.join(sorted(symbols)) if symbols else ''}", file=sys.stderr)
         return 1
-    print_summary(rule_id, span, lake.uri, ticks, partitions, seconds, late, stats, tally)
+    print_summary(rule_id, span, lake.uri, backtest.ticks, backtest.partitions, seconds, backtest.late,
+                  backtest.stats, tally)
     return 0
 
 
@@ -388,80 +411,9 @@ def republish_kept(bootstrap: str, security: KafkaSecuritySettings, redis_url: s
     from core.contracts.redis_keys import RULES_IN_FORCE
 
     kept = redis.Redis.from_url(redis_url, socket_timeout=10).hgetall(RULES_IN_FORCE)
-    held = read_records(bootstrap, security, topic)
+    rules = RulesTopic(bootstrap, security, topic)
+    held = rules.records()
     missing = {rule_id.decode(): value for rule_id, value in kept.items() if rule_id.decode() not in held}
     if missing:
-        _produce(bootstrap, security, topic, missing)
+        rules.write(missing)
     return sorted(missing)
-
-
-def _produce(bootstrap: str, security: KafkaSecuritySettings, topic: str, records: dict[str, bytes | None]) -> None:
-    from confluent_kafka import Producer
-
-    errors = []
-    producer = Producer(kafka_config(bootstrap, security, {"enable.idempotence": True}))
-    for key, value in records.items():
-        producer.produce(topic, key=key.encode(), value=value,
-                         on_delivery=lambda err, msg: errors.append(err) if err else None)
-    if producer.flush(READ_TIMEOUT_S) or errors:
-        raise RuntimeError(f"could not write to topic {topic!r} on {bootstrap}: {errors[0] if errors else 'timeout'}")
-
-
-def read_rules(bootstrap: str, security: KafkaSecuritySettings, topic: str) -> dict[str, Rule]:
-    """Fold the rules topic from the beginning: the latest value per key, tombstones remove; a value the job
-    would reject (core/cep/rule_records.py) is named on stderr and skipped."""
-    from core.cep.rule_records import rule_of
-    from core.cep.rules import RuleError
-
-    rules: dict[str, Rule] = {}
-    for key, (offset, value) in read_records(bootstrap, security, topic).items():
-        if value is None:
-            continue
-        try:
-            rules[key] = rule_of(value)
-        except RuleError as exc:
-            print(f"rule {key!r} at offset {offset} is not valid and is skipped: {exc}", file=sys.stderr)
-    return rules
-
-
-def read_records(bootstrap: str, security: KafkaSecuritySettings, topic: str) -> dict[str, tuple[int, bytes | None]]:
-    """Rule id -> (offset, value) of the newest record per key (value None: a tombstone), read to the end."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
-
-    from core.cep.rule_records import rule_id_of
-    from core.cep.rules import RuleError
-
-    consumer = Consumer(kafka_config(bootstrap, security, {"group.id": "ascep-rules-cli", "enable.auto.commit": False,
-                                                            "enable.partition.eof": True}))
-    try:
-        metadata = consumer.list_topics(topic, timeout=READ_TIMEOUT_S).topics.get(topic)
-        if metadata is None or metadata.error is not None:
-            return {}
-        ends = {}
-        for p in metadata.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=READ_TIMEOUT_S)
-            if high > low:
-                ends[p] = high
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-        records: dict[str, tuple[int, bytes | None]] = {}
-        deadline = time.monotonic() + READ_TIMEOUT_S
-        while ends:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"timed out reading topic {topic!r} on {bootstrap}")
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            if msg.error():
-                if msg.error().code() == KafkaError._PARTITION_EOF:
-                    ends.pop(msg.partition(), None)
-                    continue
-                raise RuntimeError(f"reading topic {topic!r}: {msg.error()}")
-            try:
-                records[rule_id_of(msg.key())] = (msg.offset(), msg.value())
-            except RuleError:
-                pass  # a key that names no rule id (the job dead-letters the record): a record of no rule
-            if msg.offset() + 1 >= ends.get(msg.partition(), 0):
-                ends.pop(msg.partition(), None)
-        return records
-    finally:
-        consumer.close()

@@ -2,8 +2,8 @@
 and its browsable page (/docs) are generated, so the description can never drift from the code.
 
 Every error is {"error": message, ...details}: a 4xx names what was wrong with the request, a 503 which
-service is away. One router per area: signals.py (signals, prices, stats), rules.py, system.py (health,
-config, who you are), analytics.py.
+service is away (Redis, or Kafka for the rules). One router per area: signals.py (signals, prices, stats),
+rules.py, system.py (health, config, who you are), analytics.py.
 
 Every route is READ (dashboard/access.py) unless it says `auth=WRITE` (or `auth=None`: /api/ping only).
 """
@@ -13,9 +13,10 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from redis.exceptions import RedisError
 
+from clients.kafka import KafkaUnavailable
 from dashboard.access import READ
 from dashboard.api import analytics, rules, signals, system
-from dashboard.api.common import OrjsonRenderer, error_response, validation_message
+from dashboard.api.common import ApiError, OrjsonRenderer, error_response, validation_message
 from dashboard.ratelimit import RateLimited
 
 api = NinjaAPI(title="ASCEP dashboard API", version="1", renderer=OrjsonRenderer(), urls_namespace="api", auth=READ,
@@ -40,9 +41,15 @@ def _redis_away(request, exc: RedisError):
     return error_response(503, f"redis unavailable: {exc}")
 
 
+@api.exception_handler(KafkaUnavailable)
+def _kafka_away(request, exc: KafkaUnavailable):
+    """The rules live on the Kafka topic: without it they can be neither read nor written."""
+    return error_response(503, f"kafka unavailable: {exc}")
+
+
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
-    return error_response(exc.status_code, str(exc))
+    return error_response(exc.status_code, str(exc), **(exc.details if isinstance(exc, ApiError) else {}))
 
 
 @api.exception_handler(AuthenticationError)

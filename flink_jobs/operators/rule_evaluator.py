@@ -16,7 +16,6 @@ re-publishes the rules from there.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 
@@ -27,7 +26,7 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from clients.kafka import kafka_config
 from core.cep.engine import RuleEngine
-from core.cep.rule_records import Rejected, check_change, rejected_value, rule_of
+from core.cep.rule_records import Rejected, check_change, record_of, rejected_value, rule_version
 from core.clock import now_ms
 from core.log import event
 from core.settings import KafkaSecuritySettings, RuleSettings
@@ -36,11 +35,6 @@ from flink_jobs.messages import SinkBatch
 log = logging.getLogger(__name__)
 
 RULES_STATE = MapStateDescriptor("rules", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
-
-
-def rule_version(value: bytes) -> str:
-    """What `ascep:rules:stats` shows as a rule's version: a digest of the record on the rules topic."""
-    return hashlib.blake2b(value, digest_size=8).hexdigest()
 
 
 class RuleHost:
@@ -82,20 +76,22 @@ class RuleHost:
         self.producer.poll(0)
 
     def _apply(self, key, rule_id: str, value: bytes | None, report: bool = True) -> list[dict] | None:
-        """The signal a replaced or deleted rule closes; None when the key's engine refuses the rule, which is
-        then dead-lettered with its reason (once, by the first engine that refuses it: `report`) and leaves
-        the version in force untouched."""
+        """The signal a replaced, deleted or disabled rule closes; None when the key's engine refuses the rule,
+        which is then dead-lettered with its reason (once, by the first engine that refuses it: `report`) and
+        leaves the version in force untouched. A disabled rule leaves the engine as a deleted one does."""
+        record = None if value is None else record_of(value)
+        running = record if record is not None and record.enabled else None
         try:
-            closed = self.engines[key].apply(rule_id, None if value is None else rule_of(value))
+            closed = self.engines[key].apply(rule_id, None if running is None else running.rule)
         except Exception as exc:  # noqa: BLE001 - whatever a rule makes the engine raise, the job goes on
             if report:
                 self._reject(Rejected(rule_id, f"rule {rule_id!r} rejected: {type(exc).__name__}: {exc}"), value)
             return None
         versions = self.versions[key]
-        if value is None:
+        if running is None:
             versions.pop(rule_id, None)
         else:
-            versions[rule_id] = rule_version(value)
+            versions[rule_id] = running.version
         self.versions_changed.add(key)
         self.taken[rule_id] = value
         return closed

@@ -223,3 +223,22 @@ def test_rules_backtest_runs_a_rule_in_force_by_its_id(kafka, topic_prefix, tmp_
     assert {json.loads(line)["rule_id"] for line in capsys.readouterr().out.splitlines()} == {"spread"}
     assert main(["rules", "backtest", "nope", *where, "--lake", lake, *RANGE]) == 1
     assert "'nope' is neither a file nor the id of a rule in force" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_a_disabled_rule_stays_listed_and_is_enabled_again(kafka, topic_prefix, capsys):
+    where = ["--kafka", kafka, "--topic", f"{topic_prefix}rules"]
+    assert main(["rules", "add", *where, "--text", ARBITRAGE, "--id", "arb"]) == 0
+    assert main(["rules", "disable", *where, "arb"]) == 0
+    capsys.readouterr()
+    assert main(["rules", "list", *where]) == 0
+    assert "# arb (disabled)\nIF " in capsys.readouterr().out
+    assert main(["rules", "list", *where, "--json"]) == 0
+    [listed] = map(json.loads, capsys.readouterr().out.splitlines())
+    assert (listed["id"], listed["enabled"], listed["rule"]) == ("arb", False, to_json(parse(ARBITRAGE)))
+    assert main(["rules", "enable", *where, "arb"]) == 0
+    assert main(["rules", "enable", *where, "ghost"]) == 1
+    assert "no rule 'ghost'" in capsys.readouterr().err
+    assert main(["rules", "list", *where, "--json"]) == 0
+    [listed] = map(json.loads, capsys.readouterr().out.splitlines())
+    assert listed["enabled"] is True

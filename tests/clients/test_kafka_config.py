@@ -20,8 +20,8 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from pydantic import ValidationError
 
-from ascep.services import ServiceError, create_topics, free_port
-from clients.kafka import MskIamToken, kafka_config
+from ascep.services import free_port
+from clients.kafka import KafkaUnavailable, MskIamToken, create_topics, kafka_config
 from core.settings import KafkaSecuritySettings, Settings
 
 SCRAM = {"protocol": "sasl_ssl", "sasl_mechanism": "SCRAM-SHA-512", "sasl_username": "ascep",
@@ -129,7 +129,7 @@ def test_caller_options_cannot_undo_the_security():
 def test_tls_against_a_plaintext_broker_fails_clearly(kafka):
     started = time.monotonic()
     security = KafkaSecuritySettings(**SCRAM)
-    with pytest.raises(ServiceError, match=r"PROTOCOL=sasl_ssl, SASL SCRAM-SHA-512\): .*(transport|timed out).*"
+    with pytest.raises(KafkaUnavailable, match=r"PROTOCOL=sasl_ssl, SASL SCRAM-SHA-512\): .*(transport|timed out).*"
                                            r"Does the port speak that protocol\?"):
         create_topics(kafka, security, {"never-made": 1})
     assert time.monotonic() - started < 20  # an error, not a hang

@@ -1,11 +1,9 @@
 """A real dashboard (uvicorn, child process) on a free port, reading a real Redis that RedisSink writes."""
 from __future__ import annotations
 
-import json
-
 import pytest
 import requests
-from dashboard_testing import DASHBOARD_DB, MIN_PROFIT_BPS, cross_exchange_signal, start_open_dashboard
+from dashboard_testing import DASHBOARD_DB, MIN_PROFIT_BPS, cross_exchange_signal, serve_dashboard, write_rules_lake
 from playwright.sync_api import sync_playwright
 
 from flink_jobs.sinks.redis_sink import RedisSink
@@ -18,16 +16,24 @@ def dashboard_redis(redis_url) -> str:
 
 @pytest.fixture(scope="session")
 def dashboard(dashboard_redis, service_logs, tmp_path_factory) -> str:
-    """Base URL of the dashboard; its lake is a directory nothing was written to."""
+    """Base URL of the dashboard; its lake is a directory nothing was written to, and it has no Kafka."""
     unwritten_lake = tmp_path_factory.mktemp("no-lake") / "lake"
-    server = start_open_dashboard(dashboard_redis, service_logs, env={"ASCEP_ARBITRAGE__MIN_PROFIT_BPS": MIN_PROFIT_BPS,
-                                                                 "ASCEP_LAKE": str(unwritten_lake)})
-    yield server.address
-    server.stop()
-    printed = server.log_path.read_text().splitlines()
-    chatter = [line for line in printed
-               if not line.startswith("{") or json.loads(line)["level"] not in ("warning", "error")]
-    assert chatter == [], "the dashboard printed more than its problems"
+    with serve_dashboard(dashboard_redis, service_logs, {"ASCEP_ARBITRAGE__MIN_PROFIT_BPS": MIN_PROFIT_BPS,
+                                                         "ASCEP_LAKE": str(unwritten_lake), "ASCEP_KAFKA": ""}) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def rules_lake(tmp_path_factory) -> str:
+    return str(write_rules_lake(tmp_path_factory.mktemp("rules-lake") / "lake"))
+
+
+@pytest.fixture(scope="session")
+def rules_dashboard(dashboard_redis, kafka, rules_lake, service_logs) -> str:
+    """Base URL of a dashboard with a real broker (its `rules` topic) and a lake written by
+    dashboard_testing.write_rules_lake."""
+    with serve_dashboard(dashboard_redis, service_logs, {"ASCEP_KAFKA": kafka, "ASCEP_LAKE": rules_lake}) as url:
+        yield url
 
 
 @pytest.fixture

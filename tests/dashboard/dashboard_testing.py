@@ -1,11 +1,15 @@
 """Helpers shared by the dashboard tests (a module of its own: conftest is not importable by name)."""
 from __future__ import annotations
 
+import json
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ascep.services import Service, start_dashboard
 from core.contracts.signal import Signal, route_of, signal_id
+from core.contracts.tick import Tick
 
 # A database of its own on the shared test Redis, so flushing it between tests touches nobody else.
 DASHBOARD_DB = 9
@@ -38,3 +42,49 @@ def cross_exchange_signal(buy: tuple[str, float], sell: tuple[str, float], profi
             "updated_at": event_time + (closed_after_ms or 0),
             "closed_at": event_time + closed_after_ms if closed else None,
             "status": "closed" if closed else "open", "detected_at": event_time + detected_after_ms}
+
+
+# The lake of the dashboard with a broker (conftest's rules_dashboard), written once: FX ticks a backtest reads,
+# and BTC/USDT quotes around a signal.
+FX_T0 = 1_700_000_000_000
+# SPREAD over FX_TICKS: open at FX_T0 + 5, closed at FX_T0 + 9, open at FX_T0 + 20; the tick at FX_T0 + 3 comes
+# after the one at FX_T0 + 9, behind the newest event time already taken: late.
+SPREAD = 'IF price("EUR/USD") - price("USD/EUR") > 0.001 THEN WIDE'
+FX_TICKS = [Tick("fx", "EUR/USD", 1.1, 1.1, None, None, FX_T0),
+            Tick("fx", "USD/EUR", 1.09, 1.09, None, None, FX_T0 + 5),
+            Tick("fx", "USD/EUR", 1.0995, 1.0995, None, None, FX_T0 + 9),
+            Tick("fx", "USD/EUR", 1.09, 1.09, None, None, FX_T0 + 3),
+            Tick("fx", "USD/EUR", 1.09, 1.09, None, None, FX_T0 + 20),
+            Tick("fx", "BTC/USD", 9, 9, None, None, FX_T0 + 30)]
+QUOTES_T0 = 1_763_701_200_000
+QUOTE_TICKS = [Tick(venue, "BTC/USDT", 100.0 + at / 1e6, 100.1, 1.0, 1.0, QUOTES_T0 + at)
+               for venue, times in (("binance", (-40_000, -20_000, 0, 1_000, 2_000, 31_000, 40_000)),
+                                    ("kraken", (500, 2_500)), ("okx", (1_000,)))
+               for at in times] + [Tick("binance", "ETH/USDT", 3000.0, 3000.5, 1.0, 1.0, QUOTES_T0 + 1_000)]
+
+
+def write_rules_lake(root: Path) -> Path:
+    """The lake above, as the job's LakeWriter writes it: one topic incarnation, partition 0."""
+    from lake.storage import open_lake
+    from lake.writer import LakeWriter
+
+    writer = LakeWriter(open_lake(str(root)), topic_id="01a23131-4080-75e1-9f0a-df66b0ae3303")
+    for offset, tick in enumerate([*FX_TICKS, *sorted(QUOTE_TICKS, key=lambda t: t.ts)]):
+        writer.add_ticks(0, offset, (tick,))
+    writer.close()
+    return root
+
+
+@contextmanager
+def serve_dashboard(redis_url: str, service_logs: Path, env: dict[str, str]) -> Iterator[str]:
+    """An OPEN dashboard's base URL while in the block; after it, the dashboard must have printed its problems
+    only."""
+    server = start_open_dashboard(redis_url, service_logs, env=env)
+    try:
+        yield server.address
+    finally:
+        server.stop()
+    printed = server.log_path.read_text().splitlines()
+    chatter = [line for line in printed
+               if not line.startswith("{") or json.loads(line)["level"] not in ("warning", "error")]
+    assert chatter == [], "the dashboard printed more than its problems"

@@ -119,15 +119,15 @@ def test_rule_counters_are_listed_by_rule_id(api, sink):
                 "calm": {"evaluations": 7, "matches": 0, "errors": 1, "timeouts": 0, "time_ns": 800,
                          "last_error": "division by zero", "version": "0f0f0f0f0f0f0f0f"}}
     sink.write_rule_stats(counters)
-    assert api("/api/rules") == {"rules": [{"rule_id": "calm", **counters["calm"]},
+    assert api("/api/rules/stats") == {"rules": [{"rule_id": "calm", **counters["calm"]},
                                            {"rule_id": "wide", **counters["wide"]}]}
 
     sink.client.hset(RULE_STATS, "torn", b'{"evalua')  # one bad entry must not hide the others
-    assert [r["rule_id"] for r in api("/api/rules")["rules"]] == ["calm", "wide"]
+    assert [r["rule_id"] for r in api("/api/rules/stats")["rules"]] == ["calm", "wide"]
 
 
 def test_no_rule_counters_is_an_empty_list(api, sink):
-    assert api("/api/rules") == {"rules": []}
+    assert api("/api/rules/stats") == {"rules": []}
 
 
 def test_rule_signals_are_served_unchanged(api, sink):

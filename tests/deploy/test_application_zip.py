@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from ascep.services import create_topics, start_broker, start_redis
-from clients.kafka import EMBEDDED
+from ascep.services import start_broker, start_redis
+from clients.kafka import EMBEDDED, create_topics
 from core.clock import now_ms
 from core.contracts import redis_keys as keys
 from core.contracts.tick import Tick

@@ -15,7 +15,7 @@ import redis
 from confluent_kafka import Consumer, TopicPartition
 
 from ascep.services import free_port
-from flink_jobs.operators.rule_evaluator import rule_version
+from core.cep.rule_records import rule_version
 
 
 class RunningStack:

@@ -37,8 +37,8 @@ import orjson
 import pytest
 import redis
 
-from ascep.services import create_topics, start_broker, start_redis
-from clients.kafka import EMBEDDED
+from ascep.services import start_broker, start_redis
+from clients.kafka import EMBEDDED, create_topics
 from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
 from ingestion.sim.fx import fx_market
 from lake.layout import SIGNAL_SCHEMA

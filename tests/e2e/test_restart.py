@@ -12,8 +12,7 @@ from collections import Counter
 import pytest
 import requests
 
-from ascep.services import create_topics
-from clients.kafka import EMBEDDED
+from clients.kafka import EMBEDDED, create_topics
 from flink_jobs.launcher import StaleCheckpoint, check_restorable, record_topics
 from lake.layout import TICKS
 from lake.reader import read_kind

@@ -65,3 +65,51 @@ def test_rule_added_changed_and_deleted_while_the_job_runs(start_stack):
     assert stack.proc.poll() is None and "died" not in stack.output()  # one job run throughout
     code, _ = stack.stop()
     assert code == 0
+
+
+def test_a_rule_disabled_and_enabled_through_the_api_stops_and_starts_in_the_running_job(start_stack):
+    """PUT /api/rules/<id> writes to the topic the job folds; the rule's entry says when the job has it in force."""
+    import requests
+
+    stack = start_stack("--source", "none")
+    client = stack.redis()
+
+    def put(body: dict) -> dict:
+        response = requests.put(f"{stack.url}/api/rules/high", json=body, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def landed(version: str) -> dict:
+        return wait_for(lambda: (entry := requests.get(f"{stack.url}/api/rules/high", timeout=30).json())["in_force"]
+                        and entry["version"] == version and entry, f"version {version} in force")
+
+    def highs() -> set[int]:
+        found = set()
+        for signal_id in client.zrange("ascep:signals", 0, -1):
+            signal = json.loads(client.get(f"ascep:signal:{signal_id}"))
+            if signal["type"] == "rule" and signal["rule_id"] == "high":
+                found.add(signal["event_time"] - T0)
+        return found
+
+    stack.replay_lines([json.dumps({"venue": "binance", "symbol": "ETH/USDT", "bid": 1.0, "ask": 1.1, "ts": T0})])
+    enabled = put({"text": 'IF price("BTC/USDT") > 100 THEN HIGH'})
+    assert landed(enabled["version"])["in_force_version"] == enabled["version"]
+    stack.replay_lines([btc(101, 1_000), btc(90, 1_500)])
+    wait_for(lambda: 1_000 in highs(), "a signal from the enabled rule")
+
+    disabled = put({"enabled": False})
+    assert (disabled["enabled"], disabled["version"] != enabled["version"]) == (False, True)
+    assert landed(disabled["version"])["in_force_version"] is None  # the job runs none of it
+    stack.replay_lines([btc(150, 2_000), btc(90, 2_500)])
+    assert 2_000 not in highs(), "a disabled rule still produced signals"
+    listed = stack.cli("rules", "list")
+    assert listed.returncode == 0 and "# high (disabled)" in listed.stdout, listed.stdout + listed.stderr
+
+    again = put({"enabled": True})
+    assert again["version"] == enabled["version"]
+    landed(again["version"])
+    stack.replay_lines([btc(160, 3_000)])
+    wait_for(lambda: 3_000 in highs(), "a signal from the rule enabled again")
+    assert stack.proc.poll() is None and "died" not in stack.output()  # one job run throughout
+    code, _ = stack.stop()
+    assert code == 0

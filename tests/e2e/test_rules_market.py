@@ -76,7 +76,7 @@ def test_a_partitioned_template_fires_on_the_covered_symbols_only(start_stack):
                          f"every covered symbol's key counted once, by the bucket that runs it: {keys_by_bucket()}",
                          timeout=30)
     assert set(by_bucket) == buckets and len(buckets) > 1
-    with urllib.request.urlopen(f"{stack.url}/api/rules", timeout=10) as response:  # summed over the buckets
+    with urllib.request.urlopen(f"{stack.url}/api/rules/stats", timeout=10) as response:  # summed over the buckets
         (stats,) = [rule for rule in json.load(response)["rules"] if rule["rule_id"] == "usdt-spikes"]
     assert stats["keys"] == len(covered) and stats["matches"] >= 2
     assert stack.proc.poll() is None and "died" not in stack.output()

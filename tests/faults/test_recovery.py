@@ -19,8 +19,8 @@ import orjson
 import pytest
 import redis
 
-from ascep.services import create_topics, free_port, start_broker, start_redis
-from clients.kafka import EMBEDDED
+from ascep.services import free_port, start_broker, start_redis
+from clients.kafka import EMBEDDED, create_topics
 from core.arbitrage.cross_exchange import CrossExchangeDetector
 from core.arbitrage.direct import DirectDetector
 from core.arbitrage.triangular import TriangularDetector

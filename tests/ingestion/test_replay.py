@@ -11,8 +11,8 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from ascep.cli import main
-from ascep.services import create_topics, start_broker
-from clients.kafka import EMBEDDED
+from ascep.services import start_broker
+from clients.kafka import EMBEDDED, create_topics
 from core.clock import now_ms
 from core.contracts.tick import Tick, watermark_in
 from core.contracts.topics import partition_for_symbol

@@ -17,9 +17,9 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from ascep.services import create_topics, start_broker, start_redis
+from ascep.services import start_broker, start_redis
 from ascep.stack import drain
-from clients.kafka import EMBEDDED, kafka_config
+from clients.kafka import EMBEDDED, create_topics, kafka_config
 from core.contracts.tick import decode_tick
 from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
 from flink_jobs.topology import topic_ids

@@ -217,7 +217,7 @@ function formatNanos(ns) {
 async function refreshRules() {
   let rules;
   try {
-    const response = await fetch("/api/rules");
+    const response = await fetch("/api/rules/stats");
     if (!response.ok) return; // the health badge already says Redis is away
     rules = (await response.json()).rules;
   } catch (error) {

@@ -7,7 +7,18 @@ import json
 import orjson
 import pytest
 
-from core.cep.rule_records import MAX_RULE_BYTES, Change, Rejected, judge, rejected_value, rule_of
+from core.cep.rule_records import (
+    MAX_RULE_BYTES,
+    Change,
+    Rejected,
+    RuleRecord,
+    judge,
+    record_of,
+    record_value,
+    rejected_value,
+    rule_of,
+    rule_version,
+)
 from core.cep.rules import RuleError, parse, to_json
 
 RULE = json.dumps(to_json(parse('IF price("BTC/USDT") > 100 THEN HIGH'))).encode()
@@ -66,3 +77,21 @@ def test_the_dead_letter_names_the_reason_the_rule_id_and_where_the_record_was()
                       "received_ms": 1_000, "rule_id": "r", "topic": "rules", "partition": 0, "offset": 7}
     tombstone = orjson.loads(rejected_value(judge(b"ghost", None, IN_FORCE), None, 1_000))
     assert tombstone["frame"] == "" and tombstone["rule_id"] == "ghost"
+
+
+def test_a_disabled_rule_is_its_json_form_with_enabled_false_and_a_version_of_its_own():
+    rule = parse('IF price("BTC/USDT") > 100 THEN HIGH')
+    assert record_value(rule) == RULE.replace(b" ", b"")  # an enabled rule's record is the JSON form alone
+    disabled = record_value(rule, enabled=False)
+    assert json.loads(disabled) == {**to_json(rule), "enabled": False}
+    assert record_of(disabled) == RuleRecord(rule, False, rule_version(disabled))
+    assert record_of(record_value(rule)) == RuleRecord(rule, True, rule_version(record_value(rule)))
+    assert rule_version(disabled) != rule_version(record_value(rule))
+    assert judge(b"high", disabled, IN_FORCE) == Change("high", disabled)  # the job keeps the record, runs none of it
+
+
+@pytest.mark.parametrize("flag", [b'"no"', b"0", b"null", b"[]"])
+def test_enabled_is_true_or_false(flag):
+    value = RULE[:-1] + b', "enabled": ' + flag + b"}"
+    with pytest.raises(RuleError, match=r"^\$\.enabled: 'enabled' must be true or false"):
+        record_of(value)
