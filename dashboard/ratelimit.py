@@ -8,6 +8,7 @@ synchronous cache API) count atomically from async views across processes; this 
 """
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Awaitable, Callable
 from functools import wraps
@@ -50,5 +51,8 @@ def limited(name: str) -> Callable[[Callable[..., Awaitable[Any]]], Callable[...
         async def counted(request, *args, **kwargs):
             await hit(name, request.auth.ident)
             return await view(request, *args, **kwargs)
+        # ninja resolves the parameters' annotations in the globals of the function it is given: this module's,
+        # where the view's schemas are unknown. Its signature, resolved where the view lives, tells them.
+        counted.__signature__ = inspect.signature(view, eval_str=True)  # type: ignore[attr-defined]
         return counted
     return decorate

@@ -36,8 +36,8 @@ from core.clock import now_ms
 from core.contracts.tick import iso_ms
 from core.stack_file import resolve
 from dashboard import lake_reads, store
-from dashboard.analytics import NoLake
 from dashboard.access import WRITE
+from dashboard.analytics import NoLake
 from dashboard.api.common import REFUSALS, ApiError, Document, Error, error_response, json_response
 from dashboard.ratelimit import limited
 from dashboard.rule_trial import BadRequest, trial_input

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from ascep.services import Service, start_dashboard
@@ -21,6 +25,28 @@ MIN_PROFIT_BPS = "2.5"  # an override the server must pick up from its environme
 OPEN = {"ASCEP_DASHBOARD__ANONYMOUS_READ": "true",
         **{f"ASCEP_DASHBOARD__RATE_LIMITS__{name}": "1000000/1s" for name in ("LOGIN", "RULE_WRITE", "RULE_TEST",
                                                                            "BACKTEST")}}
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """An editor and a viewer with an API token each (the text, as `ascep users token create` prints it), in a
+    state directory that several dashboards may share (its SQLite database)."""
+
+    state_dir: Path
+    editor: str
+    viewer: str
+
+
+def make_accounts(state_dir: Path) -> Accounts:
+    def users(*args: str, stdin: str | None = None) -> str:
+        done = subprocess.run([sys.executable, "-m", "ascep.cli", "users", *args], input=stdin, text=True,
+                              capture_output=True, timeout=60, env={**os.environ, "ASCEP_STATE_DIR": str(state_dir)})
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    for role in ("editor", "viewer"):
+        users("create", role, "--role", role, "--password-stdin", stdin=f"the {role}'s long passphrase\n")
+    return Accounts(state_dir, users("token", "create", "editor"), users("token", "create", "viewer"))
 
 
 def start_open_dashboard(redis_url: str, log_dir: Path, env: dict[str, str] | None = None, **options) -> Service:
