@@ -3,7 +3,8 @@ tokens made by `ascep users` in the dashboards' own database: who may read and w
 API tokens and their revocation, rate limits shared by two processes, the security headers and CORS.
 
 The closed pair lets nobody read without credentials and believes one proxy's X-Forwarded-For, so each test
-that counts logins gives itself a client address of its own."""
+that counts logins gives itself a client address of its own. It has no Kafka: a rule write that gets past the
+checks is a 503 naming Kafka there; the writes that succeed are on conftest's rules_dashboard (its accounts)."""
 from __future__ import annotations
 
 import hashlib
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from playwright.sync_api import expect
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -32,7 +34,13 @@ T0 = 1_763_700_000_000
 TRIAL = {"rule": 'IF spread_bps("BTC/USDT") > 20 THEN WIDE',
          "ticks": [Tick("binance", "BTC/USDT", 100.0, 100.5, 1.0, 1.0, T0).to_json_dict()]}
 CORS_ORIGIN = "https://ops.example.com"
-RULE_TEST_LIMIT, LOGIN_LIMIT = 3, 4
+RULE_TEST_LIMIT, RULE_WRITE_LIMIT, BACKTEST_LIMIT, LOGIN_LIMIT = 3, 3, 2, 4
+HIGH = 'IF price("BTC/USDT") > 100 THEN HIGH'
+# Every rule write: (method, path, body).
+WRITES = (("POST", "/api/rules", {"id": "sec-high", "text": HIGH}),
+          ("PUT", "/api/rules/sec-high", {"text": HIGH}),
+          ("PUT", "/api/rules/sec-high", {"enabled": False}),
+          ("DELETE", "/api/rules/sec-high", None))
 _addresses = (f"198.51.100.{n}" for n in itertools.count(1))
 
 
@@ -69,7 +77,9 @@ def closed(redis_url, service_logs, state_dir):
     env = {"ASCEP_STATE_DIR": str(state_dir), "ASCEP_DASHBOARD__ANONYMOUS_READ": "false",
            "ASCEP_DASHBOARD__PROXY_COUNT": "1", "ASCEP_DASHBOARD__CORS_ORIGINS": json.dumps([CORS_ORIGIN]),
            "ASCEP_DASHBOARD__RATE_LIMITS__RULE_TEST": f"{RULE_TEST_LIMIT}/60s",
-           "ASCEP_DASHBOARD__RATE_LIMITS__LOGIN": f"{LOGIN_LIMIT}/60s"}
+           "ASCEP_DASHBOARD__RATE_LIMITS__RULE_WRITE": f"{RULE_WRITE_LIMIT}/60s",
+           "ASCEP_DASHBOARD__RATE_LIMITS__BACKTEST": f"{BACKTEST_LIMIT}/60s",
+           "ASCEP_DASHBOARD__RATE_LIMITS__LOGIN": f"{LOGIN_LIMIT}/60s", "ASCEP_KAFKA": ""}
     servers = [start_dashboard(redis, service_logs, env=env) for _ in range(2)]
     yield [server.address for server in servers]
     for server in servers:
@@ -152,6 +162,77 @@ def test_the_live_socket_takes_a_session_or_a_token(closed, tokens):
     with pytest.raises(InvalidStatus):
         connect(f"{ws}?token=ascep_not-a-token", origin=closed[0], proxy=None, open_timeout=10)
 
+
+# -- who may write --------------------------------------------------------------------------------------------
+
+
+def write(base: str, method: str, path: str, body, client=requests, **headers: str) -> requests.Response:
+    return client.request(method, base + path, json=body, headers=headers, timeout=30)
+
+
+@pytest.mark.parametrize("method, path, body", WRITES)
+def test_anonymous_writes_are_refused_even_where_anyone_may_read(dashboard, closed, method, path, body):
+    for base in (dashboard, closed[0]):
+        refused = write(base, method, path, body)
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["error"].startswith("log in first") and refused.headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("method, path, body", WRITES)
+def test_a_viewers_writes_are_refused_by_token_and_by_session(rules_dashboard, accounts, method, path, body):
+    by_token = write(rules_dashboard, method, path, body, **bearer(accounts.viewer))
+    assert by_token.status_code == 403
+    assert by_token.json() == {"error": "viewer is a viewer: writing rules needs the editor role"}
+    session = logged_in(rules_dashboard, "viewer", "the viewer's long passphrase")
+    by_session = write(rules_dashboard, method, path, body, session, **{"X-CSRFToken": session.cookies["csrftoken"]})
+    assert by_session.status_code == 403 and "needs the editor role" in by_session.json()["error"]
+
+
+def test_an_editor_writes_with_a_token_or_with_a_session_and_its_csrf_token(rules_dashboard, accounts):
+    created = write(rules_dashboard, "POST", "/api/rules", {"id": "sec-editor", "text": HIGH},
+                    **bearer(accounts.editor))
+    assert created.status_code == 201, created.text
+    session = logged_in(rules_dashboard, "editor", "the editor's long passphrase")
+    forged = write(rules_dashboard, "PUT", "/api/rules/sec-editor", {"enabled": False}, session)
+    assert forged.status_code == 403 and forged.json()["error"].startswith("CSRF check failed (CSRF token missing)")
+    csrf = {"X-CSRFToken": session.cookies["csrftoken"]}
+    disabled = write(rules_dashboard, "PUT", "/api/rules/sec-editor", {"enabled": False}, session, **csrf)
+    assert disabled.status_code == 200 and disabled.json()["enabled"] is False
+    assert write(rules_dashboard, "DELETE", "/api/rules/sec-editor", None, session, **csrf).json() == {
+        "id": "sec-editor", "deleted": True}
+
+
+
+def test_in_chromium_an_editor_saves_a_rule_and_a_viewer_is_told_why_not(browser, rules_dashboard, accounts):
+    """The login form, then the rule editor's Save: its write carries the session and the page's CSRF token."""
+    for name, said in (("editor", "Saved sec-browser, version"),
+                       ("viewer", "Not allowed: your account may only view rules; changing them needs an editor's "
+                                  "account. (403: viewer is a viewer: writing rules needs the editor role)")):
+        context = browser.new_context()
+        page = context.new_page()
+        try:
+            page.goto(f"{rules_dashboard}/accounts/login?next=/rules")
+            page.fill("input[name=username]", name)
+            page.fill("input[name=password]", f"the {name}'s long passphrase")
+            page.click("form.login button[type=submit]")
+            page.wait_for_url(f"{rules_dashboard}/rules")
+            expect(page.locator("#account")).to_contain_text(f"{name} {name}")
+            page.fill("#rule-id", "sec-browser")
+            page.locator(".cm-content").click()
+            page.keyboard.type(HIGH)
+            page.click("#save-rule")
+            expect(page.locator("#rule-message")).to_contain_text(said)
+        finally:
+            context.close()
+    assert write(rules_dashboard, "DELETE", "/api/rules/sec-browser", None, **bearer(accounts.editor)).ok
+
+def test_checking_trying_and_backtesting_are_reads(rules_dashboard, accounts):
+    """They write nothing: a viewer may, as anyone may run `ascep rules test|backtest`."""
+    viewer = bearer(accounts.viewer)
+    assert write(rules_dashboard, "POST", "/api/rules/check", {"text": HIGH}, **viewer).json()["ok"] is True
+    assert trial(rules_dashboard, **viewer)["ticks"] == 1
+    backtest = write(rules_dashboard, "POST", "/api/rules/any/backtest", {"text": HIGH, "minutes": 1}, **viewer)
+    assert backtest.status_code == 200, backtest.text
 
 # -- CSRF -----------------------------------------------------------------------------------------------------
 
@@ -239,6 +320,23 @@ def test_the_trial_limit_is_shared_by_two_processes_and_says_which_limit(closed,
     victor = ok(users_cli(state_dir, "token", "create", "victor", "--label", "limits")).strip()
     assert trial(closed[0], **bearer(victor))["ticks"] == 1
 
+
+
+def test_rule_writes_and_backtests_have_limits_of_their_own(closed, state_dir):
+    ok(users_cli(state_dir, "create", "wes", "--role", "editor", "--password-stdin",
+                 stdin="wes's long passphrase\n"))
+    token = bearer(ok(users_cli(state_dir, "token", "create", "wes")).strip())
+    for i in range(RULE_WRITE_LIMIT):  # past the checks and the limit: no Kafka here
+        answer = write(closed[i % 2], "PUT", "/api/rules/sec-limit", {"text": HIGH}, **token)
+        assert answer.status_code == 503 and "kafka" in answer.json()["error"], answer.text
+    over = write(closed[1], "DELETE", "/api/rules/sec-limit", None, **token)
+    assert over.status_code == 429 and over.json()["limit"] == "rule_write"
+    assert over.json()["error"].startswith(f"rate limit rule_write: {RULE_WRITE_LIMIT} per 60 s; retry in")
+    for i in range(BACKTEST_LIMIT):  # a lake nobody wrote: 404
+        assert write(closed[i % 2], "POST", "/api/rules/any/backtest", {"text": HIGH}, **token).status_code == 404
+    over = write(closed[0], "POST", "/api/rules/any/backtest", {"text": HIGH}, **token)
+    assert over.status_code == 429 and over.json()["limit"] == "backtest"
+    assert trial(closed[0], **token)["ticks"] == 1  # the trial's own allowance is untouched
 
 def test_the_login_limit_counts_each_client_address_across_processes(closed):
     client = address()
