@@ -17,8 +17,11 @@ def add_arguments(parser) -> None:
     create = actions.add_parser("create", help="add a user with a role (asks for the password)")
     create.add_argument("name")
     create.add_argument("--role", required=True, choices=ROLES, help="viewer reads; editor also writes rules")
-    create.add_argument("--password-stdin", action="store_true",
-                        help="read the password from the first line of standard input instead of asking")
+    given = create.add_mutually_exclusive_group()
+    given.add_argument("--password-stdin", action="store_true",
+                       help="read the password from the first line of standard input instead of asking")
+    given.add_argument("--random-password", action="store_true",
+                       help="make a random password and print it, once (where nothing can be typed: a one-off task)")
     create.set_defaults(func=run_create)
 
     ls = actions.add_parser("list", help="the users, their roles and last logins")
@@ -55,7 +58,9 @@ def _accounts():
     return users
 
 
-def _password(args) -> str:
+def _password(args, users) -> str:
+    if args.random_password:
+        return users.random_password()
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     if not sys.stdin.isatty():
@@ -72,8 +77,10 @@ def _when(moment) -> str:
 
 def run_create(args) -> int:
     users = _accounts()
-    users.create_user(args.name, args.role, _password(args))
-    print(f"user {args.name} created, role {args.role}")
+    password = _password(args, users)
+    users.create_user(args.name, args.role, password)
+    print(f"user {args.name} created, role {args.role}" + (f", password {password} (shown this once)"
+                                                            if args.random_password else ""))
     return 0
 
 
