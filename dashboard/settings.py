@@ -47,7 +47,9 @@ def _database() -> dict:
     if _dashboard.database_url is not None:
         url = _dashboard.database_url.get_secret_value()
         try:
-            return dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+            # A connection per request (CONN_MAX_AGE 0): under ASGI each request's database calls run in a
+            # thread of their own, so a kept connection would be kept by a thread that is gone.
+            return dj_database_url.parse(url)
         except ValueError as exc:  # the message would show the URL, and with it the password
             raise ValueError(f"ASCEP_DASHBOARD__DATABASE_URL is not a database URL dj-database-url knows "
                              f"({type(exc).__name__}): e.g. postgres://USER:PASSWORD@HOST:5432/NAME") from None
