@@ -206,15 +206,13 @@ def rule_evaluations(client) -> int:
 def lake_behind(client) -> int | None:
     """How many `ticks` records the lake does not hold durably yet, from the archiver's progress against the
     topic's ends (records, not ticks: producers' watermark records count too); None before it reports."""
-    from core.progress import read_ends, read_progress
+    from core.progress import read_ends, read_progress, unread_by_stage
 
-    found = [place.next for (stage, topic, _), place in read_progress(
-        {field.decode(): doc for field, doc in client.hgetall(keys.PROGRESS).items()}).items()
-             if (stage, topic) == ("lake", TICKS_TOPIC)]
-    if not found:
-        return None
-    ends = read_ends({field.decode(): value for field, value in client.hgetall(keys.TOPIC_ENDS).items()})
-    return sum(end for (topic, _), end in ends.items() if topic == TICKS_TOPIC) - sum(found)
+    unread, _ = unread_by_stage(
+        read_progress({field.decode(): doc for field, doc in client.hgetall(keys.PROGRESS).items()}),
+        read_ends({field.decode(): value for field, value in client.hgetall(keys.TOPIC_ENDS).items()}),
+        {"lake": (TICKS_TOPIC,)})
+    return unread.get("lake")
 
 
 def run(args) -> dict:
