@@ -12,8 +12,9 @@ _PG_MIGRATION_LOCK = 0x41534345
 
 
 def open_database() -> None:
-    """Sets Django up (once per process) and applies the migrations that are not applied yet. Several processes
-    starting at once (two dashboards, `ascep users` beside one) take turns, so none sees a table half made."""
+    """Sets Django up (once per process), applies the migrations that are not applied yet and drops expired
+    sessions. Several processes starting at once (two dashboards, `ascep users` beside one) take turns at the
+    migrations, so none sees a table half made."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
     import django
     from django.core.management import call_command
@@ -21,6 +22,7 @@ def open_database() -> None:
     django.setup()
     with _migration_lock():
         call_command("migrate", interactive=False, verbosity=0)
+    call_command("clearsessions")  # expired sessions would otherwise stay in the table for ever
 
 
 @contextmanager
