@@ -37,7 +37,7 @@ from core.clock import now_ms
 from core.contracts.redis_keys import PROGRESS, TOPIC_ENDS
 from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
 from core.progress import behind, read_ends, read_progress
-from core.settings import Settings
+from core.settings import DashboardSettings, Settings
 from core.stack_file import StateDirInUse, claim_state_dir, clear_stack, redacted, redis_address, write_stack
 from flink_jobs.launcher import python_env, restore_point
 from flink_jobs.topology import topic_ids, topics_read
@@ -92,6 +92,32 @@ def source_command(source: str, kafka: str, redis: str) -> list[str] | None:
     raise ServiceError(f"--source {source!r}: expected {', '.join(SIMULATED)}, replay:FILE or none")
 
 
+def open_to_all(dashboard: DashboardSettings) -> bool:
+    """dashboard.anonymous_read, or when unset: yes on a dashboard that only this machine reaches."""
+    if dashboard.anonymous_read is not None:
+        return dashboard.anonymous_read
+    return dashboard.host in ("127.0.0.1", "localhost", "::1")
+
+
+def first_login() -> str | None:
+    """On a database without users, makes the editor `admin` with a random password, returned to be printed
+    once: the stack is then usable at once, and nobody picks (or keeps) a default password. Later runs None."""
+    from dashboard.accounts.database import open_database
+
+    open_database()
+    from dashboard.accounts.users import first_editor
+
+    return first_editor()
+
+
+def say_login(say, url: str, anonymous_read: bool, first_password: str | None) -> None:
+    reading = "anyone here may read" if anonymous_read else "reading needs a login"
+    say(f"login     {url}/accounts/login ({reading}; writing rules needs an editor; users: `ascep users list`)")
+    if first_password is not None:
+        say(f"login     first run: made the editor admin, password {first_password} (shown this once; "
+            f"`ascep users create NAME --role editor` adds others, `ascep users remove admin` removes it)")
+
+
 def forget_offsets(redis_url: str) -> None:
     """A new embedded broker numbers offsets from 0 again: an earlier one's progress and ends would poison lag."""
     import redis
@@ -117,6 +143,11 @@ class HealthWatch:
             with urllib.request.urlopen(self.url, timeout=3) as reply:
                 health = json.load(reply)
         except urllib.error.HTTPError as refused:  # 503: down, or Redis unavailable; the body says why
+            if refused.code == 401:  # dashboard.anonymous_read is off: this watch has no credentials
+                self.due = float("inf")
+                self.say("health    not watched here: the dashboard lets only logged-in users read "
+                         "(dashboard.anonymous_read); /api/health shows it")
+                return
             health = json.load(refused)
         except (OSError, ValueError):
             return  # the dashboard itself is away: the supervisor sees it die
@@ -265,13 +296,17 @@ def _run(settings: Settings, kafka: str | None, redis: str | None, port: int, so
             job_argv += ["--restore", str(checkpoint)] if checkpoint else []
         job = stack.child("flink-job", job_argv, "local MiniCluster")
         say(f"lake      {lake}")
+        anonymous_read = open_to_all(settings.dashboard)
+        first_password = first_login()
         dashboard = stack.child("dashboard", [sys.executable, "-m", "ascep.cli", "dashboard",
                                               "--host", settings.dashboard.host, "--port", str(port),
                                               "--redis", redis, "--kafka", kafka, "--lake", lake,
-                                              "--checkpoints", checkpoints])
+                                              "--checkpoints", checkpoints,
+                                              "--anonymous-read" if anonymous_read else "--no-anonymous-read"])
         wait_for_port(port, dashboard.proc, "dashboard", timeout=60, host=settings.dashboard.host)
         url = f"http://{settings.dashboard.host}:{port}"
         say(f"dashboard {url}")
+        say_login(say, url, anonymous_read, first_password)
         wait_for_job(redis, job, started_ms=now_ms() - int((time.monotonic() - started) * 1000))
         say(f"flink     job running on the local MiniCluster (checkpoints in {checkpoints})")
         source_argv = source_command(source, kafka, redis)

@@ -10,10 +10,26 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, get_args, get_origin
+from typing import Annotated, Any, Literal, NamedTuple, get_args, get_origin
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 # Taker fees at the entry tier of each venue's public schedule, in basis points.
 DEFAULT_TAKER_FEES_BPS = {
@@ -118,11 +134,77 @@ class LakeSettings(BaseModel):
     fetch_wait_ms: int = Field(default=500, ge=1, le=5_000)
 
 
+class RateLimit(NamedTuple):
+    """At most `requests` in a window of `per_s` seconds that starts with the first of them."""
+
+    requests: int
+    per_s: int
+
+    def __str__(self) -> str:
+        return f"{self.requests}/{self.per_s}s"
+
+
+def _rate_limit(value: Any) -> Any:
+    """"10/60s" (or "10/60"): what the environment and the TOML file give; a RateLimit or a pair passes as is."""
+    if not isinstance(value, str):
+        return value
+    count, slash, seconds = value.strip().removesuffix("s").partition("/")
+    if not (slash and count.strip().isdigit() and seconds.strip().isdigit()):
+        raise ValueError(f"{value!r} is not REQUESTS/SECONDS, e.g. 10/60s")
+    return RateLimit(int(count), int(seconds))
+
+
+def _positive(rate: RateLimit) -> RateLimit:
+    if rate.requests < 1 or rate.per_s < 1:
+        raise ValueError(f"{rate}: the requests and the seconds must both be at least 1")
+    return rate
+
+
+# NoDecode: the environment gives "10/60s", which is no JSON (pydantic-settings decodes tuples from JSON).
+Rate = Annotated[RateLimit, NoDecode, BeforeValidator(_rate_limit), AfterValidator(_positive), PlainSerializer(str)]
+
+
+class RateLimits(BaseModel):
+    """Requests per window, counted in Redis so that every dashboard process shares them (docs/configuration.md,
+    "Accounts"): per client address for login, per user otherwise (per client address for anonymous visitors)."""
+
+    model_config = {"extra": "forbid"}
+
+    login: Rate = RateLimit(10, 60)  # POSTs to /accounts/login
+    rule_write: Rate = RateLimit(60, 60)  # rule writes (create, replace, delete, check)
+    rule_test: Rate = RateLimit(30, 60)  # POST /api/rules/<id>/test
+    backtest: Rate = RateLimit(10, 60)  # POST /api/rules/<id>/backtest
+
+
+def _origin(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") or parts.query:
+        raise ValueError(f"{value!r} is not an origin: scheme://host[:port], e.g. https://ops.example.com")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 class DashboardSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     # The job's checkpoint folder, for /api/health's newest checkpoint (`ascep up` passes it); None: "unknown".
     checkpoints: Path | None = None
+    # Accounts, sessions and API tokens live here: a dj-database-url URL (postgres://user:pass@host/db, ...);
+    # None: SQLite in <state_dir>/dashboard.sqlite3.
+    database_url: SecretStr | None = None
+    # Signs sessions and CSRF tokens; None: a key made once and kept in <state_dir>/dashboard-secret-key. Every
+    # process behind one address needs the same key (and database), or a login holds on one of them only.
+    secret_key: SecretStr | None = None
+    # May visitors who are not logged in read (pages, API reads, the live socket)? None: `ascep up` allows it
+    # when the dashboard listens on a loopback address only; anything else (`ascep dashboard`, a deployment) not.
+    anonymous_read: bool | None = None
+    # Other origins whose pages may call the API from a browser (CORS), e.g. ["https://ops.example.com"].
+    cors_origins: list[Annotated[str, AfterValidator(_origin)]] = Field(default_factory=list)
+    # Reached over HTTPS (here or at a proxy): cookies only over TLS, and HSTS.
+    https: bool = False
+    # Reverse proxies in front (a load balancer: 1) whose X-Forwarded-For and X-Forwarded-Proto are believed;
+    # the client's address is then the one the outermost of them saw. 0: the peer of the connection.
+    proxy_count: int = Field(default=0, ge=0)
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
 
 
 class HealthSettings(BaseModel):

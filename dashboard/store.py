@@ -1,4 +1,5 @@
-"""Reads what the Flink job's RedisSink writes (key layout in core/contracts/redis_keys.py); never writes it.
+"""Reads what the Flink job's RedisSink writes (key layout in core/contracts/redis_keys.py); never writes it (its
+one pool also counts the rate limits, dashboard/ratelimit.py).
 
 A stored document that does not decode is skipped with a warning naming its key, so one bad
 entry cannot blank the whole dashboard. Documents leave here with `<field>_iso` beside their epoch-ms

@@ -2,6 +2,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from dashboard import pages, views
+from dashboard.accounts import views as accounts
 from dashboard.api import api
 from dashboard.metrics import metrics_view
 
@@ -10,6 +11,8 @@ urlpatterns = [
     path("analytics", views.analytics_page, name="analytics"),
     path("rules", pages.rules_page, name="rules"),
     path("signals/<str:signal_id>", pages.signal_page, name="signal"),
+    path("accounts/login", accounts.login, name="login"),
+    path("accounts/logout", accounts.logout, name="logout"),
     path("api/", api.urls),
     # The browsable API description (django-ninja's Swagger UI, served from its own static files).
     path("docs", RedirectView.as_view(url="/api/docs", permanent=False)),

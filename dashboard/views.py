@@ -1,4 +1,5 @@
-"""The HTML pages and the error pages; the JSON API is dashboard/api/."""
+"""The HTML pages and the error pages; the JSON API is dashboard/api/, logging in dashboard/accounts/.
+The pages follow READ's rule (dashboard/access.py): without it, to the login page and back."""
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
@@ -6,17 +7,20 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from ninja.errors import HttpError
 
+from dashboard.access import read_page
 from dashboard.analytics import page_context
 from dashboard.api.analytics import figures_or_404
 from dashboard.api.common import error_response
 
 
 @require_GET
-def index(request: HttpRequest) -> HttpResponse:
+@read_page
+async def index(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/index.html")
 
 
 @require_GET
+@read_page
 async def analytics_page(request: HttpRequest) -> HttpResponse:
     try:
         gap_seconds = float(request.GET.get("gap_seconds", 10))
@@ -38,3 +42,8 @@ def not_found(request: HttpRequest, exception=None) -> HttpResponse:
 
 def server_error(request: HttpRequest) -> HttpResponse:
     return error_response(500, "internal error; the dashboard's log on stderr has the details")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form post (login, logout) without the page's CSRF token: reload the page and send it again."""
+    return error_response(403, f"CSRF check failed: {reason}; reload the page and try again")

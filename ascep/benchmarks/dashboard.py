@@ -159,7 +159,9 @@ def run(args) -> dict:
     log_dir = Path(tempfile.mkdtemp(prefix="ascep-bench-dashboard-"))
     redis_server = start_redis(log_dir)
     try:
-        dashboard = start_dashboard(redis_server.address, log_dir)
+        # Read as anyone may on `ascep up`'s stack; its accounts database in the benchmark's own folder.
+        dashboard = start_dashboard(redis_server.address, log_dir, env={"ASCEP_DASHBOARD__ANONYMOUS_READ": "true",
+                                                                      "ASCEP_STATE_DIR": str(log_dir / "state")})
         sink = RedisSink(redis_server.address)
         try:
             return {**api_figures(dashboard.address, sink, rng, args.signals, args.repeats),

@@ -19,4 +19,5 @@ COMMANDS = {
     "replay": "replay a JSONL tick file or an exchange recording into Kafka",
     "rules": "add, list, remove, test and backtest CEP rules (docs/rules.md)",
     "up": "run broker, Redis, the Flink job and the dashboard on this machine",
+    "users": "add, list and remove the dashboard's users and their API tokens",
 }

@@ -1,6 +1,8 @@
 """`ascep dashboard`: serve the dashboard alone, against a Redis the job (or `ascep up`) writes to."""
 from __future__ import annotations
 
+import argparse
+
 from ascep.services import port_in_use
 from core.settings import load_settings
 from core.stack_file import redacted, resolve
@@ -16,6 +18,9 @@ def add_arguments(parser) -> None:
                                         "(default: settings, then `ascep up`)")
     parser.add_argument("--checkpoints", help="the job's checkpoint folder, for the newest checkpoint in "
                                               "/api/health (default: settings dashboard.checkpoints; none: unknown)")
+    parser.add_argument("--anonymous-read", action=argparse.BooleanOptionalAction, default=None,
+                        help="may visitors who are not logged in read? (default: settings dashboard.anonymous_read, "
+                             "else no)")
     parser.set_defaults(func=run)
 
 
@@ -29,5 +34,5 @@ def run(args) -> int:
     if port_in_use(port, host):
         raise RuntimeError(f"port {port} on {host} is already in use; pass --port")
     print(f"dashboard on http://{host}:{port}/ (redis {redacted(redis_url)}); Ctrl-C to stop", flush=True)
-    serve(host, port, redis_url, args.lake, args.checkpoints, args.kafka)
+    serve(host, port, redis_url, args.lake, args.checkpoints, args.kafka, args.anonymous_read)
     return 0

@@ -16,6 +16,7 @@
 | ascep:topic:ends | hash | `<topic>:<partition>` -> offset after the newest record producers had acknowledged |
 | ascep:latency:<writer> | hash (expires) | stage -> JSON histogram of a writer's latencies in the last minute (below) |
 | ascep:live | pub/sub channel | every price and signal update, for the dashboard (below) |
+| ascep:ratelimit:<name>:<who> | string (expires) | the dashboard's count of one rate limit's requests in its window |
 
 `ascep:progress` says where each of the job's readers is, per stage: `read` (the tick reader), `rules`
 (the rules reader), `lake` (the two archivers, whose `next` is the offset up to which the lake is
@@ -67,6 +68,11 @@ for i = 1, #ARGV, 2 do
 end
 return 0
 """
+
+
+def rate_limit_key(name: str, who: str) -> str:
+    """`who` is "user:<id>" or "ip:<address>" (dashboard/access.py); the key lives as long as its window."""
+    return f"{PREFIX}:ratelimit:{name}:{who}"
 
 
 def signal_key(signal_id: str) -> str:

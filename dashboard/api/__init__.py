@@ -3,7 +3,9 @@ and its browsable page (/docs) are generated, so the description can never drift
 
 Every error is {"error": message, ...details}: a 4xx names what was wrong with the request, a 503 which
 service is away (Redis, or Kafka for the rules). One router per area: signals.py (signals, prices, stats),
-rules.py, system.py (health, config, services, latency), analytics.py.
+rules.py, system.py (health, config, services, latency, who you are), analytics.py.
+
+Every route is READ (dashboard/access.py) unless it says `auth=WRITE` (or `auth=None`: /api/ping only).
 """
 from __future__ import annotations
 
@@ -12,13 +14,17 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from redis.exceptions import RedisError
 
 from clients.kafka import KafkaUnavailable
+from dashboard.access import READ
 from dashboard.api import analytics, rules, signals, system
 from dashboard.api.common import ApiError, OrjsonRenderer, error_response, validation_message
 from dashboard.metrics import REDIS_ERRORS, route_of
+from dashboard.ratelimit import RateLimited
 
-api = NinjaAPI(title="ASCEP dashboard API", version="1", renderer=OrjsonRenderer(), urls_namespace="api",
+api = NinjaAPI(title="ASCEP dashboard API", version="1", renderer=OrjsonRenderer(), urls_namespace="api", auth=READ,
                description="Signals, prices, rules and health of an ASCEP deployment. Errors are "
-                           '`{"error": message}`; times are epoch milliseconds with an ISO 8601 twin (`*_iso`).')
+                           '`{"error": message}`; times are epoch milliseconds with an ISO 8601 twin (`*_iso`). '
+                           "Send an API token (`ascep users token create`) as `Authorization: Bearer <token>`, "
+                           "or log in at /accounts/login; rule writes need the editor role.")
 api.add_router("", signals.router)
 api.add_router("", rules.router)
 api.add_router("", system.router)
@@ -50,4 +56,14 @@ def _http_error(request, exc: HttpError):
 
 @api.exception_handler(AuthenticationError)
 def _unauthenticated(request, exc: AuthenticationError):
-    return error_response(401, "log in first, or send an API token: Authorization: Bearer <token>")
+    response = error_response(401, "log in first (/accounts/login), or send an API token: "
+                                   "Authorization: Bearer <token>")
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@api.exception_handler(RateLimited)
+def _rate_limited(request, exc: RateLimited):
+    response = error_response(429, str(exc), limit=exc.name)
+    response["Retry-After"] = str(exc.retry_after_s)
+    return response

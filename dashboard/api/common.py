@@ -33,6 +33,11 @@ class Error(Schema):
     model_config = ConfigDict(extra="allow")
 
 
+# What dashboard/access.py and dashboard/ratelimit.py answer before a view runs (no credentials, a viewer or a
+# failed CSRF check, over a rate limit), declared on the routes that write or are rate-limited.
+REFUSALS = {401: Error, 403: Error, 429: Error}
+
+
 # A stored document (signal, tick) passed through as the job wrote it; its fields are in docs/signals.md and
 # docs/ticks.md. (A Schema with extra="allow" would drop the fields it does not name.)
 Document = dict[str, Any]

@@ -6,6 +6,11 @@ same backtest as `ascep rules backtest`).
 A write answers with the version it wrote (rule_version of the record); the entry's `in_force` turns true once the
 job's per-rule stats (`ascep:rules:stats`) report that version, or for a disabled rule once they report none.
 Kafka calls block, so they run in a thread; Kafka away is a 503 naming it.
+
+Writes (add, replace, enable/disable, delete) are WRITE: an editor's (dashboard/access.py), rate-limited as
+rule_write. Checking, trying and backtesting write nothing, as `ascep rules test|backtest`, which anyone may run:
+READ; a trial and a backtest spend seconds of CPU, so they are rate-limited (rule_test, backtest); checking is
+not, the editor checks as you type.
 """
 from __future__ import annotations
 
@@ -31,8 +36,10 @@ from core.clock import now_ms
 from core.contracts.times import iso_ms, signal_document, tick_document
 from core.stack_file import resolve
 from dashboard import lake_reads, store
+from dashboard.access import WRITE
 from dashboard.analytics import NoLake
-from dashboard.api.common import ApiError, Document, Error, error_response, json_response
+from dashboard.api.common import REFUSALS, ApiError, Document, Error, error_response, json_response
+from dashboard.ratelimit import limited
 from dashboard.rule_trial import BadRequest, trial_input
 
 router = Router(tags=["rules"])
@@ -232,7 +239,9 @@ async def rules(request):
     return {"rules": await _entries(await _rules())}
 
 
-@router.post("/rules", response={201: RuleEntry, 400: Error, 409: Error, 503: Error}, summary="Add a rule")
+@router.post("/rules", response={201: RuleEntry, 400: Error, 409: Error, 503: Error, **REFUSALS}, auth=WRITE,
+             summary="Add a rule")
+@limited("rule_write")
 async def add_rule(request, body: NewRule):
     """Writes it to the `rules` topic as `ascep rules add` does; 409 when a rule with that id exists."""
     if body.id in RESERVED_IDS:
@@ -283,8 +292,9 @@ async def rule(request, rule_id: str):
     return (await _entries({rule_id: found}))[0]
 
 
-@router.put("/rules/{rule_id}", response={200: RuleEntry, 400: Error, 404: Error, 503: Error},
-            summary="Add or replace a rule, or enable or disable it")
+@router.put("/rules/{rule_id}", response={200: RuleEntry, 400: Error, 404: Error, 503: Error, **REFUSALS},
+            auth=WRITE, summary="Add or replace a rule, or enable or disable it")
+@limited("rule_write")
 async def put_rule(request, body: ReplacedRule, rule_id: str = Path(..., pattern=RULE_ID, description=RULE_ID_WORDS)):
     """With `text` or `rule`: creates or replaces (enabled unless `enabled` is false). Without: the rule stays,
     `enabled` switches it (404 when there is no rule with that id)."""
@@ -298,7 +308,9 @@ async def put_rule(request, body: ReplacedRule, rule_id: str = Path(..., pattern
     return await _write(rule_id, _rule_of(body), body.enabled is not False)
 
 
-@router.delete("/rules/{rule_id}", response={200: Deleted, 404: Error, 503: Error}, summary="Delete a rule")
+@router.delete("/rules/{rule_id}", response={200: Deleted, 404: Error, 503: Error, **REFUSALS}, auth=WRITE,
+               summary="Delete a rule")
+@limited("rule_write")
 async def delete_rule(request, rule_id: str):
     """A tombstone on the topic, as `ascep rules rm` writes."""
     if rule_id not in await _rules():
@@ -307,8 +319,9 @@ async def delete_rule(request, rule_id: str):
     return {"id": rule_id, "deleted": True}
 
 
-@router.post("/rules/{rule_id}/test", response={200: TrialResult, 400: Error, 413: Error, 422: Error},
+@router.post("/rules/{rule_id}/test", response={200: TrialResult, 400: Error, 413: Error, 422: Error, **REFUSALS},
              openapi_extra=_described_body(TrialRequest), summary="The signals a rule would give on posted ticks")
+@limited("rule_test")
 async def rule_test(request, rule_id: str):
     """run_rule, as `ascep rules test`, under the same limits (settings.rules): past one, 422 naming it."""
     try:
@@ -331,8 +344,9 @@ async def rule_test(request, rule_id: str):
 
 
 @router.post("/rules/{rule_id}/backtest", response={200: BacktestResult, 400: Error, 404: Error, 422: Error,
-                                                     503: Error}, by_alias=True,
+                                                     503: Error, **REFUSALS}, by_alias=True,
              summary="The signals a rule would have given over the lake's ticks")
+@limited("backtest")
 async def rule_backtest(request, rule_id: str, body: BacktestRequest):
     """As `ascep rules backtest`: the lake's ticks of the range in the order the job reads them. The lake, not
     Redis, is the source: Redis keeps only the latest tick per venue and symbol. Bounded by settings.rules

@@ -1,5 +1,5 @@
-"""What the control room watches: health of the whole pipeline, each component and each stage's latency, and the
-detection settings in force."""
+"""What the control room watches: health of the whole pipeline, each component and each stage's latency, the
+detection settings in force, who is asking, and a ping for load balancers."""
 from __future__ import annotations
 
 import time
@@ -103,3 +103,21 @@ async def services(request):
     found = await components.entries()
     now = now_ms()
     return {"server_time": now, "server_time_iso": iso_ms(now), "services": found}
+
+
+class Me(Schema):
+    name: str = Field(description='the user\'s name; "" when not logged in')
+    role: str = Field(description="editor, viewer or anonymous")
+    via: str = Field(description="token, session or anonymous")
+
+
+@router.get("/me", response=Me, summary="Who the request is from, and its role")
+async def me(request):
+    return {"name": request.auth.name, "role": request.auth.role, "via": request.auth.via}
+
+
+# Open to all: a load balancer's health check, which has no credentials; /api/health may need them, and goes
+# "down" with the job, when the dashboard is needed most.
+@router.get("/ping", auth=None, response=Document, summary="The dashboard serves (no credentials needed)")
+async def ping(request):
+    return {"ok": True}

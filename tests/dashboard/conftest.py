@@ -3,7 +3,15 @@ from __future__ import annotations
 
 import pytest
 import requests
-from dashboard_testing import DASHBOARD_DB, MIN_PROFIT_BPS, cross_exchange_signal, serve_dashboard, write_rules_lake
+from dashboard_testing import (
+    DASHBOARD_DB,
+    MIN_PROFIT_BPS,
+    Accounts,
+    cross_exchange_signal,
+    make_accounts,
+    serve_dashboard,
+    write_rules_lake,
+)
 from playwright.sync_api import sync_playwright
 
 from flink_jobs.sinks.redis_sink import RedisSink
@@ -15,11 +23,18 @@ def dashboard_redis(redis_url) -> str:
 
 
 @pytest.fixture(scope="session")
-def dashboard(dashboard_redis, service_logs, tmp_path_factory) -> str:
+def accounts(tmp_path_factory) -> Accounts:
+    """The users of `dashboard` and `rules_dashboard`, which share their database."""
+    return make_accounts(tmp_path_factory.mktemp("accounts"))
+
+
+@pytest.fixture(scope="session")
+def dashboard(dashboard_redis, service_logs, tmp_path_factory, accounts) -> str:
     """Base URL of the dashboard; its lake is a directory nothing was written to, and it has no Kafka."""
     unwritten_lake = tmp_path_factory.mktemp("no-lake") / "lake"
     with serve_dashboard(dashboard_redis, service_logs, {"ASCEP_ARBITRAGE__MIN_PROFIT_BPS": MIN_PROFIT_BPS,
-                                                         "ASCEP_LAKE": str(unwritten_lake), "ASCEP_KAFKA": ""}) as url:
+                                                         "ASCEP_LAKE": str(unwritten_lake), "ASCEP_KAFKA": "",
+                                                         "ASCEP_STATE_DIR": str(accounts.state_dir)}) as url:
         yield url
 
 
@@ -29,10 +44,11 @@ def rules_lake(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def rules_dashboard(dashboard_redis, kafka, rules_lake, service_logs) -> str:
+def rules_dashboard(dashboard_redis, kafka, rules_lake, service_logs, accounts) -> str:
     """Base URL of a dashboard with a real broker (its `rules` topic) and a lake written by
     dashboard_testing.write_rules_lake."""
-    with serve_dashboard(dashboard_redis, service_logs, {"ASCEP_KAFKA": kafka, "ASCEP_LAKE": rules_lake}) as url:
+    with serve_dashboard(dashboard_redis, service_logs, {"ASCEP_KAFKA": kafka, "ASCEP_LAKE": rules_lake,
+                                                         "ASCEP_STATE_DIR": str(accounts.state_dir)}) as url:
         yield url
 
 

@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ascep.services import start_dashboard
+from ascep.services import Service, start_dashboard
 from core.contracts.signal import Signal, public_view, route_of, signal_id
 from core.contracts.tick import Tick
 from core.contracts.times import signal_document
@@ -15,6 +20,42 @@ from core.contracts.times import signal_document
 # A database of its own on the shared test Redis, so flushing it between tests touches nobody else.
 DASHBOARD_DB = 9
 MIN_PROFIT_BPS = "2.5"  # an override the server must pick up from its environment
+
+
+# Anyone may read, as on `ascep up`'s stack (most tests read without logging in), and the rate limits are out of
+# the way: every test's anonymous requests count against one address. test_security.py tests both.
+OPEN = {"ASCEP_DASHBOARD__ANONYMOUS_READ": "true",
+        **{f"ASCEP_DASHBOARD__RATE_LIMITS__{name}": "1000000/1s" for name in ("LOGIN", "RULE_WRITE", "RULE_TEST",
+                                                                           "BACKTEST")}}
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """An editor and a viewer with an API token each (the text, as `ascep users token create` prints it), in a
+    state directory that several dashboards may share (its SQLite database)."""
+
+    state_dir: Path
+    editor: str
+    viewer: str
+
+
+def make_accounts(state_dir: Path) -> Accounts:
+    def users(*args: str, stdin: str | None = None) -> str:
+        done = subprocess.run([sys.executable, "-m", "ascep.cli", "users", *args], input=stdin, text=True,
+                              capture_output=True, timeout=60, env={**os.environ, "ASCEP_STATE_DIR": str(state_dir)})
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    for role in ("editor", "viewer"):
+        users("create", role, "--role", role, "--password-stdin", stdin=f"the {role}'s long passphrase\n")
+    return Accounts(state_dir, users("token", "create", "editor"), users("token", "create", "viewer"))
+
+
+def start_open_dashboard(redis_url: str, log_dir: Path, env: dict[str, str] | None = None, **options) -> Service:
+    """An OPEN dashboard with a state directory (accounts database, secret key) of its own; `env` may say
+    otherwise."""
+    state_dir = tempfile.mkdtemp(prefix="state-", dir=log_dir)
+    return start_dashboard(redis_url, log_dir, env={**OPEN, "ASCEP_STATE_DIR": state_dir, **(env or {})}, **options)
 
 
 def cross_exchange_signal(buy: tuple[str, float], sell: tuple[str, float], profit_bps: float, event_time: int,
@@ -69,8 +110,9 @@ def write_rules_lake(root: Path) -> Path:
 
 @contextmanager
 def serve_dashboard(redis_url: str, service_logs: Path, env: dict[str, str]) -> Iterator[str]:
-    """A dashboard's base URL while in the block; after it, the dashboard must have printed its problems only."""
-    server = start_dashboard(redis_url, service_logs, env=env)
+    """An OPEN dashboard's base URL while in the block; after it, the dashboard must have printed its problems
+    only."""
+    server = start_open_dashboard(redis_url, service_logs, env=env)
     try:
         yield server.address
     finally:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from dashboard_testing import cross_exchange_signal
+from dashboard_testing import OPEN, cross_exchange_signal
 from playwright.sync_api import expect
 
 from ascep.services import free_port, spawn, wait_for_port
@@ -63,7 +63,8 @@ def lake_dashboard(tmp_path_factory, dashboard_redis, service_logs) -> str:
 
     port = free_port()
     ascep = str(Path(sys.executable).with_name("ascep"))
-    env = {k: v for k, v in os.environ.items() if k != "ASCEP_LAKE"}
+    env = {**{k: v for k, v in os.environ.items() if k != "ASCEP_LAKE"}, **OPEN,
+           "ASCEP_STATE_DIR": str(tmp_path_factory.mktemp("state"))}
     proc, log_path = spawn(f"dashboard-lake-{port}", [ascep, "dashboard", "--port", str(port), "--redis",
                                                       dashboard_redis, "--lake", str(lake)], service_logs, env=env)
     try:

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
-from dashboard_testing import MIN_PROFIT_BPS, served
+from dashboard_testing import MIN_PROFIT_BPS, served, start_open_dashboard
 from float_noise import default_market_signals, noisy_floats
 
 from ascep.commands import dashboard as dashboard_command
-from ascep.services import free_port, start_dashboard
+from ascep.services import free_port
 from core.clock import now_ms
 from core.contracts.redis_keys import progress_field, signal_key, topic_end_field
 from core.contracts.tick import Tick
@@ -151,7 +151,7 @@ def test_health_names_the_newest_completed_checkpoint(service_logs, dashboard_re
         (tmp_path / job / f"chk-{number}" / "_metadata").write_bytes(b"")
     hour_ago = now_ms() / 1000 - 3600
     os.utime(tmp_path / "old-job" / "chk-90" / "_metadata", (hour_ago, hour_ago))  # an earlier run's
-    server = start_dashboard(dashboard_redis, service_logs, env={"ASCEP_DASHBOARD__CHECKPOINTS": str(tmp_path)})
+    server = start_open_dashboard(dashboard_redis, service_logs, env={"ASCEP_DASHBOARD__CHECKPOINTS": str(tmp_path)})
     try:
         health = requests.get(server.address + "/api/health", timeout=10).json()
     finally:
@@ -190,7 +190,7 @@ def test_stats_over_stored_signals(api, sink, make_signal):
 
 def test_redis_down_is_503_with_a_clear_message(service_logs):
     unreachable = f"redis://127.0.0.1:{free_port()}/0"
-    server = start_dashboard(unreachable, service_logs)
+    server = start_open_dashboard(unreachable, service_logs)
     try:
         health = requests.get(server.address + "/api/health", timeout=10)
         assert health.status_code == 503

@@ -5,11 +5,11 @@ import json
 import time
 
 import pytest
-from dashboard_testing import served
+from dashboard_testing import served, start_open_dashboard
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from ascep.services import start_dashboard, start_redis
+from ascep.services import start_redis
 from core.contracts.redis_keys import LIVE_CHANNEL
 from core.contracts.tick import Tick
 from core.contracts.times import tick_document
@@ -119,7 +119,7 @@ def test_sockets_survive_a_redis_restart(service_logs, make_signal):
     """Own Redis and server: this one is stopped and started again on the same port."""
     redis_server = start_redis(service_logs)
     port = int(redis_server.address.rsplit(":", 1)[1].split("/")[0])
-    server = start_dashboard(redis_server.address, service_logs)
+    server = start_open_dashboard(redis_server.address, service_logs)
     ws_url = server.address.replace("http://", "ws://") + "/ws/live"
     try:
         with connect(ws_url, origin=server.address, proxy=None) as socket:

@@ -28,9 +28,9 @@ MAX_EXAMPLES = 15
 
 
 @pytest.fixture
-def api_token() -> str | None:
-    """The bearer token the API's writes will need once authentication lands; None: the API has none yet."""
-    return None
+def api_token(accounts) -> str:
+    """An editor's: the rule writes need one."""
+    return accounts.editor
 
 
 def schemathesis_seed() -> int:
@@ -60,8 +60,7 @@ values = ["st-spread"]
             f"{rules_dashboard}/api/openapi.json",
             "--checks", CHECKS, "--max-examples", str(MAX_EXAMPLES), "--seed", str(seed), "--workers", "2",
             "--request-timeout", "30", "--no-color", "--report", "junit", "--report-dir", str(tmp_path)]
-    if api_token is not None:
-        argv += ["--header", f"Authorization: Bearer {api_token}"]
+    argv += ["--header", f"Authorization: Bearer {api_token}"]
     run = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path,  # its cache goes there
                          env={**os.environ, "SCHEMATHESIS_HOOKS": ""})
     print(run.stdout[-6_000:])  # the summary and its warnings, shown with -s or on a failure

@@ -16,10 +16,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from dashboard_testing import cross_exchange_signal, served
+from dashboard_testing import cross_exchange_signal, served, start_open_dashboard
 from websockets.sync.client import connect
 
-from ascep.services import ServiceError, free_port, redis_server_binary, start_dashboard, wait_for_port
+from ascep.services import ServiceError, free_port, redis_server_binary, wait_for_port
 from core.settings import Settings
 from core.stack_file import redacted, redis_address, resolve
 from flink_jobs.sinks.redis_sink import RedisSink
@@ -108,7 +108,7 @@ def test_the_job_sink_and_the_dashboard_work_over_tls(tls_redis, service_logs, m
     before = cross_exchange_signal(("kraken", 100.0), ("binance", 100.4), 12.0, T0)
     assert sink.write_signals([before]) == 1
 
-    server = start_dashboard(address, service_logs)
+    server = start_open_dashboard(address, service_logs)
     try:
         response = requests.get(server.address + "/api/signals", timeout=10)
         assert response.status_code == 200, response.text

@@ -10,9 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from dashboard_testing import served
+from dashboard_testing import served, start_open_dashboard
 
-from ascep.services import start_dashboard
 from core.cep.trial import run_rule
 from core.contracts.redis_keys import RULE_STATS, ingest_key
 from core.contracts.signal import signal_id
@@ -170,7 +169,7 @@ MANY = [Tick("binance", "BTC/USDT", 100.0, 100.5 + i % 3, 1.0, 1.0, T0 + i).to_j
 @pytest.fixture(scope="module")
 def limited(dashboard_redis, service_logs):
     """A dashboard of its own with tight trial limits, so reaching them is quick; its process, to watch."""
-    server = start_dashboard(dashboard_redis, service_logs, env={"ASCEP_RULES__TRIAL_TIME_BUDGET_MS": "3000",
+    server = start_open_dashboard(dashboard_redis, service_logs, env={"ASCEP_RULES__TRIAL_TIME_BUDGET_MS": "3000",
                                                                  "ASCEP_RULES__TRIAL_MAX_SIGNALS": "1000"})
     yield server
     server.stop()

@@ -31,8 +31,17 @@ pytestmark = pytest.mark.integration
 HIGH = 'IF price("BTC/USDT") > 100 THEN HIGH'
 
 
+# These tests act as an editor, with a token (conftest's accounts); test_security.py tests who may not.
+EDITOR = requests.Session()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def as_editor(accounts):
+    EDITOR.headers["Authorization"] = f"Bearer {accounts.editor}"
+
+
 def call(base: str, method: str, path: str, body=None, expect: int = 200, timeout: float = 30) -> dict:
-    response = requests.request(method, base + path, json=body, timeout=timeout)
+    response = EDITOR.request(method, base + path, json=body, timeout=timeout)
     assert response.status_code == expect, f"{method} {path}: {response.status_code} {response.text}"
     assert response.headers["content-type"].startswith("application/json")
     return response.json()
@@ -188,9 +197,10 @@ def test_kafka_away_is_503_naming_it(dashboard, rule_id):
     assert call(dashboard, "PUT", f"/api/rules/{rule_id}", {"text": HIGH}, expect=503)["error"] == error
 
 
-def test_kafka_not_answering_is_503_naming_the_broker(dashboard_redis, service_logs):
+def test_kafka_not_answering_is_503_naming_the_broker(dashboard_redis, service_logs, accounts):
     dead = f"127.0.0.1:{free_port()}"
-    with serve_dashboard(dashboard_redis, service_logs, {"ASCEP_KAFKA": dead}) as base:
+    with serve_dashboard(dashboard_redis, service_logs, {"ASCEP_KAFKA": dead,
+                                                         "ASCEP_STATE_DIR": str(accounts.state_dir)}) as base:
         error = call(base, "GET", "/api/rules", expect=503, timeout=60)["error"]
     assert error.startswith(f"kafka unavailable: Kafka at {dead}")
 

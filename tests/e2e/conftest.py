@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
+import requests
 from confluent_kafka import Consumer, TopicPartition
 
 from ascep.services import free_port
@@ -42,6 +44,23 @@ class RunningStack:
 
     def output(self) -> str:
         return (self.workdir / "up.out").read_text(errors="replace")
+
+    def editor_session(self) -> requests.Session:
+        """Logged in as the editor `admin` with the password the first `ascep up` printed, as a browser would:
+        the login page's CSRF cookie, then its form; later writes send the token in X-CSRFToken."""
+        found = re.search(r"^login     first run: made the editor admin, password (\S+) ", self.output(), re.M)
+        assert found, f"ascep up printed no first password:\n{self.output()}"
+        session = requests.Session()
+        session.get(f"{self.url}/accounts/login", timeout=30).raise_for_status()
+        session.headers["X-CSRFToken"] = session.cookies["csrftoken"]
+        logged_in = session.post(f"{self.url}/accounts/login", timeout=30, allow_redirects=False,
+                                 data={"username": "admin", "password": found.group(1),
+                                       "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+                                 headers={"Origin": self.url})
+        assert logged_in.status_code == 302, logged_in.text
+        session.headers["X-CSRFToken"] = session.cookies["csrftoken"]  # rotated by the login
+        session.headers["Origin"] = self.url
+        return session
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         """Another `ascep` command, run where the stack runs so it finds the stack without flags."""

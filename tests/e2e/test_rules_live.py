@@ -68,14 +68,17 @@ def test_rule_added_changed_and_deleted_while_the_job_runs(start_stack):
 
 
 def test_a_rule_disabled_and_enabled_through_the_api_stops_and_starts_in_the_running_job(start_stack):
-    """PUT /api/rules/<id> writes to the topic the job folds; the rule's entry says when the job has it in force."""
+    """PUT /api/rules/<id> writes to the topic the job folds; the rule's entry says when the job has it in force.
+    The writes are an editor's: `admin`, logged in with the password the first `ascep up` printed."""
     import requests
 
     stack = start_stack("--source", "none")
     client = stack.redis()
+    editor = stack.editor_session()
+    assert requests.put(f"{stack.url}/api/rules/high", json={"enabled": False}, timeout=30).status_code == 401
 
     def put(body: dict) -> dict:
-        response = requests.put(f"{stack.url}/api/rules/high", json=body, timeout=30)
+        response = editor.put(f"{stack.url}/api/rules/high", json=body, timeout=30)
         assert response.status_code == 200, response.text
         return response.json()
 

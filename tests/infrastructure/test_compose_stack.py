@@ -18,6 +18,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
@@ -121,6 +122,14 @@ class Compose:
             self.procs[name] = subprocess.Popen(argv, cwd=cwd, env=self.env(name), stdout=log, stderr=subprocess.STDOUT,
                                                 stdin=subprocess.DEVNULL, start_new_session=True)
 
+    def users(self, *args: str, stdin: str | None = None) -> str:
+        """`docker compose exec dashboard ascep users ...`: in the dashboard's environment and volumes."""
+        done = subprocess.run([sys.executable, "-m", "ascep.cli", "users", *args], env=self.env("dashboard"),
+                              cwd=self.local("dashboard", self.stage.last("WORKDIR")[1]), input=stdin, text=True,
+                              capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
     def log(self, name: str) -> str:
         path = self.logs / f"{name}.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else "(no log)"
@@ -173,8 +182,9 @@ class Compose:
                 proc.wait()
 
 
-def get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as reply:
+def get_json(url: str, token: str) -> dict:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=5) as reply:
         return json.load(reply)
 
 
@@ -214,8 +224,13 @@ def test_the_compose_product_services_run_here_and_signals_reach_the_dashboard(t
             assert compose.procs[name].poll() is None, f"{name} exited:\n{compose.log(name)}"
 
         dashboard = f"http://127.0.0.1:{compose.published_port}"
+        with pytest.raises(urllib.error.HTTPError, match="401"):  # the compose file lets nobody read anonymously
+            get_json(f"{dashboard}/api/signals", token="")
+        # The first editor as the compose file says to make it, then a token for this test's reads.
+        compose.users("create", "admin", "--role", "editor", "--password-stdin", stdin="first editor's passphrase\n")
+        token = compose.users("token", "create", "admin")
         deadline = time.monotonic() + DEADLINE_S
-        while not (signals := get_json(f"{dashboard}/api/signals?limit=5")["signals"]):
+        while not (signals := get_json(f"{dashboard}/api/signals?limit=5", token)["signals"]):
             assert compose.procs["sim"].poll() is None, f"the simulated market exited:\n{compose.log('sim')}"
             assert time.monotonic() < deadline, (f"no signal on the dashboard after {DEADLINE_S} s; job:\n"
                                                  f"{compose.log('job')}\nsim:\n{compose.log('sim')}")

@@ -39,20 +39,23 @@ module "ascep" {
   settings                   = var.settings
 
   # dev: two zones, one NAT gateway, no interface endpoints (the NAT carries the AWS API traffic), the
-  # smallest brokers and cache node, one partition and a parallelism of 1 (2 KPUs with the JobManager)
-  az_count                  = 2
-  nat_gateways              = 1
-  interface_endpoints       = false
-  connectors                = ["binance", "coinbase", "kraken"]
-  partitions                = 1
-  msk_broker_count          = 2
-  msk_instance_type         = "kafka.t3.small"
-  msk_volume_gb             = 50
-  redis_node_type           = "cache.t4g.micro"
-  redis_replicas            = 0
-  flink_parallelism         = 1
-  flink_parallelism_per_kpu = 1
-  dashboard_count           = 1
-  deletion_protection       = false
-  log_retention_days        = 14
+  # smallest brokers, cache node and database, one partition and a parallelism of 1 (2 KPUs with the JobManager)
+  az_count                       = 2
+  nat_gateways                   = 1
+  interface_endpoints            = false
+  connectors                     = ["binance", "coinbase", "kraken"]
+  partitions                     = 1
+  msk_broker_count               = 2
+  msk_instance_type              = "kafka.t3.small"
+  msk_volume_gb                  = 50
+  redis_node_type                = "cache.t4g.micro"
+  redis_replicas                 = 0
+  flink_parallelism              = 1
+  flink_parallelism_per_kpu      = 1
+  database_instance_class        = "db.t4g.micro"
+  database_multi_az              = false
+  database_backup_retention_days = 3
+  dashboard_count                = 1
+  deletion_protection            = false
+  log_retention_days             = 14
 }

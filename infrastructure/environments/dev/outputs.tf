@@ -43,6 +43,11 @@ output "rules_task" {
   value       = module.ascep.rules_task
 }
 
+output "users_task_network" {
+  description = "Subnets and security group of an `ascep users` task (infrastructure/README.md, \"Deploy\")."
+  value       = module.ascep.users_task_network
+}
+
 output "rules_task_network" {
   description = "Subnets and security group of a rules task."
   value       = module.ascep.rules_task_network

@@ -39,20 +39,24 @@ module "ascep" {
   settings                   = var.settings
 
   # prod: three zones, a NAT gateway and interface endpoints in each, three m7g brokers, a replicated
-  # cache that fails over, four partitions and a parallelism of 4 (5 KPUs), two dashboard tasks
-  az_count                  = 3
-  nat_gateways              = 3
-  interface_endpoints       = true
-  connectors                = ["binance", "coinbase", "kraken"]
-  partitions                = 4
-  msk_broker_count          = 3
-  msk_instance_type         = "kafka.m7g.large"
-  msk_volume_gb             = 500
-  redis_node_type           = "cache.m7g.large"
-  redis_replicas            = 1
-  flink_parallelism         = 4
-  flink_parallelism_per_kpu = 1
-  dashboard_count           = 2
-  deletion_protection       = true
-  log_retention_days        = 90
+  # cache that fails over, four partitions and a parallelism of 4 (5 KPUs), two dashboard tasks on one
+  # Multi-AZ database (a small instance: it holds users, tokens and sessions only)
+  az_count                       = 3
+  nat_gateways                   = 3
+  interface_endpoints            = true
+  connectors                     = ["binance", "coinbase", "kraken"]
+  partitions                     = 4
+  msk_broker_count               = 3
+  msk_instance_type              = "kafka.m7g.large"
+  msk_volume_gb                  = 500
+  redis_node_type                = "cache.m7g.large"
+  redis_replicas                 = 1
+  flink_parallelism              = 4
+  flink_parallelism_per_kpu      = 1
+  database_instance_class        = "db.t4g.small"
+  database_multi_az              = true
+  database_backup_retention_days = 14
+  dashboard_count                = 2
+  deletion_protection            = true
+  log_retention_days             = 90
 }

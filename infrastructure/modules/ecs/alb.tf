@@ -27,10 +27,10 @@ resource "aws_lb_target_group" "dashboard" {
   vpc_id               = var.vpc_id
   deregistration_delay = 60
 
-  # /api/config answers whenever the process serves; /api/health would take the dashboard out of
-  # service whenever the job is down, which is when it is needed most
+  # /api/ping answers whenever the process serves, without credentials (reading needs them); /api/health
+  # would take the dashboard out of service whenever the job is down, which is when it is needed most
   health_check {
-    path                = "/api/config"
+    path                = "/api/ping"
     matcher             = "200"
     interval            = 15
     healthy_threshold   = 2

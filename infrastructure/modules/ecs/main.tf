@@ -1,7 +1,8 @@
 # The product image on Fargate: the dashboard behind the ALB, one service per live connector, and a task
-# definition without a service for `ascep rules` (run as one-off tasks). Tasks run in private subnets with
-# no public address, get their settings as ASCEP_* environment variables, and ASCEP_REDIS (which holds the
-# auth token) from Secrets Manager.
+# definition without a service for `ascep rules` and `ascep users` (run as one-off tasks). Tasks run in private
+# subnets with no public address, get their settings as ASCEP_* environment variables, and ASCEP_REDIS (which
+# holds the auth token) from Secrets Manager; the dashboard and the one-off tasks also its database's URL and the
+# key that signs its sessions.
 
 locals {
   image = "${aws_ecr_repository.ascep.repository_url}:${var.image_tag}"
@@ -35,6 +36,35 @@ locals {
     } },
   )
   services = { for key, task in local.tasks : key => task if key != "rules" }
+  # Every task reaches Redis; the dashboard and the one-off tasks (`ascep users` there) also its accounts.
+  redis_secret = { ASCEP_REDIS = var.redis_url_secret_arn }
+  dashboard_secrets = merge(local.redis_secret, {
+    ASCEP_DASHBOARD__DATABASE_URL = var.database_url_secret_arn
+    ASCEP_DASHBOARD__SECRET_KEY   = aws_secretsmanager_secret.dashboard_key.arn
+  })
+  secrets = { for key, task in local.tasks : key => contains(["dashboard", "rules"], key) ? local.dashboard_secrets : local.redis_secret }
+}
+
+# Signs the dashboard's sessions and CSRF tokens: one key for every dashboard task, or a login would hold on one
+# of them only. Drawn once (ignore_changes); a new value logs everyone out.
+data "aws_secretsmanager_random_password" "dashboard_key" {
+  password_length     = 64
+  exclude_punctuation = true
+}
+
+resource "aws_secretsmanager_secret" "dashboard_key" {
+  #checkov:skip=CKV2_AWS_57:a new key logs every user out; rotate it by hand when it may have leaked (README, "The dashboard's database")
+  name        = "${var.name}/dashboard-secret-key"
+  description = "${var.name}: the key that signs the dashboard's sessions (ASCEP_DASHBOARD__SECRET_KEY)"
+  kms_key_id  = var.kms_key_arn
+}
+
+resource "aws_secretsmanager_secret_version" "dashboard_key" {
+  secret_id     = aws_secretsmanager_secret.dashboard_key.id
+  secret_string = data.aws_secretsmanager_random_password.dashboard_key.random_password
+  lifecycle {
+    ignore_changes = [secret_string]
+  }
 }
 
 resource "aws_ecr_repository" "ascep" {
@@ -103,9 +133,9 @@ data "aws_iam_policy_document" "execution" {
     resources = [for key in keys(local.tasks) : "${var.log_group_arns["ecs-${key}"]}:*"]
   }
   statement {
-    sid       = "RedisUrl"
+    sid       = "Secrets"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [var.redis_url_secret_arn]
+    resources = distinct(flatten([for task in local.secrets : values(task)]))
   }
   statement {
     sid       = "DecryptTheSecretAndTheImage"
@@ -200,7 +230,7 @@ resource "aws_ecs_task_definition" "this" {
     environment = [for key, value in merge(each.value.settings, { AWS_REGION = var.region, TMPDIR = "/tmp", MPLCONFIGDIR = "/tmp" }) : {
       name = key, value = value
     }]
-    secrets      = [{ name = "ASCEP_REDIS", valueFrom = var.redis_url_secret_arn }]
+    secrets      = [for name, arn in local.secrets[each.key] : { name = name, valueFrom = arn }]
     mountPoints  = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
     portMappings = each.value.port == null ? [] : [{ containerPort = each.value.port, protocol = "tcp" }]
     logConfiguration = {

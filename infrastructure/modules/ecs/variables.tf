@@ -44,6 +44,11 @@ variable "redis_url_secret_arn" {
   description = "Secret with the rediss:// URL, which every task gets as ASCEP_REDIS."
 }
 
+variable "database_url_secret_arn" {
+  type        = string
+  description = "Secret with the postgres:// URL of the dashboard's database, which the dashboard and the one-off tasks (`ascep users`) get as ASCEP_DASHBOARD__DATABASE_URL."
+}
+
 variable "certificate_arn" {
   type        = string
   description = "ACM certificate of the dashboard's HTTPS listener."

@@ -8,6 +8,7 @@ locals {
       msk         = "/ascep/${var.name}/msk"
       flink       = "/ascep/${var.name}/flink"
       redis       = "/ascep/${var.name}/redis-slow-log"
+      database    = "/aws/rds/instance/${var.name}-dashboard/postgresql" # RDS exports to this name
       maintenance = "/aws/lambda/${var.name}-maintenance"
       flow-logs   = "/ascep/${var.name}/vpc-flow-logs"
       waf         = "aws-waf-logs-${var.name}" # WAF only writes to groups named aws-waf-logs-*

@@ -156,7 +156,7 @@ data "aws_ec2_managed_prefix_list" "s3" {
 }
 
 # The parts, and what each lets in and out. Ports: 443 HTTPS, 9098 MSK with IAM authentication,
-# 6379 ElastiCache; the connectors reach the venues' WebSockets on 443 and 9443 (Binance). A rule names
+# 6379 ElastiCache, 5432 the dashboard's PostgreSQL; the connectors reach the venues' WebSockets on 443 and 9443 (Binance). A rule names
 # the other side by group (`peer`), by address range (`cidr`), or as S3's prefix list (`s3`).
 locals {
   groups = {
@@ -166,6 +166,7 @@ locals {
     flink       = "the Managed Flink application"
     msk         = "the MSK brokers"
     redis       = "ElastiCache"
+    database    = "the dashboard's PostgreSQL (RDS)"
     maintenance = "the maintenance Lambda"
     endpoints   = "the interface VPC endpoints"
   }
@@ -180,6 +181,7 @@ locals {
       msk_connectors     = { group = "msk", port = 9098, peer = "connectors", cidr = null }
       msk_flink          = { group = "msk", port = 9098, peer = "flink", cidr = null }
       redis_dashboard    = { group = "redis", port = 6379, peer = "dashboard", cidr = null }
+      database_dashboard = { group = "database", port = 5432, peer = "dashboard", cidr = null }
       redis_connectors   = { group = "redis", port = 6379, peer = "connectors", cidr = null }
       redis_flink        = { group = "redis", port = 6379, peer = "flink", cidr = null }
       redis_maintenance  = { group = "redis", port = 6379, peer = "maintenance", cidr = null }
@@ -189,6 +191,7 @@ locals {
   egress = {
     alb_dashboard      = { group = "alb", port = var.dashboard_port, peer = "dashboard", cidr = null, s3 = false }
     dashboard_redis    = { group = "dashboard", port = 6379, peer = "redis", cidr = null, s3 = false }
+    dashboard_database = { group = "dashboard", port = 5432, peer = "database", cidr = null, s3 = false }
     dashboard_s3       = { group = "dashboard", port = 443, peer = null, cidr = null, s3 = true }
     dashboard_apis     = { group = "dashboard", port = 443, peer = local.api_peer, cidr = local.api_cidr, s3 = false }
     connectors_msk     = { group = "connectors", port = 9098, peer = "msk", cidr = null, s3 = false }

@@ -20,10 +20,14 @@ locals {
     ASCEP_LAKE            = module.storage.lake_uri
     ASCEP_JOB__PARTITIONS = tostring(var.partitions)
   })
+  # Reading needs a login (or an API token); the ALB ends TLS and is the one proxy whose X-Forwarded-* to believe.
   dashboard_settings = merge(var.settings, {
-    ASCEP_LAKE            = module.storage.lake_uri
-    ASCEP_DASHBOARD__HOST = "0.0.0.0"
-    ASCEP_DASHBOARD__PORT = tostring(local.dashboard_port)
+    ASCEP_LAKE                      = module.storage.lake_uri
+    ASCEP_DASHBOARD__HOST           = "0.0.0.0"
+    ASCEP_DASHBOARD__PORT           = tostring(local.dashboard_port)
+    ASCEP_DASHBOARD__ANONYMOUS_READ = "false"
+    ASCEP_DASHBOARD__HTTPS          = "true"
+    ASCEP_DASHBOARD__PROXY_COUNT    = "1"
   })
   connector_settings = merge(var.settings, local.kafka)
   freshness_metric   = "SignalAgeSeconds"
@@ -68,6 +72,19 @@ module "msk" {
   partitions        = var.partitions
 }
 
+module "database" {
+  source                = "../database"
+  name                  = "${var.name}-dashboard"
+  instance_class        = var.database_instance_class
+  multi_az              = var.database_multi_az
+  deletion_protection   = var.deletion_protection
+  subnet_ids            = module.network.private_subnet_ids
+  security_group_id     = module.network.security_group_ids["database"]
+  kms_key_arn           = module.kms.key_arn
+  log_group_name        = module.monitoring.log_group_names["database"]
+  backup_retention_days = var.database_backup_retention_days
+}
+
 module "elasticache" {
   source            = "../elasticache"
   name              = var.name
@@ -104,30 +121,31 @@ module "flink" {
 }
 
 module "ecs" {
-  source               = "../ecs"
-  name                 = var.name
-  region               = var.region
-  image_tag            = var.image_tag
-  connectors           = var.connectors
-  dashboard_count      = var.dashboard_count
-  dashboard_port       = local.dashboard_port
-  dashboard_settings   = local.dashboard_settings
-  connector_settings   = local.connector_settings
-  redis_url_secret_arn = module.elasticache.url_secret_arn
-  certificate_arn      = var.certificate_arn
-  vpc_id               = module.network.vpc_id
-  public_subnet_ids    = module.network.public_subnet_ids
-  private_subnet_ids   = module.network.private_subnet_ids
-  security_group_ids   = module.network.security_group_ids
-  kms_key_arn          = module.kms.key_arn
-  log_group_names      = module.monitoring.log_group_names
-  log_group_arns       = module.monitoring.log_group_arns
-  logs_bucket          = module.storage.logs_bucket
-  lake_read_policy_arn = module.storage.lake_policy_arns["read"]
-  msk_cluster_arn      = module.msk.cluster_arn
-  msk_topic_arn_prefix = module.msk.topic_arn_prefix
-  msk_group_arn_prefix = module.msk.group_arn_prefix
-  deletion_protection  = var.deletion_protection
+  source                  = "../ecs"
+  name                    = var.name
+  region                  = var.region
+  image_tag               = var.image_tag
+  connectors              = var.connectors
+  dashboard_count         = var.dashboard_count
+  dashboard_port          = local.dashboard_port
+  dashboard_settings      = local.dashboard_settings
+  connector_settings      = local.connector_settings
+  redis_url_secret_arn    = module.elasticache.url_secret_arn
+  database_url_secret_arn = module.database.url_secret_arn
+  certificate_arn         = var.certificate_arn
+  vpc_id                  = module.network.vpc_id
+  public_subnet_ids       = module.network.public_subnet_ids
+  private_subnet_ids      = module.network.private_subnet_ids
+  security_group_ids      = module.network.security_group_ids
+  kms_key_arn             = module.kms.key_arn
+  log_group_names         = module.monitoring.log_group_names
+  log_group_arns          = module.monitoring.log_group_arns
+  logs_bucket             = module.storage.logs_bucket
+  lake_read_policy_arn    = module.storage.lake_policy_arns["read"]
+  msk_cluster_arn         = module.msk.cluster_arn
+  msk_topic_arn_prefix    = module.msk.topic_arn_prefix
+  msk_group_arn_prefix    = module.msk.group_arn_prefix
+  deletion_protection     = var.deletion_protection
 }
 
 # The maintenance Lambda publishes its metrics at every run: the alarms on them take their periods from this.

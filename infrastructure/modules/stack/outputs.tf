@@ -48,6 +48,11 @@ output "rules_task_network" {
   value       = { subnets = module.network.private_subnet_ids, security_group = module.network.security_group_ids["connectors"] }
 }
 
+output "users_task_network" {
+  description = "Subnets and security group an `ascep users` task (of the rules task definition) runs with: it reaches the dashboard's database."
+  value       = { subnets = module.network.private_subnet_ids, security_group = module.network.security_group_ids["dashboard"] }
+}
+
 output "alarm_topic_arn" {
   description = "SNS topic of the alarms (subscribe chat or paging to it)."
   value       = module.monitoring.alarm_topic_arn

@@ -142,6 +142,21 @@ variable "flink_parallelism_per_kpu" {
   description = "Parallel tasks per KPU."
 }
 
+variable "database_instance_class" {
+  type        = string
+  description = "RDS instance class of the dashboard's PostgreSQL (accounts, tokens, sessions)."
+}
+
+variable "database_multi_az" {
+  type        = bool
+  description = "A standby of the dashboard's PostgreSQL in another zone."
+}
+
+variable "database_backup_retention_days" {
+  type        = number
+  description = "Days of automated backups of the dashboard's PostgreSQL."
+}
+
 variable "dashboard_count" {
   type        = number
   description = "Dashboard tasks."
