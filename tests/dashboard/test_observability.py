@@ -9,10 +9,11 @@ import uuid
 import orjson
 import pytest
 import requests
+from dashboard_testing import start_open_dashboard
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
-from ascep.services import free_port, start_dashboard
+from ascep.services import free_port
 from clients.kafka import EMBEDDED
 from core.clock import now_ms
 from core.contracts.redis_keys import LATENCY_TTL_S, ingest_key, latency_key, progress_field
@@ -172,7 +173,8 @@ def probing_dashboard(kafka, dashboard_redis, service_logs, tmp_path_factory):
     writer = LakeWriter(open_lake(str(lake_dir)), topic_id=str(uuid.uuid4()))
     writer.add_ticks(0, 0, [Tick("kraken", "BTC/USDT", 1.0, 1.1, None, None, now_ms())])
     writer.flush(0, 0)
-    server = start_dashboard(dashboard_redis, service_logs, env={"ASCEP_KAFKA": kafka, "ASCEP_LAKE": str(lake_dir)})
+    server = start_open_dashboard(dashboard_redis, service_logs,
+                                  env={"ASCEP_KAFKA": kafka, "ASCEP_LAKE": str(lake_dir)})
     yield server.address
     server.stop()
 
@@ -190,7 +192,8 @@ def test_services_probe_the_broker_and_the_lake(probing_dashboard, kafka):
 
 def test_with_the_broker_and_redis_away_services_say_so_and_know_nothing_of_the_job(service_logs, tmp_path):
     dead_broker, dead_redis = f"127.0.0.1:{free_port()}", f"redis://127.0.0.1:{free_port()}/0"
-    server = start_dashboard(dead_redis, service_logs, env={"ASCEP_KAFKA": dead_broker, "ASCEP_LAKE": str(tmp_path)})
+    server = start_open_dashboard(dead_redis, service_logs,
+                                  env={"ASCEP_KAFKA": dead_broker, "ASCEP_LAKE": str(tmp_path)})
     try:
         reply = requests.get(server.address + "/api/services", timeout=20)
         signals = requests.get(server.address + "/api/signals", timeout=10)
