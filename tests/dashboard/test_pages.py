@@ -10,6 +10,7 @@ import secrets
 import pytest
 from playwright.sync_api import expect
 
+from core.cep.trial import run_rule
 from core.clock import now_ms
 from core.contracts.tick import Tick
 
@@ -163,17 +164,28 @@ def test_the_signals_table_fits_its_card_at_1440_px(browser, dashboard, sink, ma
     sink.write_prices([Tick(venue, symbol, bid, bid + 1.5, 1.0, 1.0, now)
                        for venue in ("binance", "coinbase", "kraken")
                        for symbol, bid in (("BTC/USDT", 97_010.5), ("ETH/USDT", 3_412.55))], 6, 0)
+    sink.write_prices([Tick("binance", "BNB/BTC", 0.00915493, 0.00916147, 1.0, 1.0, now),
+                       Tick("fx_dealer", "AUD/USD", 0.659943, 0.660192, None, None, now)], 2, 0)
     sink.write_signals([make_signal((buy, 96_991.5), (sell, 97_020.1), 2.95, now - i * 1_000, symbol=symbol)
                         for i, (buy, sell, symbol) in enumerate((("coinbase", "binance", "BTC/USDT"),
                                                                  ("kraken", "coinbase", "ETH/USDT")))])
+    # What the default source also makes: FX venues' long names, six-decimal prices, a size in the millions.
+    sink.write_signals([make_signal(("fx_dealer", 0.737224), ("fx_ecn", 0.739913), 24.26, now - 3_000,
+                                    symbol="CAD/USD", size=2_229_130.0),
+                        make_signal(("kraken", 0.0496711), ("binance", 0.049989), 13.88, now - 4_000,
+                                    symbol="ETH/BTC", size=6.82167)])
+    wide = [Tick("okx", "BTC/USDT", 100.0, 100.5, 1.0, 1.0, now - 5_000)]
+    sink.write_signals(run_rule('IF spread_bps("BTC/USDT") > 20 THEN WIDE', wide, rule_id="wide-btc")["signals"])
     sink.write_rule_stats({"widening": {"evaluations": 1_234_567, "matches": 3, "errors": 2, "time_ns": 5_555_555,
                                         "last_error": "division by zero", "version": "0f0f0f0f0f0f0f0f"}})
     page, errors = watched_page(browser, 1440, 1000)
     page.goto(dashboard + "/")
-    expect(page.locator("#signals tbody tr")).to_have_count(2)
+    expect(page.locator("#signals tbody tr")).to_have_count(5)
     expect(page.locator("#rules tbody tr")).to_have_count(1)
 
     card = page.locator("section", has=page.locator("#signals"))
+    page_widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert page_widths[0] <= page_widths[1], f"the page is wider than the window: {page_widths}"
     widths = card.evaluate("s => [s.scrollWidth, s.clientWidth]")
     assert widths[0] <= widths[1], f"the signals table overflows its card: {widths}"
     opened, inside = page.locator("#signals th").last.bounding_box(), card.bounding_box()

@@ -7,6 +7,7 @@
   const WINDOW_MS = 5 * 60_000;
   const BUCKET_MS = 250;         // quotes: the latest of each venue per bucket
   const RATE_BUCKET_MS = 10_000; // signal rate
+  const PREFERRED_SYMBOL = "BTC/USDT"; // shown first when it trades: the market most users look at
   const MIN_SPAN_MS = 10_000;
   const REDRAW_EVERY_MS = 1000;
   const PROFITS_KEPT = 5000;     // the histogram's signals: the newest this many
@@ -53,6 +54,13 @@
   };
 
   const fixed = (digits) => (u, value) => (value == null ? "–" : value.toFixed(digits));
+  // As many decimals as the step between two labels needs: 0.6601 and 0.6602, not "0.66" twice.
+  const stepLabels = (u, splits) => {
+    const step = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 1;
+    const digits = Math.min(Math.max(0, -Math.floor(Math.log10(step || 1) + 1e-9)), 10);
+    return splits.map((v) => v.toLocaleString("en-US", { minimumFractionDigits: digits,
+                                                          maximumFractionDigits: digits }));
+  };
   const price = (u, value) => (value == null ? "–" : window.Ascep.numberFormat.format(value));
 
   const timeChart = (yLabel, extra = {}) => ({
@@ -60,7 +68,7 @@
     uplot: {
       tzDate: utc,
       scales: { x: { time: true } },
-      axes: [{ values: timeLabels, space: 90 }, { label: yLabel, size: 70 }],
+      axes: [{ values: timeLabels, space: 90 }, { label: yLabel, size: 70, values: stepLabels }],
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
       ...extra,
@@ -171,6 +179,8 @@
       const bucket = Math.floor(signal.eventTime / RATE_BUCKET_MS);
       if (bucket >= first && bucket <= last) counts[types.indexOf(signal.type)][bucket - first] += 1;
     }
+    // A step holds its bucket's count until the next bucket starts: the newest bucket is drawn to its end too.
+    for (const row of counts) row.push(row[row.length - 1]);
     const x = counts.length ? counts[0].map((_, i) => ((first + i) * RATE_BUCKET_MS) / 1000) : [];
     const series = types.map((type, i) => ({ label: type.replaceAll("_", "-"), stroke: colorOf(i), width: 2,
                                              paths: stepped, points: { show: false }, value: fixed(0) }));
@@ -224,17 +234,20 @@
       spread: chart("spread", timeChart("bps", zeroLine)),
       rate: chart("rate", timeChart("signals")),
       profit: chart("profit", { x: { label: "profit bps", value: fixed(2) },
-                                uplot: { scales: { x: { time: false } },
+                                // counts start at 0, or bins of equal counts would draw no height at all
+                                uplot: { scales: { x: { time: false },
+                                                   y: { range: (u, min, max) => [0, Math.max(max, 1) * 1.1] } },
                                          axes: [{ label: "profit bps" }, { label: "signals", size: 60 }] } }),
     };
-    picker.addEventListener("change", () => { dirty = true; redraw(); });
+    let chosen = false; // once the user picks a symbol, new ones never take its place
+    picker.addEventListener("change", () => { chosen = true; dirty = true; redraw(); });
 
     function addSymbol(symbol) {
       if (!picker.value) picker.replaceChildren(); // "no prices yet"
       const option = new Option(symbol, symbol);
       const after = [...picker.options].find((o) => o.value.localeCompare(symbol) > 0);
       picker.add(option, after ?? null);
-      if (picker.options.length === 1) picker.value = symbol;
+      if (picker.options.length === 1 || (symbol === PREFERRED_SYMBOL && !chosen)) picker.value = symbol;
     }
 
     function redraw() {
