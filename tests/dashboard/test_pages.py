@@ -8,6 +8,7 @@ import re
 import secrets
 
 import pytest
+from browser_checks import BLUE, pixels_of
 from playwright.sync_api import expect
 
 from core.cep.trial import run_rule
@@ -19,7 +20,6 @@ pytestmark = pytest.mark.integration
 # The policy the dashboard is served under; the pages must need nothing it forbids.
 POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; "
           "connect-src 'self' ws: wss:; frame-ancestors 'none'")
-BLUE = (47, 91, 211)  # charts.js's first colour: the first venue's lines, the histogram's bars
 
 
 def watched_page(browser, width: int = 1440, height: int = 900):
@@ -27,20 +27,6 @@ def watched_page(browser, width: int = 1440, height: int = 900):
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     return page, errors
-
-
-def pixels_of(page, chart: str, rgb: tuple[int, int, int]) -> int:
-    """How many pixels of a chart's canvas are (about) that colour: what uPlot drew, not what it was given."""
-    return page.evaluate("""([chart, [r, g, b]]) => {
-        const canvas = document.querySelector(`[data-chart="${chart}"] canvas`);
-        const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
-        let n = 0;
-        for (let i = 0; i < data.length; i += 4) {
-          const off = Math.abs(data[i] - r) + Math.abs(data[i + 1] - g) + Math.abs(data[i + 2] - b);
-          if (off < 40 && data[i + 3] > 200) n++;
-        }
-        return n;
-    }""", [chart, list(rgb)])
 
 
 def legend_at_right_edge(page, chart: str) -> str:

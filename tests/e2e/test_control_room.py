@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from browser_checks import BLUE, pixels_of
 from playwright.sync_api import expect, sync_playwright
 
 pytestmark = pytest.mark.integration
@@ -24,21 +25,6 @@ TYPO = 'IF spraed_bps("BTC/USDT") > 3 THEN WIDE'
 RULE = 'IF spread_bps("BTC/USDT") > 3 THEN WIDE'
 EDITED = 'IF spread_bps("BTC/USDT") > 4 THEN WIDE'
 VIEWER_PASSWORD = "a viewer's long passphrase"
-BLUE = (47, 91, 211)  # charts.js's first colour
-
-
-def pixels_of(page, chart: str, rgb: tuple[int, int, int]) -> int:
-    """How many pixels of a chart's canvas are (about) that colour: what uPlot drew, not what it was given."""
-    return page.evaluate("""([chart, [r, g, b]]) => {
-        const canvas = document.querySelector(`[data-chart="${chart}"] canvas`);
-        const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
-        let n = 0;
-        for (let i = 0; i < data.length; i += 4) {
-          const off = Math.abs(data[i] - r) + Math.abs(data[i + 1] - g) + Math.abs(data[i + 2] - b);
-          if (off < 40 && data[i + 3] > 200) n++;
-        }
-        return n;
-    }""", [chart, list(rgb)])
 
 
 def wait_for(condition, what: str, timeout: float = 120, every: float = 1.0):
