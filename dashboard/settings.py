@@ -36,12 +36,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024 * 1024
 USE_TZ = True
 TIME_ZONE = "UTC"
 
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
-    }
-}
+# No CHANNEL_LAYERS: the live relay fans out in memory (dashboard/live.py says why).
 
 # core.log sets up JSON logs on stderr; Django's own config would hide errors when DEBUG is off.
 LOGGING_CONFIG = None
