@@ -84,6 +84,40 @@ class PriceSubscription:
         return {"symbols": _listed(self.symbols), "venues": _listed(self.venues)}
 
 
+class PriceWindow:
+    """The ticks of one flush by venue:symbol, indexed by symbol and by venue on first need, so that each of
+    hundreds of subscriptions picks its ticks at the cost of what it takes, not of the whole window."""
+
+    def __init__(self, ticks: Mapping[str, dict[str, Any]]) -> None:
+        self.ticks = ticks
+        self._index: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+
+    def _by(self, field: str) -> dict[str, dict[str, dict[str, Any]]]:
+        if field not in self._index:
+            groups: dict[str, dict[str, dict[str, Any]]] = {}
+            for key, tick in self.ticks.items():
+                groups.setdefault(tick[field], {})[key] = tick
+            self._index[field] = groups
+        return self._index[field]
+
+    def select(self, wanted: PriceSubscription) -> Mapping[str, dict[str, Any]]:
+        """The ticks `wanted` matches, by venue:symbol (the window itself when it matches all)."""
+        if wanted.symbols is None and wanted.venues is None:
+            return self.ticks
+        if wanted.venues is None or (wanted.symbols is not None and len(wanted.symbols) <= len(wanted.venues)):
+            field, names, other, also = "symbol", wanted.symbols, "venue", wanted.venues
+        else:
+            field, names, other, also = "venue", wanted.venues, "symbol", wanted.symbols
+        assert names is not None  # chosen so
+        groups = self._by(field)
+        out: dict[str, dict[str, Any]] = {}
+        for name in names:
+            group = groups.get(name)
+            if group:
+                out.update(group if also is None else {k: t for k, t in group.items() if t[other] in also})
+        return out
+
+
 class SignalFacts(NamedTuple):
     """What a subscription asks of a signal, taken from it once however many clients ask."""
 

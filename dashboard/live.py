@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 
 import orjson
 import redis.asyncio as aioredis
@@ -31,6 +32,7 @@ from core.subscriptions import (
     Overflow,
     PriceBatch,
     PriceSubscription,
+    PriceWindow,
     ProtocolError,
     SignalFacts,
     SignalSubscription,
@@ -75,7 +77,7 @@ class LiveClient:
             self.end(1013, drain=False)
         self.wake.set()
 
-    def offer_prices(self, ticks: dict[str, dict]) -> None:
+    def offer_prices(self, ticks: Mapping[str, dict]) -> None:
         self.outbox.offer_prices(ticks)
         self.wake.set()
 
@@ -197,15 +199,14 @@ class LiveRelay:
 
     async def _flush_prices_later(self) -> None:
         await asyncio.sleep(self.flush_s)
-        ticks, self._pending_prices, self._flush_task = self._pending_prices, {}, None
-        matched: dict[PriceSubscription, dict[str, dict]] = {}
+        window, self._pending_prices, self._flush_task = PriceWindow(self._pending_prices), {}, None
+        matched: dict[PriceSubscription, Mapping[str, dict]] = {}  # clients share subscriptions: select once each
         for client in self.clients:
             wanted = client.prices
             if wanted is None or client.closing is not None:
                 continue
             if (mine := matched.get(wanted)) is None:
-                mine = matched[wanted] = ticks if wanted == PriceSubscription() else {
-                    key: tick for key, tick in ticks.items() if wanted.matches(tick)}
+                mine = matched[wanted] = window.select(wanted)
             if mine:
                 client.offer_prices(mine)
 

@@ -13,6 +13,7 @@ from core.subscriptions import (
     Overflow,
     PriceBatch,
     PriceSubscription,
+    PriceWindow,
     ProtocolError,
     SignalFacts,
     SignalSubscription,
@@ -82,6 +83,14 @@ def test_a_price_subscription_takes_its_symbols_on_its_venues_only():
     taken = [(v, s) for v in VENUES for s in SYMBOLS if btc_on_binance.matches(tick(v, s))]
     assert taken == [("binance", "BTC/USDT")]
     assert not PriceSubscription(symbols=frozenset()).matches(tick("binance", "BTC/USDT"))
+
+
+@given(st.lists(st.tuples(st.sampled_from(VENUES), st.sampled_from(SYMBOLS)), unique=True),
+       st.lists(price_subscriptions, max_size=5))
+def test_a_window_gives_each_subscription_the_ticks_it_matches(places, wanted):
+    window = PriceWindow({f"{v}:{s}": tick(v, s) for v, s in places})
+    for subscription in wanted:  # several on one window: its index is built once and shared
+        assert window.select(subscription) == {k: t for k, t in window.ticks.items() if subscription.matches(t)}
 
 
 CROSS = {"type": "cross_exchange", "profit_bps": 4.0,
