@@ -17,6 +17,7 @@ import asyncio
 import http.client
 import json
 import multiprocessing
+import os
 import random
 import statistics
 import tempfile
@@ -364,8 +365,14 @@ def write_live(sink: RedisSink, rng: random.Random, seconds: float,
     return states, ticks, time.monotonic() - started
 
 
+def cpu_s(process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
 def live_figures(base: str, sink: RedisSink, rng: random.Random, clients: int, seconds: float, rate: int,
-                 dashboard_pid: int) -> dict:
+                 dashboard_pid: int, redis_pid: int) -> dict:
+    """The CPU each process took over the writes, as a share of one core: the machine has two."""
     import psutil
 
     context = multiprocessing.get_context("spawn")
@@ -378,11 +385,12 @@ def live_figures(base: str, sink: RedisSink, rng: random.Random, clients: int, s
         if not ours.poll(600):
             raise RuntimeError(f"the {clients} clients did not all subscribe within 600 s")
         assert ours.recv() == "ready"
-        dashboard = psutil.Process(dashboard_pid)
-        before = dashboard.cpu_times()
+        processes = {"dashboard": psutil.Process(dashboard_pid), "redis": psutil.Process(redis_pid),
+                     "writer": psutil.Process()}
+        before = {name: cpu_s(process) for name, process in processes.items()}
         states, ticks, took = write_live(sink, rng, seconds, rate)
         time.sleep(DRAIN_S)
-        after = dashboard.cpu_times()
+        used = {name: cpu_s(process) - before[name] for name, process in processes.items()}
         relay = get_json(base, "/api/health")["live_relay"]
         ours.send(states)
         checked = ours.recv()
@@ -390,11 +398,12 @@ def live_figures(base: str, sink: RedisSink, rng: random.Random, clients: int, s
         child.join(60)
         if child.is_alive():
             child.kill()
+    used["clients"] = checked.pop("clients_cpu_s")
     return {
         "clients": clients, "clients_connected": relay["clients"], "seconds": took,
         "ticks_written_per_s": ticks / took, "signal_states_written": len(states), **checked,
-        "dashboard_cpu_pct_of_a_core": 100 * (after.user + after.system - before.user - before.system) / took,
-        "clients_cpu_pct_of_a_core": 100 * checked.pop("clients_cpu_s") / took,
+        **{f"{name}_cpu_pct_of_a_core": 100 * cpu / took for name, cpu in used.items()},
+        "load_average_1min": os.getloadavg()[0],
         "relay_dropped_prices": relay["dropped_prices"], "relay_closed_slow": relay["closed_slow"],
     }
 
@@ -411,7 +420,7 @@ def run(args) -> dict:
         try:
             return {**api_figures(dashboard.address, sink, rng, args.signals, args.repeats),
                     **live_figures(dashboard.address, sink, rng, args.clients, args.seconds, args.rate,
-                                   dashboard.proc.pid)}
+                                   dashboard.proc.pid, redis_server.proc.pid)}
         finally:
             dashboard.stop()
     finally:
