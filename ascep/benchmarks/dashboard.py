@@ -56,6 +56,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--clients", type=int, default=500, help="WebSocket clients in the live phase")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the live phase")
     parser.add_argument("--rate", type=int, default=10_000, help="ticks/s written in the live phase")
+    parser.add_argument("--compression", choices=("deflate", "none"), default="deflate",
+                        help="whether the clients offer permessage-deflate, as browsers do (the server then "
+                             "compresses every message for each client)")
 
 
 def cross_signal(rng: random.Random, event_time: int, detected_at: int) -> dict:
@@ -225,11 +228,12 @@ def take(listener: Listener, tally: Tally, text: str | bytes) -> None:
         tally.errors.append(message["error"])
 
 
-async def one_client(url: str, origin: str, requests: list[dict], listener: Listener, tally: Tally,
-                     subscribed: asyncio.Semaphore, stop: asyncio.Event) -> None:
+async def one_client(url: str, origin: str, compression: str | None, requests: list[dict], listener: Listener,
+                     tally: Tally, subscribed: asyncio.Semaphore, stop: asyncio.Event) -> None:
     from websockets.asyncio.client import connect
 
-    async with connect(url, origin=origin, open_timeout=120, max_size=None, ping_interval=None) as socket:
+    async with connect(url, origin=origin, compression=compression, open_timeout=120, max_size=None,
+                       ping_interval=None) as socket:
         for request in requests:
             await socket.send(json.dumps(request))
             while json.loads(await socket.recv())["kind"] != "subscribed":
@@ -245,13 +249,15 @@ async def _read(socket, listener: Listener, tally: Tally) -> None:
         take(listener, tally, text)
 
 
-def clients_process(url: str, origin: str, plans: list[list[dict]], conn: Connection) -> None:
+def clients_process(url: str, origin: str, compression: str | None, plans: list[list[dict]],
+                    conn: Connection) -> None:
     """The child process that holds the clients: says "ready" once all are subscribed, reads on until told to stop,
     then sends back what it checked against the signal states the parent wrote."""
-    asyncio.run(_clients(url, origin, plans, conn))
+    asyncio.run(_clients(url, origin, compression, plans, conn))
 
 
-async def _clients(url: str, origin: str, plans: list[list[dict]], conn: Connection) -> None:
+async def _clients(url: str, origin: str, compression: str | None, plans: list[list[dict]],
+                   conn: Connection) -> None:
     import gc
 
     import psutil
@@ -266,7 +272,8 @@ async def _clients(url: str, origin: str, plans: list[list[dict]], conn: Connect
     subscribed, stop = asyncio.Semaphore(0), asyncio.Event()
     tasks = []
     for i, (requests, listener) in enumerate(zip(plans, listeners)):
-        tasks.append(asyncio.ensure_future(one_client(url, origin, requests, listener, tally, subscribed, stop)))
+        tasks.append(asyncio.ensure_future(one_client(url, origin, compression, requests, listener, tally, subscribed,
+                                                      stop)))
         if i % 50 == 49:
             await asyncio.sleep(0.2)  # a few hundred a second: no queue of handshakes
     for _ in plans:
@@ -371,15 +378,15 @@ def cpu_s(process) -> float:
 
 
 def live_figures(base: str, sink: RedisSink, rng: random.Random, clients: int, seconds: float, rate: int,
-                 dashboard_pid: int, redis_pid: int) -> dict:
+                 compression: str | None, dashboard_pid: int, redis_pid: int) -> dict:
     """The CPU each process took over the writes, as a share of one core: the machine has two."""
     import psutil
 
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     plans = subscriptions(rng, clients)
-    child = context.Process(target=clients_process, args=(base.replace("http://", "ws://") + "/ws/live", base, plans,
-                                                          theirs), daemon=True)
+    child = context.Process(target=clients_process, daemon=True,
+                            args=(base.replace("http://", "ws://") + "/ws/live", base, compression, plans, theirs))
     child.start()
     try:
         if not ours.poll(600):
@@ -400,7 +407,8 @@ def live_figures(base: str, sink: RedisSink, rng: random.Random, clients: int, s
             child.kill()
     used["clients"] = checked.pop("clients_cpu_s")
     return {
-        "clients": clients, "clients_connected": relay["clients"], "seconds": took,
+        "clients": clients, "compression": compression or "none", "clients_connected": relay["clients"],
+        "seconds": took,
         "ticks_written_per_s": ticks / took, "signal_states_written": len(states), **checked,
         **{f"{name}_cpu_pct_of_a_core": 100 * cpu / took for name, cpu in used.items()},
         "load_average_1min": os.getloadavg()[0],
@@ -420,6 +428,7 @@ def run(args) -> dict:
         try:
             return {**api_figures(dashboard.address, sink, rng, args.signals, args.repeats),
                     **live_figures(dashboard.address, sink, rng, args.clients, args.seconds, args.rate,
+                                   None if args.compression == "none" else args.compression,
                                    dashboard.proc.pid, redis_server.proc.pid)}
         finally:
             dashboard.stop()
