@@ -76,9 +76,9 @@ def running_stack(state_dir: Path) -> dict[str, Any]:
 
 
 def redis_address(url: str, ca_file: Path | None) -> str:
-    """`url` as every Redis client is given it. redis-py's from_url (and so channels_redis, which takes URLs)
-    reads connection options from the query string, so one string carries all a client needs, through the
-    job's operators, subprocess arguments and the channel layer's config. A rediss:// URL gets
+    """`url` as every Redis client is given it. redis-py's from_url reads connection options from the query
+    string, so one string carries all a client needs, through the job's operators and subprocess arguments.
+    A rediss:// URL gets
     ASCEP_REDIS_CA_FILE as its `ssl_ca_certs`, and `ssl_check_hostname=true` unless it says otherwise:
     redis-py 5 checks the certificate's chain but not, by default, that it names the host."""
     if not url.startswith("rediss://"):

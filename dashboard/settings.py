@@ -135,6 +135,8 @@ CONTENT_SECURITY_POLICY = {"DIRECTIVES": {
 CORS_ALLOWED_ORIGINS = list(_dashboard.cors_origins)
 CORS_URLS_REGEX = r"^/api/.*$"
 
+# The channel layer (channels_redis) is Channels' way between processes; the live relay does not send prices
+# and signals through it but fans them out in memory to its process's sockets (dashboard/live.py says why).
 if REDIS_URL is not None:
     CHANNEL_LAYERS = {
         "default": {

@@ -10,7 +10,8 @@ TARGETS = {
     "arbitrage": "arbitrage detectors: triangular us/tick at 50 vs 1,000 symbols (goal < 20, within 2x), "
                  "cross/direct ticks/s",
     "cep": "CEP rule engine: ticks/s per core with N rules over M symbols (goal >= 300,000)",
-    "dashboard": "dashboard API response times over stored signals, and Redis write -> WebSocket latency",
+    "dashboard": "dashboard API response times over stored signals, and Redis write -> WebSocket latency for "
+                 "N subscribed clients (default 500) at 10,000 ticks/s",
     "lake": "ticks/s written to the Parquet lake (with a flush per batch), and analytics time over it",
     "parsers": "venue parser throughput per core (Binance bookTicker, Coinbase and Kraken tickers), "
                "optionally into Kafka",

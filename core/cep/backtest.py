@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from core.contracts.signal import Signal
+from core.contracts.signal import Signal, places
 from core.contracts.tick import Tick
 from core.contracts.trade import Trade
 from core.event_order import NO_WATERMARK, EventTimeMerge, stamp_keys, watermark_of
@@ -113,14 +113,6 @@ class Backtest:
         return out
 
 
-def symbols_in(signal: Signal) -> set[str]:
-    """The symbols a signal names: its legs', and for a pattern match its events' ticks'."""
-    found = {leg["symbol"] for leg in signal.get("legs", ())}
-    for ticks in signal.get("events", {}).values():
-        found.update(tick["symbol"] for tick in ticks)
-    return found
-
-
 class Tally:
     """Signals by name and by symbol (a partitioned rule's by its key), each counted once whatever states it went
     through (open, closed)."""
@@ -141,4 +133,4 @@ class Tally:
             return
         self._seen.add(signal["id"])
         self.by_name[signal.get("name") or signal["type"]] += 1
-        self.by_symbol.update((signal["key"],) if "key" in signal else symbols_in(signal))  # a partitioned rule's key
+        self.by_symbol.update((signal["key"],) if "key" in signal else places(signal)[0])  # a partitioned rule's key

@@ -7,6 +7,7 @@ sinks can write idempotently.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any, Literal, TypedDict
 
 SignalType = Literal["cross_exchange", "triangular", "direct", "rule"]
@@ -51,6 +52,21 @@ def route_part(side: str, venue: str, symbol: str) -> str:
 
 def route_of(legs: list[Leg]) -> tuple[str, ...]:
     return tuple(route_part(leg["side"], leg["venue"], leg["symbol"]) for leg in legs)
+
+
+def places(signal: Mapping[str, Any]) -> tuple[set[str], set[str]]:
+    """The symbols and venues a signal names: its legs', a pattern match's events' ticks', a partitioned
+    rule's key ("BTC/USDT" or "BTC/USDT@binance"). A condition rule that is not partitioned names none."""
+    legs = signal.get("legs", ())
+    ticks = [tick for stage in signal.get("events", {}).values() for tick in stage]
+    symbols = {leg["symbol"] for leg in legs} | {tick["symbol"] for tick in ticks}
+    venues = {leg["venue"] for leg in legs} | {tick["venue"] for tick in ticks}
+    if "key" in signal:
+        symbol, _, venue = signal["key"].partition("@")
+        symbols.add(symbol)
+        if venue:
+            venues.add(venue)
+    return symbols, venues
 
 
 def public_view(signal: dict[str, Any]) -> dict[str, Any]:

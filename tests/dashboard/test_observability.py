@@ -257,10 +257,11 @@ def test_metrics_count_open_websockets_and_what_the_relay_forwards(probing_dashb
     open_sockets_become(dashboard, 0)
     with connect(dashboard.replace("http://", "ws://") + "/ws/live", origin=dashboard, proxy=None,
                  open_timeout=10) as socket:
-        assert orjson.loads(socket.recv(timeout=10))["kind"] == "snapshot"
+        socket.send(orjson.dumps({"kind": "subscribe_prices"}).decode())  # every price (docs/live-protocol.md)
+        assert orjson.loads(socket.recv(timeout=10))["kind"] == "subscribed"
         relayed = sample(scrape(dashboard), "ascep_dashboard_live_relay_relayed_total")
         sink.write_prices([Tick("okx", "ETH/USDT", 3000.0, 3000.5, None, None, now_ms())], 1, 0)
-        assert orjson.loads(socket.recv(timeout=10))["kind"] == "prices"
+        assert orjson.loads(socket.recv(timeout=10))["kind"] == "price_update"
         during = scrape(dashboard)
         assert sample(during, "ascep_dashboard_websocket_clients") == 1
         assert sample(during, "ascep_dashboard_live_relay_running") == 1

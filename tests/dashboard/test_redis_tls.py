@@ -1,5 +1,5 @@
 """Redis over TLS with an auth token, as on ElastiCache: a real redis-server that speaks TLS only, a throwaway
-CA, and the product's own clients (the job's sink, the dashboard's store, live relay and channel layer)."""
+CA, and the product's own clients (the job's sink, the dashboard's store and live relay)."""
 from __future__ import annotations
 
 import datetime
@@ -115,10 +115,11 @@ def test_the_job_sink_and_the_dashboard_work_over_tls(tls_redis, service_logs, m
         assert response.json()["signals"] == [served(before)]
         ws = server.address.replace("http://", "ws://") + "/ws/live"
         with connect(ws, origin=server.address, proxy=None, open_timeout=10) as socket:
-            assert json.loads(socket.recv(timeout=10))["signals"] == [served(before)]  # the snapshot
+            socket.send(json.dumps({"kind": "subscribe_signals"}))
+            assert json.loads(socket.recv(timeout=10))["signals"] == [served(before)]  # what it matches now
             after = cross_exchange_signal(("okx", 100.0), ("binance", 100.6), 20.0, T0 + 500)
             sink.write_signals([after])  # published over TLS, relayed by the dashboard's own TLS subscription
-            while (message := json.loads(socket.recv(timeout=10)))["kind"] != "signal":
+            while (message := json.loads(socket.recv(timeout=10)))["kind"] != "arbitrage_signal":
                 pass
             assert message["data"] == served(after)
     finally:

@@ -127,6 +127,7 @@ class LiveSocket:
     def __init__(self, url: str) -> None:
         self.messages: list[dict] = []
         self.ws = websocket.create_connection(url, timeout=10)
+        self.ws.send(json.dumps({"kind": "subscribe_signals"}))  # every signal (docs/live-protocol.md)
         self.ws.settimeout(None)  # the job may take a while to start: wait for messages, however long
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -141,7 +142,7 @@ class LiveSocket:
     def final_signal_states(self) -> dict[str, dict]:
         states: dict[str, dict] = {}
         for message in self.messages:
-            if message["kind"] == "signal":
+            if message["kind"] in ("arbitrage_signal", "rule_signal"):
                 states[message["data"]["id"]] = message["data"]
         return states
 
@@ -190,7 +191,7 @@ def test_planted_opportunities_reach_redis_and_the_websocket(start_stack, tmp_pa
     while live.final_signal_states() != shown and time.monotonic() < deadline:
         time.sleep(0.2)
     assert live.final_signal_states() == shown
-    assert live.messages[0]["kind"] == "snapshot"
+    assert live.messages[0]["kind"] == "subscribed"
 
     # The replay's own dead letters name the file and line; the job's names the partition and offset.
     consumer = Consumer({"bootstrap.servers": stack.info["kafka"], "group.id": "e2e-check"})

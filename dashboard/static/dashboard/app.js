@@ -1,4 +1,4 @@
-// Live dashboard: a snapshot on connect, then price and signal updates over one WebSocket.
+// Live dashboard: subscribes on connect, then takes price and signal updates over one WebSocket.
 // Updates only touch state; the DOM is redrawn at most every RENDER_EVERY_MS, whatever the message rate.
 "use strict";
 
@@ -260,14 +260,19 @@ function takeSignal(signal) {
   signalsDirty = true;
 }
 
+// The live protocol (docs/live-protocol.md): the page subscribes to everything; each subscription's reply
+// carries what matches now, then updates follow.
+const SUBSCRIPTIONS = [{ kind: "subscribe_prices" }, { kind: "subscribe_signals" }];
 const handlers = {
-  snapshot(message) {
-    takePrices(message.prices);
-    message.signals.forEach(takeSignal);
+  subscribed(message) {
+    if (message.prices) takePrices(message.prices);
+    if (message.signals) message.signals.forEach(takeSignal);
     signalsDirty = true;
   },
-  prices(message) { takePrices(message.data); },
-  signal(message) { takeSignal(message.data); },
+  price_update(message) { takePrices(message.data); },
+  arbitrage_signal(message) { takeSignal(message.data); },
+  rule_signal(message) { takeSignal(message.data); },
+  error(message) { console.warn("the live socket refused a request:", message.error); },
 };
 
 // The badge shows the worst of: the socket to the dashboard, the dashboard's view of Redis, and /api/health's
@@ -294,6 +299,7 @@ function connect() {
   const socket = new WebSocket(`${scheme}://${location.host}/ws/live`);
   socket.onopen = () => {
     Object.assign(connection, { socketOpen: true, everOpened: true, retryMs: 1000 });
+    for (const request of SUBSCRIPTIONS) socket.send(JSON.stringify(request));
     showStatus();
   };
   socket.onmessage = (event) => {

@@ -1,5 +1,5 @@
-# channels_redis cannot use Redis Cluster mode, so this is a replication group with cluster mode disabled:
-# one shard, a primary and `replicas` replicas, TLS in transit, an auth token, encryption at rest. The
+# The product's Redis clients (redis-py's plain client) do not speak Redis Cluster, so this is a replication
+# group with cluster mode disabled: one shard, a primary and `replicas` replicas, TLS in transit, an auth token, encryption at rest. The
 # token lives in Secrets Manager; so does the whole rediss:// URL that the product's ASCEP_REDIS takes.
 
 resource "aws_elasticache_subnet_group" "this" {
@@ -39,7 +39,7 @@ locals {
 resource "aws_elasticache_replication_group" "this" {
   #checkov:skip=CKV2_AWS_50:dev runs a single node to save cost; prod sets replicas = 1, which turns on automatic failover and Multi-AZ
   replication_group_id       = var.name
-  description                = "${var.name}: live signals, prices, rules in force and the dashboard's channel layer"
+  description                = "${var.name}: live signals, prices and rules in force"
   engine                     = "redis"
   engine_version             = var.engine_version
   node_type                  = var.node_type
