@@ -135,15 +135,9 @@ CONTENT_SECURITY_POLICY = {"DIRECTIVES": {
 CORS_ALLOWED_ORIGINS = list(_dashboard.cors_origins)
 CORS_URLS_REGEX = r"^/api/.*$"
 
-# The channel layer (channels_redis) is Channels' way between processes; the live relay does not send prices
-# and signals through it but fans them out in memory to its process's sockets (dashboard/live.py says why).
-if REDIS_URL is not None:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
-        }
-    }
+# No CHANNEL_LAYERS: the live relay fans out in memory (dashboard/live.py says why). With one configured, every
+# consumer also waits on its channel in Redis, so a Redis outage killed each socket with a traceback instead
+# of the relay's orderly 1011 close.
 
 # core.log sets up JSON logs on stderr; Django's own config would hide errors when DEBUG is off.
 LOGGING_CONFIG = None

@@ -158,7 +158,8 @@ def test_the_live_socket_takes_a_session_or_a_token(closed, tokens):
     for url, headers in ((ws, {"Cookie": cookie}), (ws, bearer(tokens["victor"])),
                          (f"{ws}?token={tokens['victor']}", {})):
         with connect(url, origin=closed[0], proxy=None, open_timeout=10, additional_headers=headers) as socket:
-            assert "signals" in json.loads(socket.recv(timeout=10))  # the snapshot
+            socket.send(json.dumps({"kind": "subscribe_signals"}))
+            assert "signals" in json.loads(socket.recv(timeout=10))  # what the subscription matches now
     with pytest.raises(InvalidStatus):
         connect(f"{ws}?token=ascep_not-a-token", origin=closed[0], proxy=None, open_timeout=10)
 
