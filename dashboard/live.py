@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -192,15 +193,22 @@ class LiveRelay:
 
     def _send_signal(self, signal: dict, facts: SignalFacts) -> None:
         text = dumps({"kind": "rule_signal" if facts.type == "rule" else "arbitrage_signal", "data": signal})
-        verdicts: dict[SignalSubscription, bool] = {}  # clients share subscriptions: ask each one once
+        for client, _ in self._subscribed(lambda client: client.signals, lambda wanted: wanted.matches(facts)):
+            client.put(text)
+
+    def _subscribed(self, wanted_of: Callable[[LiveClient], Any], answer: Callable[[Any], Any]
+                    ) -> Iterator[tuple[LiveClient, Any]]:
+        """(client, answer) for each open client whose subscription (`wanted_of`) gets a truthy `answer`: clients
+        share subscriptions, so each distinct one is asked once."""
+        answers: dict[Any, Any] = {}
         for client in self.clients:
-            wanted = client.signals
+            wanted = wanted_of(client)
             if wanted is None or client.closing is not None:
                 continue
-            if (verdict := verdicts.get(wanted)) is None:
-                verdict = verdicts[wanted] = wanted.matches(facts)
-            if verdict:
-                client.put(text)
+            if wanted not in answers:
+                answers[wanted] = answer(wanted)
+            if found := answers[wanted]:
+                yield client, found
 
     async def _flush_prices_later(self) -> None:
         await asyncio.sleep(self.flush_s)
@@ -208,15 +216,8 @@ class LiveRelay:
         pending = {key: tick_document(tick) for key, tick in self._pending_prices.items()}
         window, self._pending_prices, self._flush_task = PriceWindow(pending), {}, None
         published, self._pending_published = self._pending_published, []
-        matched: dict[PriceSubscription, Mapping[str, dict]] = {}  # clients share subscriptions: select once each
-        for client in self.clients:
-            wanted = client.prices
-            if wanted is None or client.closing is not None:
-                continue
-            if (mine := matched.get(wanted)) is None:
-                mine = matched[wanted] = window.select(wanted)
-            if mine:
-                client.offer_prices(mine)
+        for client, mine in self._subscribed(lambda client: client.prices, window.select):
+            client.offer_prices(mine)
         for published_at in published:
             observe_websocket(published_at)
 
