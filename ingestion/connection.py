@@ -39,11 +39,10 @@ class Listener(Protocol):
 
     def sent(self, url: str, message: str, at_ms: int) -> None: ...
 
-    def frame(self, frame: bytes, received_ms: int) -> None: ...
+    def frame(self, frame: bytes, received_ms: int) -> str | None:
+        """Handle one data frame; a reason ends the connection (it is opened afresh, subscriptions and all)."""
 
     def disconnected(self, reason: str) -> None: ...
-
-
 
 
 class Connection:
@@ -137,7 +136,9 @@ class Connection:
                 continue
             last_data = time.monotonic()
             got_data = True
-            self.listener.frame(frame.data, now_ms())
+            ended = self.listener.frame(frame.data, now_ms())
+            if ended is not None:
+                return ended, got_data
 
 
 class SequenceTracker:
@@ -177,7 +178,7 @@ class Connector:
     def disconnected(self, reason: str) -> None:
         pass
 
-    def frame(self, frame: bytes, received_ms: int) -> None:
+    def frame(self, frame: bytes, received_ms: int) -> str | None:
         parsed = self.venue.parse(frame, received_ms)
         if parsed.sequence is not None:
             stream, sequence = parsed.sequence
@@ -185,13 +186,17 @@ class Connector:
             if skipped < 0:
                 self.metrics.duplicates += 1
                 event(log, "duplicate frame dropped", venue=self.venue.name, stream=stream, sequence=sequence)
-                return
+                return None
             if skipped:
                 self.metrics.gaps += 1
                 self.metrics.missing += skipped
                 event(log, "sequence gap", venue=self.venue.name, stream=stream, sequence=sequence, skipped=skipped)
         self.metrics.frame(parsed, received_ms)
         self.producer.parsed(self.venue.name, parsed, frame, received_ms)
+        if parsed.resync is not None:
+            event(log, "order book resynchronized", logging.WARNING, venue=self.venue.name, why=parsed.resync)
+            return f"resync: {parsed.resync}"
+        return None
 
 
 def run_connector(venue: VenueParser, symbols: list[str], producer: TickProducer, stop: threading.Event, *,

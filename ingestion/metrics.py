@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 RATE_WINDOW_S = 10
 LAG_SMOOTHING = 0.1  # weight of the newest tick in the moving average of the lag
 COUNTERS = ("frames", "ticks", "trades", "ignored", "deadletters", "duplicates", "gaps", "missing", "pings",
-            "connects", "reconnects", "connect_failures", "watchdog_closes", "rotations")
+            "connects", "reconnects", "connect_failures", "watchdog_closes", "rotations", "resyncs")
 HELP = {
     "frames": "frames received", "ticks": "ticks produced", "trades": "trades produced",
     "ignored": "frames ignored by design (acks, heartbeats, unused channels)", "deadletters": "frames dead-lettered",
@@ -33,6 +33,7 @@ HELP = {
     "reconnects": "connections opened after the first", "connect_failures": "failed connection attempts",
     "watchdog_closes": "connections closed for sending no frame in time",
     "rotations": "connections replaced before the venue's maximum connection age",
+    "resyncs": "order books discarded (checksum mismatch, sequence gap) and subscribed again from a snapshot",
 }
 
 
@@ -89,6 +90,8 @@ class ConnectorMetrics:
             self.ignored += 1
         if parsed.deadletter is not None:
             self.deadletters += 1
+        if parsed.resync is not None:
+            self.resyncs += 1
 
     def snapshot(self) -> dict[str, float | int | str]:
         out: dict[str, float | int | str] = {"venue": self.venue, "connected": int(self.connected)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from functools import partial
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -187,7 +188,9 @@ _tick = partial(tuple.__new__, Tick)  # Tick(*row) without the Python call of a 
 
 
 def ticks_of(table: pa.Table) -> list[Tick]:
-    return list(map(_tick, zip(*(_values(table.column(name)) for name in Tick._fields))))
+    """Every field of Tick, None for a column the table lacks (the book levels of a lake written before them)."""
+    return list(map(_tick, zip(*(_values(table.column(name)) if name in table.column_names
+                                 else repeat(None, table.num_rows) for name in Tick._fields))))
 
 
 def _values(column: pa.ChunkedArray) -> list:
@@ -197,6 +200,8 @@ def _values(column: pa.ChunkedArray) -> list:
     if pa.types.is_string(array.type):
         encoded = pc.dictionary_encode(array)
         return list(map(encoded.dictionary.to_pylist().__getitem__, encoded.indices.to_numpy().tolist()))
+    if pa.types.is_list(array.type):  # book levels: tuples of (price, size) tuples, as a Tick holds them
+        return [None if levels is None else tuple(map(tuple, levels)) for levels in array.to_pylist()]
     values = array.to_numpy(zero_copy_only=False).tolist()
     return [None if value != value else value for value in values] if array.null_count else values
 

@@ -24,6 +24,8 @@ from lake.storage import Lake
 LINEAGE = [pa.field("kafka_partition", pa.int32(), nullable=False),
            pa.field("kafka_offset", pa.int64(), nullable=False)]
 
+LEVELS_TYPE = pa.list_(pa.list_(pa.float64(), 2))  # [[price, size], ...]
+
 TICK_SCHEMA = pa.schema([
     pa.field("venue", pa.string(), nullable=False),
     pa.field("symbol", pa.string(), nullable=False),
@@ -32,6 +34,8 @@ TICK_SCHEMA = pa.schema([
     pa.field("bid_size", pa.float64()),
     pa.field("ask_size", pa.float64()),
     pa.field("ts", pa.int64(), nullable=False),  # exchange time, epoch ms
+    pa.field("bids", LEVELS_TYPE),  # the book's top levels, best first, when the venue sends a book (docs/ticks.md)
+    pa.field("asks", LEVELS_TYPE),
     *LINEAGE,
 ])
 

@@ -161,7 +161,9 @@ def merge_objects(lake: Lake, kind: str, merge: Merge, row_group_rows: int) -> b
             event(log, "lake object changed while compacting: merge left for the next run", logging.WARNING,
                   path=source.path)
             return False
-    table = pa.concat_tables(tables).cast(KINDS[kind].schema)
+    # promote: objects written before a column was added (the ticks' book levels) merge with nulls in it
+    table = pa.concat_tables(tables, promote_options="default").select(KINDS[kind].schema.names)
+    table = table.cast(KINDS[kind].schema)
     put_object(lake, merge.target, parquet_bytes(table, row_group_rows))  # whole or not at all
     for source in merge.sources:
         delete_file(lake, source.path)

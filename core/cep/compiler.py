@@ -150,7 +150,7 @@ class Market:
         return [tuple(self.quotes[(symbol, venue)]) for venue in self.venues_of.get(symbol, ())]
 
     def restore_quotes(self, quotes: list[tuple]) -> None:
-        for fields in sorted(quotes, key=lambda f: f[-1]):
+        for fields in sorted(quotes, key=lambda f: f[6]):  # ts, the seventh field of a Tick
             tick = Tick(*fields)
             if (tick.symbol, tick.venue) not in self.quotes:
                 self.venues_of.setdefault(tick.symbol, []).append(tick.venue)

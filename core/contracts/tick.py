@@ -13,9 +13,13 @@ import orjson
 
 from core.contracts.times import iso_ms
 
+Level = tuple[float, float]  # (price, size) of one order-book level
+Levels = tuple[Level, ...]  # best first: bids highest first, asks lowest first
+
 
 class Tick(NamedTuple):
-    """A top-of-book quote. A tuple, not a dataclass: the job handles millions and tuples are cheapest."""
+    """A top-of-book quote, with the top levels of the venue's book when it sends one (docs/ticks.md).
+    A tuple, not a dataclass: the job handles millions and tuples are cheapest."""
 
     venue: str
     symbol: str
@@ -24,6 +28,8 @@ class Tick(NamedTuple):
     bid_size: float | None
     ask_size: float | None
     ts: int
+    bids: Levels | None = None  # level 0 is (bid, bid_size)
+    asks: Levels | None = None  # level 0 is (ask, ask_size)
 
     @property
     def key(self) -> str:
@@ -36,6 +42,10 @@ class Tick(NamedTuple):
         if self.ask_size is not None:
             out["ask_size"] = self.ask_size
         out["ts"] = self.ts
+        if self.bids is not None:
+            out["bids"] = [list(level) for level in self.bids]
+        if self.asks is not None:
+            out["asks"] = [list(level) for level in self.asks]
         return out
 
 
@@ -131,7 +141,8 @@ def tick_from_dict(obj: Any) -> Tick:
                 and type(bid) is float and type(ask) is float and 0.0 < bid <= ask < _INF
                 and type(ts) is int and 10**11 <= ts < 10**14
                 and (bid_size is None or (type(bid_size) is float and 0.0 <= bid_size < _INF))
-                and (ask_size is None or (type(ask_size) is float and 0.0 <= ask_size < _INF))):
+                and (ask_size is None or (type(ask_size) is float and 0.0 <= ask_size < _INF))
+                and obj.get("bids") is None and obj.get("asks") is None):
             return Tick(venue, symbol, bid, ask, bid_size, ask_size, ts)
     tick = _checked_tick_from_dict(obj)
     if len(_VALID_SYMBOLS) < _VALID_NAMES_MAX:
@@ -143,8 +154,44 @@ def tick_from_dict(obj: Any) -> Tick:
 def _checked_tick_from_dict(obj: Any) -> Tick:
     if not isinstance(obj, dict):
         raise InvalidTick(f"a tick must be a JSON object, got {type(obj).__name__}")
-    return tick_from_values(parse_venue(obj.get("venue")), parse_symbol(obj.get("symbol")), obj.get("bid"),
+    tick = tick_from_values(parse_venue(obj.get("venue")), parse_symbol(obj.get("symbol")), obj.get("bid"),
                             obj.get("ask"), obj.get("bid_size"), obj.get("ask_size"), obj.get("ts"))
+    bids, asks = obj.get("bids"), obj.get("asks")
+    if bids is None and asks is None:
+        return tick
+    return with_levels(tick, bids, asks)
+
+
+def with_levels(tick: Tick, bids: Any, asks: Any) -> Tick:
+    """The tick with the book's top levels: both sides, best first, level 0 the tick's own quote (so the
+    two can never disagree about the price an opportunity was found at). InvalidTick names the level."""
+    if bids is None or asks is None:
+        raise InvalidTick(f"field {'bids' if bids is None else 'asks'!r} is missing: a tick carries both sides "
+                          "of the book or neither")
+    return tick._replace(bids=_levels(bids, "bids", tick.bid, tick.bid_size, descending=True),
+                         asks=_levels(asks, "asks", tick.ask, tick.ask_size, descending=False))
+
+
+def _levels(value: Any, name: str, top: float, top_size: float | None, *, descending: bool) -> Levels:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise InvalidTick(f"field {name!r} must be a non-empty list of [price, size] levels")
+    out: list[Level] = []
+    for index, level in enumerate(value):
+        where = f"{name}[{index}]"
+        if not isinstance(level, (list, tuple)) or len(level) != 2:
+            raise InvalidTick(f"field {where!r} must be a [price, size] pair")
+        price = number(level[0], f"{where} price", required=True)
+        size = number(level[1], f"{where} size", required=True)
+        if price is None or size is None or price <= 0 or size <= 0:  # never None: both are required
+            raise InvalidTick(f"field {where!r} needs price > 0 and size > 0, got [{price}, {size}]")
+        if out and (price >= out[-1][0] if descending else price <= out[-1][0]):
+            order = "strictly descending" if descending else "strictly ascending"
+            raise InvalidTick(f"field {where!r} price {price} breaks the {order} order of {name}")
+        out.append((price, size))
+    if out[0][0] != top or (top_size is not None and out[0][1] != top_size):
+        raise InvalidTick(f"field {name + '[0]'!r} {list(out[0])} is not the tick's own quote "
+                          f"[{top}, {top_size}]")
+    return tuple(out)
 
 
 def parse_venue(venue: Any) -> str:

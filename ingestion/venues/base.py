@@ -31,6 +31,9 @@ class Parsed:
     ignored: str | None = None  # documented reason, e.g. "subscription ack"
     deadletter: str | None = None  # reason the frame is bad
     sequence: tuple[str, int] | None = None  # (stream, sequence number) where the venue gives one
+    # Why the parser discarded an order book it can no longer trust (a checksum mismatch, a sequence gap):
+    # the connection is then opened afresh, so every subscription starts again from a snapshot.
+    resync: str | None = None
 
 
 DEFAULT_MAX_FRAME_BYTES = 64 * 1024
@@ -55,8 +58,6 @@ def iso_ms(text: Any, field: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return epoch_ms(round(moment.timestamp() * 1000), field)
-
-
 
 
 class VenueParser:
