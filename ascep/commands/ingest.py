@@ -8,6 +8,7 @@ from core.contracts.topics import TICKS_TOPIC
 from core.settings import load_settings
 from core.stack_file import resolve, resolve_optional
 from ingestion.venues import VENUES
+from ingestion.venues.base import DEFAULT_BOOK_LEVELS
 
 # name -> (help, default ticks per second in all)
 SIMULATED = {"sim": ("a simulated crypto market with planted opportunities", 50.0),
@@ -65,6 +66,8 @@ def add_run_options(parser) -> None:
 def add_venue_options(parser) -> None:
     parser.add_argument("--symbols", help="comma-separated BASE/QUOTE symbols (default: the venue's usual set)")
     parser.add_argument("--url", help="stream URL instead of the venue's (e.g. a local replay server)")
+    parser.add_argument("--book-levels", type=int, default=DEFAULT_BOOK_LEVELS,
+                        help=f"order-book levels of each side a tick carries (default {DEFAULT_BOOK_LEVELS})")
     parser.add_argument("--watchdog", type=float, default=30.0,
                         help="seconds without a data frame before reconnecting (default 30)")
     add_run_options(parser)
@@ -86,7 +89,7 @@ def venue_from_args(args):
     from ingestion.venues import get_venue
 
     symbols = [s.strip() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
-    return get_venue(args.venue, symbols)
+    return get_venue(args.venue, symbols, book_levels=args.book_levels)
 
 
 def run_simulated(args) -> int:

@@ -18,7 +18,8 @@ from typing import Any
 
 import orjson
 
-from core.contracts.tick import InvalidTick, Tick, epoch_ms, parse_symbol
+from core.books.book import OrderBook
+from core.contracts.tick import InvalidTick, Levels, Tick, epoch_ms, parse_symbol
 from core.contracts.trade import Trade
 
 
@@ -37,6 +38,8 @@ class Parsed:
 
 
 DEFAULT_MAX_FRAME_BYTES = 64 * 1024
+DEFAULT_BOOK_LEVELS = 10  # levels of each side a tick carries from a venue's book (docs/ticks.md)
+BOOK_UNCHANGED = "book: the change is below the top levels ticks carry"
 
 
 class BadFrame(ValueError):
@@ -69,9 +72,14 @@ class VenueParser:
 
     name: str
 
-    def __init__(self, symbols: Iterable[str] | None, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+    def __init__(self, symbols: Iterable[str] | None, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+                 book_levels: int = DEFAULT_BOOK_LEVELS) -> None:
+        if book_levels < 1:
+            raise ValueError(f"book_levels must be at least 1, got {book_levels}")
         self.symbols = None if symbols is None else [parse_symbol(s) for s in symbols]
         self.max_frame_bytes = max_frame_bytes
+        self.book_levels = book_levels
+        self._emitted_tops: dict[str, tuple[Levels, Levels]] = {}
         self._by_native: dict[str, str] = {}
         for symbol in self.symbols or ():
             for native in self.native_names(symbol):
@@ -111,6 +119,21 @@ class VenueParser:
             if symbol is not None:
                 return symbol
         raise BadFrame(f"unknown symbol {native[:40]!r}")
+
+    def book_tick(self, symbol: str, book: OrderBook, ts: int) -> Tick | None:
+        """The tick of `symbol`'s book with its top `book_levels` levels, or None when those are what the last
+        one carried (a change deeper in the book) or the book cannot vouch for them (OrderBook.complete)."""
+        if not book.complete(self.book_levels):
+            return None
+        bids, asks = book.top(self.book_levels)
+        if self._emitted_tops.get(symbol) == (bids, asks):
+            return None
+        self._emitted_tops[symbol] = (bids, asks)
+        return Tick(self.name, symbol, bids[0][0], asks[0][0], bids[0][1], asks[0][1], epoch_ms(ts), bids, asks)
+
+    def forget_book(self, symbol: str) -> None:
+        """After a book is discarded, its next tick is emitted whatever it holds."""
+        self._emitted_tops.pop(symbol, None)
 
     def parse(self, frame: str | bytes, received_ms: int) -> Parsed:
         size = len(frame)

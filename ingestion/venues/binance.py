@@ -12,7 +12,15 @@ from typing import Any
 
 from core.contracts.tick import tick_from_values
 from core.contracts.trade import make_trade
-from ingestion.venues.base import DEFAULT_MAX_FRAME_BYTES, BadFrame, Parsed, VenueParser, expect_dict, ignored
+from ingestion.venues.base import (
+    DEFAULT_BOOK_LEVELS,
+    DEFAULT_MAX_FRAME_BYTES,
+    BadFrame,
+    Parsed,
+    VenueParser,
+    expect_dict,
+    ignored,
+)
 
 # Quote assets Binance lists; longest first so "USDT" wins over "USD" for "BTCUSDT".
 QUOTES = tuple(sorted(("USDT", "BUSD", "USDC", "TUSD", "FDUSD", "USDP", "DAI", "BTC", "ETH", "BNB", "XRP", "TRX",
@@ -40,10 +48,11 @@ def split_symbol(native: str) -> str | None:
 
 class Binance(VenueParser):
     def __init__(self, symbols: Iterable[str] | None = DEFAULT_SYMBOLS, *, name: str = "binance",
-                 host: str = "stream.binance.com:9443", max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+                 host: str = "stream.binance.com:9443", max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+                 book_levels: int = DEFAULT_BOOK_LEVELS) -> None:
         self.name = name
         self.host = host
-        super().__init__(symbols, max_frame_bytes=max_frame_bytes)
+        super().__init__(symbols, max_frame_bytes=max_frame_bytes, book_levels=book_levels)
 
     def native_names(self, symbol: str) -> Iterable[str]:
         return (symbol.replace("/", ""),)

@@ -13,7 +13,16 @@ from typing import Any
 
 from core.contracts.tick import tick_from_values
 from core.contracts.trade import make_trade
-from ingestion.venues.base import DEFAULT_MAX_FRAME_BYTES, BadFrame, Parsed, VenueParser, expect_dict, ignored, iso_ms
+from ingestion.venues.base import (
+    DEFAULT_BOOK_LEVELS,
+    DEFAULT_MAX_FRAME_BYTES,
+    BadFrame,
+    Parsed,
+    VenueParser,
+    expect_dict,
+    ignored,
+    iso_ms,
+)
 
 DEFAULT_SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "ADA/USDT", "DOGE/USDT", "ETH/BTC", "SOL/BTC",
                    "BTC/USD", "ETH/USD", "SOL/USD", "USDT/USD")
@@ -32,9 +41,10 @@ class Coinbase(VenueParser):
 
     def __init__(self, symbols: Iterable[str] | None = DEFAULT_SYMBOLS, *,
                  url: str = "wss://ws-feed.exchange.coinbase.com",
-                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+                 book_levels: int = DEFAULT_BOOK_LEVELS) -> None:
         self.url = url
-        super().__init__(symbols, max_frame_bytes=max_frame_bytes)
+        super().__init__(symbols, max_frame_bytes=max_frame_bytes, book_levels=book_levels)
 
     def native_names(self, symbol: str) -> Iterable[str]:
         return (symbol.replace("/", "-"),)
