@@ -78,12 +78,16 @@ def wait_for_job(redis_url: str, job: Service, started_ms: int, timeout: float =
         time.sleep(0.2)
 
 
+SOURCE_BOOK_LEVELS = 5
+
+
 def source_command(source: str, kafka: str, redis: str) -> list[str] | None:
     cli = [sys.executable, "-m", "ascep.cli"]
     if source == "none":
         return None
     if source in SIMULATED:
-        return [*cli, "ingest", source, "--kafka", kafka, "--redis", redis]
+        # with books, so the detectors size what they find by walking them, as they do on the venues' feeds
+        return [*cli, "ingest", source, "--book-levels", str(SOURCE_BOOK_LEVELS), "--kafka", kafka, "--redis", redis]
     if source.startswith("replay:"):
         path = Path(source.removeprefix("replay:"))
         if not path.is_file():

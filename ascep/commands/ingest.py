@@ -32,6 +32,9 @@ def add_arguments(parser) -> None:
         source.add_argument("--no-widenings", dest="widenings", action="store_false",
                             help="no spread widenings (by default one quote's spread widens 4-8x for --hold seconds "
                                  "halfway between two plants)")
+        source.add_argument("--book-levels", type=int, default=0,
+                            help="order-book levels of each side every tick carries, its quote first (default 0: "
+                                 "top of book only)")
         source.add_argument("--topic", default=TICKS_TOPIC, help=f"topic to produce to (default {TICKS_TOPIC})")
         add_run_options(source)
         source.add_argument("--kafka", help="Kafka bootstrap servers (default: settings, then the running `ascep up`)")
@@ -102,7 +105,7 @@ def run_simulated(args) -> int:
                stop_event=stop_on_signals(args.duration), market=args.source, topic=args.topic,
                ends_to=resolve_optional(settings, "redis", args.redis),
                opportunity_every_s=args.every, opportunity_duration_s=args.hold, fees=settings.arbitrage,
-               spread_widenings=args.widenings)
+               spread_widenings=args.widenings, book_levels=args.book_levels)
     print(f"sent {sent} ticks to {args.topic} at {bootstrap}")
     return 0
 

@@ -105,6 +105,7 @@ class _State:
     widened: dict[tuple[str, str], float] = field(default_factory=dict)
     pending: list = field(default_factory=list)  # heap of (ts, seq, Tick) not yet safe to emit
     seq: itertools.count = field(default_factory=itertools.count)
+    depth_rng: random.Random | None = None  # the book levels' own stream, when the market has books
 
 
 MAX_SPREAD_JITTER = 1.5  # a quote's half spread varies in [1, 1.5] x its base, per tick
@@ -120,12 +121,14 @@ class SimulatedMarket:
                  spread_bps: Mapping[str, float] = CRYPTO_SPREAD_BPS, default_spread_bps: float = DEFAULT_SPREAD_BPS,
                  spread_factor: Mapping[str, float] = CRYPTO_SPREAD_FACTOR, volatility_scale: float = 1.0,
                  notional: float = 25_000.0, fees: ArbitrageSettings | None = None,
-                 spread_widenings: bool = False) -> None:
+                 spread_widenings: bool = False, book_levels: int = 0) -> None:
         """`venues` is a list (each quotes every symbol) or a mapping venue -> its own symbols.
 
         `rate` is ticks per second over all quotes; a planted opportunity starts every
         `opportunity_every_s` seconds of event time (0 plants none) and lasts `opportunity_duration_s`.
         With `spread_widenings`, one quote's spread widens (WIDENING_FACTOR) for as long, halfway between plants.
+        With `book_levels`, every tick carries that many levels of a book behind its quote (level 0 the quote),
+        drawn from a random stream of their own: the quotes are those of the market without books.
         """
         if rate <= 0:
             raise ValueError(f"rate must be > 0 ticks per second, got {rate}")
@@ -138,6 +141,8 @@ class SimulatedMarket:
             raise ValueError(f"with spread widenings, opportunity_duration_s ({opportunity_duration_s}) must be at "
                              f"most half of opportunity_every_s ({opportunity_every_s}), so widenings fall between "
                              f"plants")
+        if book_levels < 0:
+            raise ValueError(f"book_levels must be >= 0, got {book_levels}")
         if not 0 < profit_bps[0] <= profit_bps[1]:
             raise ValueError(f"profit_bps must be a range (low, high) with 0 < low <= high, got {profit_bps}")
         unknown = set(kinds) - set(PLANT_KINDS)
@@ -149,6 +154,7 @@ class SimulatedMarket:
         self.duration_ms = int(opportunity_duration_s * 1000)
         self.profit_bps = profit_bps
         self.spread_widenings = spread_widenings
+        self.book_levels = book_levels
         self.assets = dict(assets)
         self.volatility_scale = volatility_scale
         self.fees = fees or ArbitrageSettings()
@@ -219,7 +225,7 @@ class SimulatedMarket:
         walks = {name: _Walk(math.log(asset.price),
                              asset.annual_vol * self.volatility_scale / math.sqrt(MS_PER_YEAR), float(start_ms))
                  for name, asset in self.assets.items()}
-        state = _State(rng, walks)
+        state = _State(rng, walks, depth_rng=random.Random(f"books:{self.seed}") if self.book_levels else None)
         self.planted, self.widenings = [], []
         by_key = self._by_key
         mean_gap_ms = 1000.0 / self.rate
@@ -298,4 +304,19 @@ class SimulatedMarket:
         bid_size = round(q.notional * rng.lognormvariate(0.0, 0.8) / base_value, 6) or 1e-6
         ask_size = round(q.notional * rng.lognormvariate(0.0, 0.8) / base_value, 6) or 1e-6
         ts = int(now) + q.latency_ms
-        heapq.heappush(state.pending, (ts, next(state.seq), Tick(q.venue, q.symbol, bid, ask, bid_size, ask_size, ts)))
+        tick = Tick(q.venue, q.symbol, bid, ask, bid_size, ask_size, ts)
+        if state.depth_rng is not None:
+            tick = self._with_book(state.depth_rng, q, tick, base_value)
+        heapq.heappush(state.pending, (ts, next(state.seq), tick))
+
+    def _with_book(self, rng: random.Random, q: _Quoting, tick: Tick, base_value: float) -> Tick:
+        """Levels behind the quote, one to three price steps apart, each about the top's typical size."""
+        bids, asks = [(tick.bid, tick.bid_size)], [(tick.ask, tick.ask_size)]
+        for _ in range(self.book_levels - 1):
+            size = round(q.notional * rng.lognormvariate(0.0, 0.8) / base_value, 6) or 1e-6
+            price = round(bids[-1][0] - rng.randint(1, 3) * q.tick_size, q.decimals)
+            if price > 0:
+                bids.append((price, size))
+            size = round(q.notional * rng.lognormvariate(0.0, 0.8) / base_value, 6) or 1e-6
+            asks.append((round(asks[-1][0] + rng.randint(1, 3) * q.tick_size, q.decimals), size))
+        return tick._replace(bids=tuple(bids), asks=tuple(asks))

@@ -14,7 +14,8 @@ def test_the_default_source_is_the_crypto_and_fx_markets_together():
     args = build_parser().parse_args(["up"])
     assert args.source == "sim+fx"
     assert source_command(args.source, "k:1", "redis://r") == [sys.executable, "-m", "ascep.cli", "ingest", "sim+fx",
-                                                               "--kafka", "k:1", "--redis", "redis://r"]
+                                                               "--book-levels", "5", "--kafka", "k:1",
+                                                               "--redis", "redis://r"]
     for market in ("sim", "fx"):
         assert source_command(market, "k:1", "redis://r")[4] == market
     assert source_command("none", "k:1", "redis://r") is None

@@ -232,3 +232,15 @@ def test_runner_streams_the_seeded_market_to_kafka_paced_to_the_clock(kafka, top
     expected = take(SimulatedMarket(seed=9, rate=200), sent)
     assert [t[:6] for t, _ in received] == [t[:6] for t in expected]
     assert all(tick.ts <= produced_ms + 5 for tick, produced_ms in received)
+
+
+def test_books_ride_along_without_changing_the_quotes():
+    plain = take(SimulatedMarket(seed=5), 3000)
+    booked = take(SimulatedMarket(seed=5, book_levels=4), 3000)
+    assert [tick[:7] for tick in booked] == [tick[:7] for tick in plain]
+    for tick in booked:
+        assert len(tick.asks) == 4 and 1 <= len(tick.bids) <= 4
+        assert tick_from_dict(orjson.loads(orjson.dumps(tick.to_json_dict()))) == tick  # the contract's checks
+    assert take(SimulatedMarket(seed=5, book_levels=4), 3000) == booked
+    with pytest.raises(ValueError, match="book_levels"):
+        SimulatedMarket(book_levels=-1)
