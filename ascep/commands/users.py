@@ -1,6 +1,7 @@
-"""`ascep users create|list|remove` and `ascep users token create|list|revoke`: the dashboard's accounts and their
-API tokens, in the dashboard's database (dashboard.database_url, else SQLite in the state directory), which is
-migrated first, so this works before any dashboard has run. Django's own `createsuperuser` makes an editor too.
+"""`ascep users create|list|password|role|remove` and `ascep users token create|list|revoke`: the dashboard's
+accounts and their API tokens, in the dashboard's database (dashboard.database_url, else SQLite in the state
+directory), which is migrated first, so this works before any dashboard has run. Django's own `createsuperuser`
+makes an editor too.
 """
 from __future__ import annotations
 
@@ -17,12 +18,19 @@ def add_arguments(parser) -> None:
     create = actions.add_parser("create", help="add a user with a role (asks for the password)")
     create.add_argument("name")
     create.add_argument("--role", required=True, choices=ROLES, help="viewer reads; editor also writes rules")
-    given = create.add_mutually_exclusive_group()
-    given.add_argument("--password-stdin", action="store_true",
-                       help="read the password from the first line of standard input instead of asking")
-    given.add_argument("--random-password", action="store_true",
-                       help="make a random password and print it, once (where nothing can be typed: a one-off task)")
+    add_password_options(create)
     create.set_defaults(func=run_create)
+
+    password = actions.add_parser("password", help="change a user's password (its browser sessions end; its "
+                                                   "tokens stay)")
+    password.add_argument("name")
+    add_password_options(password)
+    password.set_defaults(func=run_password)
+
+    role = actions.add_parser("role", help="change a user's role, from its next request on")
+    role.add_argument("name")
+    role.add_argument("role", choices=ROLES)
+    role.set_defaults(func=run_role)
 
     ls = actions.add_parser("list", help="the users, their roles and last logins")
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -46,6 +54,14 @@ def add_arguments(parser) -> None:
     token_revoke.add_argument("name")
     token_revoke.add_argument("id", type=int, help="the token's id (ascep users token list NAME)")
     token_revoke.set_defaults(func=run_token_revoke)
+
+
+def add_password_options(parser) -> None:
+    given = parser.add_mutually_exclusive_group()
+    given.add_argument("--password-stdin", action="store_true",
+                       help="read the password from the first line of standard input instead of asking")
+    given.add_argument("--random-password", action="store_true",
+                       help="make a random password and print it, once (where nothing can be typed: a one-off task)")
 
 
 def _accounts():
@@ -81,6 +97,21 @@ def run_create(args) -> int:
     users.create_user(args.name, args.role, password)
     print(f"user {args.name} created, role {args.role}" + (f", password {password} (shown this once)"
                                                             if args.random_password else ""))
+    return 0
+
+
+def run_password(args) -> int:
+    users = _accounts()
+    password = _password(args, users)
+    users.set_password(args.name, password)
+    print(f"password of {args.name} changed" + (f" to {password} (shown this once)" if args.random_password else "")
+          + "; its browser sessions have ended")
+    return 0
+
+
+def run_role(args) -> int:
+    _accounts().set_role(args.name, args.role)
+    print(f"user {args.name} is now {args.role}")
     return 0
 
 

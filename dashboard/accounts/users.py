@@ -55,13 +55,37 @@ def create_user(name: str, role: str, password: str) -> None:
         raise AccountError(f"user name {name!r}: up to 150 letters, digits and @.+-_")
     if User.objects.filter(username=name).exists():
         raise AccountError(f"user {name!r} exists already (ascep users remove {name} first)")
-    try:
-        validate_password(password, User(username=name))
-    except ValidationError as exc:
-        raise AccountError(f"password for {name!r} refused: {' '.join(exc.messages)}") from None
+    _check_password(password, User(username=name))
     with transaction.atomic():
         user = User.objects.create_user(name, password=password)
         user.groups.add(Group.objects.get(name=role))
+
+
+def _check_password(password: str, user: User) -> None:
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise AccountError(f"password for {user.username!r} refused: {' '.join(exc.messages)}") from None
+
+
+def set_password(name: str, password: str) -> None:
+    """Its sessions end with the old password (a session keeps a hash of it); its API tokens stay valid."""
+    user = _user(name)
+    _check_password(password, user)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+
+
+def set_role(name: str, role: str) -> None:
+    """Takes effect on the user's next request: roles are read per request, for sessions and tokens alike."""
+    if role not in ROLES:
+        raise AccountError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    user = _user(name)
+    with transaction.atomic():
+        if user.is_superuser and role != EDITOR:  # a superuser is an editor whatever its groups
+            user.is_superuser = user.is_staff = False
+            user.save(update_fields=["is_superuser", "is_staff"])
+        user.groups.set([Group.objects.get(name=role)])
 
 
 def list_users() -> list[Account]:

@@ -303,6 +303,32 @@ def test_a_revoked_token_and_a_removed_users_token_are_refused_by_every_process(
         assert requests.get(f"{base}/api/signals", headers=bearer(second), timeout=10).status_code == 401
 
 
+def test_a_password_change_ends_the_users_sessions_and_a_role_change_applies_at_once(closed, state_dir):
+    ok(users_cli(state_dir, "create", "pat", "--role", "viewer", "--password-stdin", stdin="pat's long passphrase\n"))
+    token = ok(users_cli(state_dir, "token", "create", "pat", "--label", "script")).strip()
+    session = logged_in(closed[0], "pat", "pat's long passphrase")
+    assert session.get(f"{closed[1]}/api/signals", timeout=10).status_code == 200  # one database, both processes
+    changed = ok(users_cli(state_dir, "password", "pat", "--password-stdin", stdin="pat's new passphrase\n"))
+    assert "its browser sessions have ended" in changed
+    for base in closed:
+        assert session.get(f"{base}/api/signals", timeout=10).status_code == 401
+        assert requests.get(f"{base}/api/signals", headers=bearer(token), timeout=10).status_code == 200
+    refused = users_cli(state_dir, "password", "pat", "--password-stdin", stdin="short\n")
+    assert refused.returncode == 1 and "password for 'pat' refused" in refused.stderr
+    logged_in(closed[1], "pat", "pat's new passphrase")
+
+    rule = {"id": "sec-pat", "text": HIGH}
+    assert requests.post(f"{closed[0]}/api/rules", json=rule, headers=bearer(token), timeout=30).status_code == 403
+    assert ok(users_cli(state_dir, "role", "pat", "editor")).strip() == "user pat is now editor"
+    assert [u["role"] for u in map(json.loads, ok(users_cli(state_dir, "list", "--json")).splitlines())
+            if u["name"] == "pat"] == ["editor"]
+    assert requests.post(f"{closed[1]}/api/rules", json=rule, headers=bearer(token), timeout=30).status_code != 403
+    ok(users_cli(state_dir, "role", "pat", "viewer"))
+    assert requests.delete(f"{closed[0]}/api/rules/sec-pat", headers=bearer(token), timeout=30).status_code == 403
+    unknown = users_cli(state_dir, "role", "nobody", "viewer")
+    assert unknown.returncode == 1 and "no user 'nobody'" in unknown.stderr
+
+
 # -- rate limits ----------------------------------------------------------------------------------------------
 
 
