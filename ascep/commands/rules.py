@@ -282,12 +282,14 @@ def run_test(args) -> int:
         print(f"ascep rules test: stopped: {exc}; raise it (ASCEP_RULES__{exc.limit.upper()}) to allow more",
               file=sys.stderr)
         return 1
+    from core.contracts.times import partial_match_document, signal_document, tick_document
+
     for signal in result["signals"]:
-        print(json.dumps(signal))
+        print(json.dumps(signal_document(signal)))
     for tick in result["late"]:
-        print(f"late (behind the watermark, not evaluated): {json.dumps(tick)}", file=sys.stderr)
+        print(f"late (behind the watermark, not evaluated): {json.dumps(tick_document(tick))}", file=sys.stderr)
     for partial in result["timed_out"]:
-        print(f"timed out: {json.dumps(partial)}", file=sys.stderr)
+        print(f"timed out: {json.dumps(partial_match_document(partial))}", file=sys.stderr)
     print(f"{len(ticks)} ticks, {len(result['signals'])} signals, {len(result['late'])} late, "
           f"{len(result['timed_out'])} timed out, {len(problems)} bad lines", file=sys.stderr)
     return 0
@@ -323,7 +325,9 @@ class _JsonLines:
         self.out = out
 
     def add(self, found: Found) -> None:
-        self.out.write(json.dumps(found.signal) + "\n")
+        from core.contracts.times import signal_document
+
+        self.out.write(json.dumps(signal_document(found.signal)) + "\n")
 
     def close(self) -> None:
         if self.out is not sys.stdout:

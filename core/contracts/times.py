@@ -15,6 +15,7 @@ _EPOCH = datetime(1970, 1, 1)
 ISO_SUFFIX = "_iso"
 SIGNAL_TIMES = ("event_time", "updated_at", "closed_at", "detected_at")
 TICK_TIMES = ("ts",)
+PARTIAL_MATCH_TIMES = ("start_ts", "last_ts")  # a rule's timed-out partial match
 
 
 def iso_ms(ms: int) -> str:
@@ -59,7 +60,15 @@ def tick_document(tick: Mapping[str, Any]) -> dict[str, Any]:
 
 def signal_document(signal: Mapping[str, Any]) -> dict[str, Any]:
     """A signal with its four times in ISO, and the ticks of a rule match (`events`) with theirs."""
-    out = with_iso(signal, SIGNAL_TIMES)
+    return _with_event_times(with_iso(signal, SIGNAL_TIMES))
+
+
+def partial_match_document(partial: Mapping[str, Any]) -> dict[str, Any]:
+    """A timed-out partial match with its first and last times in ISO, and its events' ticks with theirs."""
+    return _with_event_times(with_iso(partial, PARTIAL_MATCH_TIMES))
+
+
+def _with_event_times(out: dict[str, Any]) -> dict[str, Any]:
     events = out.get("events")
     if isinstance(events, dict):
         out["events"] = {stage: [tick_document(t) if isinstance(t, dict) else t for t in ticks]

@@ -33,7 +33,7 @@ from core.cep.rules import ParseError, Rule, RuleError, load, to_text
 from core.cep.templates import TEMPLATES
 from core.cep.trial import TrialCancelled, TrialLimit, run_rule
 from core.clock import now_ms
-from core.contracts.times import iso_ms, signal_document, tick_document
+from core.contracts.times import iso_ms, partial_match_document, signal_document, tick_document
 from core.stack_file import resolve
 from dashboard import lake_reads, store
 from dashboard.access import WRITE
@@ -340,7 +340,8 @@ async def rule_test(request, rule_id: str):
         raise _bad_rule(exc) from None
     return json_response({"rule_id": rule_id, "ticks": len(ticks), **result,
                           "signals": [signal_document(s) for s in result["signals"]],
-                          "late": [tick_document(t) for t in result["late"]]})
+                          "late": [tick_document(t) for t in result["late"]],
+                          "timed_out": [partial_match_document(p) for p in result["timed_out"]]})
 
 
 @router.post("/rules/{rule_id}/backtest", response={200: BacktestResult, 400: Error, 404: Error, 422: Error,

@@ -10,6 +10,7 @@ from ascep.cli import main
 from core.cep.rules import parse, to_json
 from core.cep.templates import trend_reversal
 from core.contracts.tick import Tick
+from core.contracts.times import iso_ms
 
 T0 = 1_700_000_000_000
 ARBITRAGE = 'IF price("EUR/USD") - price("USD/EUR") > 0.001 THEN ARBITRAGE_SIGNAL'
@@ -80,6 +81,7 @@ def test_rules_test_prints_the_matches(tmp_path, capsys):
     captured = capsys.readouterr()
     [signal] = [json.loads(line) for line in captured.out.splitlines()]
     assert (signal["rule_id"], signal["name"], signal["event_time"]) == ("arb", "ARBITRAGE_SIGNAL", T0 + 5)
+    assert signal["event_time_iso"] == iso_ms(T0 + 5)  # beside the epoch ms, for people
     assert "ticks.jsonl:3: skipped" in captured.err and "1 bad lines" in captured.err
 
 
