@@ -51,6 +51,8 @@ def _kafka_away(request, exc: KafkaUnavailable):
 
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
+    if isinstance(exc.__cause__, ValueError) and exc.status_code == 400:  # ninja's "Cannot parse request body"
+        return error_response(400, f"the body is not JSON: {exc.__cause__}")  # where the decoder stopped, and why
     return error_response(exc.status_code, str(exc), **(exc.details if isinstance(exc, ApiError) else {}))
 
 

@@ -127,6 +127,13 @@ def test_a_bad_write_is_400_saying_what_is_wrong(rules_dashboard, body, message)
     assert call(rules_dashboard, "POST", "/api/rules", body, expect=400)["error"].startswith(message)
 
 
+def test_a_body_that_is_not_json_is_400_saying_where_the_decoder_stopped(rules_dashboard):
+    response = EDITOR.post(f"{rules_dashboard}/api/rules", data=b'{"id": "x",\n "text": ', timeout=30,
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("the body is not JSON: ") and "line 2" in response.json()["error"]
+
+
 def test_check_gives_line_and_column_of_a_typo(rules_dashboard):
     check = lambda text: call(rules_dashboard, "POST", "/api/rules/check", {"text": text})  # noqa: E731
     assert check(HIGH) == {"ok": True, "errors": []}
