@@ -92,7 +92,7 @@ def test_recorded_symbols_are_normalized(recordings):
     ("wss://ws-feed.exchange.coinbase.com", "coinbase"),
     ("wss://ws.kraken.com", "kraken"),
     ("wss://ws.kraken.com/v2", "kraken"),
-    ("wss://ws.okx.com:8443/ws/v5/public", None),
+    ("wss://ws.okx.com:8443/ws/v5/public", "okx"),
     ("wss://evil.example/ws.kraken.com", None),
 ])
 def test_venue_from_url(url, venue):
