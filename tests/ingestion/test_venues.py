@@ -365,3 +365,17 @@ def test_okx_book_checksum_and_sequence_chain():
 def test_okx_acks_errors_and_bad_frames(frame, outcome):
     parsed = get_venue("okx").parse(frame, NOW)
     assert (outcome[0], getattr(parsed, outcome[0])) == outcome and not parsed.ticks and not parsed.trades
+
+
+def test_ingest_and_record_take_the_frame_limit_or_leave_the_venues_own():
+    import argparse
+
+    from ascep.commands.ingest import add_venue_options, venue_from_args
+
+    parser = argparse.ArgumentParser()
+    add_venue_options(parser)
+
+    def limit(venue_name, argv):
+        return venue_from_args(argparse.Namespace(**vars(parser.parse_args(argv)), venue=venue_name)).max_frame_bytes
+    assert (limit("okx", []), limit("kraken", []), limit("binance", [])) == (2**20, 2**20, 2**16)
+    assert limit("kraken", ["--max-frame-bytes", "65536"]) == 65536
