@@ -124,10 +124,15 @@ class Kraken(VenueParser):
         kind = message.get("type")
         if kind not in ("snapshot", "update"):
             raise BadFrame(f"a v2 book frame has type snapshot or update, got {str(kind)[:40]!r}")
-        entries = _entries(message)
-        if len(entries) != 1:  # one checksum per symbol: a frame of several would be one outcome for many books
-            raise BadFrame(f"a v2 book frame must carry one symbol's entry, got {len(entries)}")
-        item = expect_dict(entries[0], "a book entry")
+        outcomes = [self._v2_book_entry(kind, expect_dict(item, "a book entry"), received_ms)
+                    for item in _entries(message)]
+        failed = next((outcome for outcome in outcomes if outcome.deadletter is not None), None)
+        if failed is not None:  # the resync restarts every book of the connection, the good ones too
+            return failed
+        ticks = [tick for outcome in outcomes for tick in outcome.ticks]
+        return Parsed(ticks=ticks) if ticks else outcomes[0]
+
+    def _v2_book_entry(self, kind: str, item: dict, received_ms: int) -> Parsed:
         symbol = self.symbol(item["symbol"])
         bids, asks = _v2_levels(item.get("bids", []), "bids"), _v2_levels(item.get("asks", []), "asks")
         if kind == "snapshot":

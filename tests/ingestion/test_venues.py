@@ -379,3 +379,16 @@ def test_ingest_and_record_take_the_frame_limit_or_leave_the_venues_own():
         return venue_from_args(argparse.Namespace(**vars(parser.parse_args(argv)), venue=venue_name)).max_frame_bytes
     assert (limit("okx", []), limit("kraken", []), limit("binance", [])) == (2**20, 2**20, 2**16)
     assert limit("kraken", ["--max-frame-bytes", "65536"]) == 65536
+
+
+def test_kraken_v2_book_frame_of_two_symbols_checks_each():
+    venue = get_venue("kraken", ["BTC/USD", "ETH/USD"])
+    bids = [(price, "0.00000500") for price in KRAKEN_DOC_BIDS]
+    asks = [(price, "0.00000500") for price in KRAKEN_DOC_ASKS]
+    entry = '{"symbol":"%s","bids":[%s],"asks":[%s],"checksum":%d}'
+    levels = [",".join(f'{{"price":{p},"qty":{q}}}' for p, q in side) for side in (bids, asks)]
+    frame = ('{"channel":"book","type":"snapshot","data":[' + entry % ("BTC/USD", *levels, 974947235) + ","
+             + entry % ("ETH/USD", *levels, 974947235) + "]}")
+    assert [t.symbol for t in venue.parse(frame, NOW).ticks] == ["BTC/USD", "ETH/USD"]
+    bad = frame.replace("974947235}]}", "1}]}")
+    assert venue.parse(bad, NOW).resync.startswith("checksum mismatch on the ETH/USD book")
