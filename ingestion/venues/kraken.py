@@ -79,7 +79,10 @@ class Kraken(VenueParser):
     def decode(self, frame: str | bytes) -> Any:
         """v2 book frames with prices and quantities as their text: the checksum counts their trailing zeros."""
         if (b'"book"' if isinstance(frame, bytes) else '"book"') in frame:
-            return json.loads(frame, parse_float=str, parse_int=str)
+            try:
+                return json.loads(frame, parse_float=str, parse_int=str)
+            except RecursionError:  # json recurses where orjson stops at 1024 levels: same verdict, not a crash
+                raise ValueError("nested too deeply") from None
         return super().decode(frame)
 
     def parse_message(self, message: Any, received_ms: int) -> Parsed:
