@@ -16,15 +16,11 @@ KRAKEN_LEVELS = 10
 OKX_LEVELS = 25
 
 
-def _kraken_digits(text: str) -> str:
-    return text.replace(".", "").lstrip("0")
-
-
 def kraken_checksum_of(bids: list[TextLevel], asks: list[TextLevel]) -> int:
     """Kraken's (v1 and v2): the top 10 asks (lowest first) then the top 10 bids (highest first), each price
     and size with its '.' removed and leading zeros stripped, concatenated; the unsigned CRC32 of that."""
-    digits = "".join(_kraken_digits(price) + _kraken_digits(size)
-                     for price, size in chain(asks[:KRAKEN_LEVELS], bids[:KRAKEN_LEVELS]))
+    digits = "".join([price.replace(".", "").lstrip("0") + size.replace(".", "").lstrip("0")  # inline: per frame
+                      for price, size in chain(asks[:KRAKEN_LEVELS], bids[:KRAKEN_LEVELS])])
     return crc32(digits.encode("ascii"))
 
 
