@@ -5,13 +5,17 @@ Goal: >= 100,000 Binance bookTicker frames/s per core for parse + serialize.
 from __future__ import annotations
 
 import os
+import random
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 
 from clients.kafka import EMBEDDED
+from core.books.book import OrderBook
+from core.books.checksums import kraken_checksum, okx_checksum
 from core.settings import KafkaSecuritySettings, load_settings
 from ingestion.venues import get_venue
 from ingestion.venues.binance import DEFAULT_SYMBOLS
@@ -49,6 +53,67 @@ def kraken_frames(count: int) -> list[bytes]:
         "last": 30000.1, "volume": 1000.0}]}) for i in range(count)]
 
 
+def book_updates(count: int, depth: int, checksum: Callable[[OrderBook], int],
+                 seed: int = 7) -> list[tuple[list, list, int]]:
+    """A snapshot of `depth` levels a side around 30000, then `count` updates of 1-3 levels near the top
+    (a third of them deletes); each with the checksum of the book it leaves."""
+    rng = random.Random(seed)
+    book = OrderBook(depth)
+    bids = [(f"{30000 - 0.1 * k:.1f}", f"{rng.uniform(0.01, 5):.8f}") for k in range(depth)]
+    asks = [(f"{30000.1 + 0.1 * k:.1f}", f"{rng.uniform(0.01, 5):.8f}") for k in range(depth)]
+    book.snapshot(bids, asks)
+    steps = [(bids, asks, checksum(book))]
+    for _ in range(count):
+        changes: tuple[list, list] = ([], [])
+        for _ in range(rng.randint(1, 3)):
+            side = rng.randrange(2)
+            k = rng.randrange(min(depth, 30))
+            price = f"{30000 - 0.1 * k:.1f}" if side == 0 else f"{30000.1 + 0.1 * k:.1f}"
+            size = "0.00000000" if rng.random() < 1 / 3 else f"{rng.uniform(0.01, 5):.8f}"
+            (book.set_bid if side == 0 else book.set_ask)(price, size)
+            changes[side].append((price, size))
+        steps.append((changes[0], changes[1], checksum(book)))
+    return steps
+
+
+def kraken_book_frames(count: int) -> list[bytes]:
+    """Kraken v2 book frames written as text, as Kraken sends them (numbers with their trailing zeros)."""
+    frames = []
+    for index, (bids, asks, checksum) in enumerate(book_updates(count, 25, kraken_checksum)):
+        kind = "snapshot" if index == 0 else "update"
+        levels = [",".join(f'{{"price":{p},"qty":{q}}}' for p, q in side) for side in (bids, asks)]
+        stamp = "" if index == 0 else ',"timestamp":"2023-11-14T22:13:20.123456Z"'
+        frames.append((f'{{"channel":"book","type":"{kind}","data":[{{"symbol":"BTC/USD","bids":[{levels[0]}],'
+                       f'"asks":[{levels[1]}],"checksum":{checksum}{stamp}}}]}}').encode())
+    return frames
+
+
+def okx_book_frames(count: int) -> list[bytes]:
+    return [orjson.dumps({"arg": {"channel": "books", "instId": "BTC-USDT"},
+                          "action": "snapshot" if index == 0 else "update",
+                          "data": [{"asks": [[p, q, "0", "1"] for p, q in asks],
+                                    "bids": [[p, q, "0", "1"] for p, q in bids], "ts": str(NOW),
+                                    "checksum": checksum, "seqId": index + 1, "prevSeqId": index or -1}]})
+            for index, (bids, asks, checksum) in enumerate(book_updates(count, 400, okx_checksum))]
+
+
+def book_rate(venue_name: str, frames: list[bytes], rounds: int = 3) -> float:
+    """Book updates per second, every checksum verified: best of `rounds` passes, each from the snapshot."""
+    best = float("inf")
+    for _ in range(rounds):
+        venue = get_venue(venue_name)
+        parse = venue.parse
+        start = time.perf_counter()
+        for frame in frames:
+            parse(frame, NOW)
+        best = min(best, time.perf_counter() - start)
+        books = venue.books  # type: ignore[attr-defined]
+        if (books.verified, books.discarded) != (len(frames), 0):
+            raise RuntimeError(f"the {venue_name} book frames did not all pass their checksums: "
+                               f"{books.verified} verified, {books.discarded} discarded of {len(frames)}")
+    return rate(len(frames) - 1, best)
+
+
 def rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
 
@@ -69,6 +134,11 @@ def parse_rate(venue_name: str, frames: list[bytes], serialize: bool, rounds: in
     if not all(parse(f, NOW).ticks for f in frames[:100]):
         raise RuntimeError(f"the {venue_name} benchmark frames do not parse into ticks")
     return rate(len(frames), best)
+
+
+def book_figures(count: int) -> dict:
+    return {"kraken v2 book updates/s (checksums verified, depth 25)": book_rate("kraken", kraken_book_frames(count)),
+            "okx book updates/s (checksums verified, 400 levels)": book_rate("okx", okx_book_frames(count))}
 
 
 def produce_rate(bootstrap: str, security: KafkaSecuritySettings, frames: list[bytes]) -> float:
@@ -98,6 +168,7 @@ def run(args) -> dict:
         "coinbase ticker parse+serialize frames/s": parse_rate("coinbase", coinbase_frames(args.frames // 4), True),
         "kraken v2 ticker parse+serialize frames/s": parse_rate("kraken", kraken_frames(args.frames // 4), True),
     }
+    figures.update(book_figures(args.frames // 10))
     if args.kafka:
         security = load_settings().kafka_security
         figures["binance parse+produce frames/s (given broker)"] = produce_rate(args.kafka, security, binance)

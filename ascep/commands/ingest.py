@@ -71,6 +71,9 @@ def add_venue_options(parser) -> None:
     parser.add_argument("--url", help="stream URL instead of the venue's (e.g. a local replay server)")
     parser.add_argument("--book-levels", type=int, default=DEFAULT_BOOK_LEVELS,
                         help=f"order-book levels of each side a tick carries (default {DEFAULT_BOOK_LEVELS})")
+    parser.add_argument("--max-frame-bytes", type=int,
+                        help="larger frames are dead-lettered (default: the venue's, 64 KiB; 1 MiB for the book "
+                             "snapshots of kraken and okx)")
     parser.add_argument("--watchdog", type=float, default=30.0,
                         help="seconds without a data frame before reconnecting (default 30)")
     add_run_options(parser)
@@ -92,7 +95,8 @@ def venue_from_args(args):
     from ingestion.venues import get_venue
 
     symbols = [s.strip() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
-    return get_venue(args.venue, symbols, book_levels=args.book_levels)
+    sizes = {} if args.max_frame_bytes is None else {"max_frame_bytes": args.max_frame_bytes}
+    return get_venue(args.venue, symbols, book_levels=args.book_levels, **sizes)
 
 
 def run_simulated(args) -> int:

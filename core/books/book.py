@@ -19,6 +19,7 @@ from core.contracts.tick import Levels
 
 DEFAULT_MAX_LEVELS = 1000
 TextLevel = tuple[str, str]  # (price, size) as the venue wrote them
+_INF = float("inf")
 
 
 class OrderBook:
@@ -56,7 +57,8 @@ class OrderBook:
 
     def _set(self, side: SortedDict, index: int, key: float, price: str, size: str) -> None:
         amount = float(size)
-        if amount < 0 or key != key or abs(key) == float("inf") or key == 0:
+        value = key if index else -key  # the price itself: bids are keyed by its negation
+        if not (0.0 < value < _INF and 0.0 <= amount < _INF):  # also false for NaN
             raise ValueError(f"bad book level: price {price!r}, size {size!r}")
         if amount == 0:
             side.pop(key, None)

@@ -12,12 +12,14 @@ from ingestion.venues.base import VenueParser
 from ingestion.venues.binance import Binance
 from ingestion.venues.coinbase import Coinbase
 from ingestion.venues.kraken import Kraken
+from ingestion.venues.okx import Okx
 
 VENUES: dict[str, Callable[..., VenueParser]] = {
     "binance": Binance,
     "binance_us": partial(Binance, name="binance_us", host="stream.binance.us:9443"),
     "coinbase": Coinbase,
     "kraken": Kraken,
+    "okx": Okx,
 }
 
 

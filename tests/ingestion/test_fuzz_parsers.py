@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.books.checksums import kraken_checksum_of, okx_checksum_of
 from core.contracts.tick import tick_from_dict
 from ingestion.venues import get_venue
 
@@ -30,6 +31,9 @@ BAD_ISO = [None, 123, "yesterday", "", "2021-13-45T00:00:00Z", True, []]
 BAD_SECONDS = [None, "abc", "NaN", "inf", "1e400", "-1", True, []]
 BAD_SYMBOL = ["ZZZ/QQQ", "ZZZQQQ", "ZZZ-QQQ", "", 5, None, [], {}]
 BAD_CONTAINER = [[], "x", 5, None, True]
+BAD_OKX_MS = [None, "abc", True, "1700000000", "1.7e12", 1.7e15, -1, 0, [], {}]  # OKX's ts is a string of ms
+BAD_CHECKSUM = [5, -5, "abc", True, 1.5, [], {}]  # a wrong value or none that can be one; null or 0 means "none sent"
+BAD_LEVELS = ["x", 5, None, True, [["1"]], [{}]]
 
 # name -> (template, [(path, bad values, deletable)], (bid path, ask path) or None)
 TEMPLATES: dict[str, list[tuple[Any, list[tuple[tuple, list, bool]], tuple | None]]] = {
@@ -83,6 +87,35 @@ TEMPLATES: dict[str, list[tuple[Any, list[tuple[tuple, list, bool]], tuple | Non
          [((1, 0, 0), BAD_PRICE, False), ((1, 0, 1), BAD_SIZE + [None], False), ((1, 0, 2), BAD_SECONDS, False),
           ((3,), BAD_SYMBOL, False), ((1,), BAD_CONTAINER, False), ((1, 0), BAD_CONTAINER, False)],
          None),
+        # A v2 book snapshot (decoded with its numbers as text): a bad level or checksum must be dead-lettered.
+        ({"channel": "book", "type": "snapshot", "data": [{
+            "symbol": "BTC/USD", "bids": [{"price": "100.1", "qty": "1.5"}], "asks": [{"price": "100.2", "qty": "2"}],
+            "checksum": kraken_checksum_of([("100.1", "1.5")], [("100.2", "2")])}]},
+         [(("data", 0, "bids", 0, "price"), BAD_PRICE, True), (("data", 0, "asks", 0, "qty"), BAD_SIZE, True),
+          (("data", 0, "checksum"), BAD_CHECKSUM, True), (("data", 0, "symbol"), BAD_SYMBOL, True),
+          (("data", 0, "bids"), BAD_LEVELS, False), (("type",), [None, 5, "partial"], True)],
+         None),
+    ],
+    "okx": [
+        ({"arg": {"channel": "tickers", "instId": "BTC-USDT"}, "data": [{
+            "instId": "BTC-USDT", "bidPx": "100.1", "bidSz": "1", "askPx": "100.2", "askSz": "2", "ts": str(NOW)}]},
+         [(("data", 0, "bidPx"), BAD_PRICE, True), (("data", 0, "askPx"), BAD_PRICE, True),
+          (("data", 0, "bidSz"), BAD_SIZE, True), (("data", 0, "askSz"), BAD_SIZE, True),
+          (("data", 0, "ts"), BAD_OKX_MS, True), (("arg", "instId"), BAD_SYMBOL, True),
+          (("data",), BAD_CONTAINER, True), (("arg",), BAD_CONTAINER, True)],
+         (("data", 0, "bidPx"), ("data", 0, "askPx"))),
+        ({"arg": {"channel": "trades", "instId": "ETH-BTC"}, "data": [{
+            "instId": "ETH-BTC", "tradeId": "1", "px": "0.05", "sz": "2", "side": "buy", "ts": str(NOW)}]},
+         [(("data", 0, "px"), BAD_PRICE, True), (("data", 0, "sz"), BAD_SIZE + [None], True),
+          (("data", 0, "ts"), BAD_OKX_MS, True), (("data", 0), BAD_CONTAINER, False)],
+         None),
+        ({"arg": {"channel": "books", "instId": "BTC-USDT"}, "action": "snapshot", "data": [{
+            "asks": [["100.2", "2", "0", "1"]], "bids": [["100.1", "1", "0", "1"]], "ts": str(NOW),
+            "checksum": okx_checksum_of([("100.1", "1")], [("100.2", "2")])}]},
+         [(("data", 0, "bids", 0, 0), BAD_PRICE, False), (("data", 0, "asks", 0, 1), BAD_SIZE, False),
+          (("data", 0, "checksum"), BAD_CHECKSUM, False), (("data", 0, "ts"), BAD_OKX_MS, True),
+          (("data", 0, "asks"), BAD_LEVELS, True), (("action",), [None, 5, "partial"], True)],
+         None),
     ],
 }
 
@@ -132,7 +165,8 @@ def oversized(draw, venue: str) -> bytes:
     return orjson.dumps(padded)
 
 
-GARBAGE = st.one_of(st.binary(max_size=120), st.text(max_size=120).map(str.encode))
+GARBAGE = st.one_of(st.binary(max_size=120), st.text(max_size=120).map(str.encode)).filter(
+    lambda frame: frame != b"pong")  # OKX's answer to a ping, a frame it really sends (hypothesis finds it)
 JSON = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers(-2**63, 2**63 - 1)
                     | st.text(max_size=12),
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
@@ -174,3 +208,9 @@ def test_malformed_frames_never_raise_and_invalid_ones_are_dead_lettered(binance
     check("binance", *binance)
     check("coinbase", *coinbase)
     check("kraken", *kraken)
+
+
+@FUZZ
+@given(okx=malformed("okx"))
+def test_malformed_okx_frames_never_raise_and_invalid_ones_are_dead_lettered(okx):
+    check("okx", *okx)

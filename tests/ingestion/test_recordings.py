@@ -1,8 +1,12 @@
-"""Every real recorded frame of Binance, Binance.US, Coinbase and Kraken ends somewhere, with stated counts.
+"""Every real recorded frame of Binance, Binance.US, Coinbase, Kraken and OKX ends somewhere, with stated counts.
 
 The expected numbers were counted once with a plain json loop independent of the parsers (bookTicker
 streams, Coinbase ticker/match/last_match types, Kraken v1 ticker arrays and the trades inside trade
 arrays; frames over 64 KiB counted as oversized) and are written here, not computed.
+
+The book numbers (Kraken v1 book-1000, OKX books) were counted the same way: plain dicts of price text ->
+size text, deltas applied, truncated to the depth after each frame, the checksums recomputed with zlib
+in the loop, and a tick counted when the top 10 levels of a book with both sides, not crossed, changed.
 """
 from __future__ import annotations
 
@@ -14,10 +18,10 @@ import pytest
 from core.contracts.tick import tick_from_dict
 from ingestion.recording import BadLine, Connection, Received, RecordingWriter, Sent, read_recording, venue_for_url
 from ingestion.venues import get_venue
+from ingestion.venues.base import BOOK_UNCHANGED
 
 DEPTH = "depth: order-book diffs are not used, bookTicker gives the top of book"
 KLINE = "kline: candles are not used"
-KRAKEN_BOOK = "book: order-book depth is not used, ticker gives the top of book"
 KRAKEN_ACKS = {"system status": 1, "subscription ack": 10}
 
 # file: (venue, received frames, ticks, trades, {ignore reason: frames}, {dead-letter reason: frames})
@@ -30,9 +34,12 @@ EXPECTED = {
         "l2update: order-book diffs are not used, ticker gives the top of book": 9719}, {}),
     "KRAKEN.ws.48.0": ("kraken", 49, 0, 10, {**KRAKEN_ACKS, "heartbeat": 30}, {}),
     "KRAKEN.ws.49.0": ("kraken", 60, 18, 0, {**KRAKEN_ACKS, "heartbeat": 31}, {}),
-    # Two book snapshots are larger than the 64 KiB frame limit: dead-lettered, as configured.
-    "KRAKEN.ws.50.0": ("kraken", 4321, 0, 0, {**KRAKEN_ACKS, "heartbeat": 31, KRAKEN_BOOK: 4277},
-                       {"oversized frame: 79307 bytes > 65536": 1, "oversized frame: 71776 bytes > 65536": 1}),
+    # Book ticks: 10 snapshots and 4269 updates, of which 927 changed nothing in the top 10 levels.
+    "KRAKEN.ws.50.0": ("kraken", 4321, 3352, 0, {**KRAKEN_ACKS, "heartbeat": 31, BOOK_UNCHANGED: 927}, {}),
+    # BTC-USDT: 25 tickers + 94 book ticks (98 book frames, 4 unchanged), 69 trades. The future and the
+    # swap are no spot pairs: 2+4+99 and 1+1+93 ticker, trade and book frames.
+    "OKX.ws.1.0": ("okx", 410, 119, 69, {"subscription ack": 18, BOOK_UNCHANGED: 4},
+                   {"unknown symbol 'BTC-USD-220527'": 105, "unknown symbol 'UNI-USD-SWAP'": 95}),
 }
 
 
@@ -92,7 +99,7 @@ def test_recorded_symbols_are_normalized(recordings):
     ("wss://ws-feed.exchange.coinbase.com", "coinbase"),
     ("wss://ws.kraken.com", "kraken"),
     ("wss://ws.kraken.com/v2", "kraken"),
-    ("wss://ws.okx.com:8443/ws/v5/public", None),
+    ("wss://ws.okx.com:8443/ws/v5/public", "okx"),
     ("wss://evil.example/ws.kraken.com", None),
 ])
 def test_venue_from_url(url, venue):
@@ -129,3 +136,84 @@ def test_lines_that_fit_no_form_are_reported_with_their_number(tmp_path):
     bad = [e for e in read_recording(path) if isinstance(e, BadLine)]
     assert [(b.line, b.text) for b in bad] == [(3, "garbage line"), (4, "nan: {}"), (5, "wss://ws.kraken.com <- x: {}")]
     assert bad[0].reason.startswith("not a recording line")
+
+
+
+# --- verified books (Kraken, OKX) ------------------------------------------------------------------
+# file: (venue, books built from snapshots, checksums that matched, resyncs). Kraken's v1 snapshots carry
+# no checksum (4269 updates); OKX's snapshot does (1 + 97 updates of BTC-USDT, the one spot instrument).
+BOOKS = {"KRAKEN.ws.50.0": ("kraken", 10, 4269, 0), "OKX.ws.1.0": ("okx", 1, 98, 0)}
+
+
+def received_frames(recordings, name: str) -> list[tuple[str, int]]:
+    return [(e.data, e.received_ms) for e in read_recording(recordings / name) if isinstance(e, Received)]
+
+
+def parse_all(venue, frames: list[tuple[str, int]]) -> list:
+    return [venue.parse(frame, received_ms) for frame, received_ms in frames]
+
+
+@pytest.mark.parametrize("name", sorted(BOOKS))
+def test_recorded_books_pass_every_checksum(recordings, name):
+    venue_name, built, verified, resyncs = BOOKS[name]
+    venue = get_venue(venue_name, any_symbol=True)
+    parsed = parse_all(venue, received_frames(recordings, name))
+    assert sum(p.resync is not None for p in parsed) == resyncs
+    assert (venue.books.built, venue.books.verified, venue.books.discarded) == (built, verified, resyncs)
+    assert all(book.complete(venue.book_levels) for book in venue.books.books.values())
+    book_ticks = [t for p in parsed for t in p.ticks if t.bids is not None]
+    assert book_ticks and all(len(t.bids) == len(t.asks) == venue.book_levels for t in book_ticks)
+
+
+def update_levels(message) -> list:
+    """The levels an update frame changes (the lists inside the decoded frame), [] for any other frame."""
+    if isinstance(message, list) and len(message) >= 4 and str(message[-2]).startswith("book-") \
+            and not any(key in message[1] for key in ("as", "bs")):
+        return [level for part in message[1:-2] for key in ("a", "b") for level in part.get(key, [])]
+    if isinstance(message, dict) and message.get("action") == "update":
+        return message["data"][0]["bids"] + message["data"][0]["asks"]
+    return []
+
+
+def in_top(frame: str, parsed) -> int | None:
+    """Which level of an update lands in the top levels its tick carries (so the checksum covers it), if any."""
+    if not parsed.ticks or parsed.ticks[0].bids is None:
+        return None
+    tick = parsed.ticks[0]
+    top = {price for price, _ in tick.bids + tick.asks}
+    return next((i for i, level in enumerate(update_levels(orjson.loads(frame))) if float(level[0]) in top), None)
+
+
+def corrupted(frame: str, which: int) -> str:
+    """The frame with the size of one level changed in its last digit."""
+    message = orjson.loads(frame)
+    level = update_levels(message)[which]
+    level[1] = level[1][:-1] + str((int(level[1][-1]) + 1) % 10)
+    return orjson.dumps(message).decode()
+
+
+@pytest.mark.parametrize("name", sorted(BOOKS))
+def test_a_corrupted_level_fails_the_checksum_and_the_book_is_rebuilt_from_the_next_snapshot(recordings, name):
+    venue_name, built, verified, _ = BOOKS[name]
+    frames = received_frames(recordings, name)
+    clean = get_venue(venue_name, any_symbol=True)
+    outcomes = parse_all(clean, frames)
+    index, which = next((i, which) for i, (frame, _) in enumerate(frames)
+                        if (which := in_top(frame, outcomes[i])) is not None)
+    symbol = outcomes[index].ticks[0].symbol
+    venue = get_venue(venue_name, any_symbol=True)
+    parse_all(venue, frames[:index])
+    failed = venue.parse(corrupted(frames[index][0], which), frames[index][1])
+    assert failed.deadletter.startswith(f"checksum mismatch on the {symbol} book") and not failed.ticks
+    assert failed.resync == failed.deadletter and symbol not in venue.books.books
+    # Until the connector's new connection brings snapshots, the discarded book takes no update.
+    later = parse_all(venue, frames[index + 1:])
+    assert f"book update for {symbol} before its snapshot" in {p.deadletter for p in later}
+    assert not any(t.symbol == symbol and t.bids is not None for p in later for t in p.ticks)
+    # The new connection replays from the snapshots: every checksum passes again, the books end as the clean run's.
+    again = parse_all(venue, frames)
+    assert not [p for p in again if p.resync is not None]
+    assert (venue.books.discarded, venue.books.built) == (1, 2 * built)
+    assert venue.books.verified >= verified
+    assert {s: b.text(1000) for s, b in venue.books.books.items()} == {
+        s: b.text(1000) for s, b in clean.books.books.items()}

@@ -187,10 +187,12 @@ def test_replay_binance_recording_with_a_bad_frame(kafka, topic_prefix, tmp_path
                     "received_ms": 1633998600500}
 
 
-def test_replay_of_an_unknown_venue_names_the_url(kafka, topic_prefix, recordings, capsys):
+def test_replay_of_an_unknown_venue_names_the_url(kafka, topic_prefix, tmp_path, capsys):
     topics = Topics(*(topic_prefix + t for t in ("ticks", "trades", "deadletter")))
-    assert replay_cli(kafka, topics, str(recordings / "OKX.ws.1.0"), "--max") == 1
-    assert "OKX.ws.1.0:1: no parser for the venue of wss://ws.okx.com" in capsys.readouterr().err
+    path = tmp_path / "BITSTAMP.ws"
+    path.write_text('wss://ws.bitstamp.net <-> 1652459224.5\n1652459225.0: {"event":"bts:heartbeat"}\n')
+    assert replay_cli(kafka, topics, str(path), "--max") == 1
+    assert "BITSTAMP.ws:1: no parser for the venue of wss://ws.bitstamp.net" in capsys.readouterr().err
 
 
 def test_pacing_follows_event_time_times_speed():

@@ -4,6 +4,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from core.books.checksums import kraken_checksum_of, okx_checksum_of
 from core.contracts.tick import Tick, tick_from_dict
 from ingestion.venues import VENUES, get_venue
 from ingestion.venues.binance import split_symbol
@@ -25,6 +26,12 @@ def coinbase_ticker(**fields) -> str:
 def kraken_v2_ticker(**fields) -> str:
     item = {"symbol": "BTC/USD", "bid": 30000.1, "bid_qty": 1.25, "ask": 30000.2, "ask_qty": 0.5, **fields}
     return orjson.dumps({"channel": "ticker", "type": "update", "data": [item]}).decode()
+
+
+def okx_ticker(**fields) -> str:
+    item = {"instType": "SPOT", "instId": "BTC-USDT", "last": "30000.1", "bidPx": "30000.1", "bidSz": "1.25",
+            "askPx": "30000.2", "askSz": "0.5", "ts": str(NOW - 5), **fields}
+    return orjson.dumps({"arg": {"channel": "tickers", "instId": item["instId"]}, "data": [item]}).decode()
 
 
 # --- Binance -------------------------------------------------------------------------------------
@@ -184,12 +191,7 @@ def test_kraken_v1_ticker_and_trade_arrays_map_xbt_and_xdg():
                                                                    ("DOGE/USD", 0.07, "sell", 1_700_000_001_000)]
 
 
-KRAKEN_BOOK = "book: order-book depth is not used, ticker gives the top of book"
-
-
 @pytest.mark.parametrize("frame,reason", [
-    ([1, {"as": []}, "book-10", "XBT/USD"], KRAKEN_BOOK),
-    ([1, {"a": []}, {"b": []}, "book-10", "XBT/USD"], KRAKEN_BOOK),
     ({"event": "heartbeat"}, "heartbeat"),
     ({"event": "systemStatus", "status": "online"}, "system status"),
     ({"event": "subscriptionStatus", "status": "subscribed"}, "subscription ack"),
@@ -197,7 +199,7 @@ KRAKEN_BOOK = "book: order-book depth is not used, ticker gives the top of book"
     ({"channel": "status", "data": []}, "system status"),
     ({"method": "subscribe", "success": True, "result": {}}, "subscribe ack"),
 ])
-def test_kraken_ignores_book_heartbeat_status_and_acks(frame, reason):
+def test_kraken_ignores_heartbeat_status_and_acks(frame, reason):
     parsed = get_venue("kraken").parse(orjson.dumps(frame), NOW)
     assert (parsed.ignored, parsed.deadletter, parsed.ticks, parsed.trades) == (reason, None, [], [])
 
@@ -222,7 +224,7 @@ def test_every_tick_a_parser_emits_passes_the_shared_contract():
     emitted = {}
     for name in VENUES:
         venue = get_venue(name, any_symbol=True)
-        ticks = [tick for frame in (book_ticker(), coinbase_ticker(), kraken_v2_ticker())
+        ticks = [tick for frame in (book_ticker(), coinbase_ticker(), kraken_v2_ticker(), okx_ticker())
                  for tick in venue.parse(frame, NOW).ticks]
         for tick in ticks:
             assert tick_from_dict(orjson.loads(orjson.dumps(tick.to_json_dict()))) == tick
@@ -231,7 +233,8 @@ def test_every_tick_a_parser_emits_passes_the_shared_contract():
 
 
 def test_unknown_venue_names_the_known_ones():
-    with pytest.raises(ValueError, match="unknown venue 'ftx'; known venues: binance, binance_us, coinbase, kraken"):
+    known = "binance, binance_us, coinbase, kraken, okx"
+    with pytest.raises(ValueError, match=f"unknown venue 'ftx'; known venues: {known}$"):
         get_venue("ftx")
 
 
@@ -239,3 +242,153 @@ def test_live_subscriptions():
     assert get_venue("binance").subscribe_messages(["BTC/USDT"]) == []
     assert get_venue("coinbase").subscribe_messages(["BTC/USDT"])[0]["product_ids"] == ["BTC-USDT"]
     assert get_venue("kraken").subscribe_messages(["BTC/USD"])[0]["params"]["symbol"] == ["BTC/USD"]
+
+
+# --- Kraken v2 book and OKX (verified books) ------------------------------------------------------
+# Kraken's documented checksum example (974947235): ten asks and ten bids of 0.00000500 around 0.05.
+KRAKEN_DOC_ASKS = ["0.05005", "0.05010", "0.05015", "0.05020", "0.05025", "0.05030", "0.05035", "0.05040",
+                   "0.05045", "0.05050"]
+KRAKEN_DOC_BIDS = ["0.05000", "0.04995", "0.04990", "0.04980", "0.04975", "0.04970", "0.04965", "0.04960",
+                   "0.04955", "0.04950"]
+
+
+def kraken_v2_book(kind: str, bids: list[tuple[str, str]], asks: list[tuple[str, str]], checksum: int,
+                   **fields) -> str:
+    """Written as text, not dumped: Kraken's numbers carry trailing zeros that a float would lose."""
+    def levels(side):
+        return ",".join(f'{{"price":{price},"qty":{qty}}}' for price, qty in side)
+    extra = "".join(f',"{key}":"{value}"' for key, value in fields.items())
+    return (f'{{"channel":"book","type":"{kind}","data":[{{"symbol":"BTC/USD","bids":[{levels(bids)}],'
+            f'"asks":[{levels(asks)}],"checksum":{checksum}{extra}}}]}}')
+
+
+def test_kraken_v2_book_snapshot_and_update_are_checked_on_the_numbers_text():
+    venue = get_venue("kraken")
+    bids = [(price, "0.00000500") for price in KRAKEN_DOC_BIDS]
+    asks = [(price, "0.00000500") for price in KRAKEN_DOC_ASKS]
+    snapshot = venue.parse(kraken_v2_book("snapshot", bids, asks, 974947235), NOW)
+    (tick,) = snapshot.ticks
+    assert (tick.bid, tick.ask, tick.bid_size, tick.ts) == (0.05, 0.05005, 0.000005, NOW)
+    assert len(tick.bids) == len(tick.asks) == 10 and tick.asks[-1] == (0.0505, 0.000005)
+    # The update removes the best ask: the checksum is now over 0.05010..0.05050 and the bids.
+    expected = kraken_checksum_of(bids, asks[1:])
+    update = venue.parse(kraken_v2_book("update", [], [("0.05005", "0.00000000")], expected,
+                                        timestamp="2023-11-14T22:13:20.500Z"), NOW)
+    assert update.ticks[0].ask == 0.0501 and update.ticks[0].ts == NOW + 500
+    assert venue.books.verified == 2
+
+
+def test_kraken_v2_book_checksum_mismatch_discards_the_book_and_resyncs():
+    venue = get_venue("kraken")
+    bids = [(price, "0.00000500") for price in KRAKEN_DOC_BIDS]
+    asks = [(price, "0.00000500") for price in KRAKEN_DOC_ASKS]
+    bad = venue.parse(kraken_v2_book("snapshot", bids, asks, 974947236), NOW)
+    assert bad.deadletter == bad.resync == ("checksum mismatch on the BTC/USD book: kraken sent checksum 974947236, "
+                                            "the book gives 974947235")
+    after = venue.parse(kraken_v2_book("update", [], [("0.05005", "0.00000000")], 1), NOW)
+    assert after.deadletter == "book update for BTC/USD before its snapshot" and after.resync is None
+
+
+def test_kraken_subscribes_ticker_trade_and_book_at_its_depth():
+    assert [m["params"]["channel"] for m in get_venue("kraken").subscribe_messages(["BTC/USD"])] == [
+        "ticker", "trade", "book"]
+    assert get_venue("kraken", book_depth=100).subscribe_messages(["BTC/USD"])[2]["params"]["depth"] == 100
+    with pytest.raises(ValueError, match="book_depth must be one of"):
+        get_venue("kraken", book_depth=30)
+
+
+def test_kraken_parses_snapshots_past_64_kib_and_keeps_the_limit_configurable():
+    asks = [[f"{30000 + i}.10000", "1.00000000", "1618678123.481570"] for i in range(1000)]
+    bids = [[f"{29999 - i}.10000", "1.00000000", "1618678123.481570"] for i in range(1000)]
+    snapshot = orjson.dumps([1, {"as": asks, "bs": bids}, "book-1000", "XBT/USD"])
+    assert len(snapshot) > 64 * 1024
+    assert get_venue("kraken").parse(snapshot, NOW).ticks
+    assert get_venue("kraken", max_frame_bytes=64 * 1024).parse(snapshot, NOW).deadletter.startswith("oversized")
+
+
+def okx_book(action: str, bids, asks, checksum: int, **fields) -> str:
+    item = {"asks": [[p, s, "0", "1"] for p, s in asks], "bids": [[p, s, "0", "1"] for p, s in bids],
+            "ts": str(NOW), "checksum": checksum, **fields}
+    return orjson.dumps({"arg": {"channel": "books", "instId": "BTC-USDT"}, "action": action, "data": [item]}).decode()
+
+
+def test_okx_ticker_trade_and_symbols():
+    venue = get_venue("okx")
+    assert venue.parse(okx_ticker(), NOW).ticks == [Tick("okx", "BTC/USDT", 30000.1, 30000.2, 1.25, 0.5, NOW - 5)]
+    trade = orjson.dumps({"arg": {"channel": "trades", "instId": "ETH-BTC"}, "data": [
+        {"instId": "ETH-BTC", "tradeId": "7", "px": "0.05", "sz": "2", "side": "sell", "ts": str(NOW)}]})
+    (parsed,) = venue.parse(trade, NOW).trades
+    assert (parsed.symbol, parsed.price, parsed.size, parsed.side, parsed.ts, parsed.trade_id) == (
+        "ETH/BTC", 0.05, 2.0, "sell", NOW, "7")
+    assert get_venue("okx", any_symbol=True).parse(okx_ticker(instId="BTC-USD-SWAP"), NOW).deadletter == (
+        "unknown symbol 'BTC-USD-SWAP'")
+    (subscribe,) = venue.subscribe_messages(["BTC/USDT"])
+    assert subscribe == {"op": "subscribe", "args": [{"channel": c, "instId": "BTC-USDT"}
+                                                     for c in ("tickers", "trades", "books")]}
+
+
+def test_okx_book_checksum_and_sequence_chain():
+    venue = get_venue("okx")
+    bids, asks = [("3366.1", "7")], [("3366.8", "9"), ("3368", "8"), ("3372", "8")]  # OKX's documented example
+    snapshot = venue.parse(okx_book("snapshot", bids, asks, 831078360, seqId=10, prevSeqId=-1), NOW)
+    assert snapshot.ticks[0].bids == ((3366.1, 7.0),) and snapshot.ticks[0].asks[-1] == (3372.0, 8.0)
+    moved = okx_checksum_of([("3366.1", "7")], [("3366.8", "9"), ("3372", "8")])
+    update = venue.parse(okx_book("update", [], [("3368", "0")], moved, seqId=12, prevSeqId=10), NOW)
+    assert update.ticks[0].asks == ((3366.8, 9.0), (3372.0, 8.0))
+    # OKX sending 0 is no checksum: the chain still holds it to account.
+    assert venue.parse(okx_book("update", [("3366.1", "8")], [], 0, seqId=13, prevSeqId=12), NOW).ticks
+    gap = venue.parse(okx_book("update", [("3366.1", "9")], [], 0, seqId=20, prevSeqId=15), NOW)
+    assert gap.deadletter == gap.resync == "sequence gap on the BTC/USDT book: the update follows seqId 15, " \
+                                           "the book's last was 13"
+    assert venue.books.verified == 2 and venue.books.discarded == 1
+    # A fresh snapshot starts a new chain.
+    assert venue.parse(okx_book("snapshot", bids, asks, 831078360, seqId=30, prevSeqId=-1), NOW).ticks
+    mismatch = venue.parse(okx_book("update", [("3366.1", "6")], [], 831078360, seqId=31, prevSeqId=30), NOW)
+    assert mismatch.deadletter.startswith("checksum mismatch on the BTC/USDT book: okx sent checksum 831078360")
+
+
+@pytest.mark.parametrize("frame,outcome", [
+    ("pong", ("ignored", "pong")),
+    (orjson.dumps({"event": "subscribe", "arg": {"channel": "tickers", "instId": "BTC-USDT"}}),
+     ("ignored", "subscription ack")),
+    (orjson.dumps({"event": "channel-conn-count", "channel": "books", "connCount": "1"}),
+     ("ignored", "connection count notice")),
+    (orjson.dumps({"event": "error", "code": "60012", "msg": "Invalid request"}),
+     ("deadletter", "venue error 60012: Invalid request")),
+    (orjson.dumps({"event": "login"}), ("deadletter", "unexpected event 'login'")),
+    (orjson.dumps({"arg": {"channel": "candle1m", "instId": "BTC-USDT"}, "data": [[]]}),
+     ("deadletter", "unexpected channel 'candle1m'")),
+    (okx_ticker(bidPx=""), ("deadletter", "field 'bid' is not numeric: ''")),
+    (okx_book("update", [], [("1", "1")], 5), ("deadletter", "book update for BTC/USDT before its snapshot")),
+    (okx_book("partial", [], [], 5), ("deadletter", "a books frame has action snapshot or update, got 'partial'")),
+])
+def test_okx_acks_errors_and_bad_frames(frame, outcome):
+    parsed = get_venue("okx").parse(frame, NOW)
+    assert (outcome[0], getattr(parsed, outcome[0])) == outcome and not parsed.ticks and not parsed.trades
+
+
+def test_ingest_and_record_take_the_frame_limit_or_leave_the_venues_own():
+    import argparse
+
+    from ascep.commands.ingest import add_venue_options, venue_from_args
+
+    parser = argparse.ArgumentParser()
+    add_venue_options(parser)
+
+    def limit(venue_name, argv):
+        return venue_from_args(argparse.Namespace(**vars(parser.parse_args(argv)), venue=venue_name)).max_frame_bytes
+    assert (limit("okx", []), limit("kraken", []), limit("binance", [])) == (2**20, 2**20, 2**16)
+    assert limit("kraken", ["--max-frame-bytes", "65536"]) == 65536
+
+
+def test_kraken_v2_book_frame_of_two_symbols_checks_each():
+    venue = get_venue("kraken", ["BTC/USD", "ETH/USD"])
+    bids = [(price, "0.00000500") for price in KRAKEN_DOC_BIDS]
+    asks = [(price, "0.00000500") for price in KRAKEN_DOC_ASKS]
+    entry = '{"symbol":"%s","bids":[%s],"asks":[%s],"checksum":%d}'
+    levels = [",".join(f'{{"price":{p},"qty":{q}}}' for p, q in side) for side in (bids, asks)]
+    frame = ('{"channel":"book","type":"snapshot","data":[' + entry % ("BTC/USD", *levels, 974947235) + ","
+             + entry % ("ETH/USD", *levels, 974947235) + "]}")
+    assert [t.symbol for t in venue.parse(frame, NOW).ticks] == ["BTC/USD", "ETH/USD"]
+    bad = frame.replace("974947235}]}", "1}]}")
+    assert venue.parse(bad, NOW).resync.startswith("checksum mismatch on the ETH/USD book")

@@ -63,12 +63,16 @@ class ReplayServer:
     """Serves a LiveFeed on a fixed port; `stop()` drops connections without a close handshake, like a crash.
 
     `from_start=True` replays the recording from its first frame on every connection (a server that
-    repeats itself); `ping_every_s` pings each client and counts the pongs; `silent=True` sends no data.
+    repeats itself); `ping_every_s` pings each client and counts the pongs; `silent=True` sends no data;
+    `first_frames` (as many as the feed's) go to the first connection instead, e.g. with one corrupted.
     """
 
     def __init__(self, feed: LiveFeed, *, from_start: bool = False, ping_every_s: float | None = None,
-                 silent: bool = False) -> None:
+                 silent: bool = False, first_frames: list[str] | None = None) -> None:
+        if first_frames is not None and len(first_frames) != len(feed.frames):
+            raise ValueError(f"first_frames has {len(first_frames)} frames, the feed {len(feed.frames)}")
         self.feed = feed
+        self.first_frames = first_frames
         self.from_start = from_start
         self.ping_every_s = ping_every_s
         self.silent = silent
@@ -125,12 +129,13 @@ class ReplayServer:
                 return
             index = 0 if self.from_start else self.feed.current()
             start = time.monotonic() if self.from_start else self.feed.origin
-            while index < len(self.feed.frames):
+            frames = self.first_frames if self.first_frames is not None and self.connections == 1 else self.feed.frames
+            while index < len(frames):
                 await asyncio.sleep(max(0.0, start + self.feed.offsets[index] - time.monotonic()))
                 if self._stopping.is_set():
                     break  # the transport is closing: a write now might or might not get out
-                self.sent.append(self.feed.frames[index])  # once written, the close flushes it
-                await connection.send(self.feed.frames[index])
+                self.sent.append(frames[index])  # once written, the close flushes it
+                await connection.send(frames[index])
                 index += 1
             await connection.wait_closed()
         except ConnectionClosed:
