@@ -22,6 +22,8 @@ locals {
         { name = "bid_size", type = "double" },
         { name = "ask_size", type = "double" },
         { name = "ts", type = "bigint" },
+        { name = "bids", type = "array<array<double>>" }, # the book's top levels, [price, size], best first
+        { name = "asks", type = "array<array<double>>" },
       ]
       partitions = ["dt", "hour", "venue"]
     }
