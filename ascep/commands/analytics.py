@@ -243,6 +243,7 @@ def write_outcomes_chart(report: dict[str, Any], path: Path) -> None:
                     color=line.get_color(), label=f"{value} realised")
     for axes, title in ((share, "share still profitable"), (profit, "mean net profit left (bps)")):
         axes.set_xscale("symlog", linthresh=10)  # delays span 0 ms to seconds
+        axes.set_xticks(report["delays_ms"], [str(d) for d in report["delays_ms"]])
         axes.set_xlabel("reaction time after the event time (ms)")
         axes.set_title(title)
         if axes.lines:
