@@ -2,6 +2,8 @@
 by a real dashboard with the default fees."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import requests
 from dashboard_testing import serve_dashboard
@@ -78,3 +80,11 @@ def test_the_page_without_a_range_asks_for_one(browser, planted_dashboard):
     page = browser.new_page()
     page.goto(f"{planted_dashboard}/analytics/outcomes")
     expect(page.locator("#outcomes-message")).to_contain_text("Choose a range")
+
+
+def test_the_page_has_no_inline_script(planted_dashboard):
+    """The dashboard's strict Content-Security-Policy allows scripts by their address only."""
+    html = requests.get(f"{planted_dashboard}/analytics/outcomes", timeout=10).text
+    scripts = re.findall(r"<script\b[^>]*>", html)
+    assert scripts and all(" src=" in tag for tag in scripts)
+    assert " style=" not in html and "<style" not in html

@@ -126,3 +126,26 @@ def test_bad_input_is_named(lake_uri, tmp_path):
     tracker.feed(planted.TICKS[1])
     with pytest.raises(ValueError, match="event-time order"):
         tracker.feed(planted.TICKS[0])
+
+
+def test_a_direct_signal_is_priced_as_its_cycle():
+    """EUR/USD against USD/EUR on one venue (a fee of 10 bps, the default): sell both, until USD/EUR's bid falls."""
+    fee = 10.0 / 10_000
+    start = T0
+    ticks = [planted.quote("fxco", "EUR/USD", 1.1, 1.1001, start),
+             planted.quote("fxco", "USD/EUR", 0.92, 0.9201, start),
+             planted.quote("fxco", "USD/EUR", 0.905, 0.9051, start + 400)]
+    signal = planted.signal("direct", "direct", [("fxco", "EUR/USD", "sell", 1.1), ("fxco", "USD/EUR", "sell", 0.92)],
+                            start, 99.0)
+    (outcome,), skipped = follow([signal], ticks, ArbitrageSettings(), (0, 1_000), HORIZON, start + HORIZON)
+
+    def cycle(usd_eur_bid: float) -> float:
+        product = 1.0
+        for rate in (1.1 * (1.0 - fee), usd_eur_bid * (1.0 - fee)):
+            product *= rate
+        return round((product - 1.0) * 10_000.0, 6)
+
+    assert (outcome.survival_ms, skipped) == (400, {})
+    assert outcome.record()["decay"] == [{"delay_ms": 0, "available_bps": cycle(0.92), "realised_bps": cycle(0.905)},
+                                         {"delay_ms": 1_000, "available_bps": cycle(0.905),
+                                          "realised_bps": cycle(0.905)}]
