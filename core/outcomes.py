@@ -7,6 +7,7 @@ minimum-profit settings, so an outcome disagrees with its signal only where the 
 """
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,13 +71,17 @@ class Outcome:
     min_profit_bps: float
     delays: tuple[int, ...]
     horizon_ms: int
-    started: bool = False
     profit_at_detection_bps: float | None = None
     survival_ms: int | None = None  # None: still profitable at the horizon, or never priced
     ended: bool = False  # survival decided
     available: dict[int, float | None] = field(default_factory=dict)  # delay -> bps at the quotes in force
     realised: dict[int, float | None] = field(default_factory=dict)  # delay -> bps once a leg quoted again
     depth_used: bool = False
+    route: tuple = field(init=False)  # what its top-of-book profit depends on: signals of one route share it
+
+    def __post_init__(self) -> None:
+        self.route = (self.signal["type"], tuple((leg["venue"], leg["symbol"], leg["side"])
+                                                 for leg in self.signal["legs"]))
 
     @property
     def event_time(self) -> int:
@@ -141,7 +146,10 @@ def _round(value: float | None) -> float | None:
 class OutcomeTracker:
     """Follows signals through one event-time ordered quote stream. feed() a tick at a time (ts never going back),
     start() each signal once the stream reaches its event time (ticks at that time first); finished() yields the
-    outcomes settled so far, finish() the rest at the end of the stream."""
+    outcomes settled so far, finish() the rest at the end of the stream.
+
+    A tick costs one profit per open route its place is a leg of (the signals of a route share it) plus the signals
+    whose delay has just passed; delays and horizons come due off heaps, so signals merely waiting cost nothing."""
 
     def __init__(self, config: ArbitrageSettings, delays: Sequence[int] = DEFAULT_DELAYS_MS,
                  horizon_ms: int = DEFAULT_HORIZON_MS) -> None:
@@ -153,14 +161,19 @@ class OutcomeTracker:
         self.delays = tuple(sorted(delays))
         self.horizon_ms = horizon_ms
         self.quotes: dict[Place, Tick] = {}
-        self.watching: dict[Place, list[Outcome]] = {}
-        self.pending: list[Outcome] = []  # started, not done
+        self.live: dict[int, Outcome] = {}  # seq -> outcome not settled
+        self.due: list[tuple[int, int, int, int | None]] = []  # heap: (moment, seq, order, delay; None: horizon)
+        self.arming: list[tuple[int, int, int]] = []  # heap: (moment, seq, delay) a first quote after is awaited
+        self.armed: dict[Place, dict[int, Outcome]] = {}  # place -> outcomes whose next tick there is realised
+        self.routes: dict[tuple, dict[int, Outcome]] = {}  # route -> its outcomes still surviving
+        self.routes_at: dict[Place, set[tuple]] = {}  # place -> the routes of `routes` it is a leg of
         self.settled: list[Outcome] = []
         self.skipped: dict[str, int] = {}
         self.now = -1
+        self._seq = 0
 
-    def places_of(self, signal: Mapping[str, Any]) -> tuple[Place, ...]:
-        return tuple((leg["venue"], leg["symbol"]) for leg in signal["legs"])
+    def skipped_one(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
     def start(self, signal: Mapping[str, Any]) -> None:
         """Begin following `signal`: the quotes fed so far are those in force at its event time."""
@@ -168,7 +181,7 @@ class OutcomeTracker:
         if reason is not None:
             self.skipped_one(reason)
             return
-        places = self.places_of(signal)
+        places = tuple((leg["venue"], leg["symbol"]) for leg in signal["legs"])
         outcome = Outcome(signal, places, tuple(self.config.fee(venue) for venue, _ in places),
                           self.config.thresholds(signal["type"]).min_profit_bps, self.delays, self.horizon_ms)
         profit = outcome.top_profit(self.quotes)
@@ -176,63 +189,97 @@ class OutcomeTracker:
             missing = [f"{v}:{s}" for v, s in places if (v, s) not in self.quotes]
             self.skipped_one(f"no quote in the lake at its event time for a leg ({', '.join(missing)})")
             return
-        outcome.started = True
         outcome.profit_at_detection_bps = profit
+        seq = self._seq = self._seq + 1
+        self.live[seq] = outcome
         if profit <= outcome.min_profit_bps:
             outcome.survival_ms, outcome.ended = 0, True
-        for place in set(places):
-            self.watching.setdefault(place, []).append(outcome)
-        self.pending.append(outcome)
-        self._settle_delays(outcome, outcome.event_time)
-        self._collect()
-
-    def skipped_one(self, reason: str) -> None:
-        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        else:
+            self.routes.setdefault(outcome.route, {})[seq] = outcome
+            for place in places:
+                self.routes_at.setdefault(place, set()).add(outcome.route)
+        for order, delay in enumerate(outcome.delays):  # at one moment, the delays before the horizon
+            heapq.heappush(self.due, (outcome.event_time + delay, seq, order, delay))
+            heapq.heappush(self.arming, (outcome.event_time + max(delay, 1), seq, delay))  # ticks after its own
+        heapq.heappush(self.due, (outcome.event_time + outcome.horizon_ms, seq, len(outcome.delays), None))
 
     def feed(self, tick: Tick) -> None:
-        if tick.ts < self.now:
-            raise ValueError(f"quote {tick.venue}:{tick.symbol} at {tick.ts} comes after one at {self.now}: "
+        ts = tick.ts
+        if ts < self.now:
+            raise ValueError(f"quote {tick.venue}:{tick.symbol} at {ts} comes after one at {self.now}: "
                              f"the stream must be in event-time order")
-        if tick.ts > self.now:
-            self.now = tick.ts
-            for outcome in self.pending:  # the quotes in force up to the previous time are final
-                self._settle_delays(outcome, tick.ts - 1)
+        if ts > self.now:
+            self.now = ts
+            self._come_due(ts - 1)  # the quotes in force up to the previous millisecond are final
+            self._arm(ts)
         place = (tick.venue, tick.symbol)
         self.quotes[place] = tick
-        for outcome in self.watching.get(place, ()):
-            age = tick.ts - outcome.event_time
-            if age > outcome.horizon_ms:
+        armed = self.armed.pop(place, None)
+        if armed:
+            for seq, outcome in armed.items():
+                age = ts - outcome.event_time
+                for delay in outcome.delays:
+                    if age >= delay and delay not in outcome.realised:
+                        outcome.realised[delay] = outcome.sized_profit(self.quotes)
+                for other in outcome.places:
+                    self.armed.get(other, {}).pop(seq, None)
+                self._settle_if_done(seq, outcome)
+        for route in list(self.routes_at.get(place, ())):
+            group = self.routes[route]
+            first = next(iter(group.values()))
+            profit = first.top_profit(self.quotes)
+            if profit is not None and profit <= first.min_profit_bps:
+                for seq, outcome in list(group.items()):
+                    outcome.survival_ms, outcome.ended = ts - outcome.event_time, True
+                    self._settle_if_done(seq, outcome)
+                self._drop_route(route)
+
+    def _arm(self, upto: int) -> None:
+        """Outcomes with a delay whose moment is at or before `upto` await the next tick of any of their legs."""
+        while self.arming and self.arming[0][0] <= upto:
+            _, seq, delay = heapq.heappop(self.arming)
+            outcome = self.live.get(seq)
+            if outcome is not None and delay not in outcome.realised:
+                for place in outcome.places:
+                    self.armed.setdefault(place, {})[seq] = outcome
+
+    def _come_due(self, upto: int) -> None:
+        """Every delay whose moment is at or before `upto` gets the profit at the quotes in force then; every
+        horizon reached ends its signal's survival (still profitable: survival_ms stays None)."""
+        due = self.due
+        while due and due[0][0] <= upto:
+            _, seq, _, delay = heapq.heappop(due)
+            outcome = self.live.get(seq)
+            if outcome is None:
                 continue
-            for delay in outcome.delays:
-                if age >= delay and delay not in outcome.realised:
-                    outcome.realised[delay] = outcome.sized_profit(self.quotes)
-            if not outcome.ended and age > 0:
-                profit = outcome.top_profit(self.quotes)
-                if profit is not None and profit <= outcome.min_profit_bps:
-                    outcome.survival_ms, outcome.ended = age, True
-        self._collect()
+            if delay is not None:
+                outcome.available.setdefault(delay, outcome.sized_profit(self.quotes))
+            else:
+                self._end(seq, outcome)
+                for each in outcome.delays:  # no leg quoted again: the quotes acted on still stood
+                    outcome.realised.setdefault(each, outcome.available.get(each))
+            self._settle_if_done(seq, outcome)
 
-    def _settle_delays(self, outcome: Outcome, upto: int) -> None:
-        """Every delay whose moment is at or before `upto` gets the profit at the quotes in force then."""
-        for delay in outcome.delays:
-            if delay not in outcome.available and outcome.event_time + delay <= upto:
-                outcome.available[delay] = outcome.sized_profit(self.quotes)
-        if not outcome.ended and upto - outcome.event_time >= outcome.horizon_ms:
-            outcome.ended = True  # profitable throughout the horizon: survival_ms stays None
-        if upto - outcome.event_time >= outcome.horizon_ms:
-            for delay in outcome.delays:  # no leg quoted again: the quotes acted on still stood
-                outcome.realised.setdefault(delay, outcome.available.get(delay))
+    def _end(self, seq: int, outcome: Outcome) -> None:
+        """Survival decided without a fall: the route's group lets go of it."""
+        outcome.ended = True
+        group = self.routes.get(outcome.route)
+        if group is not None:
+            group.pop(seq, None)
+            if not group:
+                self._drop_route(outcome.route)
 
-    def _collect(self) -> None:
-        if any(outcome.done for outcome in self.pending):
-            self.settled.extend(o for o in self.pending if o.done)
-            self.pending = [o for o in self.pending if not o.done]
-            for place, outcomes in list(self.watching.items()):
-                kept = [o for o in outcomes if not o.done]
-                if kept:
-                    self.watching[place] = kept
-                else:
-                    del self.watching[place]
+    def _drop_route(self, route: tuple) -> None:
+        del self.routes[route]
+        for venue, symbol, _side in route[1]:
+            self.routes_at[(venue, symbol)].discard(route)
+
+    def _settle_if_done(self, seq: int, outcome: Outcome) -> None:
+        if outcome.done and seq in self.live:
+            del self.live[seq]
+            for place in outcome.places:
+                self.armed.get(place, {}).pop(seq, None)
+            self.settled.append(outcome)
 
     def finished(self) -> Iterator[Outcome]:
         """The outcomes settled since the last call."""
@@ -242,14 +289,13 @@ class OutcomeTracker:
     def finish(self, end_ms: int) -> Iterator[Outcome]:
         """The stream is over, read up to `end_ms`: what was still pending is settled by the quotes in force then
         (a delay past `end_ms` has no quotes: None; a route still profitable there has survival_ms None)."""
-        for outcome in self.pending:
-            self._settle_delays(outcome, end_ms)
-            outcome.ended = True
+        self._come_due(end_ms)
+        for seq, outcome in list(self.live.items()):
+            self._end(seq, outcome)
             for delay in outcome.delays:
                 outcome.available.setdefault(delay, None)
                 outcome.realised.setdefault(delay, outcome.available[delay])
-        self.settled.extend(self.pending)
-        self.pending, self.watching = [], {}
+            self._settle_if_done(seq, outcome)
         return self.finished()
 
 

@@ -22,7 +22,7 @@ from core.contracts.tick import Tick
 from core.contracts.times import iso_ms
 from core.outcomes import follow, summarise
 from core.settings import ArbitrageSettings
-from lake.backtest import ticks_of
+from lake.backtest import CHUNK_ROWS, ticks_of
 from lake.figures import FINAL_SIGNALS
 from lake.layout import SIGNAL_SCHEMA, SIGNALS, TICK_SCHEMA, TICKS, redundant_objects
 from lake.objects import Listed, list_objects
@@ -105,9 +105,10 @@ def leg_ticks(lake: Lake, places: set[tuple[str, str]], start_ms: int, end_ms: i
         hour_table = pa.concat_tables(tables)
         hour_table = hour_table.take(pc.sort_indices(hour_table, [("ts", "ascending"), ("kafka_partition", "ascending"),
                                                                   ("kafka_offset", "ascending")]))
-        for tick in ticks_of(hour_table):
-            if (tick.venue, tick.symbol) in places:
-                yield tick
+        for start in range(0, hour_table.num_rows, CHUNK_ROWS):  # Python objects a chunk at a time
+            for tick in ticks_of(hour_table.slice(start, CHUNK_ROWS)):
+                if (tick.venue, tick.symbol) in places:
+                    yield tick
         read += hour_table.num_rows
         if progress is not None:
             progress(read, number / len(by_hour))
@@ -124,6 +125,7 @@ def outcomes_report(lake: Lake, config: ArbitrageSettings, start_ms: int, end_ms
     end = end_ms + horizon_ms + 1
     ticks = leg_ticks(lake, places, start_ms - lookback, end, progress)
     outcomes, skipped = follow(signals, ticks, config, delays, horizon_ms, end - 1)
+    outcomes.sort(key=lambda o: (o.event_time, o.signal["id"]))  # settled in the order their routes fell
     return {"start": start_ms, "start_iso": iso_ms(start_ms), "end": end_ms, "end_iso": iso_ms(end_ms),
             "delays_ms": list(delays), "horizon_ms": horizon_ms, "signals": len(signals), "followed": len(outcomes),
             "skipped": skipped, "outcomes": [o.record() for o in outcomes], "summary": summarise(outcomes, delays)}

@@ -149,3 +149,6 @@ def test_a_direct_signal_is_priced_as_its_cycle():
     assert outcome.record()["decay"] == [{"delay_ms": 0, "available_bps": cycle(0.92), "realised_bps": cycle(0.905)},
                                          {"delay_ms": 1_000, "available_bps": cycle(0.905),
                                           "realised_bps": cycle(0.905)}]
+    # A horizon as long as the longest delay: the delay still gets its quotes before the horizon ends the signal.
+    (short,), _ = follow([signal], ticks, ArbitrageSettings(), (0, 1_000), 1_000, start + HORIZON)
+    assert short.record()["decay"] == outcome.record()["decay"] and short.survival_ms == 400
