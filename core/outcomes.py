@@ -38,9 +38,9 @@ def parse_delays(text: str) -> tuple[int, ...]:
     return tuple(sorted(delays))
 
 
-def vwap(levels: Levels, size: float) -> tuple[float, float]:
-    """(average price, quantity filled) of taking `size` down `levels`, best first; the fill stops where the
-    levels the venue sent end."""
+def vwap(levels: Levels, size: float) -> float:
+    """The average price of taking `size` down `levels`, best first; where the levels the venue sent hold less,
+    of taking all they hold."""
     cost = filled = 0.0
     for price, quantity in levels:
         take = min(quantity, size - filled)
@@ -48,7 +48,7 @@ def vwap(levels: Levels, size: float) -> tuple[float, float]:
         filled += take
         if filled >= size:
             break
-    return cost / filled, filled
+    return cost / filled
 
 
 def skip_reason(signal: Mapping[str, Any]) -> str | None:
@@ -72,7 +72,7 @@ class Outcome:
     delays: tuple[int, ...]
     horizon_ms: int
     profit_at_detection_bps: float | None = None
-    survival_ms: int | None = None  # None: still profitable at the horizon, or never priced
+    survival_ms: int | None = None  # None: still profitable at the horizon or the end of the data
     ended: bool = False  # survival decided
     available: dict[int, float | None] = field(default_factory=dict)  # delay -> bps at the quotes in force
     realised: dict[int, float | None] = field(default_factory=dict)  # delay -> bps once a leg quoted again
@@ -92,18 +92,21 @@ class Outcome:
         return self.ended and len(self.available) == len(self.delays) and len(self.realised) == len(self.delays)
 
     def top_profit(self, quotes: Mapping[Place, Tick]) -> float | None:
-        """Top-of-book profit, the detector's own opening test."""
-        ticks = [quotes.get(place) for place in self.places]
-        if any(tick is None for tick in ticks):
-            return None
-        return self._profit(ticks, None)  # type: ignore[arg-type]
+        """Top-of-book profit, the detector's own opening test; None while a leg has no quote."""
+        return self._priced(quotes, None)
 
     def sized_profit(self, quotes: Mapping[Place, Tick]) -> float | None:
         """At the signal's size, walking the book where the ticks carry it (cross-exchange only)."""
-        ticks = [quotes.get(place) for place in self.places]
-        if any(tick is None for tick in ticks):
-            return None
-        return self._profit(ticks, self.signal.get("size"))  # type: ignore[arg-type]
+        return self._priced(quotes, self.signal.get("size"))
+
+    def _priced(self, quotes: Mapping[Place, Tick], size: float | None) -> float | None:
+        ticks = []
+        for place in self.places:
+            tick = quotes.get(place)
+            if tick is None:
+                return None
+            ticks.append(tick)
+        return self._profit(ticks, size)
 
     def _profit(self, ticks: Sequence[Tick], size: float | None) -> float:
         legs = self.signal["legs"]
@@ -113,10 +116,10 @@ class Outcome:
             ask, bid = buy.ask, sell.bid
             if size:
                 if buy.asks is not None:
-                    ask = vwap(buy.asks, size)[0]
+                    ask = vwap(buy.asks, size)
                     self.depth_used = True
                 if sell.bids is not None:
-                    bid = vwap(sell.bids, size)[0]
+                    bid = vwap(sell.bids, size)
                     self.depth_used = True
             return net_profit_bps(ask, buy_fee, bid, sell_fee)
         steps: list[Step] = [(tick, leg["side"], fee) for tick, leg, fee in zip(ticks, legs, self.fees)]
@@ -125,8 +128,10 @@ class Outcome:
     def record(self) -> dict[str, Any]:
         signal = self.signal
         legs = signal["legs"]
-        venues = [leg["venue"] for leg in legs]
-        pair = "->".join(venues) if signal["type"] == "cross_exchange" else "|".join(dict.fromkeys(venues))
+        if signal["type"] == "cross_exchange":  # buy->sell
+            pair = "->".join(leg["venue"] for leg in sorted(legs, key=lambda leg: leg["side"] != "buy"))
+        else:
+            pair = "|".join(dict.fromkeys(leg["venue"] for leg in legs))
         return {
             "id": signal["id"], "type": signal["type"], "symbol": signal.get("symbol") or legs[0]["symbol"],
             "venues": pair, "event_time": self.event_time, "detected_at": signal.get("detected_at"),

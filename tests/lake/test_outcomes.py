@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.outcomes import OutcomeTracker, follow, parse_delays
+from core.outcomes import OutcomeTracker, follow, parse_delays, vwap
 from core.settings import ArbitrageSettings
 from lake.outcomes import NoSignals, outcomes_report
 from lake.storage import open_lake
@@ -152,3 +152,8 @@ def test_a_direct_signal_is_priced_as_its_cycle():
     # A horizon as long as the longest delay: the delay still gets its quotes before the horizon ends the signal.
     (short,), _ = follow([signal], ticks, ArbitrageSettings(), (0, 1_000), 1_000, start + HORIZON)
     assert short.record()["decay"] == outcome.record()["decay"] and short.survival_ms == 400
+
+
+def test_a_book_holding_less_than_the_size_is_walked_as_far_as_it_goes():
+    assert vwap(((100.0, 1.0), (101.0, 1.0)), 1.5) == (100.0 + 0.5 * 101.0) / 1.5
+    assert vwap(((100.0, 1.0), (101.0, 1.0)), 5.0) == (100.0 + 101.0) / 2.0
