@@ -13,6 +13,7 @@ from dashboard.analytics import NoLake, lake_figures, lake_outcomes
 from dashboard.api.common import Document, Error
 
 router = Router(tags=["analytics"])
+OUTCOMES_MAX_HOURS = 24  # a request holds a thread until its range is read; `ascep analytics outcomes` takes any
 
 
 class Gap(Schema):
@@ -60,6 +61,9 @@ async def outcomes(request, query: Query[OutcomeRange]):
     start, end, delays = epoch_ms(query.start), epoch_ms(query.end), parse_delays(query.delays)
     if end <= start:
         raise HttpError(400, f"empty range: end {query.end.isoformat()} is not after start {query.start.isoformat()}")
+    if end - start > OUTCOMES_MAX_HOURS * 3_600_000:
+        raise HttpError(400, f"the range is {(end - start) / 3_600_000:,.1f} hours: here at most "
+                             f"{OUTCOMES_MAX_HOURS}; `ascep analytics outcomes` takes any range")
     if query.horizon_ms < max(delays):
         raise HttpError(400, f"horizon_ms {query.horizon_ms} is shorter than the longest delay {max(delays)} ms")
     try:

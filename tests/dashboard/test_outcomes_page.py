@@ -48,6 +48,7 @@ def test_the_api_gives_each_signals_outcome_and_the_shares(planted_dashboard):
     ({"delays": "50,soon"}, 400, "delay 'soon' is not a whole number of milliseconds"),
     ({"start": str(END), "end": str(T0)}, 400, "empty range"),
     ({"horizon_ms": "100"}, 400, "horizon_ms 100 is shorter than the longest delay 5000 ms"),
+    ({"start": "2025-11-01T00:00:00Z"}, 400, "the range is 485.5 hours: here at most 24"),
     ({"start": "2025-11-20T00:00:00Z", "end": "2025-11-20T01:00:00Z"}, 404, "holds no signals from"),
 ])
 def test_bad_requests_say_what_is_wrong(planted_dashboard, params, status, message):
