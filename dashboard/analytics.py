@@ -5,6 +5,7 @@ from typing import Any
 
 from django.conf import settings
 
+from lake.outcomes import NoSignals, outcomes_report
 from lake.reader import lake_report
 from lake.storage import Lake, configured_lake
 
@@ -12,7 +13,8 @@ BAR_WIDTH = 160  # px of the longest bar in a histogram row
 
 
 class NoLake(LookupError):
-    """No lake address is configured, or nothing was written there yet; the message says which."""
+    """No lake address is configured, nothing was written there yet, or it holds nothing of the range asked for;
+    the message says which."""
 
 
 def dashboard_lake() -> Lake:
@@ -28,6 +30,15 @@ def lake_figures(gap_ms: int) -> dict[str, Any]:
     try:
         return lake_report(lake, gap_ms)
     except FileNotFoundError as exc:
+        raise NoLake(str(exc)) from None
+
+
+def lake_outcomes(start_ms: int, end_ms: int, delays: tuple[int, ...], horizon_ms: int) -> dict[str, Any]:
+    """`ascep analytics outcomes` of the range, with the job's arbitrage settings (fees, minimum profits)."""
+    lake = dashboard_lake()
+    try:
+        return outcomes_report(lake, settings.ASCEP_SETTINGS.arbitrage, start_ms, end_ms, delays, horizon_ms)
+    except (FileNotFoundError, NoSignals) as exc:
         raise NoLake(str(exc)) from None
 
 

@@ -1,4 +1,4 @@
-"""The HTML pages besides the live one: the rule editor and a signal's page.
+"""The HTML pages besides the live one: the rule editor, a signal's page and the signals' outcomes.
 
 Each only renders its template; the page's script reads and writes through the JSON API, so what a
 page can do, a script can do too, under the same checks. Seeing a page is READ (dashboard/access.py).
@@ -31,3 +31,9 @@ async def rules_page(request: HttpRequest) -> HttpResponse:
 @read_page
 async def signal_page(request: HttpRequest, signal_id: str) -> HttpResponse:
     return render(request, "dashboard/signal.html", {"signal_id": signal_id})
+
+
+@require_GET
+@read_page
+async def outcomes_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard/outcomes.html")

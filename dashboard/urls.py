@@ -9,6 +9,7 @@ from dashboard.metrics import metrics_view
 urlpatterns = [
     path("", views.index, name="index"),
     path("analytics", views.analytics_page, name="analytics"),
+    path("analytics/outcomes", pages.outcomes_page, name="outcomes"),
     path("rules", pages.rules_page, name="rules"),
     path("signals/<str:signal_id>", pages.signal_page, name="signal"),
     path("accounts/login", accounts.login, name="login"),

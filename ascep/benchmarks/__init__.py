@@ -12,7 +12,8 @@ TARGETS = {
     "cep": "CEP rule engine: ticks/s per core with N rules over M symbols (goal >= 300,000)",
     "dashboard": "dashboard API response times over stored signals, and Redis write -> WebSocket latency for "
                  "N subscribed clients (default 500) at 10,000 ticks/s",
-    "lake": "ticks/s written to the Parquet lake (with a flush per batch), and analytics time over it",
+    "lake": "ticks/s written to the Parquet lake (with a flush per batch), and the time of analytics and of "
+            "signal outcomes over it",
     "parsers": "venue parser throughput per core (Binance bookTicker, Coinbase and Kraken tickers), "
                "optionally into Kafka",
     "pipeline": "ticks/s through Kafka -> Flink -> Redis, and p50/p99 tick->signal latency",

@@ -321,7 +321,35 @@
     return chart;
   }
 
-  window.AscepCharts = { onTicks, onSignal, quoteChart };
+  // ---- the outcomes page -----------------------------------------------
+
+  /**
+   * Reaction time against profit: per signal type, the share still profitable at each delay
+   * (`rows`: the summary rows of /api/analytics/outcomes whose dimension is "type"). The delays sit
+   * at equal steps (an ordinal x scale), as they run from milliseconds to seconds.
+   */
+  function outcomeChart(container, rows, delays) {
+    const types = [...new Set(rows.map((r) => r.value))].sort();
+    const share = (type, delay) => rows.find((r) => r.value === type && r.delay_ms === delay)?.share_profitable ?? null;
+    const series = types.map((type, i) => ({ label: type.replaceAll("_", "-"), stroke: colorOf(i), width: 2,
+                                              points: { show: true, size: 7 },
+                                              value: (u, v) => (v == null ? "–" : `${(100 * v).toFixed(1)} %`) }));
+    const chart = new Chart(container, {
+      height: 300,
+      x: { label: "reaction time (ms)", value: (u, i) => (i == null ? "–" : `${delays[i]} ms`) },
+      uplot: {
+        scales: { x: { time: false, distr: 2 }, y: { range: [0, 1.05] } },
+        axes: [{ label: "reaction time after the event time (ms)", values: (u, splits) => splits.map((i) => delays[i]) },
+               { label: "share still profitable", size: 60,
+                 values: (u, splits) => splits.map((v) => `${Math.round(100 * v)} %`) }],
+        legend: { live: true },
+      },
+    });
+    chart.draw(series, [delays.map((_, i) => i), ...types.map((type) => delays.map((d) => share(type, d)))]);
+    return chart;
+  }
+
+  window.AscepCharts = { onTicks, onSignal, quoteChart, outcomeChart };
 
   document.addEventListener("DOMContentLoaded", () => {
     const root = document.querySelector("#charts");
