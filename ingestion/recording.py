@@ -25,6 +25,7 @@ VENUE_HOSTS = (
     ("ws-feed.exchange.coinbase.com", "coinbase"),
     ("ws-feed.coinbase.com", "coinbase"),
     ("ws.kraken.com", "kraken"),
+    ("api.gemini.com", "gemini"),
 )
 
 
