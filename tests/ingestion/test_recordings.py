@@ -1,8 +1,10 @@
-"""Every real recorded frame of Binance, Binance.US, Coinbase and Kraken ends somewhere, with stated counts.
+"""Every real recorded frame of Binance, Binance.US, Coinbase, Gemini and Kraken ends somewhere, with stated counts.
 
 The expected numbers were counted once with a plain json loop independent of the parsers (bookTicker
 streams, Coinbase ticker/match/last_match types, Kraken v1 ticker arrays and the trades inside trade
-arrays; frames over 64 KiB counted as oversized) and are written here, not computed.
+arrays; frames over 64 KiB counted as oversized) and are written here, not computed. The book counts
+(Coinbase level2, Gemini l2) came from the same kind of loop keeping each book in two plain dicts and
+counting a tick whenever the sorted top 10 levels of a side changed.
 """
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ import pytest
 from core.contracts.tick import tick_from_dict
 from ingestion.recording import BadLine, Connection, Received, RecordingWriter, Sent, read_recording, venue_for_url
 from ingestion.venues import get_venue
+from ingestion.venues.base import BOOK_UNCHANGED
 
-DEPTH = "depth: order-book diffs are not used, bookTicker gives the top of book"
+DEPTH = "book: diffs waiting for a REST snapshot"  # no REST snapshot in a recording: nothing to build a book from
 KLINE = "kline: candles are not used"
 KRAKEN_BOOK = "book: order-book depth is not used, ticker gives the top of book"
 KRAKEN_ACKS = {"system status": 1, "subscription ack": 10}
@@ -24,10 +27,10 @@ KRAKEN_ACKS = {"system status": 1, "subscription ack": 10}
 EXPECTED = {
     "BINANCE.ws.1.0": ("binance", 265, 84, 2, {DEPTH: 177, KLINE: 2}, {}),
     "BINANCE_US.ws.1.0": ("binance_us", 480, 128, 11, {DEPTH: 336, KLINE: 5}, {}),
-    "COINBASE.ws.28.0": ("coinbase", 9946, 107, 107, {
-        "subscription ack": 3,
-        "snapshot: order-book snapshots are not used, ticker gives the top of book": 10,
-        "l2update: order-book diffs are not used, ticker gives the top of book": 9719}, {}),
+    # 107 ticker ticks and 6648 book ticks; the other 3081 l2updates changed nothing in the top 10 levels.
+    "COINBASE.ws.28.0": ("coinbase", 9946, 107 + 6648, 107, {"subscription ack": 3, BOOK_UNCHANGED: 3081}, {}),
+    # 10 full books (each with the symbol's 50 latest trades) and 645 deltas; 16 trade events.
+    "GEMINI.ws.1.0": ("gemini", 678, 613, 10 * 50 + 16, {"heartbeat": 7, BOOK_UNCHANGED: 42}, {}),
     "KRAKEN.ws.48.0": ("kraken", 49, 0, 10, {**KRAKEN_ACKS, "heartbeat": 30}, {}),
     "KRAKEN.ws.49.0": ("kraken", 60, 18, 0, {**KRAKEN_ACKS, "heartbeat": 31}, {}),
     # Two book snapshots are larger than the 64 KiB frame limit: dead-lettered, as configured.
@@ -68,6 +71,48 @@ def test_every_received_frame_is_accounted_for(recordings, name):
         assert tick_from_dict(orjson.loads(orjson.dumps(tick.to_json_dict()))) == tick
     for trade in trades:
         assert trade.price > 0 and trade.size >= 0 and trade.side in ("buy", "sell")
+
+
+# --- Order books (Coinbase level2, Gemini l2, Binance depth) -------------------------------------------------
+
+# file: (books built, book ticks, resyncs), counted independently (see the docstring). A book counts as built
+# when its symbol emits book ticks; Binance's diffs wait for a REST snapshot no recording holds.
+BOOKS = {
+    "BINANCE.ws.1.0": (0, 0, 0),
+    "BINANCE_US.ws.1.0": (0, 0, 0),
+    "COINBASE.ws.28.0": (10, 6648, 0),
+    "GEMINI.ws.1.0": (10, 613, 0),
+}
+GEMINI_SYMBOLS = {"ALCX/USD", "ANKR/USD", "BAT/BTC", "BTC/GBP", "ETH/EUR", "FIL/USD", "GRT/USD", "LINK/ETH",
+                  "LTC/ETH", "ZEC/LTC"}
+
+
+@pytest.mark.parametrize("name", sorted(BOOKS))
+def test_books_built_from_recordings_never_cross_and_start_at_the_quote(recordings, name):
+    entries = list(read_recording(recordings / name))
+    venue = get_venue(entries[0].venue, any_symbol=True)
+    book_ticks, resyncs = [], 0
+    for entry in entries:
+        if isinstance(entry, Received):
+            parsed = venue.parse(entry.data, entry.received_ms)
+            book_ticks += [tick for tick in parsed.ticks if tick.bids is not None]
+            resyncs += parsed.resync is not None
+    assert (len({tick.symbol for tick in book_ticks}), len(book_ticks), resyncs) == BOOKS[name]
+    for tick in book_ticks:
+        assert tick.bid < tick.ask, tick
+        assert tick.bids[0] == (tick.bid, tick.bid_size) and tick.asks[0] == (tick.ask, tick.ask_size), tick
+        assert 1 <= len(tick.bids) <= venue.book_levels and 1 <= len(tick.asks) <= venue.book_levels
+        assert [p for p, _ in tick.bids] == sorted({p for p, _ in tick.bids}, reverse=True)
+        assert [p for p, _ in tick.asks] == sorted({p for p, _ in tick.asks})
+    if name == "GEMINI.ws.1.0":
+        assert {tick.symbol for tick in book_ticks} == GEMINI_SYMBOLS
+
+
+def test_gemini_url_is_gemini():
+    assert venue_for_url("wss://api.gemini.com/v2/marketdata/") == "gemini"
+
+
+# --- end of order books ----------------------------------------------------------------------------------------
 
 
 def test_recorded_symbols_are_normalized(recordings):
