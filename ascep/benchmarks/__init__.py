@@ -13,8 +13,8 @@ TARGETS = {
     "dashboard": "dashboard API response times over stored signals, and Redis write -> WebSocket latency for "
                  "N subscribed clients (default 500) at 10,000 ticks/s",
     "lake": "ticks/s written to the Parquet lake (with a flush per batch), and analytics time over it",
-    "parsers": "venue parser throughput per core (Binance bookTicker, Coinbase and Kraken tickers), "
-               "optionally into Kafka",
+    "parsers": "venue parser throughput per core (Binance bookTicker, Coinbase and Kraken tickers; book updates "
+               "of Coinbase, Gemini and Binance), optionally into Kafka",
     "pipeline": "ticks/s through Kafka -> Flink -> Redis, and p50/p99 tick->signal latency",
     "soak": "the embedded stack under simulated load for N minutes: read vs produced, lag, p99 tick->signal, "
             "memory per process and its slope",
