@@ -18,6 +18,7 @@ from sortedcontainers import SortedDict
 from core.contracts.tick import Levels
 
 DEFAULT_MAX_LEVELS = 1000
+_INF = float("inf")
 TextLevel = tuple[str, str]  # (price, size) as the venue wrote them
 
 
@@ -56,7 +57,9 @@ class OrderBook:
 
     def _set(self, side: SortedDict, index: int, key: float, price: str, size: str) -> None:
         amount = float(size)
-        if amount < 0 or key != key or abs(key) == float("inf") or key == 0:
+        # key is -price for bids, +price for asks: the price must be > 0 and finite, the size >= 0 and finite
+        # (written so that NaN fails every comparison), or a tick would carry what the contract rejects.
+        if not (0 <= amount < _INF and 0 < (key if index else -key) < _INF):
             raise ValueError(f"bad book level: price {price!r}, size {size!r}")
         if amount == 0:
             side.pop(key, None)
