@@ -251,3 +251,38 @@ def test_ingest_sim_command_stops_cleanly_on_sigterm(kafka, topic_prefix, make_t
     assert proc.returncode == 0, out
     sent = int(out.split()[1])
     assert sent > 50 and len(consume(kafka, topic, sent, partitions=2)) == sent
+
+
+# --- order books through the live connection ---------------------------------------------------------------------
+
+def test_gemini_books_reach_kafka_and_a_bad_update_reopens_the_connection(recordings, tmp_path, kafka, topics):
+    """Gemini's recorded session with one FILUSD delta corrupted half-way: the book is discarded, the frame
+    dead-lettered, the connection reopened; this server sends no new full book, so FILUSD makes no tick after."""
+    lines = (recordings / "GEMINI.ws.1.0").read_text().splitlines()
+    bad = '{"type":"l2_updates","symbol":"FILUSD","changes":[["sell","58.5738","-9"]]}'
+    assert lines[337].startswith("1624493684.3652558: ") and "FILUSD" in lines[337]
+    lines[337] = "1624493684.3652558: " + bad
+    path = tmp_path / "gemini.ws"
+    path.write_text("\n".join(lines) + "\n")
+    feed = LiveFeed(path, speed=10.0)
+    server = ReplayServer(feed, start_on_subscription=True).start()
+    ingest = Ingest("gemini", server.url, kafka, topics)
+    wait_for(lambda: feed.finished, 15, "the recording to play out")
+    time.sleep(0.3)
+    server.stop()
+    metrics = ingest.finish()
+
+    assert orjson.loads(server.received[0]) == {"type": "subscribe", "subscriptions": [
+        {"name": "l2", "symbols": ["BTCUSD"]}]}  # what Ingest subscribes; the server plays the recording anyway
+    assert metrics.resyncs == 1 and metrics.connects == 2 and metrics.reconnects == 1
+    # What the server sent the first connection after the bad frame, before it saw the close, the connector
+    # never read: only the ticks up to the bad frame are known exactly.
+    before = expected_ticks("gemini", server.sent[:server.sent.index(bad)])
+    got = [tick_from_dict(orjson.loads(v)) for v in consume(kafka, topics.ticks, len(before) + 1)]
+    assert [tick[:6] for tick in got[:len(before)]] == before and len(before) > 200
+    assert ("gemini", "FIL/USD") in {tick[:2] for tick in before}
+    assert len(got) > len(before) and not [t for t in got[len(before):] if t.symbol == "FIL/USD"]
+    assert all(tick.bids and tick.asks and tick.bid < tick.ask for tick in got)
+    (dead,) = [orjson.loads(v) for v in consume(kafka, topics.deadletter, 1)]
+    assert dead["reason"] == "book: bad l2_updates: field 'changes[0]': bad book level: price '58.5738', size '-9'"
+    assert len(consume(kafka, topics.trades, 500)) >= 500  # the 10 full books' 50 latest trades, then trade events

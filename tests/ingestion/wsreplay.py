@@ -51,7 +51,9 @@ class LiveFeed:
         self.origin = time.monotonic()
 
     def current(self) -> int:
-        """Index of the first frame not yet due."""
+        """Index of the first frame not yet due (0 before the feed starts)."""
+        if self.origin is None:
+            return 0
         return bisect.bisect_left(self.offsets, time.monotonic() - self.origin)
 
     @property
@@ -63,12 +65,15 @@ class ReplayServer:
     """Serves a LiveFeed on a fixed port; `stop()` drops connections without a close handshake, like a crash.
 
     `from_start=True` replays the recording from its first frame on every connection (a server that
-    repeats itself); `ping_every_s` pings each client and counts the pongs; `silent=True` sends no data.
+    repeats itself); `ping_every_s` pings each client and counts the pongs; `silent=True` sends no data;
+    `start_on_subscription=True` starts the feed's clock at the first subscription instead of at `start()`, so the
+    first client gets the recording from its first frame (a book's snapshot, say) however long it took to connect.
     """
 
     def __init__(self, feed: LiveFeed, *, from_start: bool = False, ping_every_s: float | None = None,
-                 silent: bool = False) -> None:
+                 silent: bool = False, start_on_subscription: bool = False) -> None:
         self.feed = feed
+        self.start_on_subscription = start_on_subscription
         self.from_start = from_start
         self.ping_every_s = ping_every_s
         self.silent = silent
@@ -83,7 +88,7 @@ class ReplayServer:
         self._stopping: asyncio.Event | None = None
 
     def start(self) -> ReplayServer:
-        if self.feed.origin is None:
+        if self.feed.origin is None and not self.start_on_subscription:
             self.feed.start()
         ready = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main(ready)), name="wsreplay", daemon=True)
@@ -123,7 +128,11 @@ class ReplayServer:
             if self.silent:
                 await connection.wait_closed()
                 return
-            index = 0 if self.from_start else self.feed.current()
+            if self.feed.origin is None:  # start_on_subscription: this client gets the very first frame
+                self.feed.start()
+                index = 0
+            else:
+                index = 0 if self.from_start else self.feed.current()
             start = time.monotonic() if self.from_start else self.feed.origin
             while index < len(self.feed.frames):
                 await asyncio.sleep(max(0.0, start + self.feed.offsets[index] - time.monotonic()))
