@@ -4,8 +4,9 @@ partial depth -> book ticks.
 - Spot bookTicker frames carry no event time: the tick uses `E` when a frame has one, else the time the
   frame was received. `u` (the order-book update id) becomes the sequence of the symbol.
 - `<symbol>@depth20@100ms` (what the live connector subscribes) sends the top 20 levels of each side every
-  100 ms: each frame replaces the symbol's book, so no sequence rules apply; a book tick (docs/ticks.md),
-  dated when received (the frames carry no time), follows when its top levels change.
+  100 ms: each frame is the symbol's whole book, so no sequence rules apply and a bad frame needs no resync;
+  a book tick (docs/ticks.md), dated when received (the frames carry no time), follows when its top levels
+  change.
 - `depthUpdate` diffs (`<symbol>@depth@100ms`, in the recordings) only make a book from a REST snapshot, by
   the U/u rules of core/books/diff_sync.py. Nothing fetches that snapshot yet (it is no WebSocket frame), so
   diffs are buffered and ignored until `rest_snapshot` is given one; a gap after it discards the book and
@@ -118,16 +119,14 @@ class Binance(VenueParser):
         return ignored(reason)
 
     def _partial_depth(self, message: dict, data: dict, received_ms: int) -> Parsed:
-        """A `<symbol>@depth<n>@100ms` frame: the symbol is only in the stream's name."""
+        """A `<symbol>@depth<n>@100ms` frame: the symbol is only in the stream's name. The frame is the whole book,
+        so it is built afresh and kept nowhere: a bad one is only a dead letter, the next frame stands alone."""
         stream = message.get("stream")
         if not isinstance(stream, str):
             raise BadFrame("a partial-depth frame needs its combined-stream name ('stream') for the symbol")
         symbol = self.symbol(stream.partition("@")[0].upper())
-        book = self._books[symbol] = OrderBook()
-        try:
-            load_levels(book, data["bids"], data["asks"])
-        except BOOK_ERRORS as exc:
-            return discard(self, self._books, symbol, "partial depth", exc)
+        book = OrderBook()
+        load_levels(book, data["bids"], data["asks"])
         return emit(self, symbol, book, received_ms)
 
     def _diff(self, data: dict) -> Parsed:
