@@ -16,7 +16,7 @@ from ingestion.venues.kraken import Kraken
 
 VENUES: dict[str, Callable[..., VenueParser]] = {
     "binance": Binance,
-    "binance_us": partial(Binance, name="binance_us", host="stream.binance.us:9443"),
+    "binance_us": partial(Binance, name="binance_us", host="stream.binance.us:9443", rest="https://api.binance.us"),
     "coinbase": Coinbase,
     "gemini": Gemini,
     "kraken": Kraken,

@@ -7,10 +7,11 @@ partial depth -> book ticks.
   100 ms: each frame is the symbol's whole book, so no sequence rules apply and a bad frame needs no resync;
   a book tick (docs/ticks.md), dated when received (the frames carry no time), follows when its top levels
   change.
-- `depthUpdate` diffs (`<symbol>@depth@100ms`, in the recordings) only make a book from a REST snapshot, by
-  the U/u rules of core/books/diff_sync.py. Nothing fetches that snapshot yet (it is no WebSocket frame), so
-  diffs are buffered and ignored until `rest_snapshot` is given one; a gap after it discards the book and
-  reopens the connection.
+- `depthUpdate` diffs (`<symbol>@depth@100ms`: in the recordings, and live with `depth="depth@100ms"`) only
+  make a book from a REST snapshot, by the U/u rules of core/books/diff_sync.py: diffs are buffered and
+  ignored until one comes. With `depth="depth@100ms"` the first diff of a symbol asks for it
+  (Parsed.snapshot) and the connector fetches it from `snapshot_url`; otherwise (and in a replay) diffs
+  keep waiting. A gap discards the book and reopens the connection.
 - Wire symbols ("BTCUSDT") have no separator; they are split at a known quote asset (QUOTES).
 - kline frames are ignored: candles are not used.
 """
@@ -42,7 +43,7 @@ QUOTES = tuple(sorted(("USDT", "BUSD", "USDC", "TUSD", "FDUSD", "USDP", "DAI", "
 DEFAULT_SYMBOLS = ("BTC/USDT", "ETH/USDT", "BNB/USDT", "SOL/USDT", "XRP/USDT", "ADA/USDT", "DOGE/USDT",
                    "ETH/BTC", "BNB/BTC", "SOL/BTC", "BNB/ETH", "XRP/BTC")
 
-STREAMS = ("bookTicker", "aggTrade", "depth20@100ms")
+PARTIAL_DEPTH, DIFF_DEPTH = "depth20@100ms", "depth@100ms"
 IGNORED_EVENTS = {"kline": "kline: candles are not used"}
 DIFFS_WAITING = "book: diffs waiting for a REST snapshot"
 DIFF_STALE = "book: diff older than the book (u <= its last update id)"
@@ -61,10 +62,16 @@ def split_symbol(native: str) -> str | None:
 
 class Binance(VenueParser):
     def __init__(self, symbols: Iterable[str] | None = DEFAULT_SYMBOLS, *, name: str = "binance",
-                 host: str = "stream.binance.com:9443", max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+                 host: str = "stream.binance.com:9443", rest: str = "https://api.binance.com",
+                 depth: str = PARTIAL_DEPTH, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
                  book_levels: int = DEFAULT_BOOK_LEVELS) -> None:
+        if depth not in (PARTIAL_DEPTH, DIFF_DEPTH):
+            raise ValueError(f"depth must be {PARTIAL_DEPTH!r} or {DIFF_DEPTH!r}, got {depth!r}")
         self.name = name
         self.host = host
+        self.rest = rest
+        self.streams = ("bookTicker", "aggTrade", depth)
+        self._fetches_snapshots = depth == DIFF_DEPTH  # else diffs (a replay of a recording) only ever wait
         self._books: dict[str, OrderBook] = {}
         self._diffs: dict[str, DiffSync[Diff]] = {}
         super().__init__(symbols, max_frame_bytes=max_frame_bytes, book_levels=book_levels)
@@ -76,7 +83,7 @@ class Binance(VenueParser):
         return split_symbol(native)
 
     def stream_url(self, symbols: list[str]) -> str:
-        streams = [f"{s.replace('/', '').lower()}@{channel}" for s in symbols for channel in STREAMS]
+        streams = [f"{s.replace('/', '').lower()}@{channel}" for s in symbols for channel in self.streams]
         return f"wss://{self.host}/stream?streams={'/'.join(streams)}"
 
     def subscribe_messages(self, symbols: list[str]) -> list[dict[str, Any]]:
@@ -137,7 +144,9 @@ class Binance(VenueParser):
         sync = self._diffs.setdefault(symbol, DiffSync())
         if not sync.synced:
             sync.diff(first_id, last_id, (data["b"], data["a"]))
-            return ignored(DIFFS_WAITING)
+            # Asked for once per wait: a failed fetch or a gap forgets the book, and with it this DiffSync.
+            wanted = self._fetches_snapshots and sync.buffered == 1
+            return Parsed(ignored=DIFFS_WAITING, snapshot=symbol if wanted else None)
         try:
             ready = sync.diff(first_id, last_id, (data["b"], data["a"]))
         except OutOfSequence as exc:
@@ -145,6 +154,14 @@ class Binance(VenueParser):
         if not ready:
             return ignored(DIFF_STALE)
         return self._apply_diffs(symbol, ready, ts)
+
+    def snapshot_url(self, symbol: str) -> str:
+        return f"{self.rest}/api/v3/depth?symbol={symbol.replace('/', '')}&limit=1000"
+
+    def forget_book(self, symbol: str) -> None:
+        super().forget_book(symbol)
+        self._books.pop(symbol, None)
+        self._diffs.pop(symbol, None)
 
     def rest_snapshot(self, symbol: str, snapshot: Any, ts: int) -> Parsed:
         """Start `symbol`'s diff book from a REST /api/v3/depth answer ({"lastUpdateId", "bids", "asks"}) and the
@@ -154,7 +171,6 @@ class Binance(VenueParser):
         if type(last_update_id) is not int:
             raise BadFrame("field 'lastUpdateId' must be an integer update id")
         book = self._books[symbol] = OrderBook()
-        self.forget_book(symbol)
         try:
             load_levels(book, snapshot["bids"], snapshot["asks"])
             ready = self._diffs.setdefault(symbol, DiffSync()).snapshot(last_update_id)
@@ -168,6 +184,5 @@ class Binance(VenueParser):
             for bids, asks in diffs:
                 load_levels(book, bids, asks, ("b", "a"))
         except BOOK_ERRORS as exc:
-            self._diffs[symbol].reset()
             return discard(self, self._books, symbol, "depthUpdate", exc)
         return emit(self, symbol, book, ts)

@@ -211,3 +211,16 @@ def test_binance_update_ids_must_be_integers():
     bad = frame({"stream": "btcusdt@depth@100ms", "data": {"e": "depthUpdate", "E": NOW, "s": "BTCUSDT", "U": "1",
                                                            "u": 2, "b": [], "a": []}})
     assert venue.parse(bad, NOW).deadletter == "fields 'U' and 'u' must be integer update ids"
+
+
+def test_binance_asks_for_a_rest_snapshot_only_when_it_subscribes_diffs():
+    partial, diffs = get_venue("binance"), get_venue("binance", depth="depth@100ms")
+    assert partial.parse(depth_update(1, 2), NOW).snapshot is None  # a replay's recorded diffs just wait
+    assert [diffs.parse(depth_update(u, u), NOW).snapshot for u in (1, 2)] == ["BTC/USDT", None]  # once per wait
+    assert diffs.snapshot_url("BTC/USDT") == "https://api.binance.com/api/v3/depth?symbol=BTCUSDT&limit=1000"
+    assert get_venue("binance_us").snapshot_url("BTC/USD").startswith("https://api.binance.us/api/v3/depth?")
+    assert diffs.stream_url(["BTC/USDT"]).endswith("btcusdt@depth@100ms")
+    diffs.forget_book("BTC/USDT")  # as after a failed fetch: the next diff asks again
+    assert diffs.parse(depth_update(3, 3), NOW).snapshot == "BTC/USDT"
+    with pytest.raises(ValueError, match="depth must be"):
+        get_venue("binance", depth="depth5")

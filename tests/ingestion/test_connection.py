@@ -32,8 +32,9 @@ def topics(topic_prefix, make_topics) -> Topics:
 class Ingest:
     """A connector on its own thread, as `ascep ingest VENUE` runs it."""
 
-    def __init__(self, venue_name: str, url: str, kafka: str, topics: Topics, **options) -> None:
-        self.venue = get_venue(venue_name, any_symbol=True)
+    def __init__(self, venue_name: str, url: str, kafka: str, topics: Topics, *, venue_options: dict | None = None,
+                 **options) -> None:
+        self.venue = get_venue(venue_name, any_symbol=True, **(venue_options or {}))
         self.producer = TickProducer(kafka, EMBEDDED, topics=topics)
         self.connector = Connector(self.venue, self.producer)
         self.stop = threading.Event()
@@ -286,3 +287,68 @@ def test_gemini_books_reach_kafka_and_a_bad_update_reopens_the_connection(record
     (dead,) = [orjson.loads(v) for v in consume(kafka, topics.deadletter, 1)]
     assert dead["reason"] == "book: bad l2_updates: field 'changes[0]': bad book level: price '58.5738', size '-9'"
     assert len(consume(kafka, topics.trades, 500)) >= 500  # the 10 full books' 50 latest trades, then trade events
+
+
+class DepthSnapshots:
+    """A local stand-in for Binance's REST /api/v3/depth beside a replay server: each answer's lastUpdateId is the
+    `u` of the newest diff the replay server has sent for the symbol, with one far level a side (the diffs after
+    it fill in the rest). `fail_first` answers the first request with HTTP 500."""
+
+    def __init__(self, server: ReplayServer, fail_first: bool = False) -> None:
+        import http.server
+
+        self.requests: list[str] = []
+        snapshots = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+                symbol = self.path.partition("symbol=")[2].partition("&")[0]
+                snapshots.requests.append(symbol)
+                if fail_first and len(snapshots.requests) == 1:
+                    self.send_error(500, "busy")
+                    return
+                ids = [orjson.loads(f)["data"]["u"] for f in list(server.sent)
+                       if '"e":"depthUpdate"' in f and f'"s":"{symbol}"' in f]
+                body = orjson.dumps({"lastUpdateId": ids[-1], "bids": [["0.00000001", "1"]],
+                                     "asks": [["100000", "1"]]})
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
+@pytest.mark.parametrize("fail_first", [False, True])
+def test_binance_diff_books_start_from_a_rest_snapshot(recordings, kafka, topics, fail_first):
+    feed = LiveFeed(recordings / "BINANCE.ws.1.0", speed=5.0)
+    server = ReplayServer(feed).start()
+    snapshots = DepthSnapshots(server, fail_first=fail_first)
+    ingest = Ingest("binance", server.url, kafka, topics,
+                    venue_options={"depth": "depth@100ms", "rest": snapshots.url})
+    wait_for(lambda: feed.finished, 15, "the recording to play out")
+    time.sleep(0.3)
+    server.stop()
+    snapshots.close()
+    metrics = ingest.finish()
+
+    # A failed fetch reopens the connection once, and the book asks again; the recorded diffs have no gap.
+    assert (metrics.resyncs, metrics.connects) == ((1, 2) if fail_first else (0, 1))
+    assert snapshots.requests == ["NKNUSDT"] * (2 if fail_first else 1) + ["BLZETH", "LRCBTC", "RUNEEUR"]
+    ticks = [tick_from_dict(orjson.loads(v)) for v in consume(kafka, topics.ticks, metrics.ticks)]
+    books = [tick for tick in ticks if tick.bids is not None]
+    assert len(ticks) == metrics.ticks and {tick.symbol for tick in books} == {"NKN/USDT", "BLZ/ETH", "LRC/BTC",
+                                                                               "RUNE/EUR"}
+    nkn = [tick for tick in books if tick.symbol == "NKN/USDT"]
+    # The first tick is the snapshot's far levels; the diffs then bring NKN's real bids and asks, near 0.35.
+    assert nkn[0].bids == ((1e-08, 1.0),) and len(nkn) > 100
+    assert all(0.34 < tick.bid < tick.ask for tick in nkn[1:]) and nkn[-1].ask < 0.36
