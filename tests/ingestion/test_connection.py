@@ -66,7 +66,7 @@ def wait_for(condition, timeout_s: float, what: str) -> None:
 
 def test_reconnects_after_the_exchange_dies_and_loses_only_the_outage(recordings, kafka, topics):
     feed = LiveFeed(recordings / "COINBASE.ws.28.0", speed=3.0)
-    server = ReplayServer(feed).start()
+    server = ReplayServer(feed, start_on_subscription=True).start()  # however slow the connect, from the snapshots
     ingest = Ingest("coinbase", server.url, kafka, topics)
     time.sleep(4.0)
     server.stop()
