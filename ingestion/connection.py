@@ -8,13 +8,16 @@ Split in two so recording and ingesting share the hard part:
   websocket-client itself (recv_data_frame pongs every ping); they do not feed the watchdog, so a
   server that pings but sends no data is still treated as stalled.
 - `Connector` is the listener that parses frames with the venue, drops duplicates and counts gaps
-  by the venue's sequence numbers, produces ticks/trades/dead letters, and keeps the metrics.
+  by the venue's sequence numbers, produces ticks/trades/dead letters, and keeps the metrics. When a
+  frame's book waits for a REST snapshot (Binance's depth diffs) it fetches it there and then: the
+  socket buffers the frames meanwhile, and the diffs they hold are applied or dropped by their ids.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
+import urllib.request
 from typing import Protocol
 
 import orjson
@@ -22,16 +25,18 @@ import websocket
 
 from core.backoff import Backoff
 from core.clock import now_ms
+from core.contracts.tick import InvalidTick
 from core.log import event
 from ingestion.metrics import ConnectorMetrics
 from ingestion.producer import TickProducer
-from ingestion.venues.base import VenueParser
+from ingestion.venues.base import BadFrame, Parsed, VenueParser
 
 log = logging.getLogger(__name__)
 
 BINANCE_MAX_CONNECTION_S = 24 * 3600
 DEFAULT_MAX_CONNECTION_S = BINANCE_MAX_CONNECTION_S - 30 * 60  # replaced well before the venue cuts it
 POLL_S = 0.25  # how often a quiet connection checks for stop, the watchdog and its age
+SNAPSHOT_TIMEOUT_S = 10.0  # a REST book snapshot slower than this fails, and the connection is reopened
 
 
 class Listener(Protocol):
@@ -193,10 +198,29 @@ class Connector:
                 event(log, "sequence gap", venue=self.venue.name, stream=stream, sequence=sequence, skipped=skipped)
         self.metrics.frame(parsed, received_ms)
         self.producer.parsed(self.venue.name, parsed, frame, received_ms)
+        if parsed.resync is None and parsed.snapshot is not None:
+            parsed = self._rest_snapshot(parsed.snapshot)
         if parsed.resync is not None:
             event(log, "order book resynchronized", logging.WARNING, venue=self.venue.name, why=parsed.resync)
             return f"resync: {parsed.resync}"
         return None
+
+    def _rest_snapshot(self, symbol: str) -> Parsed:
+        """Fetch the REST snapshot `symbol`'s book waits for and start the book from it; what it becomes is
+        produced and counted like a frame's. A failed fetch forgets the book and asks for a resync."""
+        url = self.venue.snapshot_url(symbol)
+        try:
+            with urllib.request.urlopen(url, timeout=SNAPSHOT_TIMEOUT_S) as response:
+                body = response.read()
+            parsed = self.venue.rest_snapshot(symbol, orjson.loads(body), now_ms())
+        except (OSError, ValueError, BadFrame, InvalidTick, KeyError) as exc:  # HTTP errors are OSErrors
+            self.venue.forget_book(symbol)
+            detail = f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+            parsed, body = Parsed(resync=f"book: REST snapshot of {symbol} failed: {detail[:200]}"), b""
+        fetched_ms = now_ms()
+        self.metrics.outcome(parsed, fetched_ms)
+        self.producer.parsed(self.venue.name, parsed, body, fetched_ms)
+        return parsed
 
 
 def run_connector(venue: VenueParser, symbols: list[str], producer: TickProducer, stop: threading.Event, *,

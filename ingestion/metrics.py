@@ -79,6 +79,10 @@ class ConnectorMetrics:
     def frame(self, parsed: Parsed, received_ms: int) -> None:
         """Count one frame and what it became."""
         self.received(received_ms)
+        self.outcome(parsed, received_ms)
+
+    def outcome(self, parsed: Parsed, received_ms: int) -> None:
+        """Count what a frame, or a REST book snapshot the connector fetched, became."""
         if parsed.ticks:
             self.ticks += len(parsed.ticks)
             self.tick_rate.add(len(parsed.ticks))

@@ -26,6 +26,7 @@ VENUE_HOSTS = (
     ("ws-feed.coinbase.com", "coinbase"),
     ("ws.kraken.com", "kraken"),
     ("ws.okx.com", "okx"),
+    ("api.gemini.com", "gemini"),
 )
 
 

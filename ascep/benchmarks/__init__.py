@@ -14,8 +14,8 @@ TARGETS = {
                  "N subscribed clients (default 500) at 10,000 ticks/s",
     "lake": "ticks/s written to the Parquet lake (with a flush per batch), and the time of analytics and of "
             "signal outcomes over it",
-    "parsers": "venue parser throughput per core (Binance bookTicker, Coinbase and Kraken tickers), "
-               "optionally into Kafka",
+    "parsers": "venue parser throughput per core (Binance bookTicker, Coinbase and Kraken tickers; book updates "
+               "of Kraken and OKX with checksums, Coinbase, Gemini and Binance), optionally into Kafka",
     "pipeline": "ticks/s through Kafka -> Flink -> Redis, and p50/p99 tick->signal latency",
     "soak": "the embedded stack under simulated load for N minutes: read vs produced, lag, p99 tick->signal, "
             "memory per process and its slope",

@@ -97,7 +97,7 @@ def okx_book_frames(count: int) -> list[bytes]:
             for index, (bids, asks, checksum) in enumerate(book_updates(count, 400, okx_checksum))]
 
 
-def book_rate(venue_name: str, frames: list[bytes], rounds: int = 3) -> float:
+def checked_book_rate(venue_name: str, frames: list[bytes], rounds: int = 3) -> float:
     """Book updates per second, every checksum verified: best of `rounds` passes, each from the snapshot."""
     best = float("inf")
     for _ in range(rounds):
@@ -112,6 +112,99 @@ def book_rate(venue_name: str, frames: list[bytes], rounds: int = 3) -> float:
             raise RuntimeError(f"the {venue_name} book frames did not all pass their checksums: "
                                f"{books.verified} verified, {books.discarded} discarded of {len(frames)}")
     return rate(len(frames) - 1, best)
+# --- order-book updates (Coinbase level2, Gemini l2, Binance depth) ------------------------------------------
+
+BOOK_DEPTH = 200  # levels per side of the synthetic starting books
+
+
+def _book_sides(mid: float, step: float) -> tuple[list[list[str]], list[list[str]]]:
+    bids = [[f"{mid - step * (i + 1):.2f}", f"{1 + i % 9}.5"] for i in range(BOOK_DEPTH)]
+    asks = [[f"{mid + step * (i + 1):.2f}", f"{1 + i % 7}.25"] for i in range(BOOK_DEPTH)]
+    return bids, asks
+
+
+def _changes(i: int, mid: float, step: float) -> list[list[str]]:
+    """One change a frame, on either side, within the 20 best levels: most move the top 10 ticks carry."""
+    level = (i * 7) % 20
+    side, price = ("buy", mid - step * (level + 1)) if i % 2 else ("sell", mid + step * (level + 1))
+    return [[side, f"{price:.2f}", "0" if i % 11 == 0 else f"{1 + i % 13}.75"]]
+
+
+def coinbase_book_frames(count: int) -> tuple[list[bytes], list[bytes]]:
+    """(the snapshot, `count` l2updates) of BTC-USD."""
+    bids, asks = _book_sides(30000.0, 0.5)
+    snapshot = orjson.dumps({"type": "snapshot", "product_id": "BTC-USD", "bids": bids, "asks": asks})
+    return [snapshot], [orjson.dumps({"type": "l2update", "product_id": "BTC-USD", "changes": _changes(i, 30000, 0.5),
+                                      "time": "2023-11-14T22:13:20.123456Z"}) for i in range(count)]
+
+
+def gemini_book_frames(count: int) -> tuple[list[bytes], list[bytes]]:
+    """(the full book answering the subscription, `count` deltas) of BTCUSD."""
+    bids, asks = _book_sides(30000.0, 0.5)
+    full = [["buy", p, q] for p, q in bids] + [["sell", p, q] for p, q in asks]
+    first = orjson.dumps({"type": "l2_updates", "symbol": "BTCUSD", "changes": full, "trades": [],
+                          "auction_events": []})
+    return [first], [orjson.dumps({"type": "l2_updates", "symbol": "BTCUSD", "changes": _changes(i, 30000, 0.5)})
+                     for i in range(count)]
+
+
+def binance_partial_depth_frames(count: int) -> list[bytes]:
+    """`count` btcusdt@depth20@100ms frames, each the whole top 20 of each side with one size changed."""
+    bids, asks = _book_sides(30000.0, 0.01)
+    frames = []
+    for i in range(count):
+        side = bids if i % 2 else asks
+        level = side[(i * 7) % 20]
+        level[1] = f"{1 + i % 13}.75"
+        frames.append(orjson.dumps({"stream": "btcusdt@depth20@100ms",
+                                    "data": {"lastUpdateId": 1000 + i, "bids": bids[:20], "asks": asks[:20]}}))
+    return frames
+
+
+def binance_diff_frames(count: int) -> list[bytes]:
+    """`count` contiguous BTCUSDT depthUpdate diffs after update id 1000 (the REST snapshot's)."""
+    frames = []
+    for i in range(count):
+        change = _changes(i, 30000.0, 0.01)[0]
+        bids, asks = ([change[1:]], []) if change[0] == "buy" else ([], [change[1:]])
+        frames.append(orjson.dumps({"stream": "btcusdt@depth@100ms", "data": {
+            "e": "depthUpdate", "E": NOW + i, "s": "BTCUSDT", "U": 1001 + i, "u": 1001 + i, "b": bids, "a": asks}}))
+    return frames
+
+
+def book_rate(venue_name: str, start, frames: list[bytes], rounds: int = 3) -> float:
+    """Book frames/s one core applies (and emits ticks from), best of `rounds`; `start(parser)` puts a fresh
+    parser where `frames` follow on, outside the timing."""
+    best = float("inf")
+    for _ in range(rounds):
+        parser = get_venue(venue_name)
+        start(parser)
+        parse, dumps = parser.parse, orjson.dumps
+        ticks = 0
+        begin = time.perf_counter()
+        for frame in frames:
+            parsed = parse(frame, NOW)
+            for tick in parsed.ticks:
+                dumps(tick.to_json_dict())
+            ticks += len(parsed.ticks)
+        best = min(best, time.perf_counter() - begin)
+        if ticks < len(frames) // 2:
+            raise RuntimeError(f"the {venue_name} book benchmark frames made only {ticks} ticks of {len(frames)}")
+    return rate(len(frames), best)
+
+
+def _parse_all(frames: list[bytes]):
+    def start(parser) -> None:
+        for frame in frames:
+            parser.parse(frame, NOW)
+    return start
+
+
+def _binance_rest_snapshot(parser) -> None:
+    bids, asks = _book_sides(30000.0, 0.01)
+    parser.rest_snapshot("BTC/USDT", {"lastUpdateId": 1000, "bids": bids, "asks": asks}, NOW)
+
+
 
 
 def rate(count: int, seconds: float) -> float:
@@ -136,9 +229,22 @@ def parse_rate(venue_name: str, frames: list[bytes], serialize: bool, rounds: in
     return rate(len(frames), best)
 
 
-def book_figures(count: int) -> dict:
-    return {"kraken v2 book updates/s (checksums verified, depth 25)": book_rate("kraken", kraken_book_frames(count)),
-            "okx book updates/s (checksums verified, 400 levels)": book_rate("okx", okx_book_frames(count))}
+def book_figures(count: int) -> dict[str, float]:
+    coinbase_start, coinbase = coinbase_book_frames(count)
+    gemini_start, gemini = gemini_book_frames(count)
+    return {
+        "kraken v2 book updates/s (checksums verified, depth 25)": checked_book_rate(
+            "kraken", kraken_book_frames(count)),
+        "okx book updates/s (checksums verified, 400 levels)": checked_book_rate("okx", okx_book_frames(count)),
+        "coinbase level2 book updates/s (l2update -> book tick, serialized)": book_rate(
+            "coinbase", _parse_all(coinbase_start), coinbase),
+        "gemini l2 book updates/s (l2_updates delta -> book tick, serialized)": book_rate(
+            "gemini", _parse_all(gemini_start), gemini),
+        "binance depth20@100ms book updates/s (top-20 frame -> book tick, serialized)": book_rate(
+            "binance", _parse_all([]), binance_partial_depth_frames(count)),
+        "binance depthUpdate book updates/s (synced diff -> book tick, serialized)": book_rate(
+            "binance", _binance_rest_snapshot, binance_diff_frames(count)),
+    }
 
 
 def produce_rate(bootstrap: str, security: KafkaSecuritySettings, frames: list[bytes]) -> float:

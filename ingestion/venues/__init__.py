@@ -11,13 +11,15 @@ from functools import partial
 from ingestion.venues.base import VenueParser
 from ingestion.venues.binance import Binance
 from ingestion.venues.coinbase import Coinbase
+from ingestion.venues.gemini import Gemini
 from ingestion.venues.kraken import Kraken
 from ingestion.venues.okx import Okx
 
 VENUES: dict[str, Callable[..., VenueParser]] = {
     "binance": Binance,
-    "binance_us": partial(Binance, name="binance_us", host="stream.binance.us:9443"),
+    "binance_us": partial(Binance, name="binance_us", host="stream.binance.us:9443", rest="https://api.binance.us"),
     "coinbase": Coinbase,
+    "gemini": Gemini,
     "kraken": Kraken,
     "okx": Okx,
 }

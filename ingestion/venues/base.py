@@ -35,6 +35,9 @@ class Parsed:
     # Why the parser discarded an order book it can no longer trust (a checksum mismatch, a sequence gap):
     # the connection is then opened afresh, so every subscription starts again from a snapshot.
     resync: str | None = None
+    # The symbol whose book waits for a REST snapshot (Binance's depth diffs): the connector fetches
+    # `snapshot_url(symbol)` and hands the answer to `rest_snapshot`. A replay cannot, so its diffs keep waiting.
+    snapshot: str | None = None
 
 
 DEFAULT_MAX_FRAME_BYTES = 64 * 1024
@@ -100,6 +103,14 @@ class VenueParser:
 
     def subscribe_messages(self, symbols: list[str]) -> list[dict[str, Any]]:
         """What to send once connected, in order."""
+        raise NotImplementedError
+
+    def snapshot_url(self, symbol: str) -> str:
+        """Where the REST snapshot of `symbol`'s book is, for a venue whose frames ask for one (Parsed.snapshot)."""
+        raise NotImplementedError
+
+    def rest_snapshot(self, symbol: str, snapshot: Any, ts: int) -> Parsed:
+        """Start `symbol`'s book from the decoded REST snapshot fetched at `ts`, as `parse_message` would a frame."""
         raise NotImplementedError
 
     def parse_message(self, message: Any, received_ms: int) -> Parsed:

@@ -1,8 +1,10 @@
-"""The order books a venue parser keeps from snapshots and deltas, each checked against the venue's checksum.
+"""The order books venue parsers keep from snapshots and deltas, shared by every venue that sends a book.
 
-A book that fails its checksum (or the venue's sequence chain) is discarded at once: its frame is
-dead-lettered with the reason and Parsed.resync set, so the shared connector reopens the connection
-and every subscription starts again from a snapshot. Until then no tick comes from that book.
+A frame that breaks a book (a bad level, a checksum mismatch, a break in the venue's sequence chain) discards
+it at once: the frame is dead-lettered with the reason and Parsed.resync set, so the shared connector reopens
+the connection and every subscription starts again from a snapshot. Until then no tick comes from that book.
+Coinbase, Gemini and Binance send [price, size] levels (load_levels, apply_changes); Kraken and OKX also send a
+checksum of the book (VerifiedBooks).
 """
 from __future__ import annotations
 
@@ -10,7 +12,73 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from core.books.book import DEFAULT_MAX_LEVELS, OrderBook, TextLevel
-from ingestion.venues.base import BOOK_UNCHANGED, BadFrame, Parsed, VenueParser, ignored
+from core.contracts.tick import InvalidTick
+from ingestion.venues.base import BOOK_UNCHANGED, BadFrame, Parsed, VenueParser
+
+BOOK_INCOMPLETE = "book: a side is empty, crossed or truncated, no tick until it is whole"
+UPDATE_BEFORE_SNAPSHOT = "book: update before its snapshot"
+CHANGE_SIDES = {"buy": OrderBook.set_bid, "sell": OrderBook.set_ask}  # Coinbase's and Gemini's change sides
+
+
+def _levels(value: Any, field: str) -> list:
+    if not isinstance(value, list):
+        raise BadFrame(f"field {field!r} must be a list of [price, size] levels, got {type(value).__name__}")
+    return value
+
+
+def _set(setter, book: OrderBook, price: Any, size: Any, where: str) -> None:
+    if type(price) is not str or type(size) is not str:
+        raise BadFrame(f"{where}: price and size must be strings, got {str(price)[:20]!r}, {str(size)[:20]!r}")
+    try:
+        setter(book, price, size)
+    except ValueError as exc:
+        raise BadFrame(f"{where}: {exc}") from None
+
+
+def load_levels(book: OrderBook, bids: Any, asks: Any, names: tuple[str, str] = ("bids", "asks")) -> None:
+    """Apply [price, size] levels of both sides; size "0" deletes the level."""
+    for field, levels, setter in ((names[0], bids, OrderBook.set_bid), (names[1], asks, OrderBook.set_ask)):
+        for index, level in enumerate(_levels(levels, field)):
+            if not isinstance(level, list) or len(level) < 2:
+                raise BadFrame(f"field '{field}[{index}]' must be a [price, size] level")
+            _set(setter, book, level[0], level[1], f"field '{field}[{index}]'")
+
+
+def apply_changes(book: OrderBook, changes: Any) -> None:
+    """Apply [side, price, size] changes, side "buy" (bid) or "sell" (ask)."""
+    for index, change in enumerate(_levels(changes, "changes")):
+        if not isinstance(change, list) or len(change) != 3:
+            raise BadFrame(f"field 'changes[{index}]' must be a [side, price, size] change")
+        setter = CHANGE_SIDES.get(change[0]) if isinstance(change[0], str) else None
+        if setter is None:
+            raise BadFrame(f"field 'changes[{index}]' side must be 'buy' or 'sell', got {str(change[0])[:20]!r}")
+        _set(setter, book, change[1], change[2], f"field 'changes[{index}]'")
+
+
+BOOK_ERRORS = (BadFrame, InvalidTick, KeyError)  # what a bad book frame raises (KeyError: a missing field)
+
+
+def discard(venue: VenueParser, books: dict[str, OrderBook], symbol: str, what: str, error: Exception) -> Parsed:
+    """The frame that broke `symbol`'s book (some of it may be applied, or the book missed it): dead-lettered,
+    the book dropped, and a resync asked for so that every book starts again from a snapshot."""
+    detail = f"missing field {error.args[0]!r}" if isinstance(error, KeyError) else str(error)
+    return dropped(venue, books, symbol, f"book: bad {what}: {detail}")
+
+
+def dropped(venue: VenueParser, books: dict[str, OrderBook], symbol: str, reason: str) -> Parsed:
+    books.pop(symbol, None)
+    venue.forget_book(symbol)
+    return Parsed(deadletter=reason, resync=reason)
+
+
+def emit(venue: VenueParser, symbol: str, book: OrderBook, ts: int) -> Parsed:
+    """The book's tick, or the frame ignored saying why there is none: the book cannot vouch for its top
+    levels yet (OrderBook.complete), or they did not change."""
+    if not book.complete(venue.book_levels):
+        return Parsed(ignored=BOOK_INCOMPLETE)
+    tick = venue.book_tick(symbol, book, ts)
+    return Parsed(ticks=[tick]) if tick is not None else Parsed(ignored=BOOK_UNCHANGED)
+
 
 
 class VerifiedBooks:
@@ -48,14 +116,11 @@ class VerifiedBooks:
                 return self.discard(symbol, f"checksum mismatch on the {symbol} book: {self.venue.name} sent "
                                             f"{self.checksum_name} {expected}, the book gives {actual}")
             self.verified += 1
-        tick = self.venue.book_tick(symbol, book, ts)
-        return Parsed(ticks=[tick]) if tick is not None else ignored(BOOK_UNCHANGED)
+        return emit(self.venue, symbol, book, ts)
 
     def discard(self, symbol: str, reason: str) -> Parsed:
-        self.books.pop(symbol, None)
-        self.venue.forget_book(symbol)
         self.discarded += 1
-        return Parsed(deadletter=reason, resync=reason)
+        return dropped(self.venue, self.books, symbol, reason)
 
 
 def text_levels(levels: Any, side: str) -> list[TextLevel]:

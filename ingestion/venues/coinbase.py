@@ -1,16 +1,23 @@
-"""Coinbase Exchange ws-feed: `ticker` -> ticks, `match`/`last_match` -> trades.
+"""Coinbase Exchange ws-feed: `ticker` -> ticks, `match`/`last_match` -> trades, `level2` -> book ticks.
 
 - Tick time is the frame's `time` (ISO-8601, UTC; the received time if a ticker has none); `sequence` is the
   product's sequence number (shared by its ticker and match messages, and with gaps: the ticker channel is conflated).
 - Sizes come from best_bid_size/best_ask_size, which the feed only sends since 2022 (absent -> None).
 - In a match `side` is the MAKER's side, so the taker side recorded on the trade is the opposite.
-- Ignored: l2update and snapshot (order book, not used), subscriptions (ack), heartbeat (keep-alive).
+- level2: a `snapshot` (bids/asks, the whole book) starts a product's book, each `l2update` ([side, price, size]
+  changes, size "0" deletes) changes it; a book tick (docs/ticks.md) follows when its top levels change, dated by
+  the update's `time`. The feed has no sequence numbers for level2: its order over one connection is the
+  guarantee, and a reconnect re-sends every snapshot. An l2update before its product's snapshot is ignored;
+  a malformed one discards the book and reopens the connection. The live connector does not subscribe level2
+  (the full-book snapshot is megabytes, far over the frame limit): recorded and replayed sessions use it.
+- Ignored: subscriptions (ack), heartbeat (keep-alive).
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
+from core.books.book import OrderBook
 from core.contracts.tick import tick_from_values
 from core.contracts.trade import make_trade
 from ingestion.venues.base import (
@@ -23,13 +30,12 @@ from ingestion.venues.base import (
     ignored,
     iso_ms,
 )
+from ingestion.venues.books import BOOK_ERRORS, UPDATE_BEFORE_SNAPSHOT, apply_changes, discard, emit, load_levels
 
 DEFAULT_SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "ADA/USDT", "DOGE/USDT", "ETH/BTC", "SOL/BTC",
                    "BTC/USD", "ETH/USD", "SOL/USD", "USDT/USD")
 
 IGNORED_TYPES = {
-    "l2update": "l2update: order-book diffs are not used, ticker gives the top of book",
-    "snapshot": "snapshot: order-book snapshots are not used, ticker gives the top of book",
     "subscriptions": "subscription ack",
     "heartbeat": "heartbeat",
 }
@@ -44,6 +50,7 @@ class Coinbase(VenueParser):
                  max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
                  book_levels: int = DEFAULT_BOOK_LEVELS) -> None:
         self.url = url
+        self._books: dict[str, OrderBook] = {}
         super().__init__(symbols, max_frame_bytes=max_frame_bytes, book_levels=book_levels)
 
     def native_names(self, symbol: str) -> Iterable[str]:
@@ -70,6 +77,10 @@ class Coinbase(VenueParser):
                                     message.get("best_bid_size"), message.get("best_ask_size"), ts)
             sequence = message.get("sequence")
             return Parsed(ticks=[tick], sequence=(symbol, sequence) if type(sequence) is int else None)
+        if kind == "l2update":
+            return self._l2update(message)
+        if kind == "snapshot":
+            return self._snapshot(message, received_ms)
         if kind == "match" or kind == "last_match":
             side = TAKER_SIDE.get(message.get("side"))
             return Parsed(trades=[make_trade(self.name, self.symbol(message["product_id"]), message["price"],
@@ -81,3 +92,26 @@ class Coinbase(VenueParser):
         if reason is None:
             raise BadFrame(f"unexpected message type {str(kind)[:40]!r}")
         return ignored(reason)
+
+    def _snapshot(self, message: dict, received_ms: int) -> Parsed:
+        symbol = self.symbol(message["product_id"])
+        book = self._books[symbol] = OrderBook()
+        self.forget_book(symbol)
+        try:
+            ts = iso_ms(message["time"], "time") if "time" in message else received_ms
+            load_levels(book, message["bids"], message["asks"])
+        except BOOK_ERRORS as exc:
+            return discard(self, self._books, symbol, "snapshot", exc)
+        return emit(self, symbol, book, ts)
+
+    def _l2update(self, message: dict) -> Parsed:
+        symbol = self.symbol(message["product_id"])
+        book = self._books.get(symbol)
+        if book is None:
+            return ignored(UPDATE_BEFORE_SNAPSHOT)
+        try:
+            ts = iso_ms(message["time"], "time")
+            apply_changes(book, message["changes"])
+        except BOOK_ERRORS as exc:
+            return discard(self, self._books, symbol, "l2update", exc)
+        return emit(self, symbol, book, ts)

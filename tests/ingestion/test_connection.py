@@ -32,8 +32,9 @@ def topics(topic_prefix, make_topics) -> Topics:
 class Ingest:
     """A connector on its own thread, as `ascep ingest VENUE` runs it."""
 
-    def __init__(self, venue_name: str, url: str, kafka: str, topics: Topics, **options) -> None:
-        self.venue = get_venue(venue_name, any_symbol=True)
+    def __init__(self, venue_name: str, url: str, kafka: str, topics: Topics, *, venue_options: dict | None = None,
+                 **options) -> None:
+        self.venue = get_venue(venue_name, any_symbol=True, **(venue_options or {}))
         self.producer = TickProducer(kafka, EMBEDDED, topics=topics)
         self.connector = Connector(self.venue, self.producer)
         self.stop = threading.Event()
@@ -51,8 +52,9 @@ class Ingest:
 
 
 def expected_ticks(venue_name: str, frames: list[str]) -> list[tuple]:
+    """What the connector makes of `frames`, but for the time (a book snapshot without one is dated when received)."""
     venue = get_venue(venue_name, any_symbol=True)
-    return [tick[:6] for frame in frames for tick in venue.parse(frame, 0).ticks]
+    return [tick[:6] for frame in frames for tick in venue.parse(frame, 1_700_000_000_000).ticks]
 
 
 def wait_for(condition, timeout_s: float, what: str) -> None:
@@ -64,7 +66,7 @@ def wait_for(condition, timeout_s: float, what: str) -> None:
 
 def test_reconnects_after_the_exchange_dies_and_loses_only_the_outage(recordings, kafka, topics):
     feed = LiveFeed(recordings / "COINBASE.ws.28.0", speed=3.0)
-    server = ReplayServer(feed).start()
+    server = ReplayServer(feed, start_on_subscription=True).start()  # however slow the connect, from the snapshots
     ingest = Ingest("coinbase", server.url, kafka, topics)
     time.sleep(4.0)
     server.stop()
@@ -80,8 +82,8 @@ def test_reconnects_after_the_exchange_dies_and_loses_only_the_outage(recordings
     expected = expected_ticks("coinbase", server.sent)
     got = [tick_from_dict(orjson.loads(v))[:6] for v in consume(kafka, topics.ticks, len(expected))]
     assert got == expected  # every tick the exchange sent, once, in order
-    assert len(expected_ticks("coinbase", server.sent[:sent_before])) > 20
-    assert len(expected_ticks("coinbase", server.sent[sent_before:])) > 20
+    before = expected_ticks("coinbase", server.sent[:sent_before])
+    assert len(before) > 20 and len(expected) - len(before) > 20  # after the outage too (book ticks included)
     assert len(expected) < len(expected_ticks("coinbase", feed.frames))  # the outage did lose some
     assert metrics.connects == 2 and metrics.reconnects == 1 and metrics.frames == len(server.sent)
     assert metrics.gaps > 0 and metrics.missing > 0  # coinbase sequences jump across the outage (and conflation)
@@ -100,10 +102,15 @@ def test_a_server_that_repeats_itself_after_a_reconnect_makes_no_duplicates(reco
     server.stop()
     metrics = ingest.finish()
 
-    expected = expected_ticks("coinbase", feed.frames)
-    got = [tick_from_dict(orjson.loads(v))[:6] for v in consume(kafka, topics.ticks, len(expected))]
-    assert got == expected
-    assert metrics.duplicates == len(expected)
+    # The repeated tickers are dropped by their sequence numbers. Book ticks have none: the repeat restarts
+    # each book from its snapshot, as a venue does after a reconnect, and its ticks are the new book's.
+    venue = get_venue("coinbase", any_symbol=True)
+    first = [tick[:6] for frame in feed.frames for tick in venue.parse(frame, 1_700_000_000_000).ticks]
+    again = [tick[:6] for frame in feed.frames for tick in venue.parse(frame, 1_700_000_000_000).ticks
+             if tick.bids is not None]
+    got = [tick_from_dict(orjson.loads(v))[:6] for v in consume(kafka, topics.ticks, len(first) + len(again))]
+    assert got == first + again
+    assert metrics.duplicates == len(first) - len(again) > 100
 
 
 def test_watchdog_drops_a_feed_that_only_pings_and_pings_are_answered(recordings, kafka, topics):
@@ -245,3 +252,103 @@ def test_ingest_sim_command_stops_cleanly_on_sigterm(kafka, topic_prefix, make_t
     assert proc.returncode == 0, out
     sent = int(out.split()[1])
     assert sent > 50 and len(consume(kafka, topic, sent, partitions=2)) == sent
+
+
+# --- order books through the live connection ---------------------------------------------------------------------
+
+def test_gemini_books_reach_kafka_and_a_bad_update_reopens_the_connection(recordings, tmp_path, kafka, topics):
+    """Gemini's recorded session with one FILUSD delta corrupted half-way: the book is discarded, the frame
+    dead-lettered, the connection reopened; this server sends no new full book, so FILUSD makes no tick after."""
+    lines = (recordings / "GEMINI.ws.1.0").read_text().splitlines()
+    bad = '{"type":"l2_updates","symbol":"FILUSD","changes":[["sell","58.5738","-9"]]}'
+    assert lines[337].startswith("1624493684.3652558: ") and "FILUSD" in lines[337]
+    lines[337] = "1624493684.3652558: " + bad
+    path = tmp_path / "gemini.ws"
+    path.write_text("\n".join(lines) + "\n")
+    feed = LiveFeed(path, speed=10.0)
+    server = ReplayServer(feed, start_on_subscription=True).start()
+    ingest = Ingest("gemini", server.url, kafka, topics)
+    wait_for(lambda: feed.finished, 15, "the recording to play out")
+    time.sleep(0.3)
+    server.stop()
+    metrics = ingest.finish()
+
+    assert orjson.loads(server.received[0]) == {"type": "subscribe", "subscriptions": [
+        {"name": "l2", "symbols": ["BTCUSD"]}]}  # what Ingest subscribes; the server plays the recording anyway
+    assert metrics.resyncs == 1 and metrics.connects == 2 and metrics.reconnects == 1
+    # What the server sent the first connection after the bad frame, before it saw the close, the connector
+    # never read: only the ticks up to the bad frame are known exactly.
+    before = expected_ticks("gemini", server.sent[:server.sent.index(bad)])
+    got = [tick_from_dict(orjson.loads(v)) for v in consume(kafka, topics.ticks, len(before) + 1)]
+    assert [tick[:6] for tick in got[:len(before)]] == before and len(before) > 200
+    assert ("gemini", "FIL/USD") in {tick[:2] for tick in before}
+    assert len(got) > len(before) and not [t for t in got[len(before):] if t.symbol == "FIL/USD"]
+    assert all(tick.bids and tick.asks and tick.bid < tick.ask for tick in got)
+    (dead,) = [orjson.loads(v) for v in consume(kafka, topics.deadletter, 1)]
+    assert dead["reason"] == "book: bad l2_updates: field 'changes[0]': bad book level: price '58.5738', size '-9'"
+    assert len(consume(kafka, topics.trades, 500)) >= 500  # the 10 full books' 50 latest trades, then trade events
+
+
+class DepthSnapshots:
+    """A local stand-in for Binance's REST /api/v3/depth beside a replay server: each answer's lastUpdateId is the
+    `u` of the newest diff the replay server has sent for the symbol, with one far level a side (the diffs after
+    it fill in the rest). `fail_first` answers the first request with HTTP 500."""
+
+    def __init__(self, server: ReplayServer, fail_first: bool = False) -> None:
+        import http.server
+
+        self.requests: list[str] = []
+        snapshots = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+                symbol = self.path.partition("symbol=")[2].partition("&")[0]
+                snapshots.requests.append(symbol)
+                if fail_first and len(snapshots.requests) == 1:
+                    self.send_error(500, "busy")
+                    return
+                ids = [orjson.loads(f)["data"]["u"] for f in list(server.sent)
+                       if '"e":"depthUpdate"' in f and f'"s":"{symbol}"' in f]
+                body = orjson.dumps({"lastUpdateId": ids[-1], "bids": [["0.00000001", "1"]],
+                                     "asks": [["100000", "1"]]})
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
+@pytest.mark.parametrize("fail_first", [False, True])
+def test_binance_diff_books_start_from_a_rest_snapshot(recordings, kafka, topics, fail_first):
+    feed = LiveFeed(recordings / "BINANCE.ws.1.0", speed=5.0)
+    server = ReplayServer(feed).start()
+    snapshots = DepthSnapshots(server, fail_first=fail_first)
+    ingest = Ingest("binance", server.url, kafka, topics,
+                    venue_options={"depth": "depth@100ms", "rest": snapshots.url})
+    wait_for(lambda: feed.finished, 15, "the recording to play out")
+    time.sleep(0.3)
+    server.stop()
+    snapshots.close()
+    metrics = ingest.finish()
+
+    # A failed fetch reopens the connection once, and the book asks again; the recorded diffs have no gap.
+    assert (metrics.resyncs, metrics.connects) == ((1, 2) if fail_first else (0, 1))
+    assert snapshots.requests == ["NKNUSDT"] * (2 if fail_first else 1) + ["BLZETH", "LRCBTC", "RUNEEUR"]
+    ticks = [tick_from_dict(orjson.loads(v)) for v in consume(kafka, topics.ticks, metrics.ticks)]
+    books = [tick for tick in ticks if tick.bids is not None]
+    assert len(ticks) == metrics.ticks and {tick.symbol for tick in books} == {"NKN/USDT", "BLZ/ETH", "LRC/BTC",
+                                                                               "RUNE/EUR"}
+    nkn = [tick for tick in books if tick.symbol == "NKN/USDT"]
+    # The first tick is the snapshot's far levels; the diffs then bring NKN's real bids and asks, near 0.35.
+    assert nkn[0].bids == ((1e-08, 1.0),) and len(nkn) > 100
+    assert all(0.34 < tick.bid < tick.ask for tick in nkn[1:]) and nkn[-1].ask < 0.36

@@ -1,12 +1,13 @@
-"""Every real recorded frame of Binance, Binance.US, Coinbase, Kraken and OKX ends somewhere, with stated counts.
+"""Every real recorded frame of Binance, Binance.US, Coinbase, Gemini, Kraken and OKX ends somewhere, with stated
+counts.
 
 The expected numbers were counted once with a plain json loop independent of the parsers (bookTicker
 streams, Coinbase ticker/match/last_match types, Kraken v1 ticker arrays and the trades inside trade
 arrays; frames over 64 KiB counted as oversized) and are written here, not computed.
 
-The book numbers (Kraken v1 book-1000, OKX books) were counted the same way: plain dicts of price text ->
-size text, deltas applied, truncated to the depth after each frame, the checksums recomputed with zlib
-in the loop, and a tick counted when the top 10 levels of a book with both sides, not crossed, changed.
+The book numbers were counted the same way: plain dicts of price text -> size text, deltas applied (Kraken v1
+book-1000 and OKX books truncated to the depth after each frame, their checksums recomputed with zlib in the
+loop), and a tick counted when the top 10 levels of a book with both sides, not crossed, changed.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from ingestion.recording import BadLine, Connection, Received, RecordingWriter, 
 from ingestion.venues import get_venue
 from ingestion.venues.base import BOOK_UNCHANGED
 
-DEPTH = "depth: order-book diffs are not used, bookTicker gives the top of book"
+DEPTH = "book: diffs waiting for a REST snapshot"  # no REST snapshot in a recording: nothing to build a book from
 KLINE = "kline: candles are not used"
 KRAKEN_ACKS = {"system status": 1, "subscription ack": 10}
 
@@ -28,10 +29,10 @@ KRAKEN_ACKS = {"system status": 1, "subscription ack": 10}
 EXPECTED = {
     "BINANCE.ws.1.0": ("binance", 265, 84, 2, {DEPTH: 177, KLINE: 2}, {}),
     "BINANCE_US.ws.1.0": ("binance_us", 480, 128, 11, {DEPTH: 336, KLINE: 5}, {}),
-    "COINBASE.ws.28.0": ("coinbase", 9946, 107, 107, {
-        "subscription ack": 3,
-        "snapshot: order-book snapshots are not used, ticker gives the top of book": 10,
-        "l2update: order-book diffs are not used, ticker gives the top of book": 9719}, {}),
+    # 107 ticker ticks and 6648 book ticks; the other 3081 l2updates changed nothing in the top 10 levels.
+    "COINBASE.ws.28.0": ("coinbase", 9946, 107 + 6648, 107, {"subscription ack": 3, BOOK_UNCHANGED: 3081}, {}),
+    # 10 full books (each with the symbol's 50 latest trades) and 645 deltas; 16 trade events.
+    "GEMINI.ws.1.0": ("gemini", 678, 613, 10 * 50 + 16, {"heartbeat": 7, BOOK_UNCHANGED: 42}, {}),
     "KRAKEN.ws.48.0": ("kraken", 49, 0, 10, {**KRAKEN_ACKS, "heartbeat": 30}, {}),
     "KRAKEN.ws.49.0": ("kraken", 60, 18, 0, {**KRAKEN_ACKS, "heartbeat": 31}, {}),
     # Book ticks: 10 snapshots and 4269 updates, of which 927 changed nothing in the top 10 levels.
@@ -75,6 +76,48 @@ def test_every_received_frame_is_accounted_for(recordings, name):
         assert tick_from_dict(orjson.loads(orjson.dumps(tick.to_json_dict()))) == tick
     for trade in trades:
         assert trade.price > 0 and trade.size >= 0 and trade.side in ("buy", "sell")
+
+
+# --- Order books (Coinbase level2, Gemini l2, Binance depth) -------------------------------------------------
+
+# file: (books built, book ticks, resyncs), counted independently (see the docstring). A book counts as built
+# when its symbol emits book ticks; Binance's diffs wait for a REST snapshot no recording holds.
+BOOKS = {
+    "BINANCE.ws.1.0": (0, 0, 0),
+    "BINANCE_US.ws.1.0": (0, 0, 0),
+    "COINBASE.ws.28.0": (10, 6648, 0),
+    "GEMINI.ws.1.0": (10, 613, 0),
+}
+GEMINI_SYMBOLS = {"ALCX/USD", "ANKR/USD", "BAT/BTC", "BTC/GBP", "ETH/EUR", "FIL/USD", "GRT/USD", "LINK/ETH",
+                  "LTC/ETH", "ZEC/LTC"}
+
+
+@pytest.mark.parametrize("name", sorted(BOOKS))
+def test_books_built_from_recordings_never_cross_and_start_at_the_quote(recordings, name):
+    entries = list(read_recording(recordings / name))
+    venue = get_venue(entries[0].venue, any_symbol=True)
+    book_ticks, resyncs = [], 0
+    for entry in entries:
+        if isinstance(entry, Received):
+            parsed = venue.parse(entry.data, entry.received_ms)
+            book_ticks += [tick for tick in parsed.ticks if tick.bids is not None]
+            resyncs += parsed.resync is not None
+    assert (len({tick.symbol for tick in book_ticks}), len(book_ticks), resyncs) == BOOKS[name]
+    for tick in book_ticks:
+        assert tick.bid < tick.ask, tick
+        assert tick.bids[0] == (tick.bid, tick.bid_size) and tick.asks[0] == (tick.ask, tick.ask_size), tick
+        assert 1 <= len(tick.bids) <= venue.book_levels and 1 <= len(tick.asks) <= venue.book_levels
+        assert [p for p, _ in tick.bids] == sorted({p for p, _ in tick.bids}, reverse=True)
+        assert [p for p, _ in tick.asks] == sorted({p for p, _ in tick.asks})
+    if name == "GEMINI.ws.1.0":
+        assert {tick.symbol for tick in book_ticks} == GEMINI_SYMBOLS
+
+
+def test_gemini_url_is_gemini():
+    assert venue_for_url("wss://api.gemini.com/v2/marketdata/") == "gemini"
+
+
+# --- end of order books ----------------------------------------------------------------------------------------
 
 
 def test_recorded_symbols_are_normalized(recordings):
@@ -142,7 +185,7 @@ def test_lines_that_fit_no_form_are_reported_with_their_number(tmp_path):
 # --- verified books (Kraken, OKX) ------------------------------------------------------------------
 # file: (venue, books built from snapshots, checksums that matched, resyncs). Kraken's v1 snapshots carry
 # no checksum (4269 updates); OKX's snapshot does (1 + 97 updates of BTC-USDT, the one spot instrument).
-BOOKS = {"KRAKEN.ws.50.0": ("kraken", 10, 4269, 0), "OKX.ws.1.0": ("okx", 1, 98, 0)}
+VERIFIED_BOOKS = {"KRAKEN.ws.50.0": ("kraken", 10, 4269, 0), "OKX.ws.1.0": ("okx", 1, 98, 0)}
 
 
 def received_frames(recordings, name: str) -> list[tuple[str, int]]:
@@ -153,9 +196,9 @@ def parse_all(venue, frames: list[tuple[str, int]]) -> list:
     return [venue.parse(frame, received_ms) for frame, received_ms in frames]
 
 
-@pytest.mark.parametrize("name", sorted(BOOKS))
+@pytest.mark.parametrize("name", sorted(VERIFIED_BOOKS))
 def test_recorded_books_pass_every_checksum(recordings, name):
-    venue_name, built, verified, resyncs = BOOKS[name]
+    venue_name, built, verified, resyncs = VERIFIED_BOOKS[name]
     venue = get_venue(venue_name, any_symbol=True)
     parsed = parse_all(venue, received_frames(recordings, name))
     assert sum(p.resync is not None for p in parsed) == resyncs
@@ -192,9 +235,9 @@ def corrupted(frame: str, which: int) -> str:
     return orjson.dumps(message).decode()
 
 
-@pytest.mark.parametrize("name", sorted(BOOKS))
+@pytest.mark.parametrize("name", sorted(VERIFIED_BOOKS))
 def test_a_corrupted_level_fails_the_checksum_and_the_book_is_rebuilt_from_the_next_snapshot(recordings, name):
-    venue_name, built, verified, _ = BOOKS[name]
+    venue_name, built, verified, _ = VERIFIED_BOOKS[name]
     frames = received_frames(recordings, name)
     clean = get_venue(venue_name, any_symbol=True)
     outcomes = parse_all(clean, frames)

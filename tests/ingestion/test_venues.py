@@ -70,6 +70,12 @@ def test_binance_quote_suffix_table(native, normal):
     assert split_symbol(native) == normal
 
 
+def gemini_full_book(symbol="BTCUSD") -> str:
+    return orjson.dumps({"type": "l2_updates", "symbol": symbol, "changes": [["buy", "30000.1", "1.5"],
+                                                                             ["sell", "30000.2", "0.5"]],
+                         "trades": [], "auction_events": []}).decode()
+
+
 def test_binance_default_symbols_hold_triangles_and_others_are_unknown():
     venue = get_venue("binance")
     assert len(venue.symbols) >= 10 and {"BTC/USDT", "ETH/USDT", "ETH/BTC"} <= set(venue.symbols)
@@ -79,12 +85,12 @@ def test_binance_default_symbols_hold_triangles_and_others_are_unknown():
     assert unknown.deadletter == "unknown symbol 'FOOXYZ'"
 
 
-def test_binance_ignores_depth_and_kline_with_reasons_and_acks():
+def test_binance_ignores_unsynced_depth_and_kline_with_reasons_and_acks():
     venue = get_venue("binance")
-    depth = {"stream": "btcusdt@depth@100ms", "data": {"e": "depthUpdate", "s": "BTCUSDT", "b": [], "a": []}}
+    depth = {"stream": "btcusdt@depth@100ms", "data": {"e": "depthUpdate", "E": NOW, "s": "BTCUSDT", "U": 1, "u": 2,
+                                                       "b": [], "a": []}}
     kline = {"stream": "btcusdt@kline_1m", "data": {"e": "kline", "s": "BTCUSDT", "k": {}}}
-    assert venue.parse(orjson.dumps(depth), NOW).ignored == \
-        "depth: order-book diffs are not used, bookTicker gives the top of book"
+    assert venue.parse(orjson.dumps(depth), NOW).ignored == "book: diffs waiting for a REST snapshot"
     assert venue.parse(orjson.dumps(kline), NOW).ignored == "kline: candles are not used"
     assert venue.parse(b'{"result":null,"id":1}', NOW).ignored == "subscription ack"
     assert venue.parse(b'{"error":{"code":2,"msg":"Invalid request"},"id":1}', NOW).deadletter.startswith("venue error")
@@ -145,8 +151,6 @@ def test_coinbase_match_taker_side_is_opposite_of_maker_side():
 
 
 @pytest.mark.parametrize("kind,reason", [
-    ("l2update", "l2update: order-book diffs are not used, ticker gives the top of book"),
-    ("snapshot", "snapshot: order-book snapshots are not used, ticker gives the top of book"),
     ("subscriptions", "subscription ack"),
     ("heartbeat", "heartbeat"),
 ])
@@ -224,7 +228,8 @@ def test_every_tick_a_parser_emits_passes_the_shared_contract():
     emitted = {}
     for name in VENUES:
         venue = get_venue(name, any_symbol=True)
-        ticks = [tick for frame in (book_ticker(), coinbase_ticker(), kraken_v2_ticker(), okx_ticker())
+        ticks = [tick for frame in (book_ticker(), coinbase_ticker(), kraken_v2_ticker(), okx_ticker(),
+                                    gemini_full_book())
                  for tick in venue.parse(frame, NOW).ticks]
         for tick in ticks:
             assert tick_from_dict(orjson.loads(orjson.dumps(tick.to_json_dict()))) == tick
@@ -233,7 +238,7 @@ def test_every_tick_a_parser_emits_passes_the_shared_contract():
 
 
 def test_unknown_venue_names_the_known_ones():
-    known = "binance, binance_us, coinbase, kraken, okx"
+    known = "binance, binance_us, coinbase, gemini, kraken, okx"
     with pytest.raises(ValueError, match=f"unknown venue 'ftx'; known venues: {known}$"):
         get_venue("ftx")
 
@@ -242,6 +247,10 @@ def test_live_subscriptions():
     assert get_venue("binance").subscribe_messages(["BTC/USDT"]) == []
     assert get_venue("coinbase").subscribe_messages(["BTC/USDT"])[0]["product_ids"] == ["BTC-USDT"]
     assert get_venue("kraken").subscribe_messages(["BTC/USD"])[0]["params"]["symbol"] == ["BTC/USD"]
+    assert get_venue("gemini").subscribe_messages(["BTC/USD", "ETH/BTC"]) == [
+        {"type": "subscribe", "subscriptions": [{"name": "l2", "symbols": ["BTCUSD", "ETHBTC"]}]}]
+    assert get_venue("binance").stream_url(["BTC/USDT"]) == ("wss://stream.binance.com:9443/stream?streams="
+                                                             "btcusdt@bookTicker/btcusdt@aggTrade/btcusdt@depth20@100ms")
 
 
 # --- Kraken v2 book and OKX (verified books) ------------------------------------------------------

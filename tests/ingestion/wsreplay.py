@@ -51,7 +51,9 @@ class LiveFeed:
         self.origin = time.monotonic()
 
     def current(self) -> int:
-        """Index of the first frame not yet due."""
+        """Index of the first frame not yet due (0 before the feed starts)."""
+        if self.origin is None:
+            return 0
         return bisect.bisect_left(self.offsets, time.monotonic() - self.origin)
 
     @property
@@ -65,14 +67,18 @@ class ReplayServer:
     `from_start=True` replays the recording from its first frame on every connection (a server that
     repeats itself); `ping_every_s` pings each client and counts the pongs; `silent=True` sends no data;
     `first_frames` (as many as the feed's) go to the first connection instead, e.g. with one corrupted.
+    `start_on_subscription=True` starts the feed's clock at the first subscription instead of at `start()`, so the
+    first client gets the recording from its first frame (a book's snapshot, say) however long it took to connect.
     """
 
     def __init__(self, feed: LiveFeed, *, from_start: bool = False, ping_every_s: float | None = None,
-                 silent: bool = False, first_frames: list[str] | None = None) -> None:
+                 silent: bool = False, first_frames: list[str] | None = None,
+                 start_on_subscription: bool = False) -> None:
         if first_frames is not None and len(first_frames) != len(feed.frames):
             raise ValueError(f"first_frames has {len(first_frames)} frames, the feed {len(feed.frames)}")
         self.feed = feed
         self.first_frames = first_frames
+        self.start_on_subscription = start_on_subscription
         self.from_start = from_start
         self.ping_every_s = ping_every_s
         self.silent = silent
@@ -87,7 +93,7 @@ class ReplayServer:
         self._stopping: asyncio.Event | None = None
 
     def start(self) -> ReplayServer:
-        if self.feed.origin is None:
+        if self.feed.origin is None and not self.start_on_subscription:
             self.feed.start()
         ready = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main(ready)), name="wsreplay", daemon=True)
@@ -127,7 +133,11 @@ class ReplayServer:
             if self.silent:
                 await connection.wait_closed()
                 return
-            index = 0 if self.from_start else self.feed.current()
+            if self.feed.origin is None:  # start_on_subscription: this client gets the very first frame
+                self.feed.start()
+                index = 0
+            else:
+                index = 0 if self.from_start else self.feed.current()
             start = time.monotonic() if self.from_start else self.feed.origin
             frames = self.first_frames if self.first_frames is not None and self.connections == 1 else self.feed.frames
             while index < len(frames):

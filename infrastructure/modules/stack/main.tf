@@ -6,7 +6,7 @@ locals {
   flink_name       = var.name
   maintenance_name = "${var.name}-maintenance"
   # every venue a tick can carry: the live connectors, the simulated markets and Alpha Vantage's FX rates
-  venues = distinct(concat(var.connectors, ["binance", "binance_us", "coinbase", "kraken", "okx", "fx_ecn", "fx_dealer", "alphavantage"]))
+  venues = distinct(concat(var.connectors, ["binance", "binance_us", "coinbase", "gemini", "kraken", "okx", "fx_ecn", "fx_dealer", "alphavantage"]))
 
   # Settings reach every part as ASCEP_* environment variables (Managed Flink: the property group `ascep`).
   kafka = {
