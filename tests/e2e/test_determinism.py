@@ -94,7 +94,11 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def canonical(signal: dict) -> dict:
-    return {k: v for k, v in signal.items() if v is not None and k not in IGNORED}
+    """Without what is absent: a null column, a leg's null vwap (the lake's leg struct has the field always)."""
+    out = {k: v for k, v in signal.items() if v is not None and k not in IGNORED}
+    if "legs" in out:
+        out["legs"] = [{k: v for k, v in leg.items() if v is not None} for leg in out["legs"]]
+    return out
 
 
 def frozen(signal: dict) -> str:
