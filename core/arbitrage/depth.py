@@ -90,16 +90,18 @@ def cycle_depth_size(hops: list[Hop], min_profit_bps: float) -> float:
     rates, and stop inside the first one that takes the average below the target, or where a book ends.
     """
     target = 1.0 + min_profit_bps / 10_000.0
+    legs = range(len(hops))
     level = [0] * len(hops)
     left = [_room(levels[0][0], levels[0][1], side, fee) for levels, side, fee in hops]  # per leg, input units
+    rates = [_rate(levels[0][0], side, fee) for levels, side, fee in hops]  # at each leg's current level
     start = back = 0.0
     while True:
-        rates = [_rate(levels[level[k]][0], side, fee) for k, (levels, side, fee) in enumerate(hops)]
         step, binding, slope = float("inf"), 0, 1.0  # slope: leg k's input per start unit, then the cycle's
-        for k, rate in enumerate(rates):
-            if left[k] / slope < step:
-                step, binding = left[k] / slope, k
-            slope *= rate
+        for k in legs:
+            room = left[k] / slope
+            if room < step:
+                step, binding = room, k
+            slope *= rates[k]
         if slope < target:
             room = (back - target * start) / (target - slope)
             if room < step:
@@ -107,15 +109,16 @@ def cycle_depth_size(hops: list[Hop], min_profit_bps: float) -> float:
         start += step
         back += step * slope
         per_input = 1.0
-        for k, (levels, side, fee) in enumerate(hops):
+        for k in legs:
             left[k] = 0.0 if k == binding else left[k] - step * per_input
             per_input *= rates[k]
             if left[k] <= 0.0:
+                levels, side, fee = hops[k]
                 level[k] += 1
                 if level[k] == len(levels):
                     return start
                 price, size = levels[level[k]]
-                left[k] = _room(price, size, side, fee)
+                left[k], rates[k] = _room(price, size, side, fee), _rate(price, side, fee)
 
 
 def cycle_vwaps(hops: list[Hop], size: float) -> list[float]:
