@@ -42,6 +42,7 @@ TICK_SCHEMA = pa.schema([
 LEG_TYPE = pa.struct([
     pa.field("venue", pa.string()), pa.field("symbol", pa.string()),
     pa.field("side", pa.string()), pa.field("price", pa.float64()),
+    pa.field("vwap", pa.float64()),  # at the size, when a book was walked (docs/signals.md); older objects lack it
 ])
 
 SIGNAL_SCHEMA = pa.schema([
@@ -95,8 +96,8 @@ def tick_row(partition: int, offset: int, tick: Tick) -> tuple[str, tuple, int]:
 def signal_row(partition: int, offset: int, signal: Mapping[str, Any]) -> tuple[str, tuple, int]:
     """(Hive directory, row, event time); flattened columns for queries that do not unnest legs."""
     try:
-        legs = [{"venue": leg["venue"], "symbol": leg["symbol"], "side": leg["side"], "price": float(leg["price"])}
-                for leg in signal["legs"]]
+        legs = [{"venue": leg["venue"], "symbol": leg["symbol"], "side": leg["side"], "price": float(leg["price"]),
+                 "vwap": None if leg.get("vwap") is None else float(leg["vwap"])} for leg in signal["legs"]]
         event_time = int(signal["event_time"])
         closed_at = signal.get("closed_at")
         row = (
@@ -208,6 +209,40 @@ def rows_table(schema: pa.Schema, rows: list[tuple]) -> pa.Table:
     """Rows as row_of() makes them (in the schema's column order; at least one) -> a table of `schema`."""
     columns = zip(*rows)
     return pa.Table.from_arrays([pa.array(col, type=f.type) for col, f in zip(columns, schema)], schema=schema)
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A table read from an object written under an older schema, in `schema` (its fields, in its order):
+    columns added since (the ticks' book levels) and fields added since to a list of structs (a leg's vwap)
+    come in as nulls. Arrow's own promotion (concat_tables, datasets) adds columns, but no field inside a
+    nested struct."""
+    columns = []
+    for field in schema:
+        if field.name not in table.column_names:
+            columns.append(pa.chunked_array([pa.nulls(len(table), field.type)]))
+            continue
+        column = table.column(field.name)
+        if column.type != field.type and pa.types.is_list(field.type) and pa.types.is_struct(field.type.value_type):
+            column = pa.chunked_array([_struct_list(chunk, field.type) for chunk in column.chunks], field.type)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, names=schema.names).cast(schema)
+
+
+def nested_as(written: pa.Schema, schema: pa.Schema) -> bool:
+    """Whether an object's schema has every nested column it shares with `schema` as `schema` has it, so a
+    dataset can read it in `schema` (a column missing altogether it fills with nulls itself)."""
+    return all(written.field(f.name).type == f.type for f in schema
+               if pa.types.is_nested(f.type) and f.name in written.names)
+
+
+def _struct_list(lists: pa.ListArray, kind: pa.ListType) -> pa.ListArray:
+    """A list of structs with the fields of `kind`, those it lacks null."""
+    values = lists.values
+    have = dict(zip((f.name for f in values.type), values.flatten()))
+    struct = kind.value_type
+    fields = [have[f.name].cast(f.type) if f.name in have else pa.nulls(len(values), f.type) for f in struct]
+    rebuilt = pa.StructArray.from_arrays(fields, fields=list(struct), mask=values.is_null())
+    return pa.ListArray.from_arrays(lists.offsets, rebuilt, type=kind, mask=lists.is_null())
 
 
 def manifest_path(lake: Lake, kind: str, incarnation: str, partition: int, first: int) -> str:

@@ -34,7 +34,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from core.log import event
-from lake.layout import HOUR_MS, KINDS, SIGNALS, manifest_path, object_name, redundant_objects
+from lake.layout import HOUR_MS, KINDS, SIGNALS, conform, manifest_path, object_name, redundant_objects
 from lake.objects import Listed, list_objects
 from lake.storage import Lake, delete_file, get_object, list_files, parquet_bytes, put_object, retrying
 
@@ -153,7 +153,7 @@ def merge_objects(lake: Lake, kind: str, merge: Merge, row_group_rows: int) -> b
         data = get_object(lake, source.path)
         if data is None:
             return False
-        tables.append(pq.read_table(pa.BufferReader(data)))
+        tables.append(conform(pq.read_table(pa.BufferReader(data)), KINDS[kind].schema))
     now = {info.path: info for info in list_files(lake, merge.target.rpartition("/")[0])}
     for source in merge.sources:
         info = now.get(source.path)
@@ -161,9 +161,7 @@ def merge_objects(lake: Lake, kind: str, merge: Merge, row_group_rows: int) -> b
             event(log, "lake object changed while compacting: merge left for the next run", logging.WARNING,
                   path=source.path)
             return False
-    # promote: objects written before a column was added (the ticks' book levels) merge with nulls in it
-    table = pa.concat_tables(tables, promote_options="default").select(KINDS[kind].schema.names)
-    table = table.cast(KINDS[kind].schema)
+    table = pa.concat_tables(tables)  # each conformed: objects from before a column or leg field came merge with nulls
     put_object(lake, merge.target, parquet_bytes(table, row_group_rows))  # whole or not at all
     for source in merge.sources:
         delete_file(lake, source.path)

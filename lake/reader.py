@@ -8,7 +8,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from lake.figures import TICK_COLUMNS, report
-from lake.layout import KINDS, SIGNALS, TICKS, redundant_objects
+from lake.layout import KINDS, SIGNALS, TICKS, conform, nested_as, redundant_objects
 from lake.storage import Lake, retrying
 
 
@@ -20,12 +20,17 @@ def read_kind(lake: Lake, kind: str, columns: list[str] | None = None) -> pa.Tab
         base = lake.path(kind)
         if lake.filesystem.get_file_info(base).type == pafs.FileType.NotFound:
             return schema.empty_table().select(columns or schema.names)
-        dataset = ds.dataset(base, filesystem=lake.filesystem, format="parquet", schema=schema)
-        redundant = redundant_objects(dataset.files)
-        if redundant:  # left behind by compaction, or written again by a replay: a compacted object holds them
-            dataset = ds.dataset([path for path in dataset.files if path not in redundant],
-                                 filesystem=lake.filesystem, format="parquet", schema=schema)
-        return dataset.to_table(columns=columns)
+        files = ds.dataset(base, filesystem=lake.filesystem, format="parquet", schema=schema).files
+        redundant = redundant_objects(files)  # left behind by compaction, or written again by a replay
+        files = [path for path in files if path not in redundant]
+        parquet = ds.ParquetFileFormat()
+        older = {path for path in files if not nested_as(parquet.inspect(path, lake.filesystem), schema)}
+        tables = [ds.dataset([path for path in files if path not in older], filesystem=lake.filesystem,
+                             format="parquet", schema=schema).to_table(columns=columns)]
+        wanted = pa.schema([schema.field(name) for name in columns or schema.names])
+        for path in sorted(older):  # a field added inside a nested column since, which a dataset cannot promote
+            tables.append(conform(ds.dataset(path, filesystem=lake.filesystem, format="parquet").to_table(), wanted))
+        return pa.concat_tables(tables)
     return retrying(f"read {kind}", read)
 
 

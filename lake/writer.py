@@ -31,7 +31,17 @@ import pyarrow.parquet as pq
 
 from core.contracts.tick import Tick
 from core.log import event
-from lake.layout import KINDS, SIGNALS, TICKS, covering_name, incarnation, manifest_path, object_name, rows_table
+from lake.layout import (
+    KINDS,
+    SIGNALS,
+    TICKS,
+    conform,
+    covering_name,
+    incarnation,
+    manifest_path,
+    object_name,
+    rows_table,
+)
 from lake.storage import Lake, get_object, list_files, parquet_bytes, put_object
 
 log = logging.getLogger(__name__)
@@ -76,7 +86,7 @@ class OpenRange:
             span.event_max = max(span.event_max, event_time)
 
     def keep(self, directory: str, table: pa.Table) -> None:
-        self.tables[directory] = table.cast(self.schema)
+        self.tables[directory] = conform(table, self.schema)  # written by an older job, perhaps
         self.objects.add(directory)
         if table.num_rows:
             self.last_offset = max(self.last_offset, pc.max(table.column("kafka_offset")).as_py())

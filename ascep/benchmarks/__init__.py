@@ -8,7 +8,7 @@ chosen, and its heavy imports (Arrow, Redis, Kafka, numpy, ...) wait for `run`, 
 
 TARGETS = {
     "arbitrage": "arbitrage detectors: triangular us/tick at 50 vs 1,000 symbols (goal < 20, within 2x), "
-                 "cross/direct ticks/s",
+                 "cross/direct ticks/s, and ticks/s with 20-level books vs top of book only",
     "cep": "CEP rule engine: ticks/s per core with N rules over M symbols (goal >= 300,000)",
     "dashboard": "dashboard API response times over stored signals, and Redis write -> WebSocket latency for "
                  "N subscribed clients (default 500) at 10,000 ticks/s",

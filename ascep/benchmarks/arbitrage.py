@@ -1,5 +1,6 @@
 """Arbitrage detectors on one core: triangular per-tick cost at 50 vs 1,000 symbols on one venue,
-cross-exchange and direct ticks/s.
+cross-exchange and direct ticks/s, and what sizing by walking 20-level books costs (the same ticks with
+and without their books: detection, and decoding the JSON the job reads).
 
 The venue looks like a large crypto exchange: every asset trades against USDT, BTC and ETH, so
 an asset's pair closes two triangles while the three hub pairs close hundreds. Quotes follow a
@@ -11,7 +12,7 @@ from __future__ import annotations
 import random
 import time
 
-from core.contracts.tick import Tick
+from core.contracts.tick import Tick, decode_tick, with_levels
 from core.settings import ArbitrageSettings
 
 T0 = 1_700_000_000_000
@@ -22,6 +23,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--ticks", type=int, default=200_000, help="measured ticks per case")
     parser.add_argument("--small", type=int, default=50, help="symbols on the small venue")
     parser.add_argument("--large", type=int, default=1_000, help="symbols on the large venue")
+    parser.add_argument("--levels", type=int, default=20, help="book levels a side in the depth cases")
     parser.add_argument("--seed", type=int, default=7)
 
 
@@ -77,6 +79,46 @@ def triangular_case(config: ArbitrageSettings, count: int, ticks: int, rng: rand
             "us_per_tick": seconds / ticks * 1e6, "signals": signals}
 
 
+def with_books(ticks: list[Tick], levels: int, rng: random.Random) -> list[Tick]:
+    """The same quotes, each with `levels` levels a side, one basis point apart, of random sizes."""
+    out = []
+    for tick in ticks:
+        bids = [(tick.bid * (1.0 - 1e-4 * k), tick.bid_size if k == 0 else rng.uniform(0.1, 10)) for k in range(levels)]
+        asks = [(tick.ask * (1.0 + 1e-4 * k), tick.ask_size if k == 0 else rng.uniform(0.1, 10)) for k in range(levels)]
+        out.append(with_levels(tick, bids, asks))
+    return out
+
+
+def depth_case(detector_class, config: ArbitrageSettings, venues: tuple[str, ...], symbols: list[str],
+               value: dict[str, float], ticks: int, levels: int, rng: random.Random) -> dict:
+    """The same run twice, on fresh states: top-of-book ticks, then the same ticks with their books."""
+    warm = walk(venues, symbols, value, 0, rng, warm=True)
+    measured = walk(venues, symbols, value, ticks, rng, warm=False)
+    out: dict = {}
+    for name, run_ticks in (("top", warm + measured), ("books", with_books(warm + measured, levels, rng))):
+        states: dict = {}
+        drive(detector_class(config), states, run_ticks[:len(warm)])
+        seconds, signals = drive(detector_class(config), states, run_ticks[len(warm):])
+        out[f"{name}_ticks_per_s"], out[f"{name}_signals"] = ticks / seconds, signals
+    out["books_vs_top"] = out["books_ticks_per_s"] / out["top_ticks_per_s"]
+    return out
+
+
+def decode_case(ticks: list[Tick], levels: int, rng: random.Random) -> dict:
+    """decode_tick over the JSON the job reads from `ticks`, with and without the books."""
+    import orjson
+
+    out: dict = {}
+    for name, run_ticks in (("top", ticks), ("books", with_books(ticks, levels, rng))):
+        values = [orjson.dumps(tick.to_json_dict()) for tick in run_ticks]
+        started = time.perf_counter()
+        for value in values:
+            decode_tick(value)
+        out[f"{name}_ticks_per_s"] = len(values) / (time.perf_counter() - started)
+    out["books_vs_top"] = out["books_ticks_per_s"] / out["top_ticks_per_s"]
+    return out
+
+
 def throughput(detector, venues: tuple[str, ...], symbols: list[str], value: dict[str, float], ticks: int,
                rng: random.Random) -> dict:
     states: dict = {}
@@ -108,4 +150,17 @@ def run(args) -> dict:
     pairs = [f"{a}/{b}" for a in currencies for b in currencies if a != b]
     direct = throughput(DirectDetector(config), ("lmax", "oanda"), pairs, fx_value, args.ticks, rng)
     figures.update({f"direct_2_venues_{k}": v for k, v in direct.items()})
+
+    from core.arbitrage.triangular import TriangularDetector
+
+    levels = args.levels
+    cross_depth = depth_case(CrossExchangeDetector, config, ("binance", "okx", "bybit", "kraken", "coinbase"),
+                             symbols, value, args.ticks, levels, rng)
+    figures.update({f"cross_exchange_{levels}_levels_{k}": v for k, v in cross_depth.items()})
+    small_symbols, small_value = venue_symbols(args.small)
+    triangular_depth = depth_case(TriangularDetector, config, ("binance",), small_symbols, small_value, args.ticks,
+                                  levels, rng)
+    figures.update({f"triangular_small_{levels}_levels_{k}": v for k, v in triangular_depth.items()})
+    decoded = decode_case(walk(("binance",), symbols, value, min(args.ticks, 50_000), rng, warm=False), levels, rng)
+    figures.update({f"decode_{levels}_levels_{k}": v for k, v in decoded.items()})
     return figures

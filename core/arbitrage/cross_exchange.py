@@ -2,8 +2,8 @@
 
 Only quotes within `max_quote_age_ms` of the symbol's newest quote (event time) are compared, so
 a venue whose feed stalled cannot make a phantom opportunity. Profit is net of both taker fees and
-taken at the top of book; the size is the base quantity whose VWAP profit, walking the depth when a
-venue sent some, stays at or above the minimum profit.
+taken at the top of book; the size is the base quantity whose VWAP profit, walking the books the
+quotes carry (or their top of book), stays at or above the minimum profit (core/arbitrage/depth.py).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from core.contracts.tick import Tick
 from core.settings import ArbitrageSettings
 
 from .cycles import legs_of, within_minimums
-from .depth import Depth, Level, vwap_size
+from .depth import average_price, ladder, vwap_size
 from .lifecycle import OpportunityBook
 
 
@@ -21,24 +21,20 @@ def net_profit_bps(buy_ask: float, buy_fee: float, sell_bid: float, sell_fee: fl
 
 
 class SymbolState:
-    """Latest quote (and depth, if any) per venue and the open opportunities of one symbol: the keyed state."""
+    """Latest quote (with its book, if it came with one) per venue and the open opportunities of one symbol:
+    the keyed state."""
 
-    __slots__ = ("quotes", "depth", "book", "newest")
+    __slots__ = ("quotes", "book", "newest")
 
     def __init__(self) -> None:
         self.quotes: dict[str, Tick] = {}
-        self.depth: dict[str, Depth] = {}
         self.book = OpportunityBook()
         self.newest = 0
 
-    def ladder(self, venue: str, side: str) -> tuple[Level, ...] | None:
-        """The venue's "asks" or "bids": its depth if it sent one, else the top of book if sized."""
-        depth = self.depth.get(venue)
-        if depth is not None:
-            return getattr(depth, side)
-        tick = self.quotes[venue]
-        price, size = (tick.ask, tick.ask_size) if side == "asks" else (tick.bid, tick.bid_size)
-        return None if size is None else ((price, size),)
+    def __setstate__(self, state: tuple[None, dict]) -> None:
+        """Also a state pickled when depth was kept beside the quotes (a "depth" slot, never filled by the job)."""
+        for name in self.__slots__:
+            setattr(self, name, state[1][name])
 
 
 class CrossExchangeDetector:
@@ -60,17 +56,12 @@ class CrossExchangeDetector:
             fee = self._fees[venue] = self.config.fee(venue)
         return fee
 
-    def on_tick(self, state: SymbolState, tick: Tick, now_ms: int, depth: Depth | None = None) -> list[Signal]:
-        """Apply one tick of the state's symbol (with its depth, from depth_for) and return the signals
-        it opened, peaked or closed."""
+    def on_tick(self, state: SymbolState, tick: Tick, now_ms: int) -> list[Signal]:
+        """Apply one tick of the state's symbol and return the signals it opened, peaked or closed."""
         previous = state.quotes.get(tick.venue)
         if previous is not None and previous.ts > tick.ts:
             return []  # an older quote than the one held: the newer one stands
         state.quotes[tick.venue] = tick
-        if depth is None:
-            state.depth.pop(tick.venue, None)  # depth belongs to the quote it came with
-        else:
-            state.depth[tick.venue] = depth
         if tick.ts > state.newest:
             state.newest = tick.ts
         limits = self.limits
@@ -97,11 +88,13 @@ class CrossExchangeDetector:
 
     def _profitable(self, state: SymbolState, buy: Tick, sell: Tick, route: tuple[str, str], profit: float,
                     event_time: int, now_ms: int) -> Signal | None:
-        asks, bids = state.ladder(buy.venue, "asks"), state.ladder(sell.venue, "bids")
-        size = None
+        asks, bids = ladder(buy, "buy"), ladder(sell, "sell")
+        size = vwaps = None
         if asks is not None and bids is not None:
             size = vwap_size(asks, self.fee(buy.venue), bids, self.fee(sell.venue), self.limits.min_profit_bps)
+            if size > 0.0 and (buy.asks is not None or sell.bids is not None):  # a book was walked
+                vwaps = [average_price(asks, size), average_price(bids, size)]
         if not within_minimums(size, 0.0 if size is None else size * buy.ask, self.limits):
             return state.book.unprofitable(route, event_time)
-        legs = legs_of([(buy, "buy", self.fee(buy.venue)), (sell, "sell", self.fee(sell.venue))])
+        legs = legs_of([(buy, "buy", self.fee(buy.venue)), (sell, "sell", self.fee(sell.venue))], vwaps)
         return state.book.profitable("cross_exchange", route, legs, profit, size, event_time, now_ms)

@@ -1,59 +1,39 @@
-"""Order-book depth that rides along with a tick, for sizing an opportunity beyond the top of book.
+"""Sizing an opportunity by walking the books its ticks carry (Tick.bids / Tick.asks, docs/ticks.md).
 
-The Tick stays the one quote contract; a Depth is optional extra data a connector can pass next to
-it. Levels are (price, size), best first, and level 0 must be the tick's own top of book so the
-two can never disagree about the price an opportunity was found at.
+A tick without levels stands for a one-level book at its top of book when it has a size there, and
+for no book at all when it has none: then nothing is sized, as before books came in. Every walk below
+relies on one fact: taking more from a book only gets worse prices, so the average profit of a route
+falls as its size grows and the sizes that meet the minimum profit form an interval [0, Q*].
 """
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
-from typing import NamedTuple
-
-from core.contracts.tick import Tick
-
-Level = tuple[float, float]
+from core.contracts.tick import Levels, Tick
 
 
-class Depth(NamedTuple):
-    bids: tuple[Level, ...]  # best (highest) first
-    asks: tuple[Level, ...]  # best (lowest) first
+def ladder(tick: Tick, side: str) -> Levels | None:
+    """The book a trade on `side` ("buy" takes the asks, "sell" the bids) walks; None when no size is known."""
+    if side == "buy":
+        if tick.asks is not None:
+            return tick.asks
+        return None if tick.ask_size is None else ((tick.ask, tick.ask_size),)
+    if tick.bids is not None:
+        return tick.bids
+    return None if tick.bid_size is None else ((tick.bid, tick.bid_size),)
 
 
-class InvalidDepth(ValueError):
-    """Raised with the venue, symbol, side and level that was wrong."""
+def average_price(levels: Levels, quantity: float) -> float:
+    """The VWAP of taking `quantity` (base, > 0, within the book) from `levels`, best first."""
+    money, left = 0.0, quantity
+    for price, size in levels:
+        take = size if size < left else left
+        money += take * price
+        left -= take
+        if left <= 0.0:
+            break
+    return money / quantity
 
 
-def depth_for(tick: Tick, bids: Iterable[Iterable[float]], asks: Iterable[Iterable[float]]) -> Depth:
-    """Validate levels against the tick they belong to and freeze them."""
-    return Depth(_side(tick, "bids", bids, tick.bid, descending=True),
-                 _side(tick, "asks", asks, tick.ask, descending=False))
-
-
-def _side(tick: Tick, name: str, levels: Iterable[Iterable[float]], top: float, *,
-          descending: bool) -> tuple[Level, ...]:
-    where = f"depth of {tick.venue}:{tick.symbol} {name}"
-    out: list[Level] = []
-    for index, level in enumerate(levels):
-        try:
-            price, size = (float(x) for x in level)
-        except (TypeError, ValueError):
-            raise InvalidDepth(f"{where}[{index}] must be a (price, size) pair of numbers, got {level!r}") from None
-        if not (math.isfinite(price) and price > 0 and math.isfinite(size) and size >= 0):
-            raise InvalidDepth(f"{where}[{index}] needs price > 0 and size >= 0, got ({price}, {size})")
-        if out and (price > out[-1][0] if descending else price < out[-1][0]):
-            order = "descending" if descending else "ascending"
-            raise InvalidDepth(f"{where}[{index}] price {price} breaks the {order} order")
-        out.append((price, size))
-    if not out:
-        raise InvalidDepth(f"{where} is empty; pass no Depth at all when there is none")
-    if out[0][0] != top:
-        raise InvalidDepth(f"{where}[0] price {out[0][0]} is not the tick's top of book {top}")
-    return tuple(out)
-
-
-def vwap_size(asks: tuple[Level, ...], buy_fee: float, bids: tuple[Level, ...], sell_fee: float,
-              min_profit_bps: float) -> float:
+def vwap_size(asks: Levels, buy_fee: float, bids: Levels, sell_fee: float, min_profit_bps: float) -> float:
     """Largest base quantity bought up `asks` and sold down `bids` whose VWAP net profit stays >= min.
 
     The marginal profit only falls as both ladders are walked, so the VWAP profit falls too: walk
@@ -86,3 +66,84 @@ def vwap_size(asks: tuple[Level, ...], buy_fee: float, bids: tuple[Level, ...], 
             if j == len(bids):
                 return quantity
             bid_left = bids[j][1]
+
+
+Hop = tuple[Levels, str, float]  # (the book the leg walks, "buy" | "sell", taker fee as a fraction)
+
+
+def _rate(price: float, side: str, fee: float) -> float:
+    """Output units of a leg per input unit at one level: quote per base selling, base per quote buying."""
+    return price * (1.0 - fee) if side == "sell" else 1.0 / (price * (1.0 + fee))
+
+
+def _room(price: float, size: float, side: str, fee: float) -> float:
+    """A level's capacity in the leg's input units: base when selling, quote (fees in) when buying."""
+    return size if side == "sell" else size * price * (1.0 + fee)
+
+
+def cycle_depth_size(hops: list[Hop], min_profit_bps: float) -> float:
+    """Largest start quantity a cycle can turn over, walking every leg's book, whose VWAP profit (what
+    comes back over what went in, net of fees) stays >= min.
+
+    Each leg's output is a concave, piecewise-linear function of its input, so the cycle's is too: walk
+    the segments where no leg crosses a level, each linear with slope the product of the legs' current
+    rates, and stop inside the first one that takes the average below the target, or where a book ends.
+    """
+    target = 1.0 + min_profit_bps / 10_000.0
+    legs = range(len(hops))
+    level = [0] * len(hops)
+    left = [_room(levels[0][0], levels[0][1], side, fee) for levels, side, fee in hops]  # per leg, input units
+    rates = [_rate(levels[0][0], side, fee) for levels, side, fee in hops]  # at each leg's current level
+    start = back = 0.0
+    while True:
+        step, binding, slope = float("inf"), 0, 1.0  # slope: leg k's input per start unit, then the cycle's
+        for k in legs:
+            room = left[k] / slope
+            if room < step:
+                step, binding = room, k
+            slope *= rates[k]
+        if slope < target:
+            room = (back - target * start) / (target - slope)
+            if room < step:
+                return start + max(room, 0.0)
+        start += step
+        back += step * slope
+        per_input = 1.0
+        for k in legs:
+            left[k] = 0.0 if k == binding else left[k] - step * per_input
+            per_input *= rates[k]
+            if left[k] <= 0.0:
+                levels, side, fee = hops[k]
+                level[k] += 1
+                if level[k] == len(levels):
+                    return start
+                price, size = levels[level[k]]
+                left[k], rates[k] = _room(price, size, side, fee), _rate(price, side, fee)
+
+
+def cycle_vwaps(hops: list[Hop], size: float) -> list[float]:
+    """Each leg's VWAP (quote per base, before fees) when the cycle turns over `size` (> 0) start units."""
+    out = []
+    amount = size  # the current leg's input
+    for levels, side, fee in hops:
+        if side == "sell":
+            price = average_price(levels, amount)
+            out.append(price)
+            amount *= price * (1.0 - fee)
+        else:
+            base = _spend(levels, amount / (1.0 + fee))
+            out.append(amount / (1.0 + fee) / base)
+            amount = base
+    return out
+
+
+def _spend(levels: Levels, money: float) -> float:
+    """Base bought spending `money` (quote, before fees) up `levels`; a book that ends first gives its all."""
+    base, left = 0.0, money
+    for price, size in levels:
+        cost = size * price
+        if cost >= left:
+            return base + left / price
+        base += size
+        left -= cost
+    return base

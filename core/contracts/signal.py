@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 SignalType = Literal["cross_exchange", "triangular", "direct", "rule"]
 Side = Literal["buy", "sell"]
@@ -18,7 +18,8 @@ class Leg(TypedDict):
     venue: str
     symbol: str
     side: Side
-    price: float
+    price: float  # top of book: the ask buying, the bid selling
+    vwap: NotRequired[float]  # the average price (before fees) of the leg at the signal's size, when a book was walked
 
 
 class Signal(TypedDict, total=False):

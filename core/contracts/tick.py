@@ -141,9 +141,14 @@ def tick_from_dict(obj: Any) -> Tick:
                 and type(bid) is float and type(ask) is float and 0.0 < bid <= ask < _INF
                 and type(ts) is int and 10**11 <= ts < 10**14
                 and (bid_size is None or (type(bid_size) is float and 0.0 <= bid_size < _INF))
-                and (ask_size is None or (type(ask_size) is float and 0.0 <= ask_size < _INF))
-                and obj.get("bids") is None and obj.get("asks") is None):
-            return Tick(venue, symbol, bid, ask, bid_size, ask_size, ts)
+                and (ask_size is None or (type(ask_size) is float and 0.0 <= ask_size < _INF))):
+            bids, asks = obj.get("bids"), obj.get("asks")
+            if bids is None and asks is None:
+                return Tick(venue, symbol, bid, ask, bid_size, ask_size, ts)
+            bid_levels = _plain_levels(bids, bid, bid_size, descending=True)
+            ask_levels = _plain_levels(asks, ask, ask_size, descending=False)
+            if bid_levels is not None and ask_levels is not None:
+                return Tick(venue, symbol, bid, ask, bid_size, ask_size, ts, bid_levels, ask_levels)
     tick = _checked_tick_from_dict(obj)
     if len(_VALID_SYMBOLS) < _VALID_NAMES_MAX:
         _VALID_VENUES.add(tick.venue)
@@ -170,6 +175,28 @@ def with_levels(tick: Tick, bids: Any, asks: Any) -> Tick:
                           "of the book or neither")
     return tick._replace(bids=_levels(bids, "bids", tick.bid, tick.bid_size, descending=True),
                          asks=_levels(asks, "asks", tick.ask, tick.ask_size, descending=False))
+
+
+def _plain_levels(value: Any, top: float, top_size: float | None, *, descending: bool) -> Levels | None:
+    """The levels when they are plainly valid (pairs of floats, sizes > 0, prices > 0 in strict order, level 0
+    the tick's quote), else None for _levels to say what is wrong: a 20-level book costs a fraction of its checks."""
+    if type(value) is not list or not value:
+        return None
+    out: list[Level] = []
+    last = _INF if descending else 0.0
+    for level in value:
+        if type(level) is not list or len(level) != 2:
+            return None
+        price, size = level
+        if type(price) is not float or type(size) is not float or not 0.0 < size < _INF:
+            return None
+        if not (0.0 < price < last if descending else last < price < _INF):
+            return None
+        out.append((price, size))
+        last = price
+    if out[0][0] != top or (top_size is not None and out[0][1] != top_size):
+        return None
+    return tuple(out)
 
 
 def _levels(value: Any, name: str, top: float, top_size: float | None, *, descending: bool) -> Levels:

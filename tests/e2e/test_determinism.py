@@ -1,7 +1,8 @@
 """The same ticks give the same signals, whatever the partitions, the parallelism or a kill -9 on the way.
 
 One seeded FX market (ingestion/sim/fx.py: planted cross-exchange, triangular and direct opportunities on two
-venues and twenty symbols, so each of four partitions of `ticks` gets some), trades of two of its symbols (in two
+venues and twenty symbols, so each of four partitions of `ticks` gets some; every fourth tick with a 5-level book,
+so every detector sizes some signals by walking books kept in keyed state), trades of two of its symbols (in two
 partitions of `trades`), one rule that reads three symbols' quotes and one that reads both symbols' trades,
 replayed with `ascep replay --max` into a fresh broker and Redis for each configuration of the job (`ascep job
 run` with a lake): (partitions, parallelism) = (1, 1), where every detector runs in the tick reader, (4, 1) and
@@ -39,6 +40,7 @@ import redis
 
 from ascep.services import start_broker, start_redis
 from clients.kafka import EMBEDDED, create_topics
+from core.contracts.tick import Tick, with_levels
 from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
 from ingestion.sim.fx import fx_market
 from lake.layout import SIGNAL_SCHEMA
@@ -75,13 +77,21 @@ def market_rows() -> list[dict]:
     ticks = list(itertools.islice(market.ticks(START_MS), TICKS))
     rng = random.Random(5)
     rows = []
-    for tick, after in zip(ticks, ticks[1:]):
-        rows.append(tick.to_json_dict())
+    for index, (tick, after) in enumerate(zip(ticks, ticks[1:])):
+        rows.append(booked(tick, rng).to_json_dict() if index % 4 == 0 else tick.to_json_dict())
         if tick.symbol in TRADED and after.ts - tick.ts >= 2 and rng.random() < 0.7:
             price = round((tick.bid + tick.ask) / 2 * (1 + rng.gauss(0, 3e-4)), 6)
             rows.append({"venue": tick.venue, "symbol": tick.symbol, "price": price, "ts": tick.ts + 1,
                          "size": rng.choice([1.0, 2.0, 5.0]), "side": rng.choice(["buy", "sell"]), "trade_id": None})
     return [*rows, ticks[-1].to_json_dict()]
+
+
+def booked(tick: Tick, rng: random.Random) -> Tick:
+    """The tick with a 5-level book a side, so sizes and leg VWAPs come of walking books, and the levels ride
+    through the buckets and the keyed state the kill -9 run restores."""
+    bids = [(tick.bid * (1 - 2e-5 * k), tick.bid_size if k == 0 else rng.uniform(1e5, 3e6)) for k in range(5)]
+    asks = [(tick.ask * (1 + 2e-5 * k), tick.ask_size if k == 0 else rng.uniform(1e5, 3e6)) for k in range(5)]
+    return with_levels(tick, bids, asks)
 
 
 def ticks_in(rows: list[dict]) -> int:
@@ -94,7 +104,11 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def canonical(signal: dict) -> dict:
-    return {k: v for k, v in signal.items() if v is not None and k not in IGNORED}
+    """Without what is absent: a null column, a leg's null vwap (the lake's leg struct has the field always)."""
+    out = {k: v for k, v in signal.items() if v is not None and k not in IGNORED}
+    if "legs" in out:
+        out["legs"] = [{k: v for k, v in leg.items() if v is not None} for leg in out["legs"]]
+    return out
 
 
 def frozen(signal: dict) -> str:
@@ -387,6 +401,8 @@ def test_signals_are_the_same_for_every_partitioning_parallelism_and_a_kill_9(tm
                 assert types == TYPES, f"the input must give every type of signal, got {types}"
                 fired = {s["rule_id"] for s in found["redis"].values() if s["type"] == "rule"}
                 assert fired == set(RULES), f"every rule must fire, got {fired}"
+                walked = {s["type"] for s in found["redis"].values() if any("vwap" in leg for leg in s.get("legs", ()))}
+                assert walked == TYPES - {"rule"}, f"every detector must size some signal by a book, got {walked}"
     finally:
         for run in runs:
             run.close()

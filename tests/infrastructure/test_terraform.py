@@ -144,7 +144,7 @@ def test_the_checker_finds_mistakes(tmp_path):
 
 def glue_type(arrow: pa.DataType) -> str:
     """The Hive/Athena type Glue declares for an Arrow type of lake/layout.py."""
-    if pa.types.is_list(arrow) or pa.types.is_fixed_size_list(arrow):
+    if pa.types.is_list(arrow) or pa.types.is_fixed_size_list(arrow):  # a book level is a fixed [price, size]
         return f"array<{glue_type(arrow.value_type)}>"
     if pa.types.is_struct(arrow):
         return "struct<" + ",".join(f"{f.name}:{glue_type(f.type)}" for f in arrow) + ">"

@@ -22,7 +22,7 @@ locals {
         { name = "bid_size", type = "double" },
         { name = "ask_size", type = "double" },
         { name = "ts", type = "bigint" },
-        { name = "bids", type = "array<array<double>>" }, # the book's top levels, [price, size], best first
+        { name = "bids", type = "array<array<double>>" }, # [[price, size], ...], best first, when a book came
         { name = "asks", type = "array<array<double>>" },
       ]
       partitions = ["dt", "hour", "venue"]
@@ -44,7 +44,7 @@ locals {
         { name = "closed_at", type = "bigint" },
         { name = "duration_ms", type = "bigint" },
         { name = "rule_id", type = "string" },
-        { name = "legs", type = "array<struct<venue:string,symbol:string,side:string,price:double>>" },
+        { name = "legs", type = "array<struct<venue:string,symbol:string,side:string,price:double,vwap:double>>" },
       ]
       partitions = ["dt", "hour"]
     }

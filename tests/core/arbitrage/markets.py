@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from core.contracts.tick import Tick
+from core.contracts.tick import Tick, with_levels
 from core.settings import ArbitrageSettings
 
 from .oracle import Limits
@@ -65,9 +65,19 @@ def quote(draw, venue: str, symbol: str, mid: float, ts: int, *, arbitrage_free:
 
 
 @st.composite
-def levels(draw, top_price: float, top_size: float | None, direction: int) -> list[tuple[float, float]]:
-    """Depth from the top outwards: bids go down (direction -1), asks go up (+1)."""
-    out = [(top_price, top_size if top_size is not None else draw(st.floats(0.0, 5.0)))]
-    for _ in range(draw(st.integers(0, 4))):
-        out.append((out[-1][0] * (1.0 + direction * draw(st.floats(0.0, 0.003))), draw(st.floats(0.0, 5.0))))
+def booked(draw, tick: Tick) -> Tick:
+    """The tick, sometimes with a book of up to 20 levels a side (sizes spread over three magnitudes so a
+    walk stops on a thin level as well as a thick one); never on a top of size 0, which no book has."""
+    if tick.bid_size == 0.0 or tick.ask_size == 0.0 or not draw(st.booleans()):
+        return tick
+    return with_levels(tick, draw(_side(tick.bid, tick.bid_size, -1)), draw(_side(tick.ask, tick.ask_size, +1)))
+
+
+@st.composite
+def _side(draw, top_price: float, top_size: float | None, direction: int) -> list[tuple[float, float]]:
+    """Levels from the top outwards: bids go down (direction -1), asks go up (+1)."""
+    level_size = st.floats(0.001, 5.0)
+    out = [(top_price, top_size if top_size is not None else draw(level_size))]
+    for _ in range(draw(st.integers(0, 19))):
+        out.append((out[-1][0] * (1.0 + direction * draw(st.floats(1e-6, 0.003))), draw(level_size)))
     return out

@@ -1,7 +1,8 @@
 """Brute-force oracles: every route enumerated from the final quotes, written independently of the detectors.
 
-Each oracle returns (definite, ambiguous): definite maps route -> (profit_bps, size) for what must be
-open; ambiguous holds routes within float noise of a threshold, which either answer may settle.
+Each oracle returns (definite, ambiguous): definite maps route -> (profit_bps, size, leg VWAPs or None) for
+what must be open; ambiguous holds routes within float noise of a threshold, which either answer may settle.
+Sizes with books are found by bisecting the floats on a brute-force walk of the books, level by level.
 """
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def _close(value: float, minimum: float) -> bool:
     return minimum > 0 and abs(value - minimum) < NOISE * max(1.0, value)
 
 
-def _judge(route, profit, size, notional, limits, definite, ambiguous) -> None:
+def _judge(route, profit, size, notional, limits, definite, ambiguous, vwaps=None) -> None:
     near = abs(profit - limits.min_profit_bps) < NOISE
     if size is not None:
         near = near or _close(size, limits.min_size) or _close(notional, limits.min_notional)
@@ -58,7 +59,7 @@ def _judge(route, profit, size, notional, limits, definite, ambiguous) -> None:
         return
     big_enough = size is None or (size > 0 and size >= limits.min_size and notional >= limits.min_notional)
     if profit > limits.min_profit_bps and big_enough:
-        definite[route] = (profit, size)
+        definite[route] = (profit, size, vwaps)
 
 
 def _fresh(ticks, newest: int, limits: Limits) -> bool:
@@ -86,18 +87,21 @@ def _from_order(n: int) -> float:
     return struct.unpack("<d", struct.pack("<q", n))[0]
 
 
-def _largest_size(asks, buy_fee, bids, sell_fee, min_profit_bps) -> float:
-    """Bisection on the VWAP profit condition, which holds on an interval [0, Q*].
+def _book(tick: Tick, side: str):
+    """What a buy takes (the asks) or a sell takes (the bids): the tick's levels, else its top of book if sized."""
+    levels = tick.asks if side == "buy" else tick.bids
+    if levels is not None:
+        return list(levels)
+    price, size = (tick.ask, tick.ask_size) if side == "buy" else (tick.bid, tick.bid_size)
+    return None if size is None else [(price, size)]
+
+
+def _largest(holds, capacity: float) -> float:
+    """The largest q in [0, capacity] where `holds`, which holds on an interval [0, Q*], by bisection.
 
     It bisects the floats themselves rather than [0, capacity]: halving the interval would never
     tell a Q* far below the capacity (a tiny first level, say) from zero.
     """
-    target = 1.0 + min_profit_bps / 10_000.0
-    capacity = min(sum(s for _, s in asks), sum(s for _, s in bids))
-
-    def holds(q: float) -> bool:
-        return _filled(bids, q) * (1 - sell_fee) >= target * _filled(asks, q) * (1 + buy_fee)
-
     if holds(capacity):
         return capacity
     if not holds(SMALLEST_SIZE):
@@ -112,8 +116,16 @@ def _largest_size(asks, buy_fee, bids, sell_fee, min_profit_bps) -> float:
     return _from_order(low)
 
 
-def cross_exchange(ticks: list[Tick], depths: dict[int, tuple], limits: Limits):
-    """`depths` maps a tick's index in `ticks` to its (bids, asks) levels."""
+def _largest_size(asks, buy_fee, bids, sell_fee, min_profit_bps) -> float:
+    """Bisection on the VWAP profit condition."""
+    target = 1.0 + min_profit_bps / 10_000.0
+    capacity = min(sum(s for _, s in asks), sum(s for _, s in bids))
+    return _largest(lambda q: _filled(bids, q) * (1 - sell_fee) >= target * _filled(asks, q) * (1 + buy_fee),
+                    capacity)
+
+
+def cross_exchange(ticks: list[Tick], limits: Limits):
+    """Sizes walk the books the held ticks carry."""
     held_index: dict[str, int] = {}
     for index, tick in enumerate(ticks):
         old = held_index.get(tick.venue)
@@ -127,22 +139,69 @@ def cross_exchange(ticks: list[Tick], depths: dict[int, tuple], limits: Limits):
             continue
         fb, fs = _fee(limits, buy_venue), _fee(limits, sell_venue)
         profit = (_convert(_convert(1.0, buy, "buy", fb), sell, "sell", fs) - 1.0) * 10_000.0
-        asks = depths[held_index[buy_venue]][1] if held_index[buy_venue] in depths else \
-            (None if buy.ask_size is None else [(buy.ask, buy.ask_size)])
-        bids = depths[held_index[sell_venue]][0] if held_index[sell_venue] in depths else \
-            (None if sell.bid_size is None else [(sell.bid, sell.bid_size)])
-        size = None
+        asks, bids = _book(buy, "buy"), _book(sell, "sell")
+        size = vwaps = None
         if asks is not None and bids is not None and profit > limits.min_profit_bps:
             size = _largest_size(asks, fb, bids, fs, limits.min_profit_bps)
+            if size > 0 and (buy.asks is not None or sell.bids is not None):
+                vwaps = [_filled(asks, size) / size, _filled(bids, size) / size]
         route = (f"buy:{buy_venue}:{buy.symbol}", f"sell:{sell_venue}:{sell.symbol}")
-        _judge(route, profit, size, 0.0 if size is None else size * buy.ask, limits, definite, ambiguous)
+        _judge(route, profit, size, 0.0 if size is None else size * buy.ask, limits, definite, ambiguous, vwaps)
     return definite, ambiguous
 
 
 # --- cycles (direct and triangular) --------------------------------------------------------------
 
+def _walk_leg(amount: float, book, side: str, fee: float):
+    """(output, VWAP before fees) of putting `amount` of a leg's input through its book; None past the book."""
+    out = base = money = 0.0
+    left = amount
+    for price, size in book:
+        if left <= 0:
+            break
+        room = size if side == "sell" else size * price * (1 + fee)  # the level in input units
+        if room >= left:
+            taken, left = (left if side == "sell" else left / (price * (1 + fee))), 0.0
+        else:
+            taken, left = size, left - room
+        base += taken
+        money += taken * price
+        out += taken * price * (1 - fee) if side == "sell" else taken
+    if left > 0:
+        return None
+    return out, (money / base if base else None)
+
+
+def _walk_cycle(x: float, books, legs, limits: Limits):
+    """What comes back of `x` start units and each leg's VWAP, walking the books; None when a book is too short."""
+    amount, vwaps = x, []
+    for book, (tick, side) in zip(books, legs):
+        walked = _walk_leg(amount, book, side, _fee(limits, tick.venue))
+        if walked is None:
+            return None
+        amount, vwap = walked
+        vwaps.append(vwap)
+    return amount, vwaps
+
+
+def _cycle_depth_size(legs, books, limits: Limits):
+    target = 1.0 + limits.min_profit_bps / 10_000.0
+    first, side = legs[0]
+    fee = _fee(limits, first.venue)
+    capacity = sum(s if side == "sell" else s * p * (1 + fee) for p, s in books[0])
+
+    def holds(x: float) -> bool:
+        walked = _walk_cycle(x, books, legs, limits)
+        return walked is not None and walked[0] >= target * x
+
+    size = _largest(holds, capacity)
+    walked = _walk_cycle(size, books, legs, limits) if size > 0 else None
+    return size, None if walked is None else walked[1]
+
+
 def _cycle_outcome(legs: list[tuple[Tick, str]], limits: Limits):
-    """Profit by converting one start unit, size by clamping a forward pass at each leg's capacity."""
+    """Profit by converting one start unit; size by clamping a forward pass at each leg's capacity, or, when a
+    leg carries its book, by bisection on a walk of every leg's book."""
     amount, clamped = 1.0, float("inf")
     sized = True
     for tick, side in legs:
@@ -156,12 +215,17 @@ def _cycle_outcome(legs: list[tuple[Tick, str]], limits: Limits):
             clamped = min(clamped, capacity)
         clamped = _convert(clamped, tick, side, fee)
     profit = (amount - 1.0) * 10_000.0
-    if not sized:
-        return profit, None, 0.0
-    size = clamped / amount
+    books = [_book(tick, side) for tick, side in legs]
+    booked = any(tick.bids is not None for tick, _ in legs)
+    if booked and None not in books:
+        size, vwaps = _cycle_depth_size(legs, books, limits) if profit > limits.min_profit_bps else (0.0, None)
+    elif not sized or booked:
+        return profit, None, 0.0, None
+    else:
+        size, vwaps = clamped / amount, None
     first, side = legs[0]
     base_quantity = size if side == "sell" else _convert(size, first, "buy", _fee(limits, first.venue))
-    return profit, size, base_quantity * (first.bid if side == "sell" else first.ask)
+    return profit, size, base_quantity * (first.bid if side == "sell" else first.ask), vwaps
 
 
 def _route(legs) -> tuple[str, ...]:
@@ -170,8 +234,8 @@ def _route(legs) -> tuple[str, ...]:
 
 def _judge_cycle(legs, newest, limits, definite, ambiguous) -> None:
     if _fresh([t for t, _ in legs], newest, limits):
-        profit, size, notional = _cycle_outcome(legs, limits)
-        _judge(_route(legs), profit, size, notional, limits, definite, ambiguous)
+        profit, size, notional, vwaps = _cycle_outcome(legs, limits)
+        _judge(_route(legs), profit, size, notional, limits, definite, ambiguous, vwaps)
 
 
 def direct(ticks: list[Tick], limits: Limits):

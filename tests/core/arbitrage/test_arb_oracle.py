@@ -7,13 +7,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.arbitrage.cross_exchange import CrossExchangeDetector
-from core.arbitrage.depth import depth_for
 from core.arbitrage.direct import DirectDetector
 from core.arbitrage.triangular import TriangularDetector
 from core.contracts.signal import route_of
 
 from . import oracle
-from .markets import levels, limits, quote, settings_for, times
+from .markets import booked, limits, quote, settings_for, times
 
 EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CURRENCIES = ("A", "B", "C", "D")
@@ -24,13 +23,11 @@ def cross_market(draw, *, arbitrage_free: bool = False):
     venues = draw(st.lists(st.sampled_from("abcd"), min_size=2, max_size=4, unique=True))
     sized = draw(st.booleans())
     lim = draw(limits(venues, 100.0, arbitrage_free=arbitrage_free))
-    ticks, depths = [], {}
-    for index, ts in enumerate(draw(times(draw(st.integers(1, 25))))):
+    ticks = []
+    for ts in draw(times(draw(st.integers(1, 25)))):
         tick = draw(quote(draw(st.sampled_from(venues)), "X/Y", 100.0, ts, arbitrage_free=arbitrage_free, sized=sized))
-        ticks.append(tick)
-        if draw(st.booleans()):
-            depths[index] = (draw(levels(tick.bid, tick.bid_size, -1)), draw(levels(tick.ask, tick.ask_size, +1)))
-    return lim, draw(settings_for("cross_exchange", lim)), ticks, depths
+        ticks.append(draw(booked(tick)))
+    return lim, draw(settings_for("cross_exchange", lim)), ticks
 
 
 @st.composite
@@ -44,7 +41,7 @@ def direct_market(draw, *, arbitrage_free: bool = False):
         symbol = draw(st.sampled_from(["EUR/USD", "USD/EUR"]))
         mid = rate if symbol == "EUR/USD" else 1.0 / rate
         venue = draw(st.sampled_from(venues))
-        ticks.append(draw(quote(venue, symbol, mid, ts, arbitrage_free=arbitrage_free, sized=sized)))
+        ticks.append(draw(booked(draw(quote(venue, symbol, mid, ts, arbitrage_free=arbitrage_free, sized=sized)))))
     return lim, draw(settings_for("direct", lim)), ticks
 
 
@@ -58,8 +55,8 @@ def triangular_market(draw, *, arbitrage_free: bool = False):
     ticks = []
     for ts in draw(times(draw(st.integers(3, 40)))):
         base, quote_currency = draw(st.sampled_from(symbols))
-        ticks.append(draw(quote("v", f"{base}/{quote_currency}", value[base] / value[quote_currency], ts,
-                                arbitrage_free=arbitrage_free, sized=sized)))
+        ticks.append(draw(booked(draw(quote("v", f"{base}/{quote_currency}", value[base] / value[quote_currency], ts,
+                                            arbitrage_free=arbitrage_free, sized=sized)))))
     return lim, draw(settings_for("triangular", lim)), ticks
 
 
@@ -67,29 +64,22 @@ PROFIT_NOISE = 1e-9  # the oracle and the detectors multiply the same rates in d
 ROUNDING = 5e-7  # signals carry profit_bps rounded to 6 decimals
 
 
-def replay(detector, states: dict, ticks, depths=None) -> list[list[dict]]:
+def replay(detector, states: dict, ticks) -> list[list[dict]]:
     """Run the ticks through keyed states; return the signals each tick emitted."""
-    emitted = []
-    for index, tick in enumerate(ticks):
-        state = states.setdefault(detector.key_for(tick), detector.State())
-        extra = {}
-        if depths is not None and index in depths:
-            extra["depth"] = depth_for(tick, *depths[index])
-        emitted.append(detector.on_tick(state, tick, 0, **extra))
-    return emitted
+    return [detector.on_tick(states.setdefault(detector.key_for(tick), detector.State()), tick, 0) for tick in ticks]
 
 
-def assert_agrees(detector, states: dict, ticks, oracle_after, depths=None) -> None:
+def assert_agrees(detector, states: dict, ticks, oracle_after) -> None:
     """Check every tick's signals against the oracle over the market as it stands after that tick.
 
     The signals must leave open exactly the routes the oracle says are, each opening or peak must
-    carry the oracle's profit and size at its tick, and a route that stays open must be updated
+    carry the oracle's profit, size and leg VWAPs at its tick, and a route that stays open must be updated
     when, and only when, its profit beats the peak it last emitted: so every emitted state is an
     opportunity's peak with the size at that peak. A route within float noise of a threshold
     (the oracle's ambiguous set) may go either way and its values are not checked.
     """
     live: dict[tuple[str, ...], dict] = {}
-    for index, signals in enumerate(replay(detector, states, ticks, depths)):
+    for index, signals in enumerate(replay(detector, states, ticks)):
         before = dict(live)
         for signal in signals:
             route = route_of(signal["legs"])
@@ -103,7 +93,7 @@ def assert_agrees(detector, states: dict, ticks, oracle_after, depths=None) -> N
         assert set(live) - ambiguous == set(definite) - ambiguous, index
         peaks = {route_of(s["legs"]): s for s in signals if s["status"] == "open"}
         for route in set(definite) - ambiguous:
-            want_profit, want_size = definite[route]
+            want_profit, want_size, want_vwaps = definite[route]
             if route in before:  # an unchanged route sits up to ROUNDING above the peak it emitted
                 last = before[route]["profit_bps"]
                 if want_profit > last + ROUNDING + PROFIT_NOISE:
@@ -116,15 +106,18 @@ def assert_agrees(detector, states: dict, ticks, oracle_after, depths=None) -> N
                 assert (size is None) == (want_size is None), route
                 if size is not None:
                     assert size == pytest.approx(want_size, rel=1e-9, abs=1e-12), route
+                vwaps = [leg.get("vwap") for leg in peaks[route]["legs"]]
+                assert vwaps == ([None] * len(vwaps) if want_vwaps is None else
+                                 pytest.approx(want_vwaps, rel=1e-9)), route
     assert set(live) == {route for state in states.values() for route in state.book.open}
 
 
 @EXAMPLES
 @given(cross_market())
 def test_cross_exchange_matches_oracle(market):
-    lim, config, ticks, depths = market
-    expected = lambda n: oracle.cross_exchange(ticks[:n], depths, lim)
-    assert_agrees(CrossExchangeDetector(config), {}, ticks, expected, depths)
+    lim, config, ticks = market
+    expected = lambda n: oracle.cross_exchange(ticks[:n], lim)
+    assert_agrees(CrossExchangeDetector(config), {}, ticks, expected)
 
 
 @EXAMPLES
@@ -145,10 +138,10 @@ def test_triangular_matches_oracle(market):
 
 @EXAMPLES
 @given(st.one_of(
-    cross_market(arbitrage_free=True).map(lambda m: (CrossExchangeDetector(m[1]), m[2], m[3])),
-    direct_market(arbitrage_free=True).map(lambda m: (DirectDetector(m[1]), m[2], None)),
-    triangular_market(arbitrage_free=True).map(lambda m: (TriangularDetector(m[1]), m[2], None)),
+    cross_market(arbitrage_free=True).map(lambda m: (CrossExchangeDetector(m[1]), m[2])),
+    direct_market(arbitrage_free=True).map(lambda m: (DirectDetector(m[1]), m[2])),
+    triangular_market(arbitrage_free=True).map(lambda m: (TriangularDetector(m[1]), m[2])),
 ))
 def test_no_signal_on_arbitrage_free_markets(case):
-    detector, ticks, depths = case
-    assert all(signals == [] for signals in replay(detector, {}, ticks, depths))
+    detector, ticks = case
+    assert all(signals == [] for signals in replay(detector, {}, ticks))

@@ -6,11 +6,11 @@ import pickle
 import pytest
 
 from core.arbitrage.cross_exchange import CrossExchangeDetector
-from core.arbitrage.depth import InvalidDepth, depth_for, vwap_size
+from core.arbitrage.depth import vwap_size
 from core.arbitrage.direct import DirectDetector
 from core.arbitrage.triangular import TriangularDetector
 from core.contracts.signal import route_of, signal_id
-from core.contracts.tick import Tick
+from core.contracts.tick import Tick, with_levels
 from core.settings import ArbitrageSettings, Settings
 
 T = 1_700_000_000_000
@@ -162,23 +162,45 @@ def test_depth_sizes_by_vwap_profit():
     assert 1.5 < size < 3.0 and proceeds / cost == pytest.approx(1.001, abs=1e-12)
     detector, states = CrossExchangeDetector(config(0.0, min_profit_bps=10.0)), {}
     state = states.setdefault("X/Y", detector.State())
-    detector.on_tick(state, buy, 0, depth_for(buy, [(99.9, 1.0)], asks))
-    signal, = detector.on_tick(state, sell, 0, depth_for(sell, bids, [(100.6, 1.0)]))
+    detector.on_tick(state, with_levels(buy, [(99.9, 1.0)], asks), 0)
+    signal, = detector.on_tick(state, with_levels(sell, bids, [(100.6, 1.0)]), 0)
     assert signal["size"] == pytest.approx(size, rel=1e-11)  # to 12 significant digits, as signals carry sizes
-    later = sell._replace(ts=T + 1)  # no depth with it: b falls back to its top of book, 1.5 at 100.5
+    assert [leg["vwap"] for leg in signal["legs"]] == pytest.approx([cost / size, proceeds / size], rel=1e-12)
+    later = sell._replace(ts=T + 1)  # no book with it: b falls back to its top of book, 1.5 at 100.5
     assert detector.on_tick(state, later, 0) == []  # the same profit is no new peak: its size shows at the next
     peak, = detector.on_tick(state, later._replace(bid=100.55, ts=T + 2), 0)
-    assert peak["size"] == 1.5
+    assert peak["size"] == 1.5 and [leg["vwap"] for leg in peak["legs"]] == [
+        pytest.approx((100.0 + 100.2 * 0.5) / 1.5), 100.55]  # a's book is still walked
 
 
-@pytest.mark.parametrize("bids, asks, message", [
-    ([(100.0, 1.0)], [(100.1, 1.0)], "bids[0] price 100.0 is not the tick's top of book 99.9"),
-    ([(99.9, 1.0), (99.95, 1.0)], [(100.0, 1.0)], "bids[1] price 99.95 breaks the descending order"),
-    ([(99.9, 1.0)], [(100.0, -1.0)], "asks[0] needs price > 0 and size >= 0"),
-    ([(99.9, 1.0)], [(100.0,)], "asks[0] must be a (price, size) pair"),
-    ([(99.9, 1.0)], [], "asks is empty"),
-])
-def test_bad_depth_is_rejected_naming_the_level(bids, asks, message):
-    with pytest.raises(InvalidDepth, match="depth of a:X/Y") as error:
-        depth_for(Tick("a", "X/Y", 99.9, 100.0, 1.0, 1.0, T), bids, asks)
-    assert message in str(error.value)
+def test_a_triangle_is_sized_walking_each_legs_book():
+    """BTC -> USDT -> ETH -> BTC with no fees: 1 BTC sells for 100 USDT on the first level and 99 on the
+    next; ETH costs 10.01 then 10.5; ETH sells for 0.102 BTC. The second USDT level alone still pays
+    (99 / 10.01 * 0.102 = 1.00889), the second ETH level does not (100 / 10.5 * 0.102 = 0.9714), so the
+    size is where the average over both crosses 1."""
+    btc, eth_usdt, eth_btc = triangle(size=None)
+    ticks = [with_levels(btc, [(100.0, 1.0), (99.0, 5.0)], [(100.01, 1.0)]),
+             with_levels(eth_usdt, [(10.0, 1.0)], [(10.01, 15.0), (10.5, 100.0)]),
+             with_levels(eth_btc, [(0.102, 100.0)], [(0.1021, 1.0)])]
+    signal, = feed(TriangularDetector(config(0.0, min_profit_bps=0.0)), ticks)
+    size = signal["size"]
+    usdt = 100.0 + 99.0 * (size - 1.0)
+    eth = 15.0 + (usdt - 15.0 * 10.01) / 10.5
+    assert 1.0 < size < 6.0 and eth * 0.102 == pytest.approx(size, rel=1e-10)  # what comes back is what went in
+    assert [leg["vwap"] for leg in signal["legs"]] == pytest.approx([usdt / size, usdt / eth, 0.102], rel=1e-10)
+    plain, = feed(TriangularDetector(config(0.0)), triangle())
+    assert "vwap" not in plain["legs"][0]
+
+
+# an empty SymbolState pickled by the job before depth came with the ticks (c4be657): it had a "depth" slot
+OLD_STATE = (b"\x80\x04\x95\xa5\x00\x00\x00\x00\x00\x00\x00\x8c\x1dcore.arbitrage.cross_exchange\x94\x8c\x0bSymbolState"
+             b"\x94\x93\x94)\x81\x94N}\x94(\x8c\x06quotes\x94}\x94\x8c\x05depth\x94}\x94\x8c\x04book\x94\x8c\x18core."
+             b"arbitrage.lifecycle\x94\x8c\x0fOpportunityBook\x94\x93\x94)\x81\x94N}\x94\x8c\x04open\x94}\x94s\x86\x94b"
+             b"\x8c\x06newest\x94K\x00u\x86\x94b.")
+
+
+def test_state_pickled_with_the_old_depth_slot_restores():
+    """Keyed state checkpointed before the ticks carried their books still restores, and detects."""
+    state = pickle.loads(OLD_STATE)
+    assert not hasattr(state, "depth")
+    assert [s["status"] for s in feed(CrossExchangeDetector(config(0.0)), cross_pair(), {"X/Y": state})] == ["open"]
