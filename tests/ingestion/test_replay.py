@@ -111,7 +111,7 @@ def test_broker_outage_keeps_messages_buffered_and_warns(tmp_path, caplog):
         # still buffered, not dropped: the tick, and the watermark records flush promised both partitions
         assert producer.flush(3) == 3
     warnings = [r for r in caplog.records if r.getMessage() == "kafka unavailable, producer keeps retrying"]
-    assert warnings and all(w.fields["bootstrap"] == broker.address and w.fields["buffered"] in (1, 3)
+    assert warnings and all(w.fields["bootstrap"] == broker.address and 1 <= w.fields["buffered"] <= 3
                             for w in warnings)
     assert producer.counts.failed == 0
 
