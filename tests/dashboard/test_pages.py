@@ -79,6 +79,7 @@ def test_charts_draw_the_quotes_spread_and_signals_the_job_writes(browser, dashb
 def test_a_signal_row_opens_its_page_with_legs_and_lifecycle(browser, dashboard, sink, make_signal):
     now = now_ms()
     closed = make_signal(("kraken", 97_012.0), ("binance", 97_020.1), 0.83, now - 4_000, closed_after_ms=1_250)
+    closed["legs"][0]["vwap"] = 97_013.25  # a book walked on the buy side only
     sink.write_signals([closed])
     page, errors = watched_page(browser)
     page.goto(dashboard + "/")
@@ -87,8 +88,8 @@ def test_a_signal_row_opens_its_page_with_legs_and_lifecycle(browser, dashboard,
     expect(page).to_have_url(f"{dashboard}/signals/{closed['id']}")
     legs = page.locator("#legs tbody tr")
     expect(legs).to_have_count(2)
-    expect(legs.nth(0).locator("td")).to_have_text(["buy", "kraken", "BTC/USDT", "97,012"])
-    expect(legs.nth(1).locator("td")).to_have_text(["sell", "binance", "BTC/USDT", "97,020.1"])
+    expect(legs.nth(0).locator("td")).to_have_text(["buy", "kraken", "BTC/USDT", "97,012", "97,013.25"])
+    expect(legs.nth(1).locator("td")).to_have_text(["sell", "binance", "BTC/USDT", "97,020.1", "–"])
     facts = page.locator("#lifecycle-facts")
     expect(facts).to_contain_text("peak profit bps0.83")
     expect(facts).to_contain_text("duration1.3 s")

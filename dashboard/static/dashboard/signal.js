@@ -62,9 +62,11 @@
   function showLegs(signal) {
     const table = $("#legs");
     if (!isRule(signal)) {
-      head(table, ["Side", "Venue", "Symbol", "Price"], ["", "", "", "num"]);
+      // a leg's VWAP at the signal's size, where the detector walked a book (docs/signals.md)
+      head(table, ["Side", "Venue", "Symbol", "Price", "VWAP at size"], ["", "", "", "num", "num"]);
       table.tBodies[0].replaceChildren(...(signal.legs ?? []).map((leg) => {
-        const tr = row([leg.side, leg.venue, leg.symbol, numberFormat.format(leg.price)], ["side", "", "", "num"]);
+        const tr = row([leg.side, leg.venue, leg.symbol, numberFormat.format(leg.price),
+                        leg.vwap == null ? "–" : numberFormat.format(leg.vwap)], ["side", "", "", "num", "num"]);
         tr.cells[0].classList.add(leg.side);
         return tr;
       }));
