@@ -170,6 +170,17 @@ class VenueParser:
             return Parsed(deadletter=f"malformed frame: {type(exc).__name__}: {exc}")
 
 
+def split_by_quote(native: str, quotes: Iterable[str]) -> str | None:
+    """A venue name with no separator ("LINKETH") as BASE/QUOTE by the first of `quotes` (longest first, so
+    "USDT" wins over "USD") that ends it; None when none does."""
+    native = native.upper()
+    for quote in quotes:
+        if native.endswith(quote) and len(native) > len(quote):
+            base = native[: -len(quote)]
+            return f"{base}/{quote}" if base.isalnum() else None
+    return None
+
+
 def expect_dict(value: Any, what: str) -> dict:
     if not isinstance(value, dict):
         raise BadFrame(f"{what} must be a JSON object, got {type(value).__name__}")

@@ -32,6 +32,7 @@ from ingestion.venues.base import (
     VenueParser,
     expect_dict,
     ignored,
+    split_by_quote,
 )
 from ingestion.venues.books import BOOK_ERRORS, discard, emit, load_levels
 
@@ -52,12 +53,7 @@ Diff = tuple[list, list]  # a depthUpdate's bids and asks
 
 def split_symbol(native: str) -> str | None:
     """"NKNUSDT" -> "NKN/USDT" by the quote-asset table; None when no known quote ends the name."""
-    native = native.upper()
-    for quote in QUOTES:
-        if native.endswith(quote) and len(native) > len(quote):
-            base = native[: -len(quote)]
-            return f"{base}/{quote}" if base.isalnum() else None
-    return None
+    return split_by_quote(native, QUOTES)
 
 
 class Binance(VenueParser):

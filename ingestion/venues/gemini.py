@@ -25,6 +25,7 @@ from ingestion.venues.base import (
     VenueParser,
     expect_dict,
     ignored,
+    split_by_quote,
 )
 from ingestion.venues.books import BOOK_ERRORS, UPDATE_BEFORE_SNAPSHOT, apply_changes, discard, emit
 
@@ -47,12 +48,7 @@ SIDES = {"buy": "buy", "sell": "sell"}
 
 def split_symbol(native: str) -> str | None:
     """"LINKETH" -> "LINK/ETH" by the quote-asset table; None when no known quote ends the name."""
-    native = native.upper()
-    for quote in QUOTES:
-        if native.endswith(quote) and len(native) > len(quote):
-            base = native[: -len(quote)]
-            return f"{base}/{quote}" if base.isalnum() else None
-    return None
+    return split_by_quote(native, QUOTES)
 
 
 class Gemini(VenueParser):
