@@ -51,6 +51,40 @@ def vwap(levels: Levels, size: float) -> float:
     return cost / filled
 
 
+def spend_vwap(levels: Levels, money: float) -> float:
+    """The average price of spending `money` (quote) up `levels`, best first; where the levels hold less, of
+    buying all they hold."""
+    cost = bought = 0.0
+    for price, quantity in levels:
+        take = min(quantity, (money - cost) / price)
+        cost += take * price
+        bought += take
+        if cost >= money * (1.0 - 1e-12):
+            break
+    return cost / bought
+
+
+def walked_steps(steps: Sequence[Step], size: float) -> tuple[list[Step], bool]:
+    """A cycle's legs priced at their VWAPs when `size` of its start currency goes round, walking each leg's book
+    where its tick carries one (top of book otherwise), as the detectors size it (depth.cycle_vwaps); and whether
+    any book was walked."""
+    out: list[Step] = []
+    amount, walked = size, False  # the current leg's input: base when selling, quote when buying
+    for tick, side, fee in steps:
+        if side == "sell":
+            price = tick.bid if tick.bids is None else vwap(tick.bids, amount)
+            out.append((tick._replace(bid=price), side, fee))
+            amount *= price * (1.0 - fee)
+            walked |= tick.bids is not None
+        else:
+            money = amount / (1.0 + fee)
+            price = tick.ask if tick.asks is None else spend_vwap(tick.asks, money)
+            out.append((tick._replace(ask=price), side, fee))
+            amount = money / price
+            walked |= tick.asks is not None
+    return out, walked
+
+
 def skip_reason(signal: Mapping[str, Any]) -> str | None:
     """Why a signal cannot be priced from quotes, or None when it can."""
     kind = signal["type"]
@@ -96,7 +130,7 @@ class Outcome:
         return self._priced(quotes, None)
 
     def sized_profit(self, quotes: Mapping[Place, Tick]) -> float | None:
-        """At the signal's size, walking the book where the ticks carry it (cross-exchange only)."""
+        """At the signal's size, walking the books where the ticks carry them."""
         return self._priced(quotes, self.signal.get("size"))
 
     def _priced(self, quotes: Mapping[Place, Tick], size: float | None) -> float | None:
@@ -123,6 +157,9 @@ class Outcome:
                     self.depth_used = True
             return net_profit_bps(ask, buy_fee, bid, sell_fee)
         steps: list[Step] = [(tick, leg["side"], fee) for tick, leg, fee in zip(ticks, legs, self.fees)]
+        if size:
+            steps, walked = walked_steps(steps, size)
+            self.depth_used |= walked
         return cycle_profit_bps(steps)
 
     def record(self) -> dict[str, Any]:

@@ -157,3 +157,31 @@ def test_a_direct_signal_is_priced_as_its_cycle():
 def test_a_book_holding_less_than_the_size_is_walked_as_far_as_it_goes():
     assert vwap(((100.0, 1.0), (101.0, 1.0)), 1.5) == (100.0 + 0.5 * 101.0) / 1.5
     assert vwap(((100.0, 1.0), (101.0, 1.0)), 5.0) == (100.0 + 101.0) / 2.0
+
+
+def test_a_triangle_with_books_goes_round_them_at_its_size():
+    """0.5 BTC round BTC/USDT (sold down its bids), ETH/USDT (USDT spent up its asks), ETH/BTC (ETH sold down its
+    bids), each leg's output the next one's input; the ETH/BTC leg has no book and is priced at its top."""
+    fee = FEES["binance"]
+    btc_bids = ((50_000.0, 0.2), (49_900.0, 1.0))
+    eth_asks = ((2000.0, 5.0), (2010.0, 20.0))
+    ticks = [planted.quote("binance", "BTC/USDT", 50_000.0, 50_010.0, T0, bids=btc_bids),
+             planted.quote("binance", "ETH/USDT", 1999.0, 2000.0, T0, asks=eth_asks),
+             planted.quote("binance", "ETH/BTC", 0.041, 0.0411, T0)]
+    legs = [("binance", "BTC/USDT", "sell", 50_000.0), ("binance", "ETH/USDT", "buy", 2000.0),
+            ("binance", "ETH/BTC", "sell", 0.041)]
+    signal = planted.signal("tri-book", "triangular", legs, T0, 50.0, size=0.5)
+    (outcome,), _ = follow([signal], ticks, ArbitrageSettings(), (0,), HORIZON, T0 + HORIZON)
+
+    btc_price = (0.2 * 50_000.0 + 0.3 * 49_900.0) / 0.5  # 24,970 USDT, less the fee
+    usdt = 0.5 * btc_price * (1.0 - fee)
+    spend = usdt / (1.0 + fee)  # 5 ETH cost 10,000; the rest at 2010
+    eth = 5.0 + (spend - 10_000.0) / 2010.0
+    back = eth * 0.041 * (1.0 - fee)
+    assert outcome.record()["depth"] == "book"
+    assert outcome.record()["decay"][0]["available_bps"] == pytest.approx((back / 0.5 - 1.0) * 10_000.0, abs=1e-6)
+    # without a size, the same quotes at their tops: the detector's own opening test
+    (top,), _ = follow([{**signal, "size": None}], ticks, ArbitrageSettings(), (0,), HORIZON, T0 + HORIZON)
+    expected_top = (50_000.0 * (1 - fee) / (2000.0 * (1 + fee)) * 0.041 * (1 - fee) - 1.0) * 10_000.0
+    assert top.record()["decay"][0]["available_bps"] == pytest.approx(expected_top, abs=1e-6)
+    assert top.record()["depth"] == "top"
