@@ -35,13 +35,26 @@ def _set(setter, book: OrderBook, price: Any, size: Any, where: str) -> None:
         raise BadFrame(f"{where}: {exc}") from None
 
 
+def text_levels(levels: Any, field: str) -> list[TextLevel]:
+    """[price, size, ...] levels (Kraken v1's time and "r" flag, OKX's order counts may follow) as the venue's
+    (price, size) text; BadFrame names the level."""
+    out = []
+    for index, level in enumerate(_levels(levels, field)):
+        if not isinstance(level, list) or len(level) < 2:
+            raise BadFrame(f"field '{field}[{index}]' must be a [price, size] level")
+        price, size = level[0], level[1]
+        if type(price) is not str or type(size) is not str:
+            raise BadFrame(f"field '{field}[{index}]': price and size must be strings, got {str(price)[:20]!r}, "
+                           f"{str(size)[:20]!r}")
+        out.append((price, size))
+    return out
+
+
 def load_levels(book: OrderBook, bids: Any, asks: Any, names: tuple[str, str] = ("bids", "asks")) -> None:
     """Apply [price, size] levels of both sides; size "0" deletes the level."""
     for field, levels, setter in ((names[0], bids, OrderBook.set_bid), (names[1], asks, OrderBook.set_ask)):
-        for index, level in enumerate(_levels(levels, field)):
-            if not isinstance(level, list) or len(level) < 2:
-                raise BadFrame(f"field '{field}[{index}]' must be a [price, size] level")
-            _set(setter, book, level[0], level[1], f"field '{field}[{index}]'")
+        for index, (price, size) in enumerate(text_levels(levels, field)):
+            _set(setter, book, price, size, f"field '{field}[{index}]'")
 
 
 def apply_changes(book: OrderBook, changes: Any) -> None:
@@ -122,15 +135,3 @@ class VerifiedBooks:
         self.discarded += 1
         return dropped(self.venue, self.books, symbol, reason)
 
-
-def text_levels(levels: Any, side: str) -> list[TextLevel]:
-    """[price, size, ...] entries (Kraken v1's time and "r" flag, OKX's order counts follow) as (price, size) text."""
-    if not isinstance(levels, list):
-        raise BadFrame(f"field {side!r} must be a list of levels")
-    out = []
-    for level in levels:
-        price, size = level[0], level[1]
-        if not isinstance(price, str) or not isinstance(size, str):
-            raise BadFrame(f"a level of {side} must carry price and size as strings")
-        out.append((price, size))
-    return out

@@ -111,8 +111,10 @@ def test_broker_outage_keeps_messages_buffered_and_warns(tmp_path, caplog):
         # still buffered, not dropped: the tick, and the watermark records flush promised both partitions
         assert producer.flush(3) == 3
     warnings = [r for r in caplog.records if r.getMessage() == "kafka unavailable, producer keeps retrying"]
-    assert warnings and all(w.fields["bootstrap"] == broker.address and 1 <= w.fields["buffered"] <= 3
-                            for w in warnings)
+    # Each retry warns with what librdkafka holds (messages and its own requests, so it can pass 3); a warning
+    # from the poll in producer.tick may come before the tick is queued. The retries during flush see it held.
+    assert warnings and all(w.fields["bootstrap"] == broker.address for w in warnings)
+    assert any(w.fields["buffered"] >= 1 for w in warnings), [w.fields for w in warnings]
     assert producer.counts.failed == 0
 
 
