@@ -424,6 +424,10 @@ def run_config(name: str, config: Config, args, flink: str | None, cluster: Flin
         if _wait_counter(client, 1, job, timeout=240) is None:
             raise RuntimeError(f"the job read nothing within 240s; see {work / 'job.log'}")
         first, first_count = time.monotonic(), _counter(client)
+        if first_count >= loaded:
+            raise RuntimeError(f"{name}: the job had read all {loaded:,} ticks by its first report, so there is no "
+                               f"catch-up to time: give more --ticks (its reports come a poll of "
+                               f"{settings.job.poll_batch:,} records at a time, or less often)")
         _progress(f"{name}: draining (the job read its first ticks after {first - started:.1f}s) ...")
         done = _wait_counter(client, loaded, job, timeout=600 + args.ticks / 1_000)
         if done is None:

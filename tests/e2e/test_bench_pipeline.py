@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 def test_two_configurations_in_one_run(tmp_path):
     done = subprocess.run([sys.executable, "-m", "ascep.cli", "bench", "pipeline", "--configs", "cross,default",
-                           "--ticks", "10000", "--seconds", "3", "--json"],
+                           "--ticks", "30000", "--seconds", "3", "--json"],
                           env={**python_env(), "ASCEP_STATE_DIR": str(tmp_path / ".ascep")}, cwd=tmp_path,
                           capture_output=True, text=True, timeout=480)
     assert done.returncode == 0, done.stderr[-3000:]
