@@ -137,9 +137,8 @@ class VenueParser:
 
     def book_tick(self, symbol: str, book: OrderBook, ts: int) -> Tick | None:
         """The tick of `symbol`'s book with its top `book_levels` levels, or None when those are what the last
-        one carried (a change deeper in the book) or the book cannot vouch for them (OrderBook.complete)."""
-        if not book.complete(self.book_levels):
-            return None
+        one carried (a change deeper in the book). Only for a book that can vouch for them: books.emit checks
+        OrderBook.complete first, to say so when it cannot."""
         bids, asks = book.top(self.book_levels)
         if self._emitted_tops.get(symbol) == (bids, asks):
             return None
