@@ -360,13 +360,14 @@ def _live(client: redis.Redis, bootstrap: str, job: Job, rate: int, seconds: flo
         first.stop.set()
         latency.close()
     job_rate = (first.before + read - first.count) / (ended_at - first.at) if first.at is not None else 0.0
-    latencies = latency.take()
+    latencies, detect = latency.take(), latency.take_detect()
     return {"rate": rate, "produced": sent, "produced_ticks_per_s": round(sent / took, 1),
             "live_ticks_per_s": round(job_rate, 1),
             "drain_s": None if read_all_at is None else round(read_all_at - produced_at, 2),
             "behind_after_drain_timeout": sent - read,
             "signals_opened_live": len(latency.seen),
             "latency_p50_ms": _ms(percentile(latencies, 0.50)), "latency_p99_ms": _ms(percentile(latencies, 0.99)),
+            "detect_p50_ms": _ms(percentile(detect, 0.50)), "detect_p99_ms": _ms(percentile(detect, 0.99)),
             "kept_up": read_all_at is not None and job_rate >= KEPT_UP_FRACTION * rate}
 
 
@@ -530,9 +531,10 @@ def table(figures: dict) -> str:
                       f"{f['catch_up_ticks_per_s'] / baseline:.2f}" if baseline else None,
                       f["rss_mb_after_catch_up"], f.get("rss_mb_after_live")] for name, f in ran.items()])
     lines += [""] + _table(["config", "target/s", "produced/s", "job read/s", "drain s", "signals", "p50 ms",
-                            "p99 ms", "kept up"],
+                            "p99 ms", "detect p50", "detect p99", "kept up"],
                            [[name, p["rate"], p["produced_ticks_per_s"], p["live_ticks_per_s"], p["drain_s"],
-                             p["signals_opened_live"], p["latency_p50_ms"], p["latency_p99_ms"], p["kept_up"]]
+                             p["signals_opened_live"], p["latency_p50_ms"], p["latency_p99_ms"], p.get("detect_p50_ms"),
+                             p.get("detect_p99_ms"), p["kept_up"]]
                             for name, f in ran.items() for p in f["live"]])
     lines += [f"  {name}: {f['live_skipped']}" for name, f in ran.items() if "live_skipped" in f]
     if figures["ratios"]:

@@ -98,7 +98,9 @@ class SignalLatency:
     """Tick->signal latency of signals opened since `since_ms`: the moment Redis publishes a signal's first
     state minus the event time of the tick that made it (`updated_at`), as `ascep bench pipeline` measures
     it. A pattern's match arrives closed, made by its last event: its `event_time` is its first, up to its
-    WITHIN earlier."""
+    WITHIN earlier. Beside each, the part of it before the job detected the signal (`detected_at`, the job's
+    wall clock, minus `updated_at`): Kafka and the job's reading, so the rest is the sink, Redis and this
+    subscriber, which tells where a slow signal lost its time."""
 
     def __init__(self, client, since_ms: int) -> None:
         self.pubsub = client.pubsub()
@@ -106,6 +108,7 @@ class SignalLatency:
         self.since_ms = since_ms
         self.seen: set[str] = set()
         self.window: list[float] = []
+        self.detect_window: list[float] = []
         self.lock = threading.Lock()
         self.running = threading.Event()
         self.running.set()
@@ -122,10 +125,17 @@ class SignalLatency:
                 self.seen.add(signal["id"])
                 with self.lock:
                     self.window.append(time.time() * 1000 - signal["updated_at"])
+                    self.detect_window.append(signal["detected_at"] - signal["updated_at"])
 
     def take(self) -> list[float]:
         with self.lock:
             taken, self.window = self.window, []
+        return taken
+
+    def take_detect(self) -> list[float]:
+        """The tick->detected parts of the latencies seen since the last call."""
+        with self.lock:
+            taken, self.detect_window = self.detect_window, []
         return taken
 
     def close(self) -> None:
