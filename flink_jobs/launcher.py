@@ -128,9 +128,11 @@ def run(settings: Settings, kafka: str, redis: str, lake: str | None = None, res
         job_args = ["--kafka", kafka, "--redis", redis, "--checkpoints", str(checkpoint_dir)]
         return submit_to_cluster(flink, job_args + (["--lake", lake] if lake else []), restore_path)
     record_topics(checkpoint_dir, ids, now_ms())
-    if settings.job.execution_mode == "thread" and not ship_code:
-        # On the MiniCluster PyFlink starts a "loopback" worker pool in this process for process-mode workers,
-        # listening on every interface; thread mode runs the Python code inside the JVM and never uses it.
+    if not ship_code:
+        # On the MiniCluster PyFlink otherwise runs process-mode workers in a "loopback" pool inside this process,
+        # listening on every interface: every subtask's Python then shares this one interpreter and its lock, so
+        # parallelism 2 ran slower than 1. Real worker processes, as a cluster's TaskManager starts them, run in
+        # parallel; thread mode runs the Python code inside the JVM and uses neither.
         os.environ.setdefault("_python_worker_execution_mode", "process")
     # The MiniCluster's REST API takes only clients holding this run's own key: nobody (see flink_jobs/rest_tls.py).
     tls = None if ship_code else rest_tls.generate(settings.state_dir / rest_tls.DIRECTORY)

@@ -66,7 +66,7 @@ SETTLE_S = 2.0
 # The JVM's quick compiler only: a job's start costs about a third less CPU (five starts on two cores), and these
 # few thousand ticks need no optimised code. The signals do not depend on it.
 JIT = "-XX:TieredStopAtLevel=1"
-MODE = os.environ.get("ASCEP_TEST_EXECUTION_MODE", "thread")  # Flink's Python execution mode for every job
+MODE = os.environ.get("ASCEP_TEST_EXECUTION_MODE", "thread")  # Flink's Python execution mode but for the last job
 
 
 def market_rows() -> list[dict]:
@@ -119,7 +119,7 @@ class Run:
     """A fresh broker and Redis, topics of `partitions` partitions, and `ascep job run` (one process group)."""
 
     def __init__(self, workdir: Path, partitions: int, parallelism: int, mode: str) -> None:
-        self.workdir, self.partitions = workdir, partitions
+        self.workdir, self.partitions, self.mode = workdir, partitions, mode
         self.name = f"(partitions={partitions}, parallelism={parallelism}, {mode})"
         self.logs = workdir / "logs"
         self.lake = str(workdir / "lake")
@@ -244,6 +244,11 @@ class Run:
         raise AssertionError(f"{self.name}: the signals did not settle in Redis and the lake within 90 s; "
                              f"last read: {previous and {k: len(v) for k, v in previous.items() if k != 'lake_rows'}}")
 
+    def reader_pids(self) -> set[int]:
+        """The processes the tick readers' Python runs in, from the names they report their latencies under
+        (ascep:latency:job:read:<host>:<pid>:<n>)."""
+        return {int(key.split(":")[-2]) for key in self.client.scan_iter("ascep:latency:job:read:*")}
+
     def close(self) -> None:
         if self.job is not None and self.job.poll() is None:
             self.kill_job()
@@ -351,13 +356,14 @@ def test_signals_are_the_same_for_every_partitioning_parallelism_and_a_kill_9(tm
     first, second = (write_jsonl(tmp_path / f"{n}.jsonl", part) for n, part in (("first", rows[:half]),
                                                                                   ("second", rows[half:])))
     total, trades, first_ticks = 1 + ticks_in(rows), len(rows) - ticks_in(rows), 1 + ticks_in(rows[:half])
-    configurations = [(1, 1, False), (4, 1, False), (4, 2, False), (4, 2, True)]  # (partitions, parallelism, kill)
+    # (partitions, parallelism, kill, Python execution mode): the kill -9 in process mode, with worker processes
+    configurations = [(1, 1, False, MODE), (4, 1, False, MODE), (4, 2, False, MODE), (4, 2, True, "process")]
     results: list[tuple[str, dict]] = []
     report = []
     runs: list[Run] = []
 
-    def open_run(partitions: int, parallelism: int, kill: bool) -> Run:
-        run = Run(tmp_path / f"p{partitions}x{parallelism}{'-kill' if kill else ''}", partitions, parallelism, MODE)
+    def open_run(partitions: int, parallelism: int, kill: bool, mode: str) -> Run:
+        run = Run(tmp_path / f"p{partitions}x{parallelism}{'-kill' if kill else ''}", partitions, parallelism, mode)
         runs.append(run)
         run.prepare(warmup)
         run.start_job()
@@ -377,12 +383,17 @@ def test_signals_are_the_same_for_every_partitioning_parallelism_and_a_kill_9(tm
         run.kill_job()
         assert rest.wait(60) == 0, f"{run.name}: the replay of the second half failed; see {run.logs}"
         run.start_job()
-        return run.settled(total, trades)
+        found = run.settled(total, trades)
+        if run.mode == "process":  # in worker processes, not in a pool inside the launching `ascep job run`
+            pids = run.reader_pids()
+            assert pids and run.job.pid not in pids, f"{run.name}: the readers ran in {pids}, the launcher is " \
+                                                     f"{run.job.pid}"
+        return found
 
     try:
         # Each job starts while the one before it is checked: a job's start is most of a configuration's time.
         upcoming = open_run(*configurations[0])
-        for index, (partitions, parallelism, kill) in enumerate(configurations):
+        for index, (partitions, parallelism, kill, mode) in enumerate(configurations):
             run, started = upcoming, time.monotonic()
             run.wait_ready()
             ready = time.monotonic()
@@ -391,7 +402,7 @@ def test_signals_are_the_same_for_every_partitioning_parallelism_and_a_kill_9(tm
             checked = time.monotonic()
             found = check(run, kill)
             run.close()
-            name = f"({partitions}, {parallelism}{', kill -9 + restore' if kill else ''})"
+            name = f"({partitions}, {parallelism}, {mode}{', kill -9 + restore' if kill else ''})"
             results.append((name, found))
             report.append(summary(name, found, f"waited {ready - started:.0f} s for the job, "
                                                f"{time.monotonic() - checked:.0f} s replay to settled"))
