@@ -256,18 +256,23 @@ MARKETS = ("sim", "large")
 LARGE_VENUES = ("binance", "okx", "kraken", "coinbase", "bybit")
 
 
+PLANT_EVERY_S, PLANT_FOR_S = 0.5, 0.2  # a planted opportunity this often (event time): ~100 signals a minute
+
+
 def _market(kind: str, seed: int, rate: float):
-    """The simulated market of --market, with a planted opportunity every 2 s of event time."""
+    """The simulated market of --market, with planted opportunities often enough that a live phase's p99 rests on
+    a hundred signals or more, not on its slowest one or two."""
     from ingestion.sim.market import CRYPTO_ASSETS, Asset, SimulatedMarket
 
     if kind == "sim":
-        return SimulatedMarket(seed=seed, rate=rate, opportunity_every_s=2.0, opportunity_duration_s=0.5)
+        return SimulatedMarket(seed=seed, rate=rate, opportunity_every_s=PLANT_EVERY_S,
+                               opportunity_duration_s=PLANT_FOR_S)
     hubs = ("USDT", "BTC", "ETH")
     assets = {name: CRYPTO_ASSETS[name] for name in hubs}
     assets.update((f"A{i}", Asset(10 ** ((i % 9) - 4 + 0.37), 0.8)) for i in range(333))
     symbols = ["BTC/USDT", "ETH/USDT", "ETH/BTC"] + [f"A{i}/{hub}" for i in range(333) for hub in hubs]
     return SimulatedMarket(seed=seed, venues=LARGE_VENUES, symbols=symbols, assets=assets, rate=rate,
-                           opportunity_every_s=2.0, opportunity_duration_s=0.5,
+                           opportunity_every_s=PLANT_EVERY_S, opportunity_duration_s=PLANT_FOR_S,
                            latency_ms=dict.fromkeys(LARGE_VENUES, 20), spread_bps={})
 
 
