@@ -21,10 +21,14 @@ partial match. Time advances once per timestamp, before its first event, as in C
 
 Completed matches go through the skip strategy in the order of their first event, as in
 NFA.processMatchesAccordingToSkipStrategy: each one emitted discards the runs and the other completed
-matches it skips past. Under a strategy other than NO SKIP, a match is held back while a run that
-started earlier is still alive, since that run may still complete a match that would discard it; it
-is emitted when that run has matched, failed or timed out (WITHIN bounds the wait). `emit_at_once`
-emits every match as it completes, the strategy pruning only among those and the runs after them.
+matches it skips past. Which of two with the same first event goes first (and may discard the other)
+FlinkCEP leaves to the layout of its java.util.PriorityQueues, ordered by first event only; under a
+skip strategy the runs (with FlinkCEP's start computation state, which sorts last) and the completed
+matches are kept in a mimic of those queues, stepped in their array order. Under a strategy other than
+NO SKIP, a match is held back while a run that started earlier is still alive, since that run may still
+complete a match that would discard it; it is emitted when that run has matched, failed or timed out
+(WITHIN bounds the wait). `emit_at_once` emits every match as it completes, the strategy pruning only
+among those and the runs after them.
 
 The state is bounded, which Flink leaves to WITHIN: past max_runs partial matches (held-back matches
 count as well), or max_events events held (shared-buffer nodes, each counted once however many runs
@@ -597,7 +601,7 @@ class NFA:
             queue: list[Run] = []
             potential: list[Held] = []
             for r in self.queue:
-                if r.since > limit:
+                if r.since > limit or r.node is None:
                     _offer(queue, r, _run_key)
                 elif states[r.state].kind == "pending":  # WITHIN passed without the NOT stage's event: a match
                     _offer(potential, (r.node, r.start_ts, r.first), _held_key)
@@ -612,7 +616,7 @@ class NFA:
                     continue
                 pending = states[key].kind == "pending"
                 for r in group:
-                    if r.since <= limit:
+                    if r.since <= limit and r.node is not None:
                         if pending:
                             self.held.append((r.node, r.start_ts, r.first))
                         else:
@@ -681,9 +685,13 @@ class NFA:
             matches.append(Match(match_dict(node), start_ts, node[4]))
             bound = self._skip_bound(node, first)
             if bound is not None:
-                self._keep(lambda r, lo=first, hi=bound: not lo <= r.first < hi)
-                self._prune_held(lambda h, lo=first, hi=bound: lo <= h[2] < hi)
+                self._prune(first, bound)
         return matches
+
+    def _prune(self, lo: int, hi: int) -> None:
+        """AfterMatchSkipStrategy.prune of the runs and then of the completed matches begun in [lo, hi)."""
+        self._keep(lambda r: not lo <= r.first < hi)
+        self._prune_held(lambda h: lo <= h[2] < hi)
 
     def _prune_held(self, doomed: Callable[[Held], bool]) -> None:
         if self.hold_back:
