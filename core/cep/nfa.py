@@ -483,16 +483,21 @@ class NFA:
         queue: list[Run] = []
         potential: list[Held] = []
         for run in self.queue:
+            if run.node is None:
+                if not starts:
+                    _offer(queue, run, _run_key)
+                    continue
+                step = Run(self.start, None, ts, ts, seq)
+            elif (stage := waiting.get(run.state)) is not None and not holds(stage, run.node):
+                _offer(queue, run, _run_key)
+                continue
+            else:
+                step = run
             out: list[Run] = []
             completed: list[Held] = []
+            self._step(step, event, ts, seq, holds, out, completed, run.node is None)
             if run.node is None:
-                if starts:
-                    self._step(Run(self.start, None, ts, ts, seq), event, ts, seq, holds, out, completed, True)
                 out.append(run)
-            elif (stage := waiting.get(run.state)) is not None and not holds(stage, run.node):
-                out.append(run)
-            else:
-                self._step(run, event, ts, seq, holds, out, completed)
             for item in completed:
                 _offer(potential, item, _held_key)
             for successor in out:
