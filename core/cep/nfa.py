@@ -21,10 +21,14 @@ partial match. Time advances once per timestamp, before its first event, as in C
 
 Completed matches go through the skip strategy in the order of their first event, as in
 NFA.processMatchesAccordingToSkipStrategy: each one emitted discards the runs and the other completed
-matches it skips past. Under a strategy other than NO SKIP, a match is held back while a run that
-started earlier is still alive, since that run may still complete a match that would discard it; it
-is emitted when that run has matched, failed or timed out (WITHIN bounds the wait). `emit_at_once`
-emits every match as it completes, the strategy pruning only among those and the runs after them.
+matches it skips past. Which of two with the same first event goes first (and may discard the other)
+FlinkCEP leaves to the layout of its java.util.PriorityQueues, ordered by first event only; under a
+skip strategy the runs (with FlinkCEP's start computation state, which sorts last) and the completed
+matches are kept in a mimic of those queues, stepped in their array order. Under a strategy other than
+NO SKIP, a match is held back while a run that started earlier is still alive, since that run may still
+complete a match that would discard it; it is emitted when that run has matched, failed or timed out
+(WITHIN bounds the wait). `emit_at_once` emits every match as it completes, the strategy pruning only
+among those and the runs after them.
 
 The state is bounded, which Flink leaves to WITHIN: past max_runs partial matches (held-back matches
 count as well), or max_events events held (shared-buffer nodes, each counted once however many runs
@@ -36,12 +40,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 # A condition sees the event and the run's partial match (a node of the linked list, or None).
 Condition = Callable[[Any, "Node | None"], bool]
 # (previous node, stage name, sequence number of the event, event, ts): a partial match is its last node.
 Node = tuple
+# a completed match: (its last node, start ts, sequence number of its first event)
+Held = tuple[Node, int, int]
 
 SKIP_STRATEGIES = ("no_skip", "skip_to_next", "skip_past_last_event", "skip_to_first", "skip_to_last")
 NEGATIONS = ("not_next", "not_followed_by")
@@ -356,6 +363,7 @@ class NFA:
         self._held = 0  # events the runs held when last counted; with those taken since, a bound on what they hold
         self._taken = 0
         self.skip, self.skip_stage = skip, skip_stage
+        # which of two matches with the same first event a skip strategy keeps follows FlinkCEP's priority queues
         self.hold_back = skip != "no_skip" and not pattern.emit_at_once
         self._stage_index = {stage.name: i for i, stage in enumerate(stages)}
         compiler = _Compiler(stages)
@@ -383,7 +391,9 @@ class NFA:
         # runs grouped by state, so a group waiting for an event that is not its stage's moves on whole
         self.groups: dict[int, list[Run]] = {}
         self.oldest: dict[int, int] = {}  # per group: the earliest time WITHIN counts from
-        self.held: list[tuple[Node, int]] = []  # completed matches held back for an earlier run: (node, start_ts)
+        self.held: list[Held] = []  # completed matches held back for an earlier run (under hold-back, a heap)
+        # under hold-back, the runs as a heap in FlinkCEP's layout, with its start computation state (no node)
+        self.queue: list[Run] = [self._start_run()] if self.hold_back else []
         self.seq = 0
         self.now: int | None = None  # the time last advanced to
 
@@ -421,8 +431,22 @@ class NFA:
         starts = first is None or holds(first, None)
         if not active and not starts:
             return released, timeouts  # the common case: nothing this event can change
+        if self.hold_back:
+            for item in self._step_queue(event, ts, seq, holds, starts):
+                _offer(self.held, item, _held_key)  # completedMatches.addAll(potentialMatches)
+        else:
+            self._step_groups(active, event, ts, seq, holds, starts)
+        matches = self._release() if self.held else []
+        if self._bound() and self.held:
+            matches += self._release()
+        return released + matches, timeouts
+
+    def _step_groups(self, active: list[int], event: Any, ts: int, seq: int, holds, starts: bool) -> None:
+        """Step the runs of the active groups; the others stay as they are. Completed matches are held in the
+        order the runs complete them (without hold-back, their order decides nothing)."""
+        waiting = self._waiting
         successors: list[Run] = []
-        completed: list[tuple[Node, int]] = []
+        completed: list[Held] = []
         for key in active:
             stage = waiting.get(key)
             for run in self.groups[key]:
@@ -449,25 +473,76 @@ class NFA:
                 if run.since < oldest[key]:
                     oldest[key] = run.since
         self.groups, self.oldest = groups, oldest
-        if completed:
-            self.held.extend(completed)
-        matches = self._release() if self.held else []
-        if self._bound() and self.held:
-            matches += self._release()
-        return released + matches, timeouts
+        self.held.extend(completed)
+
+    def _step_queue(self, event: Any, ts: int, seq: int, holds, starts: bool) -> list[Held]:
+        """NFA.doProcess: step every run in the queue's array order, offering what it becomes to a new queue (the
+        start computation state last among its own) and the matches it completes to a queue of potential matches,
+        which is returned. A run waiting for a stage the event does not satisfy is offered again as it is."""
+        waiting = self._waiting
+        queue: list[Run] = []
+        potential: list[Held] = []
+        for run in self.queue:
+            if run.node is None:
+                if not starts:
+                    _offer(queue, run, _run_key)
+                    continue
+                step = Run(self.start, None, ts, ts, seq)
+            elif (stage := waiting.get(run.state)) is not None and not holds(stage, run.node):
+                _offer(queue, run, _run_key)
+                continue
+            else:
+                step = run
+            out: list[Run] = []
+            completed: list[Held] = []
+            self._step(step, event, ts, seq, holds, out, completed, run.node is None)
+            if run.node is None:
+                out.append(run)
+            for item in completed:
+                _offer(potential, item, _held_key)
+            for successor in out:
+                _offer(queue, successor, _run_key)
+        self._set_queue(queue)
+        return potential
+
+    def _set_queue(self, queue: list[Run]) -> None:
+        """Take the queue as the runs, grouped by state as well for the checks that skip whole groups."""
+        self.queue = queue
+        groups: dict[int, list[Run]] = {}
+        oldest: dict[int, int] = {}
+        for run in queue:
+            if run.node is not None:
+                key = run.state
+                group = groups.get(key)
+                if group is None:
+                    groups[key] = [run]
+                    oldest[key] = run.since
+                else:
+                    group.append(run)
+                    if run.since < oldest[key]:
+                        oldest[key] = run.since
+        self.groups, self.oldest = groups, oldest
+
+    def _start_run(self) -> Run:
+        """FlinkCEP's start computation state: it has no start event, so its queue puts it after every run."""
+        return Run(self.start, None, 0, NEVER, NEVER)
 
     @property
     def runs(self) -> list[Run]:
         return [run for group in self.groups.values() for run in group]
 
     def _keep(self, keep) -> None:
-        """Keep only the runs for which keep(run) is true."""
+        """Keep only the runs for which keep(run) is true (under hold-back, as PriorityQueue.removeIf keeps them)."""
+        if self.hold_back:
+            if _remove_if(self.queue, lambda r: r.node is not None and not keep(r), _run_key):
+                self._set_queue(self.queue)
+            return
         groups = {key: [r for r in group if keep(r)] for key, group in self.groups.items()}
         self.groups = {key: group for key, group in groups.items() if group}
         self.oldest = {key: min(r.since for r in group) for key, group in self.groups.items()}
 
     def _step(self, run: Run, event: Any, ts: int, seq: int, holds, successors: list[Run],
-              completed: list[tuple[Node, int]], from_start: bool = False) -> None:
+              completed: list[Held], from_start: bool = False) -> None:
         """NFA.computeNextStates for one run: follow its decisions that hold for the event."""
         node = run.node
         values: dict[int, bool] = {}
@@ -495,7 +570,7 @@ class NFA:
                     continue
                 assert node is not None  # only the start state's run has taken nothing
                 if kind == "final":  # a trailing NOT NEXT: the event after is not the NOT stage's
-                    completed.append((node, run.start_ts))
+                    completed.append((node, run.start_ts, run.first))
                 else:  # letting an event pass keeps the time of the last one taken
                     since = (run.start_ts if self.from_first else node[4]) if timed else NEVER
                     out.append(Run(target, node, run.start_ts, since, run.first))
@@ -507,7 +582,7 @@ class NFA:
             self._taken += 1
             start_ts = ts if node is None else run.start_ts
             if kind == "final" or any(true(path) for path in finals):
-                completed.append((taken, start_ts))
+                completed.append((taken, start_ts, run.first))
             if kind != "final":
                 since = (start_ts if self.from_first else ts) if timed else NEVER
                 out.append(Run(target, taken, start_ts, since, run.first))
@@ -526,27 +601,42 @@ class NFA:
             return [], []
         timed_out, seen = [], set()
         expired = []
-        for key, group in self.groups.items():
-            if self.oldest[key] > limit:
-                continue
-            pending = self.states[key].kind == "pending"  # WITHIN passed without the NOT stage's event: a match
-            for r in group:
-                if r.since <= limit and r.node is not None:
-                    if pending:
-                        self.held.append((r.node, r.start_ts))
-                    else:
-                        expired.append((r.start_ts, r.node))
+        states = self.states
+        if self.hold_back:  # NFA.advanceTime: what is left is offered to a new queue in the old one's array order
+            queue: list[Run] = []
+            potential: list[Held] = []
+            for r in self.queue:
+                if r.since > limit or r.node is None:
+                    _offer(queue, r, _run_key)
+                elif states[r.state].kind == "pending":  # WITHIN passed without the NOT stage's event: a match
+                    _offer(potential, (r.node, r.start_ts, r.first), _held_key)
+                else:
+                    expired.append((r.start_ts, r.node))
+            self._set_queue(queue)
+            for item in potential:
+                _offer(self.held, item, _held_key)
+        else:
+            for key, group in self.groups.items():
+                if self.oldest[key] > limit:
+                    continue
+                pending = states[key].kind == "pending"
+                for r in group:
+                    if r.since <= limit and r.node is not None:
+                        if pending:
+                            self.held.append((r.node, r.start_ts, r.first))
+                        else:
+                            expired.append((r.start_ts, r.node))
+            self._keep(lambda r: r.since > limit)
         for start_ts, node in sorted(expired, key=lambda e: (e[0], e[1][2])):
             if id(node) not in seen:
                 seen.add(id(node))
                 timed_out.append(Match(match_dict(node), start_ts, node[4]))
-        self._keep(lambda r: r.since > limit)
         return (self._release() if self.held else []), timed_out
 
     def state(self) -> tuple[int, int]:
         """(partial matches, events they hold): what the rule's stats report. Held-back matches count too."""
         seen: set[int] = set()
-        nodes = [run.node for run in self.runs] + [node for node, _ in self.held]
+        nodes = [run.node for run in self.runs] + [held[0] for held in self.held]
         for node in nodes:
             seen.update(_unseen(node, seen))
         return len(nodes), len(seen)
@@ -565,7 +655,7 @@ class NFA:
         kept: set[int] = set()
         seen: set[int] = set()
         items = [(run.start_ts, run.node, id(run)) for run in self.runs] + \
-                [(start_ts, node, id(node)) for node, start_ts in self.held]
+                [(start_ts, node, id(node)) for node, start_ts, _ in self.held]
         for _, node, ident in sorted(items, key=lambda item: item[0], reverse=True):  # newest first
             unseen = _unseen(node, seen)
             if len(kept) == keep_runs or (keep_events is not None and len(seen) + len(unseen) > keep_events):
@@ -577,36 +667,50 @@ class NFA:
             return False
         self.dropped += runs - len(kept)
         self._keep(lambda r: id(r) in kept)
-        self.held = [(node, start_ts) for node, start_ts in self.held if id(node) in kept]
+        self._prune_held(lambda held: id(held[0]) not in kept)
         return True
 
     def _release(self) -> list[Match]:
         """Emit completed matches in the order of their first event, each pruning by the skip strategy the runs
-        and other matches it skips past; under hold-back stop at one a run that started earlier may still prune."""
+        and other matches it skips past: NFA.processMatchesAccordingToSkipStrategy. Under hold-back, stop at one
+        after the earliest run (it may still complete a match that prunes it), and take them as FlinkCEP's queue
+        gives them, so that of matches with the same first event the one it emits (and keeps) comes first."""
         held = self.held
-        if len(held) > 1:
+        if not self.hold_back and len(held) > 1:
             held.sort(key=self._order)
         matches: list[Match] = []
         while held:
-            node, start_ts = held[0]
-            first = _first_seq(node)
-            if self.hold_back and any(r.first < first for group in self.groups.values() for r in group):
-                break
-            del held[0]
+            node, start_ts, first = held[0]
+            if self.hold_back:
+                if first > self.queue[0].first:
+                    break
+                _poll(held, _held_key)
+            else:
+                del held[0]
             matches.append(Match(match_dict(node), start_ts, node[4]))
             bound = self._skip_bound(node, first)
             if bound is not None:
-                self._keep(lambda r, lo=first, hi=bound: not lo <= r.first < hi)
-                held[:] = [(n, t) for n, t in held if not first <= _first_seq(n) < bound]
+                self._prune(first, bound)
         return matches
 
-    def _order(self, held: tuple[Node, int]) -> tuple[int, list[tuple[int, int]]]:
-        """Flink orders matches by their first event; among those with the same one, the branch that took an
-        event at an earlier stage (or, at the same stage, took an earlier event) came first in its decision graph."""
+    def _prune(self, lo: int, hi: int) -> None:
+        """AfterMatchSkipStrategy.prune of the runs and then of the completed matches begun in [lo, hi)."""
+        self._keep(lambda r: not lo <= r.first < hi)
+        self._prune_held(lambda h: lo <= h[2] < hi)
+
+    def _prune_held(self, doomed: Callable[[Held], bool]) -> None:
+        if self.hold_back:
+            _remove_if(self.held, doomed, _held_key)
+        else:
+            self.held[:] = [h for h in self.held if not doomed(h)]
+
+    def _order(self, held: Held) -> tuple[int, list[tuple[int, int]]]:
+        """Without hold-back (emit_at_once), matches go by their first event; among those with the same one, the
+        branch that took an event at an earlier stage (or, at the same stage, an earlier event) first."""
         index = self._stage_index
         path = [(index[n[1]], n[2]) for n in _nodes(held[0])]
         path.reverse()
-        return path[0][1], path
+        return held[2], path
 
     def _skip_bound(self, node: Node, first: int) -> int | None:
         """Runs and matches whose first event's sequence number lies in [first, bound) are discarded: Flink prunes
@@ -625,25 +729,47 @@ class NFA:
     # ------------------------------------------------------------ state
 
     def snapshot(self) -> dict:
+        """Under hold-back, the runs and held matches in their queues' array order (the start computation state as
+        a run without node), which offering them again in that order rebuilds."""
+        runs = self.queue if self.hold_back else self.runs
         return {"seq": self.seq, "dropped": self.dropped, "now": self.now,
-                "runs": [(r.state, r.node, r.start_ts) for r in self.runs], "held": list(self.held)}
+                "runs": [(r.state, r.node, r.start_ts) for r in runs], "held": list(self.held)}
 
     def restore(self, snap: dict) -> None:
         """Partial matches saved by the engine before it ran FlinkCEP's states (six-field runs) cannot be placed
-        in them: they are dropped and counted."""
+        in them: they are dropped and counted. A snapshot from before the queues has no start computation state:
+        it goes last. Its held matches lack their first event's number, found from the match."""
         self.seq, self.dropped = snap["seq"], snap.get("dropped", 0)  # snapshots before the caps have no count
         self.now = snap.get("now")
-        self.groups, self.oldest = {}, {}
+        queue: list[Run] = []
+        start = None
         for saved in snap["runs"]:
             if len(saved) != 3:
                 self.dropped += 1
                 continue
             s, n, t = saved
-            since = (t if self.from_first else n[4]) if self._timed(self.states[s]) else NEVER
-            run = Run(s, n, t, since, _first_seq(n))
-            self.groups.setdefault(s, []).append(run)
-            self.oldest[s] = min(run.since, self.oldest.get(s, run.since))
-        self.held = list(snap.get("held", ()))
+            if n is None:
+                start = self._start_run()
+                run = start
+            else:
+                since = (t if self.from_first else n[4]) if self._timed(self.states[s]) else NEVER
+                run = Run(s, n, t, since, _first_seq(n))
+            if self.hold_back:
+                _offer(queue, run, _run_key)
+            elif n is not None:
+                queue.append(run)
+        if self.hold_back and start is None:
+            _offer(queue, self._start_run(), _run_key)
+        self._set_queue(queue)
+        if not self.hold_back:
+            self.queue = []
+        self.held = []
+        for held in snap.get("held", ()):
+            item = held if len(held) == 3 else (held[0], held[1], _first_seq(held[0]))
+            if self.hold_back:
+                _offer(self.held, item, _held_key)
+            else:
+                self.held.append(item)
         self._held, self._taken = self.state()[1], 0
 
 
@@ -665,3 +791,67 @@ def _unseen(node: Node | None, seen: set[int]) -> list[int]:
         out.append(id(node))
         node = node[0]
     return out
+
+
+# java.util.PriorityQueue's array operations (JDK 17), which decide where runs and matches with the same key go
+
+
+def _run_key(run: Run) -> int:
+    return run.first
+
+
+_held_key: Callable[[Held], int] = itemgetter(2)
+
+
+def _offer(heap: list, item: Any, key: Callable[[Any], int]) -> None:
+    """offer: append, then siftUp past parents with a greater key only."""
+    k = len(heap)
+    heap.append(item)
+    x = key(item)
+    while k > 0:
+        parent = (k - 1) >> 1
+        e = heap[parent]
+        if x >= key(e):
+            break
+        heap[k] = e
+        k = parent
+    heap[k] = item
+
+
+def _sift_down(heap: list, k: int, item: Any, key: Callable[[Any], int]) -> None:
+    """siftDown: past the lesser child (the left one on a tie) while it has a smaller key."""
+    n = len(heap)
+    half = n >> 1
+    x = key(item)
+    while k < half:
+        child = 2 * k + 1
+        c = heap[child]
+        right = child + 1
+        if right < n and key(c) > key(heap[right]):
+            child = right
+            c = heap[child]
+        if x <= key(c):
+            break
+        heap[k] = c
+        k = child
+    heap[k] = item
+
+
+def _poll(heap: list, key: Callable[[Any], int]) -> Any:
+    """poll: the head goes; the last element is sifted down from the top."""
+    head = heap[0]
+    last = heap.pop()
+    if heap:
+        _sift_down(heap, 0, last, key)
+    return head
+
+
+def _remove_if(heap: list, doomed: Callable[[Any], bool], key: Callable[[Any], int]) -> bool:
+    """removeIf / removeAll (bulkRemove): the survivors keep their order, then heapify; whether any went."""
+    kept = [item for item in heap if not doomed(item)]
+    if len(kept) == len(heap):
+        return False
+    heap[:] = kept
+    for i in range((len(heap) >> 1) - 1, -1, -1):
+        _sift_down(heap, i, heap[i], key)
+    return True

@@ -350,6 +350,34 @@ def test_a_held_back_match_comes_out_when_the_earlier_partial_match_times_out():
     assert timed_out.events == {"a": ["a0"]} and [m.events for m in released] == [{"a": ["a1"], "b": ["b2"]}]
 
 
+def test_of_matches_with_the_same_first_event_the_one_flinkceps_queue_takes_first_prunes_the_other():
+    # FlinkCEP 2.3 gives these: its priority queue of partial matches, ordered by first event only, puts a1's
+    # run that took a2 behind the one that let it pass; a restore between events keeps that layout
+    pattern = "a{1,2} FOLLOWED BY b AFTER MATCH SKIP TO NEXT"
+    assert sorted(flink_run(pattern, "a a a b")) == ["a0 a1 b3", "a1 b3", "a2 b3"]
+    nfa = compile_pattern(pattern)
+    for i, name in enumerate(("a0", "a1", "a2")):
+        nfa.process(name, i)
+    restored = compile_pattern(pattern)
+    restored.restore(pickle.loads(pickle.dumps(nfa.snapshot())))
+    found = restored.process("b3", 3)[0] + restored.advance_time(END_OF_TIME)[0]
+    assert sorted(" ".join(sum(m.events.values(), [])) for m in found) == ["a0 a1 b3", "a1 b3", "a2 b3"]
+
+
+def test_a_snapshot_from_before_the_queues_restores():
+    # no start computation state among its runs, held matches without the number of their first event
+    nfa = compile_pattern("a FOLLOWED BY ANY b WITHIN 5ms AFTER MATCH SKIP TO LAST a")
+    for name, ts in (("a0", 0), ("a1", 1), ("b2", 2)):
+        nfa.process(name, ts)
+    snap = nfa.snapshot()
+    old = dict(snap, runs=[run for run in snap["runs"] if run[1] is not None], held=[h[:2] for h in snap["held"]])
+    restored = compile_pattern("a FOLLOWED BY ANY b WITHIN 5ms AFTER MATCH SKIP TO LAST a")
+    restored.restore(pickle.loads(pickle.dumps(old)))
+    assert restored.state() == nfa.state() == (3, 3)
+    released, [timed_out] = restored.advance_time(5)
+    assert timed_out.events == {"a": ["a0"]} and [m.events for m in released] == [{"a": ["a1"], "b": ["b2"]}]
+
+
 def test_emit_at_once_emits_every_match_as_it_completes():
     assert sorted(flink_run("a+ AFTER MATCH SKIP TO FIRST a EMIT AT ONCE", "a a")) == ["a0", "a0 a1", "a1"]
     nfa = compile_pattern("a FOLLOWED BY ANY b WITHIN 5ms AFTER MATCH SKIP TO LAST a EMIT AT ONCE")

@@ -619,6 +619,15 @@ REGRESSIONS = (
     Known("a+ GREEDY CONSECUTIVE FOLLOWED BY b", "0:a 1:x 2:a 3:b", "(2,3)"),
     Known("a{2,3} FOLLOWED BY b* NOT NEXT c FOLLOWED BY d", "", "refuses: optional path to NOT condition"),
     Known("a+ GREEDY NEXT b*", "", "refuses: Optional pattern cannot be preceded by greedy pattern"),
+    # ties under a skip strategy: of matches with the same first event, FlinkCEP's priority queue decides which
+    # comes first (and prunes the others)
+    Known("a{1,2} FOLLOWED BY b AFTER MATCH SKIP TO NEXT", "0:a 1:a 2:a 3:b", "(0,1,3) (1,3) (2,3)"),
+    Known("a FOLLOWED BY ANY b FOLLOWED BY c AFTER MATCH SKIP TO NEXT", "0:a 1:a 2:b 3:b 4:c", "(0,2,4) (1,3,4)"),
+    Known("a{1,2} NOT FOLLOWED BY b WITHIN 1ms AFTER MATCH SKIP TO NEXT", "0:a@0 1:a@0", "(0,1)"),
+    Known("a+ GREEDY ALLOW COMBINATIONS NOT NEXT a2 AFTER MATCH SKIP TO NEXT", "0:a 1:a 2:a 3:a 4:a 5:x",
+          "(0,1,2,3,4) (1,2,3,4) (2,4) (3,4) (4)"),
+    Known("a{1,2} FOLLOWED BY a2{2}? FOLLOWED BY a3{1,2}? AFTER MATCH SKIP TO LAST a2", "0:a 1:a 2:a",
+          "(0) (0,1) (0,1) (0,1,2) (0,1,2) (0,1,2) (2)"),  # by stage: FlinkCEP keeps a:0 a3:1,2
 )
 
 
