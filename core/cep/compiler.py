@@ -95,28 +95,36 @@ class Market:
         self._windows: dict[tuple, Trailing] = {}
         self._users: dict[tuple, int] = defaultdict(int)
         self.venues_of: dict[str, list[str]] = {}  # symbol -> the venues it has quotes from
+        # (symbol, venue) -> (its quotes' windows, its trades' windows), worked out from series on first use
+        self._feeds: dict[tuple[str, str], tuple[tuple[Trailing, ...], tuple[Trailing, ...]]] = {}
+
+    def _feed(self, at: tuple[str, str]) -> tuple[tuple[Trailing, ...], tuple[Trailing, ...]]:
+        series = self.series.get(at[0], ())
+        feed = self._feeds[at] = tuple(tuple(window for venue, source, window in series
+                                             if source == kind and (venue is None or venue == at[1]))
+                                       for kind in ("quote", "trade"))
+        return feed
 
     def on_tick(self, tick: Tick) -> None:
         self.event = tick
         quotes = self.quotes
-        at = (tick.symbol, tick.venue)
+        symbol = tick.symbol
+        at = (symbol, tick.venue)
         if at not in quotes:
-            self.venues_of.setdefault(tick.symbol, []).append(tick.venue)
-        quotes[(tick.symbol, None)] = tick
+            self.venues_of.setdefault(symbol, []).append(tick.venue)
+        quotes[(symbol, None)] = tick
         quotes[at] = tick
-        series = self.series.get(tick.symbol)
-        if series:
-            price = (tick.bid + tick.ask) * 0.5
-            for venue, source, window in series:
-                if source == "quote" and (venue is None or venue == tick.venue):
-                    window.add(tick.ts, price)
+        windows = (self._feeds.get(at) or self._feed(at))[0]
+        if windows:
+            ts, price = tick.ts, (tick.bid + tick.ask) * 0.5
+            for window in windows:
+                window.add(ts, price)
 
     def on_trade(self, trade: Trade) -> None:
         self.event = trade
-        venue = trade.venue
-        for series_venue, source, window in self.series.get(trade.symbol, ()):
-            if source == "trade" and (series_venue is None or series_venue == venue):
-                window.add(trade.ts, trade.price, trade.size)
+        at = (trade.symbol, trade.venue)
+        for window in (self._feeds.get(at) or self._feed(at))[1]:
+            window.add(trade.ts, trade.price, trade.size)
 
     def window(self, symbol: str, venue: str | None, source: str, duration_ms: int, fn: str) -> Trailing:
         key = (symbol, venue, source, duration_ms)
@@ -124,6 +132,7 @@ class Market:
         if window is None:
             window = self._windows[key] = Trailing(duration_ms, extremes=False, returns=False)
             self.series[symbol].append((venue, source, window))
+            self._feeds.clear()
         window.need(extremes=fn in ("high", "low"), returns=fn == "volatility")
         self._users[key] += 1
         return window
@@ -137,25 +146,22 @@ class Market:
                 del self._users[key]
                 window = self._windows.pop(key)
                 gone.append((key, window))
+                self._feeds.clear()
                 self.series[key[0]] = [s for s in self.series[key[0]] if s[2] is not window]
                 if not self.series[key[0]]:
                     del self.series[key[0]]
         return gone
 
-    def symbols(self) -> set[str]:
-        return set(self.venues_of) | set(self.series)
-
-    def quotes_of(self, symbol: str) -> list[tuple]:
-        """A symbol's latest quote on each venue, as state."""
-        return [tuple(self.quotes[(symbol, venue)]) for venue in self.venues_of.get(symbol, ())]
-
     def restore_quotes(self, quotes: list[tuple]) -> None:
+        """Quotes as the state holds them (tuples of Tick fields), in any order of entries: the newest of each stays."""
         for fields in sorted(quotes, key=lambda f: f[6]):  # ts, the seventh field of a Tick
             tick = Tick(*fields)
-            if (tick.symbol, tick.venue) not in self.quotes:
+            at = (tick.symbol, tick.venue)
+            if at not in self.quotes:
                 self.venues_of.setdefault(tick.symbol, []).append(tick.venue)
-            self.quotes[(tick.symbol, None)] = tick
-            self.quotes[(tick.symbol, tick.venue)] = tick
+            for key in (at, (tick.symbol, None)):
+                if key not in self.quotes or self.quotes[key].ts <= tick.ts:
+                    self.quotes[key] = tick
 
     def windows(self) -> dict[tuple, Trailing]:
         """The windows rules read, by (symbol, venue, "quote" | "trade", duration)."""

@@ -35,6 +35,7 @@ from .rules.tree import bind
 from .windows import Trailing
 
 END_OF_TIME = 2**62
+_TIMED_EVERY = 32  # evaluations per one timed: RuleStats.time_ns is the timed ones' time, scaled
 
 
 @dataclass
@@ -43,7 +44,7 @@ class RuleStats:
     matches: int = 0
     errors: int = 0
     timeouts: int = 0
-    time_ns: int = 0
+    time_ns: int = 0  # estimated from every _TIMED_EVERY-th evaluation's time
     last_error: str | None = None
 
 
@@ -153,7 +154,8 @@ class RuleEngine:
         self.rules[rule_id] = entry
         self._taken(rule_id, checked)
         self._touched_units.add(entry)
-        self._touched_symbols.update(entry.symbols)  # their latest quotes are state now
+        self._touched_at.update((symbol, venue) for symbol in entry.symbols  # their latest quotes are state now
+                                for venue in self.market.venues_of.get(symbol, ()))
         for symbol in entry.symbols:
             self._by_symbol.setdefault(symbol, []).append(entry)
         if not entry.symbols:
@@ -273,6 +275,12 @@ class RuleEngine:
             return []
         return self._process((event,), now_ms, named, keyed)
 
+    def on_batch(self, events: Sequence[Tick | Trade], now_ms: int | None = None, named: bool = True,
+                 keyed: bool = True, source: str = "stream") -> list[Signal]:
+        """on_ordered() of each event, in one call (a backtest's and a job's batch, in event-time order).
+        `now_ms` None: each event's own time is its processing time, as a replay takes it."""
+        return self._process(self.reorderer.passing(source, events, now_ms), now_ms, named, keyed)
+
     @property
     def has_rules(self) -> bool:
         return bool(self.rules or self.partitioned)
@@ -332,34 +340,39 @@ class RuleEngine:
         timed_out, self.timed_out = self.timed_out, []
         return timed_out
 
-    def _process(self, events: Sequence[Tick | Trade], now_ms: int, named: bool = True,
+    def _process(self, events: Sequence[Tick | Trade], now_ms: int | None, named: bool = True,
                  keyed: bool = True) -> list[Signal]:
+        """`now_ms` None: each event's own time is the processing time (a replay's, the same every run)."""
         out: list[Signal] = []
         market, targets_of = self.market, self._targets_of
+        on_tick, on_trade = market.on_tick, market.on_trade
         known = self._targets.setdefault((named, keyed), {})
         perf_ns = time.perf_counter_ns
-        touched_units, touched_symbols = self._touched_units, self._touched_symbols
+        touched_units, touched_at = self._touched_units, self._touched_at
         series = market.series
         for event in events:
-            symbol = event.symbol
-            targets = known.get((symbol, event.venue))
+            at = (event.symbol, event.venue)
+            targets = known.get(at)
             if targets is None:
-                targets = targets_of(symbol, event.venue, named, keyed)
-            if isinstance(event, Tick):
-                market.on_tick(event)
+                targets = targets_of(*at, named, keyed)
+            if type(event) is Tick:
+                on_tick(event)
             else:
-                market.on_trade(event)
-            if targets or symbol in series:  # a symbol no rule here reads is not kept in state
-                touched_symbols.add(symbol)
+                on_trade(event)
+            if targets or at[0] in series:  # a symbol no rule here reads is not kept in state
+                touched_at.add(at)
+            now = event.ts if now_ms is None else now_ms
             for entry in targets:
                 stats = entry.stats
-                started = perf_ns()
-                stats.evaluations += 1
+                stats.evaluations = evaluations = stats.evaluations + 1
+                timed = evaluations % _TIMED_EVERY == 1  # the first and every so often: the clock costs as much
+                if timed:
+                    started = perf_ns()
                 try:
                     if entry.compiled.own_windows:
                         entry.compiled.feed(event.ts)
                         touched_units.add(entry)
-                    signals = entry.evaluate(entry, event, now_ms)
+                    signals = entry.evaluate(entry, event, now)
                     if signals:  # an IF rule's state changes only when its signal opens or closes
                         out.extend(signals)
                         touched_units.add(entry)
@@ -368,7 +381,8 @@ class RuleEngine:
                 except Exception as exc:  # noqa: BLE001 - one bad rule must not stop the others
                     stats.errors += 1
                     stats.last_error = f"{type(exc).__name__}: {exc}"
-                stats.time_ns += perf_ns() - started
+                if timed:
+                    stats.time_ns += (perf_ns() - started) * _TIMED_EVERY
         return out
 
     def _evaluate_condition(self, entry: _Rule, tick: Tick | Trade, now_ms: int) -> tuple[Signal, ...]:
@@ -437,7 +451,7 @@ class RuleEngine:
 
     # ------------------------------------------------------------ state
     # The engine's state is a set of entries: the rules; the counters and watermark; each rule key's partial
-    # matches and open signal; each symbol's latest quotes; each window in segments of event time.
+    # matches and open signal; each symbol's latest quote on each venue; each window in segments of event time.
     # take_changes() gives those a batch changed, which is all the job writes back after it: a market of
     # 1,000 symbols is megabytes whole, and a window of 30 minutes thousands of events, of which a batch
     # adds a few. The quotes of a symbol no rule reads are not kept: after a restore, a rule added later
@@ -450,10 +464,18 @@ class RuleEngine:
             entries[RULES] = dict(self._json)
         for unit in self._touched_units:
             entries[_unit_name(unit)] = _unit_snapshot(unit)
-        for symbol in self._touched_symbols:
-            entries[_QUOTES + symbol] = self.market.quotes_of(symbol)
+        quotes, series = self.market.quotes, self.market.series
+        symbols = set()
+        for at in self._touched_at:
+            symbols.add(at[0])
+            tick = quotes.get(at)  # none after trades only
+            if tick is not None:
+                entries[_quote_name(at)] = [tuple(tick)]
         removed = self._removed
-        for name, window in self._windows(self._touched_units):
+        windows = [(_window_name((symbol, venue, source, window.duration_ms)), window)  # only an event adds or evicts
+                   for symbol in symbols for venue, source, window in series.get(symbol, ())]
+        windows += self._own_windows(self._touched_units)
+        for name, window in windows:
             changed, gone = window.segment_changes()
             for segment, events in changed.items():
                 entries[f"{name}{_SEP}{segment}"] = events
@@ -468,8 +490,9 @@ class RuleEngine:
         units = self._units()
         for unit in units:
             entries[_unit_name(unit)] = _unit_snapshot(unit)
-        for symbol in self.market.symbols():
-            entries[_QUOTES + symbol] = self.market.quotes_of(symbol)
+        for at, tick in self.market.quotes.items():
+            if at[1] is not None:
+                entries[_quote_name(at)] = [tuple(tick)]
         for name, window in self._windows(units):
             for segment, events in window.all_segments().items():
                 entries[f"{name}{_SEP}{segment}"] = events
@@ -477,10 +500,11 @@ class RuleEngine:
 
     def _windows(self, units) -> list[tuple[str, Trailing]]:
         """The market's windows and the windows over expressions of `units`, by their names in the state."""
-        found = [(_window_name(key), window) for key, window in self.market.windows().items()]
-        for unit in units:
-            found += [(_own_name(unit, i), window) for i, (_, window) in enumerate(unit.compiled.own_windows)]
-        return found
+        return [(_window_name(key), window) for key, window in self.market.windows().items()] + self._own_windows(units)
+
+    @staticmethod
+    def _own_windows(units) -> list[tuple[str, Trailing]]:
+        return [(_own_name(unit, i), window) for unit in units for i, (_, window) in enumerate(unit.compiled.own_windows)]
 
     def _meta(self) -> dict[str, Any]:
         return {"reorderer": self.reorderer.snapshot(), "timed_out": list(self.timed_out),
@@ -489,7 +513,7 @@ class RuleEngine:
 
     def _forget_changes(self) -> None:
         self._touched_units: set[_Rule] = set()
-        self._touched_symbols: set[str] = set()
+        self._touched_at: set[tuple[str, str]] = set()  # (symbol, venue) of the events since: quotes, windows
         self._removed: set[str] = set()
         self._rules_changed = False
 
@@ -507,6 +531,7 @@ class RuleEngine:
         for rule_id, rule in entries.get(RULES, {}).items():  # an engine that never had a rule wrote none
             engine.apply(rule_id, rule)
         units: list[tuple[_Rule, dict]] = []
+        superseded = []  # entries of every venue's quotes of a symbol, as engines wrote them before one a venue
         segments: dict[str, dict[int, tuple]] = {}
         for name, saved in entries.items():
             if name.startswith(_UNIT):
@@ -517,6 +542,8 @@ class RuleEngine:
                     units.append((unit, saved))
             elif name.startswith(_QUOTES):
                 engine.market.restore_quotes(saved)
+                if _SEP not in name[len(_QUOTES):]:
+                    superseded.append(name)
             elif name.startswith((_WINDOW, _OWN)):
                 window_name, _, segment = name.rpartition(_SEP)
                 segments.setdefault(window_name, {})[int(segment)] = saved
@@ -532,6 +559,7 @@ class RuleEngine:
             part.stats.__dict__.update(meta["stats"].get(rule_id, {}))
         engine.timed_out = list(meta["timed_out"])
         engine._forget_changes()
+        engine._removed.update(superseded)
         return engine
 
 
@@ -542,6 +570,10 @@ _UNIT, _QUOTES, _WINDOW, _OWN = f"unit{_SEP}", f"quotes{_SEP}", f"window{_SEP}",
 
 def _unit_name(unit: _Rule) -> str:
     return f"{_UNIT}{unit.rule_id}{_SEP}{unit.key or ''}"
+
+
+def _quote_name(at: tuple[str, str]) -> str:
+    return f"{_QUOTES}{at[0]}{_SEP}{at[1]}"
 
 
 def _window_name(key: tuple) -> str:

@@ -48,12 +48,14 @@ class Trailing:
 
     def _recompute(self) -> None:
         events = [e[:3] for e in self.events]
+        added_since = self.added_since  # what the state holds does not change
         self.events.clear()
         self.highs.clear()
         self.lows.clear()
         self._reset()
         for ts, price, qty in events:
-            self._append(ts, price, qty)
+            self.add(ts, price, qty)
+        self.added_since = added_since
 
     def _resum(self) -> None:
         """The running sums afresh from the events, about the oldest price: the events, their returns and
@@ -78,14 +80,9 @@ class Trailing:
         self.n_ret, self.sum_r, self.sum_r2, self.evicted = n_ret, sum_r, sum_r2, 0
 
     def add(self, ts: int, price: float, qty: float = 0.0) -> None:
+        """The hot path of every market event a rule reads, in one function (a call costs a tenth of it)."""
         if self.added_since is None:
             self.added_since = ts
-        self._append(ts, price, qty)
-        cutoff = ts - self.duration_ms
-        if self.events[0][0] <= cutoff:
-            self._evict(cutoff)
-
-    def _append(self, ts: int, price: float, qty: float) -> None:
         events = self.events
         if events:
             if self.returns:
@@ -96,10 +93,11 @@ class Trailing:
                     self.n_ret += 1
                     self.sum_r += r
                     self.sum_r2 += r * r
+            d = price - self.ref
         else:
             self._reset()
             self.ref = price
-        d = price - self.ref
+            d = 0.0
         self.sum_d += d
         self.sum_d2 += d * d
         if qty:
@@ -114,6 +112,9 @@ class Trailing:
             while lows and lows[-1][1] >= price:
                 lows.pop()
             lows.append((ts, price))
+        cutoff = ts - self.duration_ms
+        if events[0][0] <= cutoff:
+            self._evict(cutoff)
 
     def _evict(self, cutoff: int) -> None:
         """Drop events at or before `cutoff`: the window is (newest - duration, newest]."""
