@@ -100,9 +100,11 @@ class Market:
 
     def _feed(self, at: tuple[str, str]) -> tuple[tuple[Trailing, ...], tuple[Trailing, ...]]:
         series = self.series.get(at[0], ())
-        feed = self._feeds[at] = tuple(tuple(window for venue, source, window in series
-                                             if source == kind and (venue is None or venue == at[1]))
-                                       for kind in ("quote", "trade"))
+
+        def fed(kind: str) -> tuple[Trailing, ...]:
+            return tuple(window for venue, source, window in series
+                         if source == kind and (venue is None or venue == at[1]))
+        feed = self._feeds[at] = (fed("quote"), fed("trade"))
         return feed
 
     def on_tick(self, tick: Tick) -> None:

@@ -48,7 +48,7 @@ class RuleStats:
     last_error: str | None = None
 
 
-@dataclass(eq=False)  # identity: the engine keeps sets of the ones a batch touched
+@dataclass(eq=False, slots=True)  # identity: the engine keeps sets of the ones a batch touched
 class _Rule:
     rule_id: str
     rule: Rule
@@ -355,7 +355,7 @@ class RuleEngine:
             targets = known.get(at)
             if targets is None:
                 targets = targets_of(*at, named, keyed)
-            if type(event) is Tick:
+            if isinstance(event, Tick):
                 on_tick(event)
             else:
                 on_trade(event)
@@ -479,7 +479,8 @@ class RuleEngine:
             changed, gone = window.segment_changes()
             for segment, events in changed.items():
                 entries[f"{name}{_SEP}{segment}"] = events
-            removed.update(f"{name}{_SEP}{segment}" for segment in gone)
+            if gone:
+                removed.update(f"{name}{_SEP}{segment}" for segment in gone)
         out = [name for name in removed if name not in entries]
         self._forget_changes()
         return entries, out
@@ -490,9 +491,9 @@ class RuleEngine:
         units = self._units()
         for unit in units:
             entries[_unit_name(unit)] = _unit_snapshot(unit)
-        for at, tick in self.market.quotes.items():
-            if at[1] is not None:
-                entries[_quote_name(at)] = [tuple(tick)]
+        for (symbol, venue), tick in self.market.quotes.items():
+            if venue is not None:  # (symbol, None) is the newest of them
+                entries[_quote_name((symbol, venue))] = [tuple(tick)]
         for name, window in self._windows(units):
             for segment, events in window.all_segments().items():
                 entries[f"{name}{_SEP}{segment}"] = events
@@ -504,7 +505,8 @@ class RuleEngine:
 
     @staticmethod
     def _own_windows(units) -> list[tuple[str, Trailing]]:
-        return [(_own_name(unit, i), window) for unit in units for i, (_, window) in enumerate(unit.compiled.own_windows)]
+        return [(_own_name(unit, i), window)
+                for unit in units for i, (_, window) in enumerate(unit.compiled.own_windows)]
 
     def _meta(self) -> dict[str, Any]:
         return {"reorderer": self.reorderer.snapshot(), "timed_out": list(self.timed_out),

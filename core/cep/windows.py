@@ -7,31 +7,49 @@ from __future__ import annotations
 
 import math
 from array import array
+from bisect import bisect_left, bisect_right
 from collections import deque
 
 
 class Trailing:
     """The last `duration_ms` of one series, ending at its newest event: what vwap(sym, 1m) reads.
 
-    A deque with running sums, so each event costs O(1) amortised. Prices are summed relative to a
-    reference price to keep the variance from cancelling catastrophically, and the sums are
-    recomputed from the deque whenever as many events have left as remain (still O(1) amortised),
-    so subtraction errors cannot pile up. High/low (monotonic deques) and log returns are kept only
-    once a reader asks for them with need().
+    Columns of events (times, prices, quantities, log returns) with running sums, so each event costs
+    O(1) amortised: the columns are arrays, which hold numbers and not objects (a list per event made
+    a 1,000-symbol market's windows megabytes of objects to chase), and a batch's state is a slice of
+    them. Events leave by moving `head`; the columns are cut when as many have left as remain.
+    Prices are summed relative to a reference price to keep the variance from cancelling
+    catastrophically, and the sums are recomputed from the events whenever as many have left as
+    remain (still O(1) amortised), so subtraction errors cannot pile up. High/low (monotonic deques)
+    and log returns are kept only once a reader asks for them with need().
     """
 
-    __slots__ = ("duration_ms", "events", "ref", "sum_d", "sum_d2", "notional", "volume", "n_ret", "sum_r",
-                 "sum_r2", "highs", "lows", "evicted", "extremes", "returns", "added_since", "segments")
+    __slots__ = ("duration_ms", "times", "prices", "quantities", "returns_to_next", "head", "ref", "sum_d", "sum_d2",
+                 "notional", "volume", "n_ret", "sum_r", "sum_r2", "highs", "lows", "evicted", "extremes", "returns",
+                 "added_since", "segments")
 
     def __init__(self, duration_ms: int, extremes: bool = True, returns: bool = True) -> None:
         self.duration_ms = duration_ms
-        self.events: deque[list] = deque()  # [ts, price, qty, log return to the next event or None]
+        self.times = array("q")
+        self.prices = array("d")
+        self.quantities = array("d")
+        self.returns_to_next = array("d")  # an event's log return to the next event, NaN while there is none
+        self.head = 0  # the oldest event in the window; those before it have left
         self.highs: deque[tuple[int, float]] = deque()
         self.lows: deque[tuple[int, float]] = deque()
         self.extremes, self.returns = extremes, returns
         self.added_since: int | None = None  # the time of the first event added since segment_changes()
         self.segments: deque[int] = deque()  # the segments the state holds (segment_changes), oldest first
         self._reset()
+
+    def __len__(self) -> int:
+        return len(self.times) - self.head
+
+    @property
+    def events(self) -> list[tuple[int, float, float]]:
+        """(ts, price, qty) of each event in the window, oldest first."""
+        head = self.head
+        return list(zip(self.times[head:], self.prices[head:], self.quantities[head:]))
 
     def need(self, extremes: bool = False, returns: bool = False) -> None:
         """Start keeping high/low or returns; what the window already holds is taken into account."""
@@ -47,9 +65,11 @@ class Trailing:
         self.evicted = 0
 
     def _recompute(self) -> None:
-        events = [e[:3] for e in self.events]
+        events = self.events
         added_since = self.added_since  # what the state holds does not change
-        self.events.clear()
+        for column in (self.times, self.prices, self.quantities, self.returns_to_next):
+            del column[:]
+        self.head = 0
         self.highs.clear()
         self.lows.clear()
         self._reset()
@@ -61,18 +81,18 @@ class Trailing:
         """The running sums afresh from the events, about the oldest price: the events, their returns and
         high/low stay as they are, so this costs a fifth of _recompute (in a window of ten events it ran
         every tenth add)."""
-        events = self.events
-        ref = events[0][1] if events else 0.0
+        head = self.head
+        ref = self.prices[head] if len(self.times) > head else 0.0
         sum_d = sum_d2 = notional = volume = sum_r = sum_r2 = 0.0
         n_ret = 0
-        for _, price, qty, r in events:
+        for price, qty, r in zip(self.prices[head:], self.quantities[head:], self.returns_to_next[head:]):
             d = price - ref
             sum_d += d
             sum_d2 += d * d
             if qty:
                 notional += price * qty
                 volume += qty
-            if r is not None:
+            if r == r:  # not NaN
                 n_ret += 1
                 sum_r += r
                 sum_r2 += r * r
@@ -83,13 +103,13 @@ class Trailing:
         """The hot path of every market event a rule reads, in one function (a call costs a tenth of it)."""
         if self.added_since is None:
             self.added_since = ts
-        events = self.events
-        if events:
+        times, prices = self.times, self.prices
+        if len(times) > self.head:
             if self.returns:
-                last = events[-1]
-                if last[1] > 0 and price > 0:
-                    r = math.log(price / last[1])
-                    last[3] = r
+                last = prices[-1]
+                if last > 0 and price > 0:
+                    r = math.log(price / last)
+                    self.returns_to_next[-1] = r
                     self.n_ret += 1
                     self.sum_r += r
                     self.sum_r2 += r * r
@@ -103,7 +123,10 @@ class Trailing:
         if qty:
             self.notional += price * qty
             self.volume += qty
-        events.append([ts, price, qty, None])
+        times.append(ts)
+        prices.append(price)
+        self.quantities.append(qty)
+        self.returns_to_next.append(math.nan)
         if self.extremes:
             highs, lows = self.highs, self.lows
             while highs and highs[-1][1] <= price:
@@ -113,15 +136,17 @@ class Trailing:
                 lows.pop()
             lows.append((ts, price))
         cutoff = ts - self.duration_ms
-        if events[0][0] <= cutoff:
+        if times[self.head] <= cutoff:
             self._evict(cutoff)
 
     def _evict(self, cutoff: int) -> None:
         """Drop events at or before `cutoff`: the window is (newest - duration, newest]."""
-        events = self.events
+        times, prices, quantities, returns = self.times, self.prices, self.quantities, self.returns_to_next
+        head = self.head
+        end = bisect_right(times, cutoff, head)
         left = 0.0
-        while events and events[0][0] <= cutoff:
-            ts, price, qty, r = events.popleft()
+        for i in range(head, end):
+            price, qty, r = prices[i], quantities[i], returns[i]
             d = price - self.ref
             self.sum_d -= d
             self.sum_d2 -= d * d
@@ -129,16 +154,21 @@ class Trailing:
                 self.notional -= price * qty
                 self.volume -= qty
                 left += qty
-            if r is not None:
+            if r == r:  # not NaN
                 self.n_ret -= 1
                 self.sum_r -= r
                 self.sum_r2 -= r * r
-            self.evicted += 1
-        if self.evicted >= len(events):
+        self.evicted += end - head
+        if 2 * end >= len(times):  # as many left as remain: cut the columns
+            for column in (times, prices, quantities, returns):
+                del column[:end]
+            end = 0
+        self.head = end
+        if self.evicted >= len(times) - end:
             self._resum()
         elif left and self.volume < 1e-6 * left:  # nearly all the volume left: the difference is mostly rounding
-            self.notional = sum(e[1] * e[2] for e in events)
-            self.volume = sum(e[2] for e in events)
+            self.notional = sum(p * q for p, q in zip(prices[end:], quantities[end:]))
+            self.volume = sum(quantities[end:])
         highs, lows = self.highs, self.lows
         while highs and highs[0][0] <= cutoff:
             highs.popleft()
@@ -150,17 +180,18 @@ class Trailing:
         return self.notional / self.volume if self.volume > 1e-12 else None
 
     def total_volume(self) -> float | None:
-        return max(self.volume, 0.0) if self.events else None
+        return max(self.volume, 0.0) if len(self.times) > self.head else None
 
     def change_pct(self) -> float | None:
-        events = self.events
-        return (events[-1][1] / events[0][1] - 1.0) * 100.0 if events and events[0][1] else None
+        prices, head = self.prices, self.head
+        return (prices[-1] / prices[head] - 1.0) * 100.0 if len(prices) > head and prices[head] else None
 
     def mean(self) -> float | None:
-        return self.ref + self.sum_d / len(self.events) if self.events else None
+        n = len(self.times) - self.head
+        return self.ref + self.sum_d / n if n else None
 
     def stddev(self) -> float | None:
-        n = len(self.events)
+        n = len(self.times) - self.head
         if not n:
             return None
         m = self.sum_d / n
@@ -177,7 +208,7 @@ class Trailing:
         sd = self.stddev()
         if not sd or sd < 1e-12:
             return None
-        return (self.events[-1][1] - self.mean()) / sd
+        return (self.prices[-1] - (self.ref + self.sum_d / len(self))) / sd  # mean(), of events there are
 
     def high(self) -> float | None:
         return self.highs[0][1] if self.highs else None
@@ -188,36 +219,40 @@ class Trailing:
     def all_segments(self) -> dict[int, tuple[bytes, bytes, bytes]]:
         """Every segment of the window, as segment_changes() gives the changed ones (and without touching
         what it tracks)."""
-        size = segment_ms(self.duration_ms)
-        segments: dict[int, list[list]] = {}
-        for event in self.events:
-            segments.setdefault(event[0] // size, []).append(event)
-        return {segment: packed(events) for segment, events in segments.items()}
-
+        return self._packed_from(self.head)
 
     def segment_changes(self) -> tuple[dict[int, tuple[bytes, bytes, bytes]], list[int]]:
         """The window as state, in segments of segment_ms(duration) by event time: the segments events were
         added to since the last call (whole, packed as snapshot()), and those every event has left. A batch
         then writes the newest segment or two, not the window: a 30-minute window holds thousands of events."""
-        if self.added_since is None:
+        added_since = self.added_since
+        if added_since is None:
             return {}, []
-        size = segment_ms(self.duration_ms)
-        first_changed = self.added_since // size
         self.added_since = None
-        changed: dict[int, list[list]] = {}
-        for event in reversed(self.events):
-            segment = event[0] // size
-            if segment < first_changed:
-                break
-            changed.setdefault(segment, []).append(event)
-        oldest = self.events[0][0] // size if self.events else first_changed
+        size = segment_ms(self.duration_ms)
+        times, head = self.times, self.head
+        oldest = times[head] // size if len(times) > head else added_since // size
         segments, gone = self.segments, []
         while segments and segments[0] < oldest:
             gone.append(segments.popleft())
-        for segment in sorted(changed):
+        changed = self._packed_from(bisect_left(times, added_since // size * size, head))
+        for segment in changed:
             if not segments or segment > segments[-1]:
                 segments.append(segment)
-        return {segment: packed(reversed(events)) for segment, events in changed.items()}, gone
+        return changed, gone
+
+    def _packed_from(self, i: int) -> dict[int, tuple[bytes, bytes, bytes]]:
+        """The segments of the events from the i-th on, oldest first, each as its slice of the columns:
+        arrays pickle as a copy of memory, and the job writes windows to state after every batch."""
+        size = segment_ms(self.duration_ms)
+        times, prices, quantities = self.times, self.prices, self.quantities
+        out, n = {}, len(times)
+        while i < n:
+            segment = times[i] // size
+            j = bisect_left(times, (segment + 1) * size, i)
+            out[segment] = (times[i:j].tobytes(), prices[i:j].tobytes(), quantities[i:j].tobytes())
+            i = j
+        return out
 
     def restore_segments(self, segments: dict[int, tuple[bytes, bytes, bytes]]) -> None:
         """Add the events of the segments segment_changes() gave, oldest first."""
@@ -232,15 +267,7 @@ def segment_ms(duration_ms: int) -> int:
     return max(250, duration_ms // 64)
 
 
-def packed(events) -> tuple[bytes, bytes, bytes]:
-    """Events as packed arrays (times, prices, quantities): arrays pickle as a copy of memory where lists
-    of lists pickle item by item, and the job writes windows to state after every batch."""
-    events = list(events)
-    return (array("q", [e[0] for e in events]).tobytes(), array("d", [e[1] for e in events]).tobytes(),
-            array("d", [e[2] for e in events]).tobytes())
-
-
 def window_events(snapshot: tuple[bytes, bytes, bytes]) -> zip:
-    """(ts, price, qty) of each event of a segment packed()."""
+    """(ts, price, qty) of each event of a segment as segment_changes() packed it."""
     times, prices, quantities = (array(kind, raw) for kind, raw in zip("qdd", snapshot))
     return zip(times, prices, quantities)
