@@ -128,6 +128,8 @@ class RuleEngine:
         self.limits = limits or RuleSettings()
         self._capped: set[str] = set()  # rules that dropped partial matches, the host told of each once
         self.newly_capped: list[str] = []  # drained by take_capped()
+        self._quote_names: dict[tuple[str, str], str] = {}  # the names of entries, made once
+        self._window_names: dict[Trailing, str] = {}
         self._forget_changes()
 
     # ------------------------------------------------------------ rules
@@ -227,6 +229,8 @@ class RuleEngine:
     def _retire(self, entry: _Rule) -> list[Signal]:
         """Release what a removed rule read; the signal it had open closes now."""
         gone = self.market.release(entry.compiled.window_keys)
+        for _, window in gone:
+            self._window_names.pop(window, None)
         self._forget_windows([(_window_name(key), window) for key, window in gone])
         self._forget_windows([(_own_name(entry, i), w) for i, (_, w) in enumerate(entry.compiled.own_windows)])
         self._touched_units.discard(entry)
@@ -465,15 +469,17 @@ class RuleEngine:
         for unit in self._touched_units:
             entries[_unit_name(unit)] = _unit_snapshot(unit)
         quotes, series = self.market.quotes, self.market.series
+        quote_names, window_names = self._quote_names, self._window_names
         symbols = set()
         for at in self._touched_at:
             symbols.add(at[0])
             tick = quotes.get(at)  # none after trades only
             if tick is not None:
-                entries[_quote_name(at)] = [tuple(tick)]
+                entries[quote_names.get(at) or quote_names.setdefault(at, _quote_name(at))] = [tuple(tick)]
         removed = self._removed
-        windows = [(_window_name((symbol, venue, source, window.duration_ms)), window)  # only an event adds or evicts
-                   for symbol in symbols for venue, source, window in series.get(symbol, ())]
+        windows = [(window_names.get(window) or window_names.setdefault(window, _window_name(
+                       (symbol, venue, source, window.duration_ms))), window)
+                   for symbol in symbols for venue, source, window in series.get(symbol, ())]  # only events change them
         windows += self._own_windows(self._touched_units)
         for name, window in windows:
             changed, gone = window.segment_changes()
