@@ -219,7 +219,7 @@ class Trailing:
     def all_segments(self) -> dict[int, tuple[bytes, bytes, bytes]]:
         """Every segment of the window, as segment_changes() gives the changed ones (and without touching
         what it tracks)."""
-        return self._packed_from(self.head)
+        return self._packed_from(self.head, segment_ms(self.duration_ms))
 
     def segment_changes(self) -> tuple[dict[int, tuple[bytes, bytes, bytes]], list[int]]:
         """The window as state, in segments of segment_ms(duration) by event time: the segments events were
@@ -235,16 +235,15 @@ class Trailing:
         segments, gone = self.segments, []
         while segments and segments[0] < oldest:
             gone.append(segments.popleft())
-        changed = self._packed_from(bisect_left(times, added_since // size * size, head))
+        changed = self._packed_from(bisect_left(times, added_since // size * size, head), size)
         for segment in changed:
             if not segments or segment > segments[-1]:
                 segments.append(segment)
         return changed, gone
 
-    def _packed_from(self, i: int) -> dict[int, tuple[bytes, bytes, bytes]]:
-        """The segments of the events from the i-th on, oldest first, each as its slice of the columns:
-        arrays pickle as a copy of memory, and the job writes windows to state after every batch."""
-        size = segment_ms(self.duration_ms)
+    def _packed_from(self, i: int, size: int) -> dict[int, tuple[bytes, bytes, bytes]]:
+        """The segments (of `size` ms) of the events from the i-th on, oldest first, each as its slice of the
+        columns: arrays pickle as a copy of memory, and the job writes windows to state after every batch."""
         times, prices, quantities = self.times, self.prices, self.quantities
         out, n = {}, len(times)
         while i < n:
