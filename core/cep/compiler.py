@@ -95,16 +95,14 @@ class Market:
         self._windows: dict[tuple, Trailing] = {}
         self._users: dict[tuple, int] = defaultdict(int)
         self.venues_of: dict[str, list[str]] = {}  # symbol -> the venues it has quotes from
-        # (symbol, venue) -> (its quotes' windows, its trades' windows), worked out from series on first use
-        self._feeds: dict[tuple[str, str], tuple[tuple[Trailing, ...], tuple[Trailing, ...]]] = {}
+        # (symbol, venue) -> the windows its quotes feed, and those its trades feed, worked out on first use
+        self._quote_feeds: dict[tuple[str, str], tuple[Trailing, ...]] = {}
+        self._trade_feeds: dict[tuple[str, str], tuple[Trailing, ...]] = {}
 
-    def _feed(self, at: tuple[str, str]) -> tuple[tuple[Trailing, ...], tuple[Trailing, ...]]:
-        series = self.series.get(at[0], ())
-
-        def fed(kind: str) -> tuple[Trailing, ...]:
-            return tuple(window for venue, source, window in series
-                         if source == kind and (venue is None or venue == at[1]))
-        feed = self._feeds[at] = (fed("quote"), fed("trade"))
+    def _feed(self, at: tuple[str, str], kind: str) -> tuple[Trailing, ...]:
+        feed = tuple(window for venue, source, window in self.series.get(at[0], ())
+                     if source == kind and (venue is None or venue == at[1]))
+        (self._quote_feeds if kind == "quote" else self._trade_feeds)[at] = feed
         return feed
 
     def on_tick(self, tick: Tick) -> None:
@@ -116,7 +114,9 @@ class Market:
             self.venues_of.setdefault(symbol, []).append(tick.venue)
         quotes[(symbol, None)] = tick
         quotes[at] = tick
-        windows = (self._feeds.get(at) or self._feed(at))[0]
+        windows = self._quote_feeds.get(at)
+        if windows is None:
+            windows = self._feed(at, "quote")
         if windows:
             ts, price = tick.ts, (tick.bid + tick.ask) * 0.5
             for window in windows:
@@ -125,7 +125,8 @@ class Market:
     def on_trade(self, trade: Trade) -> None:
         self.event = trade
         at = (trade.symbol, trade.venue)
-        for window in (self._feeds.get(at) or self._feed(at))[1]:
+        windows = self._trade_feeds.get(at)
+        for window in self._feed(at, "trade") if windows is None else windows:
             window.add(trade.ts, trade.price, trade.size)
 
     def window(self, symbol: str, venue: str | None, source: str, duration_ms: int, fn: str) -> Trailing:
@@ -134,7 +135,8 @@ class Market:
         if window is None:
             window = self._windows[key] = Trailing(duration_ms, extremes=False, returns=False)
             self.series[symbol].append((venue, source, window))
-            self._feeds.clear()
+            self._quote_feeds.clear()
+            self._trade_feeds.clear()
         window.need(extremes=fn in ("high", "low"), returns=fn == "volatility")
         self._users[key] += 1
         return window
@@ -148,7 +150,8 @@ class Market:
                 del self._users[key]
                 window = self._windows.pop(key)
                 gone.append((key, window))
-                self._feeds.clear()
+                self._quote_feeds.clear()
+                self._trade_feeds.clear()
                 self.series[key[0]] = [s for s in self.series[key[0]] if s[2] is not window]
                 if not self.series[key[0]]:
                     del self.series[key[0]]
@@ -176,8 +179,13 @@ class Compiled:
     Windows over an expression belong to the rule: feed() adds the expressions' values each time the
     rule is evaluated, before its condition reads them."""
 
+    # slots: a tick of a 1,000-symbol market meets its keys' Compiled cold, and a slot is one read, not a dict's
+    __slots__ = ("market", "window_keys", "own_windows", "defines", "define_uses_match", "_uses_match", "condition",
+                 "until")
+
     def __init__(self, rule: Rule, market: Market) -> None:
         self.market = market
+        self._uses_match = False
         self.window_keys: list[tuple] = []
         self.own_windows: list[tuple[Fn, Trailing]] = []
         self.defines: dict[str, Fn] = {}

@@ -54,8 +54,7 @@ class _Rule:
     rule: Rule
     compiled: Compiled
     symbols: frozenset[str]
-    evaluate: Callable[[_Rule, Tick | Trade, int], Sequence[Signal]]  # the engine's evaluator for this kind of rule
-    nfa: nfa.NFA | None = None
+    nfa: nfa.NFA | None = None  # a PATTERN rule's; an IF rule has none
     open_signal: Signal | None = None
     stats: RuleStats = field(default_factory=RuleStats)
     key: str | None = None  # one key of a partitioned rule: "BTC/USDT", or "BTC/USDT@binance" by venue
@@ -175,10 +174,10 @@ class RuleEngine:
         symbols = frozenset(symbols_of(rule))
         if isinstance(rule.body, Pattern):
             conditions = {name: _as_condition(fn) for name, fn in compiled.defines.items()}
-            return _Rule(rule_id, rule, compiled, symbols, self._evaluate_pattern,
+            return _Rule(rule_id, rule, compiled, symbols,
                          build_nfa(rule.body, conditions, compiled.define_uses_match, self.limits), stats=stats,
                          key=key)
-        return _Rule(rule_id, rule, compiled, symbols, self._evaluate_condition, stats=stats, key=key)
+        return _Rule(rule_id, rule, compiled, symbols, stats=stats, key=key)
 
     def _instance(self, part: _Partitioned, symbol: str, venue: str | None) -> _Rule:
         """The rule as it runs for the key of (symbol, venue), bound on first use."""
@@ -350,6 +349,7 @@ class RuleEngine:
         out: list[Signal] = []
         market, targets_of = self.market, self._targets_of
         on_tick, on_trade = market.on_tick, market.on_trade
+        evaluate_condition, evaluate_pattern = self._evaluate_condition, self._evaluate_pattern
         known = self._targets.setdefault((named, keyed), {})
         perf_ns = time.perf_counter_ns
         touched_units, touched_at = self._touched_units, self._touched_at
@@ -376,7 +376,8 @@ class RuleEngine:
                     if entry.compiled.own_windows:
                         entry.compiled.feed(event.ts)
                         touched_units.add(entry)
-                    signals = entry.evaluate(entry, event, now)
+                    signals = (evaluate_condition(entry, event, now) if entry.nfa is None
+                               else evaluate_pattern(entry, event, now))
                     if signals:  # an IF rule's state changes only when its signal opens or closes
                         out.extend(signals)
                         touched_units.add(entry)
