@@ -307,7 +307,8 @@ def test_a_batch_gives_what_its_events_give_one_by_one(texts, seed, size, late):
         chunk = events[start:start + size]
         expected = [s for event in chunk for s in one.on_ordered(event, event.ts)]
         assert batched.on_batch(chunk) == expected
-        assert untimed(batched.take_changes()) == untimed(one.take_changes())
+        (changed, removed), (expected_changed, expected_removed) = batched.take_changes(), one.take_changes()
+        assert untimed(changed) == untimed(expected_changed) and set(removed) == set(expected_removed)
     assert batched.finish() == one.finish()
     assert batched.take_late() == one.take_late() and batched.late_count == one.late_count == late
     assert untimed(batched.stats()) == untimed(one.stats())
