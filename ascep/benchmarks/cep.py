@@ -32,8 +32,6 @@ def add_arguments(parser) -> None:
                         help="rules over named symbols, or partitioned templates over shares of the market or all")
     parser.add_argument("--batch", type=int, default=1_000,
                         help="ticks per batch: after each, the changed state is taken and pickled, as the job does")
-    parser.add_argument("--feed", choices=("tick", "batch"), default="tick",
-                        help="hand the engine one tick at a time (on_tick, as the job does) or a batch (on_batch)")
 
 
 def make_rules(count: int, symbols: list[str], rng: random.Random) -> dict[str, str]:
@@ -98,11 +96,8 @@ def run(args) -> dict:
     batches = range(0, len(ticks), args.batch)
     started_cpu, started = time.process_time(), time.perf_counter()
     for start in batches:
-        if args.feed == "batch":  # processing time from each tick, as on_tick(tick, tick.ts)
-            signals += len(engine.on_batch(ticks[start:start + args.batch]))
-        else:
-            for tick in ticks[start:start + args.batch]:
-                signals += len(on_tick(tick, tick.ts))
+        for tick in ticks[start:start + args.batch]:
+            signals += len(on_tick(tick, tick.ts))
         taken = time.perf_counter()
         state_bytes += len(pickle.dumps(engine.take_changes(), protocol=pickle.HIGHEST_PROTOCOL))
         state_s += time.perf_counter() - taken
@@ -117,7 +112,6 @@ def run(args) -> dict:
     return {
         "rules": args.rules,
         "partitioned": args.partitioned,
-        "feed": args.feed,
         "keys": sum(s.get("keys", 0) for s in stats),
         "symbols": args.symbols,
         "ticks": len(ticks),

@@ -278,12 +278,6 @@ class RuleEngine:
             return []
         return self._process((event,), now_ms, named, keyed)
 
-    def on_batch(self, events: Sequence[Tick | Trade], now_ms: int | None = None, named: bool = True,
-                 keyed: bool = True, source: str = "stream") -> list[Signal]:
-        """on_ordered() of each event, in one call (a backtest's and a job's batch, in event-time order).
-        `now_ms` None: each event's own time is its processing time, as a replay takes it."""
-        return self._process(self.reorderer.passing(source, events, now_ms), now_ms, named, keyed)
-
     @property
     def has_rules(self) -> bool:
         return bool(self.rules or self.partitioned)
@@ -343,9 +337,8 @@ class RuleEngine:
         timed_out, self.timed_out = self.timed_out, []
         return timed_out
 
-    def _process(self, events: Sequence[Tick | Trade], now_ms: int | None, named: bool = True,
+    def _process(self, events: Sequence[Tick | Trade], now_ms: int, named: bool = True,
                  keyed: bool = True) -> list[Signal]:
-        """`now_ms` None: each event's own time is the processing time (a replay's, the same every run)."""
         out: list[Signal] = []
         market, targets_of = self.market, self._targets_of
         on_tick, on_trade = market.on_tick, market.on_trade
@@ -365,7 +358,6 @@ class RuleEngine:
                 on_trade(event)
             if targets or at[0] in series:  # a symbol no rule here reads is not kept in state
                 touched_at.add(at)
-            now = event.ts if now_ms is None else now_ms
             for entry in targets:
                 stats = entry.stats
                 stats.evaluations = evaluations = stats.evaluations + 1
@@ -376,8 +368,8 @@ class RuleEngine:
                     if entry.compiled.own_windows:
                         entry.compiled.feed(event.ts)
                         touched_units.add(entry)
-                    signals = (evaluate_condition(entry, event, now) if entry.nfa is None
-                               else evaluate_pattern(entry, event, now))
+                    signals = (evaluate_condition(entry, event, now_ms) if entry.nfa is None
+                               else evaluate_pattern(entry, event, now_ms))
                     if signals:  # an IF rule's state changes only when its signal opens or closes
                         out.extend(signals)
                         touched_units.add(entry)

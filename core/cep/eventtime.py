@@ -10,7 +10,7 @@ watermark is late: it goes to the side output and is counted, never dropped sile
 from __future__ import annotations
 
 import heapq
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from itertools import count
 from typing import Any
 
@@ -68,20 +68,6 @@ class Reorderer:
             self._newest[source] = ts
         self.watermark = max(self.watermark, ts - self.bound - 1)
         return True
-
-    def passing(self, source: Hashable, events: Sequence[Any], now_ms: int | None) -> Sequence[Any]:
-        """passes() for each of `events` (with `.ts`), in order: those on time. `now_ms` None: each event's
-        own time is its processing time."""
-        watermark, bound = self.watermark, self.bound
-        if events and events[0].ts > watermark and all(a.ts <= b.ts for a, b in zip(events, events[1:])):
-            last = events[-1]  # in order and none late: the common case, at the cost of one comparison each
-            self._arrived[source] = last.ts if now_ms is None else now_ms
-            if last.ts > self._newest.get(source, NO_WATERMARK):
-                self._newest[source] = last.ts
-            self.watermark = max(watermark, last.ts - bound - 1)
-            return events
-        return [event for event in events
-                if self.passes(source, event.ts, event, event.ts if now_ms is None else now_ms)]
 
     def advance(self, now_ms: int) -> list[Any]:
         """Move the watermark as far as the sources allow at processing time `now_ms`."""

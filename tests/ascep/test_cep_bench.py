@@ -12,12 +12,3 @@ def test_bench_cep_reports_the_engine_and_the_backtest_over_parquet(capsys):
     assert figures["ticks"] == 3000 and figures["errors"] == 0
     assert figures["backtest_ticks_per_cpu_second"] > 0 and figures["backtest_ticks_per_wall_second"] > 0
 
-
-def test_bench_cep_fed_in_batches_finds_what_it_finds_tick_by_tick(capsys):
-    found = {}
-    for feed in ("tick", "batch"):
-        assert main(["bench", "cep", "--ticks", "6000", "--rules", "10", "--symbols", "60", "--partitioned", "disjoint",
-                     "--feed", feed, "--json"]) == 0
-        figures = json.loads(capsys.readouterr().out)
-        found[feed] = figures["signals"], figures["rule_evaluations_per_tick"], figures["keys"]
-    assert found["batch"] == found["tick"] and found["tick"][0] > 0

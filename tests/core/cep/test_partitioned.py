@@ -290,37 +290,6 @@ NAMED = ['IF price("BTC/USDT") - price("ETH/USDT") > 100 THEN GAP', 'IF volume("
          'IF event.kind == "trade" AND event.size > 3 THEN BIG']
 
 
-@settings(max_examples=15, deadline=None)
-@given(st.lists(st.sampled_from(PARTITIONED + NAMED), min_size=1, max_size=4), st.integers(0, 10**6),
-       st.integers(1, 400), st.integers(0, 3))
-def test_a_batch_gives_what_its_events_give_one_by_one(texts, seed, size, late):
-    """on_batch is on_ordered of each event: the same signals in the same order, the same stats and the same
-    state after each batch, late events set aside alike; with no processing time, each event's own."""
-    events = market(seed, 800)
-    for i in range(late):  # a few behind the newest: late in both
-        events.insert(200 * (i + 1), events[200 * (i + 1) - 50])
-    one, batched = RuleEngine(), RuleEngine()
-    for i, text in enumerate(texts):
-        one.apply(f"r{i}", text)
-        batched.apply(f"r{i}", text)
-    for start in range(0, len(events), size):
-        chunk = events[start:start + size]
-        expected = [s for event in chunk for s in one.on_ordered(event, event.ts)]
-        assert batched.on_batch(chunk) == expected
-        (changed, removed), (expected_changed, expected_removed) = batched.take_changes(), one.take_changes()
-        assert untimed(changed) == untimed(expected_changed) and set(removed) == set(expected_removed)
-    assert batched.finish() == one.finish()
-    assert batched.take_late() == one.take_late() and batched.late_count == one.late_count == late
-    assert untimed(batched.stats()) == untimed(one.stats())
-
-
-def untimed(found):
-    """Stats, or state changes holding them, without the evaluation time (a clock's, different every run)."""
-    if isinstance(found, dict):
-        return {k: untimed(v) for k, v in found.items() if k != "time_ns"}
-    return [untimed(v) for v in found] if isinstance(found, (list, tuple)) else found
-
-
 def test_a_restore_reads_the_quotes_written_a_symbol_at_a_time_and_deletes_those_entries():
     """Engines wrote every venue's latest quote of a symbol in one entry; now each venue's is one. The newest quote
     wins whatever the order of the entries, and the old entry is deleted with the next changes."""
