@@ -35,4 +35,10 @@ def test_a_stop_right_after_the_ticks_are_read_leaves_every_tick_in_the_lake_onc
 
     lake = read_kind(open_lake(stack.info["lake"]), "ticks")
     assert lake.num_rows == TICKS, out
-    assert sorted(lake.column("kafka_offset").to_pylist()) == list(range(TICKS))
+    offsets = lake.column("kafka_offset").to_pylist()
+    # each tick once; the replay's producer may put a watermark record between ticks when it pauses 100 ms
+    # (ingestion/producer.py), which takes an offset of its own and is no tick
+    assert len(set(offsets)) == TICKS and max(offsets) < TICKS + 10, out
+    fields = ("venue", "symbol", "bid", "ask", "ts")
+    archived = sorted(zip(*(lake.column(name).to_pylist() for name in fields)))
+    assert archived == sorted((t.venue, t.symbol, t.bid, t.ask, t.ts) for t in ticks)
