@@ -20,11 +20,11 @@ from core.contracts.redis_keys import (
     parse_topic_end_field,
     topic_end_field,
 )
-from core.contracts.topics import SIGNALS_TOPIC, TICKS_TOPIC
+from core.contracts.topics import SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
 
 REPORT_EVERY_MS = 1_000
 # The topics each stage must keep up with; the rules topic has no reported ends (its reader is judged by its polls).
-STAGE_TOPICS = {"read": (TICKS_TOPIC,), "lake": (TICKS_TOPIC, SIGNALS_TOPIC)}
+STAGE_TOPICS = {"read": (TICKS_TOPIC,), "lake": (TICKS_TOPIC, TRADES_TOPIC, SIGNALS_TOPIC)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,7 +126,7 @@ class LakeSettings(BaseModel):
     """The Parquet lake (docs/lake.md): where it is comes from Settings.lake (a directory or s3://bucket/prefix)."""
 
     flush_every_s: float = 10.0  # how often the archiver makes what it read durable (and advances its offset)
-    tick_range: int = 131_072  # Kafka offsets per tick object (objects are named by aligned offset ranges)
+    tick_range: int = 131_072  # Kafka offsets per tick (and trade) object (objects are named by aligned offset ranges)
     signal_range: int = 1_048_576
     row_group_rows: int = 131_072
     analytics_gap_seconds: float = 10.0  # no tick from a venue for this long counts as a gap

@@ -40,7 +40,7 @@ def backtest(rule_id: str, rule: Rule, start_ms: int, end_ms: int, bound_ms: int
                                  run.ticks_read)
     except FileNotFoundError as exc:
         raise NoLake(str(exc)) from None
-    return {"signals": signals, "ticks": run.ticks, "late": run.late, "timed_out": run.timeouts,
+    return {"signals": signals, "ticks": run.ticks, "trades": run.trades, "late": run.late, "timed_out": run.timeouts,
             "partitions": run.partitions, "lake": lake.uri}
 
 

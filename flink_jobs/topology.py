@@ -37,8 +37,9 @@ def topic_partitions(bootstrap: str, security: KafkaSecuritySettings, topic: str
 
 def topics_read(settings: Settings, lake: str | None) -> tuple[str, ...]:
     """The topics whose offsets the job's state holds: what a checkpoint is only valid against. The rules read
-    trades too (vwap, volume)."""
-    return (TICKS_TOPIC, *((RULES_TOPIC, TRADES_TOPIC) if "rules" in settings.job.detectors else ()),
+    trades too (vwap, volume), and the lake keeps them."""
+    rules = "rules" in settings.job.detectors
+    return (TICKS_TOPIC, *((RULES_TOPIC,) if rules else ()), *((TRADES_TOPIC,) if rules or lake else ()),
             *((SIGNALS_TOPIC,) if lake else ()))
 
 
@@ -112,7 +113,7 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path | Non
           rest_tls: RestTls | None = None):
     """pulses -> tick reader (offsets, cross-exchange; with one partition every detector; with the rules, `trades`
     too) -> [with several partitions: detection buckets] -> Redis and the `signals` topic; with a lake, archivers
-    copy `ticks` and `signals` into Parquet.
+    copy `ticks` (with `trades`) and `signals` into Parquet.
     `ids`: topic_ids() of topics_read(), which name the lake's objects; `rest_tls`: see flink_configuration;
     `checkpoint_dir` None: on Managed Flink (flink_jobs/application.py), whose parallelism is the service's too."""
     from pyflink.common import Types
@@ -133,11 +134,11 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path | Non
     security = settings.kafka_security  # the operators carry it and build their clients where they run
     partitions = topic_partitions(kafka, security, TICKS_TOPIC)
     rules = "rules" in settings.job.detectors
-    trade_partitions = topic_partitions(kafka, security, TRADES_TOPIC) if rules else partitions
+    trade_partitions = topic_partitions(kafka, security, TRADES_TOPIC) if rules or lake else partitions
     if trade_partitions != partitions:
         raise RuntimeError(f"topic {TRADES_TOPIC!r} has {trade_partitions} partitions and {TICKS_TOPIC!r} "
-                           f"{partitions}: a partition's tick reader reads the same partition of both, so create "
-                           f"them alike (ascep up does)")
+                           f"{partitions}: a partition's tick reader (and the lake's archiver) reads the same "
+                           f"partition of both, so create them alike (ascep up does)")
     conf = flink_configuration(settings, checkpoint_dir, restore, rest_tls)
     env = StreamExecutionEnvironment.get_execution_environment(conf)
     if checkpoint_dir is not None:
@@ -190,7 +191,8 @@ def build(settings: Settings, kafka: str, redis: str, checkpoint_dir: Path | Non
         for kind, topic in (("ticks", TICKS_TOPIC), ("signals", SIGNALS_TOPIC)):
             archiver = LakeArchiver(kafka, security, topic, ids[topic], kind, lake, settings.s3_endpoint,
                                     writer_options, options.flush_every_s, job.poll_batch, options.fetch_wait_ms,
-                                    job.max_future_skew_ms, redis)
+                                    job.max_future_skew_ms, redis,
+                                    (TRADES_TOPIC, ids[TRADES_TOPIC]) if topic == TICKS_TOPIC else None)
             count = topic_partitions(kafka, security, topic)
             pulses(f"{kind}_archive_pulse", 20 * count, count).process(archiver).name(f"archive {kind} to the lake")
     return env

@@ -19,6 +19,7 @@ from urllib.parse import quote
 import pyarrow as pa
 
 from core.contracts.tick import Tick
+from core.contracts.trade import Trade
 from lake.storage import Lake
 
 LINEAGE = [pa.field("kafka_partition", pa.int32(), nullable=False),
@@ -36,6 +37,17 @@ TICK_SCHEMA = pa.schema([
     pa.field("ts", pa.int64(), nullable=False),  # exchange time, epoch ms
     pa.field("bids", LEVELS_TYPE),  # the book's top levels, best first, when the venue sends a book (docs/ticks.md)
     pa.field("asks", LEVELS_TYPE),
+    *LINEAGE,
+])
+
+TRADE_SCHEMA = pa.schema([
+    pa.field("venue", pa.string(), nullable=False),
+    pa.field("symbol", pa.string(), nullable=False),
+    pa.field("price", pa.float64(), nullable=False),
+    pa.field("size", pa.float64(), nullable=False),
+    pa.field("side", pa.string()),  # the taker's, "buy" or "sell", when the venue says
+    pa.field("ts", pa.int64(), nullable=False),  # exchange time, epoch ms
+    pa.field("trade_id", pa.string()),
     *LINEAGE,
 ])
 
@@ -65,6 +77,7 @@ SIGNAL_SCHEMA = pa.schema([
 ])
 
 TICKS = "ticks"
+TRADES = "trades"
 SIGNALS = "signals"
 MANIFESTS = "_ranges"  # leading underscore: Parquet readers skip it
 
@@ -83,14 +96,21 @@ def hour_partition(epoch_ms: int) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _tick_directory(hour: int, venue: str) -> str:
+def _venue_directory(kind: str, hour: int, venue: str) -> str:
     """Cached: formatting dates and quoting per tick would cost more than the rest of the sink."""
-    return f"{TICKS}/{_hour_directory(hour)}/venue={quote(venue, safe='')}"
+    return f"{kind}/{_hour_directory(hour)}/venue={quote(venue, safe='')}"
 
 
 def tick_row(partition: int, offset: int, tick: Tick) -> tuple[str, tuple, int]:
     """(Hive directory, row, event time)."""
-    return _tick_directory(tick.ts // HOUR_MS, tick.venue), (*tick, partition, offset), tick.ts
+    return _venue_directory(TICKS, tick.ts // HOUR_MS, tick.venue), (*tick, partition, offset), tick.ts
+
+
+def trade_row(partition: int, offset: int, trade: Trade) -> tuple[str, tuple, int]:
+    """(Hive directory, row, event time): laid out as ticks are, by hour and venue."""
+    return (_venue_directory(TRADES, trade.ts // HOUR_MS, trade.venue),
+            (trade.venue, trade.symbol, trade.price, trade.size, trade.side, trade.ts, trade.trade_id, partition,
+             offset), trade.ts)
 
 
 def signal_row(partition: int, offset: int, signal: Mapping[str, Any]) -> tuple[str, tuple, int]:
@@ -126,7 +146,8 @@ class Kind(Generic[Item]):
     row_of: Callable[[int, int, Item], tuple[str, tuple, int]]
 
 
-KINDS: dict[str, Kind[Any]] = {TICKS: Kind(TICK_SCHEMA, tick_row), SIGNALS: Kind(SIGNAL_SCHEMA, signal_row)}
+KINDS: dict[str, Kind[Any]] = {TICKS: Kind(TICK_SCHEMA, tick_row), TRADES: Kind(TRADE_SCHEMA, trade_row),
+                               SIGNALS: Kind(SIGNAL_SCHEMA, signal_row)}
 
 
 def incarnation(topic_id: str) -> str:

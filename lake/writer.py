@@ -1,4 +1,4 @@
-"""Writes ticks and signal states to a Parquet lake (local directory or S3), exactly once by construction.
+"""Writes ticks, trades and signal states to a Parquet lake (local directory or S3), exactly once by construction.
 
 PyFlink gives Python no checkpoint hooks, so the sink cannot commit files with a checkpoint.
 Instead every object's name is a pure function of the topic's incarnation (its topic id), the Kafka
@@ -30,11 +30,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from core.contracts.tick import Tick
+from core.contracts.trade import Trade
 from core.log import event
 from lake.layout import (
     KINDS,
     SIGNALS,
     TICKS,
+    TRADES,
     conform,
     covering_name,
     incarnation,
@@ -117,13 +119,17 @@ class LakeWriter:
     """
 
     def __init__(self, lake: Lake, *, topic_id: str, tick_range: int = 131_072, signal_range: int = 1_048_576,
-                 roll_seconds: float = 60.0, roll_event_span_ms: int = 600_000, row_group_rows: int = 131_072) -> None:
+                 roll_seconds: float = 60.0, roll_event_span_ms: int = 600_000, row_group_rows: int = 131_072,
+                 read_with: str | None = None) -> None:
+        """`read_with`: the id of the topic the job read this one's records beside (the ticks', for trades): the
+        manifests name its incarnation, so a backtest pairs what one job read together."""
         if tick_range < 1 or signal_range < 1:
             raise ValueError("tick_range and signal_range must be >= 1 offset")
         self.lake = lake
         self.topic_id = topic_id
         self.incarnation = incarnation(topic_id)
-        self.range_size = {TICKS: tick_range, SIGNALS: signal_range}
+        self.read_with = None if read_with is None else incarnation(read_with)
+        self.range_size = {TICKS: tick_range, TRADES: tick_range, SIGNALS: signal_range}
         self.roll_seconds = roll_seconds
         self.roll_event_span_ms = roll_event_span_ms
         self.row_group_rows = row_group_rows
@@ -134,6 +140,9 @@ class LakeWriter:
 
     def add_ticks(self, partition: int, offset: int, ticks: Iterable[Tick]) -> None:
         self._add(TICKS, partition, offset, ticks)
+
+    def add_trades(self, partition: int, offset: int, trades: Iterable[Trade]) -> None:
+        self._add(TRADES, partition, offset, trades)
 
     def add_signals(self, partition: int, offset: int, signals: Iterable[dict]) -> None:
         """Every state of a signal is kept (open, peaks, close); the job passes where it read them in `signals`."""
@@ -237,7 +246,7 @@ class LakeWriter:
             self.objects_written += 1
         manifest = {"kind": kind, "topic_id": self.topic_id, "partition": partition, "first": current.first,
                     "last": current.last, "upto": current.last_offset, "complete": complete,
-                    "objects": sorted(current.objects)}
+                    "objects": sorted(current.objects), **({"read_with": self.read_with} if self.read_with else {})}
         put_object(self.lake, manifest_path(self.lake, kind, self.incarnation, partition, current.first),
                    json.dumps(manifest, indent=1).encode())
         current.pending_span = None

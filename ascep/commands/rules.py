@@ -87,8 +87,9 @@ def add_arguments(parser) -> None:
         description="Runs a rule over the lake's ticks of a time range and prints the signals it would have given, "
                     "with their counts and the time taken. The ticks go to the rule engine in the order the job gives "
                     "them (event time, then venue and symbol; a tick behind the newest is late and not evaluated), so "
-                    "a backtest over the ticks a running job saw gives the signal ids the job gave. The lake holds "
-                    "ticks only, no trades: vwap() and volume() stay unknown. See docs/rules.md, \"Backtests\".",
+                    "a backtest over the ticks a running job saw gives the signal ids the job gave. A rule that reads "
+                    "trades (vwap, volume, event.*) gets the lake's trades too, merged as the job merges them. See "
+                    "docs/rules.md, \"Backtests\".",
         epilog="--kafka and --topic are for RULE given as the id of a rule in force."))
     backtest.add_argument("rule", metavar="RULE",
                           help="a rule file (text or JSON form), the rule's text, or the id of a rule in force")
@@ -383,18 +384,18 @@ def run_backtest(args) -> int:
         print(f"ascep rules backtest: the lake {lake.uri} holds no ticks from {span}"
               f"{' of ' + ', '.join(sorted(symbols)) if symbols else ''}", file=sys.stderr)
         return 1
-    print_summary(rule_id, span, lake.uri, backtest.ticks, backtest.partitions, seconds, backtest.late,
-                  backtest.stats, tally)
+    print_summary(rule_id, span, lake.uri, backtest, seconds, tally)
     return 0
 
 
-def print_summary(rule_id: str, span: str, lake: str, ticks: int, partitions: int, seconds: float, late: int,
-                  stats: list[dict], tally: Tally) -> None:
-    """On stderr, so that the signals alone go to stdout."""
+def print_summary(rule_id: str, span: str, lake: str, backtest, seconds: float, tally: Tally) -> None:
+    """On stderr, so that the signals alone go to stdout. `backtest`: a finished lake.backtest.RangeBacktest."""
+    ticks, stats, late = backtest.ticks, backtest.stats, backtest.late
     errors = sum(s["errors"] for s in stats)
     last_error = next((s["last_error"] for s in reversed(stats) if s["last_error"]), None)
-    lines = [f"rule {rule_id} over {span} ({lake}): {ticks:,} ticks from {partitions} partition(s) in "
-             f"{seconds:.2f} s ({ticks / max(seconds, 1e-9):,.0f} ticks/s)",
+    trades = f" and {backtest.trades:,} trades" if backtest.trades else ""
+    lines = [f"rule {rule_id} over {span} ({lake}): {ticks:,} ticks{trades} from {backtest.partitions} partition(s) "
+             f"in {seconds:.2f} s ({ticks / max(seconds, 1e-9):,.0f} ticks/s)",
              f"{tally.signals:,} signals ({tally.states:,} states), {late:,} ticks late (behind the newest event time, "
              f"not evaluated), {sum(s['timeouts'] for s in stats):,} partial matches timed out"
              + (f", {errors:,} evaluation errors (last: {last_error})" if errors else "")]

@@ -170,6 +170,7 @@ class BacktestResult(Schema):
     rule_id: str
     signals: list[Document] = Field(description="every signal state, as the job would have written them")
     ticks: int
+    trades: int = Field(description="trades read: only for a rule that reads trades (vwap, volume, event.…)")
     late: int = Field(description="ticks behind the newest event time, not evaluated")
     timed_out: int = Field(description="partial matches that timed out")
     partitions: int

@@ -97,7 +97,7 @@ class PartitionReading:
         if any(batches):
             yield from self.handle(partition, *batches)
         for topic, state, records in zip(self.topics, self.next_offsets, batches):
-            durable = self.make_durable(partition, records[-1].offset() if records else None)
+            durable = self.make_durable(topic, partition, records[-1].offset() if records else None)
             if durable is not None:
                 state.update(durable + 1)
             if self.redis is not None:
@@ -106,7 +106,7 @@ class PartitionReading:
                 if report is not None:
                     self.redis.report_progress(progress_field(self.STAGE, topic, partition), report.to_json())
 
-    def make_durable(self, partition: int, last_read: int | None) -> int | None:
+    def make_durable(self, topic: str, partition: int, last_read: int | None) -> int | None:
         """The offset up to which what was read of a topic is durable, so keyed state may advance to it. By
         default the batch's results are emitted in the same call, which a checkpoint captures with the offset."""
         return last_read

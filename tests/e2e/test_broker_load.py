@@ -15,14 +15,17 @@ BATCHES = 30_000
 
 
 def one_tick_batches(bootstrap: str, count: int) -> None:
-    """`count` ticks, each in a record batch of its own, as a connector at a few ticks a second writes them."""
+    """`count` ticks, each in a record batch of its own, as a connector at a few ticks a second writes them:
+    a batch holds one message (batch.num.messages), and a produce request one batch of a partition, so
+    pipelined requests give one batch a tick without waiting for each acknowledgement in turn."""
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "batch.num.messages": 1})
     start = now_ms() - count
     for i in range(count):
         value = (b'{"venue":"binance","symbol":"BTC/USDT","bid":100.0,"ask":100.1,"bid_size":1.0,'
                  b'"ask_size":1.0,"ts":%d}' % (start + i))
         producer.produce("ticks", value, key=b"binance:BTC/USDT")
-        producer.flush()  # one produce request, so one batch, per tick
+        producer.poll(0)
+    assert producer.flush(120) == 0
     del producer
 
 

@@ -15,7 +15,9 @@ what (1, 1) leaves, minus `detected_at` (wall clock):
 - the lake: every distinct state of every signal (the archiver copies each state the job wrote to `signals`; a
   restored job writes some again, so the states are compared as a set per id, not counted). Within each run, the
   state written last per id (a signal's states share its key, hence a partition of `signals`, so the highest
-  offset is the last written) must be what Redis holds.
+  offset is the last written) must be what Redis holds;
+- the lake's trades: each exactly once (a restored job's archiver reads some again and overwrites them), the
+  same in every run.
 
 The kill -9 run replays half the market, waits for a checkpoint completed after the job read them, replays the
 other half and kills the job's process group as soon as it reads some of it, then restores it (`--restore`):
@@ -43,11 +45,13 @@ from clients.kafka import EMBEDDED, create_topics
 from core.contracts.tick import Tick, with_levels
 from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
 from ingestion.sim.fx import fx_market
-from lake.layout import SIGNAL_SCHEMA
+from lake.layout import SIGNAL_SCHEMA, TRADE_SCHEMA
 from lake.reader import read_kind
 from lake.storage import open_lake
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+TRADE_COLUMNS = [name for name in TRADE_SCHEMA.names if not name.startswith("kafka_")]
 
 START_MS = 1_700_000_000_000
 TICKS = 4_000  # ~20 s of market time at 200 ticks/s
@@ -219,6 +223,11 @@ class Run:
     def lake_tick_count(self) -> int:
         return read_kind(open_lake(self.lake), "ticks", ["ts"]).num_rows
 
+    def lake_trades(self) -> list[tuple]:
+        """Every trade row the lake holds, without where it was read (the partitions differ between runs)."""
+        rows = read_kind(open_lake(self.lake), "trades", TRADE_COLUMNS).to_pylist()
+        return sorted(tuple(row[name] for name in TRADE_COLUMNS) for row in rows)
+
     def settled(self, ticks: int, trades: int) -> dict:
         """Once the job read every tick and trade: Redis and the lake, when the lake holds every tick and every
         signal Redis holds, and two reads SETTLE_S apart agree."""
@@ -228,9 +237,10 @@ class Run:
         def read():
             in_redis = self.redis_signals()
             states, last, rows = self.lake_signals()
-            complete = self.lake_tick_count() == ticks and set(last) == set(in_redis)
-            return {"redis": in_redis, "lake_states": states, "lake_last": last, "lake_rows": rows} if complete \
-                else None
+            lake_trades = self.lake_trades()
+            complete = self.lake_tick_count() == ticks and len(lake_trades) == trades and set(last) == set(in_redis)
+            return {"redis": in_redis, "lake_states": states, "lake_last": last, "lake_rows": rows,
+                    "lake_trades": lake_trades} if complete else None
 
         previous = None
         deadline = time.monotonic() + 90
@@ -327,6 +337,9 @@ def compare(baseline: tuple[str, dict], other: tuple[str, dict]) -> list[str]:
     states_diff = diff_states(base["lake_states"], found["lake_states"], base_name, name)
     if states_diff:
         problems.append(f"lake states, {name} against {base_name}:\n" + "\n".join(states_diff))
+    if base["lake_trades"] != found["lake_trades"]:
+        problems.append(f"lake trades, {name} against {base_name}: "
+                        f"{len(set(found['lake_trades']) ^ set(base['lake_trades']))} differ")
     return problems
 
 

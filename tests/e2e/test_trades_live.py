@@ -4,7 +4,8 @@ One `ascep up`, two phases. Quiet trades: with a rule that reads trades in force
 rule of quotes still fires while the feed runs (the producer's watermark records on `trades` release the ticks).
 A planted surge: replayed trades and ticks of BTC/USDT, a few trades ten times the usual size, and the
 `volume_surge` template's signal opens at the surge; every state the job gives is what the rule engine gives over
-the same trades and ticks in event-time order. A record on `trades` that is no trade is dead-lettered.
+the same trades and ticks in event-time order. A record on `trades` that is no trade is dead-lettered. The lake
+keeps the trades, and `ascep rules backtest` of the rule in force over the surge's range gives the job's signals.
 """
 from __future__ import annotations
 
@@ -20,7 +21,10 @@ from confluent_kafka import Producer
 from core.cep.engine import RuleEngine
 from core.cep.templates import volume_surge
 from core.contracts.tick import Tick
+from core.contracts.times import iso_ms
 from core.contracts.trade import Trade
+from lake.reader import read_kind
+from lake.storage import open_lake
 from tests.e2e.test_rules_live import T0, wait_for
 from tests.ingestion.kafka_read import consume
 
@@ -57,7 +61,7 @@ def expected_states(items: list[Tick | Trade]) -> dict[str, tuple]:
 
 
 def test_trades_reach_the_rules_a_surge_fires_volume_surge_and_quiet_trades_hold_no_rule_back(start_stack, tmp_path):
-    stack = start_stack("--source", "none")
+    stack = start_stack("--source", "none", env={"ASCEP_LAKE_OPTIONS__FLUSH_EVERY_S": "1"})
     client = stack.redis()
 
     def replay_file(name: str, rows: list[dict], *args: str) -> subprocess.Popen:
@@ -115,5 +119,20 @@ def test_trades_reach_the_rules_a_surge_fires_volume_surge_and_quiet_trades_hold
     assert from_job[0]["reason"].startswith("not JSON")
     counters = client.hgetall("ascep:counters")
     assert int(counters["trades:deadletters"]) == 1 and "detect:late_ticks" not in counters, counters
+
+    # The lake holds the trades (not the garbage), and a backtest of the rule in force gives the job's signals.
+    lake = open_lake(stack.info["lake"])
+    wait_for(lambda: read_kind(lake, "trades", ["ts"]).num_rows == 150, "the lake holding the 150 trades", 60)
+    out = tmp_path / "surge-backtest.jsonl"
+    result = stack.cli("rules", "backtest", "surge", "--from", iso_ms(T0 + 60_000), "--to", iso_ms(T0 + 75_000),
+                       "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    summary = " ".join(result.stderr.split())
+    assert "150 ticks and 150 trades from 1 partition(s)" in summary, summary
+    backtested = {}
+    for line in out.read_text().splitlines():
+        signal = json.loads(line)
+        backtested[signal["id"]] = (signal["status"], signal["event_time"], signal.get("closed_at"))
+    assert backtested == rule_states("surge"), summary
     code, _ = stack.stop()
     assert code == 0

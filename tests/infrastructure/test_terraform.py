@@ -155,15 +155,19 @@ def test_glue_tables_are_the_lake_layout(modules):
     """Columns and partition keys of the Glue tables are those of lake/layout.py, so Athena reads what the
     job writes (docs/lake.md)."""
     from core.contracts.tick import Tick
-    from lake.layout import SIGNAL_SCHEMA, TICK_SCHEMA, signal_row, tick_row
+    from core.contracts.trade import Trade
+    from lake.layout import SIGNAL_SCHEMA, TICK_SCHEMA, TRADE_SCHEMA, signal_row, tick_row, trade_row
 
     storage = modules["modules/storage"]
     lineage = [(unquote(c["name"]), unquote(c["type"])) for c in storage.locals["lineage"]]
     tables = storage.locals["tables"]
     tick_dir = tick_row(0, 0, Tick("binance", "BTC/USDT", 1.0, 2.0, None, None, 1_700_000_000_000))[0]
+    trade_dir = trade_row(0, 0, Trade("binance", "BTC/USDT", 1.0, 2.0, "buy", 1_700_000_000_000))[0]
     signal_dir = signal_row(0, 0, {"id": "s", "type": "direct", "status": "open", "legs": [], "profit_bps": 1,
                                    "event_time": 1_700_000_000_000, "updated_at": 1_700_000_000_000})[0]
-    for table, schema, directory in (("ticks", TICK_SCHEMA, tick_dir), ("signals", SIGNAL_SCHEMA, signal_dir)):
+    assert set(tables) == {"ticks", "trades", "signals"}
+    for table, schema, directory in (("ticks", TICK_SCHEMA, tick_dir), ("trades", TRADE_SCHEMA, trade_dir),
+                                     ("signals", SIGNAL_SCHEMA, signal_dir)):
         partitions = [unquote(p) for p in tables[table]["partitions"]]
         assert partitions == re.findall(r"(\w+)=", directory), f"{table}: partition keys against {directory}"
         declared = [(unquote(c["name"]), unquote(c["type"])) for c in tables[table]["columns"]] + lineage

@@ -1,13 +1,15 @@
 """The lake read back for a backtest: each partition's ticks of a time range in offset order, however they are split
-over hours, venues, offset ranges and row groups, a row group at a time; locally and on S3. The signals to Parquet."""
+over hours, venues, offset ranges and row groups, a row group at a time; locally and on S3; trades with the ticks
+they were read with. The signals to Parquet."""
 from __future__ import annotations
 
 import pyarrow.parquet as pq
 import pytest
 
-from core.cep.backtest import Found
-from lake.backtest import SignalFile, tick_streams
-from lake.layout import HOUR_MS, SIGNAL_SCHEMA
+from core.cep.backtest import Backtest, Chunk, Found
+from core.contracts.trade import Trade
+from lake.backtest import RangeBacktest, SignalFile, tick_streams, trade_streams
+from lake.layout import HOUR_MS, SIGNAL_SCHEMA, incarnation
 from lake.storage import open_lake
 from lake.writer import LakeWriter
 from tests.lake import synthetic
@@ -119,3 +121,67 @@ def test_signal_states_are_written_in_the_lakes_signal_schema(tmp_path):
     assert [r["id"] for r in rows] == [s["id"] for s in states]
     assert [(r["kafka_partition"], r["kafka_offset"]) for r in rows] == [(1, o) for o in range(len(states))]
 
+
+
+TRADES_TOPIC_ID = "01a23131-4080-75e1-9f0a-df66b0ae3305"
+SURGING = 'PARTITION BY symbol IF volume(10s) > 3 * volume(1m) / 6 THEN SURGE'
+
+
+def trade_logs(ticks: dict[int, list[tuple[int, object]]]) -> dict[int, list[tuple[int, Trade]]]:
+    """A trade beside every third tick of each partition, at its time and symbol; the sizes surge now and then;
+    some venues give no side or trade id."""
+    return {partition: [(n, Trade(tick.venue, tick.symbol, tick.bid, 40.0 if n % 50 < 3 else 1.0,
+                              None if n % 7 == 0 else "buy", tick.ts, None if n % 5 == 0 else f"t{partition}-{n}"))
+                        for n, (_, tick) in enumerate(rows[::3])]
+            for partition, rows in ticks.items()}
+
+
+def write_trades(lake, trades: dict[int, list[tuple[int, Trade]]], read_with: str = TOPIC_ID) -> None:
+    writer = LakeWriter(lake, topic_id=TRADES_TOPIC_ID, tick_range=500, row_group_rows=ROW_GROUP, roll_seconds=1e9,
+                        roll_event_span_ms=10**12, read_with=read_with)
+    for partition, rows in trades.items():
+        for offset, trade in rows:
+            writer.add_trades(partition, offset, (trade,))
+        writer.flush(partition, rows[-1][0])
+
+
+def in_memory(rule: str, ticks, trades) -> tuple[list[tuple], Backtest]:
+    """The same rule over the same ticks and trades, fed to the engine from memory in one chunk a partition."""
+    run = Backtest("r", rule, [*ticks, *trades])
+    found = run.run({p: [Chunk(p, [t for _, t in rows], [o for o, _ in rows])] for p, rows in ticks.items()},
+                    {p: [Chunk(p, [t for _, t in rows], [o for o, _ in rows], trades=True)]
+                     for p, rows in trades.items()})
+    return [(f.signal["id"], f.signal["status"], f.partition, f.offset) for step in found for f in step], run
+
+
+def test_trades_come_back_with_the_ticks_they_were_read_with_and_a_rule_of_trades_sees_them(tmp_path, written):
+    lake = open_lake(str(tmp_path / "lake"))
+    write(lake, TOPIC_ID, written)
+    trades = trade_logs(written)
+    write_trades(lake, trades)
+    start, end = START_MS - HOUR_MS, START_MS + 10 * HOUR_MS
+    [(_, streams)] = read_back(lake, start, end)
+    back = trade_streams(lake, start, end)
+    assert list(back) == [incarnation(TOPIC_ID)], "paired with the ticks' incarnation, named in the manifests"
+    for partition, chunks in back[incarnation(TOPIC_ID)].items():
+        chunks = list(chunks)
+        assert all(c.trades and c.partition == partition for c in chunks)
+        assert flat(chunks) == trades[partition]
+
+    expected, direct = in_memory(SURGING, written, trades)
+    assert direct.trades == sum(map(len, trades.values())) and expected, "the rule fires on the surges"
+    run = RangeBacktest(lake, "r", SURGING, start, end)
+    got = [(f.signal["id"], f.signal["status"], f.partition, f.offset) for step in run.run() for f in step]
+    assert got == expected and run.trades == direct.trades and run.ticks == direct.ticks
+    quotes = RangeBacktest(lake, "r", 'PARTITION BY symbol IF change_pct(1m) > 5 THEN MOVE', start, end)
+    list(quotes.run())
+    assert quotes.trades == 0, "a rule of quotes alone reads no trade, as the job merges none for it"
+
+
+def test_trades_without_a_manifest_naming_their_ticks_are_refused(tmp_path, written):
+    lake = open_lake(str(tmp_path / "lake"))
+    write_trades(lake, {0: trade_logs(written)[0][:10]})
+    for manifest in (tmp_path / "lake" / "_ranges" / "trades").rglob("*.json"):
+        manifest.write_text(manifest.read_text().replace('"read_with"', '"other"'))
+    with pytest.raises(RuntimeError, match="naming the ticks they were read with"):
+        trade_streams(lake, START_MS - HOUR_MS, START_MS + 10 * HOUR_MS)

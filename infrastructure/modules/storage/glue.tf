@@ -1,9 +1,11 @@
-# Athena over the lake: the schemas of lake/layout.py (TICK_SCHEMA, SIGNAL_SCHEMA) and its Hive directories
+# Athena over the lake: the schemas of lake/layout.py (TICK_SCHEMA, TRADE_SCHEMA, SIGNAL_SCHEMA) and its Hive
+# directories
 #   <lake>/ticks/dt=YYYY-MM-DD/hour=HH/venue=V/part-....parquet
+#   <lake>/trades/dt=YYYY-MM-DD/hour=HH/venue=V/part-....parquet
 #   <lake>/signals/dt=YYYY-MM-DD/hour=HH/part-....parquet
 # Partitions are projected from those paths, so no crawler or MSCK REPAIR is needed as hours go by. The
 # venue is a column of the files too; Athena takes it from the path (a partition key cannot also be a
-# column). Only *.parquet under ticks/ and signals/ is data; _ranges/ is the writer's bookkeeping.
+# column). Only *.parquet under ticks/, trades/ and signals/ is data; _ranges/ is the writer's bookkeeping.
 
 locals {
   database = replace(var.name, "-", "_")
@@ -24,6 +26,18 @@ locals {
         { name = "ts", type = "bigint" },
         { name = "bids", type = "array<array<double>>" }, # [[price, size], ...], best first, when a book came
         { name = "asks", type = "array<array<double>>" },
+      ]
+      partitions = ["dt", "hour", "venue"]
+    }
+    trades = {
+      description = "One row per trade (docs/lake.md, Schemas)."
+      columns = [
+        { name = "symbol", type = "string" },
+        { name = "price", type = "double" },
+        { name = "size", type = "double" },
+        { name = "side", type = "string" }, # the taker's, buy or sell, when the venue says
+        { name = "ts", type = "bigint" },
+        { name = "trade_id", type = "string" },
       ]
       partitions = ["dt", "hour", "venue"]
     }
