@@ -98,6 +98,7 @@ class TickProducer:
         self._watcher: threading.Thread | None = None
         self._latency: StageLatencies | None = None
         self._delivered = 0
+        self._closed = False
         if ends_to is not None:
             import redis  # here, not on top: only producers that report ends need it (`ascep ingest --help` is light)
 
@@ -293,10 +294,20 @@ class TickProducer:
         return left
 
     def close(self, timeout: float = 30.0) -> None:
+        """Flushes, then lets librdkafka's threads and connections go at once: left to the garbage collector (the
+        delivery callbacks make a cycle), a closed producer went on reconnecting to a broker that had stopped.
+        Not when messages are left: librdkafka's close waits for them, and this producer never gives one up."""
+        if self._closed:
+            return
         self._quiet.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout)  # not in the middle of a watermark record when the handle goes
         left = self.flush(timeout)
+        self._closed = True
         if left:
             event(log, "messages not delivered at close", logging.ERROR, bootstrap=self.bootstrap, undelivered=left)
+        else:
+            self._producer.close()
 
     def __enter__(self) -> TickProducer:
         return self
