@@ -23,6 +23,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from core.cep.backtest import Backtest, Chunk, Found
+from core.cep.engine import RuleEngine
 from core.cep.rules import Rule
 from core.contracts.tick import Tick
 from core.contracts.trade import Trade
@@ -103,14 +104,19 @@ class RangeBacktest:
         self.ticks = self.trades = self.partitions = self.late = 0
         self.stats: list[dict[str, Any]] = []  # each incarnation's engine counters for the rule
         self._current: Backtest | None = None
+        engine = RuleEngine()
+        engine.apply(rule_id, rule)
+        self.reads_trades = engine.reads_trades()  # as Backtest judges it, before there is a partition to give it
 
     def run(self) -> Iterator[list[Found]]:
-        """What each step found; FileNotFoundError when nothing was ever written to the lake."""
-        trades: dict[str, dict[int, Iterator[Chunk]]] | None = None
-        for incarnation, streams in tick_streams(self.lake, self.start_ms, self.end_ms, self.symbols):
-            if trades is None:
-                trades = (trade_streams(self.lake, self.start_ms, self.end_ms, self.symbols)
-                          if Backtest(self.rule_id, self.rule, streams).reads_trades else {})
+        """What each step found; FileNotFoundError when nothing was ever written to the lake. For a rule that reads
+        trades, an incarnation whose ticks the range (or `symbols`) does not reach still has its trades read, after
+        the others: a venue may send trades of a symbol it sends no quotes for, and the job evaluated those."""
+        ticked = tick_streams(self.lake, self.start_ms, self.end_ms, self.symbols)
+        trades = (trade_streams(self.lake, self.start_ms, self.end_ms, self.symbols) if self.reads_trades else {})
+        with_ticks = {incarnation for incarnation, _ in ticked}
+        ticked += [(incarnation, {}) for incarnation in sorted(trades) if incarnation not in with_ticks]
+        for incarnation, streams in ticked:
             traded = trades.get(incarnation, {})
             self._current = backtest = Backtest(self.rule_id, self.rule, [*streams, *traded], self.bound_ms,
                                                 self.limits)
@@ -118,7 +124,7 @@ class RangeBacktest:
             self._current = None
             self.ticks += backtest.ticks
             self.trades += backtest.trades
-            self.partitions += len(streams)
+            self.partitions += len({*streams, *traded})
             self.late += backtest.engine.late_count
             self.stats.append(backtest.engine.stats()[self.rule_id])
 

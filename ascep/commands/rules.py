@@ -380,8 +380,9 @@ def run_backtest(args) -> int:
     progress.done()
     seconds = time.perf_counter() - began
     span = f"{iso_ms(args.start)} to {iso_ms(args.end)}"
-    if not backtest.ticks:
-        print(f"ascep rules backtest: the lake {lake.uri} holds no ticks from {span}"
+    if not backtest.ticks and not backtest.trades:
+        read = "ticks or trades" if backtest.reads_trades else "ticks"
+        print(f"ascep rules backtest: the lake {lake.uri} holds no {read} from {span}"
               f"{' of ' + ', '.join(sorted(symbols)) if symbols else ''}", file=sys.stderr)
         return 1
     print_summary(rule_id, span, lake.uri, backtest, seconds, tally)
@@ -395,7 +396,8 @@ def print_summary(rule_id: str, span: str, lake: str, backtest, seconds: float, 
     last_error = next((s["last_error"] for s in reversed(stats) if s["last_error"]), None)
     trades = f" and {backtest.trades:,} trades" if backtest.trades else ""
     lines = [f"rule {rule_id} over {span} ({lake}): {ticks:,} ticks{trades} from {backtest.partitions} partition(s) "
-             f"in {seconds:.2f} s ({ticks / max(seconds, 1e-9):,.0f} ticks/s)",
+             f"in {seconds:.2f} s ({(ticks + backtest.trades) / max(seconds, 1e-9):,.0f} "
+             f"{'ticks and trades' if backtest.trades else 'ticks'}/s)",
              f"{tally.signals:,} signals ({tally.states:,} states), {late:,} ticks late (behind the newest event time, "
              f"not evaluated), {sum(s['timeouts'] for s in stats):,} partial matches timed out"
              + (f", {errors:,} evaluation errors (last: {last_error})" if errors else "")]

@@ -188,6 +188,28 @@ def test_rules_backtest_writes_jsonl_or_parquet_and_takes_the_rule_id_from_the_f
     assert "name a .jsonl or a .parquet file" in capsys.readouterr().err
 
 
+def test_rules_backtest_of_a_rule_of_trades_reads_trades_of_symbols_with_no_ticks(tmp_path, capsys):
+    """A replayed Kraken recording gives trades alone: their symbol has no tick in the lake, yet the job evaluated
+    them."""
+    from core.contracts.trade import Trade
+    from lake.storage import open_lake
+    from lake.writer import LakeWriter
+
+    lake = write_lake(tmp_path / "lake", LAKE_TICKS)
+    writer = LakeWriter(open_lake(lake), topic_id="01a23131-4080-75e1-9f0a-df66b0ae3304",
+                        read_with="01a23131-4080-75e1-9f0a-df66b0ae3303")
+    for offset in range(3):
+        writer.add_trades(0, offset, (Trade("kraken", "SC/EUR", 0.02, 5_000.0, "buy", T0 + 10 * offset, None),))
+    writer.close()
+    volume = 'PARTITION BY symbol IF volume(1m) > 9000 THEN BIG'
+    assert main(["rules", "backtest", volume, "--lake", lake, *RANGE, "--symbols", "SC/EUR"]) == 0
+    captured = capsys.readouterr()
+    assert [json.loads(line)["key"] for line in captured.out.splitlines()] == ["SC/EUR"]
+    assert "0 ticks and 3 trades from 1 partition(s)" in " ".join(captured.err.split())
+    assert main(["rules", "backtest", volume, "--lake", lake, *RANGE, "--symbols", "XRP/USD"]) == 1
+    assert "holds no ticks or trades from" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("argv", "says"), [
     (['IF price("EUR/USD") >> 1 THEN X', *RANGE], "RULE: line 1, column 22: expected a number"),
     ([SPREAD, "--from", "2023-11-31", "--to", "2023-12-01"], "argument --from: '2023-11-31' is not a time"),

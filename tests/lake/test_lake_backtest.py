@@ -3,6 +3,8 @@ over hours, venues, offset ranges and row groups, a row group at a time; locally
 they were read with. The signals to Parquet."""
 from __future__ import annotations
 
+import dataclasses
+
 import pyarrow.parquet as pq
 import pytest
 
@@ -176,6 +178,31 @@ def test_trades_come_back_with_the_ticks_they_were_read_with_and_a_rule_of_trade
     quotes = RangeBacktest(lake, "r", 'PARTITION BY symbol IF change_pct(1m) > 5 THEN MOVE', start, end)
     list(quotes.run())
     assert quotes.trades == 0, "a rule of quotes alone reads no trade, as the job merges none for it"
+
+
+def test_trades_of_symbols_or_hours_without_ticks_are_backtested_too(tmp_path, written):
+    """A venue may send trades of a symbol it quotes nowhere (a Kraken recording: trades alone): the job evaluates
+    them, so a backtest of a rule of trades does too, whether the range has ticks of other symbols or none at all."""
+    lake = open_lake(str(tmp_path / "lake"))
+    trades = trade_logs(written)
+    write_trades(lake, trades)  # read with TOPIC_ID's ticks, none of which is in the lake
+    start, end = START_MS - HOUR_MS, START_MS + 10 * HOUR_MS
+    assert read_back(lake, start, end) == []
+    expected, direct = in_memory(SURGING, {}, trades)
+    assert expected, "the rule fires on the surges of trades alone"
+    run = RangeBacktest(lake, "r", SURGING, start, end)
+    got = [(f.signal["id"], f.signal["status"], f.partition, f.offset) for step in run.run() for f in step]
+    assert got == expected and run.ticks == 0 and run.trades == direct.trades and run.partitions == len(trades)
+    assert run.reads_trades and not RangeBacktest(lake, "r", 'IF price("A/B") > 1 THEN X', start, end).reads_trades
+
+    lake = open_lake(str(tmp_path / "quoted"))  # ticks of other symbols in the range: --symbols picks the trades'
+    write(lake, TOPIC_ID, written)
+    unquoted = {p: [(o, dataclasses.replace(t, symbol="ZZ/USD")) for o, t in rows] for p, rows in trades.items()}
+    write_trades(lake, unquoted)
+    expected, _ = in_memory(SURGING, {}, unquoted)
+    filtered = RangeBacktest(lake, "r", SURGING, start, end, {"ZZ/USD"})
+    got = [(f.signal["id"], f.signal["status"], f.partition, f.offset) for step in filtered.run() for f in step]
+    assert got == expected and filtered.ticks == 0 and filtered.trades == direct.trades
 
 
 def test_trades_without_a_manifest_naming_their_ticks_are_refused(tmp_path, written):
