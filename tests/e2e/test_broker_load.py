@@ -28,7 +28,7 @@ def one_tick_batches(bootstrap: str, count: int) -> None:
                  b'"ask_size":1.0,"ts":%d}' % (start + i))
         producer.produce("ticks", value, key=b"binance:BTC/USDT")
         producer.poll(0)
-    assert producer.flush(120) == 0
+    assert producer.flush(400) == 0  # idempotent: at most 5 requests in flight, slow on a loaded broker (CI: >120 s)
     del producer
 
 
