@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, TopicPartition
 from ascep.services import start_broker, start_redis
 from ascep.stack import drain
 from clients.kafka import EMBEDDED, create_topics, kafka_config
-from core.contracts.tick import decode_tick
+from core.contracts.tick import decode_tick, watermark_in
 from core.contracts.topics import DEADLETTER_TOPIC, RULES_TOPIC, SIGNALS_TOPIC, TICKS_TOPIC, TRADES_TOPIC
 from flink_jobs.topology import topic_ids
 from ingestion.sim.market import SimulatedMarket
@@ -99,7 +99,8 @@ def compact_with_the_handler(maintenance, monkeypatch, lake_uri: str, endpoint: 
 
 
 def replay_into_the_lake(lake, bootstrap: str) -> None:
-    """What the job's lake archivers do with every record of `ticks` and `signals`, from offset 0."""
+    """What the job's lake archivers do with every record of `ticks` and `signals`, from offset 0: a producer's
+    watermark record, sent whenever a partition was quiet for 0.1 s, is not data."""
     ids = topic_ids(bootstrap, EMBEDDED, (TICKS_TOPIC, SIGNALS_TOPIC))
     consumer = Consumer(kafka_config(bootstrap, EMBEDDED, {"group.id": "lake-replay", "enable.auto.commit": False}))
     for topic in (TICKS_TOPIC, SIGNALS_TOPIC):
@@ -110,10 +111,10 @@ def replay_into_the_lake(lake, bootstrap: str) -> None:
             last = -1
             while last < end - 1:
                 for message in consumer.consume(500, timeout=5):
-                    if topic == TICKS_TOPIC:
-                        writer.add_ticks(partition, message.offset(), (decode_tick(message.value()),))
-                    else:
+                    if topic == SIGNALS_TOPIC:
                         writer.add_signals(partition, message.offset(), (orjson.loads(message.value()),))
+                    elif watermark_in(message.value()) is None:
+                        writer.add_ticks(partition, message.offset(), (decode_tick(message.value()),))
                     last = message.offset()
             writer.flush(partition, last)
     consumer.close()
