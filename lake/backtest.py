@@ -23,7 +23,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from core.cep.backtest import Backtest, Chunk, Found
-from core.cep.engine import RuleEngine
+from core.cep.engine import reads_trades
 from core.cep.rules import Rule
 from core.contracts.tick import Tick
 from core.contracts.trade import Trade
@@ -104,9 +104,7 @@ class RangeBacktest:
         self.ticks = self.trades = self.partitions = self.late = 0
         self.stats: list[dict[str, Any]] = []  # each incarnation's engine counters for the rule
         self._current: Backtest | None = None
-        engine = RuleEngine()
-        engine.apply(rule_id, rule)
-        self.reads_trades = engine.reads_trades()  # as Backtest judges it, before there is a partition to give it
+        self.reads_trades = reads_trades(rule)  # as Backtest judges it, before there is a partition to give it
 
     def run(self) -> Iterator[list[Found]]:
         """What each step found; FileNotFoundError when nothing was ever written to the lake. For a rule that reads

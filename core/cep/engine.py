@@ -586,8 +586,13 @@ def _own_name(unit: _Rule, index: int) -> str:
     return f"{_OWN}{unit.rule_id}{_SEP}{unit.key or ''}{_SEP}{index}"
 
 
+def reads_trades(rule: Rule | dict | str) -> bool:
+    """Whether a rule reads trades: a vwap or volume window, or the event itself, which a trade may be. A bad
+    rule raises RuleError, as apply() does."""
+    return _reads_trades(to_json(rule if isinstance(rule, Rule) else load(rule)))
+
+
 def _reads_trades(rule_json: dict) -> bool:
-    """Whether a rule (its JSON form) reads trades: a vwap or volume window, or the event itself."""
     def walk(node: Any) -> bool:
         if isinstance(node, dict):
             return ("event" in node or node.get("fn") in TRADE_FUNCTIONS
