@@ -9,7 +9,7 @@ import sys
 from ascep import __version__
 from ascep.commands import COMMANDS
 from ascep.lazy import add_lazy_subcommands
-from core.log import configure_logging
+from core.log import configure_logging, event
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
         os.environ["ASCEP_CONFIG"] = args.config
     configure_logging(args.verbose)
+    warn_if_stale()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -40,6 +41,16 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("ascep").debug("failed", exc_info=True)
         print(f"ascep {args.command}: error: {exc}", file=sys.stderr)
         return 1
+
+
+def warn_if_stale() -> None:
+    """An edited rule engine whose extension was not rebuilt runs its old code (ascep/compiled.py)."""
+    from ascep import compiled
+
+    stale = compiled.stale()
+    if stale:
+        event(logging.getLogger("ascep"), "compiled modules are older than their source: they run the old code",
+              logging.WARNING, modules=stale, rebuild=compiled.REBUILD)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,14 @@ from clients.kafka import EMBEDDED, create_topics
 RECORDINGS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "exchange-recordings"
 
 
+def pytest_configure(config) -> None:
+    """Tests of an edited rule engine whose compiled extension is older would test the old code."""
+    from ascep import compiled
+
+    if compiled.stale():
+        raise pytest.UsageError(f"{', '.join(compiled.stale())}: changed since compiled; rebuild: {compiled.REBUILD}")
+
+
 # where the minutes-long tests are, the longest first
 SLOW_FIRST = ("tests/faults/", "tests/infrastructure/", "tests/e2e/", "tests/deploy/")
 

@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 
+from ascep import compiled
 from core.contracts.tick import Tick
 
 
@@ -110,6 +111,7 @@ def run(args) -> dict:
         size = len(pickle.dumps(engine.snapshot(), protocol=pickle.HIGHEST_PROTOCOL))
         snapshots.append(time.perf_counter() - started)
     return {
+        "engine": compiled.state(),  # the rule engine compiled by mypyc (setup.py), or interpreted
         "rules": args.rules,
         "partitioned": args.partitioned,
         "keys": sum(s.get("keys", 0) for s in stats),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from core import clock
@@ -46,6 +46,12 @@ class RuleStats:
     timeouts: int = 0
     time_ns: int = 0  # estimated from every _TIMED_EVERY-th evaluation's time
     last_error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _STAT_FIELDS}
+
+
+_STAT_FIELDS = tuple(f.name for f in fields(RuleStats))
 
 
 @dataclass(eq=False, slots=True)  # identity: the engine keeps sets of the ones a batch touched
@@ -133,7 +139,7 @@ class RuleEngine:
 
     # ------------------------------------------------------------ rules
 
-    def apply(self, rule_id: str, rule: Rule | dict | str | None) -> list[Signal]:
+    def apply(self, rule_id: str, rule: Any) -> list[Signal]:
         """Add, replace (state starts afresh) or, with None, delete a rule; return the signal this
         closes, if the old rule had one open, so the sinks do not keep it open forever.
 
@@ -247,9 +253,9 @@ class RuleEngine:
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per rule: its counters, and the state it holds (partial matches live, the events they hold) with
         the partial matches its caps dropped, over all its keys."""
-        out = {rule_id: {**vars(entry.stats), **_state((entry,))} for rule_id, entry in self.rules.items()}
+        out = {rule_id: {**entry.stats.as_dict(), **_state((entry,))} for rule_id, entry in self.rules.items()}
         for rule_id, part in self.partitioned.items():
-            out[rule_id] = {**vars(part.stats), "keys": len(part.instances), **_state(part.instances.values())}
+            out[rule_id] = {**part.stats.as_dict(), "keys": len(part.instances), **_state(part.instances.values())}
         return out
 
     # ------------------------------------------------------------ events
@@ -509,8 +515,8 @@ class RuleEngine:
 
     def _meta(self) -> dict[str, Any]:
         return {"reorderer": self.reorderer.snapshot(), "timed_out": list(self.timed_out),
-                "stats": {**{rid: vars(e.stats).copy() for rid, e in self.rules.items()},
-                          **{rid: vars(p.stats).copy() for rid, p in self.partitioned.items()}}}
+                "stats": {**{rid: e.stats.as_dict() for rid, e in self.rules.items()},
+                          **{rid: p.stats.as_dict() for rid, p in self.partitioned.items()}}}
 
     def _forget_changes(self) -> None:
         self._touched_units: set[_Rule] = set()
@@ -557,7 +563,8 @@ class RuleEngine:
         for rule_id, entry in engine.rules.items():
             entry.stats = RuleStats(**meta["stats"].get(rule_id, {}))
         for rule_id, part in engine.partitioned.items():
-            part.stats.__dict__.update(meta["stats"].get(rule_id, {}))
+            for name, value in meta["stats"].get(rule_id, {}).items():  # in place: its keys count into it
+                setattr(part.stats, name, value)
         engine.timed_out = list(meta["timed_out"])
         engine._forget_changes()
         engine._removed.update(superseded)

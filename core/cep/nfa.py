@@ -69,7 +69,9 @@ def events_of(node: Node | None, stage: str | None = None) -> list[Any]:
 
 def match_dict(node: Node | None) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
-    for stage, event in reversed(list(_walk(node))):
+    walked = list(_walk(node))
+    walked.reverse()
+    for stage, event in walked:
         out.setdefault(stage, []).append(event)
     return out
 
