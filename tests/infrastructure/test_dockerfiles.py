@@ -96,6 +96,16 @@ def test_the_flink_image_is_the_flink_release_of_the_pyflink_wheel():
     assert "java17" in base, f"{base}: Flink on Java 17 is what the product image runs"
 
 
+def test_the_build_stage_copies_every_package_the_project_installs_and_its_build_script():
+    """pip install . in the image installs what it was given: a package left out (clients once was) fails at run
+    time, and without setup.py the rule engine is not compiled."""
+    [(dockerfile, _)] = [pair for pair in stage_targets() if pair[1] == PRODUCT_TARGET]
+    copied = {word for stage in dockerfile_stages(dockerfile).values() for _, instruction, args in stage.instructions
+              if instruction == "COPY" and "--from=" not in args for word in args.split()[:-1]}
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert {pattern.removesuffix("*") for pattern in declared} | {"setup.py", "pyproject.toml"} <= copied
+
+
 def test_the_product_image_runs_ascep():
     [(dockerfile, _)] = [pair for pair in stage_targets() if pair[1] == PRODUCT_TARGET]
     entrypoint = dockerfile_stages(dockerfile)[PRODUCT_TARGET].last("ENTRYPOINT")
