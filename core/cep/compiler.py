@@ -94,6 +94,8 @@ class Market:
         self.series: dict[str, list[tuple[str | None, str, Trailing]]] = defaultdict(list)
         self._windows: dict[tuple, Trailing] = {}
         self._users: dict[tuple, int] = defaultdict(int)
+        # symbol -> how many compiled rules read its quotes (price(), spread_bps()...): only those are state
+        self.quote_readers: dict[str, int] = defaultdict(int)
         self.venues_of: dict[str, list[str]] = {}  # symbol -> the venues it has quotes from
         # (symbol, venue) -> the windows its quotes feed, and those its trades feed, worked out on first use
         self._quote_feeds: dict[tuple[str, str], tuple[Trailing, ...]] = {}
@@ -141,6 +143,16 @@ class Market:
         self._users[key] += 1
         return window
 
+    def release_quotes(self, symbols: list[str]) -> list[str]:
+        """Forget readers of quotes; returns the symbols whose quotes no rule reads any more."""
+        gone = []
+        for symbol in symbols:
+            self.quote_readers[symbol] -= 1
+            if self.quote_readers[symbol] <= 0:
+                del self.quote_readers[symbol]
+                gone.append(symbol)
+        return gone
+
     def release(self, keys: list[tuple]) -> list[tuple[tuple, Trailing]]:
         """Forget windows no rule reads any more; returns them, with their keys."""
         gone = []
@@ -180,13 +192,14 @@ class Compiled:
     rule is evaluated, before its condition reads them."""
 
     # slots: a tick of a 1,000-symbol market meets its keys' Compiled cold, and a slot is one read, not a dict's
-    __slots__ = ("market", "window_keys", "own_windows", "defines", "define_uses_match", "_uses_match", "condition",
-                 "until")
+    __slots__ = ("market", "window_keys", "quote_symbols", "own_windows", "defines", "define_uses_match", "_uses_match",
+                 "condition", "until")
 
     def __init__(self, rule: Rule, market: Market) -> None:
         self.market = market
         self._uses_match = False
         self.window_keys: list[tuple] = []
+        self.quote_symbols: list[str] = []  # one per quote function, as window_keys has one per window function
         self.own_windows: list[tuple[Fn, Trailing]] = []
         self.defines: dict[str, Fn] = {}
         self.define_uses_match: dict[str, bool] = {}
@@ -255,6 +268,8 @@ class Compiled:
 
     def _quote(self, fn: str, key: tuple[str, str | None]) -> Fn:
         quotes = self.market.quotes
+        self.quote_symbols.append(key[0])
+        self.market.quote_readers[key[0]] += 1
         if fn == "price":  # the most used function, without the field lookup
             def price(m):
                 tick = quotes.get(key)

@@ -234,6 +234,8 @@ class RuleEngine:
     def _retire(self, entry: _Rule) -> list[Signal]:
         """Release what a removed rule read; the signal it had open closes now."""
         gone = self.market.release(entry.compiled.window_keys)
+        self._removed.update(_quote_name((symbol, venue)) for symbol in self.market.release_quotes(
+            entry.compiled.quote_symbols) for venue in self.market.venues_of.get(symbol, ()))
         for _, window in gone:
             self._window_names.pop(window, None)
         self._forget_windows([(_window_name(key), window) for key, window in gone])
@@ -457,8 +459,8 @@ class RuleEngine:
     # matches and open signal; each symbol's latest quote on each venue; each window in segments of event time.
     # take_changes() gives those a batch changed, which is all the job writes back after it: a market of
     # 1,000 symbols is megabytes whole, and a window of 30 minutes thousands of events, of which a batch
-    # adds a few. The quotes of a symbol no rule reads are not kept: after a restore, a rule added later
-    # reads such a symbol from its next tick on.
+    # adds a few. The quotes of a symbol are kept only while a rule reads them (price(), spread_bps()...; a
+    # window keeps its own events): after a restore, a rule added later reads such quotes from the next tick on.
 
     def take_changes(self) -> tuple[dict[str, Any], list[str]]:
         """The entries changed since the last call (or since restore), and the names of those to delete."""
@@ -467,13 +469,13 @@ class RuleEngine:
             entries[RULES] = dict(self._json)
         for unit in self._touched_units:
             entries[_unit_name(unit)] = _unit_snapshot(unit)
-        quotes, series = self.market.quotes, self.market.series
+        quotes, series, quote_readers = self.market.quotes, self.market.series, self.market.quote_readers
         quote_names, window_names = self._quote_names, self._window_names
         symbols = set()
         for at in self._touched_at:
             symbols.add(at[0])
             tick = quotes.get(at)  # none after trades only
-            if tick is not None:
+            if tick is not None and at[0] in quote_readers:
                 entries[quote_names.get(at) or quote_names.setdefault(at, _quote_name(at))] = [tuple(tick)]
         removed = self._removed
         windows = [(window_names.get(window) or window_names.setdefault(window, _window_name(
@@ -496,8 +498,9 @@ class RuleEngine:
         units = self._units()
         for unit in units:
             entries[_unit_name(unit)] = _unit_snapshot(unit)
+        quote_readers = self.market.quote_readers
         for (symbol, venue), tick in self.market.quotes.items():
-            if venue is not None:  # (symbol, None) is the newest of them
+            if venue is not None and symbol in quote_readers:  # (symbol, None) is the newest of them
                 entries[_quote_name((symbol, venue))] = [tuple(tick)]
         for name, window in self._windows(units):
             for segment, events in window.all_segments().items():
