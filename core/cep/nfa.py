@@ -398,6 +398,9 @@ class NFA:
         self.queue: list[Run] = [self._start_run()] if self.hold_back else []
         self.seq = 0
         self.now: int | None = None  # the time last advanced to
+        # whether the last event changed nothing but the event count: then the host need not write the state again
+        # (the count only orders the events of live runs, and every one of those was written when it changed)
+        self.quiet = False
 
     def _timed(self, state: State) -> bool:
         """Whether WITHIN bounds a run at the state: from the first event at every state, between events only
@@ -410,8 +413,8 @@ class NFA:
         """Feed one event (in event-time order); return (matches, timed-out partial matches)."""
         # as CepOperator, time advances once per timestamp, before its first event: an event cannot time out a
         # run that another event of the same timestamp let through
-        released, timeouts = self.advance_time(ts) if self.oldest and (self.now is None or ts > self.now) \
-            else ([], [])
+        advancing = bool(self.oldest) and (self.now is None or ts > self.now)
+        released, timeouts = self.advance_time(ts) if advancing else ([], [])
         self.seq += 1
         seq = self.seq
         cache: dict[int, bool] = {}
@@ -432,7 +435,9 @@ class NFA:
         first = self._first
         starts = first is None or holds(first, None)
         if not active and not starts:
+            self.quiet = not advancing
             return released, timeouts  # the common case: nothing this event can change
+        self.quiet = False
         if self.hold_back:
             for item in self._step_queue(event, ts, seq, holds, starts):
                 _offer(self.held, item, _held_key)  # completedMatches.addAll(potentialMatches)

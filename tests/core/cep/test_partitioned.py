@@ -234,6 +234,23 @@ def test_the_changes_of_each_batch_add_up_to_the_whole_state():
     assert [s["id"] for s in got] == [s["id"] for s in expected] and expected
 
 
+def test_a_pattern_key_whose_events_start_nothing_is_not_written_again():
+    """Such an event changes only the key's event count, which orders the events of live runs and nothing else:
+    a batch of them writes nothing for the key (a market of 1,000 keys wrote a unit per key touched, each batch)."""
+    engine = RuleEngine()
+    engine.apply("turn", templates.trend_reversal("*/USDT", up_pct=5, down_pct=5, window="2s", within="10s"))
+
+    def batch(prices: list[float], at: int) -> list[str]:
+        for i, price in enumerate(prices):
+            engine.on_tick(Tick("v", "BTC/USDT", price, price + 0.1, None, None, T0 + at + i), now_ms=0)
+        return [name for name in engine.take_changes()[0] if name.startswith("unit")]
+
+    assert batch([100.0] * 5, 0) == ["unit\x1fturn\x1fBTC/USDT"]  # the key's first event makes it
+    assert batch([100.0] * 5, 5) == []
+    assert batch([100.0, 110.0], 10) == ["unit\x1fturn\x1fBTC/USDT"]  # a rise starts a partial match
+    assert batch([110.0] * 3, 12) != []  # a live partial match: the key changes with every event
+
+
 def test_an_engine_says_whether_it_reads_trades_before_any_key_has_come():
     """The job's merge waits for trades only while a rule reads them: a partitioned rule has no window
     until its key's first event, so the rules themselves say."""
