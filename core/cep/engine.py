@@ -347,47 +347,51 @@ class RuleEngine:
 
     def _process(self, events: Sequence[Tick | Trade], now_ms: int, named: bool = True,
                  keyed: bool = True) -> list[Signal]:
+        """The hot loop of every rule. Compiled (setup.py), methods called on self and the market directly are
+        direct C calls, and a Tick's fields tuple items: bound methods held in locals, the interpreter's habit,
+        would be calls through Python objects there."""
         out: list[Signal] = []
-        market, targets_of = self.market, self._targets_of
-        on_tick, on_trade = market.on_tick, market.on_trade
-        evaluate_condition, evaluate_pattern = self._evaluate_condition, self._evaluate_pattern
-        known = self._targets.setdefault((named, keyed), {})
-        perf_ns = time.perf_counter_ns
+        known = self._targets.get((named, keyed))
+        if known is None:
+            known = self._targets[(named, keyed)] = {}
+        market = self.market
         touched_units, touched_at = self._touched_units, self._touched_at
         series = market.series
         for event in events:
-            at = (event.symbol, event.venue)
+            if isinstance(event, Tick):  # the same two lines twice: narrowed to Tick, its fields are tuple items
+                at, ts = (event.symbol, event.venue), event.ts
+            else:
+                at, ts = (event.symbol, event.venue), event.ts
             targets = known.get(at)
             if targets is None:
-                targets = targets_of(*at, named, keyed)
+                targets = self._targets_of(at[0], at[1], named, keyed)
             if isinstance(event, Tick):
-                on_tick(event)
+                market.on_tick(event)
             else:
-                on_trade(event)
+                market.on_trade(event)
             if targets or at[0] in series:  # a symbol no rule here reads is not kept in state
                 touched_at.add(at)
             for entry in targets:
                 stats = entry.stats
                 stats.evaluations = evaluations = stats.evaluations + 1
                 timed = evaluations % _TIMED_EVERY == 1  # the first and every so often: the clock costs as much
-                if timed:
-                    started = perf_ns()
+                started = time.perf_counter_ns() if timed else 0
                 try:
                     if entry.compiled.own_windows:
-                        entry.compiled.feed(event.ts)
+                        entry.compiled.feed(ts)
                         touched_units.add(entry)
-                    signals = (evaluate_condition(entry, event, now_ms) if entry.nfa is None
-                               else evaluate_pattern(entry, event, now_ms))
+                    signals = (self._evaluate_condition(entry, event, now_ms) if entry.nfa is None
+                               else self._evaluate_pattern(entry, event, now_ms))
                     if signals:  # an IF rule's state changes only when its signal opens or closes
                         out.extend(signals)
                         touched_units.add(entry)
-                    elif entry.nfa is not None:
+                    elif entry.nfa is not None and not entry.nfa.quiet:
                         touched_units.add(entry)
                 except Exception as exc:  # noqa: BLE001 - one bad rule must not stop the others
                     stats.errors += 1
                     stats.last_error = f"{type(exc).__name__}: {exc}"
                 if timed:
-                    stats.time_ns += (perf_ns() - started) * _TIMED_EVERY
+                    stats.time_ns += (time.perf_counter_ns() - started) * _TIMED_EVERY
         return out
 
     def _evaluate_condition(self, entry: _Rule, tick: Tick | Trade, now_ms: int) -> tuple[Signal, ...]:
