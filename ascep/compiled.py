@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from importlib.machinery import EXTENSION_SUFFIXES
+import sys
+from importlib.machinery import EXTENSION_SUFFIXES, SOURCE_SUFFIXES, FileFinder, SourceFileLoader
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,3 +48,20 @@ def stale() -> list[str]:
     except (OSError, ValueError):
         built = {}
     return [source for source in COMPILED if extension_of(source).exists() and built.get(source) != _digest(source)]
+
+
+def import_from_source() -> None:
+    """From now on this process imports the core package from its .py files, as a machine without the extensions
+    would: for `ascep bench cep --engine interpreted` and the test that compares both. Modules of the core imported
+    already stay as they are, so call it first."""
+    if any(name.startswith("core.cep") for name in sys.modules):
+        raise RuntimeError("core.cep is imported already: call import_from_source() before it is")
+    core = str(ROOT / "core")
+
+    def source_only(path: str) -> FileFinder:
+        if not path.startswith(core):
+            raise ImportError(path)  # the next hook finds it, extensions included
+        return FileFinder(path, (SourceFileLoader, SOURCE_SUFFIXES))
+
+    sys.path_hooks.insert(0, source_only)
+    sys.path_importer_cache.clear()

@@ -16,16 +16,10 @@ from ascep import compiled
 
 # Runs a market of every kind of rule and prints where the engine came from and a digest of all it gave.
 RUN = r"""
-import hashlib, importlib.machinery, json, pickle, random, sys
-if sys.argv[1] == "pure":  # source files only in the core package: its extensions are not seen
-    root = sys.argv[2] + "/core"
-    loader = (importlib.machinery.SourceFileLoader, importlib.machinery.SOURCE_SUFFIXES)
-    def pure_only(path):
-        if not path.startswith(root):
-            raise ImportError(path)
-        return importlib.machinery.FileFinder(path, loader)
-    sys.path_hooks.insert(0, pure_only)
-    sys.path_importer_cache.clear()
+import hashlib, json, pickle, random, sys
+from ascep import compiled
+if sys.argv[1] == "pure":
+    compiled.import_from_source()
 import core.cep.engine as engine_module
 from ascep.benchmarks.cep import make_partitioned_rules, make_rules, make_ticks
 from core.cep.engine import RuleEngine
@@ -69,7 +63,7 @@ print(json.dumps({"engine": engine_module.__file__, "signals": signals, "digest"
 
 def run(mode: str) -> dict:
     env = {**os.environ, "PYTHONHASHSEED": "0"}  # the same set orders of names in both
-    done = subprocess.run([sys.executable, "-c", RUN, mode, str(compiled.ROOT)], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", RUN, mode], capture_output=True, text=True,
                           env=env, cwd=compiled.ROOT, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
