@@ -45,8 +45,23 @@ def claim_state_dir(state_dir: Path) -> IO[str]:
 
 def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
     """The newest completed checkpoint (a chk-N folder holding _metadata) of any run of the job."""
-    done = [m.parent for m in checkpoint_dir.glob("*/chk-*/_metadata")]
-    return max(done, key=lambda p: (p / "_metadata").stat().st_mtime) if done else None
+    newest = newest_checkpoint(checkpoint_dir)
+    return None if newest is None else newest[0]
+
+
+def newest_checkpoint(checkpoint_dir: Path) -> tuple[Path, float] | None:
+    """The newest completed checkpoint and its _metadata's mtime. Flink deletes old checkpoints as new ones
+    complete, so one listed a moment ago may be gone: it is skipped (it made /api/health answer 500 once)."""
+    done = []
+    for metadata in checkpoint_dir.glob("*/chk-*/_metadata"):
+        try:
+            done.append((metadata.stat().st_mtime, metadata.parent))
+        except FileNotFoundError:
+            continue
+    if not done:
+        return None
+    mtime, folder = max(done)
+    return folder, mtime
 
 
 def write_stack(state_dir: Path, addresses: dict[str, Any]) -> Path:

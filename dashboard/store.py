@@ -22,7 +22,7 @@ from core.health import Checkpoint, Connector, HealthFacts
 from core.latency import Histogram, read_summary
 from core.log import event
 from core.progress import Progress, read_ends, read_progress
-from core.stack_file import latest_checkpoint
+from core.stack_file import newest_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +139,10 @@ def _readable(read, raw: dict[bytes, bytes]) -> dict:
 
 
 def _checkpoint(folder: Path) -> Checkpoint | None:
-    newest = latest_checkpoint(folder)
+    newest = newest_checkpoint(folder)
     if newest is None:
         return None
-    return Checkpoint(int(newest.name.removeprefix("chk-")), int((newest / "_metadata").stat().st_mtime * 1000))
+    return Checkpoint(int(newest[0].name.removeprefix("chk-")), int(newest[1] * 1000))
 
 
 async def health_facts(now: int, ingest: list[dict[str, Any]], checkpoints: Path | None) -> HealthFacts:

@@ -61,3 +61,23 @@ def test_a_running_stack_gives_the_addresses_and_the_port_the_settings_leave_uns
     clear_stack(state)
     assert {row.name: row for row in settings_in_force(settings, env, {}, None, running_stack(state))}[
         "dashboard.port"] == ("dashboard.port", 8000, "default")
+
+
+def test_the_latest_checkpoint_skips_one_flink_deleted_meanwhile(tmp_path):
+    """Flink removes old checkpoints as new ones complete: one listed and gone before it is looked at must not
+    fail the caller (it made /api/health answer 500 in a 10-minute `ascep up`)."""
+    import os
+
+    from core.stack_file import latest_checkpoint, newest_checkpoint
+
+    assert latest_checkpoint(tmp_path) is None
+    for n, mtime in ((1, 100), (2, 200)):
+        folder = tmp_path / "job" / f"chk-{n}"
+        folder.mkdir(parents=True)
+        (folder / "_metadata").write_bytes(b"x")
+        os.utime(folder / "_metadata", (mtime, mtime))
+    gone = tmp_path / "job" / "chk-3"
+    gone.mkdir()
+    (gone / "_metadata").symlink_to(tmp_path / "deleted")  # listed by the glob, gone when looked at
+    assert latest_checkpoint(tmp_path) == tmp_path / "job" / "chk-2"
+    assert newest_checkpoint(tmp_path) == (tmp_path / "job" / "chk-2", 200.0)
