@@ -143,6 +143,10 @@ class Market:
         self._users[key] += 1
         return window
 
+    def read_quotes(self, symbol: str) -> None:
+        """A compiled rule reads the symbol's quotes, so they are state (release_quotes() when it goes)."""
+        self.quote_readers[symbol] += 1
+
     def release_quotes(self, symbols: list[str]) -> list[str]:
         """Forget readers of quotes; returns the symbols whose quotes no rule reads any more."""
         gone = []
@@ -269,7 +273,7 @@ class Compiled:
     def _quote(self, fn: str, key: tuple[str, str | None]) -> Fn:
         quotes = self.market.quotes
         self.quote_symbols.append(key[0])
-        self.market.quote_readers[key[0]] += 1
+        self.market.read_quotes(key[0])
         if fn == "price":  # the most used function, without the field lookup
             def price(m):
                 tick = quotes.get(key)
