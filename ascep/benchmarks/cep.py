@@ -14,6 +14,7 @@ last signal.
 """
 from __future__ import annotations
 
+import argparse
 import gc
 import random
 import shutil
@@ -25,14 +26,24 @@ from ascep import compiled
 from core.contracts.tick import Tick
 
 
+def at_least(low: int):
+    """An argparse type: an int of `low` or more (--symbols 0 failed deep inside as 'integer modulo by zero')."""
+    def count(text: str) -> int:  # argparse names it: "invalid count value: 'x'"
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is less than {low}")
+        return value
+    return count
+
+
 def add_arguments(parser) -> None:
-    parser.add_argument("--rules", type=int, default=50)
-    parser.add_argument("--symbols", type=int, default=100)
-    parser.add_argument("--ticks", type=int, default=300_000)
+    parser.add_argument("--rules", type=at_least(1), default=50)
+    parser.add_argument("--symbols", type=at_least(2), default=100, help="at least 2 (a named rule reads two)")
+    parser.add_argument("--ticks", type=at_least(1), default=300_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--partitioned", choices=("none", "disjoint", "whole"), default="none",
                         help="rules over named symbols, or partitioned templates over shares of the market or all")
-    parser.add_argument("--batch", type=int, default=1_000,
+    parser.add_argument("--batch", type=at_least(1), default=1_000,
                         help="ticks per batch: after each, the changed state is taken and pickled, as the job does")
     parser.add_argument("--engine", choices=("installed", "interpreted"), default="installed",
                         help="the rule engine as installed (compiled by mypyc where it could be), or its source")
