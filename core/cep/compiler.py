@@ -6,6 +6,7 @@ raises Unknown; the rule is then simply not true, and fires once the data is the
 from __future__ import annotations
 
 import operator
+from array import array
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, assert_never
@@ -100,6 +101,12 @@ class Market:
         # (symbol, venue) -> the windows its quotes feed, and those its trades feed, worked out on first use
         self._quote_feeds: dict[tuple[str, str], tuple[Trailing, ...]] = {}
         self._trade_feeds: dict[tuple[str, str], tuple[Trailing, ...]] = {}
+        # The events the windows took, in order: the state keeps them as a log, one entry a batch, and the windows
+        # whole only now and then (a window's segments were an entry for nearly every event of a wide market).
+        self.log: list[Tick | Trade] = []  # since take_log()
+        self.logging = False  # only for a host that takes the state's changes: a backtest or a trial never does
+        self.logged = 0  # events logged in all: the position of the next in the log
+        self.created: list[tuple] = []  # the keys of windows made since take_log()
 
     def _feed(self, at: tuple[str, str], kind: str) -> tuple[Trailing, ...]:
         feed = tuple(window for venue, source, window in self.series.get(at[0], ())
@@ -123,19 +130,59 @@ class Market:
             ts, price = tick.ts, (tick.bid + tick.ask) * 0.5
             for window in windows:
                 window.add(ts, price)
+            if self.logging:
+                self.log.append(tick)
+                self.logged += 1
 
     def on_trade(self, trade: Trade) -> None:
         self.event = trade
         at = (trade.symbol, trade.venue)
         windows = self._trade_feeds.get(at)
-        for window in self._feed(at, "trade") if windows is None else windows:
-            window.add(trade.ts, trade.price, trade.size)
+        if windows is None:
+            windows = self._feed(at, "trade")
+        if windows:
+            for window in windows:
+                window.add(trade.ts, trade.price, trade.size)
+            if self.logging:
+                self.log.append(trade)
+                self.logged += 1
+
+    def take_log(self) -> tuple[int, tuple] | None:
+        """The events logged since the last call, packed as columns, with the position of the first."""
+        log, self.log = self.log, []
+        self.created = []
+        if not log:
+            return None
+        trades = bytes(type(event) is Trade for event in log)
+        prices = array("d", [event.price if type(event) is Trade else (event.bid + event.ask) * 0.5  # type: ignore
+                             for event in log])
+        sizes = array("d", [event.size if type(event) is Trade else 0.0 for event in log])
+        packed = ([event.symbol for event in log], [event.venue for event in log], trades,
+                  array("q", [event.ts for event in log]).tobytes(), prices.tobytes(), sizes.tobytes() if any(trades)
+                  else b"")
+        return self.logged - len(log), packed
+
+    def replay(self, first: int, packed: tuple) -> None:
+        """Feed a log entry's events to the windows that were there when each came (a restore)."""
+        symbols, venues, trades, times, prices, sizes = packed
+        ts_of, price_of = array("q", times), array("d", prices)
+        size_of = array("d", sizes) if sizes else None
+        for i, symbol in enumerate(symbols):
+            position, at = first + i, (symbol, venues[i])
+            feeds = self._quote_feeds.get(at) if not trades[i] else self._trade_feeds.get(at)
+            if feeds is None:
+                feeds = self._feed(at, "trade" if trades[i] else "quote")
+            for window in feeds:
+                if window.logged_from <= position:
+                    window.add(ts_of[i], price_of[i], size_of[i] if size_of is not None else 0.0)
 
     def window(self, symbol: str, venue: str | None, source: str, duration_ms: int, fn: str) -> Trailing:
         key = (symbol, venue, source, duration_ms)
         window = self._windows.get(key)
         if window is None:
             window = self._windows[key] = Trailing(duration_ms, extremes=False, returns=False)
+            window.logged_from = self.logged
+            self.created.append(key)
             self.series[symbol].append((venue, source, window))
             self._quote_feeds.clear()
             self._trade_feeds.clear()

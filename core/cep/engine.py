@@ -35,6 +35,8 @@ from .rules.tree import bind
 from .windows import Trailing
 
 END_OF_TIME = 2**62
+COMPACT_MIN = 100_000  # logged events before the windows are written whole, however few events they hold
+_LOG_ENTRY_COST = 64  # what a log entry costs the state, in logged events: a live feed's batches hold a few events
 _TIMED_EVERY = 32  # evaluations per one timed: RuleStats.time_ns is the timed ones' time, scaled
 
 
@@ -114,10 +116,12 @@ def _as_condition(fn: Fn) -> nfa.Condition:
 
 class RuleEngine:
     def __init__(self, out_of_orderness_ms: int = 0, idle_timeout_ms: int = 5_000,
-                 max_side_output: int = 10_000, limits: RuleSettings | None = None) -> None:
+                 max_side_output: int = 10_000, limits: RuleSettings | None = None,
+                 log_min: int = COMPACT_MIN) -> None:
         """Side outputs (late ticks, timed-out partial matches) hold at most max_side_output items
         between drains; beyond that they are only counted (late_count, per-rule timeouts). `limits` caps
-        each pattern's state, per key of a partitioned rule (settings.rules; its defaults when None)."""
+        each pattern's state, per key of a partitioned rule (settings.rules; its defaults when None). The state
+        logs at least `log_min` events the windows took before it holds them whole again (take_changes)."""
         self.market = Market()
         self.reorderer = Reorderer(out_of_orderness_ms, idle_timeout_ms, max_side_output)
         self.rules: dict[str, _Rule] = {}  # rules over named symbols
@@ -134,7 +138,10 @@ class RuleEngine:
         self._capped: set[str] = set()  # rules that dropped partial matches, the host told of each once
         self.newly_capped: list[str] = []  # drained by take_capped()
         self._quote_names: dict[tuple[str, str], str] = {}  # the names of entries, made once
-        self._window_names: dict[Trailing, str] = {}
+        self._log_entries: list[str] = []  # the names of the log's entries in the state, oldest first
+        self._compacted_at = 0  # the log position when the windows were last written whole
+        self.log_min = log_min
+        self._compact_after = log_min  # log events after which they are again
         self._forget_changes()
 
     # ------------------------------------------------------------ rules
@@ -236,9 +243,7 @@ class RuleEngine:
         gone = self.market.release(entry.compiled.window_keys)
         self._removed.update(_quote_name((symbol, venue)) for symbol in self.market.release_quotes(
             entry.compiled.quote_symbols) for venue in self.market.venues_of.get(symbol, ()))
-        for _, window in gone:
-            self._window_names.pop(window, None)
-        self._forget_windows([(_window_name(key), window) for key, window in gone])
+        self._removed.update(_series_name(key) for key, _ in gone)
         self._forget_windows([(_own_name(entry, i), w) for i, (_, w) in enumerate(entry.compiled.own_windows)])
         self._touched_units.discard(entry)
         self._removed.add(_unit_name(entry))
@@ -460,33 +465,45 @@ class RuleEngine:
 
     # ------------------------------------------------------------ state
     # The engine's state is a set of entries: the rules; the counters and watermark; each rule key's partial
-    # matches and open signal; each symbol's latest quote on each venue; each window in segments of event time.
-    # take_changes() gives those a batch changed, which is all the job writes back after it: a market of
-    # 1,000 symbols is megabytes whole, and a window of 30 minutes thousands of events, of which a batch
-    # adds a few. The quotes of a symbol are kept only while a rule reads them (price(), spread_bps()...; a
-    # window keeps its own events): after a restore, a rule added later reads such quotes from the next tick on.
+    # matches and open signal; each symbol's latest quote on each venue; the market's windows; and each window
+    # over an expression in segments of event time. take_changes() gives those a batch changed, which is all the
+    # job writes back after it: a market of 1,000 symbols is megabytes whole. The market's windows are written
+    # whole only now and then; between, each batch writes one entry, the log of the events they took, which a
+    # restore replays (a window's segments were an entry for nearly every tick of a wide market, 4 of a batch's
+    # 5 ms). The quotes of a symbol are kept only while a rule reads them (price(), spread_bps()...; a window
+    # keeps its own events): after a restore, a rule added later reads such quotes from the next tick on.
 
     def take_changes(self) -> tuple[dict[str, Any], list[str]]:
         """The entries changed since the last call (or since restore), and the names of those to delete."""
-        entries: dict[str, Any] = {META: self._meta()}
+        market, removed = self.market, self._removed
+        created = market.created
+        logged = market.take_log()
+        entries: dict[str, Any] = {}
+        logged_cost = market.logged - self._compacted_at + _LOG_ENTRY_COST * len(self._log_entries)
+        if not market.logging or logged_cost >= self._compact_after:
+            self._compact(entries)  # and the first time: the events so far were not logged
+            market.logging = True
+        else:
+            if logged is not None:
+                name = f"{_LOG}{logged[0]:020d}"  # in the order of positions, for a restore to replay them
+                entries[name] = logged[1]
+                self._log_entries.append(name)
+            windows = market.windows()
+            for key in created:  # a new window: what came before it is not its to replay
+                window = windows.get(key)
+                if window is not None:
+                    entries[_series_name(key)] = (window.logged_from, {})
+        entries[META] = self._meta()
         if self._rules_changed:
             entries[RULES] = dict(self._json)
         for unit in self._touched_units:
             entries[_unit_name(unit)] = _unit_snapshot(unit)
-        quotes, series, quote_readers = self.market.quotes, self.market.series, self.market.quote_readers
-        quote_names, window_names = self._quote_names, self._window_names
-        symbols = set()
+        quotes, quote_readers, quote_names = market.quotes, market.quote_readers, self._quote_names
         for at in self._touched_at:
-            symbols.add(at[0])
             tick = quotes.get(at)  # none after trades only
             if tick is not None and at[0] in quote_readers:
                 entries[quote_names.get(at) or quote_names.setdefault(at, _quote_name(at))] = [tuple(tick)]
-        removed = self._removed
-        windows = [(window_names.get(window) or window_names.setdefault(window, _window_name(
-                       (symbol, venue, source, window.duration_ms))), window)
-                   for symbol in symbols for venue, source, window in series.get(symbol, ())]  # only events change them
-        windows += self._own_windows(self._touched_units)
-        for name, window in windows:
+        for name, window in self._own_windows(self._touched_units):  # fed by their rules: kept in segments
             changed, gone = window.segment_changes()
             for segment, events in changed.items():
                 entries[f"{name}{_SEP}{segment}"] = events
@@ -496,8 +513,22 @@ class RuleEngine:
         self._forget_changes()
         return entries, out
 
+    def _compact(self, entries: dict[str, Any]) -> None:
+        """Every market window whole, as of now, in place of the log: often enough that a restore replays little,
+        seldom enough that it costs a fraction of the log (after twice the events the windows held, each entry
+        counted as _LOG_ENTRY_COST events)."""
+        held, logged = 0, self.market.logged
+        for key, window in self.market.windows().items():
+            window.logged_from = logged
+            entries[_series_name(key)] = (logged, window.all_segments())
+            held += len(window)
+        self._removed.update(self._log_entries)
+        self._log_entries = []
+        self._compacted_at, self._compact_after = logged, max(self.log_min, 2 * held)
+
     def snapshot(self) -> dict[str, Any]:
-        """Every entry, as plain picklable data; rules in their JSON form, which restore() reads back."""
+        """Every entry, as plain picklable data; rules in their JSON form, which restore() reads back. The windows
+        are whole: no log."""
         entries: dict[str, Any] = {META: self._meta(), RULES: dict(self._json)}
         units = self._units()
         for unit in units:
@@ -506,14 +537,18 @@ class RuleEngine:
         for (symbol, venue), tick in self.market.quotes.items():
             if venue is not None and symbol in quote_readers:  # (symbol, None) is the newest of them
                 entries[_quote_name((symbol, venue))] = [tuple(tick)]
-        for name, window in self._windows(units):
+        logged = self.market.logged
+        for key, window in self.market.windows().items():
+            entries[_series_name(key)] = (logged, window.all_segments())
+        for name, window in self._own_windows(units):
             for segment, events in window.all_segments().items():
                 entries[f"{name}{_SEP}{segment}"] = events
         return entries
 
-    def _windows(self, units) -> list[tuple[str, Trailing]]:
-        """The market's windows and the windows over expressions of `units`, by their names in the state."""
-        return [(_window_name(key), window) for key, window in self.market.windows().items()] + self._own_windows(units)
+    @property
+    def log_entries(self) -> list[str]:
+        """The names of the log's entries the state holds: a snapshot() has none."""
+        return list(self._log_entries)
 
     @staticmethod
     def _own_windows(units) -> list[tuple[str, Trailing]]:
@@ -522,6 +557,7 @@ class RuleEngine:
 
     def _meta(self) -> dict[str, Any]:
         return {"reorderer": self.reorderer.snapshot(), "timed_out": list(self.timed_out),
+                "log": (self.market.logged, self._compacted_at, self._compact_after),
                 "stats": {**{rid: e.stats.as_dict() for rid, e in self.rules.items()},
                           **{rid: p.stats.as_dict() for rid, p in self.partitioned.items()}}}
 
@@ -542,13 +578,22 @@ class RuleEngine:
         meta = entries[META]
         engine = cls(max_side_output=max_side_output, limits=limits)
         engine.reorderer = Reorderer.restore(meta["reorderer"])
+        market = engine.market
+        # before the rules: their windows are made at the position the state had reached
+        market.logged, engine._compacted_at, engine._compact_after = meta.get("log", (0, 0, 0))  # 0: compact now
         for rule_id, rule in entries.get(RULES, {}).items():  # an engine that never had a rule wrote none
             engine.apply(rule_id, rule)
         units: list[tuple[_Rule, dict]] = []
         superseded = []  # entries of every venue's quotes of a symbol, as engines wrote them before one a venue
-        segments: dict[str, dict[int, tuple]] = {}
+        segments: dict[str, dict[int, tuple]] = {}  # windows over expressions; and market windows as written before
+        series: dict[str, tuple[int, dict]] = {}
+        logs: list[tuple[str, tuple]] = []
         for name, saved in entries.items():
-            if name.startswith(_UNIT):
+            if name.startswith(_LOG):
+                logs.append((name, saved))
+            elif name.startswith(_SERIES):
+                series[name] = saved
+            elif name.startswith(_UNIT):
                 rule_id, key = name[len(_UNIT):].split(_SEP)
                 part = engine.partitioned.get(rule_id)
                 unit = engine._instance(part, *_split_key(key)) if part and key else engine.rules.get(rule_id)
@@ -563,9 +608,19 @@ class RuleEngine:
                 segments.setdefault(window_name, {})[int(segment)] = saved
         for unit, saved in units:
             _unit_restore(unit, saved)
-        for name, window in engine._windows(engine._units()):  # after the instances, whose windows these are too
-            if name in segments:
-                window.restore_segments(segments[name])
+        for window_key, window in market.windows().items():  # after the instances, whose windows these are too
+            logged_from, whole = series.get(_series_name(window_key),
+                                            (market.logged, segments.get(_window_name(window_key), {})))
+            window.restore_segments(whole)
+            window.logged_from = logged_from
+        for name, window in engine._own_windows(engine._units()):
+            window.restore_segments(segments.get(name, {}))
+        logs.sort()  # by position
+        for name, packed in logs:
+            market.replay(int(name[len(_LOG):]), packed)
+        engine._log_entries = [name for name, _ in logs]
+        market.created = []  # the windows made here have their entries
+        market.logging = True
         engine._capped = {unit.rule_id for unit in engine._units() if unit.nfa is not None and unit.nfa.dropped}
         for rule_id, entry in engine.rules.items():
             entry.stats = RuleStats(**meta["stats"].get(rule_id, {}))
@@ -575,12 +630,14 @@ class RuleEngine:
         engine.timed_out = list(meta["timed_out"])
         engine._forget_changes()
         engine._removed.update(superseded)
+        engine._removed.update(name for name in entries if name.startswith(_WINDOW))  # compacted at the next batch
         return engine
 
 
 META, RULES = "meta", "rules"
 _SEP = "\x1f"
 _UNIT, _QUOTES, _WINDOW, _OWN = f"unit{_SEP}", f"quotes{_SEP}", f"window{_SEP}", f"own{_SEP}"
+_SERIES, _LOG = f"series{_SEP}", f"log{_SEP}"  # a market window whole (as of a log position), and a batch's log
 
 
 def _unit_name(unit: _Rule) -> str:
@@ -591,7 +648,13 @@ def _quote_name(at: tuple[str, str]) -> str:
     return f"{_QUOTES}{at[0]}{_SEP}{at[1]}"
 
 
+def _series_name(key: tuple) -> str:
+    symbol, venue, source, duration_ms = key
+    return f"{_SERIES}{symbol}{_SEP}{venue or ''}{_SEP}{source}{_SEP}{duration_ms}"
+
+
 def _window_name(key: tuple) -> str:
+    """A market window's name as engines wrote it before the log, in segments: read by restore() and deleted."""
     symbol, venue, source, duration_ms = key
     return f"{_WINDOW}{symbol}{_SEP}{venue or ''}{_SEP}{source}{_SEP}{duration_ms}"
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import math
 from array import array
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections import deque
+from itertools import repeat
 
 
 class Trailing:
@@ -26,7 +27,7 @@ class Trailing:
 
     __slots__ = ("duration_ms", "times", "prices", "quantities", "returns_to_next", "head", "ref", "sum_d", "sum_d2",
                  "notional", "volume", "n_ret", "sum_r", "sum_r2", "highs", "lows", "evicted", "extremes", "returns",
-                 "added_since", "segments")
+                 "added_since", "added_at", "segments", "sized", "logged_from")
 
     def __init__(self, duration_ms: int, extremes: bool = True, returns: bool = True) -> None:
         self.duration_ms = duration_ms
@@ -39,7 +40,10 @@ class Trailing:
         self.lows: deque[tuple[int, float]] = deque()
         self.extremes, self.returns = extremes, returns
         self.added_since: int | None = None  # the time of the first event added since segment_changes()
-        self.segments: deque[int] = deque()  # the segments the state holds (segment_changes), oldest first
+        self.added_at = 0  # and its index in the columns, while added_since is set
+        self.segments: list[int] = []  # the segments the state holds (segment_changes), oldest first
+        self.sized = False  # whether an event had a quantity: a window of quotes packs none (segment_changes)
+        self.logged_from = 0  # a market window: the position in the market's log of the first event it lacks in state
         self._reset()
 
     def __len__(self) -> int:
@@ -76,6 +80,8 @@ class Trailing:
         for ts, price, qty in events:
             self.add(ts, price, qty)
         self.added_since = added_since
+        if added_since is not None:
+            self.added_at = bisect_left(self.times, added_since)
 
     def _resum(self) -> None:
         """The running sums afresh from the events, about the oldest price: the events, their returns and
@@ -101,9 +107,9 @@ class Trailing:
 
     def add(self, ts: int, price: float, qty: float = 0.0) -> None:
         """The hot path of every market event a rule reads, in one function (a call costs a tenth of it)."""
-        if self.added_since is None:
-            self.added_since = ts
         times, prices = self.times, self.prices
+        if self.added_since is None:
+            self.added_since, self.added_at = ts, len(times)
         if len(times) > self.head:
             if self.returns:
                 last = prices[-1]
@@ -123,6 +129,7 @@ class Trailing:
         if qty:
             self.notional += price * qty
             self.volume += qty
+            self.sized = True
         times.append(ts)
         prices.append(price)
         self.quantities.append(qty)
@@ -142,8 +149,9 @@ class Trailing:
     def _evict(self, cutoff: int) -> None:
         """Drop events at or before `cutoff`: the window is (newest - duration, newest]."""
         times, prices, quantities, returns = self.times, self.prices, self.quantities, self.returns_to_next
-        head = self.head
-        end = bisect_right(times, cutoff, head)
+        head = end = self.head
+        while times[end] <= cutoff:  # the newest event is not: mostly one step, where bisect costs a call and boxing
+            end += 1
         left = 0.0
         for i in range(head, end):
             price, qty, r = prices[i], quantities[i], returns[i]
@@ -162,6 +170,7 @@ class Trailing:
         if 2 * end >= len(times):  # as many left as remain: cut the columns
             for column in (times, prices, quantities, returns):
                 del column[:end]
+            self.added_at = max(self.added_at - end, 0)
             end = 0
         self.head = end
         if self.evicted >= len(times) - end:
@@ -232,10 +241,17 @@ class Trailing:
         size = segment_ms(self.duration_ms)
         times, head = self.times, self.head
         oldest = times[head] // size if len(times) > head else added_since // size
-        segments, gone = self.segments, []
-        while segments and segments[0] < oldest:
-            gone.append(segments.popleft())
-        changed = self._packed_from(bisect_left(times, added_since // size * size, head), size)
+        segments = self.segments
+        left = 0
+        while left < len(segments) and segments[left] < oldest:
+            left += 1
+        gone = segments[:left]
+        if left:
+            del segments[:left]
+        start, first = max(self.added_at, head), added_since // size * size
+        while start > head and times[start - 1] >= first:  # the rest of the first segment added to
+            start -= 1
+        changed = self._packed_from(start, size)
         for segment in changed:
             if not segments or segment > segments[-1]:
                 segments.append(segment)
@@ -244,12 +260,13 @@ class Trailing:
     def _packed_from(self, i: int, size: int) -> dict[int, tuple[bytes, bytes, bytes]]:
         """The segments (of `size` ms) of the events from the i-th on, oldest first, each as its slice of the
         columns: arrays pickle as a copy of memory, and the job writes windows to state after every batch."""
-        times, prices, quantities = self.times, self.prices, self.quantities
+        times, prices, quantities, sized = self.times, self.prices, self.quantities, self.sized
         out, n = {}, len(times)
         while i < n:
             segment = times[i] // size
-            j = bisect_left(times, (segment + 1) * size, i)
-            out[segment] = (times[i:j].tobytes(), prices[i:j].tobytes(), quantities[i:j].tobytes())
+            end = (segment + 1) * size
+            j = n if times[n - 1] < end else bisect_left(times, end, i)  # mostly the newest segment: no search
+            out[segment] = (times[i:j].tobytes(), prices[i:j].tobytes(), quantities[i:j].tobytes() if sized else b"")
             i = j
         return out
 
@@ -267,6 +284,6 @@ def segment_ms(duration_ms: int) -> int:
 
 
 def window_events(snapshot: tuple[bytes, bytes, bytes]) -> zip:
-    """(ts, price, qty) of each event of a segment as segment_changes() packed it."""
+    """(ts, price, qty) of each event of a segment as segment_changes() packed it (no quantities: all 0)."""
     times, prices, quantities = (array(kind, raw) for kind, raw in zip("qdd", snapshot))
-    return zip(times, prices, quantities)
+    return zip(times, prices, quantities or repeat(0.0, len(times)))

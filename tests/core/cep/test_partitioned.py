@@ -5,11 +5,12 @@ from __future__ import annotations
 import pickle
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.cep import templates
-from core.cep.engine import RuleEngine
+from core.cep.engine import COMPACT_MIN, RuleEngine
 from core.cep.rules import parse, to_text
 from core.cep.rules.tree import bind
 from core.contracts.tick import Tick
@@ -197,7 +198,8 @@ def test_templates_switch_on_for_a_whole_market_in_one_line():
         'PARTITION BY symbol FOR "*/USDT"\nIF abs(change_pct(10s)) > 1.0\nTHEN PRICE_SPIKE')
 
 
-def test_the_changes_of_each_batch_add_up_to_the_whole_state():
+@pytest.mark.parametrize("log_min", [COMPACT_MIN, 700])  # the log replayed whole; the windows written whole too
+def test_the_changes_of_each_batch_add_up_to_the_whole_state(log_min):
     """What the job writes back after each batch (take_changes), folded like keyed state, restores an engine
     that goes on exactly as the one that never stopped."""
     events = market(5, 6_000)
@@ -210,9 +212,10 @@ def test_the_changes_of_each_batch_add_up_to_the_whole_state():
         whole.apply(rule_id, text)
     expected = run(whole, events)
 
-    engine = RuleEngine()
+    engine = RuleEngine(log_min=log_min)
     state: dict = {}
     got = []
+    compactions = 0
     for rule_id, text in rules.items():
         engine.apply(rule_id, text)
     for start in range(0, 3_000, 250):  # batches
@@ -224,12 +227,14 @@ def test_the_changes_of_each_batch_add_up_to_the_whole_state():
             got += [s for s in (engine.on_tick if isinstance(event, Tick) else engine.on_trade)(event, now_ms=0)
                     if s["rule_id"] != "gone"]
         changed, removed = engine.take_changes()
+        compactions += any(name.startswith("log") for name in removed)
         state.update(changed)
         for name in removed:
             del state[name]
+    assert (compactions == 0) == (log_min == COMPACT_MIN) and compactions != 1
     assert not any("gone" in name for name in state)
     restored = RuleEngine.restore(pickle.loads(pickle.dumps(state)))
-    assert set(restored.snapshot()) == set(state)  # nothing left behind that should have been deleted
+    assert set(restored.snapshot()) | set(restored.log_entries) == set(state)  # nothing left that should have gone
     got += run(restored, events[3_000:])
     assert [s["id"] for s in got] == [s["id"] for s in expected] and expected
 
@@ -322,3 +327,48 @@ def test_a_restore_reads_the_quotes_written_a_symbol_at_a_time_and_deletes_those
     assert restored.market.quotes[("BTC/USDT", "kraken")] == newer == restored.market.quotes[("BTC/USDT", None)]
     assert restored.market.quotes[("BTC/USDT", "binance")] == older[0]
     assert restored.take_changes()[1] == ["quotes\x1fBTC/USDT"]
+
+
+def test_a_state_written_before_the_log_restores_and_is_rewritten_whole():
+    """Engines wrote each market window in segments of event time; a restore reads those, goes on exactly as
+    the engine that wrote them, and its next changes hold the windows whole and delete the segments."""
+    from core.cep.engine import _SEP
+    from core.cep.windows import segment_ms
+
+    events = market(5, 4_000)
+    rules = {"spike": templates.price_spike(pct=0.4, window="2s"), "named": 'IF spread_bps("BTC/USDT") > 5 THEN WIDE'}
+    engine = RuleEngine()
+    for rule_id, text in rules.items():
+        engine.apply(rule_id, text)
+    got = [s for e in events[:2_000] for s in (engine.on_tick if isinstance(e, Tick) else engine.on_trade)(e, now_ms=0)]
+    state = engine.snapshot()
+    old = {name: value for name, value in state.items() if not name.startswith("series")}
+    for name, (_, whole) in ((n, v) for n, v in state.items() if n.startswith("series")):
+        for segment, events_of in whole.items():
+            old[f"window{name[len('series'):]}{_SEP}{segment}"] = events_of
+    old["meta"] = {key: value for key, value in state["meta"].items() if key != "log"}
+    assert any(name.startswith("window") for name in old) and segment_ms(2_000) == 250
+    restored = RuleEngine.restore(pickle.loads(pickle.dumps(old)))
+    changed, removed = restored.take_changes()
+    assert {n for n in old if n.startswith("window")} == set(removed)
+    assert {n for n in changed if n.startswith("series")} == {n for n in state if n.startswith("series")}
+
+    whole = RuleEngine()
+    for rule_id, text in rules.items():
+        whole.apply(rule_id, text)
+    assert got + run(restored, events[2_000:]) == run(whole, events) and got
+
+
+def test_an_engine_whose_changes_nobody_takes_keeps_no_log():
+    """A backtest or a rule trial runs an engine over millions of events and never writes its state: logging them
+    for the state would hold every one."""
+    engine = RuleEngine()
+    engine.apply("spike", templates.price_spike(pct=0.4, window="2s"))
+    events = market(3, 2_010, trades=False)
+    for tick in events[:2_000]:
+        engine.on_tick(tick, now_ms=0)
+    assert engine.market.log == [] and engine.market.logged == 0
+    engine.take_changes()  # now a host writes the state: from here on the events are logged
+    for tick in events[2_000:]:
+        engine.on_tick(tick, now_ms=0)
+    assert engine.market.logged == 10
