@@ -146,9 +146,32 @@ def start_redis(log_dir: Path, port: int | None = None, data_dir: Path | None = 
                                      *persistence, "--dir", str(folder)], log_dir)
     wait_for_port(port, proc, "Redis")
     service = Service("redis", f"redis://127.0.0.1:{port}/0", proc, log_path)
+    if data_dir is not None:
+        wait_until_loaded(service)
     if data_dir is None:
         service._cleanup.append(lambda: shutil.rmtree(folder, ignore_errors=True))
     return service
+
+
+def wait_until_loaded(service: Service, timeout: float = 300.0) -> None:
+    """A Redis that restarts on its append-only file listens at once but answers LOADING until it has read it
+    (35 MB after a 10-minute `ascep up`: `ascep up --restore` failed with "Redis is loading the dataset")."""
+    import redis
+
+    client = redis.Redis.from_url(service.address, socket_timeout=5)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.exceptions.ConnectionError:  # LOADING, or a connection it closed while loading
+                if service.proc.poll() is not None or time.monotonic() > deadline:
+                    raise ServiceError(f"Redis did not finish loading {service.address}'s data within {timeout:.0f}s; "
+                                       f"see {service.log_path}") from None
+                time.sleep(0.1)
+    finally:
+        client.close()
 
 
 def start_dashboard(redis_url: str, log_dir: Path, host: str = "127.0.0.1", port: int | None = None,
