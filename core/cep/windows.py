@@ -15,26 +15,30 @@ from itertools import repeat
 class Trailing:
     """The last `duration_ms` of one series, ending at its newest event: what vwap(sym, 1m) reads.
 
-    Columns of events (times, prices, quantities, log returns) with running sums, so each event costs
-    O(1) amortised: the columns are arrays, which hold numbers and not objects (a list per event made
-    a 1,000-symbol market's windows megabytes of objects to chase), and a batch's state is a slice of
-    them. Events leave by moving `head`; the columns are cut when as many have left as remain.
-    Prices are summed relative to a reference price to keep the variance from cancelling
-    catastrophically, and the sums are recomputed from the events whenever as many have left as
-    remain (still O(1) amortised), so subtraction errors cannot pile up. High/low (monotonic deques)
-    and log returns are kept only once a reader asks for them with need().
+    Columns of events (times, prices, and, only where a reader needs them, quantities and log returns)
+    with running sums, so each event costs O(1) amortised: the columns are arrays, which hold numbers
+    and not objects (a list per event made a 1,000-symbol market's windows megabytes of objects to
+    chase), and a batch's state is a slice of them. Events leave by moving `head`; the columns are cut
+    when as many have left as remain. Prices are summed relative to a reference price to keep the
+    variance from cancelling catastrophically, and the sums are recomputed from the events whenever as
+    many have left as remain (still O(1) amortised), so subtraction errors cannot pile up. High/low
+    (monotonic deques) and log returns are kept only once a reader asks for them with need(); the
+    quantities only once an event has one (a window of quotes has none): a column fewer is an append
+    and a read fewer on each of a wide market's events.
     """
 
-    __slots__ = ("duration_ms", "times", "prices", "quantities", "returns_to_next", "head", "ref", "sum_d", "sum_d2",
+    __slots__ = ("duration_ms", "times", "prices", "quantities", "returns_from_last", "head", "ref", "sum_d", "sum_d2",
                  "notional", "volume", "n_ret", "sum_r", "sum_r2", "highs", "lows", "evicted", "extremes", "returns",
-                 "added_since", "added_at", "segments", "sized", "logged_from")
+                 "added_since", "added_at", "segments", "sized", "logged_from", "last", "oldest")
 
     def __init__(self, duration_ms: int, extremes: bool = True, returns: bool = True) -> None:
         self.duration_ms = duration_ms
         self.times = array("q")
         self.prices = array("d")
-        self.quantities = array("d")
-        self.returns_to_next = array("d")  # an event's log return to the next event, NaN while there is none
+        self.quantities = array("d")  # empty until `sized`
+        # an event's log return from the event before it (NaN for none); the head's is not the window's. Empty
+        # unless `returns`
+        self.returns_from_last = array("d")
         self.head = 0  # the oldest event in the window; those before it have left
         self.highs: deque[tuple[int, float]] = deque()
         self.lows: deque[tuple[int, float]] = deque()
@@ -42,8 +46,10 @@ class Trailing:
         self.added_since: int | None = None  # the time of the first event added since segment_changes()
         self.added_at = 0  # and its index in the columns, while added_since is set
         self.segments: list[int] = []  # the segments the state holds (segment_changes), oldest first
-        self.sized = False  # whether an event had a quantity: a window of quotes packs none (segment_changes)
+        self.sized = False  # whether an event had a quantity, and so the quantities are kept
         self.logged_from = 0  # a market window: the position in the market's log of the first event it lacks in state
+        self.last = 0.0  # the newest price and the oldest time in the window, read on every add: prices[-1] and
+        self.oldest = 0  # times[head] would box a number each time
         self._reset()
 
     def __len__(self) -> int:
@@ -53,7 +59,8 @@ class Trailing:
     def events(self) -> list[tuple[int, float, float]]:
         """(ts, price, qty) of each event in the window, oldest first."""
         head = self.head
-        return list(zip(self.times[head:], self.prices[head:], self.quantities[head:]))
+        quantities = self.quantities[head:] if self.sized else repeat(0.0)
+        return list(zip(self.times[head:], self.prices[head:], quantities))
 
     def need(self, extremes: bool = False, returns: bool = False) -> None:
         """Start keeping high/low or returns; what the window already holds is taken into account."""
@@ -71,9 +78,10 @@ class Trailing:
     def _recompute(self) -> None:
         events = self.events
         added_since = self.added_since  # what the state holds does not change
-        for column in (self.times, self.prices, self.quantities, self.returns_to_next):
+        for column in (self.times, self.prices, self.quantities, self.returns_from_last):
             del column[:]
         self.head = 0
+        self.sized = False
         self.highs.clear()
         self.lows.clear()
         self._reset()
@@ -88,34 +96,39 @@ class Trailing:
         high/low stay as they are, so this costs a fifth of _recompute (in a window of ten events it ran
         every tenth add)."""
         head = self.head
-        ref = self.prices[head] if len(self.times) > head else 0.0
+        prices = self.prices[head:]
+        ref = prices[0] if prices else 0.0
         sum_d = sum_d2 = notional = volume = sum_r = sum_r2 = 0.0
         n_ret = 0
-        for price, qty, r in zip(self.prices[head:], self.quantities[head:], self.returns_to_next[head:]):
+        for price in prices:
             d = price - ref
             sum_d += d
             sum_d2 += d * d
-            if qty:
-                notional += price * qty
-                volume += qty
-            if r == r:  # not NaN
-                n_ret += 1
-                sum_r += r
-                sum_r2 += r * r
+        if self.sized:
+            for price, qty in zip(prices, self.quantities[head:]):
+                if qty:
+                    notional += price * qty
+                    volume += qty
+        if self.returns:
+            for r in self.returns_from_last[head + 1:]:
+                if r == r:  # not NaN
+                    n_ret += 1
+                    sum_r += r
+                    sum_r2 += r * r
         self.ref, self.sum_d, self.sum_d2, self.notional, self.volume = ref, sum_d, sum_d2, notional, volume
         self.n_ret, self.sum_r, self.sum_r2, self.evicted = n_ret, sum_r, sum_r2, 0
 
     def add(self, ts: int, price: float, qty: float = 0.0) -> None:
         """The hot path of every market event a rule reads, in one function (a call costs a tenth of it)."""
-        times, prices = self.times, self.prices
+        times = self.times
         if self.added_since is None:
             self.added_since, self.added_at = ts, len(times)
         if len(times) > self.head:
             if self.returns:
-                last = prices[-1]
-                if last > 0 and price > 0:
-                    r = math.log(price / last)
-                    self.returns_to_next[-1] = r
+                last = self.last
+                r = math.log(price / last) if last > 0 and price > 0 else math.nan
+                self.returns_from_last.append(r)
+                if r == r:  # not NaN
                     self.n_ret += 1
                     self.sum_r += r
                     self.sum_r2 += r * r
@@ -123,17 +136,26 @@ class Trailing:
         else:
             self._reset()
             self.ref = price
+            self.oldest = ts
             d = 0.0
+            if self.returns:
+                self.returns_from_last.append(math.nan)
         self.sum_d += d
         self.sum_d2 += d * d
-        if qty:
+        if self.sized:
+            self.quantities.append(qty)
+            if qty:
+                self.notional += price * qty
+                self.volume += qty
+        elif qty:
+            self.quantities = array("d", bytes(8 * len(times)))  # the events so far had none
+            self.quantities.append(qty)
+            self.sized = True
             self.notional += price * qty
             self.volume += qty
-            self.sized = True
         times.append(ts)
-        prices.append(price)
-        self.quantities.append(qty)
-        self.returns_to_next.append(math.nan)
+        self.prices.append(price)
+        self.last = price
         if self.extremes:
             highs, lows = self.highs, self.lows
             while highs and highs[-1][1] <= price:
@@ -143,41 +165,50 @@ class Trailing:
                 lows.pop()
             lows.append((ts, price))
         cutoff = ts - self.duration_ms
-        if times[self.head] <= cutoff:
+        if self.oldest <= cutoff:
             self._evict(cutoff)
 
     def _evict(self, cutoff: int) -> None:
         """Drop events at or before `cutoff`: the window is (newest - duration, newest]."""
-        times, prices, quantities, returns = self.times, self.prices, self.quantities, self.returns_to_next
+        times, prices = self.times, self.prices
         head = end = self.head
         while times[end] <= cutoff:  # the newest event is not: mostly one step, where bisect costs a call and boxing
             end += 1
-        left = 0.0
+        ref = self.ref
         for i in range(head, end):
-            price, qty, r = prices[i], quantities[i], returns[i]
-            d = price - self.ref
+            d = prices[i] - ref
             self.sum_d -= d
             self.sum_d2 -= d * d
-            if qty:
-                self.notional -= price * qty
-                self.volume -= qty
-                left += qty
-            if r == r:  # not NaN
-                self.n_ret -= 1
-                self.sum_r -= r
-                self.sum_r2 -= r * r
+        left = 0.0
+        if self.sized:
+            quantities = self.quantities
+            for i in range(head, end):
+                qty = quantities[i]
+                if qty:
+                    self.notional -= prices[i] * qty
+                    self.volume -= qty
+                    left += qty
+        if self.returns:
+            returns = self.returns_from_last
+            for i in range(head + 1, end + 1):  # the returns from the events that left; the new head's is one
+                r = returns[i]
+                if r == r:  # not NaN
+                    self.n_ret -= 1
+                    self.sum_r -= r
+                    self.sum_r2 -= r * r
         self.evicted += end - head
         if 2 * end >= len(times):  # as many left as remain: cut the columns
-            for column in (times, prices, quantities, returns):
+            for column in (times, prices, self.quantities, self.returns_from_last):
                 del column[:end]
             self.added_at = max(self.added_at - end, 0)
             end = 0
         self.head = end
+        self.oldest = times[end]
         if self.evicted >= len(times) - end:
             self._resum()
         elif left and self.volume < 1e-6 * left:  # nearly all the volume left: the difference is mostly rounding
-            self.notional = sum(p * q for p, q in zip(prices[end:], quantities[end:]))
-            self.volume = sum(quantities[end:])
+            self.notional = sum(p * q for p, q in zip(prices[end:], self.quantities[end:]))
+            self.volume = sum(self.quantities[end:])
         highs, lows = self.highs, self.lows
         while highs and highs[0][0] <= cutoff:
             highs.popleft()
@@ -193,7 +224,10 @@ class Trailing:
 
     def change_pct(self) -> float | None:
         prices, head = self.prices, self.head
-        return (prices[-1] / prices[head] - 1.0) * 100.0 if len(prices) > head and prices[head] else None
+        if len(prices) <= head:
+            return None
+        first = prices[head]
+        return (self.last / first - 1.0) * 100.0 if first else None
 
     def mean(self) -> float | None:
         n = len(self.times) - self.head
@@ -217,7 +251,7 @@ class Trailing:
         sd = self.stddev()
         if not sd or sd < 1e-12:
             return None
-        return (self.prices[-1] - (self.ref + self.sum_d / len(self))) / sd  # mean(), of events there are
+        return (self.last - (self.ref + self.sum_d / len(self))) / sd  # mean(), of events there are
 
     def high(self) -> float | None:
         return self.highs[0][1] if self.highs else None

@@ -13,10 +13,10 @@ T0 = 1_700_000_000_000
 
 
 @st.composite
-def streams(draw, max_size=60):
-    gaps = draw(st.lists(st.integers(0, 400), min_size=1, max_size=max_size))
+def streams(draw, max_size=60, qty=st.floats(0, 5), min_size=1):
+    gaps = draw(st.lists(st.integers(0, 400), min_size=min_size, max_size=max_size))
     prices = draw(st.lists(st.floats(50, 150), min_size=len(gaps), max_size=len(gaps)))
-    qtys = draw(st.lists(st.floats(0, 5), min_size=len(gaps), max_size=len(gaps)))
+    qtys = draw(st.lists(qty, min_size=len(gaps), max_size=len(gaps)))
     out, ts = [], T0
     for gap, price, qty in zip(gaps, prices, qtys):
         ts += gap
@@ -60,6 +60,32 @@ def test_trailing_window_matches_brute_force_after_every_event(events, duration)
         assert close(window.total_volume(), exp["volume"])
         vwap = window.vwap()
         assert (vwap is None and not exp["volume"] > 1e-12) or close(vwap, exp["vwap"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(streams(min_size=40, max_size=120, qty=st.one_of(st.just(0.0), st.floats(0, 5))), st.integers(1, 3000),
+       st.integers(0, 120), st.integers(0, 60))
+def test_a_window_that_keeps_only_what_its_readers_need_still_matches_brute_force(events, duration, asked_at,
+                                                                                   sized_from):
+    """A window of quotes keeps no quantities until one comes, and no returns or high/low until need() asks (then
+    they count what it already holds): each column left out must not change what the others read."""
+    events = [(ts, price, qty if i >= sized_from else 0.0) for i, (ts, price, qty) in enumerate(events)]
+    window = Trailing(duration, extremes=False, returns=False)
+    for i, (ts, price, qty) in enumerate(events):
+        if i == asked_at:
+            window.need(extremes=True, returns=True)
+        window.add(ts, price, qty)
+        exp = brute([e for e in events[: i + 1] if e[0] > ts - duration])
+        assert close(window.mean(), exp["mean"]) and close(window.stddev(), exp["stddev"])
+        assert close(window.change_pct(), exp["returns"] * 100)
+        assert close(window.total_volume(), exp["volume"])
+        vwap = window.vwap()
+        assert (vwap is None and not exp["volume"] > 1e-12) or close(vwap, exp["vwap"])
+        if i >= asked_at:
+            assert window.high() == exp["high"] and window.low() == exp["low"]
+            assert close(window.volatility() if window.volatility() is not None else math.nan, exp["volatility"])
+        else:
+            assert window.high() is None and window.volatility() is None
 
 
 def test_a_long_window_is_kept_in_segments_and_a_batch_rewrites_only_the_newest():
