@@ -109,23 +109,27 @@ class Market:
         self.created: list[tuple] = []  # the keys of windows made since take_log()
 
     def _feed(self, at: tuple[str, str], kind: str) -> tuple[Trailing, ...]:
-        feed = tuple(window for venue, source, window in self.series.get(at[0], ())
+        return tuple(window for venue, source, window in self.series.get(at[0], ())
                      if source == kind and (venue is None or venue == at[1]))
-        (self._quote_feeds if kind == "quote" else self._trade_feeds)[at] = feed
+
+    def _first_quote(self, at: tuple[str, str]) -> tuple[Trailing, ...]:
+        """The windows the quotes of `at` feed, on its first tick since the windows changed; and its venue, on its first
+        tick at all. Only on_tick() keeps quote feeds, so a tick whose feeds are kept has been seen."""
+        if at not in self.quotes:
+            self.venues_of.setdefault(at[0], []).append(at[1])
+        feed = self._quote_feeds[at] = self._feed(at, "quote")
         return feed
 
     def on_tick(self, tick: Tick) -> None:
         self.event = tick
-        quotes = self.quotes
         symbol = tick.symbol
         at = (symbol, tick.venue)
-        if at not in quotes:
-            self.venues_of.setdefault(symbol, []).append(tick.venue)
-        quotes[(symbol, None)] = tick
-        quotes[at] = tick
         windows = self._quote_feeds.get(at)
         if windows is None:
-            windows = self._feed(at, "quote")
+            windows = self._first_quote(at)
+        quotes = self.quotes
+        quotes[(symbol, None)] = tick
+        quotes[at] = tick
         if windows:
             ts, price = tick.ts, (tick.bid + tick.ask) * 0.5
             for window in windows:
@@ -139,7 +143,7 @@ class Market:
         at = (trade.symbol, trade.venue)
         windows = self._trade_feeds.get(at)
         if windows is None:
-            windows = self._feed(at, "trade")
+            windows = self._trade_feeds[at] = self._feed(at, "trade")
         if windows:
             for window in windows:
                 window.add(trade.ts, trade.price, trade.size)
@@ -148,18 +152,31 @@ class Market:
                 self.logged += 1
 
     def take_log(self) -> tuple[int, tuple] | None:
-        """The events logged since the last call, packed as columns, with the position of the first."""
+        """The events logged since the last call, packed as columns, with the position of the first. One loop, each
+        event narrowed to its kind: compiled, its fields are then tuple items, not attribute lookups."""
         log, self.log = self.log, []
         self.created = []
         if not log:
             return None
-        trades = bytes(type(event) is Trade for event in log)
-        prices = array("d", [event.price if type(event) is Trade else (event.bid + event.ask) * 0.5  # type: ignore
-                             for event in log])
-        sizes = array("d", [event.size if type(event) is Trade else 0.0 for event in log])
-        packed = ([event.symbol for event in log], [event.venue for event in log], trades,
-                  array("q", [event.ts for event in log]).tobytes(), prices.tobytes(), sizes.tobytes() if any(trades)
-                  else b"")
+        symbols, venues, times, prices, sizes, kinds = [], [], [], [], [], []
+        for event in log:
+            if isinstance(event, Tick):
+                symbols.append(event.symbol)
+                venues.append(event.venue)
+                times.append(event.ts)
+                prices.append((event.bid + event.ask) * 0.5)
+                sizes.append(0.0)
+                kinds.append(0)
+            else:
+                symbols.append(event.symbol)
+                venues.append(event.venue)
+                times.append(event.ts)
+                prices.append(event.price)
+                sizes.append(event.size)
+                kinds.append(1)
+        trades = bytes(kinds)
+        packed = (symbols, venues, trades, array("q", times).tobytes(), array("d", prices).tobytes(),
+                  array("d", sizes).tobytes() if any(kinds) else b"")
         return self.logged - len(log), packed
 
     def replay(self, first: int, packed: tuple) -> None:
@@ -167,11 +184,12 @@ class Market:
         symbols, venues, trades, times, prices, sizes = packed
         ts_of, price_of = array("q", times), array("d", prices)
         size_of = array("d", sizes) if sizes else None
+        feeds_of: dict[tuple[str, str, int], tuple[Trailing, ...]] = {}  # not the market's: see _first_quote()
         for i, symbol in enumerate(symbols):
-            position, at = first + i, (symbol, venues[i])
-            feeds = self._quote_feeds.get(at) if not trades[i] else self._trade_feeds.get(at)
+            position, kind, at = first + i, trades[i], (symbol, venues[i])
+            feeds = feeds_of.get((*at, kind))
             if feeds is None:
-                feeds = self._feed(at, "trade" if trades[i] else "quote")
+                feeds = feeds_of[(*at, kind)] = self._feed(at, "trade" if kind else "quote")
             for window in feeds:
                 if window.logged_from <= position:
                     window.add(ts_of[i], price_of[i], size_of[i] if size_of is not None else 0.0)

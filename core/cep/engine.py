@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Final
 
 from core import clock
 from core.contracts.signal import Signal, signal_id
@@ -34,10 +34,10 @@ from .rules.covers import matcher
 from .rules.tree import bind
 from .windows import Trailing
 
-END_OF_TIME = 2**62
-COMPACT_MIN = 100_000  # logged events before the windows are written whole, however few events they hold
-_LOG_ENTRY_COST = 64  # what a log entry costs the state, in logged events: a live feed's batches hold a few events
-_TIMED_EVERY = 32  # evaluations per one timed: RuleStats.time_ns is the timed ones' time, scaled
+END_OF_TIME: Final = 2**62
+COMPACT_MIN: Final = 100_000  # logged events before the windows are written whole, however few events they hold
+_LOG_ENTRY_COST: Final = 64  # a log entry's cost to the state, in logged events: a live feed's batches are small
+_TIMED_EVERY: Final = 32  # evaluations per one timed: RuleStats.time_ns is the timed ones' time, scaled
 
 
 @dataclass
@@ -201,6 +201,8 @@ class RuleEngine:
             bound = bind(part.rule, symbol, venue if by_venue else None)
             instance = part.instances[key] = self._compile(part.rule_id, bound, key, part.stats)
             self._touched_units.add(instance)
+            self._touched_at.update((symbol, venue) for symbol in instance.compiled.quote_symbols  # state from now
+                                    for venue in self.market.venues_of.get(symbol, ()))
         return instance
 
     def _targets_of(self, symbol: str, venue: str, named: bool, keyed: bool) -> tuple[_Rule, ...]:
@@ -361,7 +363,7 @@ class RuleEngine:
             known = self._targets[(named, keyed)] = {}
         market = self.market
         touched_units, touched_at = self._touched_units, self._touched_at
-        series = market.series
+        quote_readers = market.quote_readers
         for event in events:
             if isinstance(event, Tick):  # the same two lines twice: narrowed to Tick, its fields are tuple items
                 at, ts = (event.symbol, event.venue), event.ts
@@ -374,7 +376,7 @@ class RuleEngine:
                 market.on_tick(event)
             else:
                 market.on_trade(event)
-            if targets or at[0] in series:  # a symbol no rule here reads is not kept in state
+            if at[0] in quote_readers:  # the latest quotes are state only while a rule reads them
                 touched_at.add(at)
             for entry in targets:
                 stats = entry.stats
@@ -563,7 +565,7 @@ class RuleEngine:
 
     def _forget_changes(self) -> None:
         self._touched_units: set[_Rule] = set()
-        self._touched_at: set[tuple[str, str]] = set()  # (symbol, venue) of the events since: quotes, windows
+        self._touched_at: set[tuple[str, str]] = set()  # (symbol, venue) of the quotes since that rules read
         self._removed: set[str] = set()
         self._rules_changed = False
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import heapq
 from collections.abc import Hashable
 from itertools import count
-from typing import Any
+from typing import Any, Final
 
-NO_WATERMARK = -(2**63)
+NO_WATERMARK: Final = -(2**63)
 
 
 class Reorderer:
