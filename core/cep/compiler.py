@@ -85,22 +85,35 @@ def event_text(event: Tick | Trade, field: str) -> str:
     return event.venue if field == "venue" else event.symbol
 
 
+class Symbol:
+    """What the market holds of one symbol, found with one lookup a tick: its newest quote of any venue, each venue's
+    latest, and the windows each venue's quotes and trades feed (worked out on first use, forgotten when the symbol's
+    windows change). A dict keyed by (symbol, venue) cost a fresh tuple, its hash and a compare on every lookup."""
+
+    __slots__ = ("newest", "quotes", "quote_feeds", "trade_feeds")
+
+    def __init__(self) -> None:
+        self.newest: Tick | None = None
+        self.quotes: dict[str, Tick] = {}  # venue -> its latest quote, venues in the order they came
+        self.quote_feeds: dict[str, tuple[Trailing, ...]] = {}
+        self.trade_feeds: dict[str, tuple[Trailing, ...]] = {}
+
+    def quote(self, venue: str | None) -> Tick | None:
+        return self.newest if venue is None else self.quotes.get(venue)
+
+
 class Market:
     """Latest quote per symbol (any venue and per venue) and the trailing windows rules read."""
 
     def __init__(self) -> None:
         self.event: Any = None  # the event being evaluated (a Tick or a Trade), which event.price... reads
-        self.quotes: dict[tuple[str, str | None], Tick] = {}
+        self.symbols: dict[str, Symbol] = {}
         # symbol -> [(venue or None, "quote" | "trade", window)], so a tick updates only what rules read
         self.series: dict[str, list[tuple[str | None, str, Trailing]]] = defaultdict(list)
         self._windows: dict[tuple, Trailing] = {}
         self._users: dict[tuple, int] = defaultdict(int)
         # symbol -> how many compiled rules read its quotes (price(), spread_bps()...): only those are state
         self.quote_readers: dict[str, int] = defaultdict(int)
-        self.venues_of: dict[str, list[str]] = {}  # symbol -> the venues it has quotes from
-        # (symbol, venue) -> the windows its quotes feed, and those its trades feed, worked out on first use
-        self._quote_feeds: dict[tuple[str, str], tuple[Trailing, ...]] = {}
-        self._trade_feeds: dict[tuple[str, str], tuple[Trailing, ...]] = {}
         # The events the windows took, in order: the state keeps them as a log, one entry a batch, and the windows
         # whole only now and then (a window's segments were an entry for nearly every event of a wide market).
         self.log: list[Tick | Trade] = []  # since take_log()
@@ -108,28 +121,38 @@ class Market:
         self.logged = 0  # events logged in all: the position of the next in the log
         self.created: list[tuple] = []  # the keys of windows made since take_log()
 
-    def _feed(self, at: tuple[str, str], kind: str) -> tuple[Trailing, ...]:
-        return tuple(window for venue, source, window in self.series.get(at[0], ())
-                     if source == kind and (venue is None or venue == at[1]))
+    def symbol(self, name: str) -> Symbol:
+        entry = self.symbols.get(name)
+        if entry is None:
+            entry = self.symbols[name] = Symbol()
+        return entry
 
-    def _first_quote(self, at: tuple[str, str]) -> tuple[Trailing, ...]:
-        """The windows the quotes of `at` feed, on its first tick since the windows changed; and its venue, on its first
-        tick at all. Only on_tick() keeps quote feeds, so a tick whose feeds are kept has been seen."""
-        if at not in self.quotes:
-            self.venues_of.setdefault(at[0], []).append(at[1])
-        feed = self._quote_feeds[at] = self._feed(at, "quote")
-        return feed
+    def quote(self, symbol: str, venue: str | None) -> Tick | None:
+        """The latest quote of the symbol on the venue, or on any venue (None)."""
+        entry = self.symbols.get(symbol)
+        return None if entry is None else entry.quote(venue)
+
+    def venues(self, symbol: str) -> list[str]:
+        """The venues the symbol has quotes from."""
+        entry = self.symbols.get(symbol)
+        return [] if entry is None else list(entry.quotes)
+
+    def _feed(self, symbol: str, venue: str, kind: str) -> tuple[Trailing, ...]:
+        """The windows an event of `kind` of (symbol, venue) feeds."""
+        return tuple(window for on, source, window in self.series.get(symbol, ())
+                     if source == kind and (on is None or on == venue))
 
     def on_tick(self, tick: Tick) -> None:
         self.event = tick
-        symbol = tick.symbol
-        at = (symbol, tick.venue)
-        windows = self._quote_feeds.get(at)
+        symbol, venue = tick.symbol, tick.venue
+        entry = self.symbols.get(symbol)
+        if entry is None:
+            entry = self.symbols[symbol] = Symbol()
+        windows = entry.quote_feeds.get(venue)
         if windows is None:
-            windows = self._first_quote(at)
-        quotes = self.quotes
-        quotes[(symbol, None)] = tick
-        quotes[at] = tick
+            windows = entry.quote_feeds[venue] = self._feed(symbol, venue, "quote")
+        entry.newest = tick
+        entry.quotes[venue] = tick
         if windows:
             ts, price = tick.ts, (tick.bid + tick.ask) * 0.5
             for window in windows:
@@ -140,10 +163,11 @@ class Market:
 
     def on_trade(self, trade: Trade) -> None:
         self.event = trade
-        at = (trade.symbol, trade.venue)
-        windows = self._trade_feeds.get(at)
+        symbol, venue = trade.symbol, trade.venue
+        entry = self.symbol(symbol)
+        windows = entry.trade_feeds.get(venue)
         if windows is None:
-            windows = self._trade_feeds[at] = self._feed(at, "trade")
+            windows = entry.trade_feeds[venue] = self._feed(symbol, venue, "trade")
         if windows:
             for window in windows:
                 window.add(trade.ts, trade.price, trade.size)
@@ -184,12 +208,12 @@ class Market:
         symbols, venues, trades, times, prices, sizes = packed
         ts_of, price_of = array("q", times), array("d", prices)
         size_of = array("d", sizes) if sizes else None
-        feeds_of: dict[tuple[str, str, int], tuple[Trailing, ...]] = {}  # not the market's: see _first_quote()
         for i, symbol in enumerate(symbols):
-            position, kind, at = first + i, trades[i], (symbol, venues[i])
-            feeds = feeds_of.get((*at, kind))
+            position, venue, entry = first + i, venues[i], self.symbol(symbol)
+            known = entry.trade_feeds if trades[i] else entry.quote_feeds
+            feeds = known.get(venue)
             if feeds is None:
-                feeds = feeds_of[(*at, kind)] = self._feed(at, "trade" if kind else "quote")
+                feeds = known[venue] = self._feed(symbol, venue, "trade" if trades[i] else "quote")
             for window in feeds:
                 if window.logged_from <= position:
                     window.add(ts_of[i], price_of[i], size_of[i] if size_of is not None else 0.0)
@@ -202,8 +226,7 @@ class Market:
             window.logged_from = self.logged
             self.created.append(key)
             self.series[symbol].append((venue, source, window))
-            self._quote_feeds.clear()
-            self._trade_feeds.clear()
+            self._forget_feeds(symbol)
         window.need(extremes=fn in ("high", "low"), returns=fn == "volatility")
         self._users[key] += 1
         return window
@@ -231,23 +254,28 @@ class Market:
                 del self._users[key]
                 window = self._windows.pop(key)
                 gone.append((key, window))
-                self._quote_feeds.clear()
-                self._trade_feeds.clear()
+                self._forget_feeds(key[0])
                 self.series[key[0]] = [s for s in self.series[key[0]] if s[2] is not window]
                 if not self.series[key[0]]:
                     del self.series[key[0]]
         return gone
 
+    def _forget_feeds(self, symbol: str) -> None:
+        entry = self.symbols.get(symbol)
+        if entry is not None:
+            entry.quote_feeds.clear()
+            entry.trade_feeds.clear()
+
     def restore_quotes(self, quotes: list[tuple]) -> None:
         """Quotes as the state holds them (tuples of Tick fields), in any order of entries: the newest of each stays."""
         for fields in sorted(quotes, key=lambda f: f[6]):  # ts, the seventh field of a Tick
             tick = Tick(*fields)
-            at = (tick.symbol, tick.venue)
-            if at not in self.quotes:
-                self.venues_of.setdefault(tick.symbol, []).append(tick.venue)
-            for key in (at, (tick.symbol, None)):
-                if key not in self.quotes or self.quotes[key].ts <= tick.ts:
-                    self.quotes[key] = tick
+            entry = self.symbol(tick.symbol)
+            held = entry.quotes.get(tick.venue)
+            if held is None or held.ts <= tick.ts:
+                entry.quotes[tick.venue] = tick
+            if entry.newest is None or entry.newest.ts <= tick.ts:
+                entry.newest = tick
 
     def windows(self) -> dict[tuple, Trailing]:
         """The windows rules read, by (symbol, venue, "quote" | "trade", duration)."""
@@ -336,12 +364,12 @@ class Compiled:
         return lambda m: f(a(m), b(m))
 
     def _quote(self, fn: str, key: tuple[str, str | None]) -> Fn:
-        quotes = self.market.quotes
+        entry, venue = self.market.symbol(key[0]), key[1]
         self.quote_symbols.append(key[0])
         self.market.read_quotes(key[0])
         if fn == "price":  # the most used function, without the field lookup
             def price(m):
-                tick = quotes.get(key)
+                tick = entry.newest if venue is None else entry.quotes.get(venue)
                 if tick is None:
                     raise Unknown
                 return (tick.bid + tick.ask) * 0.5
@@ -349,7 +377,7 @@ class Compiled:
         field = QUOTE_FIELDS[fn]
 
         def quote(m):
-            tick = quotes.get(key)
+            tick = entry.newest if venue is None else entry.quotes.get(venue)
             if tick is None:
                 raise Unknown
             return field(tick)

@@ -128,8 +128,8 @@ class RuleEngine:
         self.partitioned: dict[str, _Partitioned] = {}
         self._by_symbol: dict[str, list[_Rule]] = {}
         self._everywhere: list[_Rule] = []  # rules that name no symbol (only event.…): they see every event
-        # (named, keyed) -> (symbol, venue) -> what an event of it evaluates; emptied whenever the rules change
-        self._targets: dict[tuple[bool, bool], dict[tuple[str, str], tuple[_Rule, ...]]] = {}
+        # (named, keyed) -> symbol -> venue -> what an event of it evaluates; emptied whenever the rules change
+        self._targets: dict[tuple[bool, bool], dict[str, dict[str, tuple[_Rule, ...]]]] = {}
         self.timed_out: list[dict] = []  # timed-out partial matches; the host drains them with take_timeouts()
         self.max_side_output = max_side_output
         self._json: dict[str, dict] = {}  # rule id -> the rule's JSON form, for the state
@@ -169,7 +169,7 @@ class RuleEngine:
         self._taken(rule_id, checked)
         self._touched_units.add(entry)
         self._touched_at.update((symbol, venue) for symbol in entry.symbols  # their latest quotes are state now
-                                for venue in self.market.venues_of.get(symbol, ()))
+                                for venue in self.market.venues(symbol))
         for symbol in entry.symbols:
             self._by_symbol.setdefault(symbol, []).append(entry)
         if not entry.symbols:
@@ -202,7 +202,7 @@ class RuleEngine:
             instance = part.instances[key] = self._compile(part.rule_id, bound, key, part.stats)
             self._touched_units.add(instance)
             self._touched_at.update((symbol, venue) for symbol in instance.compiled.quote_symbols  # state from now
-                                    for venue in self.market.venues_of.get(symbol, ()))
+                                    for venue in self.market.venues(symbol))
         return instance
 
     def _targets_of(self, symbol: str, venue: str, named: bool, keyed: bool) -> tuple[_Rule, ...]:
@@ -211,7 +211,7 @@ class RuleEngine:
         their windows hold it."""
         found = (*(self._by_symbol.get(symbol, ()) if named else ()), *(self._everywhere if named else ()),
                  *(self._keyed(symbol, venue) if keyed else ()))
-        self._targets.setdefault((named, keyed), {})[(symbol, venue)] = found
+        self._targets.setdefault((named, keyed), {}).setdefault(symbol, {})[venue] = found
         return found
 
     def _keyed(self, symbol: str, venue: str) -> list[_Rule]:
@@ -244,7 +244,7 @@ class RuleEngine:
         """Release what a removed rule read; the signal it had open closes now."""
         gone = self.market.release(entry.compiled.window_keys)
         self._removed.update(_quote_name((symbol, venue)) for symbol in self.market.release_quotes(
-            entry.compiled.quote_symbols) for venue in self.market.venues_of.get(symbol, ()))
+            entry.compiled.quote_symbols) for venue in self.market.venues(symbol))
         self._removed.update(_series_name(key) for key, _ in gone)
         self._forget_windows([(_own_name(entry, i), w) for i, (_, w) in enumerate(entry.compiled.own_windows)])
         self._touched_units.discard(entry)
@@ -365,19 +365,20 @@ class RuleEngine:
         touched_units, touched_at = self._touched_units, self._touched_at
         quote_readers = market.quote_readers
         for event in events:
-            if isinstance(event, Tick):  # the same two lines twice: narrowed to Tick, its fields are tuple items
-                at, ts = (event.symbol, event.venue), event.ts
+            if isinstance(event, Tick):  # the same line twice: narrowed to Tick, its fields are tuple items
+                symbol, venue, ts = event.symbol, event.venue, event.ts
             else:
-                at, ts = (event.symbol, event.venue), event.ts
-            targets = known.get(at)
+                symbol, venue, ts = event.symbol, event.venue, event.ts
+            by_venue = known.get(symbol)  # by symbol, then venue: str keys, no (symbol, venue) tuple to make and hash
+            targets = by_venue.get(venue) if by_venue is not None else None
             if targets is None:
-                targets = self._targets_of(at[0], at[1], named, keyed)
+                targets = self._targets_of(symbol, venue, named, keyed)
             if isinstance(event, Tick):
                 market.on_tick(event)
             else:
                 market.on_trade(event)
-            if at[0] in quote_readers:  # the latest quotes are state only while a rule reads them
-                touched_at.add(at)
+            if symbol in quote_readers:  # the latest quotes are state only while a rule reads them
+                touched_at.add((symbol, venue))
             for entry in targets:
                 stats = entry.stats
                 stats.evaluations = evaluations = stats.evaluations + 1
@@ -500,9 +501,9 @@ class RuleEngine:
             entries[RULES] = dict(self._json)
         for unit in self._touched_units:
             entries[_unit_name(unit)] = _unit_snapshot(unit)
-        quotes, quote_readers, quote_names = market.quotes, market.quote_readers, self._quote_names
+        quote_readers, quote_names = market.quote_readers, self._quote_names
         for at in self._touched_at:
-            tick = quotes.get(at)  # none after trades only
+            tick = market.quote(*at)  # none after trades only
             if tick is not None and at[0] in quote_readers:
                 entries[quote_names.get(at) or quote_names.setdefault(at, _quote_name(at))] = [tuple(tick)]
         for name, window in self._own_windows(self._touched_units):  # fed by their rules: kept in segments
@@ -536,9 +537,10 @@ class RuleEngine:
         for unit in units:
             entries[_unit_name(unit)] = _unit_snapshot(unit)
         quote_readers = self.market.quote_readers
-        for (symbol, venue), tick in self.market.quotes.items():
-            if venue is not None and symbol in quote_readers:  # (symbol, None) is the newest of them
-                entries[_quote_name((symbol, venue))] = [tuple(tick)]
+        for symbol, entry in self.market.symbols.items():
+            if symbol in quote_readers:
+                for venue, tick in entry.quotes.items():
+                    entries[_quote_name((symbol, venue))] = [tuple(tick)]
         logged = self.market.logged
         for key, window in self.market.windows().items():
             entries[_series_name(key)] = (logged, window.all_segments())

@@ -324,8 +324,8 @@ def test_a_restore_reads_the_quotes_written_a_symbol_at_a_time_and_deletes_those
     state = engine.snapshot()
     state = {"quotes\x1fBTC/USDT": [tuple(t) for t in older], **state}  # as written before, and newer ones since
     restored = RuleEngine.restore(pickle.loads(pickle.dumps(state)))
-    assert restored.market.quotes[("BTC/USDT", "kraken")] == newer == restored.market.quotes[("BTC/USDT", None)]
-    assert restored.market.quotes[("BTC/USDT", "binance")] == older[0]
+    assert restored.market.quote("BTC/USDT", "kraken") == newer == restored.market.quote("BTC/USDT", None)
+    assert restored.market.quote("BTC/USDT", "binance") == older[0]
     assert restored.take_changes()[1] == ["quotes\x1fBTC/USDT"]
 
 
