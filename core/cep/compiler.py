@@ -145,9 +145,7 @@ class Market:
     def on_tick(self, tick: Tick) -> None:
         self.event = tick
         symbol, venue = tick.symbol, tick.venue
-        entry = self.symbols.get(symbol)
-        if entry is None:
-            entry = self.symbols[symbol] = Symbol()
+        entry = self.symbol(symbol)
         windows = entry.quote_feeds.get(venue)
         if windows is None:
             windows = entry.quote_feeds[venue] = self._feed(symbol, venue, "quote")

@@ -201,8 +201,8 @@ class RuleEngine:
             bound = bind(part.rule, symbol, venue if by_venue else None)
             instance = part.instances[key] = self._compile(part.rule_id, bound, key, part.stats)
             self._touched_units.add(instance)
-            self._touched_at.update((symbol, venue) for symbol in instance.compiled.quote_symbols  # state from now
-                                    for venue in self.market.venues(symbol))
+            self._touched_at.update((read, on) for read in instance.compiled.quote_symbols  # state from now on
+                                    for on in self.market.venues(read))
         return instance
 
     def _targets_of(self, symbol: str, venue: str, named: bool, keyed: bool) -> tuple[_Rule, ...]:
