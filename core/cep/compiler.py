@@ -102,6 +102,43 @@ class Symbol:
         return self.newest if venue is None else self.quotes.get(venue)
 
 
+class EventLog:
+    """The events a market's windows took, as the columns the state packs them in, appended where the market has
+    each field at hand: a walk over the events at the batch's end, each read back field by field, was a tenth of a
+    wide market's tick. A trade's size is kept with its position: quotes have none."""
+
+    __slots__ = ("symbols", "venues", "times", "prices", "trade_at", "sizes")
+
+    def __init__(self) -> None:
+        self.symbols: list[str] = []
+        self.venues: list[str] = []
+        self.times: list[int] = []
+        self.prices: list[float] = []  # a quote's mid, a trade's price
+        self.trade_at: list[int] = []  # the positions of the trades
+        self.sizes: list[float] = []  # and their sizes
+
+    def quote(self, symbol: str, venue: str, ts: int, mid: float) -> None:
+        self.symbols.append(symbol)
+        self.venues.append(venue)
+        self.times.append(ts)
+        self.prices.append(mid)
+
+    def trade(self, symbol: str, venue: str, ts: int, price: float, size: float) -> None:
+        self.trade_at.append(len(self.symbols))
+        self.sizes.append(size)
+        self.quote(symbol, venue, ts, price)
+
+    def packed(self) -> tuple:
+        """(symbols, venues, a byte a event (1: a trade), times, prices, sizes or b"" where no event is a trade)."""
+        kinds = bytearray(len(self.symbols))
+        sizes = array("d", bytes(8 * len(self.symbols))) if self.trade_at else array("d")
+        for at, size in zip(self.trade_at, self.sizes):
+            kinds[at] = 1
+            sizes[at] = size
+        return (self.symbols, self.venues, bytes(kinds), array("q", self.times).tobytes(),
+                array("d", self.prices).tobytes(), sizes.tobytes())
+
+
 class Market:
     """Latest quote per symbol (any venue and per venue) and the trailing windows rules read."""
 
@@ -116,7 +153,7 @@ class Market:
         self.quote_readers: dict[str, int] = defaultdict(int)
         # The events the windows took, in order: the state keeps them as a log, one entry a batch, and the windows
         # whole only now and then (a window's segments were an entry for nearly every event of a wide market).
-        self.log: list[Tick | Trade] = []  # since take_log()
+        self.log = EventLog()  # since take_log()
         self.logging = False  # only for a host that takes the state's changes: a backtest or a trial never does
         self.logged = 0  # events logged in all: the position of the next in the log
         self.created: list[tuple] = []  # the keys of windows made since take_log()
@@ -156,7 +193,7 @@ class Market:
             for window in windows:
                 window.add(ts, price)
             if self.logging:
-                self.log.append(tick)
+                self.log.quote(symbol, venue, ts, price)
                 self.logged += 1
 
     def on_trade(self, trade: Trade) -> None:
@@ -170,36 +207,16 @@ class Market:
             for window in windows:
                 window.add(trade.ts, trade.price, trade.size)
             if self.logging:
-                self.log.append(trade)
+                self.log.trade(symbol, venue, trade.ts, trade.price, trade.size)
                 self.logged += 1
 
     def take_log(self) -> tuple[int, tuple] | None:
-        """The events logged since the last call, packed as columns, with the position of the first. One loop, each
-        event narrowed to its kind: compiled, its fields are then tuple items, not attribute lookups."""
-        log, self.log = self.log, []
+        """The events logged since the last call, packed as columns, with the position of the first."""
+        log, self.log = self.log, EventLog()
         self.created = []
-        if not log:
+        if not log.symbols:
             return None
-        symbols, venues, times, prices, sizes, kinds = [], [], [], [], [], []
-        for event in log:
-            if isinstance(event, Tick):
-                symbols.append(event.symbol)
-                venues.append(event.venue)
-                times.append(event.ts)
-                prices.append((event.bid + event.ask) * 0.5)
-                sizes.append(0.0)
-                kinds.append(0)
-            else:
-                symbols.append(event.symbol)
-                venues.append(event.venue)
-                times.append(event.ts)
-                prices.append(event.price)
-                sizes.append(event.size)
-                kinds.append(1)
-        trades = bytes(kinds)
-        packed = (symbols, venues, trades, array("q", times).tobytes(), array("d", prices).tobytes(),
-                  array("d", sizes).tobytes() if any(kinds) else b"")
-        return self.logged - len(log), packed
+        return self.logged - len(log.symbols), log.packed()
 
     def replay(self, first: int, packed: tuple) -> None:
         """Feed a log entry's events to the windows that were there when each came (a restore)."""

@@ -206,7 +206,8 @@ def test_the_changes_of_each_batch_add_up_to_the_whole_state(log_min):
     rules = {"spike": templates.price_spike(pct=0.4, window="2s"),
              "turn": templates.trend_reversal("*/USDT", up_pct=0.3, down_pct=0.3, window="2s", within="10s"),
              "named": 'IF spread_bps("BTC/USDT") > 5 THEN WIDE',
-             "pairs": templates.stat_arb("ETH/USDT", "BTC/USDT", window="20s", entry=1.5, exit=0.3)}
+             "pairs": templates.stat_arb("ETH/USDT", "BTC/USDT", window="20s", entry=1.5, exit=0.3),
+             "surge": templates.volume_surge("*/USDT", ratio=1.5, short="1s", long="10s")}  # trades in the log
     whole = RuleEngine()
     for rule_id, text in rules.items():
         whole.apply(rule_id, text)
@@ -235,6 +236,14 @@ def test_the_changes_of_each_batch_add_up_to_the_whole_state(log_min):
     assert not any("gone" in name for name in state)
     restored = RuleEngine.restore(pickle.loads(pickle.dumps(state)))
     assert set(restored.snapshot()) | set(restored.log_entries) == set(state)  # nothing left that should have gone
+    midway = RuleEngine()
+    for rule_id, text in rules.items():
+        midway.apply(rule_id, text)
+    for event in events[:3_000]:
+        (midway.on_tick if isinstance(event, Tick) else midway.on_trade)(event, now_ms=0)
+    windows = restored.market.windows()
+    assert {key: windows[key].events for key in windows} == {
+        key: window.events for key, window in midway.market.windows().items()}  # every event, its size too
     got += run(restored, events[3_000:])
     assert [s["id"] for s in got] == [s["id"] for s in expected] and expected
 
@@ -367,7 +376,7 @@ def test_an_engine_whose_changes_nobody_takes_keeps_no_log():
     events = market(3, 2_010, trades=False)
     for tick in events[:2_000]:
         engine.on_tick(tick, now_ms=0)
-    assert engine.market.log == [] and engine.market.logged == 0
+    assert not engine.market.log.symbols and engine.market.logged == 0
     engine.take_changes()  # now a host writes the state: from here on the events are logged
     for tick in events[2_000:]:
         engine.on_tick(tick, now_ms=0)
