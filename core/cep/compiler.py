@@ -117,16 +117,17 @@ class EventLog:
         self.trade_at: list[int] = []  # the positions of the trades
         self.sizes: list[float] = []  # and their sizes
 
-    def quote(self, symbol: str, venue: str, ts: int, mid: float) -> None:
+    def add(self, symbol: str, venue: str, ts: int, price: float) -> None:
+        """An event: a quote at its mid, or a trade at its price once trade() has kept its size."""
         self.symbols.append(symbol)
         self.venues.append(venue)
         self.times.append(ts)
-        self.prices.append(mid)
+        self.prices.append(price)
 
     def trade(self, symbol: str, venue: str, ts: int, price: float, size: float) -> None:
         self.trade_at.append(len(self.symbols))
         self.sizes.append(size)
-        self.quote(symbol, venue, ts, price)
+        self.add(symbol, venue, ts, price)
 
     def packed(self) -> tuple:
         """(symbols, venues, a byte a event (1: a trade), times, prices, sizes or b"" where no event is a trade)."""
@@ -193,7 +194,7 @@ class Market:
             for window in windows:
                 window.add(ts, price)
             if self.logging:
-                self.log.quote(symbol, venue, ts, price)
+                self.log.add(symbol, venue, ts, price)
                 self.logged += 1
 
     def on_trade(self, trade: Trade) -> None:

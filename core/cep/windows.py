@@ -142,17 +142,14 @@ class Trailing:
                 self.returns_from_last.append(math.nan)
         self.sum_d += d
         self.sum_d2 += d * d
+        if qty and not self.sized:
+            self.quantities = array("d", bytes(8 * len(times)))  # the events so far had none
+            self.sized = True
         if self.sized:
             self.quantities.append(qty)
             if qty:
                 self.notional += price * qty
                 self.volume += qty
-        elif qty:
-            self.quantities = array("d", bytes(8 * len(times)))  # the events so far had none
-            self.quantities.append(qty)
-            self.sized = True
-            self.notional += price * qty
-            self.volume += qty
         times.append(ts)
         self.prices.append(price)
         self.last = price
